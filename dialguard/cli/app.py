@@ -1,0 +1,141 @@
+"""The root `dialguard` command group and what every subcommand shares.
+
+Exit statuses (the contract): 0 success (and `check`: allowed), 1 `check`: blocked, 2 usage or
+input error, reported as one line naming what was wrong, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from dialguard.settings import Settings, SettingsError, load_settings
+from dialguard.store import Store, StoreError, open_store
+
+T = TypeVar("T")
+
+
+class InputError(click.ClickException):
+    """Bad input from the operator: printed as one line, exit status 2."""
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"dialguard: {self.format_message()}", err=True)
+
+
+@dataclass
+class AppContext:
+    config: str | None
+    db: str | None
+    _settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            try:
+                self._settings = load_settings(self.config, self.db)
+            except SettingsError as exc:
+                raise InputError(str(exc)) from None
+        return self._settings
+
+    def run(self, body: Callable[[Store], Awaitable[T]]) -> T:
+        """Open the store, run `body` with it, close it; store errors become one line."""
+
+        async def main() -> T:
+            try:
+                store = await open_store(self.settings.db_path)
+            except StoreError as exc:
+                raise InputError(str(exc)) from None
+            try:
+                return await body(store)
+            finally:
+                await store.close()
+
+        return run_async(main())
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    try:
+        return asyncio.run(coro)
+    except StoreError as exc:
+        raise InputError(str(exc)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--db",
+    envvar="DIALGUARD_DB",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="SQLite database file (env DIALGUARD_DB).",
+)
+@click.option(
+    "--config",
+    envvar="DIALGUARD_CONFIG",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Settings file, TOML (env DIALGUARD_CONFIG).",
+)
+@click.version_option(package_name="dialguard")
+@click.pass_context
+def cli(ctx: click.Context, db: str | None, config: str | None) -> None:
+    """dialguard: the compliance guard for outbound calls on Asterisk."""
+    ctx.obj = AppContext(config=config, db=db)
+
+
+pass_app = click.make_pass_decorator(AppContext)
+
+
+def emit_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, default=str, ensure_ascii=False))
+
+
+def parse_when(text: str | None, option: str) -> datetime | None:
+    """An ISO-8601 date or date-time; naive values are read as UTC. None passes through."""
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(f"{option}: {text!r} is not an ISO-8601 date or date-time") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def parse_day(text: str | None, option: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise InputError(f"{option}: {text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def fail(message: str) -> NoReturn:
+    raise InputError(message)
+
+
+def readable_file(path: str) -> Path:
+    p = Path(path).expanduser()
+    if not p.exists():
+        fail(f"{path}: no such file")
+    if p.is_dir():
+        fail(f"{path}: is a folder, not a file")
+    try:
+        with p.open("rb"):
+            pass
+    except OSError as exc:
+        fail(f"{path}: cannot be read ({exc.strerror})")
+    return p
+
+
+def is_terminal() -> bool:
+    return sys.stderr.isatty()

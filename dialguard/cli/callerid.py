@@ -1,0 +1,3 @@
+"""`dialguard callerid` commands."""
+
+from __future__ import annotations

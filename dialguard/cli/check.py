@@ -1,0 +1,90 @@
+"""`dialguard check`: the AGI route's decision as a dry run that records nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import click
+
+from dialguard.cli.app import AppContext, InputError, cli, emit_json, parse_when, pass_app
+from dialguard.guard import Guard
+from rules.models import CallAttempt, Decision, Purpose
+
+
+@cli.command()
+@click.argument("number")
+@click.option("--caller-id", required=True, help="The caller ID the call would present.")
+@click.option("--tenant", default="default", show_default=True)
+@click.option("--campaign", default=None, help="A campaign makes this dialler traffic.")
+@click.option(
+    "--purpose",
+    type=click.Choice([p.value for p in Purpose]),
+    default="telemarketing",
+    show_default=True,
+)
+@click.option("--callee-timezone", default=None, help="Known customer time zone (IANA).")
+@click.option("--callee-region", default=None, help="Known customer region, e.g. US-FL, AU-NSW.")
+@click.option(
+    "--caller-id-presentation",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Asterisk agi_callingpres value (32 and up: restricted).",
+)
+@click.option("--at", "at_text", default=None, help="Decision clock, ISO-8601 (default: now).")
+@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
+@pass_app
+def check(
+    app: AppContext,
+    number: str,
+    caller_id: str,
+    tenant: str,
+    campaign: str | None,
+    purpose: str,
+    callee_timezone: str | None,
+    callee_region: str | None,
+    caller_id_presentation: int,
+    at_text: str | None,
+    as_json: bool,
+) -> None:
+    """Decide whether NUMBER may be called, exactly as the AGI route would. Exit 0 allow, 1 block."""
+    at = parse_when(at_text, "--at") or datetime.now(UTC)
+    if callee_timezone is not None:
+        _require_zone(callee_timezone)
+    attempt = CallAttempt(
+        destination=number,
+        caller_id=caller_id,
+        at=at,
+        tenant=tenant,
+        campaign=campaign,
+        purpose=Purpose(purpose),
+        caller_id_presentation=caller_id_presentation,
+        callee_timezone=callee_timezone,
+        callee_region=callee_region,
+    )
+    policy = app.settings.policy
+    decision = app.run(lambda store: Guard(store, policy).evaluate(attempt))
+    if as_json:
+        emit_json(decision.as_dict())
+    else:
+        _print(decision)
+    raise SystemExit(0 if decision.allowed else 1)
+
+
+def _require_zone(name: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InputError(f"--callee-timezone: {name!r} is not an IANA time zone") from None
+
+
+def _print(decision: Decision) -> None:
+    verdict = decision.verdict.value.upper()
+    rule = f" [{decision.rule}]" if decision.rule else ""
+    click.echo(f"{verdict}{rule}: {decision.reason}")
+    if decision.local_time is not None:
+        click.echo(f"  callee local time: {decision.local_time.isoformat()}")
+    for finding in decision.findings:
+        click.echo(f"  {finding.verdict.value:5} {finding.rule}: {finding.reason}")

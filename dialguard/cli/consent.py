@@ -1,0 +1,3 @@
+"""`dialguard consent` commands."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""`dialguard flags` commands."""
+
+from __future__ import annotations

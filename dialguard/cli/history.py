@@ -1,0 +1,3 @@
+"""`dialguard history` commands."""
+
+from __future__ import annotations

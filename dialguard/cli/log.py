@@ -1,0 +1,3 @@
+"""`dialguard log` commands."""
+
+from __future__ import annotations

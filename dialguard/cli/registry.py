@@ -1,0 +1,3 @@
+"""`dialguard registry` commands."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""`dialguard serve` commands."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""`dialguard suppress` commands."""
+
+from __future__ import annotations

@@ -1,0 +1,74 @@
+"""The guard service: the same decision for the AGI route and `dialguard check`.
+
+It runs the pure engine between two store calls (facts in, decision out) and writes the
+canonical log line for every decision. Deadlines and the failure policy for the inline path
+are applied by the AGI layer around `check`, which is why failures surface as exceptions here.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from dialguard.logs import get_logger
+from dialguard.store import Store
+from rules.engine import decide, prepare
+from rules.facts import SuppressionEntry
+from rules.models import CallAttempt, Decision
+from rules.policy import Policy
+
+log = get_logger("dialguard.decision")
+
+
+@dataclass
+class Guard:
+    store: Store
+    policy: Policy
+
+    async def evaluate(self, attempt: CallAttempt) -> Decision:
+        """Decide without recording (the dry run of `dialguard check`)."""
+        prepared = prepare(attempt, self.policy)
+        facts = await self.store.facts_for(prepared.query)
+        return decide(prepared, facts)
+
+    async def check(self, attempt: CallAttempt, source: str = "agi") -> Decision:
+        """Decide and record the decision; the record is committed before this returns."""
+        started = time.perf_counter()
+        decision = await self.evaluate(attempt)
+        latency_ms = (time.perf_counter() - started) * 1000
+        await self.record(attempt, decision, latency_ms, source)
+        return decision
+
+    async def record(
+        self, attempt: CallAttempt, decision: Decision, latency_ms: float, source: str = "agi"
+    ) -> None:
+        await self.store.record_decision(attempt, decision, latency_ms, source)
+        log_decision(attempt, decision, latency_ms, source)
+
+    async def opt_out(self, entry: SuppressionEntry) -> None:
+        """Record an opt-out; returns once it is durable."""
+        await self.store.add_suppression(entry)
+        log.info(
+            "optout",
+            number=entry.number,
+            tenant=entry.tenant,
+            campaign=entry.campaign,
+            source=entry.source,
+        )
+
+
+def log_decision(attempt: CallAttempt, decision: Decision, latency_ms: float, source: str) -> None:
+    """The canonical line: one per decision, everything an operator greps for."""
+    log.info(
+        "decision",
+        uniqueid=attempt.call_id,
+        tenant=attempt.tenant,
+        campaign=attempt.campaign,
+        number=decision.number or attempt.destination,
+        caller_id=attempt.caller_id,
+        verdict=decision.verdict.value,
+        rule=decision.rule,
+        reason=decision.reason,
+        latency_ms=round(latency_ms, 3),
+        source=source,
+    )

@@ -1,0 +1,49 @@
+"""structlog set-up: one JSON object per line on stderr, no secrets.
+
+The canonical decision line is written by `dialguard.guard`; other modules log events with
+`get_logger(__name__)`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
+
+# Keys whose values never reach a log line, whatever a caller passes.
+_SECRET_KEYS = frozenset({"secret", "password", "ami_secret", "key"})
+
+
+def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    for key in _SECRET_KEYS & event.keys():
+        event[key] = "***"
+    return event
+
+
+def configure_logging(level: str = "info", stream: Any = None) -> None:
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _redact,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(level, logging.INFO)),
+        logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(name: str) -> Any:
+    return structlog.get_logger(name)

@@ -1,0 +1,347 @@
+"""dialguard.toml: read, validate (every bad key named), and turn into `Settings`.
+
+Precedence for the database path: `--db` / `DIALGUARD_DB`, then `[database] path`, then the
+default under the user's data directory. Secrets (the AMI secret) come only from the settings
+file or a file it names, never from a command line.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rules import callerid as callerid_rules
+from rules import detectors as detector_rules
+from rules import jurisdictions as jurisdiction_rules
+from rules.models import Purpose, Verdict
+from rules.policy import DEFAULT_REGISTERS, Policy, RegisterSpec, TenantSettings
+
+
+class SettingsError(Exception):
+    """The settings file is unusable; the message names every bad key."""
+
+
+def default_db_path() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "dialguard" / "dialguard.sqlite3"
+
+
+@dataclass(frozen=True, slots=True)
+class AmiSettings:
+    host: str = "127.0.0.1"
+    port: int = 5038
+    username: str = ""
+    secret: str = field(default="", repr=False)
+    reconnect_min_s: float = 1.0
+    reconnect_max_s: float = 30.0
+    ping_interval_s: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    db_path: Path
+    agi_host: str = "127.0.0.1"
+    agi_port: int = 4573
+    ami: AmiSettings | None = None
+    policy: Policy = field(default_factory=Policy)
+    log_level: str = "info"
+    source: Path | None = None
+
+
+def load_settings(config: str | Path | None, db: str | Path | None = None) -> Settings:
+    """Read the settings file (None: built-in defaults) and apply the `--db` override."""
+    raw: dict[str, Any] = {}
+    source: Path | None = None
+    if config is not None:
+        source = Path(config).expanduser()
+        try:
+            raw = tomllib.loads(source.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SettingsError(f"settings file {source} does not exist") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"cannot read settings file {source}: {exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"settings file {source} is not valid TOML: {exc}") from None
+    settings = settings_from_mapping(raw, base_dir=source.parent if source else Path.cwd())
+    overrides: dict[str, Any] = {"source": source}
+    if db is not None:
+        overrides["db_path"] = Path(db).expanduser()
+    return _replace(settings, **overrides)
+
+
+def settings_from_mapping(raw: Mapping[str, Any], base_dir: Path) -> Settings:
+    errors: list[str] = []
+    known = {
+        "guard",
+        "database",
+        "agi",
+        "ami",
+        "tenants",
+        "registers",
+        "logging",
+        "jurisdictions",
+        "callerid",
+        "detectors",
+    }
+    errors += [f"{key}: unknown section" for key in raw if key not in known]
+
+    guard = _table(raw, "guard", errors)
+    on_failure = _choice(guard, "guard", "on_failure", ("block", "allow"), "block", errors)
+    deadline_ms = _int(guard, "guard", "deadline_ms", 250, errors, minimum=1, maximum=60_000)
+    default_region = _region(guard.get("region"), "guard.region", errors)
+    missing = _choice(guard, "guard", "register_missing", ("block", "allow"), "block", errors)
+    _unknown(guard, "guard", {"on_failure", "deadline_ms", "region", "register_missing"}, errors)
+
+    database = _table(raw, "database", errors)
+    db_path = default_db_path()
+    if "path" in database:
+        if isinstance(database["path"], str) and database["path"]:
+            db_path = (base_dir / Path(database["path"]).expanduser()).resolve()
+        else:
+            errors.append("database.path: must be a non-empty string")
+    _unknown(database, "database", {"path"}, errors)
+
+    agi = _table(raw, "agi", errors)
+    agi_host, agi_port = "127.0.0.1", 4573
+    if "listen" in agi:
+        try:
+            agi_host, agi_port = parse_host_port(str(agi["listen"]), 4573)
+        except ValueError as exc:
+            errors.append(f"agi.listen: {exc}")
+    _unknown(agi, "agi", {"listen"}, errors)
+
+    ami = _ami(_table(raw, "ami", errors), base_dir, errors)
+
+    tenants: dict[str, TenantSettings] = {}
+    for name, value in _table(raw, "tenants", errors).items():
+        if not isinstance(value, dict):
+            errors.append(f"tenants.{name}: must be a table")
+            continue
+        tenants[name] = TenantSettings(
+            name, _region(value.get("region"), f"tenants.{name}.region", errors)
+        )
+        _unknown(value, f"tenants.{name}", {"region"}, errors)
+
+    registers = dict(DEFAULT_REGISTERS)
+    for name, value in _table(raw, "registers", errors).items():
+        spec = _register(name, value, registers.get(name), errors)
+        if spec is not None:
+            registers[name] = spec
+
+    logging_table = _table(raw, "logging", errors)
+    log_level = _choice(
+        logging_table, "logging", "level", ("debug", "info", "warning", "error"), "info", errors
+    )
+    _unknown(logging_table, "logging", {"level"}, errors)
+
+    jurisdictions, errs = jurisdiction_rules.from_settings(_table(raw, "jurisdictions", errors))
+    errors += errs
+    callerid, errs = callerid_rules.from_settings(_table(raw, "callerid", errors))
+    errors += errs
+    detectors, errs = detector_rules.from_settings(_table(raw, "detectors", errors))
+    errors += errs
+
+    if errors:
+        raise SettingsError("invalid settings: " + "; ".join(errors))
+    policy = Policy(
+        tenants=tenants,
+        default_region=default_region,
+        registers=registers,
+        block_when_register_missing=missing == "block",
+        on_failure=Verdict.BLOCK if on_failure == "block" else Verdict.ALLOW,
+        deadline_ms=deadline_ms,
+        jurisdictions=jurisdictions,
+        callerid=callerid,
+        detectors=detectors,
+    )
+    return Settings(db_path, agi_host, agi_port, ami, policy, log_level)
+
+
+def parse_host_port(text: str, default_port: int) -> tuple[str, int]:
+    """`HOST:PORT`, `HOST`, `[v6]:PORT` or `:PORT`."""
+    text = text.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port_text = rest.lstrip(":")
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+    else:
+        host, port_text = text, ""
+    host = host or "127.0.0.1"
+    if not port_text:
+        return host, default_port
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"{text!r} has no valid port (1-65535)")
+    return host, int(port_text)
+
+
+def _replace(settings: Settings, **changes: Any) -> Settings:
+    from dataclasses import replace
+
+    return replace(settings, **changes)
+
+
+def _table(raw: Mapping[str, Any], name: str, errors: list[str]) -> dict[str, Any]:
+    value = raw.get(name, {})
+    if not isinstance(value, dict):
+        errors.append(f"{name}: must be a table")
+        return {}
+    return value
+
+
+def _unknown(table: Mapping[str, Any], prefix: str, allowed: set[str], errors: list[str]) -> None:
+    errors += [f"{prefix}.{key}: unknown setting" for key in table if key not in allowed]
+
+
+def _choice(
+    table: Mapping[str, Any],
+    prefix: str,
+    key: str,
+    choices: tuple[str, ...],
+    default: str,
+    errors: list[str],
+) -> str:
+    value = table.get(key, default)
+    if value not in choices:
+        errors.append(f"{prefix}.{key}: must be one of {', '.join(choices)} (got {value!r})")
+        return default
+    return str(value)
+
+
+def _int(
+    table: Mapping[str, Any],
+    prefix: str,
+    key: str,
+    default: int,
+    errors: list[str],
+    *,
+    minimum: int,
+    maximum: int,
+) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        errors.append(f"{prefix}.{key}: must be a whole number from {minimum} to {maximum}")
+        return default
+    return value
+
+
+def _region(value: Any, key: str, errors: list[str]) -> str | None:
+    if value is None:
+        return None
+    import phonenumbers
+
+    if not isinstance(value, str) or value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        errors.append(
+            f"{key}: must be an ISO 3166 country code such as AU, US or GB (got {value!r})"
+        )
+        return None
+    return value.upper()
+
+
+def _ami(table: Mapping[str, Any], base_dir: Path, errors: list[str]) -> AmiSettings | None:
+    if not table:
+        return None
+    allowed = {
+        "host",
+        "port",
+        "username",
+        "secret",
+        "secret_file",
+        "reconnect_min_s",
+        "reconnect_max_s",
+        "ping_interval_s",
+        "enabled",
+    }
+    _unknown(table, "ami", allowed, errors)
+    if table.get("enabled", True) is False:
+        return None
+    secret = ""
+    if "secret" in table and "secret_file" in table:
+        errors.append("ami: give secret or secret_file, not both")
+    elif "secret_file" in table:
+        try:
+            secret = read_secret_file(base_dir / str(table["secret_file"]))
+        except SettingsError as exc:
+            errors.append(f"ami.secret_file: {exc}")
+    else:
+        secret = str(table.get("secret", ""))
+    username = table.get("username", "")
+    if not isinstance(username, str) or not username:
+        errors.append("ami.username: required when [ami] is configured")
+    port = _int(table, "ami", "port", 5038, errors, minimum=1, maximum=65535)
+    floats: dict[str, float] = {}
+    for key, default in (
+        ("reconnect_min_s", 1.0),
+        ("reconnect_max_s", 30.0),
+        ("ping_interval_s", 10.0),
+    ):
+        value = table.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            errors.append(f"ami.{key}: must be a positive number of seconds")
+            value = default
+        floats[key] = float(value)
+    return AmiSettings(str(table.get("host", "127.0.0.1")), port, str(username), secret, **floats)
+
+
+def read_secret_file(path: Path) -> str:
+    try:
+        secret = path.expanduser().read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise SettingsError(f"cannot read secret file {path}: {exc.strerror}") from None
+    if not secret:
+        raise SettingsError(f"secret file {path} is empty")
+    return secret
+
+
+_REGISTER_KEYS = {
+    "country",
+    "covers",
+    "max_age_days",
+    "effective_after_days",
+    "applies_to",
+    "citation",
+    "label",
+    "unverified",
+}
+
+
+def _register(
+    name: str, value: Any, base: RegisterSpec | None, errors: list[str]
+) -> RegisterSpec | None:
+    prefix = f"registers.{name}"
+    if not isinstance(value, dict):
+        errors.append(f"{prefix}: must be a table")
+        return None
+    _unknown(value, prefix, _REGISTER_KEYS, errors)
+    spec = base or RegisterSpec(name, None)
+    changes: dict[str, Any] = {}
+    if "country" in value:
+        changes["country"] = _region(value["country"], f"{prefix}.country", errors)
+    elif base is None and value.get("applies_to", "callee") == "callee":
+        errors.append(f"{prefix}.country: required for a new register")
+    if "covers" in value:
+        try:
+            changes["covers"] = frozenset(Purpose(p) for p in value["covers"])
+        except (ValueError, TypeError):
+            errors.append(
+                f"{prefix}.covers: must list purposes from {', '.join(p.value for p in Purpose)}"
+            )
+    for key in ("max_age_days", "effective_after_days"):
+        if key in value:
+            changes[key] = _int(value, prefix, key, 0, errors, minimum=0, maximum=3650) or None
+    if "applies_to" in value:
+        changes["applies_to"] = _choice(
+            value, prefix, "applies_to", ("callee", "caller_id"), "callee", errors
+        )
+    for key in ("citation", "label"):
+        if key in value:
+            changes[key] = str(value[key])
+    if "unverified" in value:
+        changes["unverified"] = bool(value["unverified"])
+    from dataclasses import replace
+
+    return replace(spec, **changes)

@@ -1,0 +1,142 @@
+"""The SQLite schema and its migrations, keyed on `PRAGMA user_version`.
+
+Times are stored as UTC epoch seconds (REAL) so that range scans are plain comparisons;
+calendar dates (register as-of dates) as ISO `YYYY-MM-DD` text. Numbers are E.164 text with
+the `+`, except inside register copies, which store the E.164 digits as INTEGER keys: the
+most compact form SQLite has, and one B-tree lookup per membership test.
+
+Each migration is a list of statements applied in one transaction; never edit a released one,
+append a new one.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        # Local suppression (opt-out) list. '' means "all" for tenant and campaign so that the
+        # UNIQUE constraint makes re-adding an entry an update rather than a duplicate.
+        """CREATE TABLE suppressions (
+            id INTEGER PRIMARY KEY,
+            number TEXT NOT NULL,
+            tenant TEXT NOT NULL DEFAULT '',
+            campaign TEXT NOT NULL DEFAULT '',
+            reason TEXT NOT NULL DEFAULT '',
+            source TEXT NOT NULL,
+            requested_at REAL NOT NULL,
+            expires_at REAL,
+            created_at REAL NOT NULL,
+            UNIQUE (number, tenant, campaign)
+        )""",
+        # One row per register: the copy in force. Its numbers live in the table named here,
+        # which an import fills beside the old one and swaps in one transaction.
+        """CREATE TABLE register_copies (
+            register TEXT PRIMARY KEY,
+            table_name TEXT NOT NULL,
+            as_of TEXT NOT NULL,
+            imported_at REAL NOT NULL,
+            count INTEGER NOT NULL,
+            checksum TEXT NOT NULL,
+            source_file TEXT NOT NULL DEFAULT '',
+            format TEXT NOT NULL DEFAULT 'plain'
+        )""",
+        """CREATE TABLE decisions (
+            id INTEGER PRIMARY KEY,
+            call_id TEXT,
+            decided_at REAL NOT NULL,
+            source TEXT NOT NULL,
+            tenant TEXT NOT NULL,
+            campaign TEXT,
+            purpose TEXT NOT NULL,
+            dialled TEXT NOT NULL,
+            number TEXT,
+            caller_id TEXT,
+            verdict TEXT NOT NULL,
+            rule TEXT,
+            reason TEXT NOT NULL,
+            latency_ms REAL NOT NULL,
+            decision_json TEXT NOT NULL
+        )""",
+        "CREATE INDEX decisions_number ON decisions (number, decided_at)",
+        "CREATE INDEX decisions_time ON decisions (decided_at)",
+        "CREATE INDEX decisions_call ON decisions (call_id)",
+        # One outcome per call attempt, keyed by the Uniqueid of the channel that dialled.
+        """CREATE TABLE outcomes (
+            call_id TEXT PRIMARY KEY,
+            linkedid TEXT,
+            number TEXT,
+            dialled TEXT,
+            caller_id TEXT,
+            tenant TEXT,
+            campaign TEXT,
+            started_at REAL,
+            answered_at REAL,
+            ended_at REAL,
+            disposition TEXT,
+            cause INTEGER,
+            cause_txt TEXT,
+            billsec INTEGER,
+            abandoned INTEGER NOT NULL DEFAULT 0,
+            source TEXT NOT NULL DEFAULT 'ami',
+            updated_at REAL NOT NULL
+        )""",
+        "CREATE INDEX outcomes_number ON outcomes (number, started_at)",
+        "CREATE INDEX outcomes_campaign ON outcomes (tenant, campaign, started_at)",
+        "CREATE INDEX outcomes_time ON outcomes (started_at)",
+        """CREATE TABLE consents (
+            id INTEGER PRIMARY KEY,
+            number TEXT NOT NULL,
+            tenant TEXT NOT NULL,
+            campaign TEXT NOT NULL DEFAULT '',
+            kind TEXT NOT NULL,
+            granted_at REAL NOT NULL,
+            expires_at REAL,
+            revoked_at REAL,
+            created_at REAL NOT NULL,
+            note TEXT NOT NULL DEFAULT ''
+        )""",
+        "CREATE INDEX consents_number ON consents (number, tenant)",
+        """CREATE TABLE caller_ids (
+            number TEXT NOT NULL,
+            tenant TEXT NOT NULL,
+            pool TEXT NOT NULL DEFAULT '',
+            source TEXT NOT NULL DEFAULT 'cli',
+            created_at REAL NOT NULL,
+            PRIMARY KEY (number, tenant)
+        )""",
+        "CREATE INDEX caller_ids_tenant ON caller_ids (tenant, pool)",
+        """CREATE TABLE flags (
+            id INTEGER PRIMARY KEY,
+            subject TEXT NOT NULL,
+            detector TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'open',
+            window_start REAL NOT NULL,
+            window_end REAL NOT NULL,
+            measured REAL NOT NULL,
+            threshold REAL NOT NULL,
+            evidence TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '',
+            opened_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            closed_at REAL,
+            note TEXT NOT NULL DEFAULT ''
+        )""",
+        # One open flag per subject and detector: a new finding updates it.
+        "CREATE UNIQUE INDEX flags_open ON flags (subject, detector) WHERE status = 'open'",
+        """CREATE TABLE suspensions (
+            subject TEXT PRIMARY KEY,
+            reason TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            flag_id INTEGER
+        )""",
+        # Operator and daemon actions worth an audit trail (list changes, suspensions, AMI gaps).
+        """CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            kind TEXT NOT NULL,
+            detail TEXT NOT NULL
+        )""",
+        "CREATE INDEX events_time ON events (at)",
+    ),
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,117 @@
+"""Emergency numbers, suspensions, unusable destinations and the local suppression list."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rules.context import RuleContext
+from rules.models import Finding, FindingVerdict
+
+EMERGENCY_CITATION = (
+    "47 CFR 64.1200(a)(1)(i): no autodialled or prerecorded calls to emergency lines; "
+    "a person's emergency call is never blocked (regulations.md section 6.7)"
+)
+SUPPRESSION_CITATION = (
+    "Internal do-not-call list: 47 CFR 64.1200(d)(3); 16 CFR 310.4(b)(1)(iii)(A); "
+    "PECR reg 21(1)(a); an opt-out overrides consent and EBR (FTC DNC FAQ)"
+)
+
+
+def emergency(ctx: RuleContext) -> Finding:
+    """A person dialling an emergency number is always allowed; campaign traffic never."""
+    if ctx.attempt.is_campaign:
+        return Finding(
+            "emergency.campaign",
+            FindingVerdict.BLOCK,
+            f"{ctx.attempt.destination} is an emergency number and campaign "
+            f"{ctx.attempt.campaign} is dialler traffic",
+            EMERGENCY_CITATION,
+        )
+    return Finding(
+        "emergency.person",
+        FindingVerdict.ALLOW,
+        f"{ctx.attempt.destination} is an emergency number dialled by a person: never blocked",
+        EMERGENCY_CITATION,
+    )
+
+
+def suspension(ctx: RuleContext) -> Iterable[Finding]:
+    subjects = {f"tenant:{ctx.attempt.tenant}"}
+    if ctx.attempt.campaign:
+        subjects.add(f"campaign:{ctx.attempt.campaign}")
+    if ctx.caller_id is not None and ctx.caller_id.e164:
+        subjects.add(f"callerid:{ctx.caller_id.e164}")
+    active = [
+        s for s in ctx.facts.suspensions if s.subject in subjects and s.created_at <= ctx.attempt.at
+    ]
+    if not active:
+        yield Finding("suspension.none", FindingVerdict.ALLOW, "no suspension applies")
+        return
+    for s in sorted(active, key=lambda s: s.subject):
+        kind = s.subject.split(":", 1)[0]
+        yield Finding(
+            f"suspension.{kind}",
+            FindingVerdict.BLOCK,
+            f"{s.subject} is suspended since {s.created_at:%Y-%m-%d %H:%M} UTC: {s.reason}",
+            "Acceptable Use Policy: suspension of accounts suspected of misuse",
+            details={"subject": s.subject, "flag_id": s.flag_id},
+        )
+
+
+def number(ctx: RuleContext) -> Iterable[Finding]:
+    dest = ctx.destination
+    if dest.e164 is None or not dest.valid:
+        yield Finding(
+            "number.invalid",
+            FindingVerdict.BLOCK,
+            f"the destination {dest.raw!r} {dest.problem}",
+            "ITU-T E.164 numbering plan (phonenumbers metadata)",
+        )
+        return
+    yield Finding(
+        "number.valid",
+        FindingVerdict.ALLOW,
+        f"{dest.e164} is a valid {dest.country} {dest.number_type} number",
+    )
+
+
+def suppression(ctx: RuleContext) -> Iterable[Finding]:
+    if ctx.destination.e164 is None:
+        yield Finding("suppression.list", FindingVerdict.SKIP, "no usable destination to look up")
+        return
+    at = ctx.attempt.at
+    matching = [
+        e
+        for e in ctx.facts.suppressions
+        if e.number == ctx.destination.e164 and e.covers(ctx.attempt.tenant, ctx.attempt.campaign)
+    ]
+    in_force = [e for e in matching if e.in_force(at)]
+    if not in_force:
+        expired = [e for e in matching if e.expires_at is not None and e.expires_at <= at]
+        note = (
+            f" ({len(expired)} expired entr{'y' if len(expired) == 1 else 'ies'})"
+            if expired
+            else ""
+        )
+        yield Finding("suppression.list", FindingVerdict.ALLOW, f"not on a suppression list{note}")
+        return
+    # The widest scope decides: a global opt-out says more than a campaign one.
+    entry = min(in_force, key=lambda e: (e.tenant is not None, e.campaign is not None))
+    rule = (
+        "suppression.global"
+        if entry.tenant is None
+        else ("suppression.tenant" if entry.campaign is None else "suppression.campaign")
+    )
+    until = f" until {entry.expires_at:%Y-%m-%d}" if entry.expires_at else ""
+    reason = f" ({entry.reason})" if entry.reason else ""
+    yield Finding(
+        rule,
+        FindingVerdict.BLOCK,
+        f"{entry.number} opted out ({entry.scope}) on {entry.requested_at:%Y-%m-%d}"
+        f" via {entry.source}{reason}{until}",
+        SUPPRESSION_CITATION,
+        details={"source": entry.source},
+    )
+
+
+CHECKS = (suspension, number, suppression)

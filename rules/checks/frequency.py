@@ -1,0 +1,5 @@
+"""Frequency rules (issue 3): filled by the jurisdiction packs."""
+
+from __future__ import annotations
+
+CHECKS = ()

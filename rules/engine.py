@@ -1,0 +1,187 @@
+"""The decision engine: parse, gather the facts the store must supply, run every rule, pick one.
+
+Two steps, so the I/O in between stays outside this package:
+
+    prepared = prepare(attempt, policy)          # pure: numbers, location, what to look up
+    facts = await store.facts_for(prepared.query) # the edge does this
+    decision = decide(prepared, facts)            # pure: every rule, then precedence
+
+Precedence (documented in the README): an emergency call by a person is always allowed and
+nothing else is consulted. Otherwise every rule family runs and each result is kept as a
+finding; the deciding rule is the first blocking finding in `PRECEDENCE` order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from rules.checks import callerid, consent, core, frequency, hours, registry
+from rules.context import RuleContext
+from rules.facts import Facts
+from rules.location import CalleeLocation, locate
+from rules.models import CallAttempt, Decision, Finding, FindingVerdict, Verdict
+from rules.numbers import ParsedNumber, is_emergency, parse_number
+from rules.policy import Policy
+from rules.ports import FactQuery
+
+Rule = Callable[[RuleContext], Iterable[Finding]]
+
+# The order in which blocking families decide. Earlier families are the more fundamental
+# reasons: a suspended account or an unreadable number says more than a closed window.
+PRECEDENCE: tuple[str, ...] = (
+    "guard",
+    "emergency",
+    "suspension",
+    "number",
+    "suppression",
+    "callerid",
+    "registry",
+    "consent",
+    "holiday",
+    "hours",
+    "frequency",
+)
+
+RULES: tuple[Rule, ...] = (
+    *core.CHECKS,
+    *callerid.CHECKS,
+    *registry.CHECKS,
+    *consent.CHECKS,
+    *hours.CHECKS,
+    *frequency.CHECKS,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    attempt: CallAttempt
+    policy: Policy
+    region: str | None
+    destination: ParsedNumber
+    caller_id: ParsedNumber | None
+    location: CalleeLocation
+    emergency: bool
+    query: FactQuery
+
+
+def prepare(attempt: CallAttempt, policy: Policy) -> Prepared:
+    region = policy.region_for(attempt.tenant)
+    destination = parse_number(attempt.destination, region)
+    caller_id = parse_number(attempt.caller_id, region) if attempt.caller_id else None
+    location = locate(attempt, destination, policy)
+    registers = [s.name for s in policy.registers_for_country(destination.country)]
+    query = FactQuery(
+        number=destination.e164,
+        tenant=attempt.tenant,
+        campaign=attempt.campaign,
+        caller_id=caller_id.e164 if caller_id else None,
+        registers=registers,
+        caller_id_registers=[s.name for s in policy.caller_id_registers()],
+        attempts_since=attempt.at - policy.attempt_lookback,
+    )
+    return Prepared(
+        attempt,
+        policy,
+        region,
+        destination,
+        caller_id,
+        location,
+        is_emergency(attempt.destination, region),
+        query,
+    )
+
+
+def decide(prepared: Prepared, facts: Facts) -> Decision:
+    ctx = RuleContext(
+        attempt=prepared.attempt,
+        policy=prepared.policy,
+        region=prepared.region,
+        destination=prepared.destination,
+        caller_id=prepared.caller_id,
+        location=prepared.location,
+        facts=facts,
+    )
+    if prepared.emergency:
+        return _decision(ctx, [core.emergency(ctx)])
+    findings = [finding for rule in RULES for finding in rule(ctx)]
+    return _decision(ctx, findings)
+
+
+def failure_decision(attempt: CallAttempt, policy: Policy, rule: str, reason: str) -> Decision:
+    """The declared failure policy, for when the guard itself fails or runs out of time."""
+    verdict = policy.on_failure
+    finding = Finding(
+        rule,
+        FindingVerdict.BLOCK if verdict is Verdict.BLOCK else FindingVerdict.ALLOW,
+        reason,
+        citation="dialguard failure policy ([guard] on_failure)",
+    )
+    return Decision(
+        verdict=verdict,
+        rule=rule if verdict is Verdict.BLOCK else None,
+        reason=reason if verdict is Verdict.BLOCK else f"allowed by failure policy: {reason}",
+        citation=finding.citation,
+        number=None,
+        caller_id=attempt.caller_id,
+        jurisdiction=None,
+        local_time=None,
+        findings=(finding,),
+        context={"failure_policy": verdict.value},
+    )
+
+
+def _family(rule_id: str) -> str:
+    return rule_id.split(".", 1)[0]
+
+
+def _rank(finding: Finding) -> int:
+    family = _family(finding.rule)
+    return PRECEDENCE.index(family) if family in PRECEDENCE else len(PRECEDENCE)
+
+
+def _decision(ctx: RuleContext, findings: list[Finding]) -> Decision:
+    blocking = sorted((f for f in findings if f.verdict is FindingVerdict.BLOCK), key=_rank)
+    local = _local_time(ctx.location, ctx.attempt.at)
+    context: dict[str, object] = {
+        "tenant": ctx.attempt.tenant,
+        "campaign": ctx.attempt.campaign,
+        "purpose": ctx.attempt.purpose.value,
+        "timezones": list(ctx.location.timezones),
+        "regions": list(ctx.location.regions),
+        "location_source": ctx.location.source,
+    }
+    number = ctx.destination.e164
+    cid = ctx.caller_id.e164 if ctx.caller_id and ctx.caller_id.e164 else ctx.attempt.caller_id
+    if blocking:
+        first = blocking[0]
+        return Decision(
+            Verdict.BLOCK,
+            first.rule,
+            first.reason,
+            first.citation,
+            number,
+            cid,
+            ctx.location.country,
+            local,
+            tuple(findings),
+            context,
+        )
+    return Decision(
+        Verdict.ALLOW,
+        None,
+        "allowed: no rule blocks this call",
+        "",
+        number,
+        cid,
+        ctx.location.country,
+        local,
+        tuple(findings),
+        context,
+    )
+
+
+def _local_time(location: CalleeLocation, at: datetime) -> datetime | None:
+    times = location.local_times(at)
+    return times[0] if times else None

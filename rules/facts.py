@@ -1,0 +1,146 @@
+"""The facts a decision needs, as the store hands them to the rules.
+
+The store fills a `Facts` for one call (see `rules.ports.FactSource`); the rules never ask
+for more. Every datetime here is timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+
+
+class ConsentKind(StrEnum):
+    EXPRESS = "express"
+    EXPRESS_WRITTEN = "express-written"
+    EBR_PURCHASE = "ebr-purchase"
+    EBR_INQUIRY = "ebr-inquiry"
+    CONTRACT = "contract"
+    NON_OBJECTION = "non-objection"
+    OUT_OF_HOURS = "out-of-hours"
+
+
+@dataclass(frozen=True, slots=True)
+class SuppressionEntry:
+    """An opt-out. `tenant` None is global; `campaign` None covers all the tenant's campaigns."""
+
+    number: str
+    tenant: str | None
+    campaign: str | None
+    reason: str
+    source: str
+    requested_at: datetime
+    expires_at: datetime | None = None
+
+    def in_force(self, at: datetime) -> bool:
+        return self.requested_at <= at and (self.expires_at is None or at < self.expires_at)
+
+    def covers(self, tenant: str, campaign: str | None) -> bool:
+        if self.tenant is not None and self.tenant != tenant:
+            return False
+        return self.campaign is None or self.campaign == campaign
+
+    @property
+    def scope(self) -> str:
+        if self.tenant is None:
+            return "global"
+        if self.campaign is None:
+            return f"tenant {self.tenant}"
+        return f"tenant {self.tenant}, campaign {self.campaign}"
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterCopy:
+    """The copy of a national register the store holds: one per register name."""
+
+    register: str
+    as_of: date
+    count: int
+    checksum: str
+    imported_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterHit:
+    """The number is listed on `register`; `registered_on` when the register file says so."""
+
+    register: str
+    registered_on: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentRecord:
+    number: str
+    tenant: str
+    kind: ConsentKind
+    granted_at: datetime
+    campaign: str | None = None
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+    def in_force(self, at: datetime) -> bool:
+        if self.granted_at > at:
+            return False
+        if self.revoked_at is not None and self.revoked_at <= at:
+            return False
+        return self.expires_at is None or at < self.expires_at
+
+
+@dataclass(frozen=True, slots=True)
+class PriorAttempt:
+    """An earlier call attempt to the same number, from any of the three sources.
+
+    `source` is `decision` (the guard allowed it), `outcome` (the AMI listener recorded it) or
+    `history` (imported). One call may appear once per source; `call_id` lets rules merge them.
+    `conversation` is True when the call was answered (a right-party conversation for Reg F).
+    `refused` is True when the callee refused further calls in that conversation.
+    """
+
+    at: datetime
+    tenant: str
+    campaign: str | None
+    purpose: str | None
+    source: str
+    call_id: str | None = None
+    disposition: str | None = None
+    billsec: int | None = None
+    conversation: bool = False
+    refused: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CallerIdRecord:
+    """A caller ID a tenant may present, optionally in a named rotation pool."""
+
+    number: str
+    tenant: str
+    pool: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Suspension:
+    """An active suspension of `subject` (`tenant:NAME`, `campaign:NAME`, `callerid:+E164`)."""
+
+    subject: str
+    reason: str
+    created_at: datetime
+    flag_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """Everything the store knows that bears on one call."""
+
+    suppressions: tuple[SuppressionEntry, ...] = ()
+    register_copies: Mapping[str, RegisterCopy] = field(default_factory=dict)
+    register_hits: Mapping[str, RegisterHit] = field(default_factory=dict)
+    consents: tuple[ConsentRecord, ...] = ()
+    attempts: tuple[PriorAttempt, ...] = ()
+    # Inventory entries for the presented caller ID (any tenant), and whether the tenant has an
+    # inventory at all (a tenant with none cannot be checked for ownership).
+    caller_id_records: tuple[CallerIdRecord, ...] = ()
+    tenant_has_inventory: bool = False
+    caller_id_register_hits: Mapping[str, RegisterHit] = field(default_factory=dict)
+    suspensions: tuple[Suspension, ...] = ()

@@ -1,0 +1,128 @@
+"""Value types shared by the rules, the store and the edges (AGI, AMI, CLI)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class Verdict(StrEnum):
+    ALLOW = "allow"
+    BLOCK = "block"
+
+
+class FindingVerdict(StrEnum):
+    """What one rule said: it allows, it blocks, or it does not apply to this call."""
+
+    ALLOW = "allow"
+    BLOCK = "block"
+    SKIP = "skip"
+
+
+class Purpose(StrEnum):
+    TELEMARKETING = "telemarketing"
+    RESEARCH = "research"
+    DEBT_COLLECTION = "debt-collection"
+    INFORMATIONAL = "informational"
+    CHARITY = "charity"
+    POLITICAL = "political"
+
+
+# Asterisk's ast_party_id_presentation(): the top bits say allowed (0x00), restricted (0x20)
+# or unavailable (0x40); the low bits are the screening indicator.
+PRESENTATION_MASK = 0x60
+PRESENTATION_ALLOWED = 0x00
+
+
+def presentation_allowed(callingpres: int) -> bool:
+    """True when Asterisk's `agi_callingpres` value lets the caller ID be shown."""
+    return (callingpres & PRESENTATION_MASK) == PRESENTATION_ALLOWED
+
+
+@dataclass(frozen=True, slots=True)
+class CallAttempt:
+    """One outbound call as the guard is asked about it, before any interpretation.
+
+    `at` must be timezone-aware: it is the decision's clock.
+    A call with a campaign is dialler traffic; without one it is a person dialling.
+    """
+
+    destination: str
+    caller_id: str | None
+    at: datetime
+    tenant: str = "default"
+    campaign: str | None = None
+    purpose: Purpose = Purpose.TELEMARKETING
+    caller_id_presentation: int = PRESENTATION_ALLOWED
+    callee_timezone: str | None = None
+    callee_region: str | None = None
+    call_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.at.tzinfo is None or self.at.utcoffset() is None:
+            raise ValueError("CallAttempt.at must be timezone-aware")
+
+    @property
+    def is_campaign(self) -> bool:
+        return bool(self.campaign)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """What one rule concluded about one call, with the source of the rule."""
+
+    rule: str
+    verdict: FindingVerdict
+    reason: str
+    citation: str = ""
+    unverified: bool = False
+    details: dict[str, object] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "rule": self.rule,
+            "verdict": self.verdict.value,
+            "reason": self.reason,
+        }
+        if self.citation:
+            out["citation"] = self.citation
+        if self.unverified:
+            out["unverified"] = True
+        if self.details:
+            out["details"] = self.details
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The guard's answer: a verdict, the deciding rule and every finding consulted."""
+
+    verdict: Verdict
+    rule: str | None
+    reason: str
+    citation: str
+    number: str | None
+    caller_id: str | None
+    jurisdiction: str | None
+    local_time: datetime | None
+    findings: tuple[Finding, ...]
+    context: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def allowed(self) -> bool:
+        return self.verdict is Verdict.ALLOW
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "verdict": self.verdict.value,
+            "rule": self.rule,
+            "reason": self.reason,
+            "citation": self.citation,
+            "number": self.number,
+            "caller_id": self.caller_id,
+            "jurisdiction": self.jurisdiction,
+            "local_time": self.local_time.isoformat() if self.local_time else None,
+            "findings": [f.as_dict() for f in self.findings],
+            **self.context,
+        }

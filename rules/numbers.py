@@ -1,0 +1,166 @@
+"""Phone numbers: parsing to E.164 with phonenumbers, emergency numbers, register keys.
+
+A number written in national format is read in the tenant's configured region. There is no
+silent default region: without one, a national-format number is reported as unreadable.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberType, shortnumberinfo
+
+# What a dial string may contain besides digits: a leading +, and the separators people and
+# exports use. Anything else (letters, SIP URIs) is not a telephone number.
+_DIAL_STRING = re.compile(r"^\+?[0-9 ()\-./]{1,40}$")
+_SEPARATORS = re.compile(r"[ ()\-./]")
+
+# Emergency short codes recognised even when the tenant has no region configured
+# (regulations.md section 6.7). With a region, phonenumbers' per-country table is used too.
+EMERGENCY_SHORT_CODES = frozenset(
+    {
+        "000",
+        "106",
+        "110",
+        "111",
+        "112",
+        "113",
+        "115",
+        "117",
+        "118",
+        "119",
+        "15",
+        "17",
+        "18",
+        "911",
+        "999",
+        "100",
+        "101",
+        "102",
+        "108",
+        "144",
+        "190",
+        "192",
+        "193",
+    }
+)
+
+_TYPE_NAMES = {
+    PhoneNumberType.FIXED_LINE: "fixed_line",
+    PhoneNumberType.MOBILE: "mobile",
+    PhoneNumberType.FIXED_LINE_OR_MOBILE: "fixed_line_or_mobile",
+    PhoneNumberType.TOLL_FREE: "toll_free",
+    PhoneNumberType.PREMIUM_RATE: "premium_rate",
+    PhoneNumberType.SHARED_COST: "shared_cost",
+    PhoneNumberType.VOIP: "voip",
+    PhoneNumberType.PERSONAL_NUMBER: "personal_number",
+    PhoneNumberType.PAGER: "pager",
+    PhoneNumberType.UAN: "uan",
+    PhoneNumberType.VOICEMAIL: "voicemail",
+    PhoneNumberType.UNKNOWN: "unknown",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedNumber:
+    """A dialled or presented number after parsing.
+
+    `e164` is set when phonenumbers could read the digits as a possible number; `valid`
+    says whether it is also assigned in the numbering plan phonenumbers knows.
+    `problem` says in words why the number cannot be used, when it cannot.
+    """
+
+    raw: str
+    e164: str | None
+    country: str | None
+    national: str | None
+    valid: bool
+    number_type: str | None
+    problem: str | None
+
+    @property
+    def usable(self) -> bool:
+        return self.e164 is not None and self.valid
+
+    @property
+    def digits(self) -> str | None:
+        """E.164 without the plus sign, as the registers store it."""
+        return self.e164[1:] if self.e164 else None
+
+
+def clean_dial_string(raw: str) -> str | None:
+    """Strip separators from a dial string; None when it is not a telephone number at all."""
+    text = raw.strip()
+    if not _DIAL_STRING.match(text):
+        return None
+    cleaned = _SEPARATORS.sub("", text)
+    return cleaned if cleaned.strip("+") else None
+
+
+def is_dial_string(raw: str) -> bool:
+    return clean_dial_string(raw) is not None
+
+
+def parse_number(raw: str, region: str | None) -> ParsedNumber:
+    """Parse a number as dialled or presented.
+
+    `region` (ISO 3166 alpha-2) is how national-format numbers are read. International
+    forms are accepted as `+CC...` and, when a region is known, with its international
+    prefix (00 or 011...) as phonenumbers understands it.
+    """
+    cleaned = clean_dial_string(raw)
+    if cleaned is None:
+        return _unusable(raw, "is not a telephone number")
+    if not cleaned.startswith("+") and region is None:
+        return _unusable(
+            raw,
+            "is in national format and no region is configured to read it "
+            "(set the tenant's region in dialguard.toml, or give it in E.164 with a +)",
+        )
+    try:
+        number = phonenumbers.parse(cleaned, None if cleaned.startswith("+") else region)
+    except NumberParseException as exc:
+        return _unusable(raw, f"cannot be read as a telephone number ({_parse_error(exc)})")
+    if not phonenumbers.is_possible_number(number):
+        return _unusable(raw, "has the wrong number of digits for its country")
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    country = phonenumbers.region_code_for_number(number)
+    national = str(number.national_number)
+    valid = phonenumbers.is_valid_number(number)
+    ntype = _TYPE_NAMES.get(phonenumbers.number_type(number), "unknown")
+    problem = None if valid else "is not an assigned range in its country's numbering plan"
+    return ParsedNumber(raw, e164, country, national, valid, ntype, problem)
+
+
+def is_emergency(raw: str, region: str | None) -> bool:
+    """True when the dial string is an emergency number for the region (or a well-known one)."""
+    cleaned = clean_dial_string(raw)
+    if cleaned is None or cleaned.startswith("+"):
+        return False
+    if cleaned in EMERGENCY_SHORT_CODES:
+        return True
+    if region is None:
+        return False
+    return bool(shortnumberinfo.is_emergency_number(cleaned, region))
+
+
+def register_key(e164: str) -> int:
+    """The integer key a register stores a number under: its E.164 digits."""
+    return int(e164.lstrip("+"))
+
+
+def _unusable(raw: str, problem: str) -> ParsedNumber:
+    return ParsedNumber(raw, None, None, None, False, None, problem)
+
+
+def _parse_error(exc: NumberParseException) -> str:
+    messages = {
+        NumberParseException.INVALID_COUNTRY_CODE: "unknown country code",
+        NumberParseException.NOT_A_NUMBER: "not a number",
+        NumberParseException.TOO_SHORT_AFTER_IDD: "too short after the international prefix",
+        NumberParseException.TOO_SHORT_NSN: "too short",
+        NumberParseException.TOO_LONG: "too long",
+    }
+    return messages.get(exc.error_type, "unreadable")

@@ -1,0 +1,163 @@
+"""The policy a decision is taken under: settings turned into values.
+
+`dialguard.settings` builds a `Policy` from `dialguard.toml`; tests build one directly.
+Every figure here has a default taken from `../shared/docs/regulations.md` and can be
+overridden by the operator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from rules.callerid import CallerIdPolicy
+from rules.detectors import DetectorPolicy
+from rules.jurisdictions import JurisdictionPolicy
+from rules.models import Purpose, Verdict
+
+ALL_PURPOSES = frozenset(Purpose)
+MARKETING = frozenset({Purpose.TELEMARKETING})
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterSpec:
+    """A national do-not-call register (or a do-not-originate list of caller IDs).
+
+    `max_age_days`: a copy older than this is stale and blocks the calls it covers.
+    `effective_after_days`: a number registered fewer days ago than this is not yet binding
+    (UK TPS 28 days); used only when the register file carries registration dates.
+    `applies_to`: `callee` registers list people not to call; `caller_id` lists (dno) list
+    numbers that must never be presented.
+    """
+
+    name: str
+    country: str | None
+    covers: frozenset[Purpose] = MARKETING
+    max_age_days: int | None = None
+    effective_after_days: int | None = None
+    applies_to: str = "callee"
+    citation: str = ""
+    unverified: bool = False
+    label: str = ""
+
+
+# regulations.md section 0 and 5: the registers the contract names, with their freshness.
+DEFAULT_REGISTERS: Mapping[str, RegisterSpec] = {
+    "us-dnc": RegisterSpec(
+        "us-dnc",
+        "US",
+        max_age_days=31,
+        label="US National Do Not Call Registry",
+        citation="47 CFR 64.1200(c)(2)(i)(D); 16 CFR 310.4(b)(3)(iv): registry copy at most 31 days old",
+    ),
+    "au-dncr": RegisterSpec(
+        "au-dncr",
+        "AU",
+        covers=frozenset({Purpose.TELEMARKETING}),
+        max_age_days=30,
+        label="Australian Do Not Call Register",
+        citation="Do Not Call Register Act 2006 s 11; wash results valid 30 days (secondary sources)",
+        unverified=True,
+    ),
+    "uk-tps": RegisterSpec(
+        "uk-tps",
+        "GB",
+        max_age_days=28,
+        effective_after_days=28,
+        label="UK Telephone Preference Service",
+        citation="PECR reg 21(1)(b) and 21(3): 28 days after registration",
+    ),
+    "uk-ctps": RegisterSpec(
+        "uk-ctps",
+        "GB",
+        max_age_days=28,
+        effective_after_days=28,
+        label="UK Corporate Telephone Preference Service",
+        citation="PECR reg 21(1)(b), reg 26: 28 days after registration",
+    ),
+    "fr-bloctel": RegisterSpec(
+        "fr-bloctel",
+        "FR",
+        max_age_days=30,
+        effective_after_days=30,
+        label="Bloctel",
+        citation="Code de la consommation L.223-1: registration effective within 30 days",
+    ),
+    "be-dncm": RegisterSpec(
+        "be-dncm",
+        "BE",
+        max_age_days=7,
+        effective_after_days=7,
+        label="Belgian Do Not Call Me list",
+        citation="Code of Economic Law VI.111-VI.114: registration effective within 5 working days",
+    ),
+    "it-rpo": RegisterSpec(
+        "it-rpo",
+        "IT",
+        max_age_days=15,
+        effective_after_days=15,
+        label="Registro Pubblico delle Opposizioni",
+        citation="DPR 26/2022: consult monthly and before each campaign; some say every 15 days",
+        unverified=True,
+    ),
+    "es-robinson": RegisterSpec(
+        "es-robinson",
+        "ES",
+        max_age_days=30,
+        label="Lista Robinson",
+        citation="LOPDGDD art. 23.4; refresh interval not verified",
+        unverified=True,
+    ),
+    "dno": RegisterSpec(
+        "dno",
+        None,
+        covers=ALL_PURPOSES,
+        max_age_days=None,
+        applies_to="caller_id",
+        label="Do-not-originate list",
+        citation="47 CFR 64.1200(o) (FCC 25-15); Ofcom CLI guidance: DNO list",
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TenantSettings:
+    name: str
+    region: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Everything configurable that a decision depends on."""
+
+    tenants: Mapping[str, TenantSettings] = field(default_factory=dict)
+    # Region for tenants without their own; None means national-format numbers are unreadable.
+    default_region: str | None = None
+    registers: Mapping[str, RegisterSpec] = field(default_factory=lambda: dict(DEFAULT_REGISTERS))
+    # A register with no copy blocks the calls it covers (registry.missing) unless this is False.
+    block_when_register_missing: bool = True
+    # What a failure or timeout of the guard itself decides, and the per-call time budget.
+    on_failure: Verdict = Verdict.BLOCK
+    deadline_ms: int = 250
+    # How far back prior attempts are fetched for frequency rules.
+    attempt_lookback: timedelta = timedelta(days=61)
+    jurisdictions: JurisdictionPolicy = field(default_factory=JurisdictionPolicy)
+    callerid: CallerIdPolicy = field(default_factory=CallerIdPolicy)
+    detectors: DetectorPolicy = field(default_factory=DetectorPolicy)
+
+    def region_for(self, tenant: str) -> str | None:
+        settings = self.tenants.get(tenant)
+        if settings is not None and settings.region:
+            return settings.region
+        return self.default_region
+
+    def registers_for_country(self, country: str | None) -> tuple[RegisterSpec, ...]:
+        return tuple(
+            spec
+            for spec in self.registers.values()
+            if spec.applies_to == "callee" and spec.country == country
+        )
+
+    def caller_id_registers(self) -> tuple[RegisterSpec, ...]:
+        return tuple(s for s in self.registers.values() if s.applies_to == "caller_id")

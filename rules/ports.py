@@ -1,0 +1,58 @@
+"""The ports: what the rules need filled by the outside (the store, built by `dialguard`).
+
+`agi` and `ami_listener` receive objects satisfying these Protocols; they never see SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from rules.facts import Facts, SuppressionEntry
+from rules.models import CallAttempt, Decision
+from rules.outcomes import CallOutcome
+
+
+@dataclass(frozen=True, slots=True)
+class FactQuery:
+    """What the store must look up for one call."""
+
+    number: str | None  # E.164 of the destination, None when unparseable
+    tenant: str
+    campaign: str | None
+    caller_id: str | None  # E.164 of the presented caller ID
+    registers: Sequence[str]  # registers whose membership to test for `number`
+    caller_id_registers: Sequence[str]  # registers to test for `caller_id` (e.g. dno)
+    attempts_since: datetime  # earliest prior attempt any rule may count
+
+
+class FactSource(Protocol):
+    async def facts_for(self, query: FactQuery) -> Facts: ...
+
+
+class DecisionLog(Protocol):
+    async def record_decision(
+        self, attempt: CallAttempt, decision: Decision, latency_ms: float, source: str
+    ) -> None: ...
+
+
+class SuppressionWriter(Protocol):
+    async def add_suppression(self, entry: SuppressionEntry) -> None:
+        """Returns only once the entry is durable (committed)."""
+        ...
+
+
+class OutcomeSink(Protocol):
+    async def upsert_outcome(self, outcome: CallOutcome) -> None:
+        """Insert or merge the outcome keyed by `call_id`; replays must not double it."""
+        ...
+
+    async def outcomes_between(self, start: datetime, end: datetime) -> Sequence[CallOutcome]: ...
+
+
+class OutcomeObserver(Protocol):
+    """Told about every outcome the listener records (the abuse detectors implement it)."""
+
+    async def outcome_recorded(self, outcome: CallOutcome) -> None: ...
