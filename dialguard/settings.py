@@ -36,9 +36,16 @@ class AmiSettings:
     port: int = 5038
     username: str = ""
     secret: str = field(default="", repr=False)
+    secret_file: Path | None = None
     reconnect_min_s: float = 1.0
     reconnect_max_s: float = 30.0
     ping_interval_s: float = 10.0
+
+    def resolve_secret(self) -> str:
+        """The secret, read from its file when one is configured (at start-up, not at load)."""
+        if self.secret_file is not None:
+            return read_secret_file(self.secret_file)
+        return self.secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,14 +266,11 @@ def _ami(table: Mapping[str, Any], base_dir: Path, errors: list[str]) -> AmiSett
     _unknown(table, "ami", allowed, errors)
     if table.get("enabled", True) is False:
         return None
-    secret = ""
+    secret, secret_file = "", None
     if "secret" in table and "secret_file" in table:
         errors.append("ami: give secret or secret_file, not both")
     elif "secret_file" in table:
-        try:
-            secret = read_secret_file(base_dir / str(table["secret_file"]))
-        except SettingsError as exc:
-            errors.append(f"ami.secret_file: {exc}")
+        secret_file = (base_dir / str(table["secret_file"])).expanduser()
     else:
         secret = str(table.get("secret", ""))
     username = table.get("username", "")
@@ -284,7 +288,9 @@ def _ami(table: Mapping[str, Any], base_dir: Path, errors: list[str]) -> AmiSett
             errors.append(f"ami.{key}: must be a positive number of seconds")
             value = default
         floats[key] = float(value)
-    return AmiSettings(str(table.get("host", "127.0.0.1")), port, str(username), secret, **floats)
+    return AmiSettings(
+        str(table.get("host", "127.0.0.1")), port, str(username), secret, secret_file, **floats
+    )
 
 
 def read_secret_file(path: Path) -> str:

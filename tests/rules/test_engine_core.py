@@ -1,0 +1,181 @@
+"""The foundation rules and the precedence that picks the deciding rule."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from rules.engine import PRECEDENCE, decide, failure_decision, prepare
+from rules.facts import (
+    CallerIdRecord,
+    Facts,
+    RegisterCopy,
+    RegisterHit,
+    SuppressionEntry,
+    Suspension,
+)
+from rules.models import CallAttempt, FindingVerdict, Verdict
+from rules.policy import Policy
+
+AT = datetime(2026, 11, 30, 0, 30, tzinfo=UTC)  # Monday 11:30 in Sydney
+NUMBER = "+61412345678"
+
+
+def _attempt(**changes: object) -> CallAttempt:
+    base = CallAttempt(NUMBER, "+61291234567", AT, tenant="acme", campaign="spring")
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def _fresh_register() -> dict[str, RegisterCopy]:
+    return {"au-dncr": RegisterCopy("au-dncr", AT.date() - timedelta(days=1), 10, "x", AT)}
+
+
+def _facts(**fields: object) -> Facts:
+    """Facts in which the tenant owns the caller ID, so only the rule under test can block."""
+    owned = {
+        "caller_id_records": (CallerIdRecord("+61291234567", "acme"),),
+        "tenant_has_inventory": True,
+    }
+    return Facts(**{**owned, **fields})  # type: ignore[arg-type]
+
+
+def test_a_person_dialling_an_emergency_number_is_never_blocked(policy: Policy) -> None:
+    suspended = _facts(suspensions=(Suspension("tenant:acme", "abuse", AT - timedelta(days=1)),))
+    decision = decide(prepare(_attempt(destination="000", campaign=None), policy), suspended)
+
+    assert decision.verdict is Verdict.ALLOW
+    assert [f.rule for f in decision.findings] == ["emergency.person"]
+
+
+def test_campaign_traffic_to_an_emergency_number_is_blocked(policy: Policy) -> None:
+    decision = decide(prepare(_attempt(destination="000"), policy), _facts())
+
+    assert decision.verdict is Verdict.BLOCK
+    assert decision.rule == "emergency.campaign"
+
+
+def test_an_unparseable_destination_blocks_as_number_invalid(policy: Policy) -> None:
+    decision = decide(prepare(_attempt(destination="spring"), policy), _facts())
+
+    assert decision.rule == "number.invalid"
+    assert decision.number is None
+    assert "spring" in decision.reason
+
+
+@pytest.mark.parametrize(
+    ("tenant", "campaign", "rule"),
+    [
+        (None, None, "suppression.global"),
+        ("acme", None, "suppression.tenant"),
+        ("acme", "spring", "suppression.campaign"),
+    ],
+)
+def test_suppression_scopes(
+    policy: Policy, tenant: str | None, campaign: str | None, rule: str
+) -> None:
+    entry = SuppressionEntry(NUMBER, tenant, campaign, "asked", "cli", AT - timedelta(hours=1))
+    facts = _facts(suppressions=(entry,), register_copies=_fresh_register())
+
+    decision = decide(prepare(_attempt(), policy), facts)
+
+    assert decision.rule == rule
+
+
+def test_a_campaign_opt_out_does_not_cover_another_campaign(policy: Policy) -> None:
+    entry = SuppressionEntry(NUMBER, "acme", "autumn", "asked", "cli", AT - timedelta(hours=1))
+    facts = _facts(suppressions=(entry,), register_copies=_fresh_register())
+
+    decision = decide(prepare(_attempt(), policy), facts)
+
+    assert not decision.rule or not decision.rule.startswith("suppression")
+
+
+def test_suppression_expiry_is_honoured_at_the_decision_time(policy: Policy) -> None:
+    expires = AT + timedelta(minutes=1)
+    entry = SuppressionEntry(
+        NUMBER, None, None, "this week", "cli", AT - timedelta(days=3), expires
+    )
+    facts = _facts(suppressions=(entry,), register_copies=_fresh_register())
+
+    before = decide(prepare(_attempt(), policy), facts)
+    at_expiry = decide(prepare(_attempt(at=expires), policy), facts)
+
+    assert before.rule == "suppression.global"
+    assert at_expiry.rule != "suppression.global"
+
+
+def test_register_membership_blocks(policy: Policy) -> None:
+    facts = _facts(
+        register_copies=_fresh_register(), register_hits={"au-dncr": RegisterHit("au-dncr")}
+    )
+
+    decision = decide(prepare(_attempt(), policy), facts)
+
+    assert decision.rule == "registry.au-dncr"
+
+
+def test_a_missing_register_blocks_unless_configured_not_to(policy: Policy) -> None:
+    blocked = decide(prepare(_attempt(), policy), _facts())
+    relaxed = decide(
+        prepare(_attempt(), replace(policy, block_when_register_missing=False)), _facts()
+    )
+
+    assert blocked.rule == "registry.missing"
+    assert all(
+        f.rule != "registry.missing" or f.verdict is FindingVerdict.ALLOW for f in relaxed.findings
+    )
+
+
+def test_a_register_copy_goes_stale_the_day_after_its_allowed_age(policy: Policy) -> None:
+    as_of = date(2026, 10, 31)  # au-dncr: 30 days
+    copies = {"au-dncr": RegisterCopy("au-dncr", as_of, 10, "x", AT)}
+    last_good = datetime(2026, 11, 30, 12, tzinfo=UTC)
+    first_stale = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
+
+    good = decide(prepare(_attempt(at=last_good), policy), _facts(register_copies=copies))
+    stale = decide(prepare(_attempt(at=first_stale), policy), _facts(register_copies=copies))
+
+    assert not any(f.rule == "registry.stale" for f in good.findings)
+    assert any(
+        f.rule == "registry.stale" and f.verdict is FindingVerdict.BLOCK for f in stale.findings
+    )
+
+
+def test_suspension_outranks_every_other_block(policy: Policy) -> None:
+    facts = _facts(
+        suspensions=(Suspension("campaign:spring", "breach", AT - timedelta(minutes=1)),),
+        suppressions=(SuppressionEntry(NUMBER, None, None, "", "cli", AT - timedelta(days=1)),),
+    )
+
+    decision = decide(prepare(_attempt(), policy), facts)
+
+    assert decision.rule == "suspension.campaign"
+    assert {f.rule for f in decision.findings} >= {
+        "suspension.campaign",
+        "suppression.global",
+        "registry.missing",
+    }
+
+
+def test_every_finding_family_has_a_place_in_the_precedence(policy: Policy) -> None:
+    decision = decide(prepare(_attempt(), policy), _facts(register_copies=_fresh_register()))
+
+    assert all(f.rule.split(".")[0] in PRECEDENCE for f in decision.findings)
+
+
+def test_the_failure_policy_blocks_by_default_and_can_allow(policy: Policy) -> None:
+    blocked = failure_decision(_attempt(), policy, "guard.timeout", "took too long")
+    allowed = failure_decision(
+        _attempt(), replace(policy, on_failure=Verdict.ALLOW), "guard.timeout", "slow"
+    )
+
+    assert (blocked.verdict, blocked.rule) == (Verdict.BLOCK, "guard.timeout")
+    assert allowed.verdict is Verdict.ALLOW
+    assert allowed.findings[0].rule == "guard.timeout"
+
+
+def test_a_naive_decision_clock_is_refused() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        CallAttempt(NUMBER, None, datetime(2026, 1, 1))

@@ -1,0 +1,82 @@
+"""Number parsing: E.164 normalisation, regions, emergency numbers."""
+
+from __future__ import annotations
+
+import phonenumbers
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rules.numbers import clean_dial_string, is_emergency, parse_number, register_key
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "e164"),
+    [
+        ("0412 345 678", "AU", "+61412345678"),
+        ("(02) 9123-4567", "AU", "+61291234567"),
+        ("61400000001", "AU", "+61400000001"),
+        ("+61400000001", None, "+61400000001"),
+        ("0011 44 20 7946 0018", "AU", "+442079460018"),
+        ("(202) 555-0123", "US", "+12025550123"),
+        ("020 7946 0018", "GB", "+442079460018"),
+    ],
+)
+def test_numbers_normalise_to_e164_in_the_tenant_region(
+    raw: str, region: str | None, e164: str
+) -> None:
+    parsed = parse_number(raw, region)
+
+    assert parsed.e164 == e164
+    assert parsed.problem is None
+
+
+def test_a_national_number_without_a_region_is_not_guessed() -> None:
+    parsed = parse_number("0412345678", None)
+
+    assert parsed.e164 is None
+    assert "no region is configured" in (parsed.problem or "")
+
+
+@pytest.mark.parametrize("raw", ["spring", "sip:bob@example.com", "", "+", "12ab"])
+def test_text_that_is_not_a_number_is_unusable(raw: str) -> None:
+    parsed = parse_number(raw, "AU")
+
+    assert not parsed.usable
+    assert parsed.problem
+
+
+def test_an_unassigned_range_is_possible_but_not_valid() -> None:
+    parsed = parse_number("+61 1 2345 6789", None)
+
+    assert not parsed.usable
+
+
+@pytest.mark.parametrize(
+    ("raw", "region"),
+    [("000", "AU"), ("112", "AU"), ("911", "US"), ("999", "GB"), ("112", None), ("15", "FR")],
+)
+def test_emergency_numbers_are_recognised(raw: str, region: str | None) -> None:
+    assert is_emergency(raw, region)
+
+
+@pytest.mark.parametrize(
+    ("raw", "region"), [("0412345678", "AU"), ("+61000", None), ("1234", "AU")]
+)
+def test_ordinary_numbers_are_not_emergency(raw: str, region: str | None) -> None:
+    assert not is_emergency(raw, region)
+
+
+@given(st.text(max_size=40), st.sampled_from([None, "AU", "US", "GB", "FR", "DE"]))
+def test_parsing_never_raises_and_e164_is_canonical(raw: str, region: str | None) -> None:
+    parsed = parse_number(raw, region)
+
+    if parsed.e164 is not None:
+        again = phonenumbers.parse(parsed.e164, None)
+        assert phonenumbers.format_number(again, phonenumbers.PhoneNumberFormat.E164) == parsed.e164
+        assert register_key(parsed.e164) == int(parsed.e164[1:])
+
+
+@given(st.from_regex(r"\+?[0-9]{1,15}", fullmatch=True))
+def test_dial_strings_of_digits_are_kept_digit_for_digit(raw: str) -> None:
+    assert clean_dial_string(raw) == raw

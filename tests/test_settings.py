@@ -1,0 +1,100 @@
+"""dialguard.toml: defaults, overrides, and one line naming every bad key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dialguard.settings import SettingsError, load_settings, parse_host_port
+from rules.models import Verdict
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "dialguard.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_without_a_file_the_guard_blocks_on_failure_within_250_ms() -> None:
+    settings = load_settings(None, db="/tmp/x.sqlite3")
+
+    assert settings.policy.on_failure is Verdict.BLOCK
+    assert settings.policy.deadline_ms == 250
+    assert (settings.agi_host, settings.agi_port) == ("127.0.0.1", 4573)
+    assert settings.ami is None
+    assert str(settings.db_path) == "/tmp/x.sqlite3"
+
+
+def test_the_shipped_sample_settings_load() -> None:
+    settings = load_settings(REPO / "asterisk-conf" / "dialguard.toml")
+
+    assert settings.policy.region_for("acme") == "AU"
+    assert settings.ami is not None and settings.ami.username == "dialguard"
+    assert settings.ami.secret_file == Path("/etc/dialguard/ami-secret")
+
+
+def test_every_bad_key_is_named_in_one_message(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        '[guard]\non_failure = "maybe"\ndeadline_ms = 0\nbogus = 1\n'
+        '[tenants.x]\nregion = "ZZ"\n[agi]\nlisten = "127.0.0.1:99999"\n[nonsense]\n',
+    )
+
+    with pytest.raises(SettingsError) as caught:
+        load_settings(path)
+
+    message = str(caught.value)
+    assert "\n" not in message
+    for key in (
+        "guard.on_failure",
+        "guard.deadline_ms",
+        "guard.bogus",
+        "tenants.x.region",
+        "agi.listen",
+        "nonsense",
+    ):
+        assert key in message
+
+
+def test_malformed_toml_names_the_file(tmp_path: Path) -> None:
+    path = _write(tmp_path, "[guard\n")
+
+    with pytest.raises(SettingsError, match="not valid TOML"):
+        load_settings(path)
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="does not exist"):
+        load_settings(tmp_path / "nope.toml")
+
+
+def test_the_ami_secret_comes_from_its_file_at_start_up(tmp_path: Path) -> None:
+    (tmp_path / "secret").write_text("s3cret\n", encoding="utf-8")
+    path = _write(tmp_path, '[ami]\nusername = "dialguard"\nsecret_file = "secret"\n')
+
+    ami = load_settings(path).ami
+
+    assert ami is not None and ami.resolve_secret() == "s3cret"
+    assert "s3cret" not in repr(ami)
+
+
+def test_a_relative_database_path_is_read_beside_the_settings_file(tmp_path: Path) -> None:
+    path = _write(tmp_path, '[database]\npath = "data/dg.sqlite3"\n')
+
+    assert load_settings(path).db_path == tmp_path / "data" / "dg.sqlite3"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("127.0.0.1:4573", ("127.0.0.1", 4573)),
+        ("0.0.0.0", ("0.0.0.0", 4573)),
+        ("[::1]:5000", ("::1", 5000)),
+        (":4000", ("127.0.0.1", 4000)),
+    ],
+)
+def test_listen_addresses(text: str, expected: tuple[str, int]) -> None:
+    assert parse_host_port(text, 4573) == expected
