@@ -15,6 +15,7 @@ from dialguard.store import Store
 from rules.engine import decide, prepare
 from rules.facts import SuppressionEntry
 from rules.models import CallAttempt, Decision
+from rules.numbers import ParsedNumber, parse_number
 from rules.policy import Policy
 
 log = get_logger("dialguard.decision")
@@ -44,6 +45,10 @@ class Guard:
     ) -> None:
         await self.store.record_decision(attempt, decision, latency_ms, source)
         log_decision(attempt, decision, latency_ms, source)
+
+    def normalize(self, raw: str, tenant: str) -> ParsedNumber:
+        """Parse a number the way the tenant's region reads national formats."""
+        return parse_number(raw, self.policy.region_for(tenant))
 
     async def opt_out(self, entry: SuppressionEntry) -> None:
         """Record an opt-out; returns once it is durable."""

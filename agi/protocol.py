@@ -1,0 +1,246 @@
+"""The FastAGI wire protocol without any I/O: environment block, replies, command encoding.
+
+Everything here works on bytes/str values handed in by `agi.server`, so it can be tested
+line by line against the traffic recorded from Asterisk 22 (shared/fixtures/asterisk-22).
+Facts relied on (shared/docs/asterisk-protocols.md section 1):
+
+* the environment is `name: value\\n` lines, LF only, no escaping, ended by one blank line;
+* `agi_network_script` is everything after the host, query string included; Asterisk does not
+  parse it, so a comma in the AGI() URL arrives as `agi_arg_1`;
+* replies are `200 result=N [(data)] [extra]`, `510 ...`, `511 ...`, a single-line `520 ...`
+  or a multi-line `520-` block ended by `520 End of proper usage.`; `100 result=0 Trying...`
+  precedes a later `200`; a bare `HANGUP` line can arrive at any point between replies;
+* a command is one line; words are split on space/tab outside `"..."` and `\\` escapes the
+  next character, so values are always sent quoted and escaped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, urlsplit
+
+ENV_TERMINATOR = b"\n\n"
+# Asterisk reads one command into an 8192-byte buffer (AGI_BUF_LEN); keep values well below.
+MAX_VALUE_CHARS = 2000
+
+_VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ARG_KEY = re.compile(r"^agi_arg_([0-9]+)$")
+_REPLY_CODE = re.compile(r"^([0-9]{3})(?:[ -](.*))?$")
+_RESULT = re.compile(r"^result=(\S*)\s*(.*)$")
+# Characters that would end the command line early inside Asterisk.
+_LINE_BREAKERS = str.maketrans({"\r": " ", "\n": " ", "\x00": " "})
+
+
+class AgiProtocolError(Exception):
+    """Asterisk answered something the session cannot use (not a `200`, or unparseable)."""
+
+
+# -- environment ---------------------------------------------------------------------------
+
+
+def parse_env(block: bytes) -> dict[str, str]:
+    """Parse the environment block. Never raises.
+
+    Bytes that are not UTF-8 (a caller name from a SIP header, say) are replaced rather than
+    refused; a line without `: ` is kept with an empty value when it names a key (Asterisk
+    sends `agi_accountcode: ` with an empty value, and a stripped trailing space must not
+    lose the key).
+    """
+    env: dict[str, str] = {}
+    text = block.decode("utf-8", errors="replace")
+    for raw_line in text.split("\n"):
+        line = raw_line.rstrip("\r")
+        if not line:
+            continue
+        name, sep, value = line.partition(": ")
+        if not sep:
+            name, value = line.rstrip(":").strip(), ""
+        name = name.strip()
+        if name:
+            env[name] = value
+    return env
+
+
+@dataclass(frozen=True, slots=True)
+class AgiRequest:
+    """One FastAGI session's request: which route, with what parameters and arguments."""
+
+    env: Mapping[str, str]
+    route: str
+    params: Mapping[str, str] = field(default_factory=dict)
+    args: tuple[str, ...] = ()
+
+    def get(self, name: str) -> str | None:
+        """An environment value, None when absent."""
+        return self.env.get(name)
+
+    @property
+    def uniqueid(self) -> str | None:
+        return self.env.get("agi_uniqueid") or None
+
+    @property
+    def is_agi(self) -> bool:
+        """False for a peer that is not Asterisk (a port scan, a health check, garbage)."""
+        return any(key.startswith("agi_") for key in self.env)
+
+
+def parse_script(script: str) -> tuple[str, dict[str, str]]:
+    """Split `check?tenant=acme` (or a full `agi://host:port/check?...` URL) into route and
+    query parameters. The route is the path without leading/trailing slashes."""
+    text = script.strip()
+    if "://" in text:
+        parts = urlsplit(text)
+        path, query = parts.path, parts.query
+    else:
+        path, _, query = text.partition("?")
+    params = dict(parse_qsl(query, keep_blank_values=True))
+    return path.strip("/"), params
+
+
+def parse_request(env: Mapping[str, str]) -> AgiRequest:
+    """Build the request from a parsed environment. Never raises.
+
+    `agi_network_script` is preferred; `agi_request` (the AGI() URL as written) is the
+    fallback, e.g. for a session where the script part was missing from the preface.
+    """
+    script = env.get("agi_network_script")
+    if script is None:
+        url = env.get("agi_request", "")
+        script = url if "://" in url else ""
+    route, params = parse_script(script)
+    numbered: list[tuple[int, str]] = []
+    for key, value in env.items():
+        match = _ARG_KEY.match(key)
+        if match:
+            numbered.append((int(match.group(1)), value))
+    args = tuple(value for _, value in sorted(numbered))
+    return AgiRequest(dict(env), route, params, args)
+
+
+# -- replies --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One complete answer to one command.
+
+    `code` 0 means the line was not an AGI reply at all (the session is out of sync).
+    `result` is the `result=` value, `data` the text in parentheses (not escaped by
+    Asterisk), `extra` what follows; `lines` keeps the raw lines (a 520 block has several).
+    """
+
+    code: int
+    result: str | None = None
+    data: str | None = None
+    extra: str = ""
+    lines: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.code == 200
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def parse_reply_line(line: str) -> Reply:
+    """Parse one single-line reply (`200 ...`, `510 ...`, `511 ...`, `520 ...`). Never raises."""
+    match = _REPLY_CODE.match(line)
+    if match is None:
+        return Reply(0, lines=(line,))
+    code = int(match.group(1))
+    rest = match.group(2) or ""
+    result_match = _RESULT.match(rest)
+    if result_match is None:
+        return Reply(code, extra=rest, lines=(line,))
+    result, tail = result_match.group(1), result_match.group(2)
+    data: str | None = None
+    if tail.startswith("("):
+        close = tail.rfind(")")
+        if close > 0:
+            data, tail = tail[1:close], tail[close + 1 :].strip()
+    return Reply(code, result, data, tail, (line,))
+
+
+class ReplyReader:
+    """A small state machine turning Asterisk's reply lines into one `Reply` per command.
+
+    Feed it every line read after a command was sent; it returns a `Reply` when one is
+    complete and None while it needs more lines. It skips unsolicited `HANGUP` lines
+    (remembering them in `hung_up`), `100 Trying...` interim lines, and reads a multi-line
+    `520-` usage block through to its `520 ` terminator, so replies never shift by one.
+    """
+
+    def __init__(self) -> None:
+        self.hung_up = False
+        self._block: list[str] | None = None
+
+    @property
+    def in_block(self) -> bool:
+        return self._block is not None
+
+    def feed(self, raw_line: str) -> Reply | None:
+        line = raw_line.rstrip("\r\n")
+        if self._block is not None:
+            self._block.append(line)
+            if line.startswith("520 "):
+                lines, self._block = tuple(self._block), None
+                return Reply(520, extra=lines[0][4:], lines=lines)
+            return None
+        if line.strip() == "HANGUP":
+            self.hung_up = True
+            return None
+        if not line.strip():
+            return None
+        if line.startswith("520-"):
+            self._block = [line]
+            return None
+        reply = parse_reply_line(line)
+        if reply.code == 100:
+            return None
+        return reply
+
+
+# -- commands -------------------------------------------------------------------------------
+
+
+def validate_variable_name(name: str) -> str:
+    """A channel variable name safe to put on a command line unquoted (`__X` allowed)."""
+    if not _VARIABLE_NAME.match(name):
+        raise ValueError(f"not a valid channel variable name: {name!r}")
+    return name
+
+
+def quote_value(value: str) -> str:
+    """Quote one argument so Asterisk's parse_args gives back exactly this one word.
+
+    CR, LF and NUL would end or cut the command line (a caller name with a newline could
+    inject a second command), so they become spaces first; long values are cut to fit
+    Asterisk's 8 KiB command buffer.
+    """
+    clean = value.translate(_LINE_BREAKERS)[:MAX_VALUE_CHARS]
+    return '"' + clean.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def encode_set_variable(name: str, value: str) -> str:
+    """`SET VARIABLE NAME "value"\\n`: always exactly four words for Asterisk."""
+    return f"SET VARIABLE {validate_variable_name(name)} {quote_value(value)}\n"
+
+
+def encode_get_variable(name: str) -> str:
+    """`GET VARIABLE NAME\\n` (a name ending in `)` would be a function read: refused)."""
+    return f"GET VARIABLE {validate_variable_name(name)}\n"
+
+
+def decode_get_variable(reply: Reply) -> str | None:
+    """The value of a `GET VARIABLE` reply: `200 result=1 (v)` → v, `200 result=0` → None."""
+    if reply.code != 200:
+        raise AgiProtocolError(f"GET VARIABLE was answered {reply.text!r}")
+    if reply.result == "1":
+        return reply.data if reply.data is not None else ""
+    if reply.result == "0":
+        return None
+    raise AgiProtocolError(f"GET VARIABLE was answered {reply.text!r}")

@@ -1,0 +1,279 @@
+"""The FastAGI routes: `check` (decide the call) and `optout` (record the callee's opt-out).
+
+Contract (shared/docs/architecture.md, "FastAGI"): the dialplan dials only when AGISTATUS is
+SUCCESS and DIALGUARD_VERDICT is ALLOW, so every path here that cannot decide properly still
+sets an explicit BLOCK (or, for the guard's own failures, the declared failure policy).
+Bad input never allows a call, whatever the failure policy says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import structlog
+
+from agi.protocol import AgiRequest
+from agi.service import GuardService
+from agi.session import AgiSession, Budget
+from rules.engine import failure_decision
+from rules.facts import SuppressionEntry
+from rules.models import CallAttempt, Decision, Finding, FindingVerdict, Purpose, Verdict
+from rules.numbers import is_dial_string
+from rules.policy import Policy
+
+log = structlog.get_logger("agi")
+
+SOURCE = "agi"
+OPTOUT_SOURCE = "agi-optout"
+OPTOUT_REASON = "IVR opt-out keypress"
+INPUT_CITATION = "dialguard AGI contract (architecture.md, FastAGI): bad input blocks"
+
+# Setting -> (channel variable, query parameter of the AGI URL used when the variable is unset).
+CALL_SETTINGS: Mapping[str, tuple[str, str]] = {
+    "tenant": ("DIALGUARD_TENANT", "tenant"),
+    "campaign": ("DIALGUARD_CAMPAIGN", "campaign"),
+    "purpose": ("DIALGUARD_PURPOSE", "purpose"),
+    "callee_timezone": ("DIALGUARD_CALLEE_TZ", "callee_tz"),
+    "callee_region": ("DIALGUARD_CALLEE_REGION", "callee_region"),
+}
+OPTOUT_SETTINGS = ("tenant", "campaign")
+
+Spawn = Callable[[Awaitable[None]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteContext:
+    service: GuardService
+    policy: Policy  # the service's policy with the server's on_failure/deadline applied
+    budget: Budget
+    spawn: Spawn  # runs a bounded background job the server waits for on shutdown
+
+
+class BadInput(ValueError):
+    """The channel handed us something we cannot decide on: the message says what."""
+
+
+async def dispatch(session: AgiSession, ctx: RouteContext) -> None:
+    route = session.request.route
+    if route == "check":
+        await handle_check(session, ctx)
+    elif route == "optout":
+        await handle_optout(session, ctx)
+    else:
+        await handle_unknown(session, route)
+
+
+# -- check ----------------------------------------------------------------------------------
+
+
+async def handle_check(session: AgiSession, ctx: RouteContext) -> None:
+    request = session.request
+    at = datetime.now(UTC)
+    attempt = provisional_attempt(request, at)
+    try:
+        async with asyncio.timeout_at(ctx.budget.decide_by):
+            variables = await session.get_variables(v for v, _ in CALL_SETTINGS.values())
+            try:
+                attempt = build_attempt(request, variables, at)
+            except BadInput as exc:
+                decision = input_error_decision(attempt, str(exc))
+                log.warning("agi_bad_input", uniqueid=request.uniqueid, reason=str(exc))
+                _record_later(ctx, attempt, decision)
+            else:
+                decision = await ctx.service.check(attempt)
+    except TimeoutError:
+        decision = _apply_failure_policy(
+            ctx, attempt, "guard.timeout", f"the guard did not decide within {_ms(ctx)} ms"
+        )
+    except (ConnectionError, asyncio.IncompleteReadError):
+        raise  # Asterisk is gone: nobody to tell
+    except Exception as exc:
+        decision = _apply_failure_policy(
+            ctx, attempt, "guard.error", f"the guard failed: {type(exc).__name__}"
+        )
+        log.warning("agi_check_error", uniqueid=request.uniqueid, error=repr(exc)[:300])
+    await session.set_variables(verdict_variables(decision))
+
+
+def verdict_variables(decision: Decision) -> dict[str, str]:
+    return {
+        "DIALGUARD_VERDICT": "ALLOW" if decision.allowed else "BLOCK",
+        "DIALGUARD_RULE": decision.rule or "",
+        "DIALGUARD_REASON": decision.reason,
+    }
+
+
+def destination_of(request: AgiRequest) -> str:
+    """The first AGI argument when it is a dial string, else `agi_extension`.
+
+    The recorded dialplan passes the campaign name as `agi_arg_1` (a comma in the AGI URL),
+    so a non-number first argument is not an error, only a reason to look at the extension.
+    """
+    first = request.args[0] if request.args else ""
+    if first and is_dial_string(first):
+        return first.strip()
+    if first:
+        log.warning(
+            "agi_arg_not_a_number",
+            uniqueid=request.uniqueid,
+            arg=first[:64],
+            used="agi_extension",
+        )
+    return (request.get("agi_extension") or "").strip()
+
+
+def caller_id_of(request: AgiRequest) -> str | None:
+    value = (request.get("agi_callerid") or "").strip()
+    return None if value in ("", "unknown") else value
+
+
+def provisional_attempt(request: AgiRequest, at: datetime) -> CallAttempt:
+    """The attempt as far as the environment alone tells, for failures before the variables
+    are read. Never raises."""
+    try:
+        return build_attempt(request, {}, at)
+    except BadInput:
+        return CallAttempt(
+            destination=destination_of(request),
+            caller_id=caller_id_of(request),
+            at=at,
+            tenant=_setting(request, {}, "tenant") or "default",
+            call_id=request.uniqueid,
+        )
+
+
+def build_attempt(
+    request: AgiRequest, variables: Mapping[str, str | None], at: datetime
+) -> CallAttempt:
+    purpose_text = _setting(request, variables, "purpose")
+    try:
+        purpose = Purpose(purpose_text.strip().lower()) if purpose_text else Purpose.TELEMARKETING
+    except ValueError:
+        known = ", ".join(p.value for p in Purpose)
+        raise BadInput(f"purpose {purpose_text!r} is not one dialguard knows ({known})") from None
+    pres_text = (request.get("agi_callingpres") or "0").strip()
+    try:
+        presentation = int(pres_text)
+    except ValueError:
+        raise BadInput(f"agi_callingpres {pres_text!r} is not a number") from None
+    return CallAttempt(
+        destination=destination_of(request),
+        caller_id=caller_id_of(request),
+        at=at,
+        tenant=_setting(request, variables, "tenant") or "default",
+        campaign=_setting(request, variables, "campaign"),
+        purpose=purpose,
+        caller_id_presentation=presentation,
+        callee_timezone=_setting(request, variables, "callee_timezone"),
+        callee_region=_setting(request, variables, "callee_region"),
+        call_id=request.uniqueid,
+    )
+
+
+def input_error_decision(attempt: CallAttempt, reason: str) -> Decision:
+    """Bad input blocks regardless of the failure policy: it is not the guard failing."""
+    sentence = f"the call cannot be checked: {reason}"
+    return Decision(
+        verdict=Verdict.BLOCK,
+        rule="guard.error",
+        reason=sentence,
+        citation=INPUT_CITATION,
+        number=None,
+        caller_id=attempt.caller_id,
+        jurisdiction=None,
+        local_time=None,
+        findings=(Finding("guard.error", FindingVerdict.BLOCK, sentence, INPUT_CITATION),),
+    )
+
+
+def _setting(request: AgiRequest, variables: Mapping[str, str | None], name: str) -> str | None:
+    variable, param = CALL_SETTINGS[name]
+    value = variables.get(variable) or request.params.get(param)
+    return (value.strip() or None) if value else None
+
+
+def _apply_failure_policy(
+    ctx: RouteContext, attempt: CallAttempt, rule: str, reason: str
+) -> Decision:
+    decision = failure_decision(attempt, ctx.policy, rule, reason)
+    log.warning(
+        "guard_failure_policy",
+        uniqueid=attempt.call_id,
+        rule=rule,
+        policy=ctx.policy.on_failure.value,
+        verdict=decision.verdict.value,
+        reason=reason,
+    )
+    _record_later(ctx, attempt, decision)
+    return decision
+
+
+def _record_later(ctx: RouteContext, attempt: CallAttempt, decision: Decision) -> None:
+    latency_ms = ctx.budget.elapsed_ms()
+    ctx.spawn(ctx.service.record(attempt, decision, latency_ms, SOURCE))
+
+
+def _ms(ctx: RouteContext) -> int:
+    return round((ctx.budget.decide_by - ctx.budget.started) * 1000)
+
+
+# -- optout ---------------------------------------------------------------------------------
+
+
+async def handle_optout(session: AgiSession, ctx: RouteContext) -> None:
+    """Record a tenant-wide opt-out for the callee; answer OK only once it is durable.
+
+    The number is the first AGI argument when it is a dial string, else `agi_extension`:
+    on an outbound campaign leg the IVR runs on the callee's channel, whose extension is the
+    dialled number (the caller ID there is ours, never the person opting out).
+    """
+    request = session.request
+    status, reason = "FAILED", ""
+    try:
+        async with asyncio.timeout_at(ctx.budget.decide_by):
+            variables = await session.get_variables(
+                CALL_SETTINGS[name][0] for name in OPTOUT_SETTINGS
+            )
+            tenant = _setting(request, variables, "tenant") or "default"
+            raw = destination_of(request)
+            parsed = ctx.service.normalize(raw, tenant)
+            if parsed.e164 is None:
+                reason = f"the number {raw!r} {parsed.problem or 'cannot be read'}"
+            else:
+                entry = SuppressionEntry(
+                    number=parsed.e164,
+                    tenant=tenant,
+                    campaign=None,
+                    reason=OPTOUT_REASON,
+                    source=OPTOUT_SOURCE,
+                    requested_at=datetime.now(UTC),
+                )
+                # Shielded: an opt-out that is slow must still land, even after we give up.
+                write = asyncio.ensure_future(ctx.service.opt_out(entry))
+                ctx.spawn(asyncio.shield(write))
+                await asyncio.shield(write)
+                status, reason = "OK", f"{parsed.e164} opted out of all calls from {tenant}"
+    except TimeoutError:
+        reason = f"the opt-out was not confirmed within {_ms(ctx)} ms"
+    except (ConnectionError, asyncio.IncompleteReadError):
+        raise
+    except Exception as exc:
+        reason = f"the opt-out could not be recorded: {type(exc).__name__}"
+    if status != "OK":
+        log.warning("agi_optout_failed", uniqueid=request.uniqueid, reason=reason)
+    await session.set_variables({"DIALGUARD_OPTOUT": status, "DIALGUARD_OPTOUT_REASON": reason})
+
+
+# -- unknown --------------------------------------------------------------------------------
+
+
+async def handle_unknown(session: AgiSession, route: str) -> None:
+    """A typo in the dialplan's AGI URL fails closed, visibly."""
+    reason = f"unknown AGI route {route!r}" if route else "the AGI URL names no route"
+    log.warning("agi_unknown_route", uniqueid=session.request.uniqueid, route=route[:64])
+    await session.set_variables(
+        {"DIALGUARD_VERDICT": "BLOCK", "DIALGUARD_RULE": "guard.error", "DIALGUARD_REASON": reason}
+    )

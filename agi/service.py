@@ -1,0 +1,36 @@
+"""What the FastAGI routes need from the guard, as a Protocol.
+
+`agi` must not import `dialguard` (dependencies point dialguard -> agi -> rules), so the
+routes are written against this Protocol; `dialguard.guard.Guard` implements it.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from rules.facts import SuppressionEntry
+from rules.models import CallAttempt, Decision
+from rules.numbers import ParsedNumber
+from rules.policy import Policy
+
+
+class GuardService(Protocol):
+    policy: Policy
+
+    async def check(self, attempt: CallAttempt) -> Decision:
+        """Decide the call and record the decision durably before returning."""
+        ...
+
+    async def record(
+        self, attempt: CallAttempt, decision: Decision, latency_ms: float, source: str
+    ) -> None:
+        """Record a decision taken outside `check` (the failure policy's)."""
+        ...
+
+    async def opt_out(self, entry: SuppressionEntry) -> None:
+        """Add a suppression entry; returns only once it is durable."""
+        ...
+
+    def normalize(self, raw: str, tenant: str) -> ParsedNumber:
+        """Parse a number as the tenant's region reads it."""
+        ...

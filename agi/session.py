@@ -1,0 +1,107 @@
+"""One FastAGI session on asyncio streams: the time budget, commands out, replies in.
+
+Commands may be pipelined (Asterisk reads its socket line by line, as the agi-bad-commands
+recording shows); the session counts replies still owed so that a command cut short by the
+deadline cannot make a later command read the earlier one's reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from agi.protocol import (
+    AgiProtocolError,
+    AgiRequest,
+    Reply,
+    ReplyReader,
+    decode_get_variable,
+    encode_get_variable,
+    encode_set_variable,
+)
+
+# Share of the per-call deadline kept back so the SET VARIABLEs still go out after a timeout.
+RESERVED_SHARE = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """Per-call deadlines on the event loop's clock: decide by `decide_by`, finish by `end`."""
+
+    started: float
+    decide_by: float
+    end: float
+
+    @classmethod
+    def starting_now(cls, deadline_ms: float, reserved_share: float = RESERVED_SHARE) -> Budget:
+        now = asyncio.get_running_loop().time()
+        total = deadline_ms / 1000
+        return cls(now, now + total * (1 - reserved_share), now + total)
+
+    def elapsed_ms(self) -> float:
+        return (asyncio.get_running_loop().time() - self.started) * 1000
+
+
+class AgiSession:
+    """Sends commands and reads exactly one reply per command."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        request: AgiRequest,
+        budget: Budget,
+    ) -> None:
+        self.request = request
+        self.budget = budget
+        self._reader = reader
+        self._writer = writer
+        self._replies = ReplyReader()
+        self._owed = 0  # replies Asterisk still owes for commands already written
+
+    @property
+    def hung_up(self) -> bool:
+        """Asterisk said `HANGUP`: the caller is gone (SET VARIABLE still works)."""
+        return self._replies.hung_up
+
+    async def send(self, commands: Iterable[str]) -> list[Reply]:
+        """Write the commands in one go, then read one reply for each, in order."""
+        lines = list(commands)
+        await self._settle()
+        self._writer.write("".join(lines).encode("utf-8"))
+        self._owed += len(lines)
+        await self._writer.drain()
+        return [await self._next_reply() for _ in lines]
+
+    async def get_variables(self, names: Iterable[str]) -> dict[str, str | None]:
+        """Read channel variables; unset (and set-but-empty) ones come back as None."""
+        wanted = list(names)
+        replies = await self.send(encode_get_variable(name) for name in wanted)
+        return {
+            name: (decode_get_variable(reply) or None)
+            for name, reply in zip(wanted, replies, strict=True)
+        }
+
+    async def set_variables(self, values: Mapping[str, str]) -> None:
+        replies = await self.send(encode_set_variable(k, v) for k, v in values.items())
+        for reply in replies:
+            if not reply.ok:
+                raise AgiProtocolError(f"SET VARIABLE was answered {reply.text!r}")
+
+    async def _settle(self) -> None:
+        """Drop replies owed to commands whose caller stopped waiting (deadline)."""
+        while self._owed:
+            await self._next_reply()
+
+    async def _next_reply(self) -> Reply:
+        while True:
+            raw = await self._reader.readline()
+            if not raw:
+                raise ConnectionResetError("Asterisk closed the AGI connection")
+            reply = self._replies.feed(raw.decode("utf-8", errors="replace"))
+            if reply is not None:
+                self._owed -= 1
+                if reply.code == 0:
+                    raise AgiProtocolError(f"not an AGI reply: {reply.text!r}")
+                return reply
