@@ -17,6 +17,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from dialguard.logs import configure_logging
 from dialguard.settings import Settings, SettingsError, load_settings
 from dialguard.store import Store, StoreError, open_store
 
@@ -89,6 +90,8 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
 @click.pass_context
 def cli(ctx: click.Context, db: str | None, config: str | None) -> None:
     """dialguard: the compliance guard for outbound calls on Asterisk."""
+    # Operator commands keep stdout for their output; `serve` raises the level from settings.
+    configure_logging("warning")
     ctx.obj = AppContext(config=config, db=db)
 
 

@@ -1,3 +1,78 @@
-"""`dialguard serve` commands."""
+"""`dialguard serve`: run the FastAGI server and the AMI listener until SIGTERM or SIGINT."""
 
 from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+import click
+
+from dialguard.cli.app import AppContext, InputError, cli, pass_app
+from dialguard.daemon import DaemonError, run_until_signalled
+from dialguard.logs import configure_logging
+from dialguard.settings import AmiSettings, SettingsError, parse_host_port, read_secret_file
+from dialguard.store import StoreError
+
+
+@cli.command()
+@click.option("--agi", "agi_listen", default=None, help="FastAGI listen address HOST:PORT.")
+@click.option("--ami", "ami_address", default=None, help="Asterisk manager address HOST:PORT.")
+@click.option("--ami-user", default=None, help="Manager user (read = call,cdr,user).")
+@click.option(
+    "--ami-secret-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="File holding the manager secret (never on the command line).",
+)
+@click.option("--no-ami", is_flag=True, help="Run the FastAGI server only.")
+@pass_app
+def serve(
+    app: AppContext,
+    agi_listen: str | None,
+    ami_address: str | None,
+    ami_user: str | None,
+    ami_secret_file: str | None,
+    no_ami: bool,
+) -> None:
+    """Run the FastAGI server (default 127.0.0.1:4573) and the AMI listener."""
+    settings = app.settings
+    configure_logging(settings.log_level)
+    if agi_listen is not None:
+        try:
+            host, port = parse_host_port(agi_listen, 4573)
+        except ValueError as exc:
+            raise InputError(f"--agi: {exc}") from None
+        settings = replace(settings, agi_host=host, agi_port=port)
+    ami = None if no_ami else _ami_settings(settings.ami, ami_address, ami_user, ami_secret_file)
+    try:
+        asyncio.run(run_until_signalled(settings, ami=ami))
+    except (DaemonError, StoreError, SettingsError) as exc:
+        raise InputError(str(exc)) from None
+
+
+def _ami_settings(
+    base: AmiSettings | None, address: str | None, user: str | None, secret_file: str | None
+) -> AmiSettings | None:
+    if base is None and address is None and user is None and secret_file is None:
+        return None
+    ami = base or AmiSettings()
+    if address is not None:
+        try:
+            host, port = parse_host_port(address, 5038)
+        except ValueError as exc:
+            raise InputError(f"--ami: {exc}") from None
+        ami = replace(ami, host=host, port=port)
+    if user is not None:
+        ami = replace(ami, username=user)
+    if secret_file is not None:
+        from pathlib import Path
+
+        ami = replace(ami, secret_file=Path(secret_file), secret="")
+    if not ami.username:
+        raise InputError("--ami-user (or [ami] username) is required to connect to AMI")
+    try:
+        if ami.secret_file is not None:
+            read_secret_file(ami.secret_file)
+    except SettingsError as exc:
+        raise InputError(str(exc)) from None
+    return ami

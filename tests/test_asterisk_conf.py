@@ -1,0 +1,68 @@
+"""The shipped Asterisk samples use only routes, variables and events that dialguard has."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CONF = REPO / "asterisk-conf"
+
+
+def _source(*packages: str) -> str:
+    return "\n".join(
+        path.read_text(encoding="utf-8") for pkg in packages for path in (REPO / pkg).rglob("*.py")
+    )
+
+
+def test_every_agi_route_in_the_dialplan_is_served() -> None:
+    dialplan = (CONF / "extensions.conf").read_text(encoding="utf-8")
+    routes = set(re.findall(r"agi://[^/]+/([A-Za-z0-9_-]+)", dialplan))
+    agi_source = _source("agi")
+
+    assert routes == {"check", "optout"}
+    for route in routes:
+        assert re.search(rf"[\"']{route}[\"']", agi_source), f"route {route} not in agi/"
+
+
+def test_every_dialguard_variable_in_the_dialplan_is_read_or_set_by_dialguard() -> None:
+    dialplan = (CONF / "extensions.conf").read_text(encoding="utf-8")
+    variables = set(re.findall(r"\b_{0,2}(DIALGUARD_[A-Z_]+)", dialplan))
+    # Variables the dialplan itself owns: the number and campaign it passes along.
+    dialplan_own = {"DIALGUARD_NUMBER"}
+    code = _source("agi", "ami_listener")
+
+    assert {
+        "DIALGUARD_VERDICT",
+        "DIALGUARD_RULE",
+        "DIALGUARD_REASON",
+        "DIALGUARD_TENANT",
+    } <= variables
+    missing = sorted(v for v in variables - dialplan_own if v not in code)
+    assert missing == []
+
+
+def test_the_user_events_the_dialplan_raises_are_understood() -> None:
+    dialplan = (CONF / "extensions.conf").read_text(encoding="utf-8")
+    events = set(re.findall(r"UserEvent\((Dialguard[A-Za-z]+)", dialplan))
+    listener = _source("ami_listener")
+
+    assert {"DialguardOptOut", "DialguardAbandoned"} <= events
+    for event in events - {"DialguardReject"}:
+        assert event in listener, f"{event} not handled by ami_listener/"
+
+
+def test_the_dialplan_fails_closed() -> None:
+    dialplan = (CONF / "extensions.conf").read_text(encoding="utf-8")
+
+    assert '$["${AGISTATUS}" != "SUCCESS"]?reject' in dialplan
+    assert '$["${DIALGUARD_VERDICT}" != "ALLOW"]?reject' in dialplan
+    assert "Hangup(21)" in dialplan
+
+
+def test_the_manager_user_is_read_only_with_call_cdr_user() -> None:
+    manager = (CONF / "manager.conf").read_text(encoding="utf-8")
+    user = manager.split("[dialguard]", 1)[1]
+
+    assert re.search(r"^read\s*=\s*call,cdr,user\s*$", user, re.M)
+    assert re.search(r"^write\s*=\s*$", user, re.M)
