@@ -77,7 +77,11 @@ class AmiRunner:
 
 
 async def start_daemon(settings: Settings, *, ami: AmiSettings | None) -> Daemon:
-    store = await open_store(settings.db_path)
+    # A lock held elsewhere must surface as an error (guard.error) inside the call's budget,
+    # not as a wait that outlasts it.
+    store = await open_store(
+        settings.db_path, busy_timeout_ms=max(10, settings.policy.deadline_ms // 2)
+    )
     guard = Guard(store, settings.policy)
     try:
         agi = await start_agi_server(settings.agi_host, settings.agi_port, guard)

@@ -1,0 +1,123 @@
+"""The daemon end to end over loopback: Asterisk's FastAGI requests in, decisions recorded."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from dialguard.daemon import Daemon, start_daemon
+from dialguard.settings import Settings
+from rules.policy import Policy, TenantSettings
+from tests.agi.fake_asterisk import FakeAsterisk, env_lines, load_transcript, with_env
+
+CALLER_ID = "+61291234567"
+
+
+@pytest.fixture(name="daemon")
+async def _daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
+    policy = Policy(tenants={"acme": TenantSettings("acme", "AU")}, block_when_register_missing=False)
+    settings = Settings(db_path=tmp_path / "dg.sqlite3", agi_port=0, policy=policy)
+    daemon = await start_daemon(settings, ami=None)
+    await daemon.store.write(
+        "INSERT INTO caller_ids (number, tenant, created_at) VALUES (?, 'acme', 0)", (CALLER_ID,)
+    )
+    try:
+        yield daemon
+    finally:
+        await daemon.stop()
+
+
+def _env(fixtures_dir: Path, scenario: str, **overrides: str | None) -> list[str]:
+    transcript = next((fixtures_dir / scenario).glob("agi-*.jsonl"))
+    return with_env(env_lines(load_transcript(transcript)), **overrides)
+
+
+async def _call(daemon: Daemon, env: list[str], **variables: str) -> FakeAsterisk:
+    channel = FakeAsterisk(env, variables={"DIALGUARD_TENANT": "acme", **variables})
+    await channel.run(daemon.agi.port)
+    return channel
+
+
+async def test_a_recorded_call_is_decided_and_recorded(daemon: Daemon, fixtures_dir: Path) -> None:
+    channel = await _call(daemon, _env(fixtures_dir, "allow-answered"), DIALGUARD_CAMPAIGN="spring")
+
+    row = await daemon.store.fetchone("SELECT * FROM decisions WHERE call_id = '1795859878.63'")
+    assert channel.closed_by_server
+    assert row is not None
+    assert channel.set_variables["DIALGUARD_VERDICT"] == row["verdict"].upper()
+    assert (row["number"], row["tenant"], row["campaign"]) == ("+61400000001", "acme", "spring")
+
+
+async def test_an_ivr_opt_out_blocks_the_very_next_call(daemon: Daemon, fixtures_dir: Path) -> None:
+    env = _env(fixtures_dir, "allow-answered", agi_network_script="optout", agi_arg_1="61400000001")
+    optout = await _call(daemon, env)
+    next_call = await _call(daemon, _env(fixtures_dir, "allow-answered", agi_uniqueid="9.1"))
+
+    assert optout.set_variables.get("DIALGUARD_OPTOUT") == "OK"
+    assert next_call.set_variables["DIALGUARD_VERDICT"] == "BLOCK"
+    assert next_call.set_variables["DIALGUARD_RULE"] == "suppression.tenant"
+
+
+async def test_a_locked_database_blocks_with_guard_error(daemon: Daemon, fixtures_dir: Path) -> None:
+    locker = sqlite3.connect(daemon.store.path, timeout=0.1)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+        started = time.perf_counter()
+        channel = await _call(daemon, _env(fixtures_dir, "allow-answered", agi_uniqueid="9.2"))
+        elapsed = time.perf_counter() - started
+    finally:
+        locker.rollback()
+        locker.close()
+
+    assert channel.set_variables["DIALGUARD_VERDICT"] == "BLOCK"
+    assert channel.set_variables["DIALGUARD_RULE"] in ("guard.error", "guard.timeout")
+    assert elapsed < 1.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_dialguard_serve_runs_declares_its_failure_policy_and_stops_on_sigterm(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "DIALGUARD_DB": str(tmp_path / "dg.sqlite3")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dialguard.cli", "serve", "--agi", f"127.0.0.1:{port}", "--no-ami"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            pytest.fail("dialguard serve did not start listening")
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+
+    lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    serving = next(line for line in lines if line["event"] == "serving")
+    assert proc.returncode == 0
+    assert serving["failure_policy"] == "block"
+    assert serving["deadline_ms"] == 250
+    assert any(line["event"] == "stopped" for line in lines)
+
+
