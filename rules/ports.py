@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from rules.facts import Facts, SuppressionEntry
 from rules.models import CallAttempt, Decision
@@ -56,3 +56,29 @@ class OutcomeObserver(Protocol):
     """Told about every outcome the listener records (the abuse detectors implement it)."""
 
     async def outcome_recorded(self, outcome: CallOutcome) -> None: ...
+
+
+# -- AMI listener ports (appended) ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionSummary:
+    """What the guard decided for one call (by Asterisk Uniqueid), as the listener needs it."""
+
+    call_id: str
+    tenant: str
+    campaign: str | None
+    number: str | None  # E.164 of the destination, None when it could not be parsed
+    verdict: str
+
+
+class ListenerSink(OutcomeSink, SuppressionWriter, Protocol):
+    """Everything the AMI listener writes to or reads from (the store fills it)."""
+
+    async def decision_summary(self, call_id: str) -> DecisionSummary | None:
+        """The latest decision recorded for `call_id` (the Uniqueid the AGI saw), or None."""
+        ...
+
+    async def log_event(self, kind: str, detail: dict[str, Any]) -> None:
+        """Record an operational event (e.g. `ami_gap`) in the events table."""
+        ...

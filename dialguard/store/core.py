@@ -28,7 +28,7 @@ from rules.facts import (
 from rules.models import CallAttempt, Decision
 from rules.numbers import register_key
 from rules.outcomes import CallOutcome
-from rules.ports import FactQuery
+from rules.ports import DecisionSummary, FactQuery
 
 
 class StoreError(Exception):
@@ -316,6 +316,19 @@ class Store:
     async def decision_for_call(self, call_id: str) -> sqlite3.Row | None:
         return await self.fetchone(
             "SELECT * FROM decisions WHERE call_id = ? ORDER BY id DESC LIMIT 1", (call_id,)
+        )
+
+    async def decision_summary(self, call_id: str) -> DecisionSummary | None:
+        """The latest decision for `call_id`, as the AMI listener needs it (ListenerSink)."""
+        row = await self.decision_for_call(call_id)
+        if row is None:
+            return None
+        return DecisionSummary(
+            call_id=row["call_id"],
+            tenant=row["tenant"],
+            campaign=row["campaign"] or None,
+            number=row["number"] or None,
+            verdict=row["verdict"],
         )
 
     # -- SuppressionWriter ---------------------------------------------------------------

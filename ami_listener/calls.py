@@ -1,0 +1,475 @@
+"""The call lifecycle tracker: AMI events in, `CallOutcome` records out. No I/O, no clock.
+
+How a call is read from the events (as the Asterisk 22 recordings show them):
+- Channels are grouped by the `Linkedid` they were first seen with (`Newchannel`, or a
+  `DialBegin` naming them); a call ends when the last live channel of its group hangs up.
+- The *attempt* leg is the caller side of a `DialBegin` that carries a caller block
+  (`Uniqueid`) and a `DialString`: the channel that ran the AGI check and `Dial()`. Its
+  `Uniqueid` is the outcome's `call_id` (the guard's decision log uses the same id), its
+  `Exten` is the dialled number, its `CallerIDNum` the presented caller ID. A `DialBegin`
+  without a caller block (AMI Originate) only marks its destination as a dialled leg.
+- The outcome's disposition, billsec and times come from the `Cdr` whose `UniqueID` is the
+  attempt leg (`LastApplication: Dial`); CDR times are local Asterisk time, converted to UTC
+  with the configured zone. Without a CDR the disposition is mapped from `DialEnd`'s
+  `DialStatus` (`DIAL_STATUS_DISPOSITION`, chosen to equal what cdr.conf's defaults write).
+- A channel that hangs up with Q.850 cause 21 (Call Rejected), never dialled and was never
+  dialled itself, is a call the dialplan refused (blocked, AGI down, no verdict): it gives an
+  outcome with disposition `REJECTED`, keyed by its own `Uniqueid`. Asterisk writes no CDR
+  for it.
+- The cause is the `Hangup` `Cause`/`Cause-txt` of the attempt leg. `SoftHangupRequest` is
+  never read: its `Cause` is a bitmask, not Q.850.
+
+Outcomes are emitted when the call ends, and again (merged) when later information arrives
+for it (a late `Cdr`, a `DialguardAbandoned` mark) only if that changes the record, so a
+replayed stream never produces a different or doubled record. Calls whose end never arrives
+are closed by `sweep(now)` after `stale_after`.
+
+Event time is the `Timestamp` header (manager.conf `timestampevents = yes`) when present,
+otherwise the `now` the caller passes with the event.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, tzinfo
+
+from ami_listener.events import AbandonMark, Event, parse_chanvariables, parse_user_event
+from rules.outcomes import CallOutcome
+
+# DialEnd DialStatus -> CDR disposition, as cdr.c's dial_status_to_disposition does it with
+# the default cdr.conf (congestion = no -> FAILED; canceldispositionenabled = no -> NO ANSWER).
+DIAL_STATUS_DISPOSITION: Mapping[str, str] = {
+    "ANSWER": "ANSWERED",
+    "BUSY": "BUSY",
+    "NOANSWER": "NO ANSWER",
+    "CANCEL": "NO ANSWER",
+    "ABORT": "NO ANSWER",
+    "CONGESTION": "FAILED",
+    "CHANUNAVAIL": "FAILED",
+}
+
+REJECTED = "REJECTED"
+CALL_REJECTED_CAUSE = 21  # Q.850 CALL_REJECTED: the dialplan's Hangup(21)
+
+_UNKNOWN = "<unknown>"
+_TRACKED_VARIABLES = ("DIALGUARD_TENANT", "DIALGUARD_CAMPAIGN")
+
+
+@dataclass(slots=True)
+class _Cdr:
+    disposition: str | None
+    billsec: int | None
+    start: datetime | None
+    answer: datetime | None
+    end: datetime | None
+    destination: str | None
+    source: str | None
+
+
+@dataclass(slots=True)
+class _Attempt:
+    call_id: str
+    linkedid: str | None
+    dialled: str | None = None
+    caller_id: str | None = None
+    tenant: str | None = None
+    campaign: str | None = None
+    began_at: datetime | None = None
+    answered_at: datetime | None = None
+    ended_at: datetime | None = None
+    dial_status: str | None = None
+    cause: int | None = None
+    cause_txt: str | None = None
+    cdr: _Cdr | None = None
+    abandoned: bool = False
+    rejected: bool = False
+
+    def outcome(self) -> CallOutcome:
+        cdr = self.cdr
+        if self.rejected:
+            disposition: str | None = REJECTED
+        elif cdr is not None and cdr.disposition:
+            disposition = cdr.disposition
+        else:
+            disposition = DIAL_STATUS_DISPOSITION.get(self.dial_status or "")
+        billsec = cdr.billsec if cdr is not None else (0 if self.rejected else None)
+        return CallOutcome(
+            call_id=self.call_id,
+            linkedid=self.linkedid,
+            dialled=self.dialled or (cdr.destination if cdr else None),
+            caller_id=self.caller_id or (cdr.source if cdr else None),
+            tenant=self.tenant,
+            campaign=self.campaign,
+            started_at=(cdr.start if cdr and cdr.start else None) or self.began_at,
+            answered_at=(cdr.answer if cdr and cdr.answer else None) or self.answered_at,
+            ended_at=(cdr.end if cdr and cdr.end else None) or self.ended_at,
+            disposition=disposition,
+            cause=self.cause,
+            cause_txt=self.cause_txt,
+            billsec=billsec,
+            abandoned=self.abandoned,
+        )
+
+
+@dataclass(slots=True)
+class _Channel:
+    linkedid: str
+    exten: str | None
+    seen_at: datetime
+
+
+@dataclass(slots=True)
+class _Call:
+    """The channels sharing one Linkedid."""
+
+    linkedid: str
+    last_seen: datetime
+    live: set[str] = field(default_factory=set)
+    attempts: dict[str, _Attempt] = field(default_factory=dict)
+    dests: set[str] = field(default_factory=set)  # legs something dialled
+    rejected: dict[str, _Attempt] = field(default_factory=dict)  # cause-21 hang-ups
+
+
+def _get(event: Mapping[str, object], key: str) -> str | None:
+    """A header from a lower-cased event; first value if repeated; empty -> None."""
+    value = event.get(key)
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    return value or None
+
+
+def _caller(value: str | None) -> str | None:
+    return None if value is None or value == _UNKNOWN else value
+
+
+def _int(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+class CallTracker:
+    """Feed it AMI events in arrival order; it returns the outcomes each event completes."""
+
+    def __init__(
+        self,
+        *,
+        asterisk_tz: tzinfo | None = None,
+        stale_after: timedelta = timedelta(hours=4),
+        max_open_calls: int = 50_000,
+        max_finished: int = 20_000,
+    ) -> None:
+        """`asterisk_tz`: the zone Asterisk writes CDR times in (None: this machine's local
+        zone). `max_open_calls` bounds memory: beyond it the oldest call is closed early with
+        what is known. `max_finished` recent outcomes are kept to merge late `Cdr`s."""
+        self.asterisk_tz = asterisk_tz
+        self.stale_after = stale_after
+        self.max_open_calls = max_open_calls
+        self.max_finished = max_finished
+        self._calls: OrderedDict[str, _Call] = OrderedDict()
+        self._channels: dict[str, _Channel] = {}
+        self._attempt_call: dict[str, str] = {}  # attempt uniqueid -> its call's linkedid
+        self._finished: OrderedDict[str, tuple[_Attempt, CallOutcome]] = OrderedDict()
+        self._handlers: dict[str, Callable[[Mapping[str, object], datetime], list[CallOutcome]]] = {
+            "newchannel": self._on_newchannel,
+            "dialbegin": self._on_dial_begin,
+            "dialend": self._on_dial_end,
+            "hangup": self._on_hangup,
+            "cdr": self._on_cdr,
+            "userevent": self._on_user_event,
+        }
+
+    # -- public --------------------------------------------------------------------------
+
+    @property
+    def open_calls(self) -> int:
+        return len(self._calls)
+
+    def attempts_of(self, linkedid: str) -> list[str]:
+        """The attempt legs (call_ids) of the call with this Linkedid, open or recently ended."""
+        call = self._calls.get(linkedid)
+        if call is not None and call.attempts:
+            return list(call.attempts)
+        return [uid for uid, (a, _) in self._finished.items() if a.linkedid == linkedid][-3:]
+
+    def feed(self, event: Event, now: datetime) -> list[CallOutcome]:
+        """Apply one event (header -> value, any key case). Never raises on odd input."""
+        name = event.get("Event", event.get("event"))
+        if isinstance(name, list):
+            name = name[0] if name else None
+        if not isinstance(name, str):
+            return []
+        handler = self._handlers.get(name.lower())
+        if handler is None:
+            return []
+        lowered = {str(k).lower(): v for k, v in event.items()}
+        stamp = _get(lowered, "timestamp")
+        at = now
+        if stamp is not None:
+            try:
+                at = datetime.fromtimestamp(float(stamp), UTC)
+            except (ValueError, OverflowError, OSError):
+                at = now
+        return handler(lowered, at)
+
+    def sweep(self, now: datetime) -> list[CallOutcome]:
+        """Close calls with no event for `stale_after` (their end was lost, e.g. in an AMI
+        gap) and emit them with what is known."""
+        cutoff = now - self.stale_after
+        stale = [call for call in self._calls.values() if call.last_seen < cutoff]
+        out: list[CallOutcome] = []
+        for call in stale:
+            out.extend(self._finish(call))
+        return out
+
+    # -- handlers ------------------------------------------------------------------------
+
+    def _call_for(self, linkedid: str, at: datetime) -> _Call:
+        call = self._calls.get(linkedid)
+        if call is None:
+            call = self._calls[linkedid] = _Call(linkedid, at)
+            if len(self._calls) > self.max_open_calls:
+                # Bounded memory: close the oldest call with what is known; a later event
+                # for it still merges through the finished list.
+                oldest = next(iter(self._calls.values()))
+                self._finish(oldest)
+        call.last_seen = at
+        return call
+
+    def _register(self, uid: str, linkedid: str, exten: str | None, at: datetime) -> _Call:
+        channel = self._channels.get(uid)
+        if channel is None:
+            channel = self._channels[uid] = _Channel(linkedid, exten, at)
+        call = self._call_for(channel.linkedid, at)
+        call.live.add(uid)
+        return call
+
+    def _on_newchannel(self, event: Mapping[str, object], at: datetime) -> list[CallOutcome]:
+        uid, lid = _get(event, "uniqueid"), _get(event, "linkedid")
+        if uid is not None:
+            self._register(uid, lid or uid, _get(event, "exten"), at)
+        return []
+
+    def _on_dial_begin(self, event: Mapping[str, object], at: datetime) -> list[CallOutcome]:
+        uid, dest = _get(event, "uniqueid"), _get(event, "destuniqueid")
+        lid = _get(event, "linkedid") or _get(event, "destlinkedid") or uid or dest
+        if lid is None:
+            return []
+        if uid is not None and _get(event, "dialstring") is not None:
+            call = self._register(uid, lid, _get(event, "exten"), at)
+            attempt = call.attempts.get(uid)
+            if attempt is None:
+                attempt = call.attempts[uid] = _Attempt(uid, call.linkedid, began_at=at)
+                self._finished.pop(uid, None)  # a replay starts the attempt afresh
+            self._attempt_call[uid] = call.linkedid
+            attempt.dialled = attempt.dialled or _get(event, "exten")
+            attempt.caller_id = _caller(_get(event, "calleridnum")) or attempt.caller_id
+            self._apply_variables(attempt, event)
+        if dest is not None:
+            call = self._register(dest, _get(event, "destlinkedid") or lid, None, at)
+            call.dests.add(dest)
+        return []
+
+    def _on_dial_end(self, event: Mapping[str, object], at: datetime) -> list[CallOutcome]:
+        uid, status = _get(event, "uniqueid"), _get(event, "dialstatus")
+        dest = _get(event, "destuniqueid")
+        if dest is not None and dest in self._channels:
+            self._call_for(self._channels[dest].linkedid, at).dests.add(dest)
+        attempt = self._open_attempt(uid)
+        if attempt is None or status is None:
+            return []
+        attempt.dial_status = status.upper()
+        if attempt.dial_status == "ANSWER" and attempt.answered_at is None:
+            attempt.answered_at = at
+        return []
+
+    def _on_hangup(self, event: Mapping[str, object], at: datetime) -> list[CallOutcome]:
+        uid = _get(event, "uniqueid")
+        if uid is None:
+            return []
+        cause, cause_txt = _int(_get(event, "cause")), _get(event, "cause-txt")
+        channel = self._channels.pop(uid, None)
+        lid = channel.linkedid if channel is not None else _get(event, "linkedid")
+        call = self._calls.get(lid) if lid is not None else None
+        if call is None:
+            return self._late(uid, lambda a: _set_end(a, cause, cause_txt, at))
+        call.last_seen = at
+        call.live.discard(uid)
+        attempt = call.attempts.get(uid)
+        if attempt is not None:
+            _set_end(attempt, cause, cause_txt, at)
+            self._apply_variables(attempt, event)
+        elif cause == CALL_REJECTED_CAUSE:
+            call.rejected[uid] = _Attempt(
+                uid,
+                call.linkedid,
+                dialled=(channel.exten if channel else None) or _get(event, "exten"),
+                caller_id=_caller(_get(event, "calleridnum")),
+                began_at=channel.seen_at if channel else at,
+                ended_at=at,
+                cause=cause,
+                cause_txt=cause_txt,
+                rejected=True,
+            )
+            self._apply_variables(call.rejected[uid], event)
+        if not call.live:
+            return self._finish(call)
+        return []
+
+    def _on_cdr(self, event: Mapping[str, object], at: datetime) -> list[CallOutcome]:
+        uid = _get(event, "uniqueid")
+        if uid is None:
+            return []
+        cdr = _Cdr(
+            disposition=_get(event, "disposition"),
+            billsec=_int(_get(event, "billableseconds")),
+            start=self._cdr_time(_get(event, "starttime")),
+            answer=self._cdr_time(_get(event, "answertime")),
+            end=self._cdr_time(_get(event, "endtime")),
+            destination=_get(event, "destination"),
+            source=_caller(_get(event, "source")),
+        )
+        attempt = self._open_attempt(uid)
+        if attempt is not None:
+            attempt.cdr = cdr
+            return []
+        if uid in self._finished:
+            return self._late(uid, lambda a: setattr(a, "cdr", cdr))
+        if (_get(event, "lastapplication") or "").lower() == "dial":
+            # A dialling leg we never saw begin (listener started mid-call, or an AMI gap):
+            # the CDR alone still says who was called and how it ended.
+            return [self._emit(_Attempt(uid, None, cdr=cdr))]
+        return []
+
+    def _on_user_event(self, event: Mapping[str, object], at: datetime) -> list[CallOutcome]:
+        mark = parse_user_event(event)
+        if not isinstance(mark, AbandonMark):
+            return []
+        return self._mark_abandoned(mark, at)
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _open_attempt(self, uid: str | None) -> _Attempt | None:
+        if uid is None:
+            return None
+        lid = self._attempt_call.get(uid)
+        call = self._calls.get(lid) if lid is not None else None
+        return call.attempts.get(uid) if call is not None else None
+
+    def _apply_variables(self, attempt: _Attempt, event: Mapping[str, object]) -> None:
+        raw = event.get("chanvariable")
+        if raw is None:
+            return
+        variables = parse_chanvariables(raw if isinstance(raw, str | list) else None)
+        attempt.tenant = attempt.tenant or variables.get("DIALGUARD_TENANT") or None
+        attempt.campaign = attempt.campaign or variables.get("DIALGUARD_CAMPAIGN") or None
+
+    def _cdr_time(self, text: str | None) -> datetime | None:
+        if text is None:
+            return None
+        try:
+            local = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+        if local.tzinfo is None:
+            # No zone given: the naive time is read as this machine's local time.
+            local = (
+                local.replace(tzinfo=self.asterisk_tz) if self.asterisk_tz else local.astimezone()
+            )
+        return local.astimezone(UTC)
+
+    def _finish(self, call: _Call) -> list[CallOutcome]:
+        self._calls.pop(call.linkedid, None)
+        for uid in call.live:
+            self._channels.pop(uid, None)
+        out: list[CallOutcome] = []
+        for uid, attempt in call.attempts.items():
+            self._attempt_call.pop(uid, None)
+            out.append(self._emit(attempt))
+        for uid, attempt in call.rejected.items():
+            if uid not in call.attempts and uid not in call.dests:
+                out.append(self._emit(attempt))
+        return out
+
+    def _emit(self, attempt: _Attempt) -> CallOutcome:
+        outcome = attempt.outcome()
+        self._finished[attempt.call_id] = (attempt, outcome)
+        self._finished.move_to_end(attempt.call_id)
+        while len(self._finished) > self.max_finished:
+            self._finished.popitem(last=False)
+        return outcome
+
+    def _late(self, uid: str, update: Callable[[_Attempt], object]) -> list[CallOutcome]:
+        """Apply information that arrives after the call was emitted; re-emit if it changed."""
+        entry = self._finished.get(uid)
+        if entry is None:
+            return []
+        attempt, before = entry
+        update(attempt)
+        after = attempt.outcome()
+        if after == before:
+            return []
+        self._finished[uid] = (attempt, after)
+        return [after]
+
+    def _mark_abandoned(self, mark: AbandonMark, at: datetime) -> list[CallOutcome]:
+        lid = mark.linkedid
+        if mark.uniqueid is not None and mark.uniqueid in self._channels:
+            lid = self._channels[mark.uniqueid].linkedid
+        call = self._calls.get(lid) if lid is not None else None
+        if call is not None and call.attempts:
+            for attempt in call.attempts.values():
+                attempt.abandoned = True
+            call.last_seen = at
+            return []
+        finished = [
+            uid
+            for uid, (attempt, _) in self._finished.items()
+            if (lid is not None and attempt.linkedid == lid) or uid == mark.uniqueid
+        ]
+        if not finished and mark.number is not None:
+            digits = _digits(mark.number)
+            for call in reversed(self._calls.values()):
+                matches = [a for a in call.attempts.values() if _same_number(a.dialled, digits)]
+                if matches:
+                    for attempt in matches:
+                        attempt.abandoned = True
+                    return []
+            finished = [
+                uid
+                for uid, (attempt, outcome) in reversed(self._finished.items())
+                if _same_number(outcome.dialled, digits)
+            ][:1]
+        out: list[CallOutcome] = []
+        for uid in finished:
+            out.extend(self._late(uid, lambda a: setattr(a, "abandoned", True)))
+        return out
+
+
+def _set_end(attempt: _Attempt, cause: int | None, cause_txt: str | None, at: datetime) -> None:
+    attempt.cause = cause if cause is not None else attempt.cause
+    attempt.cause_txt = cause_txt or attempt.cause_txt
+    attempt.ended_at = attempt.ended_at or at
+
+
+def _digits(text: str) -> str:
+    return "".join(ch for ch in text if ch.isdigit())
+
+
+def _same_number(dialled: str | None, digits: str) -> bool:
+    """The same subscriber whatever the prefix form (0..., 61..., +61...): the last 8
+    digits agree and one digit string ends with the other's national part."""
+    if dialled is None or len(digits) < 6:
+        return False
+    mine = _digits(dialled)
+    if len(mine) < 6:
+        return False
+    return mine[-8:] == digits[-8:] and (mine.endswith(digits[-9:]) or digits.endswith(mine[-9:]))

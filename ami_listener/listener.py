@@ -1,0 +1,488 @@
+"""The AMI listener: panoramisk 1.4 for the wire, our own supervision around it.
+
+What we take from panoramisk: the `AMIProtocol` framing, `Message` parsing and the routing of
+responses to actions (Login, Ping). What we replace, and why (asterisk-protocols.md 3.3):
+- Reconnection. `Manager.connect()`/`connection_lost()` reconnect every 2 s forever, cannot
+  back off, and `close()` does not cancel a pending retry. `_Manager` overrides
+  `connection_lost` to only report the loss; our `_supervise` task opens the TCP connection
+  itself (`loop.create_connection`, with a timeout), logs in, waits for the loss, and retries
+  with exponential backoff (`reconnect_min_s` doubling to `reconnect_max_s`, reset after a
+  successful login). Bad credentials are reported once as an error and retried on the same
+  backoff. `close()` cancels the supervisor, so nothing is left scheduled.
+- Keepalive. panoramisk's pinger never checks the reply. Our watchdog sends `Ping` every
+  `ping_interval_s` under `asyncio.wait_for` and aborts the transport when no reply comes.
+- Dispatch. `Manager.dispatch` runs callbacks inside `data_received` (a raising sync
+  callback kills the connection, hazard 1) or as fire-and-forget tasks (unordered). Ours
+  only appends the event to a queue; one consumer task applies events in arrival order and
+  awaits every handler inside try/except, so no handler can break the connection or the
+  order. When the queue passes `max_queue` the transport stops reading until it drains.
+- UTF-8. `AMIProtocol.data_received` decodes every TCP chunk on its own with
+  errors='ignore', dropping a character split across chunks (hazard 2). `_Utf8SafeProtocol`
+  holds an incomplete trailing sequence back until the next chunk completes it.
+- `ChanVariable` is parsed by `events.parse_chanvariables`, never `Message.getdict`
+  (hazard 3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
+
+import structlog
+from panoramisk import Manager
+from panoramisk.actions import Action
+from panoramisk.ami_protocol import AMIProtocol
+
+from ami_listener.calls import CallTracker
+from ami_listener.events import OptOutRequest, parse_user_event
+from rules.facts import SuppressionEntry
+from rules.numbers import ParsedNumber
+from rules.outcomes import CallOutcome
+from rules.ports import ListenerSink, OutcomeObserver
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[Mapping[str, Any]], Awaitable[None]]
+Normalizer = Callable[[str, str], ParsedNumber]
+
+OPTOUT_SOURCE = "ami-userevent"
+
+
+def _incomplete_utf8_tail(data: bytes) -> int:
+    """Index where a truncated UTF-8 sequence at the end of `data` starts (len if none)."""
+    size = len(data)
+    for back in range(1, min(4, size) + 1):
+        byte = data[size - back]
+        if byte & 0xC0 == 0x80:  # continuation byte: keep looking for the lead byte
+            continue
+        if byte >= 0xC0:
+            needed = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            return size - back if needed > back else size
+        return size
+    return size
+
+
+class _Utf8SafeProtocol(AMIProtocol):  # type: ignore[misc]
+    """AMIProtocol that never splits a multi-byte UTF-8 character between two decodes."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._pending = b""
+
+    def data_received(self, data: bytes) -> None:
+        if self._pending:
+            data = self._pending + data
+        cut = _incomplete_utf8_tail(data)
+        self._pending = data[cut:]
+        if cut:
+            super().data_received(data[:cut])
+
+
+class _Manager(Manager):  # type: ignore[misc]
+    """A panoramisk Manager whose connection is driven by AmiListener, not by itself."""
+
+    def __init__(self, listener: AmiListener, **config: Any) -> None:
+        super().__init__(**config)
+        self._listener = listener
+        self.lost: asyncio.Future[object] | None = None
+
+    def attach(self, transport: asyncio.Transport, protocol: _Utf8SafeProtocol) -> Any:
+        """Wire a fresh connection as Manager.connection_made does; returns the Login future."""
+        self._connected = True
+        self.lost = self.loop.create_future()
+        self.protocol = protocol
+        protocol.queue = deque()
+        protocol.factory = self
+        protocol.log = self.log
+        protocol.config = self.config
+        protocol.encoding = self.encoding = self.config["encoding"]
+        self.responses = protocol.responses = {}
+        self.authenticated = False
+        login = Action(
+            {
+                "Action": "Login",
+                "Username": self.config["username"],
+                "Secret": self.config["secret"],
+                "Events": self.config["events"],
+            }
+        )
+        return protocol.send(login)
+
+    def connection_lost(self, exc: object) -> None:
+        # Report only; the listener's supervisor decides when to reconnect.
+        self._connected = False
+        self.authenticated = False
+        if self.lost is not None and not self.lost.done():
+            self.lost.set_result(exc)
+
+    def dispatch(self, event: Any) -> list[str]:
+        self._listener._enqueue(event)
+        return []
+
+    def close(self) -> None:
+        if getattr(self, "protocol", None) is not None:
+            self.protocol.close()
+
+
+class AmiListener:
+    """Records call outcomes and opt-outs from an Asterisk Manager Interface connection."""
+
+    def __init__(
+        self,
+        sink: ListenerSink,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 5038,
+        username: str,
+        secret: str,
+        normalize: Normalizer,
+        reconnect_min_s: float = 1.0,
+        reconnect_max_s: float = 30.0,
+        ping_interval_s: float = 10.0,
+        ping_timeout_s: float = 5.0,
+        connect_timeout_s: float = 10.0,
+        login_timeout_s: float = 10.0,
+        events: str = "call,cdr,user,system",
+        default_tenant: str = "default",
+        observer: OutcomeObserver | None = None,
+        asterisk_tz: tzinfo | None = None,
+        stale_after_s: float = 4 * 3600.0,
+        sweep_interval_s: float = 60.0,
+        max_queue: int = 20_000,
+    ) -> None:
+        """`normalize(raw, tenant)` reads a number as that tenant dials it (dialguard passes
+        `parse_number` with the tenant's region). `default_tenant` scopes an opt-out whose
+        call has no decision in the log and whose UserEvent names no tenant."""
+        self.sink = sink
+        self.host, self.port = host, port
+        self.username, self._secret = username, secret
+        self.normalize = normalize
+        self.reconnect_min_s, self.reconnect_max_s = reconnect_min_s, reconnect_max_s
+        self.ping_interval_s, self.ping_timeout_s = ping_interval_s, ping_timeout_s
+        self.connect_timeout_s, self.login_timeout_s = connect_timeout_s, login_timeout_s
+        self.events = events
+        self.default_tenant = default_tenant
+        self.observer = observer
+        self.sweep_interval_s = sweep_interval_s
+        self.max_queue = max_queue
+        self.tracker = CallTracker(
+            asterisk_tz=asterisk_tz, stale_after=timedelta(seconds=stale_after_s)
+        )
+        self._handlers: list[tuple[str, Handler]] = []
+        self._queue: deque[tuple[Any, float]] = deque()
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._paused: asyncio.Transport | None = None
+        self._manager: _Manager | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
+        self._down_since: float | None = None
+        self.connected = asyncio.Event()
+        # Counters, for tests, the benchmark and `dialguard serve` status lines.
+        self.connections = 0
+        self.login_failures = 0
+        self.events_seen = 0
+        self.outcomes_recorded = 0
+        self.handler_errors = 0
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def add_handler(self, name: str, handler: Handler) -> None:
+        """Also call `handler(event)` for events named `name` ('*' for all); it is awaited in
+        order and any exception it raises is logged, never propagated."""
+        self._handlers.append((name.lower(), handler))
+
+    async def start(self) -> None:
+        """Create the panoramisk Manager inside the running loop and start the tasks."""
+        loop = asyncio.get_running_loop()
+        self._manager = _Manager(
+            self,
+            loop=loop,
+            host=self.host,
+            port=self.port,
+            username=self.username,
+            secret=self._secret,
+            events=self.events,
+            protocol_factory=_Utf8SafeProtocol,
+            ping_delay=0,
+            reconnect_timeout=0,
+        )
+        self._tasks = [
+            loop.create_task(self._supervise(), name="ami-supervise"),
+            loop.create_task(self._consume(), name="ami-consume"),
+            loop.create_task(self._sweeper(), name="ami-sweep"),
+        ]
+
+    async def close(self) -> None:
+        """Stop everything: no task, timer or connection is left behind."""
+        self._closing = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if self._manager is not None:
+            self._manager.close()
+        self.connected.clear()
+
+    async def wait_idle(self) -> None:
+        """Wait until every received event has been applied (tests and the benchmark)."""
+        while self._queue or not self._idle.is_set():
+            await self._idle.wait()
+            await asyncio.sleep(0)
+
+    # -- connection supervision ----------------------------------------------------------
+
+    def _backoff(self, failures: int) -> float:
+        return float(min(self.reconnect_max_s, self.reconnect_min_s * (2 ** min(failures, 30))))
+
+    async def _supervise(self) -> None:
+        failures = 0
+        while not self._closing:
+            healthy = await self._session()
+            failures = 0 if healthy else failures + 1
+            delay = self._backoff(max(failures - 1, 0))
+            log.debug("ami_reconnect_wait", seconds=delay)
+            await asyncio.sleep(delay)
+
+    async def _session(self) -> bool:
+        """One connection, from connect to loss. True if it logged in."""
+        assert self._manager is not None
+        manager = self._manager
+        loop = asyncio.get_running_loop()
+        try:
+            transport, protocol = await asyncio.wait_for(
+                loop.create_connection(_Utf8SafeProtocol, self.host, self.port),
+                self.connect_timeout_s,
+            )
+        except (OSError, TimeoutError) as exc:
+            log.warning("ami_connect_failed", host=self.host, port=self.port, error=str(exc))
+            return False
+        login = manager.attach(transport, protocol)
+        lost = manager.lost
+        assert lost is not None
+        done, _ = await asyncio.wait(
+            {login, lost}, timeout=self.login_timeout_s, return_when=asyncio.FIRST_COMPLETED
+        )
+        if login not in done:
+            log.warning("ami_login_no_answer", host=self.host, port=self.port)
+            transport.abort()
+            return False
+        reply = login.result()
+        if not reply.success:
+            self.login_failures += 1
+            if self.login_failures == 1:
+                log.error(
+                    "ami_login_failed",
+                    host=self.host,
+                    port=self.port,
+                    username=self.username,
+                    message=reply.get("Message", ""),
+                    hint="check the AMI username and secret in manager.conf and dialguard",
+                )
+            else:
+                log.debug("ami_login_failed_again", attempts=self.login_failures)
+            transport.abort()
+            return False
+        self.login_failures = 0
+        self.connections += 1
+        manager.authenticated = True
+        self.connected.set()
+        log.info("ami_connected", host=self.host, port=self.port, version=protocol.version)
+        await self._record_gap()
+        watchdog = loop.create_task(self._watchdog(manager, transport))
+        try:
+            reason = await asyncio.shield(lost)
+        finally:
+            watchdog.cancel()
+            self.connected.clear()
+        self._down_since = time.time()
+        log.warning("ami_disconnected", reason=_describe_loss(reason))
+        if self._paused is transport:
+            self._paused = None
+        return True
+
+    async def _record_gap(self) -> None:
+        if self._down_since is None:
+            return
+        start, end = self._down_since, time.time()
+        self._down_since = None
+        detail = {
+            "start": datetime.fromtimestamp(start, UTC).isoformat(),
+            "end": datetime.fromtimestamp(end, UTC).isoformat(),
+            "seconds": round(end - start, 3),
+        }
+        log.warning("ami_gap", **detail)
+        await self._safely("log_event", self.sink.log_event("ami_gap", detail))
+
+    async def _watchdog(self, manager: _Manager, transport: asyncio.Transport) -> None:
+        while True:
+            await asyncio.sleep(self.ping_interval_s)
+            try:
+                await asyncio.wait_for(
+                    manager.protocol.send(Action({"Action": "Ping"})), self.ping_timeout_s
+                )
+            except TimeoutError:
+                log.warning("ami_ping_timeout", seconds=self.ping_timeout_s)
+                transport.abort()
+                return
+
+    # -- event flow ----------------------------------------------------------------------
+
+    def _enqueue(self, event: Any) -> None:
+        """Called from inside data_received: must not raise, must not block."""
+        self._queue.append((event, time.time()))
+        self._idle.clear()
+        self._wake.set()
+        if len(self._queue) >= self.max_queue and self._paused is None:
+            manager = self._manager
+            transport = getattr(getattr(manager, "protocol", None), "transport", None)
+            if transport is not None:
+                transport.pause_reading()
+                self._paused = transport
+
+    async def _consume(self) -> None:
+        queue = self._queue
+        while True:
+            if not queue:
+                self._idle.set()
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            event, received = queue.popleft()
+            if self._paused is not None and len(queue) <= self.max_queue // 2:
+                self._paused.resume_reading()
+                self._paused = None
+            try:
+                await self._apply(event, datetime.fromtimestamp(received, UTC))
+            except Exception:  # one bad event must not stop the listener
+                self.handler_errors += 1
+                log.exception("ami_event_failed")
+
+    async def _apply(self, event: Any, now: datetime) -> None:
+        store = getattr(event, "_store", None)  # panoramisk Message: {lower: (key, value)}
+        if isinstance(store, dict):
+            headers: dict[str, Any] = {key: pair[1] for key, pair in store.items()}
+        else:
+            headers = {str(k).lower(): v for k, v in dict(event).items()}
+        self.events_seen += 1
+        name = headers.get("event")
+        if isinstance(name, str) and name.lower() == "userevent":
+            request = parse_user_event(headers)
+            if isinstance(request, OptOutRequest):
+                await self._opt_out(request, now)
+        for outcome in self.tracker.feed(headers, now):
+            await self._record(outcome)
+        if self._handlers:
+            lname = name.lower() if isinstance(name, str) else ""
+            for pattern, handler in self._handlers:
+                if pattern in ("*", lname):
+                    await self._safely("handler", handler(headers))
+
+    async def _sweeper(self) -> None:
+        while True:
+            await asyncio.sleep(self.sweep_interval_s)
+            for outcome in self.tracker.sweep(datetime.now(UTC)):
+                await self._record(outcome)
+
+    async def _safely(self, what: str, work: Awaitable[object]) -> None:
+        try:
+            await work
+        except Exception:  # handlers and observers must not kill the link
+            self.handler_errors += 1
+            log.exception("ami_callback_failed", callback=what)
+
+    # -- writing -------------------------------------------------------------------------
+
+    async def _record(self, outcome: CallOutcome) -> None:
+        outcome = await self._enrich(outcome)
+        await self.sink.upsert_outcome(outcome)
+        self.outcomes_recorded += 1
+        if self.observer is not None:
+            await self._safely("observer", self.observer.outcome_recorded(outcome))
+
+    async def _enrich(self, outcome: CallOutcome) -> CallOutcome:
+        """Tenant, campaign and E.164 number from the guard's decision for this call."""
+        decision = await self.sink.decision_summary(outcome.call_id)
+        if decision is not None:
+            return outcome.merged(
+                CallOutcome(
+                    call_id=outcome.call_id,
+                    tenant=decision.tenant,
+                    campaign=decision.campaign,
+                    number=decision.number,
+                )
+            )
+        if outcome.number is None and outcome.dialled:
+            parsed = self.normalize(outcome.dialled, outcome.tenant or self.default_tenant)
+            if parsed.e164 is not None:
+                return outcome.merged(CallOutcome(outcome.call_id, number=parsed.e164))
+        return outcome
+
+    async def _opt_out(self, request: OptOutRequest, now: datetime) -> None:
+        """Tenant-wide opt-out. The tenant is, in order: the guard's decision for the call
+        that raised the event (its Uniqueid or Linkedid), the event's `Tenant:` header, then
+        `default_tenant`. The campaign from the event is recorded in the reason only: an
+        opt-out covers all the tenant's campaigns."""
+        decision = None
+        for call_id in (request.uniqueid, request.linkedid):
+            if call_id is not None and decision is None:
+                decision = await self.sink.decision_summary(call_id)
+        if decision is None and request.linkedid is not None:
+            decision = await self._decision_for_linked(request.linkedid)
+        tenant = (decision.tenant if decision else None) or request.tenant or self.default_tenant
+        raw = request.number or (decision.number if decision else None)
+        if raw is None:
+            log.warning("ami_optout_without_number", userevent=request.event_name)
+            return
+        parsed = self.normalize(raw, tenant)
+        if parsed.e164 is None:
+            log.warning("ami_optout_bad_number", number=raw, tenant=tenant, problem=parsed.problem)
+            await self._safely(
+                "log_event",
+                self.sink.log_event(
+                    "ami_optout_rejected",
+                    {"number": raw, "tenant": tenant, "problem": parsed.problem},
+                ),
+            )
+            return
+        campaign = request.campaign or (decision.campaign if decision else None)
+        reason = f"opt-out requested on the call (UserEvent {request.event_name})"
+        if campaign:
+            reason += f", campaign {campaign}"
+        entry = SuppressionEntry(
+            number=parsed.e164,
+            tenant=tenant,
+            campaign=None,
+            reason=reason,
+            source=OPTOUT_SOURCE,
+            requested_at=now,
+        )
+        await self.sink.add_suppression(entry)
+        log.info(
+            "optout", number=entry.number, tenant=tenant, campaign=campaign, source=OPTOUT_SOURCE
+        )
+
+    async def _decision_for_linked(self, linkedid: str) -> Any:
+        """The decision of the attempt leg of an open call (the UserEvent is raised on the
+        callee leg, whose Uniqueid the guard never saw)."""
+        for call_id in self.tracker.attempts_of(linkedid):
+            decision = await self.sink.decision_summary(call_id)
+            if decision is not None:
+                return decision
+        return None
+
+
+def _describe_loss(reason: object) -> str:
+    if reason is None:
+        return "connection closed by Asterisk (EOF)"
+    if isinstance(reason, Mapping) and "event" in reason:
+        return f"Asterisk shut down (Shutdown event, Restart: {reason.get('Restart', '?')})"
+    return f"connection lost ({reason})"
