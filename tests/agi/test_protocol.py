@@ -1,0 +1,250 @@
+"""The I/O-free protocol code against every recorded FastAGI session, plus properties."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from agi.protocol import (
+    AgiProtocolError,
+    Reply,
+    ReplyReader,
+    decode_get_variable,
+    encode_get_variable,
+    encode_set_variable,
+    parse_env,
+    parse_reply_line,
+    parse_request,
+    parse_script,
+    quote_value,
+)
+from tests.agi.fake_asterisk import env_lines, load_transcript, parse_args
+
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "asterisk-22"
+TRANSCRIPTS = sorted(FIXTURES.glob("*/agi-*.jsonl"))
+
+
+def replies_after_env(transcript: list[dict[str, str]]) -> list[str]:
+    """The `in` lines that follow the environment block (the replies Asterisk sent)."""
+    lines = [e["line"] for e in transcript if e["dir"] == "in"]
+    return lines[lines.index("\n") + 1 :]
+
+
+def feed_all(lines: list[str]) -> tuple[list[Reply], ReplyReader]:
+    reader = ReplyReader()
+    replies = [r for line in lines if (r := reader.feed(line)) is not None]
+    return replies, reader
+
+
+def test_every_transcript_is_found() -> None:
+    assert len(TRANSCRIPTS) >= 12, TRANSCRIPTS
+
+
+@pytest.mark.parametrize("path", TRANSCRIPTS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_environment_of_every_recording(path: Path) -> None:
+    transcript = load_transcript(path)
+    lines = env_lines(transcript)
+    env = parse_env("".join(lines).encode())
+    request = parse_request(env)
+    route = path.stem.split("-", 2)[2]  # agi-001-check -> check
+    assert request.route == route
+    assert request.params == {"tenant": "acme"}
+    assert request.args[0] in {"spring", "winter"}
+    assert env["agi_network"] == "yes"
+    assert env["agi_accountcode"] == ""
+    assert env["agi_extension"].startswith("614000000")
+    assert request.uniqueid == env["agi_uniqueid"]
+    assert request.is_agi
+    # Every line of the block became one key (the blank line ends it).
+    assert len(env) == len(lines) - 1
+
+
+@pytest.mark.parametrize("path", TRANSCRIPTS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_recorded_reply_parses_one_per_command(path: Path) -> None:
+    transcript = load_transcript(path)
+    commands = [e for e in transcript if e["dir"] == "out"]
+    replies, _ = feed_all(replies_after_env(transcript))
+    # A recording may end before the last command's answer was captured, never the reverse.
+    assert len(commands) - 1 <= len(replies) <= len(commands)
+    assert all(r.code in {200, 510, 520} for r in replies)
+
+
+def test_allow_answered_get_variable_values() -> None:
+    transcript = load_transcript(FIXTURES / "allow-answered" / "agi-001-check.jsonl")
+    replies, reader = feed_all(replies_after_env(transcript))
+    assert [decode_get_variable(r) for r in replies[:2]] == ["+61291234567", "+61291234567"]
+    assert [(r.code, r.result, r.data) for r in replies[2:]] == [(200, "1", None)] * 2
+    assert not reader.hung_up
+
+
+def test_recorded_commands_match_our_encoding() -> None:
+    transcript = load_transcript(FIXTURES / "block-rejected" / "agi-001-block.jsonl")
+    sent = [e["line"] for e in transcript if e["dir"] == "out"]
+    assert sent[0] == encode_set_variable("DIALGUARD_VERDICT", "BLOCK")
+    reason = "dnc.national: number is on the national do-not-call register"
+    assert sent[1] == encode_set_variable("DIALGUARD_REASON", reason)
+
+
+def test_hangup_between_command_and_reply_does_not_shift_replies() -> None:
+    transcript = load_transcript(FIXTURES / "hangup-during-agi" / "agi-001-slow.jsonl")
+    replies, reader = feed_all(replies_after_env(transcript))
+    assert [r.text for r in replies] == ["200 result=1"]
+    assert reader.hung_up
+
+
+def test_bad_commands_510_then_whole_520_block_then_next_reply() -> None:
+    transcript = load_transcript(FIXTURES / "agi-bad-commands" / "agi-001-badcmd.jsonl")
+    replies, _ = feed_all(replies_after_env(transcript))
+    assert [r.code for r in replies] == [510, 520, 200]
+    assert replies[1].lines == (
+        "520-Invalid command syntax.  Proper usage follows:",
+        "Sets a variable to the current channel.",
+        "520 End of proper usage.",
+    )
+    # The third command (GET FULL VARIABLE ${CHANNEL(name)}) gets its own answer.
+    assert replies[2].data == "Local/61400000001@outbound-0000002a;2"
+
+
+def test_reader_waits_inside_a_520_block() -> None:
+    reader = ReplyReader()
+    assert reader.feed("520-Invalid command syntax.  Proper usage follows:\n") is None
+    assert reader.in_block
+    assert reader.feed("200 result=1 looks like a reply but is usage text\n") is None
+    assert reader.feed("HANGUP\n") is None  # usage text too, not a hangup
+    done = reader.feed("520 End of proper usage.\n")
+    assert done is not None and done.code == 520 and len(done.lines) == 4
+    assert not reader.hung_up
+
+
+def test_trying_then_200_is_one_reply() -> None:
+    replies, _ = feed_all(["100 result=0 Trying...\n", "200 result=0\n"])
+    assert [(r.code, r.result) for r in replies] == [(200, "0")]
+
+
+@pytest.mark.parametrize(
+    ("line", "code", "result", "data", "extra"),
+    [
+        ("200 result=1 (va lue) x=2", 200, "1", "va lue", "x=2"),
+        ("200 result=1 (a (nested) value)", 200, "1", "a (nested) value", ""),
+        ("200 result=-1", 200, "-1", None, ""),
+        ("200 result= (timeout)", 200, "", "timeout", ""),
+        ("510 Invalid or unknown command", 510, None, None, "Invalid or unknown command"),
+        ("511 Command Not Permitted on a dead channel or intercept routine", 511, None, None, None),
+        ("520 Invalid command syntax.  Proper usage not available.", 520, None, None, None),
+        ("garbage", 0, None, None, ""),
+    ],
+)
+def test_reply_lines(
+    line: str, code: int, result: str | None, data: str | None, extra: str | None
+) -> None:
+    reply = parse_reply_line(line)
+    assert (reply.code, reply.result, reply.data) == (code, result, data)
+    if extra is not None:
+        assert reply.extra == extra
+
+
+def test_get_variable_decoding() -> None:
+    assert decode_get_variable(parse_reply_line("200 result=1 (acme)")) == "acme"
+    assert decode_get_variable(parse_reply_line("200 result=1 ()")) == ""
+    assert decode_get_variable(parse_reply_line("200 result=0")) is None
+    with pytest.raises(AgiProtocolError):
+        decode_get_variable(parse_reply_line("510 Invalid or unknown command"))
+    assert encode_get_variable("DIALGUARD_TENANT") == "GET VARIABLE DIALGUARD_TENANT\n"
+
+
+@pytest.mark.parametrize(
+    ("script", "route", "params"),
+    [
+        ("check?tenant=acme", "check", {"tenant": "acme"}),
+        ("check", "check", {}),
+        ("/optout/?tenant=a&campaign=b%20c", "optout", {"tenant": "a", "campaign": "b c"}),
+        ("agi://127.0.0.1:4573/check?tenant=acme", "check", {"tenant": "acme"}),
+        ("", "", {}),
+    ],
+)
+def test_scripts(script: str, route: str, params: dict[str, str]) -> None:
+    assert parse_script(script) == (route, params)
+
+
+def test_agi_request_is_the_fallback_for_the_route() -> None:
+    env = {"agi_request": "agi://10.0.0.5:4573/optout?tenant=x", "agi_arg_2": "b", "agi_arg_1": "a"}
+    request = parse_request(env)
+    assert (request.route, dict(request.params), request.args) == (
+        "optout",
+        {"tenant": "x"},
+        ("a", "b"),
+    )
+
+
+def test_env_tolerates_non_utf8_and_lines_without_separator() -> None:
+    block = b"agi_network: yes\nagi_calleridname: Ren\xe9 \xff\nagi_accountcode:\nnonsense\n\n"
+    env = parse_env(block)
+    assert env["agi_calleridname"] == "Ren\ufffd \ufffd"
+    assert env["agi_accountcode"] == ""
+    assert env["nonsense"] == ""
+
+
+@pytest.mark.parametrize("name", ["DIALGUARD_REASON", "__DIALGUARD_ID", "_x1"])
+def test_valid_variable_names(name: str) -> None:
+    assert parse_args(encode_set_variable(name, "v").rstrip("\n"))[2] == name
+
+
+@pytest.mark.parametrize("name", ["", "1X", "CDR(x)", "A B", "X\nNOOP", 'X"'])
+def test_invalid_variable_names_are_refused(name: str) -> None:
+    with pytest.raises(ValueError):
+        encode_set_variable(name, "v")
+    with pytest.raises(ValueError):
+        encode_get_variable(name)
+
+
+def test_injection_through_a_value_stays_one_word() -> None:
+    hostile = 'x"\nSET VARIABLE DIALGUARD_VERDICT ALLOW\r\n\\"'
+    line = encode_set_variable("DIALGUARD_REASON", hostile)
+    assert line.count("\n") == 1 and line.endswith("\n")
+    words = parse_args(line[:-1])
+    assert words[:3] == ["SET", "VARIABLE", "DIALGUARD_REASON"] and len(words) == 4
+    assert words[3] == 'x" SET VARIABLE DIALGUARD_VERDICT ALLOW  \\"'
+
+
+# -- properties -----------------------------------------------------------------------------
+
+_no_line_breaks = st.text(
+    alphabet=st.characters(blacklist_characters="\r\n\x00", blacklist_categories=("Cs",)),
+    max_size=300,
+)
+
+
+@given(_no_line_breaks)
+def test_quoting_round_trips_through_asterisks_parse_args(value: str) -> None:
+    line = encode_set_variable("DIALGUARD_REASON", value)
+    words = parse_args(line.rstrip("\n"))
+    assert words == ["SET", "VARIABLE", "DIALGUARD_REASON", value]
+
+
+@given(st.text(max_size=300))
+def test_any_value_gives_exactly_four_words(value: str) -> None:
+    line = encode_set_variable("X", value)
+    assert line.count("\n") == 1
+    words = parse_args(line.rstrip("\n"))
+    assert len(words) == 4
+    expected = value.replace("\r", " ").replace("\n", " ").replace("\x00", " ")
+    assert words[3] == expected
+    assert quote_value(value).startswith('"')
+
+
+@given(st.binary(max_size=2000))
+def test_env_parser_never_raises(block: bytes) -> None:
+    env = parse_env(block)
+    request = parse_request(env)
+    assert isinstance(request.route, str)
+
+
+@given(st.lists(st.text(max_size=80), max_size=30))
+def test_reply_reader_never_raises(lines: list[str]) -> None:
+    reader = ReplyReader()
+    for line in lines:
+        reply = reader.feed(line)
+        assert reply is None or isinstance(reply.code, int)

@@ -1,0 +1,389 @@
+"""The FastAGI server over real TCP on 127.0.0.1, driven by a fake Asterisk that speaks as the
+recordings show. The service is a test double of the `GuardService` Protocol, except in the
+last test, which runs the real `dialguard.guard.Guard` over a real SQLite store."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import structlog
+
+from agi.server import AgiServer, start_agi_server
+from dialguard.guard import Guard
+from dialguard.store import Store
+from rules.facts import SuppressionEntry
+from rules.models import CallAttempt, Decision, Purpose, Verdict
+from rules.numbers import ParsedNumber, parse_number
+from rules.policy import Policy, TenantSettings
+from tests.agi.fake_asterisk import FakeAsterisk, env_lines, load_transcript, with_env
+
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "asterisk-22"
+DEADLINE_MS = 250
+
+
+def allow_answered_env(**overrides: str | None) -> list[str]:
+    lines = env_lines(load_transcript(FIXTURES / "allow-answered" / "agi-001-check.jsonl"))
+    return with_env(lines, **overrides) if overrides else lines
+
+
+def allowed(attempt: CallAttempt) -> Decision:
+    return Decision(
+        Verdict.ALLOW,
+        None,
+        "allowed: no rule blocks this call",
+        "",
+        None,
+        attempt.caller_id,
+        "AU",
+        None,
+        (),
+    )
+
+
+@dataclass
+class FakeService:
+    """A test double of `agi.service.GuardService` with controllable behaviour."""
+
+    policy: Policy = field(
+        default_factory=lambda: Policy(tenants={"acme": TenantSettings("acme", "AU")})
+    )
+    delay_s: float = 0.0
+    error: Exception | None = None
+    verdict: Verdict = Verdict.ALLOW
+    checked: list[CallAttempt] = field(default_factory=list)
+    recorded: list[tuple[CallAttempt, Decision, str]] = field(default_factory=list)
+    opted_out: list[SuppressionEntry] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)
+
+    async def check(self, attempt: CallAttempt) -> Decision:
+        self.checked.append(attempt)
+        await asyncio.sleep(self.delay_s)
+        if self.error is not None:
+            raise self.error
+        if self.verdict is Verdict.BLOCK:
+            return Decision(
+                Verdict.BLOCK,
+                "suppression.local",
+                'on the "local" list\nsee log',
+                "",
+                None,
+                None,
+                None,
+                None,
+                (),
+            )
+        return allowed(attempt)
+
+    async def record(
+        self, attempt: CallAttempt, decision: Decision, latency_ms: float, source: str
+    ) -> None:
+        self.recorded.append((attempt, decision, source))
+
+    async def opt_out(self, entry: SuppressionEntry) -> None:
+        await asyncio.sleep(self.delay_s or 0.01)
+        self.opted_out.append(entry)
+        self.events.append("opt_out returned")
+
+    def normalize(self, raw: str, tenant: str) -> ParsedNumber:
+        return parse_number(raw, self.policy.region_for(tenant))
+
+
+@pytest.fixture(name="service")
+def _service() -> FakeService:
+    return FakeService()
+
+
+@pytest.fixture(name="server")
+async def _server(service: FakeService) -> AsyncIterator[AgiServer]:
+    server = await start_agi_server("127.0.0.1", 0, service, deadline_ms=DEADLINE_MS)
+    try:
+        yield server
+    finally:
+        await server.shutdown()
+
+
+async def run_call(server: AgiServer, fake: FakeAsterisk) -> FakeAsterisk:
+    await fake.run(server.port)
+    return fake
+
+
+# -- check ----------------------------------------------------------------------------------
+
+
+async def test_recorded_check_allows_and_reads_the_settings(
+    server: AgiServer, service: FakeService
+) -> None:
+    fake = await run_call(
+        server,
+        FakeAsterisk(
+            allow_answered_env(),
+            variables={"DIALGUARD_PURPOSE": "research", "DIALGUARD_CAMPAIGN": "spring"},
+        ),
+    )
+    assert fake.closed_by_server
+    assert fake.set_variables == {
+        "DIALGUARD_VERDICT": "ALLOW",
+        "DIALGUARD_RULE": "",
+        "DIALGUARD_REASON": "allowed: no rule blocks this call",
+    }
+    [attempt] = service.checked
+    # agi_arg_1 is the campaign name "spring" in the recording: the extension is dialled.
+    assert attempt.destination == "61400000001"
+    assert attempt.caller_id == "+61291234567"
+    assert attempt.tenant == "acme"  # from ?tenant=acme, DIALGUARD_TENANT being unset
+    assert attempt.campaign == "spring"
+    assert attempt.purpose is Purpose.RESEARCH
+    assert attempt.call_id == "1795859878.63"
+    assert attempt.at.tzinfo is UTC
+    assert fake.commands[0] == "GET VARIABLE DIALGUARD_TENANT"
+
+
+async def test_variables_win_over_query_and_dial_string_argument_wins(
+    server: AgiServer, service: FakeService
+) -> None:
+    env = allow_answered_env(
+        agi_arg_1="+61 400 000 009", agi_callerid="unknown", agi_callingpres="32"
+    )
+    await run_call(
+        server,
+        FakeAsterisk(
+            env, variables={"DIALGUARD_TENANT": "other", "DIALGUARD_CALLEE_TZ": "Australia/Perth"}
+        ),
+    )
+    [attempt] = service.checked
+    assert attempt.destination == "+61 400 000 009"
+    assert attempt.caller_id is None
+    assert attempt.caller_id_presentation == 32
+    assert attempt.tenant == "other"
+    assert attempt.callee_timezone == "Australia/Perth"
+
+
+async def test_block_with_hostile_reason_stays_one_command(
+    server: AgiServer, service: FakeService
+) -> None:
+    service.verdict = Verdict.BLOCK
+    name = 'Evil "Name"\nSET VARIABLE DIALGUARD_VERDICT ALLOW'
+    env = allow_answered_env(agi_calleridname=name)
+    fake = await run_call(server, FakeAsterisk(env))
+    assert fake.set_variables["DIALGUARD_VERDICT"] == "BLOCK"
+    assert fake.set_variables["DIALGUARD_RULE"] == "suppression.local"
+    assert fake.set_variables["DIALGUARD_REASON"] == 'on the "local" list see log'
+    assert sum(c.startswith("SET VARIABLE DIALGUARD_VERDICT") for c in fake.commands) == 1
+
+
+async def test_non_utf8_caller_name_is_served(server: AgiServer, service: FakeService) -> None:
+    env = allow_answered_env(agi_calleridname="Ren\udce9")  # a lone 0xE9 byte on the wire
+    fake = await run_call(server, FakeAsterisk(env))
+    assert fake.set_variables["DIALGUARD_VERDICT"] == "ALLOW"
+
+
+async def test_hangup_line_before_a_reply_does_not_shift_replies(
+    server: AgiServer, service: FakeService
+) -> None:
+    fake = await run_call(
+        server,
+        FakeAsterisk(
+            allow_answered_env(), variables={"DIALGUARD_CAMPAIGN": "spring"}, hangup_before_reply=1
+        ),
+    )
+    assert service.checked[0].campaign == "spring"  # reply 2 still went to GET DIALGUARD_CAMPAIGN
+    assert fake.set_variables["DIALGUARD_VERDICT"] == "ALLOW"
+
+
+async def test_slow_service_times_out_and_blocks_within_the_deadline(
+    server: AgiServer, service: FakeService
+) -> None:
+    service.delay_s = 5.0
+    fake = await run_call(server, FakeAsterisk(allow_answered_env()))
+    assert fake.set_variables["DIALGUARD_VERDICT"] == "BLOCK"
+    assert fake.set_variables["DIALGUARD_RULE"] == "guard.timeout"
+    assert fake.elapsed_s < DEADLINE_MS / 1000 + 0.05
+    await server.shutdown()  # waits for the background record
+    [(attempt, decision, source)] = service.recorded
+    assert (attempt.call_id, decision.rule, source) == ("1795859878.63", "guard.timeout", "agi")
+
+
+async def test_raising_service_blocks_with_guard_error(
+    server: AgiServer, service: FakeService
+) -> None:
+    service.error = RuntimeError("database is locked")
+    fake = await run_call(server, FakeAsterisk(allow_answered_env()))
+    assert fake.set_variables["DIALGUARD_VERDICT"] == "BLOCK"
+    assert fake.set_variables["DIALGUARD_RULE"] == "guard.error"
+    assert "RuntimeError" in fake.set_variables["DIALGUARD_REASON"]
+
+
+async def test_failure_policy_allow_allows_and_logs_the_failure_rule(
+    service: FakeService,
+) -> None:
+    service.error = RuntimeError("boom")
+    server = await start_agi_server(
+        "127.0.0.1", 0, service, deadline_ms=DEADLINE_MS, on_failure=Verdict.ALLOW
+    )
+    try:
+        with structlog.testing.capture_logs() as logs:
+            fake = await run_call(server, FakeAsterisk(allow_answered_env()))
+    finally:
+        await server.shutdown()
+    assert fake.set_variables["DIALGUARD_VERDICT"] == "ALLOW"
+    assert fake.set_variables["DIALGUARD_REASON"].startswith("allowed by failure policy")
+    [line] = [e for e in logs if e["event"] == "guard_failure_policy"]
+    assert (line["rule"], line["policy"], line["uniqueid"]) == (
+        "guard.error",
+        "allow",
+        "1795859878.63",
+    )
+    assert service.recorded[0][1].verdict is Verdict.ALLOW
+
+
+async def test_unknown_purpose_blocks_even_under_allow_policy(service: FakeService) -> None:
+    server = await start_agi_server("127.0.0.1", 0, service, on_failure=Verdict.ALLOW)
+    try:
+        fake = await run_call(
+            server, FakeAsterisk(allow_answered_env(), variables={"DIALGUARD_PURPOSE": "spam"})
+        )
+    finally:
+        await server.shutdown()
+    assert fake.set_variables["DIALGUARD_VERDICT"] == "BLOCK"
+    assert fake.set_variables["DIALGUARD_RULE"] == "guard.error"
+    assert "'spam'" in fake.set_variables["DIALGUARD_REASON"]
+    assert service.checked == []
+    assert service.recorded[0][1].rule == "guard.error"
+
+
+async def test_unknown_route_blocks_visibly(server: AgiServer, service: FakeService) -> None:
+    env = allow_answered_env(agi_network_script="chek?tenant=acme")
+    fake = await run_call(server, FakeAsterisk(env))
+    assert fake.set_variables == {
+        "DIALGUARD_VERDICT": "BLOCK",
+        "DIALGUARD_RULE": "guard.error",
+        "DIALGUARD_REASON": "unknown AGI route 'chek'",
+    }
+    assert service.checked == []
+
+
+# -- optout ---------------------------------------------------------------------------------
+
+
+async def test_optout_answers_ok_only_after_the_entry_is_durable(
+    server: AgiServer, service: FakeService
+) -> None:
+    service.delay_s = 0.05
+    env = allow_answered_env(agi_network_script="optout?tenant=acme")
+    fake = FakeAsterisk(env, on_command=lambda c: service.events.append(c.split(" ")[2]))
+    await run_call(server, fake)
+    assert fake.set_variables["DIALGUARD_OPTOUT"] == "OK"
+    assert service.events.index("opt_out returned") < service.events.index("DIALGUARD_OPTOUT")
+    [entry] = service.opted_out
+    assert (entry.number, entry.tenant, entry.campaign, entry.source) == (
+        "+61400000001",
+        "acme",
+        None,
+        "agi-optout",
+    )
+
+
+async def test_optout_of_an_unreadable_number_fails_visibly(
+    server: AgiServer, service: FakeService
+) -> None:
+    env = allow_answered_env(agi_network_script="optout", agi_extension="s")
+    fake = await run_call(server, FakeAsterisk(env))
+    assert fake.set_variables["DIALGUARD_OPTOUT"] == "FAILED"
+    assert "is not a telephone number" in fake.set_variables["DIALGUARD_OPTOUT_REASON"]
+    assert service.opted_out == []
+
+
+# -- hazards --------------------------------------------------------------------------------
+
+
+async def timed_check(server: AgiServer) -> FakeAsterisk:
+    fake = await run_call(server, FakeAsterisk(allow_answered_env()))
+    assert fake.set_variables["DIALGUARD_VERDICT"] == "ALLOW"
+    assert fake.elapsed_s < 0.1
+    return fake
+
+
+async def test_peer_closing_mid_header_does_not_stall_others(server: AgiServer) -> None:
+    with structlog.testing.capture_logs() as logs:
+        _, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write("".join(allow_answered_env()[:5]).encode())
+        await writer.drain()
+        writer.close()
+        await timed_check(server)
+        await asyncio.sleep(0.02)
+    assert any(e["event"] == "agi_env_incomplete" for e in logs)
+
+
+async def test_garbage_and_oversize_headers_close_only_that_connection(
+    server: AgiServer, service: FakeService
+) -> None:
+    with structlog.testing.capture_logs() as logs:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"\x16\x03\x01 not agi at all\n\n")
+        reader2, writer2 = await asyncio.open_connection("127.0.0.1", server.port)
+        writer2.write(b"x" * 70_000)
+        await timed_check(server)
+        assert await asyncio.wait_for(reader.read(), 1) == b""  # closed, nothing sent
+        assert await asyncio.wait_for(reader2.read(), 1) == b""
+        writer.close()
+        writer2.close()
+    events = {e["event"] for e in logs}
+    assert {"agi_not_asterisk", "agi_env_too_large"} <= events
+    assert len(service.checked) == 1
+
+
+async def test_header_that_never_ends_is_cut_at_the_deadline(server: AgiServer) -> None:
+    started = time.perf_counter()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write("".join(allow_answered_env()[:-1]).encode())  # never the blank line
+    await timed_check(server)
+    assert await asyncio.wait_for(reader.read(), 1) == b""
+    assert time.perf_counter() - started < DEADLINE_MS / 1000 + 0.1
+    writer.close()
+
+
+async def test_many_concurrent_checks(server: AgiServer, service: FakeService) -> None:
+    fakes = [FakeAsterisk(allow_answered_env(agi_uniqueid=f"1.{i}")) for i in range(50)]
+    await asyncio.gather(*(f.run(server.port) for f in fakes))
+    assert all(f.set_variables["DIALGUARD_VERDICT"] == "ALLOW" for f in fakes)
+    assert sorted(a.call_id or "" for a in service.checked) == sorted(f"1.{i}" for i in range(50))
+
+
+# -- the real guard -------------------------------------------------------------------------
+
+
+async def test_real_guard_records_the_recorded_call(store: Store, policy: Policy) -> None:
+    guard = Guard(store, policy)
+    server = await start_agi_server("127.0.0.1", 0, guard, deadline_ms=2000)
+    try:
+        fake = await run_call(server, FakeAsterisk(allow_answered_env()))
+    finally:
+        await server.shutdown()
+    assert fake.set_variables["DIALGUARD_VERDICT"] in {"ALLOW", "BLOCK"}
+    row = await store.decision_for_call("1795859878.63")
+    assert row is not None
+    assert row["source"] == "agi" and row["tenant"] == "acme"
+    assert row["number"] == "+61400000001"
+    assert row["verdict"] == fake.set_variables["DIALGUARD_VERDICT"].lower()
+    assert (row["rule"] or "") == fake.set_variables["DIALGUARD_RULE"]
+    assert json.loads(row["decision_json"])["inputs"]["call_id"] == "1795859878.63"
+
+
+async def test_real_guard_optout_is_durable_before_ok(store: Store, policy: Policy) -> None:
+    guard = Guard(store, policy)
+    server = await start_agi_server("127.0.0.1", 0, guard, deadline_ms=2000)
+    try:
+        env = allow_answered_env(agi_network_script="optout?tenant=acme")
+        fake = await run_call(server, FakeAsterisk(env))
+    finally:
+        await server.shutdown()
+    assert fake.set_variables["DIALGUARD_OPTOUT"] == "OK"
+    rows = await store.fetchall("SELECT number, tenant, campaign, source FROM suppressions")
+    assert [tuple(r) for r in rows] == [("+61400000001", "acme", "", "agi-optout")]
