@@ -10,6 +10,7 @@ with `parse_args`, a line-for-line port of Asterisk 22's res_agi.c parse_args.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -131,10 +132,8 @@ class FakeAsterisk:
         finally:
             self.elapsed_s = time.perf_counter() - started
             writer.close()
-            try:
+            with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
-            except ConnectionError:
-                pass
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         replies = 0
