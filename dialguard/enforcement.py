@@ -1,0 +1,204 @@
+"""Enforcement: run the abuse detectors over stored outcomes, keep flags, apply suspensions.
+
+`Enforcer` is the `OutcomeObserver` the AMI listener calls after every outcome it stores,
+and `sweep(now)` is what the daemon runs every minute. Cost per outcome is bounded:
+
+- the breach check (suppressed or registered number) runs for that one call, immediately, so
+  a campaign that breaches is suspended before its next check;
+- the other detectors run over the outcome's tenant for their own windows (the widest short
+  window, 24 h by default), at most once per `debounce` of call time per tenant; the sweep
+  picks up what a debounced burst left;
+- the 30-day abandoned-call rate is read for the outcome's campaign only when the outcome is
+  an abandoned call (only those can raise the rate), and by the sweep for campaigns that
+  abandoned a call in the window.
+
+A suspension is a row in `suspensions`; `Store.facts_for` reads it on every check, so the next
+call of a suspended tenant, campaign or caller ID is blocked (`suspension.*`). A finding
+suspends only when its flag is new or has new evidence, so an operator's `unsuspend` holds
+until the subject misbehaves again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from dialguard.logs import get_logger
+from dialguard.store import Store
+from dialguard.store.flags import FlagStore
+from rules.detectors import (
+    Action,
+    DetectorContext,
+    DetectorPolicy,
+    FlagFinding,
+    outcome_time,
+    run_detectors,
+    tenant_of,
+)
+from rules.detectors import accumulate as accumulate_finding
+from rules.outcomes import CallOutcome
+from rules.policy import Policy
+
+log = get_logger("dialguard.enforcement")
+
+LONG_DETECTORS = frozenset({"abandoned_rate"})  # read only for their campaign, see above
+CALL_DETECTORS = frozenset({"breach"})  # judged per call, immediately
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What one finding did to the store."""
+
+    finding: FlagFinding
+    flag_id: int | None
+    created: bool
+    suspended: bool
+
+
+@dataclass
+class Enforcer:
+    store: Store
+    policy: Policy
+    clock: Callable[[], datetime] = utc_now
+    debounce: timedelta = timedelta(seconds=10)
+    _last_run: dict[str, datetime] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.flags = FlagStore(self.store)
+
+    @property
+    def detectors(self) -> DetectorPolicy:
+        return self.policy.detectors
+
+    # -- OutcomeObserver ---------------------------------------------------------------------
+
+    async def outcome_recorded(self, outcome: CallOutcome) -> None:
+        """Judge the new outcome: breach at once, the tenant's patterns when not debounced."""
+        when = outcome_time(outcome) or self.clock()
+        await self._judge([outcome], when, only=CALL_DETECTORS, accumulate=True)
+        tenant = outcome.tenant
+        last = self._last_run.get(tenant_of(outcome))
+        if last is None or not last <= when < last + self.debounce:
+            self._last_run[tenant_of(outcome)] = when
+            span = self._short_lookback()
+            window = await self.flags.outcomes_for_tenant(tenant, when - span, when)
+            await self._judge(window, when, only=self._short_detectors(), breaches=False)
+        if outcome.abandoned and outcome.campaign:
+            span = self.detectors.get("abandoned_rate").lookback
+            window = await self.flags.outcomes_for_campaign(
+                tenant, outcome.campaign, when - span, when
+            )
+            await self._judge(window, when, only=LONG_DETECTORS, breaches=False)
+
+    # -- periodic ----------------------------------------------------------------------------
+
+    async def sweep(self, now: datetime | None = None) -> list[Applied]:
+        """Run every enabled detector over every stored outcome in its window."""
+        now = now or self.clock()
+        short = self._short_detectors() | CALL_DETECTORS
+        span = max(
+            (self.detectors.get(d).lookback for d in short if self._enabled(d)),
+            default=timedelta(0),
+        )
+        applied = await self._judge(await self.flags.outcomes_in(now - span, now), now, short)
+        if self._enabled("abandoned_rate"):
+            lookback = self.detectors.get("abandoned_rate").lookback
+            for tenant, campaign in await self.flags.campaigns_with_abandoned(now - lookback, now):
+                window = await self.flags.outcomes_for_campaign(
+                    tenant, campaign, now - lookback, now
+                )
+                applied += await self._judge(window, now, LONG_DETECTORS, breaches=False)
+        return applied
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _enabled(self, detector: str) -> bool:
+        return self.detectors.get(detector).enabled
+
+    def _short_detectors(self) -> frozenset[str]:
+        return frozenset(self.detectors.detectors) - LONG_DETECTORS - CALL_DETECTORS
+
+    def _short_lookback(self) -> timedelta:
+        return max(
+            (self.detectors.get(d).lookback for d in self._short_detectors() if self._enabled(d)),
+            default=timedelta(0),
+        )
+
+    async def _context(
+        self, outcomes: Sequence[CallOutcome], only: Iterable[str], breaches: bool
+    ) -> DetectorContext:
+        wanted = {d for d in only if self._enabled(d)}
+        return DetectorContext(
+            breaches=(
+                await self.flags.breach_reasons(outcomes, self.policy)
+                if breaches and "breach" in wanted
+                else {}
+            ),
+            caller_id_pools=(
+                await self.flags.caller_id_pools(tenant_of(o) for o in outcomes)
+                if "callerid_pool" in wanted
+                else {}
+            ),
+            guarded_call_ids=(
+                await self.flags.guarded_call_ids(o.call_id for o in outcomes)
+                if "unguarded" in wanted
+                else None
+            ),
+        )
+
+    async def _judge(
+        self,
+        outcomes: Sequence[CallOutcome],
+        now: datetime,
+        only: Iterable[str],
+        breaches: bool = True,
+        accumulate: bool = False,
+    ) -> list[Applied]:
+        """Run the detectors in `only`; with `accumulate`, findings add to their open flag's
+        evidence instead of replacing it (the per-call path sees one call at a time)."""
+        only = frozenset(only)
+        if not outcomes:
+            return []
+        context = await self._context(outcomes, only, breaches)
+        findings = run_detectors(outcomes, now, self.detectors, context, only=only)
+        applied = []
+        for finding in findings:
+            if accumulate:
+                for flag in await self.flags.flags("open", finding.subject, finding.detector):
+                    finding = accumulate_finding(finding, flag.call_ids, flag.callees)
+            applied.append(await self.apply(finding))
+        return applied
+
+    async def apply(self, finding: FlagFinding) -> Applied:
+        """Store the finding as a flag and suspend its subject when the policy says so."""
+        written_at = self.clock()
+        result = await self.flags.upsert_flag(finding, written_at)
+        suspended = False
+        if result.created:
+            log.warning(
+                "flag",
+                flag_id=result.flag_id,
+                subject=finding.subject,
+                detector=finding.detector,
+                measured=finding.measured,
+                threshold=finding.threshold,
+                detail=finding.detail,
+            )
+        if (
+            result.flag_id is not None
+            and result.new_evidence
+            and finding.action is Action.SUSPEND
+            and finding.suspendable
+        ):
+            reason = f"{finding.detector} flag {result.flag_id}: {finding.detail}"
+            suspended = await self.flags.suspend(
+                finding.subject, reason, written_at, result.flag_id
+            )
+            if suspended:
+                log.warning("suspend", subject=finding.subject, flag_id=result.flag_id)
+        return Applied(finding, result.flag_id, result.created, suspended)

@@ -1,0 +1,493 @@
+"""Flags, suspensions and the outcome queries the abuse detectors need.
+
+All SQL for issue 5 lives here, over the shared `Store` connection. A flag row keeps the
+finding's figures; `evidence` is a JSON object with the call ids and the finding's basis
+(`call_ids`, `citation`, `action`, `unverified`, `callees`).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from dialguard.store.core import Store, _outcome
+from dialguard.store.timeconv import from_epoch, require_epoch, to_epoch
+from rules.detectors import FlagFinding
+from rules.models import Purpose
+from rules.numbers import parse_number, register_key
+from rules.outcomes import CallOutcome
+from rules.policy import Policy
+
+FLAG_STATUSES = ("open", "acknowledged", "dismissed")
+_CHUNK = 500  # parameters per IN (...) query, under SQLite's limit
+
+
+@dataclass(frozen=True, slots=True)
+class FlagRecord:
+    id: int
+    subject: str
+    detector: str
+    status: str
+    window_start: datetime
+    window_end: datetime
+    measured: float
+    threshold: float
+    call_ids: tuple[str, ...]
+    detail: str
+    citation: str
+    action: str
+    unverified: bool
+    callees: tuple[str, ...]
+    opened_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+    note: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "subject": self.subject,
+            "detector": self.detector,
+            "status": self.status,
+            "window_start": self.window_start.isoformat(),
+            "window_end": self.window_end.isoformat(),
+            "measured": self.measured,
+            "threshold": self.threshold,
+            "evidence": list(self.call_ids),
+            "callees": list(self.callees),
+            "detail": self.detail,
+            "citation": self.citation,
+            "action": self.action,
+            "unverified": self.unverified,
+            "opened_at": self.opened_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "closed_at": self.closed_at.isoformat() if self.closed_at else None,
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertResult:
+    """What storing a finding did: the flag's id, whether it is new, and new evidence."""
+
+    flag_id: int | None  # None: the finding repeats a flag an operator already closed
+    created: bool
+    new_evidence: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SuspensionRecord:
+    subject: str
+    reason: str
+    created_at: datetime
+    flag_id: int | None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "subject": self.subject,
+            "reason": self.reason,
+            "created_at": self.created_at.isoformat(),
+            "flag_id": self.flag_id,
+        }
+
+
+class FlagStore:
+    """Issue-5 queries over the shared store connection."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # -- outcomes ------------------------------------------------------------------------
+
+    async def outcomes_for_tenant(
+        self, tenant: str | None, start: datetime, end: datetime
+    ) -> list[CallOutcome]:
+        """A tenant's outcomes in `[start, end]` (index outcomes_campaign on its prefix)."""
+        where = "tenant IS NULL" if tenant is None else "tenant = ?"
+        params: list[Any] = [] if tenant is None else [tenant]
+        rows = await self.store.fetchall(
+            f"SELECT * FROM outcomes WHERE {where} AND started_at >= ? AND started_at <= ?",
+            [*params, to_epoch(start), to_epoch(end)],
+        )
+        return [_outcome(row) for row in rows]
+
+    async def outcomes_for_campaign(
+        self, tenant: str | None, campaign: str, start: datetime, end: datetime
+    ) -> list[CallOutcome]:
+        where = "tenant IS NULL" if tenant is None else "tenant = ?"
+        params: list[Any] = [] if tenant is None else [tenant]
+        rows = await self.store.fetchall(
+            f"SELECT * FROM outcomes WHERE {where} AND campaign = ? AND started_at >= ?"
+            " AND started_at <= ?",
+            [*params, campaign, to_epoch(start), to_epoch(end)],
+        )
+        return [_outcome(row) for row in rows]
+
+    async def outcomes_in(self, start: datetime, end: datetime) -> list[CallOutcome]:
+        rows = await self.store.fetchall(
+            "SELECT * FROM outcomes WHERE started_at >= ? AND started_at <= ?",
+            (to_epoch(start), to_epoch(end)),
+        )
+        return [_outcome(row) for row in rows]
+
+    async def campaigns_with_abandoned(
+        self, start: datetime, end: datetime
+    ) -> list[tuple[str | None, str]]:
+        rows = await self.store.fetchall(
+            "SELECT DISTINCT tenant, campaign FROM outcomes WHERE started_at >= ?"
+            " AND started_at <= ? AND abandoned = 1 AND campaign IS NOT NULL",
+            (to_epoch(start), to_epoch(end)),
+        )
+        return [(row["tenant"], row["campaign"]) for row in rows]
+
+    # -- facts the detectors get as values -----------------------------------------------
+
+    async def caller_id_pools(self, tenants: Iterable[str]) -> dict[str, dict[str, frozenset[str]]]:
+        pools: dict[str, dict[str, set[str]]] = {}
+        for chunk in _chunks(sorted(set(tenants))):
+            marks = ",".join("?" * len(chunk))
+            for row in await self.store.fetchall(
+                f"SELECT number, tenant, pool FROM caller_ids WHERE tenant IN ({marks})", chunk
+            ):
+                pools.setdefault(row["tenant"], {}).setdefault(row["pool"] or "", set()).add(
+                    row["number"]
+                )
+        return {t: {p: frozenset(n) for p, n in by_pool.items()} for t, by_pool in pools.items()}
+
+    async def guarded_call_ids(self, call_ids: Iterable[str]) -> frozenset[str]:
+        """The call ids among `call_ids` that the guard allowed on the AGI route."""
+        found: set[str] = set()
+        for chunk in _chunks(sorted(set(call_ids))):
+            marks = ",".join("?" * len(chunk))
+            rows = await self.store.fetchall(
+                f"SELECT DISTINCT call_id FROM decisions WHERE call_id IN ({marks})"
+                " AND verdict = 'allow'",
+                chunk,
+            )
+            found |= {row["call_id"] for row in rows}
+        return frozenset(found)
+
+    async def breach_reasons(
+        self, outcomes: Sequence[CallOutcome], policy: Policy
+    ) -> dict[str, tuple[str, ...]]:
+        """Why each call went to a number suppressed or registered at the time it was made.
+
+        Suppression: an entry covering the call's tenant and campaign that was in force and
+        already stored when the call started (an entry back-dated later does not make old
+        calls breaches). Register: the number is on the copy in force, the copy predates the
+        call (and the registration's grace period had passed, where the file dates it), the
+        register covers the call's purpose, and the guard did not allow the call itself (an
+        allow means consent or an exemption the guard checked).
+        """
+        calls = [o for o in outcomes if o.number and o.started_at is not None]
+        if not calls:
+            return {}
+        reasons: dict[str, list[str]] = {}
+        numbers = sorted({o.number for o in calls if o.number})
+        for chunk in _chunks(numbers):
+            marks = ",".join("?" * len(chunk))
+            rows = await self.store.fetchall(
+                f"SELECT * FROM suppressions WHERE number IN ({marks})", chunk
+            )
+            by_number: dict[str, list[sqlite3.Row]] = {}
+            for row in rows:
+                by_number.setdefault(row["number"], []).append(row)
+            for o in calls:
+                for row in by_number.get(o.number or "", []):
+                    why = _suppression_breach(row, o)
+                    if why:
+                        reasons.setdefault(o.call_id, []).append(why)
+        decisions = await self._decisions(o.call_id for o in calls)
+        copies = await self.store.register_copies()
+        tables = await self._register_tables()
+        for o in calls:
+            verdict, purpose = decisions.get(o.call_id, (None, None))
+            if verdict == "allow":
+                continue
+            country = parse_number(o.number or "", None).country
+            for spec in policy.registers_for_country(country):
+                copy = copies.get(spec.name)
+                table = tables.get(spec.name)
+                if copy is None or table is None:
+                    continue
+                if Purpose(purpose or Purpose.TELEMARKETING.value) not in spec.covers:
+                    continue
+                started = o.started_at.date() if o.started_at else None
+                if started is None or copy.as_of > started:
+                    continue  # the copy we hold was taken after the call
+                listed = await self.store.fetchone(
+                    f'SELECT registered_on FROM "{table}" WHERE number = ?',
+                    (register_key(o.number or "+0"),),
+                )
+                if listed is None:
+                    continue
+                registered = date.fromisoformat(listed[0]) if listed[0] else None
+                grace = timedelta(days=spec.effective_after_days or 0)
+                if registered is not None and registered + grace > started:
+                    continue
+                label = spec.label or spec.name
+                reasons.setdefault(o.call_id, []).append(
+                    f"it was on the {label} (copy of {copy.as_of.isoformat()})"
+                )
+        return {call_id: tuple(why) for call_id, why in reasons.items()}
+
+    async def _decisions(self, call_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+        out: dict[str, tuple[str, str]] = {}
+        for chunk in _chunks(sorted(set(call_ids))):
+            marks = ",".join("?" * len(chunk))
+            for row in await self.store.fetchall(
+                f"SELECT call_id, verdict, purpose FROM decisions WHERE call_id IN ({marks})"
+                " ORDER BY id",
+                chunk,
+            ):
+                out[row["call_id"]] = (row["verdict"], row["purpose"])  # the latest wins
+        return out
+
+    async def _register_tables(self) -> dict[str, str]:
+        rows = await self.store.fetchall("SELECT register, table_name FROM register_copies")
+        return {row["register"]: row["table_name"] for row in rows}
+
+    # -- flags ---------------------------------------------------------------------------
+
+    async def upsert_flag(self, finding: FlagFinding, now: datetime) -> UpsertResult:
+        """Open a flag for the finding, or update the open one for its subject and detector.
+
+        A finding whose evidence an operator already acknowledged or dismissed opens nothing.
+        """
+        conn = self.store.conn
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = await self._upsert(finding, to_epoch(now) or time.time())
+            await conn.execute("COMMIT")
+        except BaseException:
+            await conn.execute("ROLLBACK")
+            raise
+        return result
+
+    async def _upsert(self, finding: FlagFinding, now: float) -> UpsertResult:
+        evidence = json.dumps(
+            {
+                "call_ids": list(finding.evidence),
+                "callees": list(finding.callees),
+                "citation": finding.citation,
+                "action": finding.action.value,
+                "unverified": finding.unverified,
+            }
+        )
+        figures = (
+            to_epoch(finding.window_start),
+            to_epoch(finding.window_end),
+            finding.measured,
+            finding.threshold,
+            evidence,
+            finding.detail,
+        )
+        async with self.store.conn.execute(
+            "SELECT id, evidence FROM flags WHERE subject = ? AND detector = ? AND status = 'open'",
+            (finding.subject, finding.detector),
+        ) as cur:
+            row = await cur.fetchone()
+        if row is not None:
+            new = not set(finding.evidence) <= set(_call_ids(row["evidence"]))
+            await self.store.conn.execute(
+                "UPDATE flags SET window_start = ?, window_end = ?, measured = ?, threshold = ?,"
+                " evidence = ?, detail = ?, updated_at = ? WHERE id = ?",
+                (*figures, now, row["id"]),
+            )
+            return UpsertResult(int(row["id"]), False, new)
+        async with self.store.conn.execute(
+            "SELECT evidence FROM flags WHERE subject = ? AND detector = ? AND status != 'open'",
+            (finding.subject, finding.detector),
+        ) as cur:
+            closed = [_call_ids(r["evidence"]) for r in await cur.fetchall()]
+        reviewed = set().union(*closed) if closed else set()
+        if closed and set(finding.evidence) <= reviewed:
+            return UpsertResult(None, False, False)
+        async with self.store.conn.execute(
+            "INSERT INTO flags (subject, detector, status, window_start, window_end, measured,"
+            " threshold, evidence, detail, opened_at, updated_at) VALUES"
+            " (?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?)",
+            (finding.subject, finding.detector, *figures, now, now),
+        ) as cur:
+            flag_id = cur.lastrowid
+        assert flag_id is not None
+        return UpsertResult(flag_id, True, True)
+
+    async def flags(
+        self,
+        status: str | None = "open",
+        subject: str | None = None,
+        detector: str | None = None,
+    ) -> list[FlagRecord]:
+        clauses, params = [], []
+        for column, value in (("status", status), ("subject", subject), ("detector", detector)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = await self.store.fetchall(f"SELECT * FROM flags{where} ORDER BY id", params)
+        return [_flag(row) for row in rows]
+
+    async def flag(self, flag_id: int) -> FlagRecord | None:
+        row = await self.store.fetchone("SELECT * FROM flags WHERE id = ?", (flag_id,))
+        return None if row is None else _flag(row)
+
+    async def close_flag(self, flag_id: int, status: str, note: str, now: datetime) -> FlagRecord:
+        """Acknowledge or dismiss a flag with the operator's note; ValueError when not allowed."""
+        if status not in ("acknowledged", "dismissed"):
+            raise ValueError(f"a flag can be acknowledged or dismissed, not {status!r}")
+        current = await self.flag(flag_id)
+        if current is None:
+            raise ValueError(f"there is no flag {flag_id}")
+        if current.status == status or current.status == "dismissed":
+            raise ValueError(f"flag {flag_id} is already {current.status}")
+        await self.store.transaction(
+            [
+                (
+                    "UPDATE flags SET status = ?, note = ?, closed_at = ?, updated_at = ?"
+                    " WHERE id = ?",
+                    (status, note, to_epoch(now), to_epoch(now), flag_id),
+                ),
+                _event_statement(
+                    f"flag_{status}",
+                    {"flag_id": flag_id, "subject": current.subject, "note": note},
+                    now,
+                ),
+            ]
+        )
+        updated = await self.flag(flag_id)
+        assert updated is not None
+        return updated
+
+    # -- suspensions ---------------------------------------------------------------------
+
+    async def suspend(
+        self, subject: str, reason: str, now: datetime, flag_id: int | None = None
+    ) -> bool:
+        """Suspend `subject`; False when it already is. Committed before this returns."""
+        conn = self.store.conn
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            async with conn.execute(
+                "INSERT OR IGNORE INTO suspensions (subject, reason, created_at, flag_id)"
+                " VALUES (?, ?, ?, ?)",
+                (subject, reason, to_epoch(now), flag_id),
+            ) as cur:
+                inserted = cur.rowcount > 0
+            if inserted:
+                await conn.execute(
+                    *_event_statement(
+                        "suspend", {"subject": subject, "reason": reason, "flag_id": flag_id}, now
+                    )
+                )
+            await conn.execute("COMMIT")
+        except BaseException:
+            await conn.execute("ROLLBACK")
+            raise
+        return inserted
+
+    async def unsuspend(self, subject: str, reason: str, now: datetime) -> bool:
+        """Lift a suspension; False when `subject` was not suspended."""
+        conn = self.store.conn
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            async with conn.execute("DELETE FROM suspensions WHERE subject = ?", (subject,)) as cur:
+                deleted = cur.rowcount > 0
+            if deleted:
+                await conn.execute(
+                    *_event_statement("unsuspend", {"subject": subject, "reason": reason}, now)
+                )
+            await conn.execute("COMMIT")
+        except BaseException:
+            await conn.execute("ROLLBACK")
+            raise
+        return deleted
+
+    async def suspensions(self) -> list[SuspensionRecord]:
+        rows = await self.store.fetchall("SELECT * FROM suspensions ORDER BY created_at, subject")
+        return [
+            SuspensionRecord(
+                row["subject"], row["reason"], require_epoch(row["created_at"]), row["flag_id"]
+            )
+            for row in rows
+        ]
+
+    async def is_suspended(self, subject: str) -> bool:
+        row = await self.store.fetchone("SELECT 1 FROM suspensions WHERE subject = ?", (subject,))
+        return row is not None
+
+
+def _event_statement(kind: str, detail: dict[str, Any], at: datetime) -> tuple[str, Sequence[Any]]:
+    return (
+        "INSERT INTO events (at, kind, detail) VALUES (?, ?, ?)",
+        (to_epoch(at), kind, json.dumps(detail, default=str)),
+    )
+
+
+def _suppression_breach(row: sqlite3.Row, outcome: CallOutcome) -> str | None:
+    started = to_epoch(outcome.started_at)
+    if started is None:
+        return None
+    if row["tenant"] and row["tenant"] != (outcome.tenant or "default"):
+        return None
+    if row["campaign"] and row["campaign"] != outcome.campaign:
+        return None
+    if not row["requested_at"] <= started or not row["created_at"] <= started:
+        return None
+    if row["expires_at"] is not None and started >= row["expires_at"]:
+        return None
+    scope = (
+        "global"
+        if not row["tenant"]
+        else (f"tenant {row['tenant']}" if not row["campaign"] else f"campaign {row['campaign']}")
+    )
+    requested = require_epoch(row["requested_at"])
+    return f"it had opted out ({scope}, {requested:%Y-%m-%d})"
+
+
+def _call_ids(evidence: str) -> list[str]:
+    try:
+        value = json.loads(evidence)
+    except ValueError:
+        return []
+    ids = value.get("call_ids", []) if isinstance(value, dict) else value
+    return [str(i) for i in ids] if isinstance(ids, list) else []
+
+
+def _flag(row: sqlite3.Row) -> FlagRecord:
+    try:
+        evidence = json.loads(row["evidence"])
+    except ValueError:
+        evidence = {}
+    if not isinstance(evidence, dict):
+        evidence = {"call_ids": evidence if isinstance(evidence, list) else []}
+    return FlagRecord(
+        id=row["id"],
+        subject=row["subject"],
+        detector=row["detector"],
+        status=row["status"],
+        window_start=require_epoch(row["window_start"]),
+        window_end=require_epoch(row["window_end"]),
+        measured=row["measured"],
+        threshold=row["threshold"],
+        call_ids=tuple(str(i) for i in evidence.get("call_ids", [])),
+        detail=row["detail"],
+        citation=str(evidence.get("citation", "")),
+        action=str(evidence.get("action", "flag")),
+        unverified=bool(evidence.get("unverified", False)),
+        callees=tuple(str(c) for c in evidence.get("callees", [])),
+        opened_at=require_epoch(row["opened_at"]),
+        updated_at=require_epoch(row["updated_at"]),
+        closed_at=from_epoch(row["closed_at"]),
+        note=row["note"],
+    )
+
+
+def _chunks(values: Sequence[str]) -> Iterable[list[str]]:
+    for i in range(0, len(values), _CHUNK):
+        yield list(values[i : i + _CHUNK])
