@@ -1,18 +1,42 @@
 """Where the callee is: country, candidate regions and IANA time zones.
 
-Placeholder for issue 3, which infers regions and zones from the number. Until then the
-location is the number's country plus whatever the caller supplied.
+A known customer address (`callee_timezone`, `callee_region` on the call) overrides what the
+number says. Otherwise: NANP numbers by area code (rules/packs/nanp.toml: phonenumbers'
+tables corrected for the area codes spanning two zones and Arizona's DST oddities); a pack's
+geographic prefixes (AU 02/03/07/08, ES Canary prefixes); mobiles and everything else carry
+no location, so every zone of the country is a candidate. Rules must allow the call in every
+candidate (regulations.md, guard conventions). Zones are IANA names read through zoneinfo,
+never fixed offsets.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo
+from functools import cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import phonenumbers
+from phonenumbers import timezone as pn_timezone
+
+from rules.jurisdictions.loader import nanp_table
 from rules.models import CallAttempt
 from rules.numbers import ParsedNumber
 from rules.policy import Policy
+
+_NO_LOCATION_TYPES = frozenset(
+    {
+        "mobile",
+        "toll_free",
+        "premium_rate",
+        "shared_cost",
+        "voip",
+        "personal_number",
+        "pager",
+        "uan",
+        "voicemail",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,20 +44,118 @@ class CalleeLocation:
     """Every place the callee may be. Rules must allow the call in all of them.
 
     `source` says how it was found: `customer` (given with the call), `number` (inferred),
-    or `unknown`.
+    or `unknown`. `regions` are ISO 3166-2 codes (`US-FL`, `AU-NSW`, `FR-67`, `ES-CT`);
+    empty means the region is not known (rules then take every region). `basis` says in
+    words what the inference rested on; `problems` lists customer data that was ignored.
     """
 
     country: str | None
     regions: tuple[str, ...] = ()
     timezones: tuple[str, ...] = ()
     source: str = "unknown"
+    basis: str = ""
+    problems: tuple[str, ...] = ()
 
     def local_times(self, at: datetime) -> tuple[datetime, ...]:
         return tuple(at.astimezone(ZoneInfo(tz)) for tz in self.timezones)
 
 
+def parse_region(text: str | None) -> str | None:
+    """A region code as `CC-SUB` in upper case (`us-fl` -> `US-FL`), or None when unreadable."""
+    if not text:
+        return None
+    country, sep, sub = text.strip().upper().partition("-")
+    if not sep or len(country) != 2 or not country.isalpha() or not sub.isalnum():
+        return None
+    if country not in phonenumbers.SUPPORTED_REGIONS or len(sub) > 3:
+        return None
+    return f"{country}-{sub}"
+
+
+def is_zone(name: str | None) -> bool:
+    if not name:
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
 def locate(attempt: CallAttempt, destination: ParsedNumber, policy: Policy) -> CalleeLocation:
-    regions = (attempt.callee_region,) if attempt.callee_region else ()
-    zones = (attempt.callee_timezone,) if attempt.callee_timezone else ()
-    source = "customer" if (regions or zones) else ("number" if destination.country else "unknown")
-    return CalleeLocation(destination.country, regions, zones, source)
+    country = destination.country
+    inferred = _from_number(destination, policy)
+    problems: list[str] = []
+    region = parse_region(attempt.callee_region)
+    if attempt.callee_region and region is None:
+        problems.append(f"callee region {attempt.callee_region!r} is not a code such as US-FL")
+    zone = attempt.callee_timezone if is_zone(attempt.callee_timezone) else None
+    if attempt.callee_timezone and zone is None:
+        problems.append(f"callee time zone {attempt.callee_timezone!r} is not an IANA zone")
+    if region is None and zone is None:
+        return CalleeLocation(
+            country,
+            inferred.regions,
+            inferred.timezones,
+            inferred.source,
+            inferred.basis,
+            tuple(problems),
+        )
+    regions = (region,) if region else inferred.regions
+    if zone:
+        zones: tuple[str, ...] = (zone,)
+    else:
+        zones = region_zones(region or "", policy) or inferred.timezones
+    basis = "customer address: " + ", ".join(x for x in (region, zone) if x)
+    return CalleeLocation(country, regions, zones, "customer", basis, tuple(problems))
+
+
+def region_zones(region: str, policy: Policy) -> tuple[str, ...]:
+    """The zones a region spans: the pack's table, else NANP area codes of that state."""
+    pack = policy.jurisdictions.for_country(region[:2])
+    if pack is not None and region in pack.region_timezones:
+        return pack.region_timezones[region]
+    return _nanp_state_zones().get(region, ())
+
+
+@cache
+def _nanp_state_zones() -> dict[str, tuple[str, ...]]:
+    out: dict[str, list[str]] = {}
+    for _, regions, zones in nanp_table().values():
+        for region in regions:
+            bucket = out.setdefault(region, [])
+            bucket.extend(z for z in zones if z not in bucket)
+    return {region: tuple(zones) for region, zones in out.items()}
+
+
+def _from_number(destination: ParsedNumber, policy: Policy) -> CalleeLocation:
+    country = destination.country
+    if country is None or destination.national is None:
+        return CalleeLocation(country, source="unknown", basis="no usable number")
+    pack = policy.jurisdictions.for_country(country)
+    national = destination.national
+    if destination.e164 and destination.e164.startswith("+1"):
+        row = nanp_table().get(national[:3])
+        if row is not None:
+            _, regions, zones = row
+            return CalleeLocation(country, regions, zones, "number", f"area code {national[:3]}")
+    elif destination.number_type not in _NO_LOCATION_TYPES and pack is not None:
+        prefix = max((p for p in pack.prefixes if national.startswith(p)), key=len, default=None)
+        if prefix is not None:
+            regions, zones = pack.prefixes[prefix]
+            return CalleeLocation(
+                country, regions, zones, "number", f"geographic prefix {prefix} of {country}"
+            )
+    zones = pack.timezones if pack is not None and pack.timezones else _phonenumbers_zones(country)
+    kind = destination.number_type or "number"
+    return CalleeLocation(
+        country, (), zones, "number", f"{kind}: no location, every zone of {country}"
+    )
+
+
+def _phonenumbers_zones(country: str) -> tuple[str, ...]:
+    """Every zone phonenumbers knows for a country without a pack."""
+    example = phonenumbers.example_number(country)
+    if example is None:
+        return ()
+    return tuple(z for z in pn_timezone.time_zones_for_number(example) if is_zone(z))

@@ -252,10 +252,16 @@ class Store:
                     row["call_id"],
                 )
             )
+        # An opt-out recorded during the call (or within 10 minutes of its end) is the
+        # callee's refusal in that conversation: FR D.223-9 locks the number for 60 days
+        # even if the opt-out itself is later removed or expires.
         for row in await self.fetchall(
-            "SELECT o.*, d.purpose FROM outcomes o LEFT JOIN decisions d "
-            "ON d.call_id = o.call_id AND d.source = 'agi' "
-            "WHERE o.number = ? AND o.started_at >= ?",
+            "SELECT o.*, d.purpose, EXISTS (SELECT 1 FROM suppressions s WHERE s.number = o.number"
+            " AND (s.tenant = '' OR s.tenant = coalesce(o.tenant, ''))"
+            " AND s.requested_at >= o.started_at"
+            " AND s.requested_at <= coalesce(o.ended_at, o.started_at) + 600) AS refused"
+            " FROM outcomes o LEFT JOIN decisions d ON d.call_id = o.call_id AND d.source = 'agi'"
+            " WHERE o.number = ? AND o.started_at >= ?",
             (number, since),
         ):
             out.append(
@@ -264,11 +270,13 @@ class Store:
                     row["tenant"] or "",
                     row["campaign"],
                     row["purpose"],
-                    row["source"],
+                    "history" if row["source"] == "history" else "outcome",
                     row["call_id"],
-                    row["disposition"],
+                    "ABANDONED" if row["abandoned"] else row["disposition"],
                     row["billsec"],
-                    conversation=row["disposition"] == "ANSWERED",
+                    conversation=row["disposition"] == "ANSWERED"
+                    and (row["billsec"] is None or row["billsec"] > 0),
+                    refused=bool(row["refused"]),
                 )
             )
         return tuple(out)

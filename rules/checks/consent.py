@@ -1,5 +1,76 @@
-"""Consent rules (issue 3): filled by the jurisdiction packs."""
+"""Opt-in regimes (consent.*): where the law needs consent before a call, require one.
+
+DE, NL, ES (since 29 Jun 2023), FR (from 11 Aug 2026), IE mobiles. A regime applies to the
+purposes its pack lists, so purpose exemptions go exactly as far as the pack says. The
+internal opt-out list is checked before this family (engine PRECEDENCE), so an opt-out always
+beats a consent.
+"""
 
 from __future__ import annotations
 
-CHECKS = ()
+from collections.abc import Iterable
+from datetime import date
+
+from rules.context import RuleContext
+from rules.jurisdictions.applicable import consent_in_force, rule_id, tables
+from rules.jurisdictions.model import ConsentRegime
+from rules.models import Finding, FindingVerdict
+
+
+def opt_in(ctx: RuleContext) -> Iterable[Finding]:
+    if ctx.destination.e164 is None:
+        return
+    purpose = ctx.attempt.purpose
+    days = _callee_days(ctx)
+    day = min(days)
+    found = False
+    for label, table in tables(ctx):
+        for regime in table.consent:
+            if purpose not in regime.purposes:
+                continue
+            if regime.number_types and ctx.destination.number_type not in regime.number_types:
+                continue
+            # In force on any candidate's local date: the most restrictive candidate decides.
+            if not any(regime.in_force(d) for d in days):
+                continue
+            found = True
+            yield _regime(ctx, label, regime)
+    if not found:
+        yield Finding(
+            "consent.none",
+            FindingVerdict.SKIP,
+            f"no opt-in regime applies to {purpose.value} calls to this "
+            f"{ctx.destination.country} {ctx.destination.number_type} number on {day}",
+        )
+
+
+def _regime(ctx: RuleContext, label: str, regime: ConsentRegime) -> Finding:
+    rid = rule_id("consent", label, regime.name)
+    consent = consent_in_force(ctx, regime.accepts)
+    if consent is not None:
+        return Finding(
+            rid,
+            FindingVerdict.ALLOW,
+            f"{consent.kind.value} consent for tenant {consent.tenant} recorded on "
+            f"{consent.granted_at:%Y-%m-%d} ({label} {regime.name})",
+            regime.citation,
+            regime.unverified,
+        )
+    kinds = " or ".join(sorted(k.value for k in regime.accepts))
+    return Finding(
+        rid,
+        FindingVerdict.BLOCK,
+        f"{label} requires consent ({kinds}) for {ctx.attempt.purpose.value} calls and none "
+        f"is recorded for tenant {ctx.attempt.tenant}; record it with `dialguard consent add`",
+        regime.citation,
+        regime.unverified,
+        {"accepts": sorted(k.value for k in regime.accepts)},
+    )
+
+
+def _callee_days(ctx: RuleContext) -> set[date]:
+    local = ctx.location.local_times(ctx.attempt.at)
+    return {t.date() for t in local} or {ctx.attempt.at.date()}
+
+
+CHECKS = (opt_in,)

@@ -1,5 +1,162 @@
-"""Frequency rules (issue 3): filled by the jurisdiction packs."""
+"""Frequency caps (frequency.*): rolling windows over earlier attempts to the same number.
+
+Attempts come from the guard's own allowed decisions, recorded outcomes and imported history;
+one call seen by several sources (same `call_id`) counts once. Windows are rolling and
+inclusive of their far end: a call exactly 24 h ago still counts in a 24 h window (the
+conservative reading). Keys follow regulations.md 6.4: `campaign` scope is (tenant, number,
+campaign) - the subject for FL/OK/MD, the debt for Regulation F; `tenant` scope is
+(tenant, number) - the professional for France, the caller for Ofcom.
+"""
 
 from __future__ import annotations
 
-CHECKS = ()
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from rules.context import RuleContext
+from rules.facts import PriorAttempt
+from rules.jurisdictions.applicable import rule_id, tables
+from rules.jurisdictions.model import CapRule
+from rules.models import Finding, FindingVerdict
+
+_TRIGGER_WORDS = {
+    "conversation": "a conversation",
+    "refusal": "a refusal",
+    "abandoned": "an abandoned call",
+}
+
+
+def merged_attempts(attempts: Sequence[PriorAttempt]) -> list[PriorAttempt]:
+    """One entry per call: sources sharing a `call_id` merge (earliest time, any flag)."""
+    by_call: dict[str, PriorAttempt] = {}
+    out: list[PriorAttempt] = []
+    for attempt in attempts:
+        if attempt.call_id is None:
+            out.append(attempt)
+            continue
+        seen = by_call.get(attempt.call_id)
+        if seen is None:
+            by_call[attempt.call_id] = attempt
+            continue
+        by_call[attempt.call_id] = replace(
+            seen,
+            at=min(seen.at, attempt.at),
+            campaign=seen.campaign if seen.campaign is not None else attempt.campaign,
+            purpose=seen.purpose or attempt.purpose,
+            disposition=_disposition(seen.disposition, attempt.disposition),
+            billsec=seen.billsec if seen.billsec is not None else attempt.billsec,
+            conversation=seen.conversation or attempt.conversation,
+            refused=seen.refused or attempt.refused,
+        )
+    return out + list(by_call.values())
+
+
+def caps(ctx: RuleContext) -> Iterable[Finding]:
+    purpose = ctx.attempt.purpose
+    applicable = [
+        (label, rule)
+        for label, table in tables(ctx)
+        for rule in table.caps
+        if purpose in rule.purposes
+    ]
+    if not applicable:
+        yield Finding(
+            "frequency.none",
+            FindingVerdict.SKIP,
+            f"no frequency cap applies to {purpose.value} calls to {ctx.location.country}",
+        )
+        return
+    attempts = merged_attempts(ctx.facts.attempts)
+    for label, rule in applicable:
+        yield _cap(ctx, label, rule, attempts)
+
+
+def _cap(ctx: RuleContext, label: str, rule: CapRule, attempts: list[PriorAttempt]) -> Finding:
+    at = ctx.attempt.at
+    window = timedelta(hours=rule.window_hours)
+    in_scope = [
+        a
+        for a in attempts
+        if at - window <= a.at <= at and a.tenant == ctx.attempt.tenant and _same_key(ctx, rule, a)
+    ]
+    rid = rule_id("frequency", label, rule.name)
+    key = _key(ctx, rule)
+    span = _span(rule.window_hours)
+    if rule.trigger == "attempt":
+        details: dict[str, object] = {"count": len(in_scope), "limit": rule.limit, "key": key}
+        if len(in_scope) >= rule.limit:
+            oldest = min(a.at for a in in_scope)
+            return Finding(
+                rid,
+                FindingVerdict.BLOCK,
+                f"{len(in_scope)} calls to {ctx.destination.e164} {key} in the last {span} "
+                f"already reach the {label} limit of {rule.limit}; the next is allowed after "
+                f"{_utc(sorted(a.at for a in in_scope)[len(in_scope) - rule.limit] + window)}",
+                rule.citation,
+                rule.unverified,
+                {**details, "oldest": oldest.isoformat()},
+            )
+        return Finding(
+            rid,
+            FindingVerdict.ALLOW,
+            f"{len(in_scope)} of {rule.limit} calls {key} in the last {span} ({label} {rule.name})",
+            rule.citation,
+            rule.unverified,
+            details,
+        )
+    triggers = [a for a in in_scope if _triggered(rule.trigger, a)]
+    if triggers:
+        last = max(a.at for a in triggers)
+        return Finding(
+            rid,
+            FindingVerdict.BLOCK,
+            f"{_TRIGGER_WORDS[rule.trigger]} with {ctx.destination.e164} on {_utc(last)} {key}: "
+            f"no call for {span} under the {label} {rule.name} rule, until {_utc(last + window)}",
+            rule.citation,
+            rule.unverified,
+            {"since": last.isoformat(), "key": key},
+        )
+    return Finding(
+        rid,
+        FindingVerdict.ALLOW,
+        f"no {_TRIGGER_WORDS[rule.trigger]} {key} in the last {span} ({label} {rule.name})",
+        rule.citation,
+        rule.unverified,
+    )
+
+
+def _same_key(ctx: RuleContext, rule: CapRule, attempt: PriorAttempt) -> bool:
+    return rule.scope == "tenant" or attempt.campaign == ctx.attempt.campaign
+
+
+def _key(ctx: RuleContext, rule: CapRule) -> str:
+    if rule.scope == "tenant":
+        return f"by tenant {ctx.attempt.tenant}"
+    return f"by tenant {ctx.attempt.tenant} for campaign {ctx.attempt.campaign or '(none)'}"
+
+
+def _triggered(trigger: str, attempt: PriorAttempt) -> bool:
+    if trigger == "conversation":
+        return attempt.conversation
+    if trigger == "refusal":
+        return attempt.refused
+    return attempt.disposition == "ABANDONED"
+
+
+def _disposition(first: str | None, second: str | None) -> str | None:
+    # An abandoned mark must survive the merge: it is what Ofcom's lock keys on.
+    if "ABANDONED" in (first, second):
+        return "ABANDONED"
+    return first or second
+
+
+def _span(hours: float) -> str:
+    return f"{hours / 24:g} days" if hours >= 48 and hours % 24 == 0 else f"{hours:g} hours"
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(moment.tzinfo).strftime("%Y-%m-%d %H:%M %Z").strip()
+
+
+CHECKS = (caps,)

@@ -1,5 +1,232 @@
-"""Hours rules (issue 3): filled by the jurisdiction packs."""
+"""Calling windows (hours.*) and holiday bans (holiday.*) in the callee's local time.
+
+Every rule of the callee's country pack and of each candidate state applies, in every
+candidate time zone: the call is allowed only if all of them allow it. Windows are half-open
+`[start, end)`. Out-of-hours consent lifts a rule only where the pack says the law allows it
+(`consent_lifts`).
+"""
 
 from __future__ import annotations
 
-CHECKS = ()
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from functools import cache
+
+import holidays as holiday_calendars
+
+from rules.context import RuleContext
+from rules.facts import ConsentKind
+from rules.jurisdictions.applicable import consent_in_force, rule_id, tables
+from rules.jurisdictions.model import DAYS, HolidayRule, HoursRule
+from rules.models import Finding, FindingVerdict
+
+_DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def windows(ctx: RuleContext) -> Iterable[Finding]:
+    purpose = ctx.attempt.purpose
+    applicable = [
+        (label, rule)
+        for label, table in tables(ctx)
+        for rule in table.hours
+        if purpose in rule.purposes
+    ]
+    if not applicable:
+        yield Finding(
+            "hours.none",
+            FindingVerdict.SKIP,
+            f"no calling window applies to {purpose.value} calls to {ctx.location.country}",
+        )
+        return
+    local = ctx.location.local_times(ctx.attempt.at)
+    for label, rule in applicable:
+        yield _window(ctx, label, rule, local)
+
+
+def _window(ctx: RuleContext, label: str, rule: HoursRule, local: tuple[datetime, ...]) -> Finding:
+    rid = rule_id("hours", label, rule.name)
+    details = _details(ctx, local)
+    if not local:
+        return Finding(
+            rid,
+            FindingVerdict.BLOCK,
+            f"the callee's time zone is unknown, so the {label} {rule.name} window cannot be checked",
+            rule.citation,
+            rule.unverified,
+            details,
+        )
+    outside = [t for t in local if not rule.allows(t.weekday(), _seconds(t))]
+    if not outside:
+        return Finding(
+            rid,
+            FindingVerdict.ALLOW,
+            f"{_when(local)} is inside the {label} {rule.name} window",
+            rule.citation,
+            rule.unverified,
+            details,
+        )
+    first = outside[0]
+    window = describe_day(rule.days, first.weekday())
+    reason = (
+        f"it is {_stamp(first)} for the callee ({first.tzinfo}), outside the {label} "
+        f"{rule.name} window ({_DAY_NAMES[first.weekday()]} {window})"
+    )
+    if rule.consent_lifts:
+        consent = consent_in_force(ctx, (ConsentKind.OUT_OF_HOURS,))
+        if consent is not None:
+            return Finding(
+                rid,
+                FindingVerdict.ALLOW,
+                f"{reason}, but out-of-hours consent was given on {consent.granted_at:%Y-%m-%d}",
+                rule.citation,
+                rule.unverified,
+                details,
+            )
+    return Finding(rid, FindingVerdict.BLOCK, reason, rule.citation, rule.unverified, details)
+
+
+def holiday_bans(ctx: RuleContext) -> Iterable[Finding]:
+    purpose = ctx.attempt.purpose
+    applicable = [
+        (label, rule)
+        for label, table in tables(ctx)
+        for rule in table.holidays
+        if purpose in rule.purposes
+    ]
+    if not applicable:
+        yield Finding(
+            "holiday.none",
+            FindingVerdict.SKIP,
+            f"no holiday ban applies to {purpose.value} calls to {ctx.location.country}",
+        )
+        return
+    local = ctx.location.local_times(ctx.attempt.at)
+    for label, rule in applicable:
+        yield _holiday(ctx, label, rule, local)
+
+
+def _holiday(
+    ctx: RuleContext, label: str, rule: HolidayRule, local: tuple[datetime, ...]
+) -> Finding:
+    rid = rule_id("holiday", label, rule.name)
+    details = _details(ctx, local)
+    subdivisions = subdivisions_for(rule, ctx.location.regions)
+    hits: list[tuple[datetime, str, str | None]] = []
+    for moment in local:
+        for subdivision in subdivisions:
+            name = holiday_name(rule, subdivision, moment.date())
+            if name is not None:
+                hits.append((moment, name, subdivision))
+    if not hits:
+        days = sorted({t.date().isoformat() for t in local})
+        return Finding(
+            rid,
+            FindingVerdict.ALLOW,
+            f"{', '.join(days)} is not a {label} {rule.name} holiday for the callee",
+            rule.citation,
+            rule.unverified,
+            details,
+        )
+    moment, name, subdivision = hits[0]
+    where = f" in {rule.calendar}-{subdivision}" if subdivision else ""
+    note = (
+        " (conservative: blocked although the law may not require it)" if rule.conservative else ""
+    )
+    reason = (
+        f"{moment:%a %Y-%m-%d} is {name}{where} for the callee ({moment.tzinfo}), "
+        f"a {label} {rule.name} day without calls{note}"
+    )
+    details["holiday"] = name
+    if rule.consent_lifts:
+        consent = consent_in_force(ctx, (ConsentKind.OUT_OF_HOURS,))
+        if consent is not None:
+            return Finding(
+                rid,
+                FindingVerdict.ALLOW,
+                f"{reason}, but out-of-hours consent was given on {consent.granted_at:%Y-%m-%d}",
+                rule.citation,
+                rule.unverified,
+                details,
+            )
+    return Finding(rid, FindingVerdict.BLOCK, reason, rule.citation, rule.unverified, details)
+
+
+def subdivisions_for(rule: HolidayRule, regions: tuple[str, ...]) -> tuple[str | None, ...]:
+    """The calendar subdivisions to consult: None is the national calendar."""
+    if not rule.subdivision:
+        return (None,)
+    known = _known_subdivisions(rule.calendar)
+    if rule.subdivision != "callee":
+        return (rule.subdivision,)
+    prefix = f"{rule.calendar}-"
+    mine = [r for r in regions if r.startswith(prefix)]
+    if not mine:
+        unknown = known if "*" in rule.when_unknown else rule.when_unknown
+        return (None, *unknown)
+    out: list[str | None] = []
+    for region in mine:
+        code = rule.aliases.get(region, region[len(prefix) :])
+        value = code if code in known else None
+        if value not in out:
+            out.append(value)
+    return tuple(out)
+
+
+def holiday_name(rule: HolidayRule, subdivision: str | None, day: date) -> str | None:
+    """The holiday `rule` bans on `day` in `subdivision`, or None."""
+    name = _calendar(rule.calendar, subdivision, day.year, rule.observed).get(day)
+    if name is None:
+        return None
+    if rule.names and not any(wanted in name for wanted in rule.names):
+        return None
+    return name
+
+
+@cache
+def _calendar(
+    country: str, subdivision: str | None, year: int, observed: bool
+) -> Mapping[date, str]:
+    # `holidays` is pure computation; cached because every decision consults it.
+    table = holiday_calendars.country_holidays(
+        country, subdiv=subdivision, years=year, observed=observed
+    )
+    return {day: str(name) for day, name in table.items()}
+
+
+@cache
+def _known_subdivisions(country: str) -> tuple[str, ...]:
+    return tuple(holiday_calendars.country_holidays(country).subdivisions)
+
+
+def describe_day(days: Mapping[str, tuple[tuple[int, int], ...]], weekday: int) -> str:
+    spans = days.get(DAYS[weekday], ())
+    if not spans:
+        return "no calls"
+    return " and ".join(f"{_clock(a)}-{_clock(b)}" for a, b in spans)
+
+
+def _clock(seconds: int) -> str:
+    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}"
+
+
+def _seconds(moment: datetime) -> float:
+    return moment.hour * 3600 + moment.minute * 60 + moment.second + moment.microsecond / 1e6
+
+
+def _stamp(moment: datetime) -> str:
+    return f"{moment:%a %H:%M:%S}"
+
+
+def _when(local: tuple[datetime, ...]) -> str:
+    return ", ".join(f"{_stamp(t)} ({t.tzinfo})" for t in local)
+
+
+def _details(ctx: RuleContext, local: tuple[datetime, ...]) -> dict[str, object]:
+    return {
+        "local_times": {str(t.tzinfo): t.isoformat() for t in local},
+        "regions": list(ctx.location.regions),
+        "location": ctx.location.basis or ctx.location.source,
+    }
+
+
+CHECKS = (holiday_bans, windows)

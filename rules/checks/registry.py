@@ -9,10 +9,13 @@ jurisdiction packs through `exemption_for`.
 
 from __future__ import annotations
 
+from calendar import monthrange
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from rules.context import RuleContext
+from rules.facts import ConsentKind
+from rules.jurisdictions.applicable import consent_in_force
 from rules.models import Finding, FindingVerdict
 from rules.policy import RegisterSpec
 
@@ -108,27 +111,123 @@ def _one(ctx: RuleContext, spec: RegisterSpec) -> Finding:
 def exemption_for(ctx: RuleContext, spec: RegisterSpec) -> Finding | None:
     """A consent or relationship that lets this tenant call despite the register, if any.
 
-    The jurisdiction packs (issue 3) refine this per country; the default honours express
-    consent in force for the tenant (and campaign, when the consent names one).
+    What each register accepts is in `REGISTER_EXEMPTIONS` (a register the operator adds
+    accepts express consent). Consent must be in force at the decision time for this tenant
+    (and campaign, when the record names one). EBRs last a calendar span from the purchase or
+    inquiry and end exactly at `granted_at + months`. Purpose exemptions (AU charities, US
+    non-profits, research) are not here: they are the register's `covers` (rules/policy.py).
+    An internal opt-out is decided before this family, so it always wins over consent.
     """
-    from rules.facts import ConsentKind
-
-    for consent in ctx.facts.consents:
+    accepted = REGISTER_EXEMPTIONS.get(spec.name, _DEFAULT_EXEMPTIONS)
+    at = ctx.attempt.at
+    hit = ctx.facts.register_hits.get(spec.name)
+    for kind, (months, citation) in accepted.items():
+        consent = consent_in_force(ctx, (kind,))
+        if consent is None:
+            continue
+        if months is not None and at >= add_months(consent.granted_at, months):
+            continue
         if (
-            consent.kind in (ConsentKind.EXPRESS, ConsentKind.EXPRESS_WRITTEN)
-            and consent.tenant == ctx.attempt.tenant
-            and consent.campaign in (None, ctx.attempt.campaign)
-            and consent.in_force(ctx.attempt.at)
+            spec.name == "it-rpo"
+            and kind is not ConsentKind.CONTRACT
+            and hit is not None
+            and hit.registered_on is not None
+            and consent.granted_at.date() <= hit.registered_on
         ):
-            return Finding(
-                f"registry.{spec.name}",
-                FindingVerdict.ALLOW,
-                f"on the {spec.label or spec.name} but {consent.kind.value} consent was given "
-                f"on {consent.granted_at:%Y-%m-%d}",
-                spec.citation,
-                spec.unverified,
-            )
+            continue  # DPR 26/2022: registration cancels consents given before it
+        until = (
+            f", valid until {add_months(consent.granted_at, months):%Y-%m-%d %H:%M} UTC"
+            if months is not None
+            else ""
+        )
+        return Finding(
+            f"registry.{spec.name}",
+            FindingVerdict.ALLOW,
+            f"on the {spec.label or spec.name} but {kind.value} for tenant {consent.tenant} "
+            f"dates from {consent.granted_at:%Y-%m-%d}{until}",
+            f"{spec.citation}; {citation}",
+            spec.unverified,
+            {"exemption": kind.value},
+        )
     return None
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """`moment` plus calendar months, the day clamped to the month's end (31 Aug + 6 = 28 Feb)."""
+    index = moment.month - 1 + months
+    year, month = moment.year + index // 12, index % 12 + 1
+    return moment.replace(year=year, month=month, day=min(moment.day, monthrange(year, month)[1]))
+
+
+_EXPRESS = "consent to the caller overrides the register"
+_DEFAULT_EXEMPTIONS: dict[ConsentKind, tuple[int | None, str]] = {
+    ConsentKind.EXPRESS: (None, _EXPRESS),
+    ConsentKind.EXPRESS_WRITTEN: (None, _EXPRESS),
+}
+# Which consent kinds lift each register, with how many months a relationship lasts.
+REGISTER_EXEMPTIONS: dict[str, dict[ConsentKind, tuple[int | None, str]]] = {
+    "us-dnc": {
+        ConsentKind.EXPRESS_WRITTEN: (
+            None,
+            "47 CFR 64.1200(c)(2)(ii): prior express invitation or permission",
+        ),
+        ConsentKind.EXPRESS: (None, "47 CFR 64.1200(c)(2)(ii); 16 CFR 310.4(b)(1)(iii)(B)(1)"),
+        ConsentKind.EBR_PURCHASE: (
+            18,
+            "16 CFR 310.2 EBR: 18 months after the last purchase or transaction",
+        ),
+        ConsentKind.EBR_INQUIRY: (3, "16 CFR 310.2 EBR: 3 months after an inquiry or application"),
+    },
+    "au-dncr": {
+        # Sch 2 also allows inferred consent; dialguard records only express consent.
+        ConsentKind.EXPRESS: (
+            None,
+            "DNCR Act s 11(2), Sch 2: consent (express; inferred not recorded)",
+        ),
+        ConsentKind.EXPRESS_WRITTEN: (None, "DNCR Act s 11(2), Sch 2"),
+    },
+    "uk-tps": {
+        ConsentKind.NON_OBJECTION: (
+            None,
+            "PECR reg 21(4): the subscriber does not object for the time being",
+        ),
+        ConsentKind.EXPRESS: (None, "PECR reg 21(4)"),
+    },
+    "uk-ctps": {
+        ConsentKind.NON_OBJECTION: (
+            None,
+            "PECR reg 21(4): the subscriber does not object for the time being",
+        ),
+        ConsentKind.EXPRESS: (None, "PECR reg 21(4)"),
+    },
+    "fr-bloctel": {
+        ConsentKind.CONTRACT: (None, "C. consom. L.223-1: pre-existing contractual relationship"),
+        ConsentKind.EXPRESS: (None, "consent to this professional [U]"),
+        ConsentKind.EXPRESS_WRITTEN: (None, "consent to this professional [U]"),
+    },
+    "be-dncm": {
+        ConsentKind.CONTRACT: (None, "Code of Economic Law VI.111-VI.114: existing customer [U]"),
+        ConsentKind.EXPRESS: (None, "consent to this caller [U]"),
+    },
+    "es-robinson": {
+        ConsentKind.EXPRESS: (
+            None,
+            "LOPDGDD art. 23.4: the list is consulted where there is no consent",
+        ),
+        ConsentKind.EXPRESS_WRITTEN: (None, "LOPDGDD art. 23.4"),
+        ConsentKind.CONTRACT: (
+            None,
+            "Ley 11/2022 art. 66.1.b: commercial relationship (GDPR 6.1) [S]",
+        ),
+    },
+    "it-rpo": {
+        ConsentKind.CONTRACT: (
+            None,
+            "DPR 26/2022: registration keeps consents to operators with a contract",
+        ),
+        ConsentKind.EXPRESS: (None, "DPR 26/2022: a consent given after registration"),
+    },
+}
 
 
 CHECKS = (registers,)

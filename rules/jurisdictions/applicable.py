@@ -1,0 +1,54 @@
+"""Which pack tables apply to a call, and the consent records that speak for it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from rules.context import RuleContext
+from rules.facts import ConsentKind, ConsentRecord
+from rules.jurisdictions.model import Jurisdiction
+
+
+def tables(ctx: RuleContext) -> list[tuple[str, Jurisdiction]]:
+    """The country's pack and the state tables of every candidate state, labelled.
+
+    With no state known (a mobile, a non-geographic number), every state table applies:
+    the most restrictive candidate decides.
+    """
+    pack = ctx.policy.jurisdictions.for_country(ctx.location.country)
+    if pack is None:
+        return []
+    out = [(pack.code, pack)]
+    if not pack.states:
+        return out
+    prefix = f"{pack.code}-"
+    states = [r[len(prefix) :] for r in ctx.location.regions if r.startswith(prefix)]
+    if not ctx.location.regions:
+        states = sorted(pack.states)
+    for state in states:
+        table = pack.states.get(state)
+        if table is not None:
+            out.append((f"{pack.code}-{state}", table))
+    return out
+
+
+def consent_in_force(
+    ctx: RuleContext, kinds: Iterable[ConsentKind], at: datetime | None = None
+) -> ConsentRecord | None:
+    """A consent of one of `kinds` in force for this tenant (and campaign, if it names one)."""
+    wanted = frozenset(kinds)
+    when = at or ctx.attempt.at
+    for consent in ctx.facts.consents:
+        if (
+            consent.kind in wanted
+            and consent.tenant == ctx.attempt.tenant
+            and consent.campaign in (None, ctx.attempt.campaign)
+            and consent.in_force(when)
+        ):
+            return consent
+    return None
+
+
+def rule_id(family: str, label: str, name: str) -> str:
+    return f"{family}.{label.lower()}-{name}"

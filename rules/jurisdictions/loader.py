@@ -1,0 +1,413 @@
+"""Reading the shipped packs (`rules/packs/*.toml`) and the operator's overrides.
+
+The packs are package data read once (cached); the result depends only on the shipped files
+and the override mapping, so it stays deterministic. Validation names every bad key as
+`jurisdictions.<path>: why`.
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from collections.abc import Mapping
+from datetime import date
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from rules.facts import ConsentKind
+from rules.jurisdictions.model import (
+    DAYS,
+    CapRule,
+    ConsentRegime,
+    HolidayRule,
+    HoursRule,
+    Interval,
+    Jurisdiction,
+)
+from rules.models import Purpose
+
+PACK_CODES: tuple[str, ...] = ("AU", "US", "GB", "FR", "DE", "ES", "IT", "NL", "BE", "IE")
+RULE_LISTS: tuple[str, ...] = ("hours", "holidays", "caps", "consent")
+TRIGGERS = ("attempt", "conversation", "refusal", "abandoned")
+SCOPES = ("campaign", "tenant")
+
+_COMMON = {"name", "purposes", "citation", "unverified", "remove"}
+_KEYS: dict[str, set[str]] = {
+    "hours": _COMMON | {"days", "consent_lifts"},
+    "holidays": _COMMON
+    | {
+        "calendar",
+        "subdivision",
+        "when_unknown",
+        "aliases",
+        "observed",
+        "names",
+        "conservative",
+        "consent_lifts",
+    },
+    "caps": _COMMON | {"window_hours", "trigger", "limit", "scope"},
+    "consent": _COMMON | {"accepts", "since", "until", "number_types"},
+}
+_PACK_KEYS = {"code", "name", "notes", "location", "states", *RULE_LISTS}
+_LOCATION_KEYS = {"timezones", "regions", "prefixes", "citation"}
+
+
+@cache
+def shipped_raw() -> Mapping[str, Mapping[str, Any]]:
+    """The shipped packs as parsed TOML, keyed by country code."""
+    folder = resources.files("rules") / "packs"
+    return {
+        code: tomllib.loads((folder / f"{code.lower()}.toml").read_text(encoding="utf-8"))
+        for code in PACK_CODES
+    }
+
+
+@cache
+def nanp_table() -> Mapping[str, tuple[str, tuple[str, ...], tuple[str, ...]]]:
+    """NANP area code -> (country, regions, zones), from `rules/packs/nanp.toml`."""
+    text = (resources.files("rules") / "packs" / "nanp.toml").read_text(encoding="utf-8")
+    return {
+        npa: (row["country"], tuple(row["regions"]), tuple(row["timezones"]))
+        for npa, row in tomllib.loads(text).items()
+    }
+
+
+def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """The pack `base` with the operator's `override` applied (see docs/jurisdictions.md).
+
+    Rule lists merge by `name`: a named rule replaces the fields it gives, a new name adds a
+    rule, `remove = true` deletes it. `states` merge per state; other keys replace.
+    """
+    out = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if key in RULE_LISTS and isinstance(value, list):
+            out[key] = _merge_rules(out.get(key, []), value)
+        elif key == "states" and isinstance(value, dict):
+            states = dict(out.get("states", {}))
+            for code, table in value.items():
+                if isinstance(table, dict):
+                    states[code] = merge(states.get(code, {}), table)
+                else:
+                    states[code] = table
+            out["states"] = states
+        elif key == "location" and isinstance(value, dict):
+            out["location"] = {**out.get("location", {}), **value}
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _merge_rules(base: list[Any], override: list[Any]) -> list[Any]:
+    rules = [dict(r) if isinstance(r, dict) else r for r in base]
+    for item in override:
+        if not isinstance(item, dict) or "name" not in item:
+            rules.append(item)  # validation reports it
+            continue
+        index = next(
+            (
+                i
+                for i, r in enumerate(rules)
+                if isinstance(r, dict) and r.get("name") == item["name"]
+            ),
+            None,
+        )
+        if item.get("remove") is True:
+            if index is not None:
+                del rules[index]
+            continue
+        if index is None:
+            rules.append(dict(item))
+        else:
+            rules[index] = {**rules[index], **item}
+    return rules
+
+
+def build(code: str, raw: Any, path: str, errors: list[str]) -> Jurisdiction | None:
+    """Validate one pack (or state table) into a `Jurisdiction`, naming every bad key."""
+    if not isinstance(raw, dict):
+        errors.append(f"{path}: must be a table")
+        return None
+    errors += [f"{path}.{key}: unknown setting" for key in raw if key not in _PACK_KEYS]
+    name = raw.get("name", code)
+    if not isinstance(name, str):
+        errors.append(f"{path}.name: must be a string")
+        name = code
+    notes = raw.get("notes", [])
+    if not _strings(notes):
+        errors.append(f"{path}.notes: must be a list of strings")
+        notes = []
+    lists: dict[str, list[Any]] = {}
+    for key in RULE_LISTS:
+        value = raw.get(key, [])
+        if not isinstance(value, list):
+            errors.append(f"{path}.{key}: must be a list of tables")
+            value = []
+        lists[key] = value
+    states: dict[str, Jurisdiction] = {}
+    state_tables = raw.get("states", {})
+    if not isinstance(state_tables, dict):
+        errors.append(f"{path}.states: must be a table of state tables")
+        state_tables = {}
+    for state, table in state_tables.items():
+        built = build(f"{code}-{state}", table, f"{path}.states.{state}", errors)
+        if built is not None:
+            states[str(state).upper()] = built
+    zones, region_zones, prefixes, loc_citation = _location(raw.get("location", {}), path, errors)
+    return Jurisdiction(
+        code=code,
+        name=name,
+        hours=tuple(r for r in _rules(lists["hours"], path, "hours", _hours, errors) if r),
+        holidays=tuple(
+            r for r in _rules(lists["holidays"], path, "holidays", _holiday, errors) if r
+        ),
+        caps=tuple(r for r in _rules(lists["caps"], path, "caps", _cap, errors) if r),
+        consent=tuple(r for r in _rules(lists["consent"], path, "consent", _regime, errors) if r),
+        states=states,
+        notes=tuple(notes),
+        timezones=zones,
+        region_timezones=region_zones,
+        prefixes=prefixes,
+        location_citation=loc_citation,
+    )
+
+
+def _rules(items: list[Any], path: str, kind: str, make: Any, errors: list[str]) -> list[Any]:
+    out = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            errors.append(f"{path}.{kind}[{index}]: must be a table")
+            continue
+        label = item.get("name")
+        if not isinstance(label, str) or not label:
+            errors.append(f"{path}.{kind}[{index}].name: required (a non-empty string)")
+            continue
+        where = f"{path}.{kind}.{label}"
+        errors += [f"{where}.{k}: unknown setting" for k in item if k not in _KEYS[kind]]
+        if not isinstance(item.get("citation"), str) or not item["citation"]:
+            errors.append(f"{where}.citation: required: every rule cites its source")
+        if "unverified" in item and not isinstance(item["unverified"], bool):
+            errors.append(f"{where}.unverified: must be true or false")
+        out.append(make(item, where, errors))
+    return out
+
+
+def _purposes(item: Mapping[str, Any], where: str, errors: list[str]) -> frozenset[Purpose]:
+    value = item.get("purposes")
+    try:
+        if not isinstance(value, list) or not value:
+            raise ValueError
+        return frozenset(Purpose(p) for p in value)
+    except (ValueError, TypeError):
+        errors.append(
+            f"{where}.purposes: must list purposes from {', '.join(p.value for p in Purpose)}"
+        )
+        return frozenset()
+
+
+def _clock(text: Any) -> int | None:
+    if not isinstance(text, str) or len(text) != 5 or text[2] != ":":
+        return None
+    hours, minutes = text[:2], text[3:]
+    if not (hours.isdigit() and minutes.isdigit()):
+        return None
+    value = int(hours) * 3600 + int(minutes) * 60
+    return value if int(minutes) < 60 and value <= 86400 else None
+
+
+def _hours(item: Mapping[str, Any], where: str, errors: list[str]) -> HoursRule | None:
+    days_raw = item.get("days")
+    if not isinstance(days_raw, dict):
+        errors.append(f"{where}.days: required: a table of weekday = [[start, end], ...]")
+        days_raw = {}
+    days: dict[str, tuple[Interval, ...]] = {}
+    for day, spans in days_raw.items():
+        if day not in DAYS:
+            errors.append(f"{where}.days.{day}: unknown weekday (use {', '.join(DAYS)})")
+            continue
+        intervals: list[Interval] = []
+        for span in spans if isinstance(spans, list) else [None]:
+            start = _clock(span[0]) if isinstance(span, list) and len(span) == 2 else None
+            end = _clock(span[1]) if isinstance(span, list) and len(span) == 2 else None
+            if start is None or end is None or start >= end:
+                errors.append(
+                    f'{where}.days.{day}: each interval is ["HH:MM", "HH:MM"] with start before end'
+                )
+                continue
+            intervals.append((start, end))
+        days[day] = tuple(intervals)
+    return HoursRule(
+        str(item.get("name")),
+        _purposes(item, where, errors),
+        days,
+        str(item.get("citation", "")),
+        bool(item.get("unverified", False)),
+        _bool(item, "consent_lifts", where, errors),
+    )
+
+
+def _holiday(item: Mapping[str, Any], where: str, errors: list[str]) -> HolidayRule | None:
+    import holidays
+
+    calendar = item.get("calendar")
+    if not isinstance(calendar, str) or calendar not in holidays.list_supported_countries():
+        errors.append(f"{where}.calendar: must be a country code the holidays library knows")
+        return None
+    names = item.get("names", [])
+    when_unknown = item.get("when_unknown", [])
+    aliases = item.get("aliases", {})
+    if not _strings(names):
+        errors.append(f"{where}.names: must be a list of strings")
+        names = []
+    if not _strings(when_unknown):
+        errors.append(f'{where}.when_unknown: must be a list of subdivision codes (or "*")')
+        when_unknown = []
+    if not isinstance(aliases, dict) or not _strings(list(aliases.values())):
+        errors.append(f"{where}.aliases: must map region codes to subdivision codes")
+        aliases = {}
+    subdivision = item.get("subdivision", "")
+    if not isinstance(subdivision, str):
+        errors.append(f'{where}.subdivision: must be "", "callee" or a subdivision code')
+        subdivision = ""
+    return HolidayRule(
+        str(item.get("name")),
+        _purposes(item, where, errors),
+        calendar,
+        str(item.get("citation", "")),
+        subdivision=subdivision,
+        when_unknown=tuple(when_unknown),
+        aliases=dict(aliases),
+        observed=item.get("observed", True) is not False,
+        names=tuple(names),
+        conservative=_bool(item, "conservative", where, errors),
+        unverified=bool(item.get("unverified", False)),
+        consent_lifts=_bool(item, "consent_lifts", where, errors),
+    )
+
+
+def _cap(item: Mapping[str, Any], where: str, errors: list[str]) -> CapRule | None:
+    window = item.get("window_hours")
+    if isinstance(window, bool) or not isinstance(window, int | float) or window <= 0:
+        errors.append(f"{where}.window_hours: must be a positive number of hours")
+        window = 24
+    trigger = item.get("trigger", "attempt")
+    if trigger not in TRIGGERS:
+        errors.append(f"{where}.trigger: must be one of {', '.join(TRIGGERS)}")
+        trigger = "attempt"
+    scope = item.get("scope", "campaign")
+    if scope not in SCOPES:
+        errors.append(f"{where}.scope: must be one of {', '.join(SCOPES)}")
+        scope = "campaign"
+    limit = item.get("limit", 0)
+    if trigger == "attempt" and (
+        isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
+    ):
+        errors.append(f"{where}.limit: must be a whole number of calls, at least 1")
+        limit = 1
+    return CapRule(
+        str(item.get("name")),
+        _purposes(item, where, errors),
+        float(window),
+        str(item.get("citation", "")),
+        str(trigger),
+        int(limit) if isinstance(limit, int) else 0,
+        str(scope),
+        bool(item.get("unverified", False)),
+    )
+
+
+def _regime(item: Mapping[str, Any], where: str, errors: list[str]) -> ConsentRegime | None:
+    try:
+        accepts = frozenset(ConsentKind(k) for k in item.get("accepts", []))
+        if not accepts:
+            raise ValueError
+    except (ValueError, TypeError):
+        errors.append(f"{where}.accepts: must list consent kinds from {', '.join(ConsentKind)}")
+        accepts = frozenset()
+    bounds: dict[str, date | None] = {}
+    for key in ("since", "until"):
+        value = item.get(key)
+        if value is not None and not isinstance(value, date):
+            errors.append(f"{where}.{key}: must be a TOML date (YYYY-MM-DD, unquoted)")
+            value = None
+        bounds[key] = value
+    types = item.get("number_types", [])
+    if not _strings(types):
+        errors.append(f"{where}.number_types: must be a list of number types (e.g. mobile)")
+        types = []
+    return ConsentRegime(
+        str(item.get("name")),
+        _purposes(item, where, errors),
+        accepts,
+        str(item.get("citation", "")),
+        bounds["since"],
+        bounds["until"],
+        frozenset(types),
+        bool(item.get("unverified", False)),
+    )
+
+
+def _location(
+    raw: Any, path: str, errors: list[str]
+) -> tuple[
+    tuple[str, ...],
+    dict[str, tuple[str, ...]],
+    dict[str, tuple[tuple[str, ...], tuple[str, ...]]],
+    str,
+]:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    def zones(value: Any, key: str) -> tuple[str, ...]:
+        if not _strings(value):
+            errors.append(f"{key}: must be a list of IANA time zones")
+            return ()
+        good = []
+        for name in value:
+            try:
+                ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                errors.append(f"{key}: {name!r} is not an IANA time zone")
+                continue
+            good.append(name)
+        return tuple(good)
+
+    if not isinstance(raw, dict):
+        errors.append(f"{path}.location: must be a table")
+        return (), {}, {}, ""
+    where = f"{path}.location"
+    errors += [f"{where}.{k}: unknown setting" for k in raw if k not in _LOCATION_KEYS]
+    all_zones = zones(raw.get("timezones", []), f"{where}.timezones")
+    regions = {
+        str(region): zones(value, f"{where}.regions.{region}")
+        for region, value in _table(raw.get("regions", {}), f"{where}.regions", errors).items()
+    }
+    prefixes: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+    for prefix, value in _table(raw.get("prefixes", {}), f"{where}.prefixes", errors).items():
+        key = f"{where}.prefixes.{prefix}"
+        if not isinstance(value, dict) or not _strings(value.get("regions", [])):
+            errors.append(f"{key}: must be a table with regions = [...] and timezones = [...]")
+            continue
+        prefixes[str(prefix)] = (
+            tuple(value.get("regions", [])),
+            zones(value.get("timezones", []), f"{key}.timezones"),
+        )
+    return all_zones, regions, prefixes, str(raw.get("citation", ""))
+
+
+def _table(value: Any, key: str, errors: list[str]) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        errors.append(f"{key}: must be a table")
+        return {}
+    return value
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _bool(item: Mapping[str, Any], key: str, where: str, errors: list[str]) -> bool:
+    value = item.get(key, False)
+    if not isinstance(value, bool):
+        errors.append(f"{where}.{key}: must be true or false")
+        return False
+    return value

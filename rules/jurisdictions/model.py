@@ -1,0 +1,125 @@
+"""The validated form of a jurisdiction pack: frozen values the rule code reads.
+
+Every rule carries `citation` (its source, as regulations.md gives it) and `unverified`
+(True where the doc marks the figure [U] or only [S]).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+
+from rules.facts import ConsentKind
+from rules.models import Purpose
+
+DAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+# A permitted interval of one day in seconds since local midnight, half-open [start, end).
+Interval = tuple[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class HoursRule:
+    """Permitted calling intervals per weekday in the callee's local time.
+
+    A weekday absent from `days` (or with no intervals) is a day without calls.
+    `consent_lifts`: out-of-hours consent (`consent add --kind out-of-hours`) lifts the rule.
+    """
+
+    name: str
+    purposes: frozenset[Purpose]
+    days: Mapping[str, tuple[Interval, ...]]
+    citation: str
+    unverified: bool = False
+    consent_lifts: bool = False
+
+    def allows(self, weekday: int, seconds: float) -> bool:
+        return any(start <= seconds < end for start, end in self.days.get(DAYS[weekday], ()))
+
+
+@dataclass(frozen=True, slots=True)
+class HolidayRule:
+    """No calls on the holidays of `calendar` (a `holidays` library country code).
+
+    `subdivision`: "" national only; "callee" the callee's state or region (with
+    `when_unknown` used when it is not known, "*" meaning every subdivision); or a fixed code.
+    `names`: only holidays whose name contains one of these (empty: all of the calendar).
+    `conservative`: blocking beyond what the law is known to require, said so in the reason.
+    """
+
+    name: str
+    purposes: frozenset[Purpose]
+    calendar: str
+    citation: str
+    subdivision: str = ""
+    when_unknown: tuple[str, ...] = ()
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    observed: bool = True
+    names: tuple[str, ...] = ()
+    conservative: bool = False
+    unverified: bool = False
+    consent_lifts: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CapRule:
+    """A rolling-window frequency rule over prior attempts to the same number.
+
+    `trigger` "attempt": at most `limit` attempts in `window_hours`, so the next one blocks.
+    Other triggers ("conversation", "refusal", "abandoned"): no call within `window_hours`
+    after such an attempt. `scope` "campaign" counts the tenant's calls in the same campaign
+    (the subject, or the debt for Regulation F); "tenant" counts all the tenant's calls.
+    """
+
+    name: str
+    purposes: frozenset[Purpose]
+    window_hours: float
+    citation: str
+    trigger: str = "attempt"
+    limit: int = 0
+    scope: str = "campaign"
+    unverified: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentRegime:
+    """An opt-in regime: calls for `purposes` need a consent of one of `accepts` in force.
+
+    `since`/`until` bound when the regime applies (callee's local date, `until` exclusive);
+    `number_types` limits it to those phonenumbers types (empty: every number).
+    """
+
+    name: str
+    purposes: frozenset[Purpose]
+    accepts: frozenset[ConsentKind]
+    citation: str
+    since: date | None = None
+    until: date | None = None
+    number_types: frozenset[str] = frozenset()
+    unverified: bool = False
+
+    def in_force(self, day: date) -> bool:
+        return (self.since is None or self.since <= day) and (
+            self.until is None or day < self.until
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Jurisdiction:
+    """One pack (a country) or one of its state tables (`states`)."""
+
+    code: str
+    name: str
+    hours: tuple[HoursRule, ...] = ()
+    holidays: tuple[HolidayRule, ...] = ()
+    caps: tuple[CapRule, ...] = ()
+    consent: tuple[ConsentRegime, ...] = ()
+    states: Mapping[str, Jurisdiction] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    # Where callees of this country may be: every zone (mobiles, unknown), per-region zones,
+    # and geographic prefixes of the national number -> (regions, zones).
+    timezones: tuple[str, ...] = ()
+    region_timezones: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    prefixes: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=dict)
+    location_citation: str = ""
