@@ -1,0 +1,177 @@
+"""`dialguard jurisdiction show CODE`: read a pack as the guard applies it (after overrides).
+
+Every rule is printed with its source and an [unverified] mark where the research notes
+could not confirm the figure. CODE is a country (`AU`, `US`, `GB`, ...) or a state table
+(`US-FL`).
+"""
+
+from __future__ import annotations
+
+import click
+
+from dialguard.cli.app import AppContext, InputError, cli, emit_json, pass_app
+from rules.jurisdictions import Jurisdiction
+from rules.jurisdictions.model import DAYS, CapRule, ConsentRegime, HolidayRule, HoursRule
+
+
+@cli.group()
+def jurisdiction() -> None:
+    """Jurisdiction packs: calling windows, holidays, caps and consent regimes."""
+
+
+@jurisdiction.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+def list_(app: AppContext, as_json: bool) -> None:
+    """List the packs in force."""
+    packs = app.settings.policy.jurisdictions.packs
+    if as_json:
+        emit_json({code: {"name": p.name, "states": sorted(p.states)} for code, p in packs.items()})
+        return
+    for code, pack in sorted(packs.items()):
+        states = f" (states: {', '.join(sorted(pack.states))})" if pack.states else ""
+        click.echo(f"{code}  {pack.name}{states}")
+
+
+@jurisdiction.command("show")
+@click.argument("code")
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+def show(app: AppContext, code: str, as_json: bool) -> None:
+    """Print every rule of pack CODE (e.g. AU, US, US-FL) with its source."""
+    packs = app.settings.policy.jurisdictions.packs
+    country, _, state = code.upper().partition("-")
+    pack = packs.get(country)
+    if pack is not None and state:
+        pack = pack.states.get(state)
+    if pack is None:
+        raise InputError(f"no jurisdiction pack {code!r} (known: {', '.join(sorted(packs))})")
+    if as_json:
+        emit_json(as_dict(pack))
+        return
+    for line in describe(pack):
+        click.echo(line)
+
+
+def as_dict(pack: Jurisdiction) -> dict[str, object]:
+    return {
+        "code": pack.code,
+        "name": pack.name,
+        "notes": list(pack.notes),
+        "location": {
+            "citation": pack.location_citation,
+            "timezones": list(pack.timezones),
+            "regions": {k: list(v) for k, v in pack.region_timezones.items()},
+            "prefixes": {
+                k: {"regions": list(r), "timezones": list(z)} for k, (r, z) in pack.prefixes.items()
+            },
+        },
+        "hours": [_hours_dict(r) for r in pack.hours],
+        "holidays": [_rule_dict(r) for r in pack.holidays],
+        "caps": [_rule_dict(r) for r in pack.caps],
+        "consent": [_rule_dict(r) for r in pack.consent],
+        "states": {code: as_dict(table) for code, table in sorted(pack.states.items())},
+    }
+
+
+def _rule_dict(rule: HolidayRule | CapRule | ConsentRegime) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for name in rule.__dataclass_fields__:
+        value = getattr(rule, name)
+        if isinstance(value, frozenset):
+            value = sorted(str(v) for v in value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        elif isinstance(value, dict):
+            value = dict(value)
+        elif value is not None and not isinstance(value, str | int | float | bool):
+            value = str(value)
+        out[name] = value
+    return out
+
+
+def _hours_dict(rule: HoursRule) -> dict[str, object]:
+    out = _rule_dict_plain(rule)
+    out["days"] = {day: [[_clock(a), _clock(b)] for a, b in rule.days.get(day, ())] for day in DAYS}
+    return out
+
+
+def _rule_dict_plain(rule: HoursRule) -> dict[str, object]:
+    return {
+        "name": rule.name,
+        "purposes": sorted(p.value for p in rule.purposes),
+        "citation": rule.citation,
+        "unverified": rule.unverified,
+        "consent_lifts": rule.consent_lifts,
+    }
+
+
+def describe(pack: Jurisdiction, indent: str = "") -> list[str]:
+    lines = [f"{indent}{pack.code}: {pack.name}"]
+    if pack.timezones:
+        lines.append(f"{indent}  time zones: {', '.join(pack.timezones)}")
+    if pack.location_citation:
+        lines.append(f"{indent}  location: {pack.location_citation}")
+    for rule in pack.hours:
+        days = "; ".join(
+            f"{day} "
+            + (" and ".join(f"{_clock(a)}-{_clock(b)}" for a, b in rule.days[day]) or "no calls")
+            if rule.days.get(day)
+            else f"{day} no calls"
+            for day in DAYS
+        )
+        lift = ", out-of-hours consent lifts it" if rule.consent_lifts else ""
+        lines.append(
+            f"{indent}  hours {rule.name} [{_purposes(rule.purposes)}]{_mark(rule.unverified)}: {days}{lift}"
+        )
+        lines.append(f"{indent}    source: {rule.citation}")
+    for hol in pack.holidays:
+        scope = {"": "national", "callee": "the callee's region"}.get(
+            hol.subdivision, hol.subdivision
+        )
+        only = f", only {', '.join(hol.names)}" if hol.names else ""
+        extra = ", conservative" if hol.conservative else ""
+        unknown = f", when unknown: {', '.join(hol.when_unknown)}" if hol.when_unknown else ""
+        lines.append(
+            f"{indent}  holidays {hol.name} [{_purposes(hol.purposes)}]{_mark(hol.unverified)}: "
+            f"{hol.calendar} calendar, {scope}{unknown}{only}{extra}"
+        )
+        lines.append(f"{indent}    source: {hol.citation}")
+    for cap in pack.caps:
+        what = (
+            f"at most {cap.limit} calls per {cap.window_hours:g} h"
+            if cap.trigger == "attempt"
+            else f"no call for {cap.window_hours:g} h after {cap.trigger}"
+        )
+        lines.append(
+            f"{indent}  cap {cap.name} [{_purposes(cap.purposes)}]{_mark(cap.unverified)}: {what}, "
+            f"per {cap.scope}"
+        )
+        lines.append(f"{indent}    source: {cap.citation}")
+    for regime in pack.consent:
+        since = f" from {regime.since}" if regime.since else ""
+        types = (
+            f" to {', '.join(sorted(regime.number_types))} numbers" if regime.number_types else ""
+        )
+        kinds = ", ".join(sorted(k.value for k in regime.accepts))
+        lines.append(
+            f"{indent}  consent {regime.name} [{_purposes(regime.purposes)}]{_mark(regime.unverified)}: "
+            f"opt-in{since}{types}; accepts {kinds}"
+        )
+        lines.append(f"{indent}    source: {regime.citation}")
+    lines += [f"{indent}  note: {note}" for note in pack.notes]
+    for _, table in sorted(pack.states.items()):
+        lines += describe(table, indent + "  ")
+    return lines
+
+
+def _purposes(purposes: frozenset[object]) -> str:
+    return ", ".join(sorted(str(p) for p in purposes))
+
+
+def _mark(unverified: bool) -> str:
+    return " [unverified]" if unverified else ""
+
+
+def _clock(seconds: int) -> str:
+    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}"

@@ -1,0 +1,133 @@
+"""Consent and relationship records (`consents` table): the operator's writes and listings.
+
+The hot path reads them through `Store.facts_for`. A campaign is stored as '' when absent
+(all the tenant's campaigns). Revoking keeps the row and sets `revoked_at`, so the history
+stays auditable and a decision at an earlier `--at` still sees the consent as it was.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from dialguard.store.core import Store
+from dialguard.store.timeconv import from_epoch, require_epoch, to_epoch
+from rules.facts import ConsentKind, ConsentRecord
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentRow:
+    id: int
+    record: ConsentRecord
+    note: str
+    created_at: datetime
+
+    def as_dict(self) -> dict[str, object]:
+        r = self.record
+        return {
+            "id": self.id,
+            "number": r.number,
+            "tenant": r.tenant,
+            "campaign": r.campaign,
+            "kind": r.kind.value,
+            "granted_at": r.granted_at.isoformat(),
+            "expires_at": r.expires_at.isoformat() if r.expires_at else None,
+            "revoked_at": r.revoked_at.isoformat() if r.revoked_at else None,
+            "note": self.note,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+async def add_consent(store: Store, record: ConsentRecord, note: str = "") -> int:
+    """Insert one consent record; returns its id once committed."""
+    await store.transaction(
+        [
+            (
+                "INSERT INTO consents (number, tenant, campaign, kind, granted_at, expires_at,"
+                " revoked_at, created_at, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.number,
+                    record.tenant,
+                    record.campaign or "",
+                    record.kind.value,
+                    to_epoch(record.granted_at),
+                    to_epoch(record.expires_at),
+                    to_epoch(record.revoked_at),
+                    time.time(),
+                    note,
+                ),
+            ),
+            (
+                "INSERT INTO events (at, kind, detail) VALUES (?, 'consent.add', ?)",
+                (time.time(), f"{record.number} {record.tenant} {record.kind.value}"),
+            ),
+        ]
+    )
+    row = await store.fetchone("SELECT max(id) FROM consents")
+    return int(row[0]) if row is not None else 0
+
+
+async def revoke_consents(
+    store: Store,
+    number: str,
+    tenant: str,
+    at: datetime,
+    kind: ConsentKind | None = None,
+    campaign: str | None = None,
+) -> int:
+    """Mark the matching consents not yet revoked as revoked at `at`; returns how many."""
+    sql = (
+        "UPDATE consents SET revoked_at = ? WHERE number = ? AND tenant = ? AND revoked_at IS NULL"
+    )
+    params: list[object] = [to_epoch(at), number, tenant]
+    if kind is not None:
+        sql += " AND kind = ?"
+        params.append(kind.value)
+    if campaign is not None:
+        sql += " AND campaign = ?"
+        params.append(campaign)
+    await store.conn.execute("BEGIN IMMEDIATE")
+    try:
+        async with store.conn.execute(sql, params) as cur:
+            count = cur.rowcount
+        await store.conn.execute(
+            "INSERT INTO events (at, kind, detail) VALUES (?, 'consent.revoke', ?)",
+            (time.time(), f"{number} {tenant} {kind.value if kind else 'all'} ({count})"),
+        )
+        await store.conn.execute("COMMIT")
+    except BaseException:
+        await store.conn.execute("ROLLBACK")
+        raise
+    return count
+
+
+async def list_consents(
+    store: Store, tenant: str | None = None, number: str | None = None
+) -> list[ConsentRow]:
+    sql = "SELECT * FROM consents WHERE 1 = 1"
+    params: list[object] = []
+    if tenant is not None:
+        sql += " AND tenant = ?"
+        params.append(tenant)
+    if number is not None:
+        sql += " AND number = ?"
+        params.append(number)
+    rows = await store.fetchall(sql + " ORDER BY number, tenant, granted_at, id", params)
+    return [
+        ConsentRow(
+            row["id"],
+            ConsentRecord(
+                number=row["number"],
+                tenant=row["tenant"],
+                kind=ConsentKind(row["kind"]),
+                granted_at=require_epoch(row["granted_at"]),
+                campaign=row["campaign"] or None,
+                expires_at=from_epoch(row["expires_at"]),
+                revoked_at=from_epoch(row["revoked_at"]),
+            ),
+            row["note"],
+            require_epoch(row["created_at"]),
+        )
+        for row in rows
+    ]
