@@ -1,0 +1,235 @@
+"""Consent and relationships: opt-in regimes, EBR windows, register exemptions, and the
+internal opt-out that always beats them."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from rules.checks.registry import add_months
+from rules.engine import decide, prepare
+from rules.facts import (
+    CallerIdRecord,
+    ConsentKind,
+    ConsentRecord,
+    Facts,
+    RegisterCopy,
+    RegisterHit,
+    SuppressionEntry,
+)
+from rules.models import CallAttempt, Decision, FindingVerdict, Purpose, Verdict
+from rules.policy import Policy
+
+CID = "+61291234567"
+
+
+def decide_with(
+    number: str,
+    at: datetime,
+    consents: tuple[ConsentRecord, ...] = (),
+    *,
+    purpose: Purpose = Purpose.TELEMARKETING,
+    register: str | None = None,
+    suppressions: tuple[SuppressionEntry, ...] = (),
+    tz: str | None = None,
+) -> Decision:
+    copies = (
+        {register: RegisterCopy(register, at.date() - timedelta(days=1), 1, "x", at)}
+        if register
+        else {}
+    )
+    hits = {register: RegisterHit(register, date(2020, 1, 1))} if register else {}
+    facts = Facts(
+        consents=consents,
+        register_copies=copies,
+        register_hits=hits,
+        suppressions=suppressions,
+        caller_id_records=(CallerIdRecord(CID, "acme"),),
+        tenant_has_inventory=True,
+    )
+    attempt = CallAttempt(number, CID, at, tenant="acme", purpose=purpose, callee_timezone=tz)
+    return decide(prepare(attempt, Policy(block_when_register_missing=False)), facts)
+
+
+def consent(
+    number: str, kind: ConsentKind, granted: datetime, tenant: str = "acme"
+) -> ConsentRecord:
+    return ConsentRecord(number, tenant, kind, granted)
+
+
+def verdict(decision: Decision, rule: str) -> FindingVerdict:
+    return next(f.verdict for f in decision.findings if f.rule == rule)
+
+
+BERLIN = ZoneInfo("Europe/Berlin")
+DE = "+493012345678"
+
+
+def test_germany_blocks_marketing_without_express_consent_and_allows_it_with() -> None:
+    at = datetime(2026, 6, 10, 11, 0, tzinfo=BERLIN)
+    without = decide_with(DE, at)
+    assert without.verdict is Verdict.BLOCK and without.rule == "consent.de-opt-in"
+    with_consent = decide_with(DE, at, (consent(DE, ConsentKind.EXPRESS, at - timedelta(days=3)),))
+    assert with_consent.verdict is Verdict.ALLOW
+
+
+def test_germany_does_not_accept_an_ebr_as_consent() -> None:
+    at = datetime(2026, 6, 10, 11, 0, tzinfo=BERLIN)
+    ebr = decide_with(DE, at, (consent(DE, ConsentKind.EBR_PURCHASE, at - timedelta(days=3)),))
+    assert ebr.rule == "consent.de-opt-in"
+
+
+PARIS = ZoneInfo("Europe/Paris")
+FR = "+33145678901"
+
+
+def test_france_switches_to_opt_in_on_11_august_2026() -> None:
+    before = decide_with(FR, datetime(2026, 8, 10, 11, 0, tzinfo=PARIS))
+    after = decide_with(FR, datetime(2026, 8, 11, 11, 0, tzinfo=PARIS))
+    assert verdict(before, "consent.none") is FindingVerdict.SKIP
+    assert verdict(after, "consent.fr-opt-in-2026") is FindingVerdict.BLOCK
+    contract = consent(FR, ConsentKind.CONTRACT, datetime(2025, 1, 1, tzinfo=UTC))
+    assert (
+        verdict(
+            decide_with(FR, datetime(2026, 8, 11, 11, 0, tzinfo=PARIS), (contract,)),
+            "consent.fr-opt-in-2026",
+        )
+        is FindingVerdict.ALLOW
+    )
+
+
+def test_ireland_mobile_needs_consent_but_a_landline_does_not() -> None:
+    at = datetime(2026, 6, 10, 11, 0, tzinfo=ZoneInfo("Europe/Dublin"))
+    assert decide_with("+353851234567", at).rule == "consent.ie-mobile-opt-in"
+    assert verdict(decide_with("+35312345678", at), "consent.none") is FindingVerdict.SKIP
+
+
+def test_spain_opt_in_since_29_june_2023() -> None:
+    madrid = ZoneInfo("Europe/Madrid")
+    assert (
+        verdict(
+            decide_with("+34912345678", datetime(2023, 6, 28, 11, tzinfo=madrid)), "consent.none"
+        )
+        is FindingVerdict.SKIP
+    )
+    assert (
+        verdict(
+            decide_with("+34912345678", datetime(2023, 6, 29, 11, tzinfo=madrid)),
+            "consent.es-opt-in-2023",
+        )
+        is FindingVerdict.BLOCK
+    )
+
+
+def test_netherlands_opt_in_covers_charity_but_not_informational_calls() -> None:
+    at = datetime(2026, 6, 10, 11, 0, tzinfo=ZoneInfo("Europe/Amsterdam"))
+    assert decide_with("+31201234567", at, purpose=Purpose.CHARITY).rule == "consent.nl-opt-in"
+    assert (
+        verdict(decide_with("+31201234567", at, purpose=Purpose.INFORMATIONAL), "consent.none")
+        is FindingVerdict.SKIP
+    )
+
+
+EASTERN = ZoneInfo("America/New_York")
+NY = "+12125550100"
+
+
+def test_us_ebr_after_a_purchase_lasts_18_calendar_months_to_the_instant() -> None:
+    purchase = datetime(2025, 1, 15, tzinfo=UTC)
+    ebr = (consent(NY, ConsentKind.EBR_PURCHASE, purchase),)
+    last_day = datetime(2026, 7, 14, 23, 59, tzinfo=UTC)
+    ended = datetime(2026, 7, 15, 0, 0, tzinfo=UTC)
+    assert verdict(decide_with(NY, last_day, ebr, register="us-dnc"), "registry.us-dnc") is (
+        FindingVerdict.ALLOW
+    )
+    assert verdict(decide_with(NY, ended, ebr, register="us-dnc"), "registry.us-dnc") is (
+        FindingVerdict.BLOCK
+    )
+
+
+def test_the_ebr_that_ended_yesterday_no_longer_lifts_the_register() -> None:
+    today = datetime(2026, 6, 10, 15, 0, tzinfo=UTC)
+    ended_yesterday = consent(
+        NY, ConsentKind.EBR_PURCHASE, add_months(today - timedelta(days=1), -18)
+    )
+    ends_tomorrow = consent(
+        NY, ConsentKind.EBR_PURCHASE, add_months(today + timedelta(days=1), -18)
+    )
+    assert decide_with(NY, today, (ended_yesterday,), register="us-dnc").rule == "registry.us-dnc"
+    assert (
+        verdict(decide_with(NY, today, (ends_tomorrow,), register="us-dnc"), "registry.us-dnc")
+        is FindingVerdict.ALLOW
+    )
+
+
+def test_us_inquiry_ebr_lasts_three_months() -> None:
+    inquiry = (consent(NY, ConsentKind.EBR_INQUIRY, datetime(2026, 1, 10, tzinfo=UTC)),)
+    assert (
+        verdict(
+            decide_with(NY, datetime(2026, 4, 9, 15, tzinfo=UTC), inquiry, register="us-dnc"),
+            "registry.us-dnc",
+        )
+        is FindingVerdict.ALLOW
+    )
+    assert (
+        verdict(
+            decide_with(NY, datetime(2026, 4, 10, 15, tzinfo=UTC), inquiry, register="us-dnc"),
+            "registry.us-dnc",
+        )
+        is FindingVerdict.BLOCK
+    )
+
+
+def test_add_months_clamps_to_the_end_of_the_month() -> None:
+    assert add_months(datetime(2024, 8, 31, tzinfo=UTC), 18) == datetime(2026, 2, 28, tzinfo=UTC)
+    assert add_months(datetime(2025, 11, 30, tzinfo=UTC), 3) == datetime(2026, 2, 28, tzinfo=UTC)
+
+
+def test_uk_non_objection_lifts_tps() -> None:
+    at = datetime(2026, 6, 10, 11, 0, tzinfo=UTC)
+    uk = "+442079460000"
+    assert decide_with(uk, at, register="uk-tps").rule == "registry.uk-tps"
+    ok = decide_with(
+        uk, at, (consent(uk, ConsentKind.NON_OBJECTION, at - timedelta(days=1)),), register="uk-tps"
+    )
+    assert verdict(ok, "registry.uk-tps") is FindingVerdict.ALLOW
+
+
+def test_an_internal_opt_out_beats_consent_and_ebr() -> None:
+    at = datetime(2026, 6, 10, 11, 0, tzinfo=BERLIN)
+    optout = SuppressionEntry(DE, "acme", None, "asked", "agi", at - timedelta(hours=1))
+    given = (consent(DE, ConsentKind.EXPRESS, at - timedelta(days=30)),)
+    decision = decide_with(DE, at, given, suppressions=(optout,))
+    assert decision.verdict is Verdict.BLOCK
+    assert decision.rule == "suppression.tenant"
+
+
+def test_au_charity_skips_the_dncr_but_not_the_hours() -> None:
+    au = "+61298765432"
+    sydney = ZoneInfo("Australia/Sydney")
+    weekday = decide_with(
+        au, datetime(2026, 6, 10, 11, tzinfo=sydney), purpose=Purpose.CHARITY, register="au-dncr"
+    )
+    assert verdict(weekday, "registry.au-dncr") is FindingVerdict.SKIP
+    assert weekday.verdict is Verdict.ALLOW
+    sunday = decide_with(
+        au, datetime(2026, 6, 14, 11, tzinfo=sydney), purpose=Purpose.CHARITY, register="au-dncr"
+    )
+    assert sunday.rule == "hours.au-telemarketing"
+
+
+def test_au_telemarketing_to_a_dncr_number_needs_express_consent() -> None:
+    au = "+61298765432"
+    at = datetime(2026, 6, 10, 11, tzinfo=ZoneInfo("Australia/Sydney"))
+    assert decide_with(au, at, register="au-dncr").rule == "registry.au-dncr"
+    given = (consent(au, ConsentKind.EXPRESS, at - timedelta(days=2)),)
+    assert decide_with(au, at, given, register="au-dncr").verdict is Verdict.ALLOW
+
+
+def test_italian_consent_given_before_rpo_registration_is_cancelled() -> None:
+    it = "+390612345678"
+    at = datetime(2026, 6, 10, 11, tzinfo=ZoneInfo("Europe/Rome"))
+    old = (consent(it, ConsentKind.EXPRESS, datetime(2019, 1, 1, tzinfo=UTC)),)
+    new = (consent(it, ConsentKind.EXPRESS, datetime(2021, 1, 1, tzinfo=UTC)),)
+    assert decide_with(it, at, old, register="it-rpo").rule == "registry.it-rpo"
+    assert decide_with(it, at, new, register="it-rpo").verdict is Verdict.ALLOW

@@ -1,0 +1,166 @@
+"""Frequency caps: FL 3 per 24 h per subject, Regulation F 7 in 7 days and the conversation
+lock, France 4 per 30 days and the 60-day refusal lock, Ofcom 72 h after an abandoned call."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from rules.checks.frequency import merged_attempts
+from rules.engine import decide, prepare
+from rules.facts import Facts, PriorAttempt
+from rules.models import CallAttempt, Decision, FindingVerdict, Purpose
+from rules.policy import Policy
+
+AT = datetime(2026, 6, 10, 16, 0, tzinfo=UTC)  # Wed, noon in Florida
+
+
+def decide_with(
+    number: str,
+    prior: list[PriorAttempt],
+    *,
+    campaign: str = "roofing",
+    purpose: Purpose = Purpose.TELEMARKETING,
+    at: datetime = AT,
+) -> Decision:
+    attempt = CallAttempt(
+        number, "+61291234567", at, tenant="acme", campaign=campaign, purpose=purpose
+    )
+    return decide(prepare(attempt, Policy()), Facts(attempts=tuple(prior)))
+
+
+def calls(
+    n: int, *, hours_apart: float, campaign: str = "roofing", **kw: object
+) -> list[PriorAttempt]:
+    return [
+        PriorAttempt(
+            AT - timedelta(hours=hours_apart * (i + 1)),
+            "acme",
+            campaign,
+            None,
+            "decision",
+            f"c{i}-{campaign}",
+            **kw,  # type: ignore[arg-type]
+        )
+        for i in range(n)
+    ]
+
+
+def verdict(decision: Decision, rule: str) -> FindingVerdict:
+    return next(f.verdict for f in decision.findings if f.rule == rule)
+
+
+FL = "+13055550100"
+
+
+def test_florida_fourth_call_in_24_hours_on_one_subject_is_blocked() -> None:
+    assert verdict(decide_with(FL, calls(2, hours_apart=5)), "frequency.us-fl-same-subject") is (
+        FindingVerdict.ALLOW
+    )
+    fourth = decide_with(FL, calls(3, hours_apart=5))
+    assert verdict(fourth, "frequency.us-fl-same-subject") is FindingVerdict.BLOCK
+
+
+def test_florida_fourth_call_for_another_campaign_is_allowed() -> None:
+    decision = decide_with(FL, calls(3, hours_apart=5, campaign="solar"))
+    assert verdict(decision, "frequency.us-fl-same-subject") is FindingVerdict.ALLOW
+
+
+def test_florida_calls_older_than_24_hours_no_longer_count() -> None:
+    old = [
+        *calls(2, hours_apart=5),
+        PriorAttempt(AT - timedelta(hours=24, seconds=1), "acme", "roofing", None, "history"),
+    ]
+    assert verdict(decide_with(FL, old), "frequency.us-fl-same-subject") is FindingVerdict.ALLOW
+
+
+def test_a_call_seen_as_decision_and_outcome_counts_once() -> None:
+    same = [
+        PriorAttempt(AT - timedelta(hours=1), "acme", "roofing", None, "decision", "u1"),
+        PriorAttempt(
+            AT - timedelta(hours=1), "acme", "roofing", None, "outcome", "u1", "ANSWERED", 30, True
+        ),
+        PriorAttempt(AT - timedelta(hours=2), "acme", "roofing", None, "history"),
+        PriorAttempt(AT - timedelta(hours=3), "acme", "roofing", None, "history"),
+    ]
+    assert len(merged_attempts(same)) == 3
+    assert merged_attempts(same)[-1].conversation
+    assert verdict(decide_with(FL, same), "frequency.us-fl-same-subject") is FindingVerdict.BLOCK
+    assert (
+        verdict(decide_with(FL, same[:3]), "frequency.us-fl-same-subject") is FindingVerdict.ALLOW
+    )
+
+
+NY = "+12125550100"
+
+
+def test_regulation_f_eighth_call_in_seven_days_is_blocked() -> None:
+    seven = calls(7, hours_apart=20, campaign="debt-42")
+    decision = decide_with(NY, seven, campaign="debt-42", purpose=Purpose.DEBT_COLLECTION)
+    assert verdict(decision, "frequency.us-reg-f-7-in-7") is FindingVerdict.BLOCK
+    six = decide_with(NY, seven[:6], campaign="debt-42", purpose=Purpose.DEBT_COLLECTION)
+    assert verdict(six, "frequency.us-reg-f-7-in-7") is FindingVerdict.ALLOW
+    other_debt = decide_with(NY, seven, campaign="debt-43", purpose=Purpose.DEBT_COLLECTION)
+    assert verdict(other_debt, "frequency.us-reg-f-7-in-7") is FindingVerdict.ALLOW
+
+
+def test_regulation_f_no_call_within_seven_days_after_a_conversation() -> None:
+    talked = calls(1, hours_apart=6 * 24, campaign="debt-42", conversation=True)
+    decision = decide_with(NY, talked, campaign="debt-42", purpose=Purpose.DEBT_COLLECTION)
+    assert verdict(decision, "frequency.us-reg-f-after-conversation") is FindingVerdict.BLOCK
+    later = decide_with(
+        NY,
+        talked,
+        campaign="debt-42",
+        purpose=Purpose.DEBT_COLLECTION,
+        at=AT + timedelta(days=1, seconds=1),
+    )
+    assert verdict(later, "frequency.us-reg-f-after-conversation") is FindingVerdict.ALLOW
+
+
+def test_reg_f_does_not_apply_to_telemarketing() -> None:
+    decision = decide_with(NY, calls(9, hours_apart=1))
+    assert not any(f.rule.startswith("frequency.us-reg-f") for f in decision.findings)
+
+
+FR = "+33145678901"
+
+
+def test_france_fifth_attempt_in_30_days_is_blocked_for_any_campaign_of_the_professional() -> None:
+    four = [
+        *calls(2, hours_apart=24 * 6, campaign="a"),
+        *calls(2, hours_apart=24 * 7, campaign="b"),
+    ]
+    decision = decide_with(FR, four, campaign="c")
+    assert verdict(decision, "frequency.fr-four-in-30-days") is FindingVerdict.BLOCK
+    assert verdict(decide_with(FR, four[:3], campaign="c"), "frequency.fr-four-in-30-days") is (
+        FindingVerdict.ALLOW
+    )
+
+
+def test_france_60_days_after_a_refusal() -> None:
+    refused = [
+        PriorAttempt(AT - timedelta(days=59), "acme", "a", None, "outcome", "r1", refused=True)
+    ]
+    assert verdict(decide_with(FR, refused), "frequency.fr-refusal-lock") is FindingVerdict.BLOCK
+    expired = [
+        PriorAttempt(
+            AT - timedelta(days=60, seconds=1), "acme", "a", None, "outcome", "r1", refused=True
+        )
+    ]
+    assert verdict(decide_with(FR, expired), "frequency.fr-refusal-lock") is FindingVerdict.ALLOW
+
+
+def test_uk_72_hours_after_an_abandoned_call() -> None:
+    abandoned = [
+        PriorAttempt(AT - timedelta(hours=71), "acme", "x", None, "outcome", "a1", "ABANDONED")
+    ]
+    assert verdict(
+        decide_with("+442079460000", abandoned), "frequency.gb-ofcom-after-abandoned"
+    ) is (FindingVerdict.BLOCK)
+    other_tenant = [
+        PriorAttempt(AT - timedelta(hours=71), "globex", "x", None, "outcome", "a1", "ABANDONED")
+    ]
+    assert (
+        verdict(decide_with("+442079460000", other_tenant), "frequency.gb-ofcom-after-abandoned")
+        is FindingVerdict.ALLOW
+    )

@@ -1,0 +1,119 @@
+"""Holiday bans: the observed holiday, the substitute Monday, the state that bans holidays."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from rules.engine import decide, prepare
+from rules.facts import ConsentKind, ConsentRecord, Facts
+from rules.models import CallAttempt, Decision, FindingVerdict, Purpose
+from rules.policy import Policy
+
+SYDNEY = ZoneInfo("Australia/Sydney")
+PARIS = ZoneInfo("Europe/Paris")
+EASTERN = ZoneInfo("America/New_York")
+
+
+def decide_at(
+    number: str,
+    at: datetime,
+    *,
+    region: str | None = None,
+    purpose: Purpose = Purpose.TELEMARKETING,
+    facts: Facts | None = None,
+) -> Decision:
+    attempt = CallAttempt(
+        number, "+61291234567", at, tenant="acme", purpose=purpose, callee_region=region
+    )
+    return decide(prepare(attempt, Policy()), facts or Facts())
+
+
+def holiday_blocks(decision: Decision) -> dict[str, str]:
+    return {
+        f.rule: f.reason
+        for f in decision.findings
+        if f.rule.startswith("holiday.") and f.verdict is FindingVerdict.BLOCK
+    }
+
+
+def test_au_boxing_day_2026_on_a_saturday_is_a_national_holiday() -> None:
+    blocks = holiday_blocks(decide_at("+61298765432", datetime(2026, 12, 26, 10, 0, tzinfo=SYDNEY)))
+    assert "holiday.au-national" in blocks
+    assert "Boxing Day" in blocks["holiday.au-national"]
+
+
+def test_au_substitute_monday_28_dec_2026_is_blocked_conservatively_and_says_so() -> None:
+    decision = decide_at("+61298765432", datetime(2026, 12, 28, 10, 0, tzinfo=SYDNEY))
+    blocks = holiday_blocks(decision)
+    assert set(blocks) == {"holiday.au-state-substitute"}
+    assert "conservative" in blocks["holiday.au-state-substitute"]
+    finding = next(f for f in decision.findings if f.rule == "holiday.au-state-substitute")
+    assert finding.unverified
+
+
+def test_au_national_holidays_bind_research_too_but_an_ordinary_monday_does_not() -> None:
+    anzac = datetime(2026, 4, 25, 10, 0, tzinfo=SYDNEY)
+    assert "holiday.au-national" in holiday_blocks(
+        decide_at("+61298765432", anzac, purpose=Purpose.RESEARCH)
+    )
+    assert not holiday_blocks(decide_at("+61298765432", datetime(2026, 11, 30, 10, tzinfo=SYDNEY)))
+
+
+def test_au_state_only_holidays_are_not_national() -> None:
+    # Melbourne Cup day (VIC, first Tuesday of November) is not a national public holiday.
+    assert not holiday_blocks(
+        decide_at("+61398765432", datetime(2026, 11, 3, 10, tzinfo=ZoneInfo("Australia/Melbourne")))
+    )
+
+
+def test_rhode_island_bans_calls_on_federal_and_state_holidays() -> None:
+    thanksgiving = datetime(2026, 11, 26, 11, 0, tzinfo=EASTERN)
+    blocks = holiday_blocks(decide_at("+14015550100", thanksgiving))
+    assert set(blocks) == {"holiday.us-ri-state-holidays"}
+    # New York has no holiday ban.
+    assert not holiday_blocks(decide_at("+12125550100", thanksgiving))
+
+
+def test_alabama_observed_independence_day_falls_on_friday_3_july_2026() -> None:
+    central = ZoneInfo("America/Chicago")
+    blocks = holiday_blocks(decide_at("+12055550100", datetime(2026, 7, 3, 11, 0, tzinfo=central)))
+    assert "Independence Day (observed)" in blocks["holiday.us-al-state-holidays"]
+
+
+def test_pennsylvania_bans_christmas_only_and_utah_pioneer_day() -> None:
+    assert holiday_blocks(decide_at("+12155550100", datetime(2026, 12, 25, 11, tzinfo=EASTERN)))
+    assert not holiday_blocks(decide_at("+12155550100", datetime(2026, 11, 26, 11, tzinfo=EASTERN)))
+    mountain = ZoneInfo("America/Denver")
+    blocks = holiday_blocks(decide_at("+18015550100", datetime(2026, 7, 24, 11, tzinfo=mountain)))
+    assert "Pioneer Day" in blocks["holiday.us-ut-state-holidays"]
+
+
+def test_france_14_july_is_a_jour_ferie() -> None:
+    blocks = holiday_blocks(decide_at("+33145678901", datetime(2026, 7, 14, 11, 0, tzinfo=PARIS)))
+    assert "holiday.fr-jours-feries" in blocks
+
+
+def test_alsace_moselle_good_friday_blocks_in_67_and_when_unknown_but_not_in_paris() -> None:
+    good_friday = datetime(2026, 4, 3, 11, 0, tzinfo=PARIS)
+    assert holiday_blocks(decide_at("+33388123456", good_friday, region="FR-67"))
+    assert holiday_blocks(decide_at("+33612345678", good_friday))  # mobile: department unknown
+    assert not holiday_blocks(decide_at("+33145678901", good_friday, region="FR-75"))
+
+
+def test_french_holiday_lifted_by_express_prior_consent() -> None:
+    consent = ConsentRecord(
+        "+33145678901", "acme", ConsentKind.OUT_OF_HOURS, datetime(2026, 1, 1, tzinfo=UTC)
+    )
+    decision = decide_at(
+        "+33145678901", datetime(2026, 7, 14, 11, 0, tzinfo=PARIS), facts=Facts(consents=(consent,))
+    )
+    assert not holiday_blocks(decision)
+
+
+def test_spain_regional_holiday_applies_in_its_region_and_when_the_region_is_unknown() -> None:
+    madrid = ZoneInfo("Europe/Madrid")
+    diada = datetime(2026, 9, 11, 11, 0, tzinfo=madrid)  # Catalonia's national day, a Friday
+    assert holiday_blocks(decide_at("+34931234567", diada))  # 93: Barcelona
+    assert not holiday_blocks(decide_at("+34912345678", diada))  # 91: Madrid
+    assert holiday_blocks(decide_at("+34612345678", diada))  # mobile: every comunidad

@@ -1,0 +1,307 @@
+"""Calling windows in the callee's local time, read like the law: the boundary second, the DST
+morning, the area code spanning two zones, the Sunday in a state that bans Sundays."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rules.engine import decide, prepare
+from rules.facts import ConsentKind, ConsentRecord, Facts
+from rules.jurisdictions import default_packs
+from rules.models import CallAttempt, Decision, Finding, FindingVerdict, Purpose
+from rules.policy import Policy
+
+NY = ZoneInfo("America/New_York")
+SYDNEY = ZoneInfo("Australia/Sydney")
+
+
+def decide_at(
+    number: str,
+    at: datetime,
+    *,
+    purpose: Purpose = Purpose.TELEMARKETING,
+    facts: Facts | None = None,
+    tz: str | None = None,
+    region: str | None = None,
+) -> Decision:
+    attempt = CallAttempt(
+        number,
+        "+61291234567",
+        at,
+        tenant="acme",
+        campaign="spring",
+        purpose=purpose,
+        callee_timezone=tz,
+        callee_region=region,
+    )
+    return decide(prepare(attempt, Policy()), facts or Facts())
+
+
+def rule(decision: Decision, rule_id: str) -> Finding:
+    matches = [f for f in decision.findings if f.rule == rule_id]
+    assert matches, f"{rule_id} not among {[f.rule for f in decision.findings]}"
+    return matches[0]
+
+
+def blocked(decision: Decision, family: str) -> list[str]:
+    return [
+        f.rule
+        for f in decision.findings
+        if f.rule.startswith(family + ".") and f.verdict is FindingVerdict.BLOCK
+    ]
+
+
+NY_NUMBER = "+12125550100"  # area code 212: New York, America/New_York
+
+
+def test_new_york_20_59_59_is_allowed_and_21_00_00_is_blocked() -> None:
+    before = decide_at(NY_NUMBER, datetime(2026, 6, 10, 20, 59, 59, tzinfo=NY))
+    at_end = decide_at(NY_NUMBER, datetime(2026, 6, 10, 21, 0, 0, tzinfo=NY))
+
+    assert rule(before, "hours.us-solicitation").verdict is FindingVerdict.ALLOW
+    finding = rule(at_end, "hours.us-solicitation")
+    assert finding.verdict is FindingVerdict.BLOCK
+    assert "21:00:00" in finding.reason and "America/New_York" in finding.reason
+    assert finding.citation.startswith("47 CFR 64.1200(c)(1)")
+
+
+def test_08_00_local_is_allowed_on_the_us_dst_spring_forward_and_fall_back_mornings() -> None:
+    for day in (datetime(2026, 3, 8, 8, 0, tzinfo=NY), datetime(2026, 11, 1, 8, 0, tzinfo=NY)):
+        assert rule(decide_at(NY_NUMBER, day), "hours.us-solicitation").verdict is (
+            FindingVerdict.ALLOW
+        )
+        just_before = day - timedelta(seconds=1)
+        assert rule(decide_at(NY_NUMBER, just_before), "hours.us-solicitation").verdict is (
+            FindingVerdict.BLOCK
+        )
+    # 12:00 UTC is 08:00 EDT after spring-forward, but would be 07:00 with a fixed EST offset.
+    assert (
+        rule(
+            decide_at(NY_NUMBER, datetime(2026, 3, 8, 12, 0, tzinfo=UTC)), "hours.us-solicitation"
+        ).verdict
+        is FindingVerdict.ALLOW
+    )
+    # After fall-back 12:00 UTC is 07:00 EST: blocked.
+    assert (
+        rule(
+            decide_at(NY_NUMBER, datetime(2026, 11, 1, 12, 0, tzinfo=UTC)), "hours.us-solicitation"
+        ).verdict
+        is FindingVerdict.BLOCK
+    )
+
+
+def test_area_code_850_at_a_time_allowed_in_eastern_but_not_central_is_blocked() -> None:
+    # 08:30 Eastern is 07:30 Central: the panhandle's Central candidate is still closed.
+    decision = decide_at("+18505550100", datetime(2026, 6, 10, 8, 30, tzinfo=NY))
+
+    finding = rule(decision, "hours.us-solicitation")
+    assert finding.verdict is FindingVerdict.BLOCK
+    assert "America/Chicago" in finding.reason
+    assert decision.context["timezones"] == ["America/New_York", "America/Chicago"]
+    assert set(finding.details["local_times"]) == {"America/New_York", "America/Chicago"}  # type: ignore[arg-type]
+
+
+def test_a_known_customer_time_zone_overrides_the_area_code() -> None:
+    decision = decide_at(
+        "+18505550100", datetime(2026, 6, 10, 8, 30, tzinfo=NY), tz="America/New_York"
+    )
+    assert rule(decision, "hours.us-solicitation").verdict is FindingVerdict.ALLOW
+    assert decision.context["location_source"] == "customer"
+
+
+def test_area_code_928_takes_navajo_dst_into_account() -> None:
+    # In summer Phoenix is UTC-7 all year, the Navajo Nation (America/Denver) UTC-6.
+    # 14:30 UTC: 07:30 Phoenix (closed) -> blocked; 15:30 UTC: 08:30 Phoenix, 09:30 Navajo -> ok.
+    assert blocked(decide_at("+19285550100", datetime(2026, 7, 1, 14, 30, tzinfo=UTC)), "hours")
+    # 02:30 UTC: 19:30 Phoenix but 20:30 Denver: FL-style limits don't apply; 21:00 does.
+    late = decide_at("+19285550100", datetime(2026, 7, 2, 3, 30, tzinfo=UTC))
+    assert "America/Denver" in rule(late, "hours.us-solicitation").reason  # 21:30 Navajo
+    assert not blocked(decide_at("+16025550100", datetime(2026, 7, 2, 3, 30, tzinfo=UTC)), "hours")
+
+
+def test_sydney_open_while_perth_is_not_yet() -> None:
+    at = datetime(2026, 6, 10, 0, 30, tzinfo=UTC)  # Wed 10:30 Sydney, 08:30 Perth
+    assert not blocked(decide_at("+61298765432", at), "hours")
+    perth = decide_at("+61892345678", at, region="AU-WA")
+    assert rule(perth, "hours.au-telemarketing").verdict is FindingVerdict.BLOCK
+    assert "Australia/Perth" in rule(perth, "hours.au-telemarketing").reason
+
+
+def test_au_saturday_17_00_is_the_end_of_the_window() -> None:
+    sat = datetime(2026, 6, 13, 16, 59, 59, tzinfo=SYDNEY)
+    assert not blocked(decide_at("+61298765432", sat, tz="Australia/Sydney"), "hours")
+    assert blocked(
+        decide_at("+61298765432", sat + timedelta(seconds=1), tz="Australia/Sydney"), "hours"
+    ) == ["hours.au-telemarketing"]
+
+
+def test_au_sunday_blocks_telemarketing_but_allows_research() -> None:
+    sunday = datetime(2026, 6, 14, 11, 0, tzinfo=SYDNEY)
+    tm = decide_at("+61298765432", sunday, tz="Australia/Sydney")
+    research = decide_at("+61298765432", sunday, tz="Australia/Sydney", purpose=Purpose.RESEARCH)
+
+    assert blocked(tm, "hours") == ["hours.au-telemarketing"]
+    assert rule(research, "hours.au-research").verdict is FindingVerdict.ALLOW
+
+
+def test_au_mobile_must_be_inside_the_window_in_every_australian_zone() -> None:
+    # 09:30 in Sydney is 07:30 in Perth: a mobile may be in Perth.
+    at = datetime(2026, 6, 10, 9, 30, tzinfo=SYDNEY)
+    assert blocked(decide_at("+61412345678", at), "hours") == ["hours.au-telemarketing"]
+
+
+def test_au_charity_is_still_held_to_the_hours() -> None:
+    sunday = datetime(2026, 6, 14, 11, 0, tzinfo=SYDNEY)
+    charity = decide_at("+61298765432", sunday, tz="Australia/Sydney", purpose=Purpose.CHARITY)
+    assert blocked(charity, "hours") == ["hours.au-telemarketing"]
+
+
+def test_out_of_hours_consent_lifts_the_au_window_but_not_a_louisiana_sunday() -> None:
+    consent = ConsentRecord(
+        "+61298765432", "acme", ConsentKind.OUT_OF_HOURS, datetime(2026, 1, 1, tzinfo=UTC)
+    )
+    sunday = datetime(2026, 6, 14, 11, 0, tzinfo=SYDNEY)
+    au = decide_at("+61298765432", sunday, tz="Australia/Sydney", facts=Facts(consents=(consent,)))
+    assert not blocked(au, "hours")
+    assert "out-of-hours consent" in rule(au, "hours.au-telemarketing").reason
+
+    la_consent = ConsentRecord(
+        "+15045550100", "acme", ConsentKind.OUT_OF_HOURS, datetime(2026, 1, 1, tzinfo=UTC)
+    )
+    la_sunday = datetime(2026, 6, 14, 12, 0, tzinfo=ZoneInfo("America/Chicago"))
+    la = decide_at("+15045550100", la_sunday, facts=Facts(consents=(la_consent,)))
+    assert blocked(la, "hours") == ["hours.us-la-solicitation"]
+
+
+def test_consent_for_another_tenant_does_not_lift_the_window() -> None:
+    other = ConsentRecord(
+        "+61298765432", "globex", ConsentKind.OUT_OF_HOURS, datetime(2026, 1, 1, tzinfo=UTC)
+    )
+    sunday = datetime(2026, 6, 14, 11, 0, tzinfo=SYDNEY)
+    assert blocked(
+        decide_at("+61298765432", sunday, tz="Australia/Sydney", facts=Facts(consents=(other,))),
+        "hours",
+    )
+
+
+def test_florida_call_at_20_00_is_blocked_by_the_state_not_the_federal_window() -> None:
+    decision = decide_at("+13055550100", datetime(2026, 6, 10, 20, 0, tzinfo=NY))
+    assert blocked(decision, "hours") == ["hours.us-fl-solicitation"]
+    assert rule(decision, "hours.us-solicitation").verdict is FindingVerdict.ALLOW
+
+
+def test_sunday_is_banned_in_mississippi_alabama_and_louisiana() -> None:
+    central = ZoneInfo("America/Chicago")
+    sunday_noon = datetime(2026, 6, 14, 12, 0, tzinfo=central)
+    for number, state in (
+        ("+16015550100", "ms"),
+        ("+12055550100", "al"),
+        ("+15045550100", "la"),
+    ):
+        assert blocked(decide_at(number, sunday_noon), "hours") == [
+            f"hours.us-{state}-solicitation"
+        ]
+        monday = decide_at(number, sunday_noon + timedelta(days=1))
+        assert not blocked(monday, "hours")
+
+
+def test_texas_sunday_calls_start_at_noon() -> None:
+    central = ZoneInfo("America/Chicago")
+    assert blocked(
+        decide_at("+12145550100", datetime(2026, 6, 14, 11, 59, tzinfo=central)), "hours"
+    )
+    noon = decide_at("+12145550100", datetime(2026, 6, 14, 12, 0, tzinfo=central))
+    assert not blocked(noon, "hours")
+    assert rule(noon, "hours.us-tx-solicitation").unverified
+
+
+def test_france_lunch_break_and_saturday() -> None:
+    paris = ZoneInfo("Europe/Paris")
+    assert blocked(decide_at("+33145678901", datetime(2026, 6, 10, 13, 30, tzinfo=paris)), "hours")
+    assert not blocked(
+        decide_at("+33145678901", datetime(2026, 6, 10, 14, 0, tzinfo=paris)), "hours"
+    )
+    assert blocked(decide_at("+33145678901", datetime(2026, 6, 13, 11, 0, tzinfo=paris)), "hours")
+
+
+def test_spain_sunday_is_blocked_and_a_weekday_evening_is_allowed() -> None:
+    madrid = ZoneInfo("Europe/Madrid")
+    assert blocked(decide_at("+34912345678", datetime(2026, 6, 14, 11, 0, tzinfo=madrid)), "hours")
+    assert not blocked(
+        decide_at("+34912345678", datetime(2026, 6, 10, 20, 59, tzinfo=madrid)), "hours"
+    )
+
+
+def test_a_country_without_statutory_hours_says_so() -> None:
+    decision = decide_at("+442079460000", datetime(2026, 6, 14, 23, 0, tzinfo=UTC))
+    assert rule(decision, "hours.none").verdict is FindingVerdict.SKIP
+
+
+def test_informational_calls_have_no_window_in_the_us() -> None:
+    late = datetime(2026, 6, 10, 23, 0, tzinfo=NY)
+    decision = decide_at(NY_NUMBER, late, purpose=Purpose.INFORMATIONAL)
+    assert not blocked(decision, "hours")
+
+
+def test_the_decision_reports_the_callee_local_time() -> None:
+    decision = decide_at("+61892345678", datetime(2026, 6, 10, 2, 0, tzinfo=UTC), region="AU-WA")
+    assert decision.local_time is not None
+    assert decision.local_time.isoformat() == "2026-06-10T10:00:00+08:00"
+    assert decision.context["regions"] == ["AU-WA"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    instant=st.datetimes(
+        min_value=datetime(2020, 1, 1), max_value=datetime(2035, 12, 31), timezones=st.just(UTC)
+    ),
+    zone=st.sampled_from(
+        [
+            "America/New_York",
+            "America/Chicago",
+            "America/Phoenix",
+            "Australia/Perth",
+            "Australia/Sydney",
+            "Europe/Paris",
+            "Pacific/Honolulu",
+        ]
+    ),
+)
+def test_every_window_is_half_open_in_every_zone(instant: datetime, zone: str) -> None:
+    local = instant.astimezone(ZoneInfo(zone))
+    seconds = local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
+    for pack in default_packs().values():
+        tables = [pack, *pack.states.values()]
+        for table in tables:
+            for hours_rule in table.hours:
+                spans = hours_rule.days.get(
+                    ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[local.weekday()], ()
+                )
+                expected = any(start <= seconds < end for start, end in spans)
+                assert hours_rule.allows(local.weekday(), seconds) is expected
+                for start, end in spans:
+                    assert hours_rule.allows(local.weekday(), start)
+                    assert not hours_rule.allows(local.weekday(), end) or any(
+                        s <= end < e for s, e in spans
+                    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    instant=st.datetimes(
+        min_value=datetime(2024, 1, 1), max_value=datetime(2030, 12, 31), timezones=st.just(UTC)
+    ),
+    zone=st.sampled_from(["America/New_York", "America/Los_Angeles", "America/Anchorage"]),
+)
+def test_the_engine_applies_the_federal_window_half_open_and_never_raises(
+    instant: datetime, zone: str
+) -> None:
+    decision = decide_at(NY_NUMBER, instant, tz=zone)
+    local = instant.astimezone(ZoneInfo(zone))
+    inside = 8 * 3600 <= local.hour * 3600 + local.minute * 60 + local.second < 21 * 3600
+    expected = FindingVerdict.ALLOW if inside else FindingVerdict.BLOCK
+    assert rule(decision, "hours.us-solicitation").verdict is expected

@@ -1,0 +1,136 @@
+"""Where the callee is: area codes, AU prefixes, mobiles, and the customer's own address."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import phonenumbers
+import pytest
+from phonenumbers import timezone as pn_timezone
+
+from rules.jurisdictions.loader import nanp_table
+from rules.location import CalleeLocation, locate, parse_region
+from rules.models import CallAttempt
+from rules.numbers import parse_number
+from rules.policy import Policy
+
+AT = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
+
+
+def where(number: str, tz: str | None = None, region: str | None = None) -> CalleeLocation:
+    attempt = CallAttempt(number, None, AT, callee_timezone=tz, callee_region=region)
+    return locate(attempt, parse_number(number, None), Policy())
+
+
+@pytest.mark.parametrize(
+    ("npa", "zones"),
+    [
+        ("850", {"America/New_York", "America/Chicago"}),
+        ("208", {"America/Boise", "America/Los_Angeles"}),
+        ("541", {"America/Los_Angeles", "America/Boise"}),
+        ("605", {"America/Chicago", "America/Denver"}),
+        ("812", {"America/Indiana/Indianapolis", "America/Chicago"}),
+        ("907", {"America/Anchorage", "America/Adak"}),
+        ("928", {"America/Phoenix", "America/Denver"}),
+        ("602", {"America/Phoenix"}),
+    ],
+)
+def test_area_codes_spanning_two_zones_and_arizona_are_corrected(npa: str, zones: set[str]) -> None:
+    assert set(where(f"+1{npa}5550100").timezones) == zones
+
+
+def test_phonenumbers_alone_gets_850_wrong_which_is_why_the_table_is_corrected() -> None:
+    number = phonenumbers.parse("+18505550100")
+    assert set(pn_timezone.time_zones_for_number(number)) != {"America/New_York", "America/Chicago"}
+
+
+def test_every_nanp_row_names_a_state_and_real_zones() -> None:
+    from zoneinfo import ZoneInfo
+
+    table = nanp_table()
+    assert len(table) > 300
+    for country, regions, zones in table.values():
+        assert country in ("US", "CA") and regions and zones
+        for zone in zones:
+            ZoneInfo(zone)
+
+
+def test_us_state_comes_from_the_area_code() -> None:
+    location = where("+13055550100")
+    assert location.regions == ("US-FL",)
+    assert location.source == "number"
+    assert "area code 305" in location.basis
+
+
+@pytest.mark.parametrize(
+    ("number", "regions", "zones"),
+    [
+        ("+61298765432", {"AU-NSW", "AU-ACT"}, {"Australia/Sydney", "Australia/Broken_Hill"}),
+        ("+61398765432", {"AU-VIC", "AU-TAS"}, {"Australia/Melbourne", "Australia/Hobart"}),
+        ("+61733334444", {"AU-QLD"}, {"Australia/Brisbane"}),
+        (
+            "+61892345678",
+            {"AU-WA", "AU-SA", "AU-NT", "AU-NSW"},
+            {"Australia/Perth", "Australia/Adelaide", "Australia/Darwin", "Australia/Broken_Hill"},
+        ),
+    ],
+)
+def test_au_geographic_prefixes(number: str, regions: set[str], zones: set[str]) -> None:
+    location = where(number)
+    assert set(location.regions) == regions
+    assert set(location.timezones) == zones
+
+
+def test_an_au_mobile_carries_no_location() -> None:
+    location = where("+61412345678")
+    assert location.regions == ()
+    assert {"Australia/Perth", "Australia/Sydney", "Australia/Darwin"} <= set(location.timezones)
+
+
+def test_a_spanish_mobile_may_be_in_the_canaries() -> None:
+    assert set(where("+34612345678").timezones) == {"Europe/Madrid", "Atlantic/Canary"}
+
+
+def test_the_customer_address_overrides_the_inference() -> None:
+    location = where("+61412345678", tz="Australia/Perth", region="au-wa")
+    assert location.source == "customer"
+    assert location.timezones == ("Australia/Perth",)
+    assert location.regions == ("AU-WA",)
+
+
+def test_a_customer_region_alone_gives_that_regions_zones() -> None:
+    assert where("+18505550100", region="US-FL").timezones == (
+        "America/New_York",
+        "America/Chicago",
+    )
+    assert where("+61412345678", region="AU-QLD").timezones == ("Australia/Brisbane",)
+
+
+def test_an_unreadable_customer_region_is_ignored_and_reported() -> None:
+    location = where("+61412345678", region="Western Australia")
+    assert location.source == "number"
+    assert len(location.timezones) > 1
+    assert location.problems
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("US-FL", "US-FL"),
+        ("au-nsw", "AU-NSW"),
+        ("FR-67", "FR-67"),
+        ("ES-CT", "ES-CT"),
+        ("FL", None),
+        ("XX-1", None),
+        ("", None),
+    ],
+)
+def test_parse_region(text: str, expected: str | None) -> None:
+    assert parse_region(text) == expected
+
+
+def test_local_times_follow_dst() -> None:
+    location = where("+12125550100")
+    winter = location.local_times(datetime(2026, 1, 10, 12, tzinfo=UTC))[0]
+    summer = location.local_times(datetime(2026, 7, 10, 12, tzinfo=UTC))[0]
+    assert (winter.hour, summer.hour) == (7, 8)
