@@ -77,7 +77,7 @@ async def handle_check(session: AgiSession, ctx: RouteContext) -> None:
         async with asyncio.timeout_at(ctx.budget.decide_by):
             variables = await session.get_variables(v for v, _ in CALL_SETTINGS.values())
             try:
-                attempt = build_attempt(request, variables, at)
+                attempt = build_attempt(request, variables, at, attempt.destination)
             except BadInput as exc:
                 decision = input_error_decision(attempt, str(exc))
                 log.warning("agi_bad_input", uniqueid=request.uniqueid, reason=str(exc))
@@ -133,11 +133,12 @@ def caller_id_of(request: AgiRequest) -> str | None:
 def provisional_attempt(request: AgiRequest, at: datetime) -> CallAttempt:
     """The attempt as far as the environment alone tells, for failures before the variables
     are read. Never raises."""
+    destination = destination_of(request)
     try:
-        return build_attempt(request, {}, at)
+        return build_attempt(request, {}, at, destination)
     except BadInput:
         return CallAttempt(
-            destination=destination_of(request),
+            destination=destination,
             caller_id=caller_id_of(request),
             at=at,
             tenant=_setting(request, {}, "tenant") or "default",
@@ -146,7 +147,10 @@ def provisional_attempt(request: AgiRequest, at: datetime) -> CallAttempt:
 
 
 def build_attempt(
-    request: AgiRequest, variables: Mapping[str, str | None], at: datetime
+    request: AgiRequest,
+    variables: Mapping[str, str | None],
+    at: datetime,
+    destination: str | None = None,
 ) -> CallAttempt:
     purpose_text = _setting(request, variables, "purpose")
     try:
@@ -160,7 +164,7 @@ def build_attempt(
     except ValueError:
         raise BadInput(f"agi_callingpres {pres_text!r} is not a number") from None
     return CallAttempt(
-        destination=destination_of(request),
+        destination=destination_of(request) if destination is None else destination,
         caller_id=caller_id_of(request),
         at=at,
         tenant=_setting(request, variables, "tenant") or "default",

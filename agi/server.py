@@ -204,7 +204,8 @@ async def _bounded(job: Awaitable[None], timeout_s: float) -> None:
 async def _close(writer: asyncio.StreamWriter) -> None:
     writer.close()
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(writer.wait_closed(), CLOSE_TIMEOUT_S)
+        async with asyncio.timeout(CLOSE_TIMEOUT_S):
+            await writer.wait_closed()
 
 
 def _peer(writer: asyncio.StreamWriter) -> str:

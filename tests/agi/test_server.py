@@ -204,7 +204,7 @@ async def test_slow_service_times_out_and_blocks_within_the_deadline(
     fake = await run_call(server, FakeAsterisk(allow_answered_env()))
     assert fake.set_variables["DIALGUARD_VERDICT"] == "BLOCK"
     assert fake.set_variables["DIALGUARD_RULE"] == "guard.timeout"
-    assert fake.elapsed_s < DEADLINE_MS / 1000 + 0.05
+    assert fake.elapsed_s < DEADLINE_MS / 1000 + 0.1
     await server.shutdown()  # waits for the background record
     [(attempt, decision, source)] = service.recorded
     assert (attempt.call_id, decision.rule, source) == ("1795859878.63", "guard.timeout", "agi")
@@ -306,7 +306,8 @@ async def test_optout_of_an_unreadable_number_fails_visibly(
 async def timed_check(server: AgiServer) -> FakeAsterisk:
     fake = await run_call(server, FakeAsterisk(allow_answered_env()))
     assert fake.set_variables["DIALGUARD_VERDICT"] == "ALLOW"
-    assert fake.elapsed_s < 0.1
+    # Well under the 250 ms a stalled loop would cost (slack for a busy 2-core machine).
+    assert fake.elapsed_s < 0.2
     return fake
 
 
@@ -349,9 +350,14 @@ async def test_header_that_never_ends_is_cut_at_the_deadline(server: AgiServer) 
     writer.close()
 
 
-async def test_many_concurrent_checks(server: AgiServer, service: FakeService) -> None:
-    fakes = [FakeAsterisk(allow_answered_env(agi_uniqueid=f"1.{i}")) for i in range(50)]
-    await asyncio.gather(*(f.run(server.port) for f in fakes))
+async def test_many_concurrent_checks(service: FakeService) -> None:
+    # A generous deadline: this is about sessions not mixing, not about time.
+    server = await start_agi_server("127.0.0.1", 0, service, deadline_ms=5000)
+    try:
+        fakes = [FakeAsterisk(allow_answered_env(agi_uniqueid=f"1.{i}")) for i in range(50)]
+        await asyncio.gather(*(f.run(server.port) for f in fakes))
+    finally:
+        await server.shutdown()
     assert all(f.set_variables["DIALGUARD_VERDICT"] == "ALLOW" for f in fakes)
     assert sorted(a.call_id or "" for a in service.checked) == sorted(f"1.{i}" for i in range(50))
 
@@ -387,3 +393,14 @@ async def test_real_guard_optout_is_durable_before_ok(store: Store, policy: Poli
     assert fake.set_variables["DIALGUARD_OPTOUT"] == "OK"
     rows = await store.fetchall("SELECT number, tenant, campaign, source FROM suppressions")
     assert [tuple(r) for r in rows] == [("+61400000001", "acme", "", "agi-optout")]
+
+
+async def test_campaign_name_as_first_argument_warns_once(
+    server: AgiServer, service: FakeService
+) -> None:
+    with structlog.testing.capture_logs() as logs:
+        await run_call(server, FakeAsterisk(allow_answered_env()))
+    warnings = [e for e in logs if e["event"] == "agi_arg_not_a_number"]
+    assert [(w["arg"], w["used"], w["log_level"]) for w in warnings] == [
+        ("spring", "agi_extension", "warning")
+    ]

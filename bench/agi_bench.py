@@ -1,0 +1,397 @@
+"""FastAGI benchmark: drive the server over loopback the way Asterisk does.
+
+Each session connects, sends the environment block recorded from Asterisk 22 (allow-answered,
+one write per line, LF only) with its own uniqueid and destination, answers `GET VARIABLE`
+(`200 result=0`: unset) and `SET VARIABLE` (`200 result=1`), and ends when the server closes.
+Latency is connect-to-close. The server runs in a child process so the client does not share
+its event loop.
+
+Two servers are measured the same way:
+  real  dialguard: agi.start_agi_server + dialguard.guard.Guard over a SQLite store holding an
+        au-dncr register copy of 10 million numbers (built once, reused with --db);
+  null  a do-nothing FastAGI server: reads the environment, sets DIALGUARD_VERDICT ALLOW, closes;
+  agi-noop  (optional) the agi package with a service that allows at once: the agi layer's own
+        cost, without the guard and the store.
+
+Two loads: closed loop (C clients back to back, max throughput) and open loop (a fixed rate).
+Figures, not pass/fail. Example:
+
+    python bench/agi_bench.py --db /tmp/dialguard-bench.sqlite3 --rate 500 --seconds 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import multiprocessing as mp
+import os
+import random
+import signal
+import sqlite3
+import statistics
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any, TextIO
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+TRANSCRIPT = REPO.parent / "shared" / "fixtures" / "asterisk-22" / "allow-answered"
+TRANSCRIPT_FILE = TRANSCRIPT / "agi-001-check.jsonl"
+REGISTER = "au-dncr"
+REGISTER_TABLE = "reg_bench"
+FIRST_NUMBER = 61400000000  # AU mobiles; every other number is on the register
+TENANT = "bench"
+
+
+# -- the register copy ----------------------------------------------------------------------
+
+
+def ensure_store(path: Path, size: int) -> None:
+    """Create the bench store with a `size`-number register copy unless it exists already;
+    refresh the copy's as-of date so it is never stale."""
+    from dialguard.store import open_store
+
+    if not path.exists():
+        tmp = path.with_suffix(".building")
+        tmp.unlink(missing_ok=True)
+
+        async def create_schema() -> None:
+            store = await open_store(tmp)
+            await store.close()
+
+        asyncio.run(create_schema())
+        started = time.perf_counter()
+        con = sqlite3.connect(tmp, isolation_level=None)
+        con.execute(
+            f"CREATE TABLE {REGISTER_TABLE} (number INTEGER PRIMARY KEY, registered_on TEXT)"
+        )
+        con.execute("BEGIN")
+        con.executemany(
+            f"INSERT INTO {REGISTER_TABLE} (number) VALUES (?)",
+            ((FIRST_NUMBER + 2 * i,) for i in range(size)),
+        )
+        con.execute(
+            "INSERT INTO register_copies (register, table_name, as_of, imported_at, count,"
+            " checksum, source_file, format) VALUES (?, ?, ?, ?, ?, 'bench', 'agi_bench', 'plain')",
+            (REGISTER, REGISTER_TABLE, datetime.now(UTC).date().isoformat(), time.time(), size),
+        )
+        con.execute("COMMIT")
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        con.close()
+        for suffix in ("-wal", "-shm"):
+            Path(f"{tmp}{suffix}").unlink(missing_ok=True)
+        tmp.rename(path)
+        print(f"built {path}: {size:,} numbers in {time.perf_counter() - started:.1f} s")
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute(
+        "UPDATE register_copies SET as_of = ? WHERE register = ?",
+        (datetime.now(UTC).date().isoformat(), REGISTER),
+    )
+    con.close()
+
+
+# -- servers (child process) ----------------------------------------------------------------
+
+
+async def _null_session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        await reader.readuntil(b"\n\n")
+        writer.write(b'SET VARIABLE DIALGUARD_VERDICT "ALLOW"\n')
+        await reader.readline()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    finally:
+        writer.close()
+
+
+async def _serve(kind: str, db: str, log_stream: TextIO, ready: Connection) -> None:
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    if kind == "null":
+        server = await asyncio.start_server(_null_session, "127.0.0.1", 0)
+        ready.send(server.sockets[0].getsockname()[1])
+        await stop.wait()
+        server.close()
+        return
+    from agi import start_agi_server
+    from dialguard.guard import Guard
+    from dialguard.logs import configure_logging
+    from dialguard.store import open_store
+    from rules.policy import Policy, TenantSettings
+
+    configure_logging("info", log_stream)
+    if kind == "agi-noop":
+        noop = await start_agi_server("127.0.0.1", 0, _InstantAllow())
+        ready.send(noop.port)
+        await stop.wait()
+        await noop.shutdown()
+        return
+    store = await open_store(db)
+    guard = Guard(store, Policy(tenants={TENANT: TenantSettings(TENANT, "AU")}))
+    agi_server = await start_agi_server("127.0.0.1", 0, guard)
+    ready.send(agi_server.port)
+    await stop.wait()
+    await agi_server.shutdown()
+    await store.close()
+
+
+class _InstantAllow:
+    """A GuardService that allows at once: isolates the cost of the agi package itself."""
+
+    def __init__(self) -> None:
+        from rules.policy import Policy
+
+        self.policy = Policy()
+
+    async def check(self, attempt: Any) -> Any:
+        from rules.models import Decision, Verdict
+
+        return Decision(Verdict.ALLOW, None, "allowed", "", None, None, None, None, ())
+
+    async def record(self, attempt: Any, decision: Any, latency_ms: float, source: str) -> None:
+        return None
+
+    async def opt_out(self, entry: Any) -> None:
+        return None
+
+    def normalize(self, raw: str, tenant: str) -> Any:
+        from rules.numbers import parse_number
+
+        return parse_number(raw, None)
+
+
+def server_main(kind: str, db: str, log_file: str, ready: Connection) -> None:
+    with contextlib.suppress(KeyboardInterrupt), Path(log_file).open("a") as stream:
+        asyncio.run(_serve(kind, db, stream, ready))
+
+
+# -- client ---------------------------------------------------------------------------------
+
+
+def load_env_template() -> list[str]:
+    lines: list[str] = []
+    for raw in TRANSCRIPT_FILE.read_text().splitlines():
+        entry = json.loads(raw)
+        if entry["dir"] == "in":
+            lines.append(entry["line"])
+            if entry["line"] == "\n":
+                return lines
+    raise SystemExit(f"no environment block in {TRANSCRIPT_FILE}")
+
+
+@dataclass
+class Results:
+    latencies: list[float] = field(default_factory=list)
+    verdicts: Counter[str] = field(default_factory=Counter)
+    errors: int = 0
+    elapsed: float = 0.0
+    max_start_lag: float = 0.0
+
+
+class Client:
+    def __init__(self, port: int, register_size: int) -> None:
+        self.port = port
+        self.template = load_env_template()
+        self.register_size = register_size
+        self.counter = 0
+        self.rng = random.Random(42)
+
+    def env_for_next(self) -> list[bytes]:
+        self.counter += 1
+        number = str(FIRST_NUMBER + self.rng.randrange(2 * self.register_size))
+        out: list[bytes] = []
+        for line in self.template:
+            name = line.split(": ", 1)[0]
+            if name == "agi_uniqueid":
+                line = f"agi_uniqueid: bench-{os.getpid()}.{self.counter}\n"
+            elif name == "agi_extension":
+                line = f"agi_extension: {number}\n"
+            elif name in ("agi_network_script", "agi_request"):
+                line = line.replace("tenant=acme", f"tenant={TENANT}")
+            out.append(line.encode())
+        return out
+
+    async def call(self, results: Results) -> None:
+        env = self.env_for_next()
+        started = time.perf_counter()
+        verdict, rule = None, ""
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+            for line in env:  # one write per line, as Asterisk's setup_env does
+                writer.write(line)
+            while raw := await reader.readline():
+                words = raw.decode().rstrip("\n").split(" ", 3)
+                if words[:2] == ["GET", "VARIABLE"]:
+                    writer.write(b"200 result=0\n")
+                elif words[:2] == ["SET", "VARIABLE"] and len(words) == 4:
+                    if words[2] == "DIALGUARD_VERDICT":
+                        verdict = words[3].strip('"')
+                    elif words[2] == "DIALGUARD_RULE":
+                        rule = words[3].strip('"')
+                    writer.write(b"200 result=1\n")
+                else:
+                    writer.write(b"510 Invalid or unknown command\n")
+            writer.close()
+        except OSError:
+            results.errors += 1
+            return
+        results.latencies.append(time.perf_counter() - started)
+        if verdict is None:
+            results.errors += 1
+        else:
+            results.verdicts[rule if rule.startswith("guard.") else verdict] += 1
+
+
+async def closed_loop(client: Client, concurrency: int, seconds: float) -> Results:
+    results = Results()
+    end = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        while time.perf_counter() < end:
+            await client.call(results)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    results.elapsed = time.perf_counter() - started
+    return results
+
+
+async def open_loop(client: Client, rate: float, seconds: float) -> Results:
+    results = Results()
+    total = int(rate * seconds)
+    tasks: list[asyncio.Task[None]] = []
+    started = time.perf_counter()
+    for i in range(total):
+        due = started + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        results.max_start_lag = max(results.max_start_lag, time.perf_counter() - due)
+        tasks.append(asyncio.create_task(client.call(results)))
+    await asyncio.gather(*tasks)
+    results.elapsed = time.perf_counter() - started
+    return results
+
+
+# -- orchestration --------------------------------------------------------------------------
+
+
+def start_server(kind: str, db: Path, log_file: str) -> tuple[mp.Process, int]:
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=server_main, args=(kind, str(db), log_file, child), daemon=True)
+    proc.start()
+    if not parent.poll(60):
+        proc.kill()
+        raise SystemExit(f"the {kind} server did not start")
+    return proc, int(parent.recv())
+
+
+def stop_server(proc: mp.Process) -> None:
+    proc.terminate()
+    proc.join(10)
+    if proc.is_alive():
+        proc.kill()
+
+
+def row(server: str, load: str, res: Results) -> dict[str, str]:
+    lat = sorted(res.latencies) or [0.0]
+    q = statistics.quantiles(lat, n=100, method="inclusive") if len(lat) > 1 else [lat[0]] * 99
+    return {
+        "server": server,
+        "load": load,
+        "calls": str(len(res.latencies)),
+        "checks/s": f"{len(res.latencies) / res.elapsed:.0f}" if res.elapsed else "-",
+        "p50 ms": f"{q[49] * 1000:.2f}",
+        "p99 ms": f"{q[98] * 1000:.2f}",
+        "max ms": f"{lat[-1] * 1000:.2f}",
+        "errors": str(res.errors),
+        "verdicts": " ".join(f"{k}={v}" for k, v in sorted(res.verdicts.items())),
+    }
+
+
+def print_table(rows: list[dict[str, str]]) -> None:
+    headers = list(rows[0])
+    widths = {h: max(len(h), *(len(r[h]) for r in rows)) for h in headers}
+    print("  ".join(h.ljust(widths[h]) for h in headers))
+    print("  ".join("-" * widths[h] for h in headers))
+    for r in rows:
+        print("  ".join(r[h].ljust(widths[h]) for h in headers))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--db",
+        type=Path,
+        default=Path("/tmp/dialguard-bench.sqlite3"),
+        help="bench store; built with the register copy only if missing",
+    )
+    parser.add_argument(
+        "--register-size",
+        type=int,
+        default=10_000_000,
+        help="numbers in the au-dncr copy when building (default 10M)",
+    )
+    parser.add_argument("--servers", default="real,null", help="comma list of real,null,agi-noop")
+    parser.add_argument("--concurrency", type=int, default=16, help="closed-loop clients")
+    parser.add_argument(
+        "--closed-seconds", type=float, default=5.0, help="closed-loop duration (0 skips it)"
+    )
+    parser.add_argument("--rate", type=float, default=500.0, help="open-loop calls per second")
+    parser.add_argument(
+        "--seconds", type=float, default=10.0, help="open-loop duration (0 skips it)"
+    )
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up per server")
+    parser.add_argument(
+        "--log-file",
+        default=os.devnull,
+        help="where the real server's log lines go (rendered either way)",
+    )
+    args = parser.parse_args()
+
+    servers = [s.strip() for s in args.servers.split(",") if s.strip()]
+    if "real" in servers:
+        ensure_store(args.db, args.register_size)
+    rows: list[dict[str, str]] = []
+    throughput: dict[str, float] = {}
+    for kind in servers:
+        proc, port = start_server(kind, args.db, args.log_file)
+        try:
+            client = Client(port, args.register_size)
+            if args.warmup:
+                asyncio.run(closed_loop(client, 4, args.warmup))
+            if args.closed_seconds:
+                res = asyncio.run(closed_loop(client, args.concurrency, args.closed_seconds))
+                throughput[kind] = len(res.latencies) / res.elapsed
+                rows.append(row(kind, f"closed C={args.concurrency}", res))
+            if args.seconds:
+                res = asyncio.run(open_loop(client, args.rate, args.seconds))
+                rows.append(row(kind, f"open {args.rate:g}/s", res))
+                if res.max_start_lag > 0.005:
+                    print(
+                        f"note: {kind} open loop: client started a call up to "
+                        f"{res.max_start_lag * 1000:.1f} ms late"
+                    )
+        finally:
+            stop_server(proc)
+    if rows:
+        print_table(rows)
+    if "real" in throughput and "null" in throughput:
+        ratio = throughput["real"] / throughput["null"]
+        print(f"real/null closed-loop throughput: {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()
