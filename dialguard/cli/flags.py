@@ -37,7 +37,8 @@ def parse_subject(text: str, policy: Policy, tenant: str | None, *, callee: bool
     kinds = (*SUBJECT_KINDS, "callee") if callee else SUBJECT_KINDS
     kind, sep, name = text.strip().partition(":")
     name = name.strip()
-    if not sep or kind not in kinds or not name or any(ch.isspace() for ch in name):
+    named = kind in ("tenant", "campaign")
+    if not sep or kind not in kinds or not name or (named and any(c.isspace() for c in name)):
         raise InputError(
             f"subject {text!r} must be {', '.join(k + ':NAME' for k in kinds[:-1])} or "
             f"{kinds[-1]}:{'NUMBER' if kinds[-1] in ('callerid', 'callee') else 'NAME'}"

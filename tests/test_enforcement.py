@@ -1,0 +1,215 @@
+"""The Enforcer over a real SQLite store: the recorded campaign burst, an ordinary campaign,
+a breach that suspends a campaign and the guard's next check blocked by it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from dialguard.enforcement import Enforcer
+from dialguard.guard import Guard
+from dialguard.store import Store
+from dialguard.store.flags import FlagStore
+from rules.facts import SuppressionEntry
+from rules.models import CallAttempt, Verdict
+from rules.outcomes import CallOutcome
+from rules.policy import Policy
+
+
+def burst_outcomes(fixtures_dir: Path) -> list[CallOutcome]:
+    """The `Dial` leg's Cdr of each call in the recording (times are the PBX's, UTC)."""
+    text = (fixtures_dir / "campaign-burst" / "ami.txt").read_text(encoding="utf-8")
+    outcomes = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.split("\n") if ": " in line)
+        if fields.get("Event") != "Cdr" or fields.get("LastApplication") != "Dial":
+            continue
+
+        def when(name: str, fields: dict[str, str] = fields) -> datetime | None:
+            value = fields.get(name, "")
+            return datetime.fromisoformat(value).replace(tzinfo=UTC) if value else None
+
+        outcomes.append(
+            CallOutcome(
+                call_id=fields["UniqueID"],
+                number="+" + fields["Destination"],
+                dialled=fields["Destination"],
+                caller_id=fields["Source"],
+                tenant="acme",
+                campaign="winter",  # agi_arg_1 of the recorded AGI sessions
+                started_at=when("StartTime"),
+                answered_at=when("AnswerTime"),
+                ended_at=when("EndTime"),
+                disposition=fields["Disposition"],
+                billsec=int(fields["BillableSeconds"]),
+            )
+        )
+    return sorted(outcomes, key=lambda o: o.ended_at or datetime.min.replace(tzinfo=UTC))
+
+
+async def replay(store: Store, enforcer: Enforcer, outcomes: list[CallOutcome]) -> None:
+    for outcome in outcomes:
+        await store.upsert_outcome(outcome)
+        await enforcer.outcome_recorded(outcome)
+
+
+async def open_flags(store: Store) -> dict[tuple[str, str], list[str]]:
+    return {(f.subject, f.detector): list(f.call_ids) for f in await FlagStore(store).flags("open")}
+
+
+async def test_the_recording_has_seven_calls(fixtures_dir: Path) -> None:
+    outcomes = burst_outcomes(fixtures_dir)
+    assert len(outcomes) == 7
+    assert sum(o.number == "+61400000005" for o in outcomes) == 5
+    assert len({o.caller_id for o in outcomes}) == 5
+
+
+async def test_campaign_burst_raises_repeat_and_rotation_flags(
+    store: Store, policy: Policy, fixtures_dir: Path
+) -> None:
+    outcomes = burst_outcomes(fixtures_dir)
+    await replay(store, Enforcer(store, policy, debounce=timedelta(0)), outcomes)
+    flags = await open_flags(store)
+    assert set(flags) == {
+        ("campaign:winter", "repeat_callee"),
+        ("campaign:winter", "callerid_rotation"),
+    }
+    to_five = sorted(o.call_id for o in outcomes if o.number == "+61400000005")
+    assert flags[("campaign:winter", "repeat_callee")] == to_five
+    [rotation] = await FlagStore(store).flags("open", detector="callerid_rotation")
+    assert rotation.measured == 5 and rotation.threshold == 2
+    assert rotation.callees == ("+61400000005",) and rotation.citation
+    # Seven attempts are far below the 100 the short-call ratio needs: the sample guard holds.
+    assert await FlagStore(store).suspensions() == []
+
+
+async def test_replaying_twice_updates_the_open_flags(
+    store: Store, policy: Policy, fixtures_dir: Path
+) -> None:
+    outcomes = burst_outcomes(fixtures_dir)
+    enforcer = Enforcer(store, policy, debounce=timedelta(0))
+    await replay(store, enforcer, outcomes)
+    first = {(f.subject, f.detector): f.id for f in await FlagStore(store).flags(None)}
+    await replay(store, enforcer, outcomes)
+    second = {(f.subject, f.detector): f.id for f in await FlagStore(store).flags(None)}
+    assert first == second and len(second) == 2
+
+
+async def test_a_debounced_burst_is_completed_by_the_sweep(
+    store: Store, policy: Policy, fixtures_dir: Path
+) -> None:
+    outcomes = burst_outcomes(fixtures_dir)
+    enforcer = Enforcer(store, policy)  # default debounce: only the first call is judged
+    await replay(store, enforcer, outcomes)
+    assert await open_flags(store) == {}
+    last = max(o.ended_at for o in outcomes if o.ended_at)
+    applied = await enforcer.sweep(last + timedelta(minutes=1))
+    assert {(a.finding.subject, a.finding.detector) for a in applied} == {
+        ("campaign:winter", "repeat_callee"),
+        ("campaign:winter", "callerid_rotation"),
+    }
+
+
+async def test_an_acknowledged_flag_is_not_reopened_by_the_same_calls(
+    store: Store, policy: Policy, fixtures_dir: Path
+) -> None:
+    outcomes = burst_outcomes(fixtures_dir)
+    enforcer = Enforcer(store, policy, debounce=timedelta(0))
+    await replay(store, enforcer, outcomes)
+    flags = FlagStore(store)
+    for flag in await flags.flags("open"):
+        await flags.close_flag(flag.id, "acknowledged", "known test burst", datetime.now(UTC))
+    await replay(store, enforcer, outcomes)
+    assert await flags.flags("open") == []
+
+
+async def test_an_ordinary_campaign_raises_no_flag(store: Store, policy: Policy) -> None:
+    start = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
+    outcomes = []
+    for i in range(20):
+        begun = start + timedelta(minutes=3 * i)
+        answered = i % 4 != 0
+        outcomes.append(
+            CallOutcome(
+                call_id=f"ord{i}",
+                number=f"+614{12_000_000 + 7919 * i:08d}",
+                caller_id="+61291234567",
+                tenant="acme",
+                campaign="autumn",
+                started_at=begun,
+                answered_at=begun + timedelta(seconds=9) if answered else None,
+                ended_at=begun + timedelta(seconds=(9 + 70) if answered else 25),
+                disposition="ANSWERED" if answered else "NO ANSWER",
+                billsec=70 if answered else 0,
+            )
+        )
+    enforcer = Enforcer(store, policy, debounce=timedelta(0))
+    await replay(store, enforcer, outcomes)
+    await enforcer.sweep(start + timedelta(hours=2))
+    assert await open_flags(store) == {}
+
+
+async def test_a_breach_suspends_the_campaign_and_the_next_check_is_blocked(
+    store: Store, policy: Policy
+) -> None:
+    await store.add_suppression(
+        SuppressionEntry(
+            "+61400000009", "acme", None, "asked not to be called", "cli",
+            datetime.now(UTC) - timedelta(days=3),
+        )
+    )  # fmt: skip
+    called = datetime.now(UTC) + timedelta(seconds=1)
+    breach = CallOutcome(
+        call_id="b1",
+        number="+61400000009",
+        caller_id="+61291234567",
+        tenant="acme",
+        campaign="winter",
+        started_at=called,
+        answered_at=called + timedelta(seconds=5),
+        ended_at=called + timedelta(seconds=30),
+        disposition="ANSWERED",
+        billsec=25,
+    )
+    enforcer = Enforcer(store, policy)
+    await replay(store, enforcer, [breach])
+    [flag] = await FlagStore(store).flags("open", detector="breach")
+    assert flag.subject == "campaign:winter" and flag.call_ids == ("b1",)
+    assert "opted out" in flag.detail
+    [suspension] = await FlagStore(store).suspensions()
+    assert suspension.subject == "campaign:winter" and suspension.flag_id == flag.id
+
+    attempt = CallAttempt(
+        "+61400000123", "+61291234567", datetime.now(UTC) + timedelta(seconds=2), "acme", "winter"
+    )
+    decision = await Guard(store, policy).evaluate(attempt)
+    assert decision.verdict is Verdict.BLOCK and decision.rule == "suspension.campaign"
+
+    # A second breach adds to the same flag; lifting the suspension holds until new evidence.
+    await FlagStore(store).unsuspend("campaign:winter", "reviewed", datetime.now(UTC))
+    await enforcer.sweep(called + timedelta(minutes=1))
+    assert await FlagStore(store).suspensions() == []
+    again = CallOutcome(**{**_fields(breach), "call_id": "b2"})
+    await replay(store, enforcer, [again])
+    [flag] = await FlagStore(store).flags("open", detector="breach")
+    assert flag.call_ids == ("b1", "b2") and flag.measured == 2
+    assert [s.subject for s in await FlagStore(store).suspensions()] == ["campaign:winter"]
+
+
+async def test_a_suppression_stored_after_the_call_is_no_breach(
+    store: Store, policy: Policy
+) -> None:
+    called = datetime.now(UTC) - timedelta(hours=1)
+    outcome = CallOutcome(
+        call_id="late", number="+61400000009", tenant="acme", campaign="winter",
+        started_at=called, ended_at=called + timedelta(seconds=20), disposition="NO ANSWER",
+    )  # fmt: skip
+    await store.add_suppression(
+        SuppressionEntry("+61400000009", None, None, "", "cli", called - timedelta(days=1))
+    )
+    await replay(store, Enforcer(store, policy), [outcome])
+    assert await FlagStore(store).flags("open", detector="breach") == []
+
+
+def _fields(outcome: CallOutcome) -> dict[str, object]:
+    return {name: getattr(outcome, name) for name in outcome.__dataclass_fields__}
