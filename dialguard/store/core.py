@@ -254,7 +254,7 @@ class Store:
             )
         # An opt-out recorded during the call (or within 10 minutes of its end) is the
         # callee's refusal in that conversation: FR D.223-9 locks the number for 60 days
-        # even if the opt-out itself is later removed or expires.
+        # even after the opt-out itself expires (expired entries stay in the table).
         for row in await self.fetchall(
             "SELECT o.*, d.purpose, EXISTS (SELECT 1 FROM suppressions s WHERE s.number = o.number"
             " AND (s.tenant = '' OR s.tenant = coalesce(o.tenant, ''))"

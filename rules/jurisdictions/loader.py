@@ -76,8 +76,8 @@ def nanp_table() -> Mapping[str, tuple[str, tuple[str, ...], tuple[str, ...]]]:
 def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     """The pack `base` with the operator's `override` applied (see docs/jurisdictions.md).
 
-    Rule lists merge by `name`: a named rule replaces the fields it gives, a new name adds a
-    rule, `remove = true` deletes it. `states` merge per state; other keys replace.
+    Rule lists merge by `name`: a named rule replaces the fields it gives (an hours rule's
+    `days` weekday by weekday), a new name adds a rule, `remove = true` deletes it. `states` merge per state; other keys replace.
     """
     out = copy.deepcopy(dict(base))
     for key, value in override.items():
@@ -118,8 +118,12 @@ def _merge_rules(base: list[Any], override: list[Any]) -> list[Any]:
             continue
         if index is None:
             rules.append(dict(item))
-        else:
-            rules[index] = {**rules[index], **item}
+            continue
+        merged = {**rules[index], **item}
+        # Weekdays merge one by one: `days = { sun = [...] }` changes Sunday only.
+        if isinstance(rules[index].get("days"), dict) and isinstance(item.get("days"), dict):
+            merged["days"] = {**rules[index]["days"], **item["days"]}
+        rules[index] = merged
     return rules
 
 

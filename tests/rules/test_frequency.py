@@ -164,3 +164,66 @@ def test_uk_72_hours_after_an_abandoned_call() -> None:
         verdict(decide_with("+442079460000", other_tenant), "frequency.gb-ofcom-after-abandoned")
         is FindingVerdict.ALLOW
     )
+
+
+async def test_the_store_feeds_outcomes_history_refusals_and_abandons_to_the_caps(store) -> None:  # type: ignore[no-untyped-def]
+    from rules.facts import SuppressionEntry
+    from rules.outcomes import CallOutcome
+    from rules.ports import FactQuery
+
+    start = AT - timedelta(days=3)
+    await store.upsert_outcome(
+        CallOutcome(
+            "u1",
+            number=FR,
+            tenant="acme",
+            campaign="a",
+            started_at=start,
+            ended_at=start + timedelta(minutes=2),
+            disposition="ANSWERED",
+            billsec=90,
+        )
+    )
+    await store.upsert_outcome(
+        CallOutcome(
+            "u2",
+            number=FR,
+            tenant="acme",
+            campaign="a",
+            started_at=start - timedelta(days=1),
+            disposition="ANSWERED",
+            billsec=5,
+            abandoned=True,
+        )
+    )
+    await store.upsert_outcome(
+        CallOutcome(
+            "h1",
+            number=FR,
+            tenant="acme",
+            started_at=start - timedelta(days=2),
+            disposition="NO ANSWER",
+            source="history",
+        )
+    )
+    # The callee refused during call u1 (an opt-out that expired after a day): the FR
+    # 60-day lock outlives the opt-out.
+    await store.add_suppression(
+        SuppressionEntry(
+            FR,
+            "acme",
+            None,
+            "refused",
+            "agi",
+            start + timedelta(minutes=1),
+            start + timedelta(days=1),
+        )
+    )
+    facts = await store.facts_for(FactQuery(FR, "acme", "a", None, [], [], AT - timedelta(days=61)))
+    by_id = {a.call_id: a for a in facts.attempts}
+    assert by_id["u1"].refused and by_id["u1"].conversation and by_id["u1"].source == "outcome"
+    assert by_id["u2"].disposition == "ABANDONED" and not by_id["u2"].refused
+    assert by_id["h1"].source == "history" and not by_id["h1"].conversation
+    decision = decide_with(FR, list(facts.attempts), campaign="b")
+    assert verdict(decision, "frequency.fr-refusal-lock") is FindingVerdict.BLOCK
+    assert verdict(decision, "suppression.list") is FindingVerdict.ALLOW

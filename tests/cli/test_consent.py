@@ -1,0 +1,170 @@
+"""`dialguard consent` against a real SQLite file, and `check` deciding with those records."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+import dialguard.cli  # noqa: F401  (registers the commands)
+from dialguard.cli.app import cli
+
+CID = "+61291234567"
+
+
+class Cli:
+    def __init__(self, tmp_path: Path) -> None:
+        self.config = tmp_path / "dialguard.toml"
+        self.config.write_text(
+            '[guard]\nregister_missing = "allow"\n\n[tenants.acme]\nregion = "AU"\n'
+        )
+        self.db = tmp_path / "dialguard.sqlite3"
+
+    def __call__(self, *args: str) -> Result:
+        return CliRunner().invoke(cli, ["--db", str(self.db), "--config", str(self.config), *args])
+
+    def check(self, number: str, at: str, *extra: str) -> dict[str, object]:
+        result = self(
+            "check", number, "--caller-id", CID, "--tenant", "acme", "--at", at, "--json", *extra
+        )
+        assert result.exit_code in (0, 1), result.output
+        decision: dict[str, object] = json.loads(result.output)
+        assert result.exit_code == (0 if decision["verdict"] == "allow" else 1)
+        return decision
+
+
+@pytest.fixture(name="run")
+def _run(tmp_path: Path) -> Cli:
+    run = Cli(tmp_path)
+    assert run("callerid", "add", CID, "--tenant", "acme").exit_code == 0
+    return run
+
+
+def test_german_call_blocked_until_consent_is_added_and_again_after_revocation(run: Cli) -> None:
+    at = "2026-06-10T09:00:00Z"
+    assert run.check("+493012345678", at)["rule"] == "consent.de-opt-in"
+
+    added = run(
+        "consent",
+        "add",
+        "+493012345678",
+        "--tenant",
+        "acme",
+        "--kind",
+        "express",
+        "--date",
+        "2026-06-01",
+    )
+    assert added.exit_code == 0, added.output
+    assert run.check("+493012345678", at)["verdict"] == "allow"
+
+    revoked = run("consent", "revoke", "+493012345678", "--tenant", "acme", "--date", "2026-06-09")
+    assert revoked.exit_code == 0, revoked.output
+    assert run.check("+493012345678", at)["rule"] == "consent.de-opt-in"
+    # A decision before the revocation still sees the consent (the record is kept, dated).
+    assert run.check("+493012345678", "2026-06-08T09:00:00Z")["verdict"] == "allow"
+
+
+def test_out_of_hours_consent_lifts_the_au_sunday(run: Cli) -> None:
+    sunday = "2026-06-14T01:00:00Z"  # 11:00 Sunday in Sydney
+    decision = run.check("+61298765432", sunday)
+    assert decision["rule"] == "hours.au-telemarketing"
+    assert decision["local_time"] == "2026-06-14T11:00:00+10:00"
+    assert (
+        run(
+            "consent",
+            "add",
+            "0298765432",
+            "--tenant",
+            "acme",
+            "--kind",
+            "out-of-hours",
+            "--date",
+            "2026-06-01",
+        ).exit_code
+        == 0
+    )
+    assert run.check("+61298765432", sunday)["verdict"] == "allow"
+
+
+def test_list_shows_the_records_as_json(run: Cli) -> None:
+    run(
+        "consent",
+        "add",
+        "0298765432",
+        "--tenant",
+        "acme",
+        "--kind",
+        "ebr-purchase",
+        "--date",
+        "2025-01-15",
+        "--campaign",
+        "spring",
+        "--note",
+        "invoice 17",
+    )
+    result = run("consent", "list", "--tenant", "acme", "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [(r["number"], r["kind"], r["campaign"], r["note"]) for r in rows] == [
+        ("+61298765432", "ebr-purchase", "spring", "invoice 17")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            [
+                "consent",
+                "add",
+                "12ab",
+                "--tenant",
+                "acme",
+                "--kind",
+                "express",
+                "--date",
+                "2026-01-01",
+            ],
+            "'12ab'",
+        ),
+        (
+            [
+                "consent",
+                "add",
+                "0298765432",
+                "--tenant",
+                "acme",
+                "--kind",
+                "express",
+                "--date",
+                "yesterday",
+            ],
+            "--date",
+        ),
+        (
+            [
+                "consent",
+                "add",
+                "0298765432",
+                "--tenant",
+                "acme",
+                "--kind",
+                "express",
+                "--date",
+                "2026-01-01",
+                "--expires",
+                "2025-01-01",
+            ],
+            "--expires",
+        ),
+        (["consent", "revoke", "0298765432", "--tenant", "acme"], "no consent"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(run: Cli, args: list[str], message: str) -> None:
+    result = run(*args)
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output

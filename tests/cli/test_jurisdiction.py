@@ -1,0 +1,188 @@
+"""`dialguard jurisdiction show`: an operator reads a pack, with its sources and overrides;
+and `check` decides per jurisdiction end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+import dialguard.cli
+import dialguard.cli.jurisdiction  # noqa: F401  (until it is registered in dialguard.cli)
+from dialguard.cli.app import cli
+from rules.jurisdictions import from_settings
+
+CID = "+61291234567"
+
+
+class Cli:
+    def __init__(self, tmp_path: Path, extra: str = "") -> None:
+        self.config = tmp_path / "dialguard.toml"
+        self.config.write_text(
+            '[guard]\nregister_missing = "allow"\n\n[tenants.acme]\nregion = "AU"\n' + extra
+        )
+        self.db = tmp_path / "dialguard.sqlite3"
+
+    def __call__(self, *args: str) -> Result:
+        return CliRunner().invoke(cli, ["--db", str(self.db), "--config", str(self.config), *args])
+
+
+def test_show_prints_every_rule_with_its_source_and_unverified_marks(tmp_path: Path) -> None:
+    result = Cli(tmp_path)("jurisdiction", "show", "US")
+    assert result.exit_code == 0, result.output
+    assert "hours solicitation [charity, telemarketing]" in result.output
+    assert "source: 47 CFR 64.1200(c)(1)" in result.output
+    assert "US-TX: Texas" in result.output
+    assert "[unverified]" in result.output
+
+
+def test_show_json_of_a_state(tmp_path: Path) -> None:
+    result = Cli(tmp_path)("jurisdiction", "show", "US-FL", "--json")
+    assert result.exit_code == 0, result.output
+    pack = json.loads(result.output)
+    assert pack["hours"][0]["days"]["mon"] == [["08:00", "20:00"]]
+    assert pack["caps"][0]["limit"] == 3
+    assert pack["caps"][0]["citation"].startswith("Fla. Stat. 501.616(6)(b)")
+
+
+def test_an_unknown_pack_is_an_input_error(tmp_path: Path) -> None:
+    result = Cli(tmp_path)("jurisdiction", "show", "ZZ")
+    assert result.exit_code == 2 and "no jurisdiction pack 'ZZ'" in result.output
+
+
+OVERRIDE = """
+[jurisdictions.US.states.TX]
+hours = [{ name = "solicitation", days = { sun = [["13:00", "21:00"]] } }]
+
+[jurisdictions.US.states.NV]
+name = "Nevada override"
+
+[[jurisdictions.US.states.FL.caps]]
+name = "same-subject"
+limit = 2
+
+[[jurisdictions.AU.holidays]]
+name = "state-substitute"
+remove = true
+"""
+
+
+def test_overrides_change_a_window_a_cap_and_remove_a_rule(tmp_path: Path) -> None:
+    run = Cli(tmp_path, OVERRIDE)
+    tx = json.loads(run("jurisdiction", "show", "US-TX", "--json").output)
+    assert tx["hours"][0]["days"]["sun"] == [["13:00", "21:00"]]
+    assert tx["hours"][0]["days"]["mon"] == [["09:00", "21:00"]]  # untouched fields stay
+    fl = json.loads(run("jurisdiction", "show", "US-FL", "--json").output)
+    assert fl["caps"][0]["limit"] == 2
+    au = json.loads(run("jurisdiction", "show", "AU", "--json").output)
+    assert [h["name"] for h in au["holidays"]] == ["national"]
+    assert run("callerid", "add", CID, "--tenant", "acme").exit_code == 0
+    sunday_1230 = "2026-06-14T17:30:00Z"  # 12:30 in Dallas
+    result = run(
+        "check",
+        "+12145550100",
+        "--caller-id",
+        CID,
+        "--tenant",
+        "acme",
+        "--at",
+        sunday_1230,
+        "--json",
+    )
+    assert json.loads(result.output)["rule"] == "hours.us-tx-solicitation"
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        (
+            {
+                "US": {
+                    "states": {"TX": {"hours": [{"name": "solicitation", "days": {"sunday": []}}]}}
+                }
+            },
+            "jurisdictions.US.states.TX.hours.solicitation.days.sunday",
+        ),
+        (
+            {"US": {"states": {"FL": {"caps": [{"name": "same-subject", "limit": 0}]}}}},
+            "jurisdictions.US.states.FL.caps.same-subject.limit",
+        ),
+        (
+            {
+                "FR": {
+                    "caps": [
+                        {
+                            "name": "new",
+                            "purposes": ["telemarketing"],
+                            "window_hours": 5,
+                            "limit": 1,
+                        }
+                    ]
+                }
+            },
+            "jurisdictions.FR.caps.new.citation",
+        ),
+        ({"ZZ": {"hours": []}}, "jurisdictions.ZZ"),
+        ({"DE": {"colour": "red"}}, "jurisdictions.DE.colour"),
+        (
+            {"ES": {"consent": [{"name": "opt-in-2023", "since": "2023-06-29"}]}},
+            "jurisdictions.ES.consent.opt-in-2023.since",
+        ),
+    ],
+)
+def test_every_bad_override_key_is_named(raw: dict[str, object], key: str) -> None:
+    _, errors = from_settings(raw)
+    assert any(error.startswith(key) for error in errors), errors
+
+
+def test_a_bad_override_is_a_one_line_input_error_on_any_command(tmp_path: Path) -> None:
+    run = Cli(
+        tmp_path,
+        '\n[jurisdictions.US.states.FL]\ncaps = [{ name = "same-subject", window_hours = -1 }]\n',
+    )
+    result = run("jurisdiction", "show", "US")
+    assert result.exit_code == 2
+    assert "jurisdictions.US.states.FL.caps.same-subject.window_hours" in result.output
+
+
+@pytest.mark.parametrize(
+    ("number", "at", "expected"),
+    [
+        ("+12125550100", "2026-06-11T00:59:59Z", None),  # 20:59:59 New York
+        ("+12125550100", "2026-06-11T01:00:00Z", "hours.us-solicitation"),  # 21:00:00
+        ("+13055550100", "2026-06-11T00:00:00Z", "hours.us-fl-solicitation"),  # 20:00 Miami
+        ("+14015550100", "2026-11-26T16:00:00Z", "holiday.us-ri-state-holidays"),  # Thanksgiving
+        ("+33145678901", "2026-07-14T09:00:00Z", "holiday.fr-jours-feries"),
+        ("+33145678901", "2026-06-10T11:30:00Z", "hours.fr-prospection"),  # 13:30 Paris
+        ("+34912345678", "2026-06-14T09:00:00Z", "hours.es-commercial"),  # Sunday
+        ("+493012345678", "2026-06-10T09:00:00Z", "consent.de-opt-in"),
+        ("+61298765432", "2026-12-26T00:00:00Z", "holiday.au-national"),
+    ],
+)
+def test_check_decides_each_jurisdiction(
+    tmp_path: Path, number: str, at: str, expected: str | None
+) -> None:
+    run = Cli(tmp_path)
+    # France requires an ARCEP canvassing range as caller ID; Spain is opt-in, so the
+    # callee has consented and the window is what remains to decide.
+    cid = "+33162123456" if number.startswith("+33") else CID
+    assert run("callerid", "add", cid, "--tenant", "acme").exit_code == 0
+    if number.startswith("+34"):
+        added = run(
+            "consent",
+            "add",
+            number,
+            "--tenant",
+            "acme",
+            "--kind",
+            "express",
+            "--date",
+            "2026-01-01",
+        )
+        assert added.exit_code == 0, added.output
+    result = run("check", number, "--caller-id", cid, "--tenant", "acme", "--at", at, "--json")
+    decision = json.loads(result.output)
+    assert decision["rule"] == expected, decision["reason"]
+    assert result.exit_code == (0 if expected is None else 1)
