@@ -36,13 +36,15 @@ def callerid() -> None:
     """Caller IDs each tenant owns or is authorised to present."""
 
 
+# NUMBER takes several words so that `callerid add 02 9123 4567` works unquoted.
 @callerid.command("add")
-@click.argument("number")
+@click.argument("words", metavar="NUMBER", nargs=-1, required=True)
 @click.option("--tenant", required=True, help="The tenant that owns the number.")
 @click.option("--pool", default=None, help="A named rotation pool.")
 @pass_app
-def add(app: AppContext, number: str, tenant: str, pool: str | None) -> None:
+def add(app: AppContext, words: tuple[str, ...], tenant: str, pool: str | None) -> None:
     """Record NUMBER as a caller ID TENANT may present."""
+    number = " ".join(words)
     _check_name(tenant, "--tenant")
     if pool is not None:
         _check_name(pool, "--pool")
@@ -64,11 +66,12 @@ def add(app: AppContext, number: str, tenant: str, pool: str | None) -> None:
 
 
 @callerid.command("remove")
-@click.argument("number")
+@click.argument("words", metavar="NUMBER", nargs=-1, required=True)
 @click.option("--tenant", required=True)
 @pass_app
-def remove(app: AppContext, number: str, tenant: str) -> None:
+def remove(app: AppContext, words: tuple[str, ...], tenant: str) -> None:
     """Remove NUMBER from TENANT's inventory."""
+    number = " ".join(words)
     e164 = _normalise(number, tenant, app.settings.policy, "callerid remove")
     removed = app.run(lambda store: remove_caller_id(store, e164, tenant))
     if not removed:

@@ -60,6 +60,13 @@ def test_add_normalises_with_the_tenant_region_and_lists(run: Cli) -> None:
     assert _numbers(run, tenant="globex") == []
 
 
+def test_add_takes_a_number_written_in_groups_unquoted(run: Cli) -> None:
+    result = run("callerid", "add", "02", "9123", "4567", "--tenant", "acme")
+
+    assert result.exit_code == 0, result.output
+    assert _numbers(run) == ["+61291234567"]
+
+
 def test_adding_twice_keeps_one_entry(run: Cli) -> None:
     run("callerid", "add", "+61291234567", "--tenant", "acme")
     again = run("callerid", "add", "0291234567", "--tenant", "acme")
