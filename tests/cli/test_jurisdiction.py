@@ -186,3 +186,14 @@ def test_check_decides_each_jurisdiction(
     decision = json.loads(result.output)
     assert decision["rule"] == expected, decision["reason"]
     assert result.exit_code == (0 if expected is None else 1)
+
+
+def test_the_override_example_in_the_docs_is_valid() -> None:
+    import tomllib
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "jurisdictions.md").read_text()
+    example = doc.split("```toml")[1].split("```")[0]
+    policy, errors = from_settings(tomllib.loads(example)["jurisdictions"])
+    assert errors == []
+    assert policy.packs["US"].states["NE"].hours[0].days["sun"] == ((13 * 3600, 21 * 3600),)
+    assert "PT" in policy.packs
