@@ -8,6 +8,7 @@ from dialguard.cli import (  # noqa: F401  (importing registers the commands)
     consent,
     flags,
     history,
+    jurisdiction,
     log,
     registry,
     serve,

@@ -8,6 +8,7 @@ import click
 
 from dialguard.cli.app import AppContext, InputError, cli, emit_json, parse_when, pass_app
 from dialguard.guard import Guard
+from rules.location import parse_region
 from rules.models import CallAttempt, Decision, Purpose
 
 
@@ -51,6 +52,10 @@ def check(
     at = parse_when(at_text, "--at") or datetime.now(UTC)
     if callee_timezone is not None:
         _require_zone(callee_timezone)
+    if callee_region is not None and parse_region(callee_region) is None:
+        raise InputError(
+            f"--callee-region: {callee_region!r} is not a region such as US-FL, AU-NSW or FR-67"
+        )
     attempt = CallAttempt(
         destination=number,
         caller_id=caller_id,
