@@ -272,3 +272,22 @@ def test_check_json_lists_the_caller_id_findings(run: Cli) -> None:
         for f in owned["findings"]
         if f["rule"].startswith("callerid.") and f["verdict"] == "block"
     ] == []
+
+
+def test_callerid_settings_are_read_and_bad_keys_named(run: Cli) -> None:
+    args = ["check", "+61412345678", "--caller-id", "0298765432", "--tenant", "acme", "--json"]
+    args += ["--at", "2026-11-30T00:30:00Z"]
+    strict = json.loads(run(*args).output)
+    assert "callerid add +61298765432 --tenant acme" in next(
+        f["reason"] for f in strict["findings"] if f["rule"] == "callerid.not_owned"
+    )
+
+    run.config.write_text(run.config.read_text() + "\n[callerid]\nrequire_inventory = false\n")
+    relaxed = json.loads(run(*args).output)
+    owned = next(f for f in relaxed["findings"] if f["rule"] == "callerid.not_owned")
+    assert owned["verdict"] == "skip"
+
+    run.config.write_text(run.config.read_text() + "colour = 'red'\n")
+    bad = run(*args)
+    assert bad.exit_code == 2
+    assert "callerid.colour: unknown setting" in bad.output
