@@ -369,7 +369,7 @@ class Store:
 
     async def upsert_outcome(self, outcome: CallOutcome) -> None:
         row = await self.fetchone("SELECT * FROM outcomes WHERE call_id = ?", (outcome.call_id,))
-        merged = _outcome(row).merged(outcome) if row is not None else outcome
+        merged = outcome_from_row(row).merged(outcome) if row is not None else outcome
         await self.write(
             "INSERT OR REPLACE INTO outcomes (call_id, linkedid, number, dialled, caller_id, tenant,"
             " campaign, started_at, answered_at, ended_at, disposition, cause, cause_txt, billsec,"
@@ -400,7 +400,7 @@ class Store:
             "SELECT * FROM outcomes WHERE started_at >= ? AND started_at < ? ORDER BY started_at",
             (to_epoch(start), to_epoch(end)),
         )
-        return [_outcome(row) for row in rows]
+        return [outcome_from_row(row) for row in rows]
 
 
 def _suppression(row: sqlite3.Row) -> SuppressionEntry:
@@ -427,7 +427,7 @@ def _consent(row: sqlite3.Row) -> ConsentRecord:
     )
 
 
-def _outcome(row: sqlite3.Row) -> CallOutcome:
+def outcome_from_row(row: sqlite3.Row) -> CallOutcome:
     return CallOutcome(
         call_id=row["call_id"],
         linkedid=row["linkedid"],

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from dialguard.store.core import Store, _outcome
+from dialguard.store.core import Store, outcome_from_row
 from dialguard.store.timeconv import from_epoch, require_epoch, to_epoch
 from rules.detectors import FlagFinding
 from rules.models import Purpose
@@ -114,7 +114,7 @@ class FlagStore:
             f"SELECT * FROM outcomes WHERE {where} AND started_at >= ? AND started_at <= ?",
             [*params, to_epoch(start), to_epoch(end)],
         )
-        return [_outcome(row) for row in rows]
+        return [outcome_from_row(row) for row in rows]
 
     async def outcomes_for_campaign(
         self, tenant: str | None, campaign: str, start: datetime, end: datetime
@@ -126,14 +126,14 @@ class FlagStore:
             " AND started_at <= ?",
             [*params, campaign, to_epoch(start), to_epoch(end)],
         )
-        return [_outcome(row) for row in rows]
+        return [outcome_from_row(row) for row in rows]
 
     async def outcomes_in(self, start: datetime, end: datetime) -> list[CallOutcome]:
         rows = await self.store.fetchall(
             "SELECT * FROM outcomes WHERE started_at >= ? AND started_at <= ?",
             (to_epoch(start), to_epoch(end)),
         )
-        return [_outcome(row) for row in rows]
+        return [outcome_from_row(row) for row in rows]
 
     async def campaigns_with_abandoned(
         self, start: datetime, end: datetime
