@@ -190,6 +190,7 @@ class AmiListener:
         self.events_seen = 0
         self.outcomes_recorded = 0
         self.handler_errors = 0
+        self._reported: set[str] = set()
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -362,9 +363,8 @@ class AmiListener:
                 self._paused = None
             try:
                 await self._apply(event, datetime.fromtimestamp(received, UTC))
-            except Exception:  # one bad event must not stop the listener
-                self.handler_errors += 1
-                log.exception("ami_event_failed")
+            except Exception as exc:  # one bad event must not stop the listener
+                self._report_failure("event", exc)
 
     async def _apply(self, event: Any, now: datetime) -> None:
         store = getattr(event, "_store", None)  # panoramisk Message: {lower: (key, value)}
@@ -395,9 +395,18 @@ class AmiListener:
     async def _safely(self, what: str, work: Awaitable[object]) -> None:
         try:
             await work
-        except Exception:  # handlers and observers must not kill the link
-            self.handler_errors += 1
-            log.exception("ami_callback_failed", callback=what)
+        except Exception as exc:  # handlers and observers must not kill the link
+            self._report_failure(what, exc)
+
+    def _report_failure(self, what: str, exc: Exception) -> None:
+        """One line per failure; the traceback only the first time per kind (a broken
+        handler fails on every event, and rendering thousands of tracebacks stalls the loop)."""
+        self.handler_errors += 1
+        first = what not in self._reported
+        self._reported.add(what)
+        log.error(
+            "ami_callback_failed", callback=what, error=repr(exc), exc_info=exc if first else None
+        )
 
     # -- writing -------------------------------------------------------------------------
 

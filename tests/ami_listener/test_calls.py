@@ -1,0 +1,265 @@
+"""The call tracker against every recorded Asterisk 22 AMI session."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ami_listener.calls import CallTracker
+from ami_listener.events import parse_chanvariables, parse_user_event
+from rules.outcomes import CallOutcome
+from tests.ami_listener.recordings import load
+
+SYDNEY = ZoneInfo("Australia/Sydney")
+NOW = datetime(2026, 11, 27, 23, 0, tzinfo=UTC)
+
+
+def run(
+    events: list[dict[str, str | list[str]]], tracker: CallTracker | None = None
+) -> list[CallOutcome]:
+    tracker = tracker or CallTracker(asterisk_tz=SYDNEY)
+    out: list[CallOutcome] = []
+    for event in events:
+        out.extend(tracker.feed(event, NOW))
+    return out
+
+
+def test_allow_answered(fixtures_dir: Path) -> None:
+    tracker = CallTracker(asterisk_tz=SYDNEY)
+    [outcome] = run(load(fixtures_dir, "allow-answered"), tracker)
+    assert outcome.call_id == "1795859878.63"
+    assert outcome.linkedid == "1795859878.62"
+    assert outcome.dialled == "61400000001"
+    assert outcome.caller_id == "+61291234567"
+    assert outcome.disposition == "ANSWERED"
+    assert (outcome.billsec, outcome.cause, outcome.cause_txt) == (2, 16, "Normal Clearing")
+    # CDR local time 2026-11-28 09:57:58 in Sydney (AEDT, +11) is 22:57:58 UTC the day before.
+    assert outcome.started_at == datetime(2026, 11, 27, 22, 57, 58, tzinfo=UTC)
+    assert outcome.answered_at == outcome.started_at
+    assert outcome.ended_at == datetime(2026, 11, 27, 22, 58, 0, tzinfo=UTC)
+    assert tracker.open_calls == 0
+
+
+def test_asterisk_zone_is_a_setting(fixtures_dir: Path) -> None:
+    [outcome] = run(load(fixtures_dir, "allow-answered"), CallTracker(asterisk_tz=UTC))
+    assert outcome.started_at == datetime(2026, 11, 28, 9, 57, 58, tzinfo=UTC)
+
+
+def test_busy_noanswer_congestion(fixtures_dir: Path) -> None:
+    [busy] = run(load(fixtures_dir, "allow-busy"))
+    [noanswer] = run(load(fixtures_dir, "allow-noanswer"))
+    [congestion] = run(load(fixtures_dir, "allow-congestion"))
+    assert (busy.call_id, busy.disposition, busy.billsec) == ("1795859891.69", "BUSY", 0)
+    assert (noanswer.disposition, noanswer.answered_at) == ("NO ANSWER", None)
+    # cdr.conf congestion = no (the default, and the recording): the CDR says FAILED.
+    assert (congestion.call_id, congestion.disposition) == ("1795859905.77", "FAILED")
+    assert noanswer.ring_seconds == 4.0
+
+
+def test_dial_status_is_used_without_a_cdr(fixtures_dir: Path) -> None:
+    events = [e for e in load(fixtures_dir, "allow-busy") if e["Event"] != "Cdr"]
+    [busy] = run(events)
+    assert (busy.disposition, busy.billsec, busy.cause) == ("BUSY", None, 16)
+
+
+def test_blocked_call_is_rejected(fixtures_dir: Path) -> None:
+    [outcome] = run(load(fixtures_dir, "block-rejected"))
+    assert outcome.call_id == "1795859887.67"  # the AGI channel, not the Originate leg
+    assert (outcome.disposition, outcome.cause, outcome.cause_txt) == (
+        "REJECTED",
+        21,
+        "Call Rejected",
+    )
+    assert outcome.dialled == "61400000001"
+    assert outcome.caller_id == "+61291234567"
+
+
+def test_fail_closed_rejections_are_recorded(fixtures_dir: Path) -> None:
+    [unreachable] = run(load(fixtures_dir, "agi-unreachable"))
+    [silent] = run(load(fixtures_dir, "agi-silent-close"))
+    assert (unreachable.call_id, unreachable.disposition) == ("1795859933.91", "REJECTED")
+    assert (silent.call_id, silent.disposition) == ("1795861147.5", "REJECTED")
+
+
+def test_hangup_during_agi_is_no_attempt(fixtures_dir: Path) -> None:
+    tracker = CallTracker()
+    assert run(load(fixtures_dir, "hangup-during-agi"), tracker) == []
+    assert tracker.open_calls == 0
+
+
+def test_other_recordings(fixtures_dir: Path) -> None:
+    [bad] = run(load(fixtures_dir, "agi-bad-commands"))
+    assert (bad.call_id, bad.disposition, bad.billsec) == ("1795859917.85", "ANSWERED", 2)
+    [optout] = run(load(fixtures_dir, "optout-userevent"))
+    assert (optout.call_id, optout.dialled, optout.disposition) == (
+        "1795859911.81",
+        "61400000006",
+        "ANSWERED",
+    )
+    assert run(load(fixtures_dir, "asterisk-restart")) == []
+    assert run(load(fixtures_dir, "login-failed")) == []
+
+
+def test_campaign_burst(fixtures_dir: Path) -> None:
+    outcomes = run(load(fixtures_dir, "campaign-burst"))
+    assert len(outcomes) == 7
+    assert len({o.call_id for o in outcomes}) == 7
+    answered = [o for o in outcomes if o.disposition == "ANSWERED"]
+    assert len(answered) == 5
+    assert {o.dialled for o in answered} == {"61400000005"}
+    assert len({o.caller_id for o in answered}) == 5
+    assert all(o.billsec is not None and o.billsec <= 2 for o in answered)
+    others = sorted((o.dialled, o.disposition) for o in outcomes if o not in answered)
+    assert others == [("61400000002", "BUSY"), ("61400000004", "FAILED")]
+
+
+def test_replay_gives_the_same_outcomes(fixtures_dir: Path) -> None:
+    events = load(fixtures_dir, "campaign-burst")
+    tracker = CallTracker(asterisk_tz=SYDNEY)
+    first = run(events, tracker)
+    second = run(events, tracker)
+    assert first == second
+    assert tracker.open_calls == 0
+
+
+def test_late_cdr_updates_once(fixtures_dir: Path) -> None:
+    events = load(fixtures_dir, "allow-busy")
+    cdr = next(e for e in events if e["Event"] == "Cdr")
+    tracker = CallTracker(asterisk_tz=SYDNEY)
+    [early] = run([e for e in events if e is not cdr], tracker)
+    assert early.billsec is None
+    [late] = tracker.feed(cdr, NOW)
+    assert late.call_id == early.call_id and late.billsec == 0
+    assert late.disposition == "BUSY" and late.started_at is not None
+    assert tracker.feed(cdr, NOW) == []  # the same CDR again changes nothing
+
+
+def test_timestamp_header_is_the_event_time(fixtures_dir: Path) -> None:
+    events = [dict(e) for e in load(fixtures_dir, "allow-busy") if e["Event"] != "Cdr"]
+    for event in events:
+        event["Timestamp"] = "1795859891.500000"
+    [outcome] = run(events)
+    assert outcome.started_at == datetime.fromtimestamp(1795859891.5, UTC)
+
+
+def test_sweep_closes_calls_whose_end_was_lost(fixtures_dir: Path) -> None:
+    events = load(fixtures_dir, "allow-answered")
+    cut = next(i for i, e in enumerate(events) if e["Event"] == "DialEnd")
+    tracker = CallTracker(stale_after=timedelta(hours=4))
+    assert run(events[: cut + 1], tracker) == []
+    assert tracker.sweep(NOW + timedelta(hours=1)) == []
+    [outcome] = tracker.sweep(NOW + timedelta(hours=5))
+    assert (outcome.call_id, outcome.disposition, outcome.ended_at) == (
+        "1795859878.63",
+        "ANSWERED",
+        None,
+    )
+    assert tracker.open_calls == 0
+
+
+def test_memory_is_bounded(fixtures_dir: Path) -> None:
+    tracker = CallTracker(max_open_calls=10, max_finished=5)
+    for n in range(100):
+        tracker.feed({"Event": "Newchannel", "Uniqueid": f"1.{n}", "Linkedid": f"1.{n}"}, NOW)
+    assert tracker.open_calls <= 10
+    assert len(tracker._finished) <= 5
+
+
+def test_abandoned_mark_by_linkedid(fixtures_dir: Path) -> None:
+    events = load(fixtures_dir, "allow-answered")
+    mark = {
+        "Event": "UserEvent",
+        "UserEvent": "DialguardAbandoned",
+        "Uniqueid": "1795859878.65",
+        "Linkedid": "1795859878.62",
+        "Number": "61400000001",
+    }
+    cut = next(i for i, e in enumerate(events) if e["Event"] == "DialEnd")
+    [outcome] = run([*events[:cut], mark, *events[cut:]])
+    assert outcome.abandoned
+    # After the call ended, the mark updates the recorded outcome by number.
+    tracker = CallTracker()
+    [before] = run(events, tracker)
+    [after] = tracker.feed({**mark, "Uniqueid": "", "Linkedid": ""}, NOW)
+    assert not before.abandoned and after.abandoned and after.call_id == before.call_id
+
+
+def test_user_event_parsing() -> None:
+    optout = parse_user_event(
+        {
+            "Event": "UserEvent",
+            "UserEvent": "OptOutRequest",
+            "Number": "61400000006",
+            "Campaign": "",
+        }
+    )
+    assert optout is not None and optout.number == "61400000006" and optout.campaign is None
+    contract = parse_user_event(
+        {"event": "UserEvent", "userevent": "DialguardOptOut", "Tenant": "acme", "Number": "x"}
+    )
+    assert contract is not None and contract.tenant == "acme"
+    assert parse_user_event({"Event": "UserEvent", "UserEvent": "Other"}) is None
+    assert parse_user_event({"Event": "Hangup"}) is None
+
+
+def test_chanvariable_string_or_list() -> None:
+    assert parse_chanvariables("DIALGUARD_VERDICT=BLOCK") == {"DIALGUARD_VERDICT": "BLOCK"}
+    assert parse_chanvariables(["A=1", "B=x=y", "junk", "C="]) == {"A": "1", "B": "x=y", "C": ""}
+    assert parse_chanvariables(None) == {}
+
+
+def test_tenant_from_channel_variables(fixtures_dir: Path) -> None:
+    events = [dict(e) for e in load(fixtures_dir, "allow-answered")]
+    for event in events:
+        if event["Event"] == "DialBegin" and "Uniqueid" in event:
+            event["ChanVariable"] = ["DIALGUARD_TENANT=acme", "DIALGUARD_CAMPAIGN=spring"]
+    [outcome] = run(events)
+    assert (outcome.tenant, outcome.campaign) == ("acme", "spring")
+
+
+_NAMES = st.sampled_from(
+    ["Newchannel", "DialBegin", "DialEnd", "Hangup", "Cdr", "UserEvent", "VarSet", "", "hangup"]
+)
+_KEYS = st.sampled_from(
+    ["Uniqueid", "Linkedid", "DestUniqueid", "DialString", "DialStatus", "Cause", "Exten",
+     "UniqueID", "Timestamp", "StartTime", "BillableSeconds", "UserEvent", "ChanVariable",
+     "LastApplication", "Number", "CallerIDNum"]
+)  # fmt: skip
+_VALUES = st.one_of(
+    st.sampled_from(["1.1", "1.2", "21", "ANSWER", "Dial", "DialguardAbandoned", "x=y"]),
+    st.text(max_size=12),
+    st.lists(st.text(max_size=5), max_size=3),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(_NAMES, st.dictionaries(_KEYS, _VALUES, max_size=8)), max_size=40))
+def test_garbage_never_raises(stream: list[tuple[str, dict[str, object]]]) -> None:
+    tracker = CallTracker(max_open_calls=5, max_finished=5)
+    for name, headers in stream:
+        tracker.feed({"Event": name, **headers}, NOW)  # type: ignore[dict-item]
+    tracker.sweep(NOW + timedelta(days=1))
+    assert tracker.open_calls == 0
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.randoms(use_true_random=False))
+def test_interleaved_recordings_never_raise(fixtures_dir: Path, rnd: object) -> None:
+    import random
+
+    assert isinstance(rnd, random.Random)
+    events = load(fixtures_dir, "allow-answered") + load(fixtures_dir, "block-rejected")
+    rnd.shuffle(events)
+    tracker = CallTracker()
+    outcomes = run(events, tracker)
+    assert {o.call_id for o in outcomes} <= {e.get("Uniqueid") for e in events} | {
+        e.get("UniqueID") for e in events
+    }
+    tracker.sweep(NOW + timedelta(days=1))
+    assert tracker.open_calls == 0

@@ -1,0 +1,259 @@
+"""The listener end to end: real panoramisk, real TCP on 127.0.0.1, real SQLite store, the
+recorded Asterisk 22 bytes served by a fake AMI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from structlog.testing import capture_logs
+
+from ami_listener.listener import AmiListener
+from dialguard.store import Store
+from rules.models import CallAttempt, Decision, Verdict
+from rules.numbers import ParsedNumber, parse_number
+from rules.outcomes import CallOutcome
+from tests.ami_listener.fake_ami import FakeAmi, Session
+
+START = datetime(2026, 11, 27, 22, 0, tzinfo=UTC)
+END = datetime(2026, 11, 29, tzinfo=UTC)
+
+
+def au_numbers(raw: str, tenant: str) -> ParsedNumber:
+    return parse_number(raw, "AU")
+
+
+def make_listener(store: Store, port: int, **options: Any) -> AmiListener:
+    settings: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": port,
+        "username": "dialguard",
+        "secret": "s3cret",
+        "normalize": au_numbers,
+        "reconnect_min_s": 0.05,
+        "reconnect_max_s": 0.4,
+        "ping_interval_s": 30.0,
+        "asterisk_tz": ZoneInfo("Australia/Sydney"),
+    }
+    settings.update(options)
+    return AmiListener(store, **settings)
+
+
+@pytest.fixture(name="serve")
+async def _serve() -> AsyncIterator[Callable[..., Any]]:
+    started: list[tuple[FakeAmi, AmiListener]] = []
+
+    async def serve(
+        store: Store, sessions: list[Session], **options: Any
+    ) -> tuple[FakeAmi, AmiListener]:
+        fake = FakeAmi(sessions, answer_ping=options.pop("answer_ping", True))
+        port = await fake.start()
+        listener = make_listener(store, port, **options)
+        started.append((fake, listener))
+        await listener.start()
+        return fake, listener
+
+    yield serve
+    for fake, listener in started:
+        await listener.close()
+        await fake.stop()
+
+
+async def until(condition: Callable[[], bool], limit_s: float = 3.0) -> None:
+    """Poll a condition spread over several objects (fake server, listener, store)."""
+    async with asyncio.timeout(limit_s):
+        while not condition():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+
+async def settled(listener: AmiListener, fake: FakeAmi, logins: int = 1) -> None:
+    await until(lambda: len(fake.logins) >= logins and listener.connected.is_set())
+    await asyncio.sleep(0.05)
+    await listener.wait_idle()
+
+
+def recording(fixtures_dir: Path, name: str, **kw: Any) -> Session:
+    return Session.recording(fixtures_dir / name / "ami.txt", **kw)
+
+
+async def test_outcomes_are_stored(serve: Any, store: Store, fixtures_dir: Path) -> None:
+    fake, listener = await serve(store, [recording(fixtures_dir, "campaign-burst")])
+    await settled(listener, fake)
+    outcomes = await store.outcomes_between(START, END)
+    assert len(outcomes) == 7
+    first = next(o for o in outcomes if o.call_id == "1795859938.93")
+    assert (first.disposition, first.billsec, first.number) == ("ANSWERED", 1, "+61400000005")
+    assert fake.logins[0]["username"] == "dialguard"
+    assert fake.logins[0]["events"] == "call,cdr,user,system"
+
+
+async def test_replay_never_doubles(serve: Any, store: Store, fixtures_dir: Path) -> None:
+    session = recording(fixtures_dir, "campaign-burst", close_at_end=True)
+    fake, listener = await serve(store, [session, session])
+    await until(lambda: listener.connections >= 2)
+    await settled(listener, fake, logins=2)
+    rows = await store.fetchall("SELECT call_id FROM outcomes")
+    assert len(rows) == 7
+
+
+async def test_decision_enriches_outcome(serve: Any, store: Store, fixtures_dir: Path) -> None:
+    await record_decision(store, "1795859878.63", "acme", "spring")
+    fake, listener = await serve(store, [recording(fixtures_dir, "allow-answered")])
+    await settled(listener, fake)
+    [outcome] = await store.outcomes_between(START, END)
+    assert (outcome.tenant, outcome.campaign, outcome.number) == ("acme", "spring", "+61400000001")
+
+
+async def test_blocked_call_stored_as_rejected(
+    serve: Any, store: Store, fixtures_dir: Path
+) -> None:
+    fake, listener = await serve(store, [recording(fixtures_dir, "block-rejected")])
+    await settled(listener, fake)
+    row = await store.fetchone("SELECT * FROM outcomes")
+    assert row is not None
+    assert (row["call_id"], row["disposition"], row["cause"]) == ("1795859887.67", "REJECTED", 21)
+
+
+async def test_optout_without_decision_goes_to_default_tenant(
+    serve: Any, store: Store, fixtures_dir: Path
+) -> None:
+    fake, listener = await serve(store, [recording(fixtures_dir, "optout-userevent")])
+    await settled(listener, fake)
+    rows = await store.fetchall("SELECT * FROM suppressions")
+    assert [(r["number"], r["tenant"], r["campaign"], r["source"]) for r in rows] == [
+        ("+61400000006", "default", "", "ami-userevent")
+    ]
+
+
+async def test_optout_takes_the_tenant_of_the_decision(
+    serve: Any, store: Store, fixtures_dir: Path
+) -> None:
+    # The UserEvent comes from the callee leg; the decision is logged for the attempt leg.
+    await record_decision(store, "1795859911.81", "acme", None)
+    fake, listener = await serve(store, [recording(fixtures_dir, "optout-userevent")])
+    await settled(listener, fake)
+    rows = await store.fetchall("SELECT number, tenant, campaign FROM suppressions")
+    assert [tuple(r) for r in rows] == [("+61400000006", "acme", "")]
+
+
+async def test_restart_reconnects_and_logs_the_gap(
+    serve: Any, store: Store, fixtures_dir: Path
+) -> None:
+    sessions = [
+        recording(fixtures_dir, "asterisk-restart", close_at_end=True),
+        recording(fixtures_dir, "allow-answered"),
+    ]
+    with capture_logs() as logs:
+        fake, listener = await serve(store, sessions)
+        await until(lambda: listener.connections >= 2)
+        await settled(listener, fake, logins=2)
+    assert len(fake.accepted_at) == 2
+    gaps = await store.fetchall("SELECT * FROM events WHERE kind = 'ami_gap'")
+    assert len(gaps) == 1
+    detail = json.loads(gaps[0]["detail"])
+    assert set(detail) == {"start", "end", "seconds"} and detail["seconds"] >= 0.04
+    lost = [entry for entry in logs if entry["event"] == "ami_disconnected"]
+    assert "Shutdown" in lost[0]["reason"]
+    assert len(await store.outcomes_between(START, END)) == 1
+
+
+async def test_login_failed_retries_with_backoff(
+    serve: Any, store: Store, fixtures_dir: Path
+) -> None:
+    with capture_logs() as logs:
+        fake, listener = await serve(store, [recording(fixtures_dir, "login-failed")])
+        await until(lambda: len(fake.accepted_at) >= 4)
+    errors = [entry for entry in logs if entry["log_level"] == "error"]
+    assert len(errors) == 1
+    assert errors[0]["event"] == "ami_login_failed"
+    assert errors[0]["message"] == "Authentication failed"
+    assert "secret" not in errors[0]
+    gaps = [b - a for a, b in zip(fake.accepted_at, fake.accepted_at[1:], strict=False)]
+    assert gaps[0] >= 0.04  # no spinning
+    assert gaps[2] > gaps[0] * 1.5  # backing off
+    assert listener.connections == 0 and listener.login_failures >= 3
+
+
+async def test_split_utf8_character_survives(serve: Any, store: Store) -> None:
+    event = (
+        "Event: NewCallerid\r\nPrivilege: call,all\r\nChannel: PJSIP/a-1\r\n"
+        "CallerIDNum: 100\r\nCallerIDName: Café\r\nUniqueid: 1.1\r\nLinkedid: 1.1\r\n\r\n"
+    ).encode()
+    head = b"Asterisk Call Manager/11.0.0\r\nResponse: Success\r\nMessage: Authentication accepted\r\n\r\n"
+    split = event.index("é".encode()) + 1  # between the two bytes of é
+    seen: list[Mapping[str, Any]] = []
+
+    async def capture(event: Mapping[str, Any]) -> None:
+        seen.append(event)
+
+    fake, listener = await serve(store, [Session(head + event, split_at=(split,))])
+    listener.add_handler("NewCallerid", capture)
+    await settled(listener, fake)
+    await until(lambda: bool(seen))
+    assert seen[0]["calleridname"] == "Café"
+
+
+async def test_raising_callbacks_do_not_drop_the_connection(
+    serve: Any, store: Store, fixtures_dir: Path
+) -> None:
+    class FailingObserver:
+        async def outcome_recorded(self, outcome: CallOutcome) -> None:
+            raise RuntimeError("detector bug")
+
+    async def broken(event: Mapping[str, Any]) -> None:
+        raise ValueError("handler bug")
+
+    fake, listener = await serve(
+        store, [recording(fixtures_dir, "campaign-burst")], observer=FailingObserver()
+    )
+    listener.add_handler("*", broken)
+    await settled(listener, fake)
+    assert len(await store.outcomes_between(START, END)) == 7
+    assert listener.handler_errors > 7
+    assert listener.connected.is_set() and len(fake.accepted_at) == 1
+
+
+async def test_ping_watchdog_aborts_a_silent_link(
+    serve: Any, store: Store, fixtures_dir: Path
+) -> None:
+    fake, listener = await serve(
+        store,
+        [recording(fixtures_dir, "allow-answered")],
+        answer_ping=False,
+        ping_interval_s=0.05,
+        ping_timeout_s=0.05,
+    )
+    await until(lambda: len(fake.accepted_at) >= 2)
+    assert listener.connections >= 1
+
+
+async def test_close_stops_reconnecting(store: Store) -> None:
+    fake = FakeAmi([])
+    port = await fake.start()
+    await fake.stop()  # nothing listens: every connect is refused
+    listener = make_listener(store, port, reconnect_min_s=0.01, reconnect_max_s=0.02)
+    await listener.start()
+    await asyncio.sleep(0.1)
+    await listener.close()
+    tasks = [t for t in asyncio.all_tasks() if t.get_name().startswith("ami-")]
+    assert tasks == []
+
+
+async def record_decision(store: Store, call_id: str, tenant: str, campaign: str | None) -> None:
+    attempt = CallAttempt(
+        destination="61400000001",
+        caller_id="+61291234567",
+        at=START,
+        tenant=tenant,
+        campaign=campaign,
+        call_id=call_id,
+    )
+    number = "+61400000006" if call_id == "1795859911.81" else "+61400000001"
+    decision = Decision(Verdict.ALLOW, None, "allowed", "", number, None, "AU", None, ())
+    await store.record_decision(attempt, decision, 1.0, "agi")
