@@ -12,21 +12,16 @@ from typing import Any
 
 import aiosqlite
 
+from dialguard.store.facts import gather_facts, insert_decision
+from dialguard.store.hotpath import HotPath
 from dialguard.store.schema import MIGRATIONS, SCHEMA_VERSION
 from dialguard.store.timeconv import from_epoch, require_epoch, to_epoch
 from rules.facts import (
-    CallerIdRecord,
-    ConsentKind,
-    ConsentRecord,
     Facts,
-    PriorAttempt,
     RegisterCopy,
-    RegisterHit,
     SuppressionEntry,
-    Suspension,
 )
 from rules.models import CallAttempt, Decision
-from rules.numbers import register_key
 from rules.outcomes import CallOutcome
 from rules.ports import DecisionSummary, FactQuery
 
@@ -44,11 +39,12 @@ async def open_store(path: str | Path, *, busy_timeout_ms: int = 5000) -> Store:
     except (OSError, sqlite3.Error) as exc:
         raise StoreError(f"cannot open the database {db_path}: {exc}") from exc
     conn.row_factory = sqlite3.Row
-    store = Store(conn, db_path)
+    store = Store(conn, db_path, HotPath(db_path, busy_timeout_ms))
     try:
         await store._setup(busy_timeout_ms)
+        await store._hot.open()
     except sqlite3.Error as exc:
-        await conn.close()
+        await store.close()
         raise StoreError(f"cannot use the database {db_path}: {exc}") from exc
     return store
 
@@ -57,10 +53,10 @@ class Store:
     """Async access to the SQLite store. Fills `FactSource`, `DecisionLog`,
     `SuppressionWriter` and `OutcomeSink`."""
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+    def __init__(self, conn: aiosqlite.Connection, path: Path, hot: HotPath) -> None:
         self.conn = conn
         self.path = path
-        self._register_tables: dict[str, str] = {}
+        self._hot = hot
 
     async def _setup(self, busy_timeout_ms: int) -> None:
         await self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
@@ -92,6 +88,7 @@ class Store:
                 raise
 
     async def close(self) -> None:
+        await self._hot.close()
         await self.conn.close()
 
     async def __aenter__(self) -> Store:
@@ -141,72 +138,11 @@ class Store:
     # -- FactSource ----------------------------------------------------------------------
 
     async def facts_for(self, query: FactQuery) -> Facts:
-        copies = await self.register_copies()
-        number = query.number
-        suppressions: tuple[SuppressionEntry, ...] = ()
-        hits: dict[str, RegisterHit] = {}
-        consents: tuple[ConsentRecord, ...] = ()
-        attempts: tuple[PriorAttempt, ...] = ()
-        if number is not None:
-            suppressions = tuple(
-                _suppression(row)
-                for row in await self.fetchall(
-                    "SELECT * FROM suppressions WHERE number = ?", (number,)
-                )
-            )
-            hits = await self._register_hits(number, query.registers, copies)
-            consents = tuple(
-                _consent(row)
-                for row in await self.fetchall(
-                    "SELECT * FROM consents WHERE number = ? AND tenant = ?", (number, query.tenant)
-                )
-            )
-            attempts = await self._attempts(number, to_epoch(query.attempts_since) or 0.0)
-        cid_records: tuple[CallerIdRecord, ...] = ()
-        cid_hits: dict[str, RegisterHit] = {}
-        if query.caller_id is not None:
-            cid_records = tuple(
-                CallerIdRecord(row["number"], row["tenant"], row["pool"] or None)
-                for row in await self.fetchall(
-                    "SELECT number, tenant, pool FROM caller_ids WHERE number = ?",
-                    (query.caller_id,),
-                )
-            )
-            cid_hits = await self._register_hits(query.caller_id, query.caller_id_registers, copies)
-        has_inventory = (
-            await self.fetchone(
-                "SELECT 1 FROM caller_ids WHERE tenant = ? LIMIT 1", (query.tenant,)
-            )
-        ) is not None
-        subjects = [f"tenant:{query.tenant}"]
-        if query.campaign:
-            subjects.append(f"campaign:{query.campaign}")
-        if query.caller_id:
-            subjects.append(f"callerid:{query.caller_id}")
-        marks = ",".join("?" * len(subjects))
-        suspensions = tuple(
-            Suspension(
-                row["subject"], row["reason"], require_epoch(row["created_at"]), row["flag_id"]
-            )
-            for row in await self.fetchall(
-                f"SELECT * FROM suspensions WHERE subject IN ({marks})", subjects
-            )
-        )
-        return Facts(
-            suppressions=suppressions,
-            register_copies={c.register: c for c in copies.values()},
-            register_hits=hits,
-            consents=consents,
-            attempts=attempts,
-            caller_id_records=cid_records,
-            tenant_has_inventory=has_inventory,
-            caller_id_register_hits=cid_hits,
-            suspensions=suspensions,
-        )
+        """Everything the rules need for one call, gathered in one hop (see `facts.py`)."""
+        return await self._hot.run(gather_facts, query)
 
     async def register_copies(self) -> dict[str, RegisterCopy]:
         rows = await self.fetchall("SELECT * FROM register_copies")
-        self._register_tables = {row["register"]: row["table_name"] for row in rows}
         return {
             row["register"]: RegisterCopy(
                 row["register"],
@@ -218,108 +154,12 @@ class Store:
             for row in rows
         }
 
-    async def _register_hits(
-        self, number: str, registers: Sequence[str], copies: dict[str, RegisterCopy]
-    ) -> dict[str, RegisterHit]:
-        hits: dict[str, RegisterHit] = {}
-        key = register_key(number)
-        for name in registers:
-            table = self._register_tables.get(name)
-            if table is None:
-                continue
-            row = await self.fetchone(
-                f'SELECT registered_on FROM "{table}" WHERE number = ?', (key,)
-            )
-            if row is not None:
-                registered = date.fromisoformat(row[0]) if row[0] else None
-                hits[name] = RegisterHit(name, registered)
-        return hits
-
-    async def _attempts(self, number: str, since: float) -> tuple[PriorAttempt, ...]:
-        out: list[PriorAttempt] = []
-        for row in await self.fetchall(
-            "SELECT call_id, decided_at, tenant, campaign, purpose FROM decisions "
-            "WHERE number = ? AND decided_at >= ? AND verdict = 'allow' AND source = 'agi'",
-            (number, since),
-        ):
-            out.append(
-                PriorAttempt(
-                    require_epoch(row["decided_at"]),
-                    row["tenant"],
-                    row["campaign"],
-                    row["purpose"],
-                    "decision",
-                    row["call_id"],
-                )
-            )
-        # An opt-out recorded during the call (or within 10 minutes of its end) is the
-        # callee's refusal in that conversation: FR D.223-9 locks the number for 60 days
-        # even after the opt-out itself expires (expired entries stay in the table).
-        for row in await self.fetchall(
-            "SELECT o.*, d.purpose, EXISTS (SELECT 1 FROM suppressions s WHERE s.number = o.number"
-            " AND (s.tenant = '' OR s.tenant = coalesce(o.tenant, ''))"
-            " AND s.requested_at >= o.started_at"
-            " AND s.requested_at <= coalesce(o.ended_at, o.started_at) + 600) AS refused"
-            " FROM outcomes o LEFT JOIN decisions d ON d.call_id = o.call_id AND d.source = 'agi'"
-            " WHERE o.number = ? AND o.started_at >= ?",
-            (number, since),
-        ):
-            out.append(
-                PriorAttempt(
-                    require_epoch(row["started_at"]),
-                    row["tenant"] or "",
-                    row["campaign"],
-                    row["purpose"],
-                    "history" if row["source"] == "history" else "outcome",
-                    row["call_id"],
-                    "ABANDONED" if row["abandoned"] else row["disposition"],
-                    row["billsec"],
-                    conversation=row["disposition"] == "ANSWERED"
-                    and (row["billsec"] is None or row["billsec"] > 0),
-                    refused=bool(row["refused"]),
-                )
-            )
-        return tuple(out)
-
     # -- DecisionLog -----------------------------------------------------------------------
 
     async def record_decision(
         self, attempt: CallAttempt, decision: Decision, latency_ms: float, source: str
     ) -> None:
-        payload = decision.as_dict()
-        payload["inputs"] = {
-            "destination": attempt.destination,
-            "caller_id": attempt.caller_id,
-            "caller_id_presentation": attempt.caller_id_presentation,
-            "tenant": attempt.tenant,
-            "campaign": attempt.campaign,
-            "purpose": attempt.purpose.value,
-            "callee_timezone": attempt.callee_timezone,
-            "callee_region": attempt.callee_region,
-            "at": attempt.at.isoformat(),
-            "call_id": attempt.call_id,
-        }
-        await self.write(
-            "INSERT INTO decisions (call_id, decided_at, source, tenant, campaign, purpose, dialled,"
-            " number, caller_id, verdict, rule, reason, latency_ms, decision_json)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                attempt.call_id,
-                attempt.at.timestamp(),
-                source,
-                attempt.tenant,
-                attempt.campaign,
-                attempt.purpose.value,
-                attempt.destination,
-                decision.number,
-                decision.caller_id,
-                decision.verdict.value,
-                decision.rule,
-                decision.reason,
-                latency_ms,
-                json.dumps(payload, default=str),
-            ),
-        )
+        await self._hot.run(insert_decision, attempt, decision, latency_ms, source)
 
     async def decision_for_call(self, call_id: str) -> sqlite3.Row | None:
         return await self.fetchone(
@@ -401,30 +241,6 @@ class Store:
             (to_epoch(start), to_epoch(end)),
         )
         return [outcome_from_row(row) for row in rows]
-
-
-def _suppression(row: sqlite3.Row) -> SuppressionEntry:
-    return SuppressionEntry(
-        number=row["number"],
-        tenant=row["tenant"] or None,
-        campaign=row["campaign"] or None,
-        reason=row["reason"],
-        source=row["source"],
-        requested_at=require_epoch(row["requested_at"]),
-        expires_at=from_epoch(row["expires_at"]),
-    )
-
-
-def _consent(row: sqlite3.Row) -> ConsentRecord:
-    return ConsentRecord(
-        number=row["number"],
-        tenant=row["tenant"],
-        kind=ConsentKind(row["kind"]),
-        granted_at=require_epoch(row["granted_at"]),
-        campaign=row["campaign"] or None,
-        expires_at=from_epoch(row["expires_at"]),
-        revoked_at=from_epoch(row["revoked_at"]),
-    )
 
 
 def outcome_from_row(row: sqlite3.Row) -> CallOutcome:
