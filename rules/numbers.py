@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType, shortnumberinfo
@@ -103,12 +104,14 @@ def is_dial_string(raw: str) -> bool:
     return clean_dial_string(raw) is not None
 
 
+@lru_cache(maxsize=65536)
 def parse_number(raw: str, region: str | None) -> ParsedNumber:
     """Parse a number as dialled or presented.
 
     `region` (ISO 3166 alpha-2) is how national-format numbers are read. International
     forms are accepted as `+CC...` and, when a region is known, with its international
     prefix (00 or 011...) as phonenumbers understands it.
+    Cached: the result is a value, and caller IDs and redialled numbers repeat all day.
     """
     cleaned = clean_dial_string(raw)
     if cleaned is None:
@@ -128,8 +131,11 @@ def parse_number(raw: str, region: str | None) -> ParsedNumber:
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     country = phonenumbers.region_code_for_number(number)
     national = str(number.national_number)
-    valid = phonenumbers.is_valid_number(number)
-    ntype = _TYPE_NAMES.get(phonenumbers.number_type(number), "unknown")
+    # phonenumbers' is_valid_number is exactly "its type is known", and each call re-derives
+    # the region and the type: ask once.
+    number_type = phonenumbers.number_type(number)
+    valid = number_type != PhoneNumberType.UNKNOWN
+    ntype = _TYPE_NAMES.get(number_type, "unknown")
     problem = None if valid else "is not an assigned range in its country's numbering plan"
     return ParsedNumber(raw, e164, country, national, valid, ntype, problem)
 

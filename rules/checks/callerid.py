@@ -17,6 +17,7 @@ jurisdiction or purpose) yields SKIP, so the audit record shows every rule consu
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 
 import phonenumbers
 
@@ -369,6 +370,7 @@ def neighbour_spoof(ctx: RuleContext) -> Iterable[Finding]:
     )
 
 
+@lru_cache(maxsize=65536)
 def _country_code(e164: str) -> int:
     try:
         return phonenumbers.parse(e164, None).country_code or 0
