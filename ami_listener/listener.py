@@ -73,8 +73,10 @@ class _Utf8SafeProtocol(AMIProtocol):  # type: ignore[misc]
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self._pending = b""
+        self.last_rx = time.monotonic()
 
     def data_received(self, data: bytes) -> None:
+        self.last_rx = time.monotonic()  # any byte proves the link alive (see _watchdog)
         if self._pending:
             data = self._pending + data
         cut = _incomplete_utf8_tail(data)
@@ -324,13 +326,25 @@ class AmiListener:
         await self._safely("log_event", self.sink.log_event("ami_gap", detail))
 
     async def _watchdog(self, manager: _Manager, transport: asyncio.Transport) -> None:
+        """Abort a link that carries nothing, not even a Ping reply. Incoming traffic counts
+        as liveness, and nothing is judged while we paused reading ourselves (a backlog of
+        events would otherwise hide the Pong and a healthy link would be cut, losing calls)."""
+        protocol = manager.protocol
         while True:
             await asyncio.sleep(self.ping_interval_s)
+            if (
+                self._paused is not None
+                or time.monotonic() - protocol.last_rx < self.ping_interval_s
+            ):
+                continue
+            sent = time.monotonic()
             try:
                 await asyncio.wait_for(
-                    manager.protocol.send(Action({"Action": "Ping"})), self.ping_timeout_s
+                    protocol.send(Action({"Action": "Ping"})), self.ping_timeout_s
                 )
             except TimeoutError:
+                if self._paused is not None or protocol.last_rx > sent:
+                    continue
                 log.warning("ami_ping_timeout", seconds=self.ping_timeout_s)
                 transport.abort()
                 return

@@ -57,6 +57,7 @@ class FakeAmi:
     port: int = 0
     accepted_at: list[float] = field(default_factory=list)
     logins: list[dict[str, str]] = field(default_factory=list)
+    streamed: int = 0  # sessions whose whole recording was written and drained
     _server: asyncio.Server | None = None
     _writers: set[asyncio.StreamWriter] = field(default_factory=set)
 
@@ -112,6 +113,7 @@ class FakeAmi:
             if offset != len(body):
                 await asyncio.sleep(0.02)  # a separate TCP segment
             start = offset
+        self.streamed += 1
         if session.close_at_end:
             return
         while True:

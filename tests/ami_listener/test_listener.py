@@ -73,9 +73,15 @@ async def until(condition: Callable[[], bool], limit_s: float = 3.0) -> None:
 
 
 async def settled(listener: AmiListener, fake: FakeAmi, logins: int = 1) -> None:
-    await until(lambda: len(fake.logins) >= logins and listener.connected.is_set())
-    await asyncio.sleep(0.05)
-    await listener.wait_idle()
+    """Every byte served so far has been read and applied (loopback: drained = delivered
+    to the socket; the short sleeps let the client read it)."""
+    await until(lambda: fake.streamed >= logins and listener.connected.is_set())
+    seen = -1
+    async with asyncio.timeout(3.0):
+        while seen != listener.events_seen:
+            seen = listener.events_seen
+            await asyncio.sleep(0.05)
+            await listener.wait_idle()
 
 
 def recording(fixtures_dir: Path, name: str, **kw: Any) -> Session:
@@ -94,10 +100,13 @@ async def test_outcomes_are_stored(serve: Any, store: Store, fixtures_dir: Path)
 
 
 async def test_replay_never_doubles(serve: Any, store: Store, fixtures_dir: Path) -> None:
-    session = recording(fixtures_dir, "campaign-burst", close_at_end=True)
-    fake, listener = await serve(store, [session, session])
-    await until(lambda: listener.connections >= 2)
-    await settled(listener, fake, logins=2)
+    closing = recording(fixtures_dir, "campaign-burst", close_at_end=True)
+    fake, listener = await serve(
+        store, [closing, closing, recording(fixtures_dir, "campaign-burst")]
+    )
+    await until(lambda: listener.connections >= 3)
+    await settled(listener, fake, logins=3)
+    assert listener.outcomes_recorded >= 21  # the same 7 calls, three times
     rows = await store.fetchall("SELECT call_id FROM outcomes")
     assert len(rows) == 7
 
