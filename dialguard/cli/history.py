@@ -1,3 +1,253 @@
-"""`dialguard history` commands."""
+"""`dialguard history import`: past call attempts, so caps and detectors count them.
+
+Two layouts: our CSV (header `number,tenant,campaign,started_at,disposition,billsec`) and
+Asterisk's cdr_csv `Master.csv` (no header; only the `Dial` row of a call is the attempt).
+Rows become `outcomes` with `source = 'history'` and a stable call_id (`cdr:<uniqueid>`, or
+`history:<sha1 of the row>`), so importing the same file twice adds nothing. Naive times are
+read in `--timezone` (default: this machine's zone). `ABANDONED` is stored as an answered call
+flagged abandoned. Parsing lives here; the SQL is in `dialguard.store.history`.
+"""
 
 from __future__ import annotations
+
+import csv
+import hashlib
+from collections.abc import Iterator
+from datetime import datetime, tzinfo
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import click
+
+from dialguard.cli.app import AppContext, cli, emit_json, fail, pass_app, readable_file
+from dialguard.store import Store
+from dialguard.store.history import import_outcomes
+from rules.numbers import parse_number
+from rules.outcomes import CallOutcome
+from rules.policy import Policy
+
+DISPOSITIONS = frozenset({"ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CONGESTION", "ABANDONED"})
+CSV_HEADER = ["number", "tenant", "campaign", "started_at", "disposition", "billsec"]
+# cdr_csv columns with loguniqueid, loguserfield and newcdrcolumns on (fixtures README).
+CDR_COLUMNS = [
+    "accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp",
+    "lastdata", "start", "answer", "end", "duration", "billsec", "disposition", "amaflags",
+    "uniqueid", "userfield", "peeraccount", "linkedid", "sequence",
+]  # fmt: skip
+MAX_REJECTS_SHOWN = 10
+
+
+@cli.group()
+def history() -> None:
+    """Past call attempts (CSV or Asterisk cdr_csv Master.csv)."""
+
+
+@history.command("import")
+@click.argument("file")
+@click.option("--tenant", default=None, help="Tenant of rows that do not name one.")
+@click.option("--campaign", default=None, help="Campaign of rows that do not name one.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["auto", "csv", "cdr-csv"]),
+    default="auto",
+    show_default=True,
+)
+@click.option("--timezone", "zone", default=None, help="Zone of naive times (default: local).")
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+def import_(
+    app: AppContext,
+    file: str,
+    tenant: str | None,
+    campaign: str | None,
+    fmt: str,
+    zone: str | None,
+    as_json: bool,
+) -> None:
+    """Import FILE as past call attempts (idempotent)."""
+    path = readable_file(file)
+    tz = _zone(zone)
+    rows = _rows(path)
+    first = next(iter(rows), None)
+    if first is None:
+        fail(f"{file}: is empty")
+    if fmt == "auto":
+        header = [c.strip().lower() for c in first[1]]
+        fmt = "csv" if "number" in header and "started_at" in header else "cdr-csv"
+    policy = app.settings.policy
+    parse = _parse_csv if fmt == "csv" else _parse_cdr
+    outcomes: list[CallOutcome] = []
+    rejects: list[tuple[int, str]] = []
+    skipped = 0
+    for line_no, result in parse(rows, tenant, campaign, tz, policy):
+        if isinstance(result, CallOutcome):
+            outcomes.append(result)
+        elif result is None:
+            skipped += 1
+        else:
+            rejects.append((line_no, result))
+    if not outcomes:
+        shown = "; ".join(f"line {n}: {p}" for n, p in rejects[:3]) or "no call attempts"
+        fail(f"{file}: nothing to import ({shown})")
+
+    async def body(store: Store) -> int:
+        return await import_outcomes(store, outcomes, str(path))
+
+    added = app.run(body)
+    report = {
+        "file": str(path),
+        "format": fmt,
+        "accepted": len(outcomes),
+        "added": added,
+        "duplicates": len(outcomes) - added,
+        "skipped": skipped,
+        "rejected": len(rejects),
+        "rejects": [{"line": n, "problem": p} for n, p in rejects[:MAX_REJECTS_SHOWN]],
+    }
+    if as_json:
+        emit_json(report)
+        return
+    click.echo(
+        f"{file} ({fmt}): {len(outcomes)} attempts accepted, {added} new, "
+        f"{len(outcomes) - added} duplicate, {len(rejects)} rejected"
+        + (f", {skipped} non-attempt rows skipped" if skipped else "")
+    )
+    for n, p in rejects[:MAX_REJECTS_SHOWN]:
+        click.echo(f"  rejected line {n}: {p}")
+
+
+def _zone(name: str | None) -> tzinfo:
+    if name is None:
+        local = datetime.now().astimezone().tzinfo
+        assert local is not None
+        return local
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        fail(f"--timezone: {name!r} is not an IANA time zone")
+
+
+def _rows(path: Path) -> list[tuple[int, list[str]]]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        fail(f"{path}: is not UTF-8 text")
+    reader = csv.reader(text.splitlines())
+    out: list[tuple[int, list[str]]] = []
+    for row in reader:
+        if any(cell.strip() for cell in row):
+            out.append((reader.line_num, row))
+    return out
+
+
+Parsed = Iterator[tuple[int, CallOutcome | str | None]]
+
+
+def _when(text: str, tz: tzinfo) -> datetime:
+    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=tz)
+
+
+def _number(raw: str, tenant: str | None, policy: Policy) -> str | str:
+    parsed = parse_number(raw, policy.region_for(tenant) if tenant else policy.default_region)
+    if parsed.e164 is None:
+        raise ValueError(f"number {raw!r} {parsed.problem}")
+    return parsed.e164
+
+
+def _parse_csv(
+    rows: list[tuple[int, list[str]]],
+    tenant: str | None,
+    campaign: str | None,
+    tz: tzinfo,
+    policy: Policy,
+) -> Parsed:
+    header = [c.strip().lower() for c in rows[0][1]]
+    missing = [c for c in ("number", "started_at", "disposition") if c not in header]
+    if missing:
+        fail(f"CSV header lacks {', '.join(missing)} (expected {','.join(CSV_HEADER)})")
+    for line_no, cells in rows[1:]:
+        f = dict(zip(header, (c.strip() for c in cells), strict=False))
+        try:
+            row_tenant = f.get("tenant") or tenant
+            if not row_tenant:
+                raise ValueError("no tenant (give a tenant column or --tenant)")
+            number = _number(f.get("number", ""), row_tenant, policy)
+            disposition = f.get("disposition", "").upper()
+            if disposition not in DISPOSITIONS:
+                raise ValueError(
+                    f"disposition {f.get('disposition')!r} is not one of {', '.join(sorted(DISPOSITIONS))}"
+                )
+            started = _when(f["started_at"], tz)
+            billsec = int(f["billsec"]) if f.get("billsec") else None
+        except (ValueError, KeyError) as exc:
+            yield line_no, str(exc) if not isinstance(exc, KeyError) else f"missing {exc}"
+            continue
+        digest = hashlib.sha1(",".join(cells).encode()).hexdigest()
+        abandoned = disposition == "ABANDONED"
+        yield (
+            line_no,
+            CallOutcome(
+                call_id=f"history:{digest}",
+                number=number,
+                dialled=f.get("number"),
+                tenant=row_tenant,
+                campaign=f.get("campaign") or campaign,
+                started_at=started,
+                disposition="ANSWERED" if abandoned else disposition,
+                billsec=billsec,
+                abandoned=abandoned,
+                source="history",
+            ),
+        )
+
+
+def _parse_cdr(
+    rows: list[tuple[int, list[str]]],
+    tenant: str | None,
+    campaign: str | None,
+    tz: tzinfo,
+    policy: Policy,
+) -> Parsed:
+    for line_no, cells in rows:
+        if len(cells) < 17:
+            yield line_no, f"has {len(cells)} columns; a cdr_csv row has at least 17"
+            continue
+        f = dict(zip(CDR_COLUMNS, cells, strict=False))
+        if f["lastapp"] != "Dial":
+            yield line_no, None  # the other legs of a call are not attempts
+            continue
+        try:
+            row_tenant = f["accountcode"] or tenant
+            if not row_tenant:
+                raise ValueError("no tenant (empty accountcode; give --tenant)")
+            number = _number(f["dst"], row_tenant, policy)
+            disposition = f["disposition"].upper()
+            if disposition not in DISPOSITIONS:
+                raise ValueError(f"disposition {f['disposition']!r} is not a CDR disposition")
+            started = _when(f["start"], tz)
+            answered = _when(f["answer"], tz) if f["answer"] else None
+            ended = _when(f["end"], tz) if f["end"] else None
+            billsec = int(f["billsec"]) if f["billsec"] else None
+        except ValueError as exc:
+            yield line_no, str(exc)
+            continue
+        yield (
+            line_no,
+            CallOutcome(
+                call_id=f"cdr:{f['uniqueid']}",
+                linkedid=f.get("linkedid") or None,
+                number=number,
+                dialled=f["dst"],
+                caller_id=f["src"] or None,
+                tenant=row_tenant,
+                campaign=campaign,
+                started_at=started,
+                answered_at=answered,
+                ended_at=ended,
+                disposition=disposition,
+                billsec=billsec,
+                source="history",
+            ),
+        )

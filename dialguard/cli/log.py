@@ -1,3 +1,78 @@
-"""`dialguard log` commands."""
+"""`dialguard log`: decisions and call outcomes, newest first, joined by call_id."""
 
 from __future__ import annotations
+
+import click
+
+from dialguard.cli.app import AppContext, cli, emit_json, fail, parse_when, pass_app
+from dialguard.store.logs import LogFilter, log_entries
+from rules.numbers import parse_number
+
+
+@cli.command("log")
+@click.option("--since", default=None, help="Only entries from this instant (ISO-8601).")
+@click.option("--number", default=None, help="Only this number (read in the tenant's region).")
+@click.option("--tenant", default=None)
+@click.option("--verdict", type=click.Choice(["allow", "block"]), default=None)
+@click.option("--rule", default=None, help="Only decisions taken by this rule id.")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
+@click.option(
+    "--outcomes/--decisions",
+    "only",
+    default=None,
+    help="Only call outcomes, or only decisions (default: both).",
+)
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+def log_(
+    app: AppContext,
+    since: str | None,
+    number: str | None,
+    tenant: str | None,
+    verdict: str | None,
+    rule: str | None,
+    limit: int,
+    only: bool | None,
+    as_json: bool,
+) -> None:
+    """Show decisions (with the outcome of each allowed call) and call outcomes."""
+    e164 = None
+    if number is not None:
+        policy = app.settings.policy
+        parsed = parse_number(
+            number, policy.region_for(tenant) if tenant else policy.default_region
+        )
+        if parsed.e164 is None:
+            fail(f"--number {number!r} {parsed.problem}")
+        e164 = parsed.e164
+    if only is True and (verdict or rule):
+        fail("--verdict and --rule select decisions; they cannot be used with --outcomes")
+    f = LogFilter(
+        since=parse_when(since, "--since"),
+        number=e164,
+        tenant=tenant,
+        verdict=verdict,
+        rule=rule,
+        limit=limit,
+        decisions=only is not True,
+        outcomes=only is not False,
+    )
+    entries = app.run(lambda store: log_entries(store, f))
+    if as_json:
+        emit_json(entries)
+        return
+    for e in entries:
+        if e["kind"] == "decision":
+            head = f"{e['at']}  {e['verdict'].upper():5} {e['number']} tenant={e['tenant']}"
+            if e["campaign"]:
+                head += f" campaign={e['campaign']}"
+            head += f" [{e['rule'] or '-'}] {e['reason']}"
+        else:
+            head = f"{e['at']}  CALL  {e['number']} tenant={e['tenant'] or '-'} ({e['source']})"
+        if e["disposition"] is not None:
+            head += f"  -> {e['disposition']} {e['billsec'] or 0}s"
+            if e["abandoned"]:
+                head += " abandoned"
+        click.echo(head)
+    if not entries:
+        click.echo("no entries", err=True)

@@ -1,3 +1,187 @@
-"""`dialguard registry` commands."""
+"""`dialguard registry`: import national do-not-call register copies, show their freshness."""
 
 from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import click
+
+from dialguard.cli.app import (
+    AppContext,
+    cli,
+    emit_json,
+    fail,
+    is_terminal,
+    parse_day,
+    pass_app,
+    readable_file,
+)
+from dialguard.registers.readers import FORMATS, default_format
+from dialguard.store import Store
+from dialguard.store.registers import (
+    ImportReport,
+    RegisterImportError,
+    import_register,
+    imported_at,
+    register_copy_rows,
+)
+from rules.policy import RegisterSpec
+
+
+@cli.group()
+def registry() -> None:
+    """National do-not-call registers (US DNC, AU DNCR, UK TPS/CTPS, FR Bloctel, ...)."""
+
+
+def _spec(app: AppContext, name: str) -> RegisterSpec:
+    registers = app.settings.policy.registers
+    if name not in registers:
+        fail(f"--registry {name!r} is not a known register (known: {', '.join(sorted(registers))})")
+    return registers[name]
+
+
+@registry.command("import")
+@click.argument("file")
+@click.option("--registry", "name", required=True, help="Register name, e.g. us-dnc, au-dncr.")
+@click.option(
+    "--as-of", "as_of_text", default=None, help="Date the copy was taken (default: today)."
+)
+@click.option(
+    "--format",
+    "fmt_name",
+    type=click.Choice(sorted(FORMATS)),
+    default=None,
+    help="File layout (default: the register's own; every register accepts plain).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the import report as JSON.")
+@pass_app
+def import_(
+    app: AppContext,
+    file: str,
+    name: str,
+    as_of_text: str | None,
+    fmt_name: str | None,
+    as_json: bool,
+) -> None:
+    """Replace the copy of a register with FILE, whole and atomically."""
+    spec = _spec(app, name)
+    path = readable_file(file)
+    as_of = parse_day(as_of_text, "--as-of") or date.today()
+    if as_of > date.today() + timedelta(days=1):
+        fail(f"--as-of {as_of} is in the future")
+    fmt = FORMATS[fmt_name or default_format(name)]
+    size = path.stat().st_size
+
+    async def body(store: Store) -> ImportReport:
+        if not is_terminal():
+            return await import_register(store, name, path, fmt, spec.country, as_of)
+        from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            DownloadColumn(),
+            TimeRemainingColumn(),
+            transient=True,
+        ) as bar:
+            task = bar.add_task(f"importing {name}", total=size)
+            return await import_register(
+                store,
+                name,
+                path,
+                fmt,
+                spec.country,
+                as_of,
+                progress=lambda done: bar.update(task, completed=done),
+            )
+
+    try:
+        report = app.run(body)
+    except RegisterImportError as exc:
+        fail(str(exc))
+    if as_json:
+        emit_json(report.as_dict())
+        return
+    _print_report(report)
+
+
+def _print_report(r: ImportReport) -> None:
+    click.echo(
+        f"{r.register}: copy of {r.as_of} now in force, {r.count} numbers "
+        f"(was {r.previous_count if r.previous_count is not None else 'none'})"
+    )
+    parts = [f"{r.lines} lines", f"{r.accepted} accepted", f"{r.duplicates} duplicate"]
+    if r.deleted:
+        parts.append(f"{r.deleted} deleted")
+    if r.not_listed:
+        parts.append(f"{r.not_listed} not registered")
+    parts.append(f"{r.rejected} rejected")
+    click.echo("  " + ", ".join(parts) + f" in {r.seconds:.1f} s")
+    for line_no, problem in r.rejects:
+        click.echo(f"  rejected line {line_no}: {problem}")
+    if r.rejected > len(r.rejects):
+        click.echo(f"  ... and {r.rejected - len(r.rejects)} more rejected lines")
+    if r.note:
+        click.echo(f"  note: {r.note}")
+    click.echo(f"  sha256 {r.checksum}")
+
+
+@registry.command("status")
+@click.option(
+    "--on", "on_text", default=None, help="Judge staleness on this date (default: today)."
+)
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+def status(app: AppContext, on_text: str | None, as_json: bool) -> None:
+    """Each configured register: copy present, as-of date, age, count, when it goes stale."""
+    today = parse_day(on_text, "--on") or datetime.now(UTC).date()
+    registers = app.settings.policy.registers
+    rows = app.run(register_copy_rows)
+    out: list[dict[str, Any]] = []
+    for name in sorted(registers):
+        spec = registers[name]
+        row = rows.get(name)
+        item: dict[str, Any] = {
+            "register": name,
+            "label": spec.label,
+            "present": row is not None,
+            "as_of": None,
+            "age_days": None,
+            "count": None,
+            "stale_on": None,
+            "stale": None,
+            "imported_at": None,
+            "format": None,
+            "checksum": None,
+        }
+        if row is not None:
+            stale_on = (
+                row.as_of + timedelta(days=spec.max_age_days + 1)
+                if spec.max_age_days is not None
+                else None
+            )
+            item.update(
+                as_of=row.as_of.isoformat(),
+                age_days=(today - row.as_of).days,
+                count=row.count,
+                stale_on=stale_on.isoformat() if stale_on else None,
+                stale=stale_on is not None and today >= stale_on,
+                imported_at=imported_at(row),
+                format=row.format,
+                checksum=row.checksum,
+            )
+        out.append(item)
+    if as_json:
+        emit_json(out)
+        return
+    for item in out:
+        if not item["present"]:
+            click.echo(f"{item['register']:12} no copy")
+            continue
+        stale = "STALE" if item["stale"] else "fresh"
+        until = f", stale from {item['stale_on']}" if item["stale_on"] else ""
+        click.echo(
+            f"{item['register']:12} {stale}: copy of {item['as_of']} ({item['age_days']} days old"
+            f"{until}), {item['count']} numbers"
+        )

@@ -1,3 +1,254 @@
-"""`dialguard suppress` commands."""
+"""`dialguard suppress`: the local suppression (opt-out) list.
+
+Scopes: without `--tenant` an entry is global; `--campaign` (which needs `--tenant`) narrows it
+to one campaign. `remove` of an entry that is not on the list says so and exits 0: removal is
+idempotent, so scripts can run it twice. `import` is all or nothing: one bad line and nothing
+is written (exit 2, the bad lines named), unless `--skip-bad` imports the good ones.
+"""
 
 from __future__ import annotations
+
+import csv
+import io
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from dialguard.cli.app import (
+    AppContext,
+    InputError,
+    cli,
+    emit_json,
+    fail,
+    parse_when,
+    pass_app,
+    readable_file,
+)
+from dialguard.store import Store
+from dialguard.store import suppressions as db
+from rules.facts import SuppressionEntry
+from rules.numbers import parse_number
+from rules.policy import Policy
+
+MAX_BAD_SHOWN = 10
+
+
+@cli.group()
+def suppress() -> None:
+    """The local suppression (opt-out) list: global, per tenant, per campaign."""
+
+
+def _scope(tenant: str | None, campaign: str | None) -> None:
+    if campaign is not None and tenant is None:
+        fail("--campaign needs --tenant (a campaign belongs to a tenant)")
+
+
+def normalise(raw: str, tenant: str | None, policy: Policy) -> str:
+    """E.164 of `raw` read in the tenant's region; raises InputError naming the problem."""
+    parsed = parse_number(raw, policy.region_for(tenant) if tenant else policy.default_region)
+    if parsed.e164 is None:
+        fail(f"{raw!r} {parsed.problem}")
+    return parsed.e164
+
+
+def _problem(raw: str, tenant: str | None, policy: Policy) -> tuple[str | None, str | None]:
+    parsed = parse_number(raw, policy.region_for(tenant) if tenant else policy.default_region)
+    return parsed.e164, None if parsed.e164 else f"{raw!r} {parsed.problem}"
+
+
+@suppress.command("add")
+@click.argument("number")
+@click.option("--tenant", default=None, help="Only this tenant's calls (default: global).")
+@click.option("--campaign", default=None, help="Only this campaign of the tenant.")
+@click.option("--reason", default="", help="Why (free text).")
+@click.option("--source", default="cli", show_default=True, help="Where the request came from.")
+@click.option(
+    "--date", "date_text", default=None, help="When the request was received (default: now)."
+)
+@click.option("--expires", default=None, help="When the entry lapses (ISO date or date-time).")
+@pass_app
+def add(
+    app: AppContext,
+    number: str,
+    tenant: str | None,
+    campaign: str | None,
+    reason: str,
+    source: str,
+    date_text: str | None,
+    expires: str | None,
+) -> None:
+    """Put NUMBER on the suppression list."""
+    _scope(tenant, campaign)
+    e164 = normalise(number, tenant, app.settings.policy)
+    requested = parse_when(date_text, "--date") or datetime.now(UTC)
+    expires_at = parse_when(expires, "--expires")
+    if expires_at is not None and expires_at <= requested:
+        fail(f"--expires {expires} is not after the request date {requested.isoformat()}")
+    entry = SuppressionEntry(e164, tenant, campaign, reason, source, requested, expires_at)
+    app.run(lambda store: db.add(store, entry))
+    click.echo(f"suppressed {e164} ({entry.scope})")
+
+
+@suppress.command("remove")
+@click.argument("number")
+@click.option("--tenant", default=None)
+@click.option("--campaign", default=None)
+@pass_app
+def remove(app: AppContext, number: str, tenant: str | None, campaign: str | None) -> None:
+    """Take NUMBER off the list, for exactly this scope (exit 0 even if it was not listed)."""
+    _scope(tenant, campaign)
+    e164 = normalise(number, tenant, app.settings.policy)
+    removed = app.run(lambda store: db.remove(store, e164, tenant, campaign))
+    scope = SuppressionEntry(e164, tenant, campaign, "", "", datetime.now(UTC)).scope
+    click.echo(f"removed {e164} ({scope})" if removed else f"{e164} is not on the list ({scope})")
+
+
+@suppress.command("list")
+@click.option("--tenant", default=None, help="Entries of this tenant only.")
+@click.option("--campaign", default=None, help="Entries of this campaign only.")
+@click.option("--number", default=None, help="Entries for this number only.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+def list_(
+    app: AppContext, tenant: str | None, campaign: str | None, number: str | None, as_json: bool
+) -> None:
+    """Show the suppression list."""
+    e164 = normalise(number, tenant, app.settings.policy) if number else None
+    rows = app.run(lambda store: db.list_entries(store, tenant, campaign, e164))
+    dicts = [r.as_dict() for r in rows]
+    if as_json:
+        emit_json(dicts)
+        return
+    columns = ["number", "tenant", "campaign", "reason", "source", "requested_at", "expires_at"]
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*columns)
+        for d in dicts:
+            table.add_row(*(str(d[c] or "") for c in columns))
+        Console().print(table)
+    else:
+        for d in dicts:
+            click.echo("\t".join(str(d[c] or "") for c in columns))
+    if not dicts:
+        click.echo("no entries", err=True)
+
+
+@suppress.command("export")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document.")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV with a header (the default).")
+@pass_app
+def export(app: AppContext, as_json: bool, as_csv: bool) -> None:
+    """Write the whole list to stdout (CSV that `suppress import` reads back, or JSON)."""
+    if as_json and as_csv:
+        fail("give --json or --csv, not both")
+    rows = app.run(lambda store: db.list_entries(store))
+    dicts = [r.as_dict() for r in rows]
+    if as_json:
+        emit_json(dicts)
+        return
+    out = io.StringIO()
+    fields = ["number", "tenant", "campaign", "reason", "source", "requested_at", "expires_at"]
+    writer = csv.DictWriter(out, fields, lineterminator="\n")
+    writer.writeheader()
+    for d in dicts:
+        writer.writerow({k: d[k] or "" for k in fields})
+    click.echo(out.getvalue(), nl=False)
+
+
+@suppress.command("import")
+@click.argument("file")
+@click.option("--tenant", default=None, help="Scope for lines that do not name one.")
+@click.option("--campaign", default=None, help="Campaign for lines that do not name one.")
+@click.option("--reason", default="", help="Reason for lines that do not give one.")
+@click.option("--source", default=None, help="Source recorded (default: import:FILE).")
+@click.option("--skip-bad", is_flag=True, help="Import the good lines even if some are bad.")
+@pass_app
+def import_(
+    app: AppContext,
+    file: str,
+    tenant: str | None,
+    campaign: str | None,
+    reason: str,
+    source: str | None,
+    skip_bad: bool,
+) -> None:
+    """Import FILE: one number per line, or a CSV whose header names `number` (and optionally
+    `tenant`, `campaign`, `reason`, `expires`, `requested_at`)."""
+    _scope(tenant, campaign)
+    path = readable_file(file)
+    src = source or f"import:{path.name}"
+    now = datetime.now(UTC)
+    entries: list[SuppressionEntry] = []
+    bad: list[str] = []
+    for line_no, fields in _records(path):
+        e_tenant = fields.get("tenant") or tenant
+        e_campaign = fields.get("campaign") or campaign
+        raw = fields.get("number", "")
+        e164, problem = _problem(raw, e_tenant, app.settings.policy)
+        if problem is None and e_campaign and not e_tenant:
+            problem = "a campaign needs a tenant"
+        try:
+            expires_at = parse_when(fields.get("expires") or None, "expires")
+            requested = parse_when(fields.get("requested_at") or None, "requested_at") or now
+        except InputError as exc:
+            problem = problem or exc.format_message()
+            expires_at, requested = None, now
+        if problem is not None or e164 is None:
+            bad.append(f"line {line_no}: {problem}")
+            continue
+        entries.append(
+            SuppressionEntry(
+                e164,
+                e_tenant,
+                e_campaign,
+                fields.get("reason") or reason,
+                src,
+                requested,
+                expires_at,
+            )
+        )
+    if bad and not skip_bad:
+        shown = "; ".join(bad[:MAX_BAD_SHOWN])
+        fail(
+            f"{file}: {len(bad)} bad line(s), nothing imported ({shown}); fix them or use --skip-bad"
+        )
+    if not entries:
+        fail(f"{file}: no numbers found")
+
+    async def body(store: Store) -> int:
+        return await db.import_entries(store, entries, src)
+
+    count = app.run(body)
+    click.echo(f"imported {count} entries from {file}")
+    for line in bad[:MAX_BAD_SHOWN]:
+        click.echo(f"  skipped {line}", err=True)
+    if len(bad) > MAX_BAD_SHOWN:
+        click.echo(f"  ... and {len(bad) - MAX_BAD_SHOWN} more bad lines", err=True)
+
+
+def _records(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, fields) per data line; fields always has `number`."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        fail(f"{path}: is not UTF-8 text")
+    lines = text.splitlines()
+    first = next((line for line in lines if line.strip()), "")
+    header = [h.strip().lower() for h in next(csv.reader([first]))] if first else []
+    if "number" in header:
+        reader = csv.DictReader(io.StringIO(text))
+        reader.fieldnames = [h.strip().lower() for h in reader.fieldnames or []]
+        for row in reader:
+            values = {k: (v or "").strip() for k, v in row.items() if isinstance(k, str)}
+            if any(values.values()):
+                yield reader.line_num, values
+        return
+    for line_no, line in enumerate(lines, 1):
+        s = line.strip()
+        if s and not s.startswith("#"):
+            yield line_no, {"number": s}

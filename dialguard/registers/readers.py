@@ -1,0 +1,388 @@
+"""Readers for do-not-call register files: lines in, `(line_no, key, info, delete)` out.
+
+Each reader is a pure generator over text lines. It yields one `Item` per data line:
+
+- accepted: `key` is the number's register key (its E.164 digits as an int, see
+  `rules.numbers.register_key`) and `info` the registration date (ISO text) or None;
+- rejected: `key` is None and `info` says in words what is wrong with the line;
+- not listed: `key` and `info` both None (a wash result saying the number is NOT registered).
+
+`delete` is True only for change-list lines that remove a number. Blank lines and `#` comments
+yield nothing. Readers never raise on bad text: every problem becomes a rejected line.
+
+Speed matters (the US list has ~250 million numbers): plain digit strings take a fast path of
+string tests derived from phonenumbers' metadata for the register's country; anything else goes
+through `rules.numbers.parse_number`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+
+import phonenumbers
+
+from rules.numbers import parse_number, register_key
+
+Item = tuple[int, int | None, str | None, bool]
+Reader = Callable[[Iterable[str], str | None], Iterator[Item]]
+
+# Countries whose national significant numbers may start with 0 (Italian fixed lines).
+_LEADING_ZERO = frozenset({"IT", "SM", "VA"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """How national digit strings of one country become E.164 digits without phonenumbers."""
+
+    cc: str
+    national_prefix: str
+    lengths: frozenset[int]
+    leading_zero: bool
+    prefix_for_parsing: re.Pattern[str] | None
+
+
+@lru_cache(maxsize=64)
+def _plan(country: str | None) -> _Plan | None:
+    if country is None:
+        return None
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(country)
+    if meta is None:
+        return None
+    npfp = meta.national_prefix_for_parsing
+    return _Plan(
+        str(meta.country_code),
+        meta.national_prefix or "",
+        frozenset(meta.general_desc.possible_length or ()) if meta.general_desc else frozenset(),
+        country in _LEADING_ZERO,
+        re.compile(npfp) if npfp else None,
+    )
+
+
+def _fast_key(digits: str, plan: _Plan) -> int | None:
+    """E.164 key of an ASCII digit string in national (or CC-prefixed) form; None: ask phonenumbers."""
+    n = len(digits)
+    np_ = plan.national_prefix
+    if np_ and digits.startswith(np_) and n - len(np_) in plan.lengths:
+        nsn = digits[len(np_) :]
+    else:
+        national = n in plan.lengths and not (np_ and digits.startswith(np_))
+        with_cc = digits.startswith(plan.cc) and n - len(plan.cc) in plan.lengths
+        if national == with_cc:  # neither, or ambiguous: phonenumbers decides
+            return None
+        nsn = digits if national else digits[len(plan.cc) :]
+    if nsn[0] == "0" and not plan.leading_zero:
+        return None
+    # phonenumbers strips a national prefix (or carrier code) it finds even after +CC; leave
+    # such numbers to it so that keys always equal what a dialled number parses to.
+    if plan.prefix_for_parsing is not None and plan.prefix_for_parsing.match(nsn):
+        return None
+    return int(plan.cc + nsn)
+
+
+def number_key(text: str, country: str | None) -> tuple[int | None, str | None]:
+    """The register key of one number as written, or (None, problem)."""
+    s = text.strip()
+    if not s:
+        return None, "has no number"
+    plan = _plan(country)
+    if plan is not None and s.isascii():
+        if s.isdigit():
+            key = _fast_key(s, plan)
+            if key is not None:
+                return key, None
+        elif s[0] == "+" and s[1:].isdigit() and s.startswith(plan.cc, 1):
+            key = _fast_key(s[1 + len(plan.cc) :], _plan_without_prefix(plan))
+            if key is not None:
+                return key, None
+    return _slow_key(s, country, plan)
+
+
+@lru_cache(maxsize=64)
+def _plan_without_prefix(plan: _Plan) -> _Plan:
+    # After an explicit +CC the digits are the national significant number: no trunk prefix.
+    return _Plan(plan.cc, "", plan.lengths, plan.leading_zero, plan.prefix_for_parsing)
+
+
+def _slow_key(text: str, country: str | None, plan: _Plan | None) -> tuple[int | None, str | None]:
+    parsed = parse_number(text, country)
+    if parsed.e164 is None or not parsed.valid:
+        return None, f"{_shorten(text)!r} {parsed.problem}"
+    if plan is not None and not parsed.e164.startswith("+" + plan.cc):
+        return None, f"{_shorten(text)!r} is a number of another country ({parsed.e164})"
+    # A key must read back as itself, or a dialled number could never match it.
+    if parse_number(parsed.e164, None).e164 != parsed.e164:
+        return None, f"{_shorten(text)!r} has no unambiguous E.164 form"
+    return register_key(parsed.e164), None
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _data_lines(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
+    """Numbered lines without blank lines and `#` comments."""
+    for line_no, line in enumerate(lines, 1):
+        s = line.strip()
+        if s and s[0] != "#":
+            yield line_no, s
+
+
+def _without_header(numbered: Iterator[tuple[int, str]]) -> Iterator[tuple[int, str]]:
+    """Drop a first data line that holds no digit at all (a column header)."""
+    for line_no, s in numbered:
+        if any(c.isdigit() for c in s):
+            yield line_no, s
+        break
+    yield from numbered
+
+
+# -- plain ---------------------------------------------------------------------------------
+
+
+def read_plain(lines: Iterable[str], country: str | None) -> Iterator[Item]:
+    """One number per line, E.164 (`+61412345678`) or national format of the register's country.
+
+    Blank lines and lines starting with `#` are skipped.
+    """
+    for line_no, s in _data_lines(lines):
+        key, problem = number_key(s, country)
+        yield line_no, key, problem, False
+
+
+# -- US National DNC -----------------------------------------------------------------------
+
+_US_FLAGS_ADD = frozenset({"A", "ADD", "ADDED", "I", "INSERT", "N", "NEW"})
+_US_FLAGS_DELETE = frozenset({"D", "DEL", "DELETE", "DELETED", "R", "REMOVE", "REMOVED"})
+
+
+def _us_fields(s: str) -> list[str]:
+    return [f.strip().strip('"').strip() for f in s.split(",")]
+
+
+def _us_number(fields: list[str]) -> str | None:
+    """The 10-digit number among the fields: one 10-digit field, or an NPA field then 7 digits."""
+    for i, f in enumerate(fields):
+        if len(f) == 10 and f.isdigit():
+            return f
+        if len(f) == 3 and f.isdigit() and i + 1 < len(fields):
+            rest = fields[i + 1]
+            if len(rest) == 7 and rest.isdigit():
+                return f + rest
+    return None
+
+
+def read_us_dnc(lines: Iterable[str], country: str | None = "US") -> Iterator[Item]:
+    """FTC National DNC full list: one 10-digit number per line, or `NPA,NUMBER` per line.
+
+    The FTC describes "one telephone number per line"; a vendor describes "area code and
+    telephone number per line, separated by a comma". Both are accepted [U: check a real file].
+    """
+    for line_no, s in _without_header(_data_lines(lines)):
+        if len(s) == 10 and s.isdigit() and s[0] > "1":
+            yield line_no, 10_000_000_000 + int(s), None, False
+            continue
+        if "," in s:
+            digits = _us_number(_us_fields(s))
+            if digits is None:
+                yield line_no, None, f"{_shorten(s)!r} holds no 10-digit number", False
+                continue
+            s = digits
+        key, problem = number_key(s, country or "US")
+        yield line_no, key, problem, False
+
+
+def read_us_dnc_changes(lines: Iterable[str], country: str | None = "US") -> Iterator[Item]:
+    """FTC National DNC change list: comma-delimited records with an add/delete indicator.
+
+    The field list and order are NOT verified [U]: this reader takes the 10-digit number (or an
+    NPA field followed by a 7-digit field) wherever it is, and a field `A`/`ADD`/`D`/`DELETE`
+    (and similar) as the indicator; a record without one is read as an addition.
+    """
+    for line_no, s in _without_header(_data_lines(lines)):
+        fields = _us_fields(s)
+        digits = _us_number(fields)
+        if digits is None:
+            yield line_no, None, f"{_shorten(s)!r} holds no 10-digit number", False
+            continue
+        flags = {f.upper() for f in fields}
+        delete = bool(flags & _US_FLAGS_DELETE)
+        if delete and flags & _US_FLAGS_ADD:
+            yield line_no, None, f"{_shorten(s)!r} is marked both add and delete", False
+            continue
+        key, problem = number_key(digits, country or "US")
+        yield line_no, key, problem, delete and key is not None
+
+
+# -- AU DNCR wash results ------------------------------------------------------------------
+
+_AU_SPLIT = re.compile(r"[,;\t|]")
+_REGISTERED = frozenset(
+    {"registered", "yes", "y", "true", "1", "r", "on register", "dncr", "listed", "do not call"}
+)
+_NOT_REGISTERED = frozenset(
+    {"not registered", "no", "n", "false", "0", "not on register", "clear", "not listed", "ok"}
+)
+
+
+def read_au_dncr(lines: Iterable[str], country: str | None = "AU") -> Iterator[Item]:
+    """AU DNCR wash result: one number per line, optionally a status column after it.
+
+    Numbers as ACMA accepts them (`0412 345 678`, `(02) 9123 4567`, `61412345678`, `+61...`).
+    The result-file column layout is NOT verified [U]: a second column (comma, semicolon, tab or
+    `|` separated) is read as the status — registered (`Registered`, `Yes`, `Y`, `1`, ...) or not
+    (`Not registered`, `No`, `N`, `0`, ...); a line with no status is a registered number. A
+    first line without digits is taken as a header. Load the wash of your WHOLE calling list:
+    numbers missing from it count as not registered.
+    """
+    for line_no, s in _without_header(_data_lines(lines)):
+        fields = _AU_SPLIT.split(s)
+        if len(fields) > 1:
+            status = " ".join(fields[1].strip().strip('"').lower().replace("-", " ").split())
+            if status in _NOT_REGISTERED:
+                yield line_no, None, None, False
+                continue
+            if status and status not in _REGISTERED:
+                yield line_no, None, f"unknown register status {fields[1].strip()!r}", False
+                continue
+        key, problem = number_key(fields[0].strip().strip('"'), country or "AU")
+        yield line_no, key, problem, False
+
+
+# -- UK TPS / CTPS -------------------------------------------------------------------------
+
+
+def read_uk_tps(lines: Iterable[str], country: str | None = "GB") -> Iterator[Item]:
+    """TPS/CTPS full download: fixed width, 12 characters per record (MPS technical spec).
+
+    Two layouts, both accepted: with spaces (dialling code left-justified in 5, the rest
+    right-justified in 7: `0207 3787244`, `07860 338653`) and without (left-justified, padded).
+    """
+    for line_no, s in _data_lines(lines):
+        digits = s.replace(" ", "")
+        if len(s) > 12 and not digits.isdigit():
+            yield line_no, None, f"{_shorten(s)!r} is not a 12-character TPS record", False
+            continue
+        key, problem = number_key(digits, country or "GB")
+        yield line_no, key, problem, False
+
+
+# -- FR Bloctel ----------------------------------------------------------------------------
+
+
+def read_fr_bloctel(lines: Iterable[str], country: str | None = "FR") -> Iterator[Item]:
+    """Bloctel file: the layout is NOT verified [U]. One number per line, or `;`/`,`-separated
+    fields with the number in the first; a first line without digits is taken as a header.
+    """
+    for line_no, s in _without_header(_data_lines(lines)):
+        first = re.split(r"[;,\t]", s, maxsplit=1)[0].strip().strip('"')
+        key, problem = number_key(first, country or "FR")
+        yield line_no, key, problem, False
+
+
+# -- BE Do Not Call Me ---------------------------------------------------------------------
+
+_BE_DATE = re.compile(
+    r"(?P<iso>(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2}))"
+    r"|(?P<eu>(?P<d2>\d{2})[/.-](?P<m2>\d{2})[/.-](?P<y2>\d{4}))"
+    r"|(?P<compact>(?<!\d)(?P<y3>(?:19|20)\d{2})(?P<m3>[01]\d)(?P<d3>[0-3]\d)(?!\d))"
+)
+_BE_TIME = re.compile(r"[T ]?\d{2}:\d{2}(?::\d{2})?\S*")
+
+
+def read_be_dncm(lines: Iterable[str], country: str | None = "BE") -> Iterator[Item]:
+    """DNCM .txt: the phone number and its registration date on each line (dncm.be B2B FAQ).
+
+    The separator and date format are not documented: this reader finds a date written
+    `YYYY-MM-DD`, `DD/MM/YYYY` (or with `-`/`.`) or `YYYYMMDD` anywhere on the line, and reads
+    the rest (separators `;`, `,`, tab, `|` removed) as the number. A line without a date is
+    accepted without a registration date.
+    """
+    for line_no, s in _without_header(_data_lines(lines)):
+        match = None
+        for candidate in _BE_DATE.finditer(s):
+            match = candidate
+        registered: str | None = None
+        rest = s
+        if match is not None:
+            parsed = _date_of(match)
+            if parsed is None:
+                yield line_no, None, f"{match.group(0)!r} is not a real date", False
+                continue
+            registered = parsed.isoformat()
+            rest = s[: match.start()] + " " + _BE_TIME.sub(" ", s[match.end() :])
+        number = re.sub(r"[;,\t|]", " ", rest).strip()
+        key, problem = number_key(number, country or "BE")
+        yield line_no, key, registered if key is not None else problem, False
+
+
+def _date_of(match: re.Match[str]) -> date | None:
+    if match.group("iso"):
+        y, m, d = match.group("y", "m", "d")
+    elif match.group("eu"):
+        y, m, d = match.group("y2", "m2", "d2")
+    else:
+        y, m, d = match.group("y3", "m3", "d3")
+    try:
+        return date(int(y), int(m), int(d))
+    except ValueError:
+        return None
+
+
+# -- the format table ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Format:
+    name: str
+    read: Reader
+    changes: bool = False  # a change list applies on top of the current copy
+    note: str = ""  # said in the import report when the layout is not verified
+
+
+FORMATS: dict[str, Format] = {
+    "plain": Format("plain", read_plain),
+    "us-dnc": Format(
+        "us-dnc",
+        read_us_dnc,
+        note="US DNC full-list layout (number or NPA,NUMBER per line) is unverified [U]",
+    ),
+    "us-dnc-changes": Format(
+        "us-dnc-changes",
+        read_us_dnc_changes,
+        changes=True,
+        note="US DNC change-list field layout is unverified [U]: number and A/D flag found by shape",
+    ),
+    "au-dncr": Format(
+        "au-dncr",
+        read_au_dncr,
+        note="AU DNCR wash result layout is unverified [U]: number, then an optional status column",
+    ),
+    "uk-tps": Format("uk-tps", read_uk_tps),
+    "fr-bloctel": Format(
+        "fr-bloctel",
+        read_fr_bloctel,
+        note="Bloctel file layout is unverified [U]: number taken from the first field",
+    ),
+    "be-dncm": Format(
+        "be-dncm",
+        read_be_dncm,
+        note="DNCM separator and date format are undocumented: number and date found by shape",
+    ),
+}
+
+REGISTER_FORMATS: dict[str, str] = {
+    "us-dnc": "us-dnc",
+    "au-dncr": "au-dncr",
+    "uk-tps": "uk-tps",
+    "uk-ctps": "uk-tps",
+    "fr-bloctel": "fr-bloctel",
+    "be-dncm": "be-dncm",
+}
+
+
+def default_format(register: str) -> str:
+    return REGISTER_FORMATS.get(register, "plain")
