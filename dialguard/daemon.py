@@ -57,11 +57,11 @@ class AmiRunner:
 
         self.enforcer = Enforcer(guard.store, guard.policy)
         self.listener = AmiListener(
+            guard.store,
             host=ami.host,
             port=ami.port,
             username=ami.username,
             secret=ami.resolve_secret(),
-            sink=guard.store,
             observer=self.enforcer,
             normalize=guard.normalize,
             reconnect_min_s=ami.reconnect_min_s,
