@@ -178,7 +178,8 @@ def import_(
     skip_bad: bool,
 ) -> None:
     """Import FILE: one number per line, or a CSV whose header names `number` (and optionally
-    `tenant`, `campaign`, `reason`, `expires`, `requested_at`)."""
+    `tenant`, `campaign`, `reason`, `expires`, `requested_at`, `source`: what
+    `suppress export` writes)."""
     _scope(tenant, campaign)
     path = readable_file(file)
     src = source or f"import:{path.name}"
@@ -193,7 +194,9 @@ def import_(
         if problem is None and e_campaign and not e_tenant:
             problem = "a campaign needs a tenant"
         try:
-            expires_at = parse_when(fields.get("expires") or None, "expires")
+            expires_at = parse_when(
+                fields.get("expires") or fields.get("expires_at") or None, "expires"
+            )
             requested = parse_when(fields.get("requested_at") or None, "requested_at") or now
         except InputError as exc:
             problem = problem or exc.format_message()
@@ -207,7 +210,7 @@ def import_(
                 e_tenant,
                 e_campaign,
                 fields.get("reason") or reason,
-                src,
+                fields.get("source") or src,
                 requested,
                 expires_at,
             )

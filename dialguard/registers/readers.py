@@ -64,6 +64,8 @@ def _plan(country: str | None) -> _Plan | None:
 
 def _fast_key(digits: str, plan: _Plan) -> int | None:
     """E.164 key of an ASCII digit string in national (or CC-prefixed) form; None: ask phonenumbers."""
+    if digits.startswith("00"):  # an international (IDD) prefix: phonenumbers knows them
+        return None
     n = len(digits)
     np_ = plan.national_prefix
     if np_ and digits.startswith(np_) and n - len(np_) in plan.lengths:

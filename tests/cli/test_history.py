@@ -1,0 +1,76 @@
+"""`dialguard history import`: Master.csv and our CSV, idempotent."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from dialguard.cli import cli
+
+
+@pytest.fixture(name="run")
+def _run(tmp_path: Path):  # type: ignore[no-untyped-def]
+    config = tmp_path / "dialguard.toml"
+    config.write_text('[tenants.acme]\nregion = "AU"\n', encoding="utf-8")
+    db = tmp_path / "dg.sqlite3"
+
+    def run(*args: str):  # type: ignore[no-untyped-def]
+        return CliRunner().invoke(cli, ["--db", str(db), "--config", str(config), *args])
+
+    return run
+
+
+def test_master_csv_dial_rows_only_and_idempotent(run, fixtures_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    master = str(fixtures_dir / "cdr-csv" / "Master.csv")
+    args = (
+        "history",
+        "import",
+        master,
+        "--tenant",
+        "acme",
+        "--timezone",
+        "Australia/Sydney",
+        "--json",
+    )
+    first = json.loads(run(*args).output)
+    assert (first["format"], first["accepted"], first["added"], first["skipped"]) == (
+        "cdr-csv",
+        8,
+        8,
+        10,
+    )
+    second = json.loads(run(*args).output)
+    assert (second["added"], second["duplicates"]) == (0, 8)
+    log = json.loads(run("log", "--outcomes", "--json", "--limit", "100").output)
+    assert len(log) == 8
+    busy = next(e for e in log if e["disposition"] == "BUSY")
+    assert busy["number"] == "+61400000002" and busy["source"] == "history"
+    assert busy["at"] == "2026-11-27T23:20:22+00:00"  # 10:20:22 in Sydney (AEDT, +11)
+
+
+def test_csv_with_header_and_rejects(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "h.csv"
+    path.write_text(
+        "number,tenant,campaign,started_at,disposition,billsec\n"
+        "0412345678,acme,spring,2026-03-01T10:00:00+11:00,ANSWERED,30\n"
+        "0412345678,acme,spring,2026-03-02T10:00:00+11:00,ABANDONED,0\n"
+        "garbage,acme,spring,2026-03-02T10:00:00+11:00,BUSY,0\n"
+        "0412345678,acme,spring,2026-03-02T10:00:00+11:00,MAYBE,0\n",
+        encoding="utf-8",
+    )
+    report = json.loads(run("history", "import", str(path), "--json").output)
+    assert (report["format"], report["added"], report["rejected"]) == ("csv", 2, 2)
+    assert [r["line"] for r in report["rejects"]] == [4, 5]
+    assert json.loads(run("history", "import", str(path), "--json").output)["added"] == 0
+    log = json.loads(run("log", "--number", "0412345678", "--tenant", "acme", "--json").output)
+    assert [e["abandoned"] for e in log] == [True, False]
+
+
+def test_nothing_importable_is_exit_2(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "h.csv"
+    path.write_text("number,tenant,campaign,started_at,disposition,billsec\nx,acme,,y,BUSY,0\n")
+    result = run("history", "import", str(path))
+    assert result.exit_code == 2 and "line 2" in result.output

@@ -1,0 +1,78 @@
+"""`dialguard log`: decisions joined with their outcomes, filters, newest first."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from dialguard.cli import cli
+from dialguard.store import open_store
+from rules.models import CallAttempt, Decision, Verdict
+from rules.outcomes import CallOutcome
+
+
+@pytest.fixture(name="db")
+async def _db(tmp_path: Path) -> Path:
+    """Two recorded decisions (one with an outcome) and one outcome without a decision."""
+    path = tmp_path / "dg.sqlite3"
+    store = await open_store(path)
+    for n, (verdict, rule, call_id) in enumerate(
+        [(Verdict.ALLOW, None, "c1"), (Verdict.BLOCK, "suppression.list", "c2")]
+    ):
+        at = datetime(2026, 3, 2, 1, n, tzinfo=UTC)
+        attempt = CallAttempt(
+            destination="0412345678",
+            caller_id="+61291234567",
+            at=at,
+            tenant="acme",
+            call_id=call_id,
+        )
+        decision = Decision(
+            verdict, rule, f"reason {n}", "", "+61412345678", "+61291234567", "AU", None, ()
+        )
+        await store.record_decision(attempt, decision, 1.0, "agi")
+    await store.upsert_outcome(
+        CallOutcome(
+            "c1",
+            number="+61412345678",
+            tenant="acme",
+            started_at=datetime(2026, 3, 2, 1, 0, 5, tzinfo=UTC),
+            disposition="ANSWERED",
+            billsec=42,
+        )
+    )
+    await store.upsert_outcome(
+        CallOutcome("c9", number="+61412345699", tenant="acme", started_at=datetime(2026, 3, 2, 2, 0, tzinfo=UTC), disposition="BUSY", billsec=0)
+    )  # fmt: skip
+    await store.close()
+    return path
+
+
+def run(db: Path, *args: str) -> list[dict]:  # type: ignore[type-arg]
+    result = CliRunner().invoke(cli, ["--db", str(db), *args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)  # type: ignore[no-any-return]
+
+
+def test_merged_newest_first_with_outcome_beside_decision(db: Path) -> None:
+    entries = run(db, "log")
+    assert [(e["kind"], e["call_id"]) for e in entries] == [
+        ("outcome", "c9"),
+        ("decision", "c2"),
+        ("decision", "c1"),
+    ]
+    assert (entries[2]["disposition"], entries[2]["billsec"]) == ("ANSWERED", 42)
+
+
+def test_filters(db: Path) -> None:
+    assert [e["call_id"] for e in run(db, "log", "--verdict", "block")] == ["c2"]
+    assert [e["call_id"] for e in run(db, "log", "--rule", "suppression.list")] == ["c2"]
+    assert [e["call_id"] for e in run(db, "log", "--decisions")] == ["c2", "c1"]
+    assert [e["call_id"] for e in run(db, "log", "--outcomes")] == ["c9", "c1"]
+    assert [e["call_id"] for e in run(db, "log", "--number", "+61412345699")] == ["c9"]
+    assert [e["call_id"] for e in run(db, "log", "--since", "2026-03-02T01:00:30Z")] == ["c9", "c2"]
+    assert len(run(db, "log", "--limit", "1")) == 1

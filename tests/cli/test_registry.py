@@ -1,0 +1,85 @@
+"""`dialguard registry`: import report, status, and `registry.missing/stale` via `check --json`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from dialguard.cli import cli
+
+
+@pytest.fixture(name="run")
+def _run(tmp_path: Path):  # type: ignore[no-untyped-def]
+    config = tmp_path / "dialguard.toml"
+    config.write_text('[tenants.acme]\nregion = "AU"\n', encoding="utf-8")
+    db = tmp_path / "dg.sqlite3"
+
+    def run(*args: str):  # type: ignore[no-untyped-def]
+        return CliRunner().invoke(cli, ["--db", str(db), "--config", str(config), *args])
+
+    return run
+
+
+def registry_findings(run, at: str) -> list[dict]:  # type: ignore[no-untyped-def,type-arg]
+    result = run(
+        "check",
+        "0412345678",
+        "--caller-id",
+        "+61291234567",
+        "--tenant",
+        "acme",
+        "--at",
+        at,
+        "--json",
+    )
+    assert result.exit_code in (0, 1), result.output
+    return [f for f in json.loads(result.output)["findings"] if f["rule"].startswith("registry.")]
+
+
+def test_missing_then_fresh_then_stale_around_the_boundary(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert registry_findings(run, "2026-03-02T01:00:00Z")[0]["rule"] == "registry.missing"
+    path = tmp_path / "wash.txt"
+    path.write_text("0412345678\n", encoding="utf-8")
+    result = run("registry", "import", str(path), "--registry", "au-dncr", "--as-of", "2026-03-01")
+    assert result.exit_code == 0, result.output
+    # AU: 30 days allowed; the copy of 1 March is good through 31 March, stale from 1 April
+    on_register = registry_findings(run, "2026-03-30T23:00:00Z")[0]
+    assert (on_register["rule"], on_register["verdict"]) == ("registry.au-dncr", "block")
+    stale = registry_findings(run, "2026-04-01T01:00:00Z")[0]
+    assert (stale["rule"], stale["verdict"]) == ("registry.stale", "block")
+    status = json.loads(run("registry", "status", "--on", "2026-04-01", "--json").output)
+    au = next(s for s in status if s["register"] == "au-dncr")
+    assert (au["present"], au["count"], au["stale_on"], au["stale"]) == (
+        True,
+        1,
+        "2026-04-01",
+        True,
+    )
+    assert next(s for s in status if s["register"] == "us-dnc")["present"] is False
+
+
+def test_import_report_and_errors(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "wash.txt"
+    path.write_text("0412345678\nnope\n0412345678\n", encoding="utf-8")
+    result = run("registry", "import", str(path), "--registry", "au-dncr", "--json")
+    report = json.loads(result.output)
+    assert (report["accepted"], report["duplicates"], report["rejected"]) == (2, 1, 1)
+    assert report["rejects"][0]["line"] == 2
+    unknown = run("registry", "import", str(path), "--registry", "xx-dnc")
+    assert unknown.exit_code == 2 and "au-dncr" in unknown.output and "us-dnc" in unknown.output
+    junk = tmp_path / "junk.txt"
+    junk.write_text("header\njunk\n", encoding="utf-8")
+    result = run("registry", "import", str(junk), "--registry", "au-dncr")
+    assert result.exit_code == 2 and "every line was rejected" in result.output
+    status = json.loads(run("registry", "status", "--json").output)
+    assert next(s for s in status if s["register"] == "au-dncr")["count"] == 1
+
+
+def test_register_specific_format_is_the_default(run) -> None:  # type: ignore[no-untyped-def]
+    data = Path(__file__).resolve().parents[1] / "data" / "registers"
+    result = run("registry", "import", str(data / "uk-tps.txt"), "--registry", "uk-ctps")
+    assert result.exit_code == 0, result.output
+    assert "4 accepted" in result.output and "rejected line 5" in result.output

@@ -1,0 +1,127 @@
+"""`dialguard suppress`: round trip, bad input, expiry honoured by `check`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from dialguard.cli import cli
+
+
+@pytest.fixture(name="run")
+def _run(tmp_path: Path):  # type: ignore[no-untyped-def]
+    config = tmp_path / "dialguard.toml"
+    config.write_text('[tenants.acme]\nregion = "AU"\n', encoding="utf-8")
+    db = tmp_path / "dg.sqlite3"
+
+    def run(*args: str, input: str | None = None):  # type: ignore[no-untyped-def]
+        return CliRunner().invoke(
+            cli, ["--db", str(db), "--config", str(config), *args], input=input
+        )
+
+    return run
+
+
+def listed(run) -> list[dict]:  # type: ignore[no-untyped-def,type-arg]
+    result = run("suppress", "list", "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)  # type: ignore[no-any-return]
+
+
+def test_add_list_remove_round_trip(run) -> None:  # type: ignore[no-untyped-def]
+    assert (
+        run("suppress", "add", "0412 345 678", "--tenant", "acme", "--reason", "asked").exit_code
+        == 0
+    )
+    assert run("suppress", "add", "+61412345679").exit_code == 0
+    entries = listed(run)
+    assert [(e["number"], e["tenant"]) for e in entries] == [
+        ("+61412345678", "acme"),
+        ("+61412345679", None),
+    ]
+    assert [
+        e["number"]
+        for e in json.loads(run("suppress", "list", "--tenant", "acme", "--json").output)
+    ] == ["+61412345678"]
+    result = run("suppress", "remove", "0412345678", "--tenant", "acme")
+    assert result.exit_code == 0 and "removed +61412345678" in result.output
+    result = run("suppress", "remove", "0412345678", "--tenant", "acme")
+    assert result.exit_code == 0 and "not on the list" in result.output
+    assert [e["number"] for e in listed(run)] == ["+61412345679"]
+
+
+def test_bad_number_is_one_line_exit_2_and_writes_nothing(run) -> None:  # type: ignore[no-untyped-def]
+    result = run("suppress", "add", "hello", "--tenant", "acme")
+    assert result.exit_code == 2
+    assert result.output.strip().count("\n") == 0 and "not a telephone number" in result.output
+    assert run("suppress", "add", "1", "--campaign", "x").exit_code == 2  # campaign needs tenant
+    assert listed(run) == []
+
+
+def test_import_export_round_trip(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    plain = tmp_path / "plain.txt"
+    plain.write_text("0412345678\n# comment\n\n+61412345679\n", encoding="utf-8")
+    assert run("suppress", "import", str(plain), "--tenant", "acme").exit_code == 0
+    csv_file = tmp_path / "list.csv"
+    csv_file.write_text(
+        "number,tenant,campaign,reason,expires\n0412345680,acme,spring,asked,2030-01-01\n",
+        encoding="utf-8",
+    )
+    assert run("suppress", "import", str(csv_file)).exit_code == 0
+    exported = run("suppress", "export", "--csv").output
+    assert len(listed(run)) == 3
+    # what export writes, import reads back into an empty store unchanged
+    again = tmp_path / "again.csv"
+    again.write_text(exported, encoding="utf-8")
+    run("suppress", "remove", "0412345680", "--tenant", "acme", "--campaign", "spring")
+    assert run("suppress", "import", str(again)).exit_code == 0
+    assert run("suppress", "export", "--csv").output == exported
+    assert json.loads(run("suppress", "export", "--json").output)[2]["campaign"] == "spring"
+
+
+def test_import_with_a_bad_line_writes_nothing(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "bad.txt"
+    path.write_text("0412345678\nnope\n", encoding="utf-8")
+    result = run("suppress", "import", str(path), "--tenant", "acme")
+    assert result.exit_code == 2 and "line 2" in result.output
+    assert listed(run) == []
+    assert run("suppress", "import", str(path), "--tenant", "acme", "--skip-bad").exit_code == 0
+    assert len(listed(run)) == 1
+
+
+def _suppression_finding(run, at: str) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    result = run(
+        "check",
+        "0412345678",
+        "--caller-id",
+        "+61291234567",
+        "--tenant",
+        "acme",
+        "--at",
+        at,
+        "--json",
+    )
+    assert result.exit_code in (0, 1), result.output
+    findings = json.loads(result.output)["findings"]
+    return next(f for f in findings if f["rule"].startswith("suppression."))  # type: ignore[no-any-return]
+
+
+def test_expiry_is_honoured_by_check(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    register = tmp_path / "dncr.txt"
+    register.write_text("0499999999\n", encoding="utf-8")
+    assert (
+        run(
+            "registry", "import", str(register), "--registry", "au-dncr", "--as-of", "2026-03-01"
+        ).exit_code
+        == 0
+    )
+    assert run(
+        "suppress", "add", "0412345678", "--tenant", "acme",
+        "--date", "2026-03-01", "--expires", "2026-03-10",
+    ).exit_code == 0  # fmt: skip
+    assert _suppression_finding(run, "2026-03-09T01:00:00Z")["verdict"] == "block"
+    assert _suppression_finding(run, "2026-03-10T01:00:00Z")["verdict"] == "allow"
+    assert _suppression_finding(run, "2026-02-28T01:00:00Z")["verdict"] == "allow"  # not yet asked
