@@ -8,5 +8,6 @@ use and migrated forward (see `schema.py`).
 from __future__ import annotations
 
 from dialguard.store.core import Store, StoreError, open_store
+from dialguard.store.hotpath import StoreUnavailable
 
-__all__ = ["Store", "StoreError", "open_store"]
+__all__ = ["Store", "StoreError", "StoreUnavailable", "open_store"]

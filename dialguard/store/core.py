@@ -6,6 +6,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from dialguard.store.schema import MIGRATIONS, SCHEMA_VERSION
 from dialguard.store.timeconv import from_epoch, require_epoch, to_epoch
 from rules.facts import (
     Facts,
+    PriorAttempt,
     RegisterCopy,
     SuppressionEntry,
 )
@@ -30,7 +32,9 @@ class StoreError(Exception):
     """The store cannot be used: the message names the file and what is wrong."""
 
 
-async def open_store(path: str | Path, *, busy_timeout_ms: int = 5000) -> Store:
+async def open_store(
+    path: str | Path, *, busy_timeout_ms: int = 5000, max_write_lag_s: float = 2.0
+) -> Store:
     """Open (creating and migrating when needed) the SQLite store at `path`."""
     db_path = Path(path).expanduser()
     try:
@@ -39,7 +43,7 @@ async def open_store(path: str | Path, *, busy_timeout_ms: int = 5000) -> Store:
     except (OSError, sqlite3.Error) as exc:
         raise StoreError(f"cannot open the database {db_path}: {exc}") from exc
     conn.row_factory = sqlite3.Row
-    store = Store(conn, db_path, HotPath(db_path, busy_timeout_ms))
+    store = Store(conn, db_path, HotPath(db_path, busy_timeout_ms, max_write_lag_s))
     try:
         await store._setup(busy_timeout_ms)
         await store._hot.open()
@@ -102,12 +106,14 @@ class Store:
     async def fetchall(
         self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
     ) -> list[sqlite3.Row]:
+        await self._hot.flush()
         async with self.conn.execute(sql, params) as cur:
             return list(await cur.fetchall())
 
     async def fetchone(
         self, sql: str, params: Sequence[Any] | dict[str, Any] = ()
     ) -> sqlite3.Row | None:
+        await self._hot.flush()
         async with self.conn.execute(sql, params) as cur:
             return await cur.fetchone()
 
@@ -138,8 +144,20 @@ class Store:
     # -- FactSource ----------------------------------------------------------------------
 
     async def facts_for(self, query: FactQuery) -> Facts:
-        """Everything the rules need for one call, gathered in one hop (see `facts.py`)."""
-        return await self._hot.run(gather_facts, query)
+        """Everything the rules need for one call (see `hotpath.py` and `facts.py`)."""
+        facts = self._hot.read(gather_facts, query)
+        pending = self._hot.pending_attempts(query.number) if query.number else []
+        if pending:
+            facts = replace(facts, attempts=(*facts.attempts, *pending))
+        return facts
+
+    @property
+    def max_write_lag_s(self) -> float:
+        return self._hot.max_write_lag_s
+
+    async def flush(self) -> None:
+        """Wait until every decision record accepted so far is committed."""
+        await self._hot.flush()
 
     async def register_copies(self) -> dict[str, RegisterCopy]:
         rows = await self.fetchall("SELECT * FROM register_copies")
@@ -159,7 +177,24 @@ class Store:
     async def record_decision(
         self, attempt: CallAttempt, decision: Decision, latency_ms: float, source: str
     ) -> None:
-        await self._hot.run(insert_decision, attempt, decision, latency_ms, source)
+        """Queue the audit record (see `hotpath.py`): an allowed call counts for the next
+        check at once, and the record is committed within milliseconds."""
+        pending = None
+        if decision.allowed and source == "agi" and decision.number:
+            pending = (
+                decision.number,
+                PriorAttempt(
+                    attempt.at,
+                    attempt.tenant,
+                    attempt.campaign,
+                    attempt.purpose.value,
+                    "decision",
+                    attempt.call_id,
+                ),
+            )
+        self._hot.write_behind(
+            insert_decision, attempt, decision, latency_ms, source, pending=pending
+        )
 
     async def decision_for_call(self, call_id: str) -> sqlite3.Row | None:
         return await self.fetchone(

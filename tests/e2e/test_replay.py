@@ -4,7 +4,7 @@ from AMI by the real panoramisk client, enriched from the decision, and seen by 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -36,6 +36,12 @@ async def _connect_ami(daemon: Daemon, fake: FakeAmi) -> AmiRunner:
     await runner.start()
     daemon.ami = runner
     return runner
+
+
+async def _until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    async with asyncio.timeout(timeout_s):
+        while not condition():  # noqa: ASYNC110  (the fake server has no event to await)
+            await asyncio.sleep(0.05)
 
 
 async def _wait_for(daemon: Daemon, sql: str, count: int, timeout_s: float = 10.0) -> None:
@@ -81,9 +87,7 @@ async def test_replaying_a_campaign_burst_raises_flags_once(daemon: Daemon, fixt
         runner = await _connect_ami(daemon, fake)
         await _wait_for(daemon, "SELECT count(*) FROM outcomes", 7)
         # The recording closes; the listener reconnects and is served the same calls again.
-        async with asyncio.timeout(10):
-            while fake.streamed < 2:
-                await asyncio.sleep(0.05)
+        await _until(lambda: fake.streamed >= 2)
         await runner.enforcer.sweep(datetime(2026, 11, 28, 10, 5, tzinfo=UTC))
 
     outcomes = await daemon.store.fetchone("SELECT count(*) FROM outcomes")

@@ -69,20 +69,35 @@ async def test_an_ivr_opt_out_blocks_the_very_next_call(daemon: Daemon, fixtures
     assert next_call.set_variables["DIALGUARD_RULE"] == "suppression.tenant"
 
 
-async def test_a_locked_database_blocks_with_guard_error(daemon: Daemon, fixtures_dir: Path) -> None:
+async def test_a_database_locked_for_long_blocks_with_guard_error_then_recovers(
+    daemon: Daemon, fixtures_dir: Path
+) -> None:
+    """Decisions are written behind the check; a lock that keeps them from the disk for
+    longer than the allowed lag turns into the failure policy, and the guard recovers once
+    the lock is gone."""
     locker = sqlite3.connect(daemon.store.path, timeout=0.1)
     locker.execute("BEGIN EXCLUSIVE")
     try:
+        first = await _call(daemon, _env(fixtures_dir, "allow-answered", agi_uniqueid="9.2"))
+        await asyncio.sleep(daemon.store.max_write_lag_s + 0.2)
         started = time.perf_counter()
-        channel = await _call(daemon, _env(fixtures_dir, "allow-answered", agi_uniqueid="9.2"))
+        stuck = await _call(daemon, _env(fixtures_dir, "allow-answered", agi_uniqueid="9.3"))
         elapsed = time.perf_counter() - started
     finally:
         locker.rollback()
         locker.close()
+    await daemon.store.flush()
+    after = await _call(daemon, _env(fixtures_dir, "allow-answered", agi_uniqueid="9.4"))
+    recorded = await daemon.store.fetchall("SELECT call_id FROM decisions ORDER BY call_id")
 
-    assert channel.set_variables["DIALGUARD_VERDICT"] == "BLOCK"
-    assert channel.set_variables["DIALGUARD_RULE"] in ("guard.error", "guard.timeout")
+    assert not first.set_variables["DIALGUARD_RULE"].startswith("guard.")
+    assert (stuck.set_variables["DIALGUARD_VERDICT"], stuck.set_variables["DIALGUARD_RULE"]) == (
+        "BLOCK",
+        "guard.error",
+    )
     assert elapsed < 1.0
+    assert not after.set_variables["DIALGUARD_RULE"].startswith("guard.")
+    assert [r["call_id"] for r in recorded] == ["9.2", "9.3", "9.4"]
 
 
 def _free_port() -> int:
