@@ -1,0 +1,510 @@
+"""The detectors themselves, one function each, and `run_detectors`."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
+
+from rules.detectors.model import (
+    MAX_EVIDENCE,
+    Action,
+    DetectorContext,
+    DetectorSettings,
+    FlagFinding,
+)
+from rules.detectors.settings import DetectorPolicy
+from rules.detectors.windows import (
+    as_aware,
+    group_by,
+    in_window,
+    make_finding,
+    outcome_time,
+    per_callee,
+    ring_seconds_of,
+    scope_subject,
+    span_text,
+    talk_seconds_of,
+    tenant_of,
+)
+from rules.outcomes import CallOutcome
+
+# -- the detectors ----------------------------------------------------------------------
+
+
+Detector = Callable[
+    [Sequence[CallOutcome], datetime, DetectorSettings, DetectorContext], list[FlagFinding]
+]
+
+
+def repeat_callee(
+    outcomes: Sequence[CallOutcome],
+    now: datetime,
+    settings: DetectorSettings,
+    context: DetectorContext,
+) -> list[FlagFinding]:
+    span = settings.hours("window_hours")
+    limit = settings.count("max_attempts")
+    return per_callee(
+        settings,
+        in_window(outcomes, now, span),
+        now,
+        span,
+        lambda calls: float(len(calls)),
+        limit,
+        lambda subject, number, value: (
+            f"{subject} called {number} {value:g} times in {span_text(span)}, "
+            f"more than the {limit} allowed"
+        ),
+    )
+
+
+def callerid_rotation(
+    outcomes: Sequence[CallOutcome],
+    now: datetime,
+    settings: DetectorSettings,
+    context: DetectorContext,
+) -> list[FlagFinding]:
+    span = settings.hours("window_hours")
+    limit = settings.count("max_per_callee")
+    return per_callee(
+        settings,
+        in_window(outcomes, now, span),
+        now,
+        span,
+        lambda calls: float(len({c.caller_id for c in calls if c.caller_id})),
+        limit,
+        lambda subject, number, value: (
+            f"{subject} presented {value:g} different caller IDs to {number} in "
+            f"{span_text(span)}, more than the {limit} allowed"
+        ),
+    )
+
+
+def short_calls(
+    outcomes: Sequence[CallOutcome],
+    now: datetime,
+    settings: DetectorSettings,
+    context: DetectorContext,
+) -> list[FlagFinding]:
+    span = settings.hours("window_hours")
+    short_s = settings.value("short_seconds")
+    max_ratio = settings.value("max_ratio")
+    findings = []
+    for cid, calls in sorted(
+        group_by(in_window(outcomes, now, span), lambda o: o.caller_id).items()
+    ):
+        if len(calls) < settings.count("min_attempts"):
+            continue  # the small-sample guard: too few attempts to judge
+        answered = [c for c in calls if c.answered]
+        short = [c for c in answered if (t := talk_seconds_of(c)) is not None and t < short_s]
+        if not answered:
+            continue
+        ratio = len(short) / len(answered)
+        if ratio > max_ratio:
+            findings.append(
+                make_finding(
+                    settings,
+                    f"callerid:{cid}",
+                    now,
+                    span,
+                    ratio,
+                    max_ratio,
+                    short,
+                    f"{len(short)} of {len(answered)} answered calls from {cid} "
+                    f"({ratio:.1%}) lasted under {short_s:g} s in {span_text(span)}, "
+                    f"above the {max_ratio:.0%} allowed",
+                )
+            )
+    return findings
+
+
+def answer_profile(
+    outcomes: Sequence[CallOutcome],
+    now: datetime,
+    settings: DetectorSettings,
+    context: DetectorContext,
+) -> list[FlagFinding]:
+    span = settings.hours("window_hours")
+    min_asr = settings.value("min_asr")
+    min_acd = settings.value("min_acd_seconds")
+    findings = []
+    for cid, calls in sorted(
+        group_by(in_window(outcomes, now, span), lambda o: o.caller_id).items()
+    ):
+        if len(calls) < settings.count("min_attempts"):
+            continue
+        answered = [c for c in calls if c.answered]
+        asr = len(answered) / len(calls)
+        durations = [t for c in answered if (t := talk_seconds_of(c)) is not None]
+        acd = sum(durations) / len(durations) if durations else None
+        subject = f"callerid:{cid}"
+        if asr < min_asr:
+            detail = (
+                f"only {len(answered)} of {len(calls)} calls from {cid} were answered "
+                f"({asr:.1%}) in {span_text(span)}, below the {min_asr:.0%} expected"
+            )
+            findings.append(make_finding(settings, subject, now, span, asr, min_asr, calls, detail))
+        elif acd is not None and acd < min_acd:
+            detail = (
+                f"answered calls from {cid} lasted {acd:.1f} s on average in "
+                f"{span_text(span)}, below the {min_acd:g} s expected"
+            )
+            findings.append(
+                make_finding(settings, subject, now, span, acd, min_acd, answered, detail)
+            )
+    return findings
+
+
+def _callee_country(number: str | None) -> str:
+    if number is None:
+        return "other"
+    if number.startswith("+1"):
+        return "US"
+    if number.startswith("+44"):
+        return "UK"
+    return "other"
+
+
+def abandoned_rate(
+    outcomes: Sequence[CallOutcome],
+    now: datetime,
+    settings: DetectorSettings,
+    context: DetectorContext,
+) -> list[FlagFinding]:
+    spans = {
+        "US": settings.days("us_window_days"),
+        "UK": settings.hours("uk_window_hours"),
+        "other": settings.days("other_window_days"),
+    }
+    rules = {"US": "the US rule", "UK": "Ofcom's rule", "other": "house policy"}
+    max_rate = settings.value("max_rate")
+    findings = []
+    campaign_calls = [o for o in outcomes if o.campaign]  # abandonment is a dialler measure
+    for subject, calls in sorted(group_by(campaign_calls, scope_subject).items()):
+        candidates = []
+        for country, span in spans.items():
+            window = [
+                c
+                for c in in_window(calls, now, span)
+                if _callee_country(c.number) == country and (c.answered or c.abandoned)
+            ]
+            if len(window) < settings.count("min_answered"):
+                continue
+            abandoned = [c for c in window if c.abandoned]
+            rate = len(abandoned) / len(window)
+            if rate > max_rate:
+                detail = (
+                    f"{subject} abandoned {len(abandoned)} of {len(window)} live answers "
+                    f"({rate:.1%}) to {country if country != 'other' else 'non-US/UK'} numbers "
+                    f"in {span_text(span)}, above the {max_rate:.0%} {rules[country]} allows"
+                )
+                candidates.append(
+                    make_finding(settings, subject, now, span, rate, max_rate, abandoned, detail)
+                )
+        if candidates:  # one flag per subject: the worst rate
+            findings.append(max(candidates, key=lambda f: (f.measured, f.detail)))
+    return findings
+
+
+def _no_answer(outcome: CallOutcome) -> bool:
+    return outcome.disposition == "NO ANSWER" and not outcome.answered
+
+
+def ring_time(
+    outcomes: Sequence[CallOutcome],
+    now: datetime,
+    settings: DetectorSettings,
+    context: DetectorContext,
+) -> list[FlagFinding]:
+    span = settings.hours("window_hours")
+    min_ring = settings.value("min_ring_seconds")
+    findings = []
+    window = in_window(outcomes, now, span)
+    for subject, calls in sorted(group_by(window, scope_subject).items()):
+        rings = [(r, c) for c in calls if _no_answer(c) and (r := ring_seconds_of(c)) is not None]
+        short = [(r, c) for r, c in rings if r < min_ring]
+        if short:
+            shortest = min(r for r, _ in short)
+            detail = (
+                f"{subject} hung up {len(short)} unanswered call{'s' if len(short) != 1 else ''} "
+                f"before {min_ring:g} s of ringing in {span_text(span)} (shortest {shortest:.1f} s)"
+            )
+            evidence = [c for _, c in short]
+            findings.append(
+                make_finding(settings, subject, now, span, shortest, min_ring, evidence, detail)
+            )
+    return findings
+
+
+def one_ring(
+    outcomes: Sequence[CallOutcome],
+    now: datetime,
+    settings: DetectorSettings,
+    context: DetectorContext,
+) -> list[FlagFinding]:
+    span = settings.hours("window_hours")
+    max_ring = settings.value("max_ring_seconds")
+    min_calls = settings.count("min_calls")
+    min_share = settings.value("min_share")
+    findings = []
+    for subject, calls in sorted(group_by(in_window(outcomes, now, span), scope_subject).items()):
+        unanswered = [c for c in calls if _no_answer(c)]
+        brief = [c for c in unanswered if (r := ring_seconds_of(c)) is not None and r < max_ring]
+        if len(brief) < min_calls or not unanswered:
+            continue
+        share = len(brief) / len(unanswered)
+        if share >= min_share:
+            detail = (
+                f"{subject} let {len(brief)} of {len(unanswered)} unanswered calls ring under "
+                f"{max_ring:g} s in {span_text(span)}: a one-ring (Wangiri-like) pattern"
+            )
+            findings.append(
+                make_finding(settings, subject, now, span, len(brief), min_calls, brief, detail)
+            )
+    return findings
+
+
+def _declared_pool(context: DetectorContext, tenant: str, campaign: str | None) -> frozenset[str]:
+    pools = context.caller_id_pools.get(tenant, {})
+    if campaign and campaign in pools:
+        return pools[campaign]
+    return frozenset().union(*pools.values()) if pools else frozenset()
+
+
+def callerid_pool(
+    outcomes: Sequence[CallOutcome],
+    now: datetime,
+    settings: DetectorSettings,
+    context: DetectorContext,
+) -> list[FlagFinding]:
+    span = settings.hours("window_hours")
+    findings = []
+    for subject, calls in sorted(group_by(in_window(outcomes, now, span), scope_subject).items()):
+        tenant, campaign = tenant_of(calls[0]), calls[0].campaign
+        presented = {c.caller_id for c in calls if c.caller_id}
+        pool = _declared_pool(context, tenant, campaign)
+        if pool:
+            outside = sorted(presented - pool)
+            limit = settings.count("max_outside_pool")
+            if len(outside) > limit:
+                evidence = [c for c in calls if c.caller_id in outside]
+                detail = (
+                    f"{subject} presented {len(outside)} caller ID{'s' if len(outside) != 1 else ''} "
+                    f"outside its declared pool in {span_text(span)} (e.g. {outside[0]})"
+                )
+                findings.append(
+                    make_finding(
+                        settings, subject, now, span, len(outside), limit, evidence, detail
+                    )
+                )
+            continue
+        if len(calls) < settings.count("min_attempts"):
+            continue
+        ratio = len(presented) / len(calls)
+        max_ratio = settings.value("max_unique_ratio")
+        if ratio > max_ratio:
+            detail = (
+                f"{subject} presented {len(presented)} distinct caller IDs over {len(calls)} calls "
+                f"({ratio:.0%}) in {span_text(span)} with no declared pool, above {max_ratio:.0%}"
+            )
+            findings.append(
+                make_finding(settings, subject, now, span, ratio, max_ratio, calls, detail)
+            )
+    return findings
+
+
+def _digits(number: str | None) -> int | None:
+    if number is None or not number.startswith("+") or not number[1:].isdigit():
+        return None
+    return int(number[1:])
+
+
+def sequential(
+    outcomes: Sequence[CallOutcome],
+    now: datetime,
+    settings: DetectorSettings,
+    context: DetectorContext,
+) -> list[FlagFinding]:
+    span = settings.hours("window_hours")
+    min_run = settings.count("min_run")
+    findings = []
+    for subject, calls in sorted(group_by(in_window(outcomes, now, span), scope_subject).items()):
+        by_value = group_by(calls, lambda o: None if (d := _digits(o.number)) is None else str(d))
+        values = sorted(int(v) for v in by_value)
+        runs: list[list[int]] = []
+        for value in values:
+            if runs and value == runs[-1][-1] + 1:
+                runs[-1].append(value)
+            else:
+                runs.append([value])
+        long_runs = [r for r in runs if len(r) >= min_run]
+        if not long_runs:
+            continue
+        longest = max(long_runs, key=lambda r: (len(r), -r[0]))
+        evidence = [c for run in long_runs for v in run for c in by_value[str(v)]]
+        detail = (
+            f"{subject} called {len(longest)} consecutive numbers +{longest[0]} to +{longest[-1]} "
+            f"in {span_text(span)} (runs of {min_run} or more are flagged)"
+        )
+        findings.append(
+            make_finding(settings, subject, now, span, len(longest), min_run, evidence, detail)
+        )
+    return findings
+
+
+def repeat_after_abandoned(
+    outcomes: Sequence[CallOutcome],
+    now: datetime,
+    settings: DetectorSettings,
+    context: DetectorContext,
+) -> list[FlagFinding]:
+    hold = settings.hours("hold_hours")
+    end = as_aware(now)
+    # An abandoned call up to `hold` before the window's start can still forbid a call in it.
+    window = [o for o in in_window(outcomes, now, hold * 2) if _callee_country(o.number) == "UK"]
+    offending: dict[str, list[CallOutcome]] = defaultdict(list)
+    callees: dict[str, set[str]] = defaultdict(set)
+    for (_tenant, number), calls in sorted(_by_tenant_and_number(window).items()):
+        abandoned_at = [t for c in calls if c.abandoned and (t := outcome_time(c)) is not None]
+        for later in calls:
+            t_later = outcome_time(later)
+            if t_later is None or t_later < end - hold:
+                continue
+            causes = [t for t in abandoned_at if t < t_later <= t + hold]
+            if causes:
+                subject = scope_subject(later)
+                offending[subject].append(later)
+                callees[subject].add(number)
+    findings = []
+    for subject, calls in sorted(offending.items()):
+        count = len(callees[subject])
+        detail = (
+            f"{subject} called {count} UK number{'s' if count != 1 else ''} again within "
+            f"{span_text(hold)} of an abandoned call (e.g. {sorted(callees[subject])[0]})"
+        )
+        findings.append(
+            make_finding(settings, subject, now, hold, count, 0, calls, detail, callees[subject])
+        )
+    return findings
+
+
+def _by_tenant_and_number(
+    outcomes: Iterable[CallOutcome],
+) -> dict[tuple[str, str], list[CallOutcome]]:
+    groups: dict[tuple[str, str], list[CallOutcome]] = defaultdict(list)
+    for o in outcomes:
+        if o.number is not None:
+            groups[(tenant_of(o), o.number)].append(o)
+    return groups
+
+
+def breach(
+    outcomes: Sequence[CallOutcome],
+    now: datetime,
+    settings: DetectorSettings,
+    context: DetectorContext,
+) -> list[FlagFinding]:
+    """Every call to a number suppressed or registered at the time (per `context.breaches`)."""
+    span = settings.hours("window_hours")
+    hits = [o for o in in_window(outcomes, now, span) if context.breaches.get(o.call_id)]
+    findings = []
+    for subject, calls in sorted(group_by(hits, scope_subject).items()):
+        first = min(calls, key=lambda c: c.call_id)
+        why = context.breaches[first.call_id][0]
+        # The count is the measured figure; the detail names one call, so that merging
+        # findings over time (see `accumulate`) keeps it true.
+        detail = f"{subject} called {first.number or 'a number'} while {why}"
+        finding = make_finding(
+            settings,
+            subject,
+            now,
+            span,
+            len(calls),
+            0,
+            calls,
+            detail,
+            (c.number for c in calls if c.number),
+        )
+        if subject.startswith("tenant:"):
+            # A person's call without a campaign: flag it, do not suspend the whole tenant.
+            finding = _replace_action(finding, Action.FLAG)
+        findings.append(finding)
+    return findings
+
+
+def _replace_action(finding: FlagFinding, action: Action) -> FlagFinding:
+    return replace(finding, action=action)
+
+
+def accumulate(
+    finding: FlagFinding, earlier_evidence: Iterable[str], earlier_callees: Iterable[str] = ()
+) -> FlagFinding:
+    """A count-of-calls finding (breach) merged with the evidence of its open flag, for the
+    per-call path that sees one call at a time: measured becomes the number of calls."""
+    evidence = sorted(set(finding.evidence) | set(earlier_evidence))
+    return replace(
+        finding,
+        evidence=tuple(evidence[:MAX_EVIDENCE]),
+        measured=float(len(evidence)),
+        callees=tuple(sorted(set(finding.callees) | set(earlier_callees))),
+    )
+
+
+def unguarded(
+    outcomes: Sequence[CallOutcome],
+    now: datetime,
+    settings: DetectorSettings,
+    context: DetectorContext,
+) -> list[FlagFinding]:
+    if context.guarded_call_ids is None:
+        return []
+    span = settings.hours("window_hours")
+    guarded = context.guarded_call_ids
+    loose = [
+        o
+        for o in in_window(outcomes, now, span)
+        if o.source == "ami" and o.disposition != "REJECTED" and o.call_id not in guarded
+    ]
+    findings = []
+    for subject, calls in sorted(group_by(loose, scope_subject).items()):
+        detail = (
+            f"{subject} placed {len(calls)} call{'s' if len(calls) != 1 else ''} in "
+            f"{span_text(span)} that the guard never allowed"
+        )
+        findings.append(make_finding(settings, subject, now, span, len(calls), 0, calls, detail))
+    return findings
+
+
+DETECTORS: Mapping[str, Detector] = {
+    "repeat_callee": repeat_callee,
+    "short_calls": short_calls,
+    "answer_profile": answer_profile,
+    "abandoned_rate": abandoned_rate,
+    "ring_time": ring_time,
+    "one_ring": one_ring,
+    "callerid_rotation": callerid_rotation,
+    "callerid_pool": callerid_pool,
+    "sequential": sequential,
+    "repeat_after_abandoned": repeat_after_abandoned,
+    "breach": breach,
+    "unguarded": unguarded,
+}
+
+
+def run_detectors(
+    outcomes: Sequence[CallOutcome],
+    now: datetime,
+    policy: DetectorPolicy,
+    context: DetectorContext,
+    only: Iterable[str] | None = None,
+) -> list[FlagFinding]:
+    """Run every enabled detector (or those named in `only`); findings sorted by subject."""
+    wanted = set(only) if only is not None else None
+    findings: list[FlagFinding] = []
+    for settings in policy.enabled():
+        if wanted is not None and settings.id not in wanted:
+            continue
+        findings += DETECTORS[settings.id](outcomes, now, settings, context)
+    return sorted(findings, key=lambda f: (f.subject, f.detector))
