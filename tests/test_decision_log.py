@@ -1,0 +1,56 @@
+"""The canonical decision line: one JSON object per decision, and no secrets in any line."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime
+
+import pytest
+import structlog
+
+from dialguard.guard import Guard
+from dialguard.logs import configure_logging, get_logger
+from dialguard.store import Store
+from rules.models import CallAttempt
+from rules.policy import Policy
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> object:
+    yield
+    structlog.reset_defaults()
+
+
+async def test_each_decision_writes_one_canonical_json_line(store: Store, policy: Policy) -> None:
+    stream = io.StringIO()
+    configure_logging("info", stream)
+    attempt = CallAttempt(
+        "0412345678",
+        "+61291234567",
+        datetime(2026, 11, 30, 0, tzinfo=UTC),
+        tenant="acme",
+        campaign="spring",
+        call_id="1795859878.63",
+    )
+
+    decision = await Guard(store, policy).check(attempt)
+
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    decisions = [line for line in lines if line["event"] == "decision"]
+    assert len(decisions) == 1
+    line = decisions[0]
+    assert line["uniqueid"] == "1795859878.63"
+    assert (line["tenant"], line["number"]) == ("acme", "+61412345678")
+    assert (line["verdict"], line["rule"]) == (decision.verdict.value, decision.rule)
+    assert isinstance(line["latency_ms"], float)
+
+
+def test_secrets_never_reach_a_log_line() -> None:
+    stream = io.StringIO()
+    configure_logging("debug", stream)
+
+    get_logger("test").info("ami_login", username="dialguard", secret="s3cret", password="pw")
+
+    assert "s3cret" not in stream.getvalue()
+    assert "pw" not in json.loads(stream.getvalue())["password"]
