@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -57,7 +57,14 @@ class CalleeLocation:
     problems: tuple[str, ...] = ()
 
     def local_times(self, at: datetime) -> tuple[datetime, ...]:
-        return tuple(at.astimezone(ZoneInfo(tz)) for tz in self.timezones)
+        return local_times(self.timezones, at)
+
+
+@lru_cache(maxsize=16)
+def local_times(timezones: tuple[str, ...], at: datetime) -> tuple[datetime, ...]:
+    """`at` on the wall clock of each zone. Cached: one decision asks several times for the
+    same instant (every hours, holiday and consent rule, and the decision's local time)."""
+    return tuple(at.astimezone(ZoneInfo(tz)) for tz in timezones)
 
 
 def parse_region(text: str | None) -> str | None:

@@ -9,8 +9,9 @@ candidate time zone: the call is allowed only if all of them allow it. Windows a
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
-from functools import cache
+from functools import cache, lru_cache
 
 import holidays as holiday_calendars
 
@@ -18,6 +19,7 @@ from rules.context import RuleContext
 from rules.facts import ConsentKind
 from rules.jurisdictions.applicable import consent_in_force, rule_id, tables
 from rules.jurisdictions.model import DAYS, HolidayRule, HoursRule
+from rules.location import local_times
 from rules.models import Finding, FindingVerdict
 
 _DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -38,14 +40,15 @@ def windows(ctx: RuleContext) -> Iterable[Finding]:
             f"no calling window applies to {purpose.value} calls to {ctx.location.country}",
         )
         return
-    local = ctx.location.local_times(ctx.attempt.at)
+    view = _local_view(ctx.location.timezones, ctx.attempt.at)
     for label, rule in applicable:
-        yield _window(ctx, label, rule, local)
+        yield _window(ctx, label, rule, view)
 
 
-def _window(ctx: RuleContext, label: str, rule: HoursRule, local: tuple[datetime, ...]) -> Finding:
+def _window(ctx: RuleContext, label: str, rule: HoursRule, view: _LocalView) -> Finding:
     rid = rule_id("hours", label, rule.name)
-    details = _details(ctx, local)
+    local = view.moments
+    details = _details(ctx, view)
     if not local:
         return Finding(
             rid,
@@ -60,7 +63,7 @@ def _window(ctx: RuleContext, label: str, rule: HoursRule, local: tuple[datetime
         return Finding(
             rid,
             FindingVerdict.ALLOW,
-            f"{_when(local)} is inside the {label} {rule.name} window",
+            f"{view.when} is inside the {label} {rule.name} window",
             rule.citation,
             rule.unverified,
             details,
@@ -100,25 +103,23 @@ def holiday_bans(ctx: RuleContext) -> Iterable[Finding]:
             f"no holiday ban applies to {purpose.value} calls to {ctx.location.country}",
         )
         return
-    local = ctx.location.local_times(ctx.attempt.at)
+    view = _local_view(ctx.location.timezones, ctx.attempt.at)
     for label, rule in applicable:
-        yield _holiday(ctx, label, rule, local)
+        yield _holiday(ctx, label, rule, view)
 
 
-def _holiday(
-    ctx: RuleContext, label: str, rule: HolidayRule, local: tuple[datetime, ...]
-) -> Finding:
+def _holiday(ctx: RuleContext, label: str, rule: HolidayRule, view: _LocalView) -> Finding:
     rid = rule_id("holiday", label, rule.name)
-    details = _details(ctx, local)
+    details = _details(ctx, view)
     subdivisions = subdivisions_for(rule, ctx.location.regions)
-    hits: list[tuple[datetime, str, str | None]] = []
-    for moment in local:
-        for subdivision in subdivisions:
-            name = holiday_name(rule, subdivision, moment.date())
-            if name is not None:
-                hits.append((moment, name, subdivision))
-    if not hits:
-        days = sorted({t.date().isoformat() for t in local})
+    # The zones share one or two dates: look each date up once, then take the first zone
+    # (in the pack's order) whose date is a holiday, as a loop over every zone would.
+    by_day: dict[date, tuple[str, str | None] | None] = {}
+    for day in view.days:
+        by_day[day] = _first_holiday(rule, subdivisions, day)
+    hit = next(((t, found) for t in view.moments if (found := by_day[t.date()]) is not None), None)
+    if hit is None:
+        days = sorted(d.isoformat() for d in view.days)
         return Finding(
             rid,
             FindingVerdict.ALLOW,
@@ -127,7 +128,7 @@ def _holiday(
             rule.unverified,
             details,
         )
-    moment, name, subdivision = hits[0]
+    moment, (name, subdivision) = hit
     where = f" in {rule.calendar}-{subdivision}" if subdivision else ""
     note = (
         " (conservative: blocked although the law may not require it)" if rule.conservative else ""
@@ -170,6 +171,16 @@ def subdivisions_for(rule: HolidayRule, regions: tuple[str, ...]) -> tuple[str |
         if value not in out:
             out.append(value)
     return tuple(out)
+
+
+def _first_holiday(
+    rule: HolidayRule, subdivisions: tuple[str | None, ...], day: date
+) -> tuple[str, str | None] | None:
+    for subdivision in subdivisions:
+        name = holiday_name(rule, subdivision, day)
+        if name is not None:
+            return name, subdivision
+    return None
 
 
 def holiday_name(rule: HolidayRule, subdivision: str | None, day: date) -> str | None:
@@ -217,13 +228,31 @@ def _stamp(moment: datetime) -> str:
     return f"{moment:%a %H:%M:%S}"
 
 
-def _when(local: tuple[datetime, ...]) -> str:
-    return ", ".join(f"{_stamp(t)} ({t.tzinfo})" for t in local)
+@dataclass(frozen=True, slots=True)
+class _LocalView:
+    """One instant on every candidate zone's clock, with what the findings print of it."""
+
+    moments: tuple[datetime, ...]
+    days: tuple[date, ...]  # the distinct local dates, in zone order
+    iso: Mapping[str, str]  # zone -> ISO local time (read-only: copied into each finding)
+    when: str
 
 
-def _details(ctx: RuleContext, local: tuple[datetime, ...]) -> dict[str, object]:
+@lru_cache(maxsize=16)
+def _local_view(timezones: tuple[str, ...], at: datetime) -> _LocalView:
+    # Computed once per decision and shared by every hours and holiday finding.
+    moments = local_times(timezones, at)
+    return _LocalView(
+        moments,
+        tuple(dict.fromkeys(t.date() for t in moments)),
+        {str(t.tzinfo): t.isoformat() for t in moments},
+        ", ".join(f"{_stamp(t)} ({t.tzinfo})" for t in moments),
+    )
+
+
+def _details(ctx: RuleContext, view: _LocalView) -> dict[str, object]:
     return {
-        "local_times": {str(t.tzinfo): t.isoformat() for t in local},
+        "local_times": dict(view.iso),
         "regions": list(ctx.location.regions),
         "location": ctx.location.basis or ctx.location.source,
     }
