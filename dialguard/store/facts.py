@@ -89,19 +89,34 @@ def gather_facts(conn: sqlite3.Connection, query: FactQuery) -> Facts:
 
 
 def register_copies(conn: sqlite3.Connection) -> tuple[dict[str, RegisterCopy], dict[str, str]]:
-    """The copy in force of each register, and the table holding its numbers."""
-    copies: dict[str, RegisterCopy] = {}
-    tables: dict[str, str] = {}
-    for row in conn.execute("SELECT * FROM register_copies"):
-        copies[row["register"]] = RegisterCopy(
-            row["register"],
-            date.fromisoformat(row["as_of"]),
-            row["count"],
-            row["checksum"],
-            require_epoch(row["imported_at"]),
+    """The copy in force of each register, and the table holding its numbers.
+
+    Read on every check (a few microseconds), so a swapped copy is seen at once; only turning
+    the rows into records is skipped while they are unchanged.
+    """
+    rows = tuple(
+        tuple(row)
+        for row in conn.execute(
+            "SELECT register, table_name, as_of, count, checksum, imported_at FROM register_copies"
         )
-        tables[row["register"]] = row["table_name"]
-    return copies, tables
+    )
+    cached = _copies_cache.get(rows)
+    if cached is None:
+        copies: dict[str, RegisterCopy] = {}
+        tables: dict[str, str] = {}
+        for register, table, as_of, count, checksum, imported_at in rows:
+            copies[register] = RegisterCopy(
+                register, date.fromisoformat(as_of), count, checksum, require_epoch(imported_at)
+            )
+            tables[register] = table
+        _copies_cache.clear()  # only the copies in force are worth keeping
+        _copies_cache[rows] = cached = (copies, tables)
+    copies, tables = cached
+    return dict(copies), dict(tables)
+
+
+_copies_cache: dict[tuple[tuple[object, ...], ...], tuple[dict[str, RegisterCopy], dict[str, str]]]
+_copies_cache = {}
 
 
 def register_hits(
