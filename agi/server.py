@@ -57,8 +57,12 @@ class AgiServer:
         self._sessions: set[asyncio.Task[None]] = set()
         self._background: set[asyncio.Task[None]] = set()
 
-    async def start(self, host: str, port: int) -> None:
-        self._server = await asyncio.start_server(self._handle, host, port, limit=self.header_limit)
+    async def start(self, host: str, port: int, *, reuse_port: bool = False) -> None:
+        """`reuse_port`: several processes listen on the same port (SO_REUSEPORT) and the
+        kernel spreads the connections between them."""
+        self._server = await asyncio.start_server(
+            self._handle, host, port, limit=self.header_limit, reuse_port=reuse_port or None
+        )
         log.info("agi_listening", host=host, port=self.port)
 
     @property
@@ -182,13 +186,14 @@ async def start_agi_server(
     deadline_ms: float | None = None,
     on_failure: Verdict | None = None,
     header_limit: int = HEADER_LIMIT,
+    reuse_port: bool = False,
 ) -> AgiServer:
     """Start listening; `deadline_ms`/`on_failure` default to the service's policy.
     Port 0 picks a free port (see `AgiServer.port`)."""
     server = AgiServer(
         service, deadline_ms=deadline_ms, on_failure=on_failure, header_limit=header_limit
     )
-    await server.start(host, port)
+    await server.start(host, port, reuse_port=reuse_port)
     return server
 
 

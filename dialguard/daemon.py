@@ -3,15 +3,36 @@
 Start-up declares the failure policy in the log, so that what the guard does when it fails is
 never a surprise. SIGTERM and SIGINT stop accepting calls, let sessions in flight finish within
 their deadline, close the AMI connection and the store.
+
+Workers (`--workers N`, `[agi] workers`): one Python process decides about 400-500 calls a
+second on this project's machine, bounded by one core. With N > 1 this process (the primary)
+and N - 1 worker processes all listen on the FastAGI port with SO_REUSEPORT, and the kernel
+spreads the connections between them. Each worker has its own store connections; only the
+primary runs the AMI listener and the detector sweeper. A worker that dies is logged and
+started again; SIGTERM/SIGINT on the primary stops the workers the same graceful way.
+Workers are started with `python -c`, not multiprocessing, so that no entry module is
+re-imported in the child, and they stop by themselves if the primary disappears.
+
+One guarantee is per process: an allowed decision not yet committed (the write-behind lag,
+normally a few milliseconds) is counted by the next check on the same number only in the
+process that made it (`store/hotpath.py`). With workers, two calls to one number within
+those milliseconds may land in different processes; every committed decision counts
+everywhere.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import pickle
 import signal
+import sys
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+import structlog
 
 from agi.server import AgiServer, start_agi_server
 from dialguard.guard import Guard
@@ -34,6 +55,7 @@ class Daemon:
     agi: AgiServer
     ami: AmiRunner | None
     sweeper: asyncio.Task[None] | None
+    workers: WorkerPool | None = None
 
     async def stop(self) -> None:
         log.info("stopping")
@@ -41,7 +63,10 @@ class Daemon:
             self.sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.sweeper
-        await self.agi.shutdown()
+        if self.workers is not None:
+            await asyncio.gather(self.workers.stop(), self.agi.shutdown())
+        else:
+            await self.agi.shutdown()
         if self.ami is not None:
             await self.ami.stop()
         await self.store.close()
@@ -83,8 +108,14 @@ async def start_daemon(settings: Settings, *, ami: AmiSettings | None) -> Daemon
         settings.db_path, busy_timeout_ms=max(10, settings.policy.deadline_ms // 2)
     )
     guard = Guard(store, settings.policy)
+    workers = max(1, settings.agi_workers)
+    if workers > 1:
+        # Every line (the decision line too) says which process wrote it: 0 is the primary.
+        structlog.contextvars.bind_contextvars(worker=0)
     try:
-        agi = await start_agi_server(settings.agi_host, settings.agi_port, guard)
+        agi = await start_agi_server(
+            settings.agi_host, settings.agi_port, guard, reuse_port=workers > 1
+        )
     except OSError as exc:
         await store.close()
         raise DaemonError(
@@ -98,7 +129,12 @@ async def start_daemon(settings: Settings, *, ami: AmiSettings | None) -> Daemon
         failure_policy=policy.on_failure.value,
         deadline_ms=policy.deadline_ms,
         ami=f"{ami.host}:{ami.port}" if ami else None,
+        workers=workers,
     )
+    pool: WorkerPool | None = None
+    if workers > 1:
+        pool = WorkerPool(settings, agi.port, workers - 1)
+        await pool.start()
     runner: AmiRunner | None = None
     sweeper: asyncio.Task[None] | None = None
     if ami is None:
@@ -107,7 +143,7 @@ async def start_daemon(settings: Settings, *, ami: AmiSettings | None) -> Daemon
         runner = AmiRunner(ami, guard)
         await runner.start()
         sweeper = asyncio.create_task(_sweep_forever(runner.enforcer.sweep))
-    return Daemon(store, guard, agi, runner, sweeper)
+    return Daemon(store, guard, agi, runner, sweeper, pool)
 
 
 class DaemonError(Exception):
@@ -135,3 +171,132 @@ async def _sweep_forever(sweep: Callable[..., Awaitable[object]]) -> None:
             await sweep(datetime.now(UTC))
         except Exception:
             log.exception("sweep_failed")
+
+
+# -- worker processes -----------------------------------------------------------------------
+
+WORKER_STOP_TIMEOUT_S = 10.0  # sessions in flight (each within its deadline), then the store
+WORKER_QUICK_DEATH_S = 5.0  # a worker dying sooner than this is restarted after a pause
+PARENT_CHECK_S = 1.0
+
+
+class WorkerPool:
+    """The FastAGI worker processes beside the primary: started, watched, restarted, stopped."""
+
+    def __init__(self, settings: Settings, port: int, count: int) -> None:
+        self._payload = pickle.dumps(settings)
+        self._port = port
+        self._count = count
+        self._procs: dict[int, asyncio.subprocess.Process] = {}
+        self._watchers: set[asyncio.Task[None]] = set()
+        self._stopping = False
+
+    @property
+    def pids(self) -> list[int]:
+        return [proc.pid for proc in self._procs.values()]
+
+    async def start(self) -> None:
+        for index in range(1, self._count + 1):
+            await self._spawn(index)
+
+    async def _spawn(self, index: int) -> None:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            "from dialguard.daemon import worker_main; worker_main()",
+            str(self._port),
+            str(index),
+            str(os.getpid()),
+            stdin=asyncio.subprocess.PIPE,
+        )
+        assert proc.stdin is not None
+        proc.stdin.write(self._payload)
+        with contextlib.suppress(ConnectionError):
+            await proc.stdin.drain()
+        proc.stdin.close()
+        self._procs[index] = proc
+        task = asyncio.create_task(self._watch(index, proc, time.monotonic()))
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
+
+    async def _watch(self, index: int, proc: asyncio.subprocess.Process, started: float) -> None:
+        code = await proc.wait()
+        if self._stopping:
+            return
+        lived = time.monotonic() - started
+        log.error("worker_died", worker=index, pid=proc.pid, exit_code=code, lived_s=round(lived))
+        if lived < WORKER_QUICK_DEATH_S:
+            await asyncio.sleep(1.0)  # a worker that cannot start must not spin
+        if not self._stopping:
+            await self._spawn(index)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        procs = list(self._procs.values())
+        for proc in procs:
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGTERM)
+        try:
+            async with asyncio.timeout(WORKER_STOP_TIMEOUT_S):
+                codes = await asyncio.gather(*(proc.wait() for proc in procs))
+        except TimeoutError:
+            for proc in procs:
+                if proc.returncode is None:
+                    log.error("worker_killed", pid=proc.pid, after_s=WORKER_STOP_TIMEOUT_S)
+                    with contextlib.suppress(ProcessLookupError):
+                        proc.kill()
+            codes = await asyncio.gather(*(proc.wait() for proc in procs))
+        for proc, code in zip(procs, codes, strict=True):
+            if code != 0:
+                log.warning("worker_exit", pid=proc.pid, exit_code=code)
+        for task in list(self._watchers):
+            task.cancel()
+
+
+def worker_main() -> None:
+    """Entry point of a worker process: argv = port, index, primary pid; settings on stdin."""
+    from dialguard.logs import configure_logging
+
+    port, index, primary = (int(arg) for arg in sys.argv[1:4])
+    settings: Settings = pickle.loads(sys.stdin.buffer.read())
+    configure_logging(settings.log_level)
+    structlog.contextvars.bind_contextvars(worker=index)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve_worker(settings, port, index, primary))
+
+
+async def _serve_worker(settings: Settings, port: int, index: int, primary: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    store = await open_store(
+        settings.db_path, busy_timeout_ms=max(10, settings.policy.deadline_ms // 2)
+    )
+    try:
+        agi = await start_agi_server(
+            settings.agi_host, port, Guard(store, settings.policy), reuse_port=True
+        )
+    except OSError as exc:
+        await store.close()
+        log.error("worker_cannot_listen", worker=index, port=port, error=exc.strerror)
+        raise SystemExit(1) from None
+    log.info("worker_serving", worker=index, pid=os.getpid(), agi=f"{settings.agi_host}:{port}")
+    orphan = asyncio.create_task(_stop_when_orphaned(primary, stop))
+    try:
+        await stop.wait()
+    finally:
+        orphan.cancel()
+        await agi.shutdown()
+        await store.close()
+        log.info("worker_stopped", worker=index, pid=os.getpid())
+
+
+async def _stop_when_orphaned(primary: int, stop: asyncio.Event) -> None:
+    # If the primary is killed outright, its workers must not go on holding the port. Nothing
+    # signals a parent's death, so poll: the worker is re-parented when it happens.
+    while os.getppid() == primary:  # noqa: ASYNC110
+        await asyncio.sleep(PARENT_CHECK_S)
+    log.error("worker_orphaned", primary=primary)
+    stop.set()

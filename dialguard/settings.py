@@ -20,6 +20,8 @@ from rules import jurisdictions as jurisdiction_rules
 from rules.models import Purpose, Verdict
 from rules.policy import DEFAULT_REGISTERS, Policy, RegisterSpec, TenantSettings
 
+MAX_AGI_WORKERS = 64
+
 
 class SettingsError(Exception):
     """The settings file is unusable; the message names every bad key."""
@@ -57,6 +59,8 @@ class Settings:
     policy: Policy = field(default_factory=Policy)
     log_level: str = "info"
     source: Path | None = None
+    # FastAGI worker processes sharing the port (SO_REUSEPORT); see dialguard/daemon.py.
+    agi_workers: int = 1
 
 
 def load_settings(config: str | Path | None, db: str | Path | None = None) -> Settings:
@@ -119,7 +123,8 @@ def settings_from_mapping(raw: Mapping[str, Any], base_dir: Path) -> Settings:
             agi_host, agi_port = parse_host_port(str(agi["listen"]), 4573)
         except ValueError as exc:
             errors.append(f"agi.listen: {exc}")
-    _unknown(agi, "agi", {"listen"}, errors)
+    agi_workers = _int(agi, "agi", "workers", 1, errors, minimum=1, maximum=MAX_AGI_WORKERS)
+    _unknown(agi, "agi", {"listen", "workers"}, errors)
 
     ami = _ami(_table(raw, "ami", errors), base_dir, errors)
 
@@ -165,7 +170,7 @@ def settings_from_mapping(raw: Mapping[str, Any], base_dir: Path) -> Settings:
         callerid=callerid,
         detectors=detectors,
     )
-    return Settings(db_path, agi_host, agi_port, ami, policy, log_level)
+    return Settings(db_path, agi_host, agi_port, ami, policy, log_level, agi_workers=agi_workers)
 
 
 def parse_host_port(text: str, default_port: int) -> tuple[str, int]:

@@ -10,7 +10,13 @@ import click
 from dialguard.cli.app import AppContext, InputError, cli, pass_app
 from dialguard.daemon import DaemonError, run_until_signalled
 from dialguard.logs import configure_logging
-from dialguard.settings import AmiSettings, SettingsError, parse_host_port, read_secret_file
+from dialguard.settings import (
+    MAX_AGI_WORKERS,
+    AmiSettings,
+    SettingsError,
+    parse_host_port,
+    read_secret_file,
+)
 from dialguard.store import StoreError
 
 
@@ -25,6 +31,12 @@ from dialguard.store import StoreError
     help="File holding the manager secret (never on the command line).",
 )
 @click.option("--no-ami", is_flag=True, help="Run the FastAGI server only.")
+@click.option(
+    "--workers",
+    type=int,
+    default=None,
+    help="FastAGI processes sharing the port (default [agi] workers, else 1).",
+)
 @pass_app
 def serve(
     app: AppContext,
@@ -33,10 +45,15 @@ def serve(
     ami_user: str | None,
     ami_secret_file: str | None,
     no_ami: bool,
+    workers: int | None,
 ) -> None:
     """Run the FastAGI server (default 127.0.0.1:4573) and the AMI listener."""
     settings = app.settings
     configure_logging(settings.log_level)
+    if workers is not None:
+        if not 1 <= workers <= MAX_AGI_WORKERS:
+            raise InputError(f"--workers: must be a whole number from 1 to {MAX_AGI_WORKERS}")
+        settings = replace(settings, agi_workers=workers)
     if agi_listen is not None:
         try:
             host, port = parse_host_port(agi_listen, 4573)

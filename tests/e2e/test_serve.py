@@ -26,7 +26,9 @@ CALLER_ID = "+61291234567"
 
 @pytest.fixture(name="daemon")
 async def _daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
-    policy = Policy(tenants={"acme": TenantSettings("acme", "AU")}, block_when_register_missing=False)
+    policy = Policy(
+        tenants={"acme": TenantSettings("acme", "AU")}, block_when_register_missing=False
+    )
     settings = Settings(db_path=tmp_path / "dg.sqlite3", agi_port=0, policy=policy)
     daemon = await start_daemon(settings, ami=None)
     await daemon.store.write(
@@ -106,12 +108,17 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_dialguard_serve_runs_declares_its_failure_policy_and_stops_on_sigterm(tmp_path: Path) -> None:
+def test_dialguard_serve_runs_declares_its_failure_policy_and_stops_on_sigterm(
+    tmp_path: Path,
+) -> None:
     port = _free_port()
     env = {**os.environ, "DIALGUARD_DB": str(tmp_path / "dg.sqlite3")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "dialguard.cli", "serve", "--agi", f"127.0.0.1:{port}", "--no-ami"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 15
@@ -136,3 +143,92 @@ def test_dialguard_serve_runs_declares_its_failure_policy_and_stops_on_sigterm(t
     assert any(line["event"] == "stopped" for line in lines)
 
 
+def _wait_for_lines(log: Path, event: str, count: int, timeout_s: float = 15.0) -> list[dict]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        text = log.read_text() if log.exists() else ""
+        lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+        found = [line for line in lines if line["event"] == event]
+        if len(found) >= count:
+            return found
+        time.sleep(0.05)
+    pytest.fail(f"no {count} {event!r} line(s) within {timeout_s} s:\n{log.read_text()[-2000:]}")
+
+
+async def _calls(port: int, env: list[str], count: int) -> list[FakeAsterisk]:
+    channels = [
+        FakeAsterisk(
+            with_env(env, agi_uniqueid=f"w.{port}.{i}.{time.monotonic_ns()}"),
+            variables={"DIALGUARD_TENANT": "acme"},
+        )
+        for i in range(count)
+    ]
+    await asyncio.gather(*(channel.run(port) for channel in channels))
+    return channels
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_dialguard_serve_with_two_workers_serves_restarts_a_dead_worker_and_stops_on_sigterm(
+    tmp_path: Path, fixtures_dir: Path
+) -> None:
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    env = {**os.environ, "DIALGUARD_DB": str(tmp_path / "dg.sqlite3")}
+    call_env = _env(fixtures_dir, "allow-answered")
+    with log.open("w") as stderr:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "dialguard.cli",
+                "serve",
+                "--agi",
+                f"127.0.0.1:{port}",
+                "--no-ami",
+                "--workers",
+                "2",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            text=True,
+        )
+    try:
+        first_worker = _wait_for_lines(log, "worker_serving", 1)[0]["pid"]
+        before = asyncio.run(_calls(port, call_env, 40))
+        os.kill(first_worker, signal.SIGKILL)
+        died = _wait_for_lines(log, "worker_died", 1)[0]
+        restarted = _wait_for_lines(log, "worker_serving", 2)[1]["pid"]
+        after = asyncio.run(_calls(port, call_env, 40))
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)
+    finally:
+        proc.kill()
+
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    serving = next(line for line in lines if line["event"] == "serving")
+    decided_by = {line["worker"] for line in lines if line["event"] == "decision"}
+    assert proc.returncode == 0
+    assert (serving["failure_policy"], serving["deadline_ms"], serving["workers"]) == (
+        "block",
+        250,
+        2,
+    )
+    assert all(
+        c.closed_by_server and "DIALGUARD_VERDICT" in c.set_variables for c in before + after
+    )
+    assert decided_by == {0, 1}  # the kernel spread the calls over both processes
+    assert (died["pid"], died["exit_code"]) == (first_worker, -signal.SIGKILL)
+    assert restarted != first_worker
+    assert any(line["event"] == "worker_stopped" and line["pid"] == restarted for line in lines)
+    assert any(line["event"] == "stopped" for line in lines)
+    assert not _alive(restarted)
+    rows = sqlite3.connect(tmp_path / "dg.sqlite3").execute("SELECT count(*) FROM decisions")
+    assert rows.fetchone()[0] == 80
