@@ -121,6 +121,10 @@ async def start_daemon(settings: Settings, *, ami: AmiSettings | None) -> Daemon
         raise DaemonError(
             f"cannot listen for FastAGI on {settings.agi_host}:{settings.agi_port}: {exc.strerror}"
         ) from None
+    pool: WorkerPool | None = None
+    if workers > 1:
+        pool = WorkerPool(settings, agi.port, workers - 1)
+        await pool.start()
     policy = settings.policy
     log.info(
         "serving",
@@ -131,17 +135,17 @@ async def start_daemon(settings: Settings, *, ami: AmiSettings | None) -> Daemon
         ami=f"{ami.host}:{ami.port}" if ami else None,
         workers=workers,
     )
-    pool: WorkerPool | None = None
-    if workers > 1:
-        pool = WorkerPool(settings, agi.port, workers - 1)
-        await pool.start()
     runner: AmiRunner | None = None
     sweeper: asyncio.Task[None] | None = None
     if ami is None:
         log.warning("ami_disabled", detail="no call outcomes will be recorded; configure [ami]")
     else:
-        runner = AmiRunner(ami, guard)
-        await runner.start()
+        try:
+            runner = AmiRunner(ami, guard)
+            await runner.start()
+        except BaseException:
+            await Daemon(store, guard, agi, None, None, pool).stop()
+            raise
         sweeper = asyncio.create_task(_sweep_forever(runner.enforcer.sweep))
     return Daemon(store, guard, agi, runner, sweeper, pool)
 
@@ -176,6 +180,7 @@ async def _sweep_forever(sweep: Callable[..., Awaitable[object]]) -> None:
 # -- worker processes -----------------------------------------------------------------------
 
 WORKER_STOP_TIMEOUT_S = 10.0  # sessions in flight (each within its deadline), then the store
+WORKER_START_TIMEOUT_S = 30.0
 WORKER_QUICK_DEATH_S = 5.0  # a worker dying sooner than this is restarted after a pause
 PARENT_CHECK_S = 1.0
 
@@ -208,13 +213,18 @@ class WorkerPool:
             str(index),
             str(os.getpid()),
             stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
         )
-        assert proc.stdin is not None
+        assert proc.stdin is not None and proc.stdout is not None
         proc.stdin.write(self._payload)
         with contextlib.suppress(ConnectionError):
             await proc.stdin.drain()
         proc.stdin.close()
         self._procs[index] = proc
+        # The worker says `ready` once it listens, so start-up returns with every worker
+        # serving; one that dies first is restarted by its watcher.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(proc.stdout.readline(), WORKER_START_TIMEOUT_S)
         task = asyncio.create_task(self._watch(index, proc, time.monotonic()))
         self._watchers.add(task)
         task.add_done_callback(self._watchers.discard)
@@ -283,6 +293,7 @@ async def _serve_worker(settings: Settings, port: int, index: int, primary: int)
         log.error("worker_cannot_listen", worker=index, port=port, error=exc.strerror)
         raise SystemExit(1) from None
     log.info("worker_serving", worker=index, pid=os.getpid(), agi=f"{settings.agi_host}:{port}")
+    print("ready", flush=True)  # to the primary (stdout is its pipe; log lines go to stderr)
     orphan = asyncio.create_task(_stop_when_orphaned(primary, stop))
     try:
         await stop.wait()

@@ -40,7 +40,9 @@ def configure_logging(level: str = "info", stream: Any = None) -> None:
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(level, logging.INFO)),
-        logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
+        # One write() per line: stderr is unbuffered, and `print` writes the newline apart,
+        # so lines of several processes (serve --workers) sharing it would run together.
+        logger_factory=structlog.WriteLoggerFactory(stream or sys.stderr),
         cache_logger_on_first_use=False,
     )
 

@@ -147,7 +147,8 @@ def _wait_for_lines(log: Path, event: str, count: int, timeout_s: float = 15.0) 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         text = log.read_text() if log.exists() else ""
-        lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+        complete = text[: text.rfind("\n") + 1]  # a line being written is read next time
+        lines = [json.loads(line) for line in complete.splitlines() if line.startswith("{")]
         found = [line for line in lines if line["event"] == event]
         if len(found) >= count:
             return found
