@@ -76,25 +76,22 @@ def import_(
     async def body(store: Store) -> ImportReport:
         if not is_terminal():
             return await import_register(store, name, path, fmt, spec.country, as_of)
-        from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+        from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeElapsedColumn
 
         with Progress(
             "[progress.description]{task.description}",
             BarColumn(),
-            DownloadColumn(),
-            TimeRemainingColumn(),
+            TaskProgressColumn(),
+            TimeElapsedColumn(),
             transient=True,
         ) as bar:
-            task = bar.add_task(f"importing {name}", total=size)
-            return await import_register(
-                store,
-                name,
-                path,
-                fmt,
-                spec.country,
-                as_of,
-                progress=lambda done: bar.update(task, completed=done),
-            )
+            task = bar.add_task(f"{name}: reading", total=size)
+
+            def show(phase: str, done: int, total: int) -> None:
+                # reading the file, then sorting the numbers, then writing them (chunks)
+                bar.update(task, description=f"{name}: {phase}", completed=done, total=total)
+
+            return await import_register(store, name, path, fmt, spec.country, as_of, progress=show)
 
     try:
         report = app.run(body)

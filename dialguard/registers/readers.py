@@ -28,7 +28,9 @@ import phonenumbers
 from rules.numbers import parse_number, register_key
 
 Item = tuple[int, int | None, str | None, bool]
+Parsed = tuple[int | None, str | None, bool]  # an Item without its line number
 Reader = Callable[[Iterable[str], str | None], Iterator[Item]]
+LineReader = Callable[[str, str | None], Parsed]
 
 # Countries whose national significant numbers may start with 0 (Italian fixed lines).
 _LEADING_ZERO = frozenset({"IT", "SM", "VA"})
@@ -133,26 +135,37 @@ def _data_lines(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
             yield line_no, s
 
 
-def _without_header(numbered: Iterator[tuple[int, str]]) -> Iterator[tuple[int, str]]:
-    """Drop a first data line that holds no digit at all (a column header)."""
-    for line_no, s in numbered:
-        if any(c.isdigit() for c in s):
-            yield line_no, s
-        break
-    yield from numbered
+def is_header(s: str) -> bool:
+    """A first data line that holds no digit at all is a column header, not a number."""
+    return not any(c.isdigit() for c in s)
+
+
+def _reader(line: LineReader, header: bool) -> Reader:
+    """A reader over text lines from the function that reads one (stripped, non-comment) line."""
+
+    def read(lines: Iterable[str], country: str | None) -> Iterator[Item]:
+        first = header
+        for line_no, s in _data_lines(lines):
+            if first:
+                first = False
+                if is_header(s):
+                    continue
+            key, info, delete = line(s, country)
+            yield line_no, key, info, delete
+
+    return read
 
 
 # -- plain ---------------------------------------------------------------------------------
 
 
-def read_plain(lines: Iterable[str], country: str | None) -> Iterator[Item]:
+def plain_line(s: str, country: str | None) -> Parsed:
     """One number per line, E.164 (`+61412345678`) or national format of the register's country.
 
     Blank lines and lines starting with `#` are skipped.
     """
-    for line_no, s in _data_lines(lines):
-        key, problem = number_key(s, country)
-        yield line_no, key, problem, False
+    key, problem = number_key(s, country)
+    return key, problem, False
 
 
 # -- US National DNC -----------------------------------------------------------------------
@@ -177,46 +190,40 @@ def _us_number(fields: list[str]) -> str | None:
     return None
 
 
-def read_us_dnc(lines: Iterable[str], country: str | None = "US") -> Iterator[Item]:
+def us_dnc_line(s: str, country: str | None) -> Parsed:
     """FTC National DNC full list: one 10-digit number per line, or `NPA,NUMBER` per line.
 
     The FTC describes "one telephone number per line"; a vendor describes "area code and
     telephone number per line, separated by a comma". Both are accepted [U: check a real file].
     """
-    for line_no, s in _without_header(_data_lines(lines)):
-        if len(s) == 10 and s.isdigit() and s[0] > "1":
-            yield line_no, 10_000_000_000 + int(s), None, False
-            continue
-        if "," in s:
-            digits = _us_number(_us_fields(s))
-            if digits is None:
-                yield line_no, None, f"{_shorten(s)!r} holds no 10-digit number", False
-                continue
-            s = digits
-        key, problem = number_key(s, country or "US")
-        yield line_no, key, problem, False
+    if len(s) == 10 and s.isdigit() and s[0] > "1":
+        return 10_000_000_000 + int(s), None, False
+    if "," in s:
+        digits = _us_number(_us_fields(s))
+        if digits is None:
+            return None, f"{_shorten(s)!r} holds no 10-digit number", False
+        s = digits
+    key, problem = number_key(s, country or "US")
+    return key, problem, False
 
 
-def read_us_dnc_changes(lines: Iterable[str], country: str | None = "US") -> Iterator[Item]:
+def us_dnc_changes_line(s: str, country: str | None) -> Parsed:
     """FTC National DNC change list: comma-delimited records with an add/delete indicator.
 
     The field list and order are NOT verified [U]: this reader takes the 10-digit number (or an
     NPA field followed by a 7-digit field) wherever it is, and a field `A`/`ADD`/`D`/`DELETE`
     (and similar) as the indicator; a record without one is read as an addition.
     """
-    for line_no, s in _without_header(_data_lines(lines)):
-        fields = _us_fields(s)
-        digits = _us_number(fields)
-        if digits is None:
-            yield line_no, None, f"{_shorten(s)!r} holds no 10-digit number", False
-            continue
-        flags = {f.upper() for f in fields}
-        delete = bool(flags & _US_FLAGS_DELETE)
-        if delete and flags & _US_FLAGS_ADD:
-            yield line_no, None, f"{_shorten(s)!r} is marked both add and delete", False
-            continue
-        key, problem = number_key(digits, country or "US")
-        yield line_no, key, problem, delete and key is not None
+    fields = _us_fields(s)
+    digits = _us_number(fields)
+    if digits is None:
+        return None, f"{_shorten(s)!r} holds no 10-digit number", False
+    flags = {f.upper() for f in fields}
+    delete = bool(flags & _US_FLAGS_DELETE)
+    if delete and flags & _US_FLAGS_ADD:
+        return None, f"{_shorten(s)!r} is marked both add and delete", False
+    key, problem = number_key(digits, country or "US")
+    return key, problem, delete and key is not None
 
 
 # -- AU DNCR wash results ------------------------------------------------------------------
@@ -230,7 +237,7 @@ _NOT_REGISTERED = frozenset(
 )
 
 
-def read_au_dncr(lines: Iterable[str], country: str | None = "AU") -> Iterator[Item]:
+def au_dncr_line(s: str, country: str | None) -> Parsed:
     """AU DNCR wash result: one number per line, optionally a status column after it.
 
     Numbers as ACMA accepts them (`0412 345 678`, `(02) 9123 4567`, `61412345678`, `+61...`).
@@ -240,49 +247,45 @@ def read_au_dncr(lines: Iterable[str], country: str | None = "AU") -> Iterator[I
     first line without digits is taken as a header. Load the wash of your WHOLE calling list:
     numbers missing from it count as not registered.
     """
-    for line_no, s in _without_header(_data_lines(lines)):
-        fields = _AU_SPLIT.split(s)
-        if len(fields) > 1:
-            status = " ".join(fields[1].strip().strip('"').lower().replace("-", " ").split())
-            if status in _NOT_REGISTERED:
-                yield line_no, None, None, False
-                continue
-            if status and status not in _REGISTERED:
-                yield line_no, None, f"unknown register status {fields[1].strip()!r}", False
-                continue
-        key, problem = number_key(fields[0].strip().strip('"'), country or "AU")
-        yield line_no, key, problem, False
+    fields = _AU_SPLIT.split(s)
+    if len(fields) > 1:
+        status = " ".join(fields[1].strip().strip('"').lower().replace("-", " ").split())
+        if status in _NOT_REGISTERED:
+            return None, None, False
+        if status and status not in _REGISTERED:
+            return None, f"unknown register status {fields[1].strip()!r}", False
+    key, problem = number_key(fields[0].strip().strip('"'), country or "AU")
+    return key, problem, False
 
 
 # -- UK TPS / CTPS -------------------------------------------------------------------------
 
 
-def read_uk_tps(lines: Iterable[str], country: str | None = "GB") -> Iterator[Item]:
+def uk_tps_line(s: str, country: str | None) -> Parsed:
     """TPS/CTPS full download: fixed width, 12 characters per record (MPS technical spec).
 
     Two layouts, both accepted: with spaces (dialling code left-justified in 5, the rest
     right-justified in 7: `0207 3787244`, `07860 338653`) and without (left-justified, padded).
     """
-    for line_no, s in _data_lines(lines):
-        digits = s.replace(" ", "")
-        if len(s) > 12 and not digits.isdigit():
-            yield line_no, None, f"{_shorten(s)!r} is not a 12-character TPS record", False
-            continue
-        key, problem = number_key(digits, country or "GB")
-        yield line_no, key, problem, False
+    digits = s.replace(" ", "")
+    if len(s) > 12 and not digits.isdigit():
+        return None, f"{_shorten(s)!r} is not a 12-character TPS record", False
+    key, problem = number_key(digits, country or "GB")
+    return key, problem, False
 
 
 # -- FR Bloctel ----------------------------------------------------------------------------
 
+_FR_SPLIT = re.compile(r"[;,\t]")
 
-def read_fr_bloctel(lines: Iterable[str], country: str | None = "FR") -> Iterator[Item]:
+
+def fr_bloctel_line(s: str, country: str | None) -> Parsed:
     """Bloctel file: the layout is NOT verified [U]. One number per line, or `;`/`,`-separated
     fields with the number in the first; a first line without digits is taken as a header.
     """
-    for line_no, s in _without_header(_data_lines(lines)):
-        first = re.split(r"[;,\t]", s, maxsplit=1)[0].strip().strip('"')
-        key, problem = number_key(first, country or "FR")
-        yield line_no, key, problem, False
+    first = _FR_SPLIT.split(s, maxsplit=1)[0].strip().strip('"')
+    key, problem = number_key(first, country or "FR")
+    return key, problem, False
 
 
 # -- BE Do Not Call Me ---------------------------------------------------------------------
@@ -293,9 +296,10 @@ _BE_DATE = re.compile(
     r"|(?P<compact>(?<!\d)(?P<y3>(?:19|20)\d{2})(?P<m3>[01]\d)(?P<d3>[0-3]\d)(?!\d))"
 )
 _BE_TIME = re.compile(r"[T ]?\d{2}:\d{2}(?::\d{2})?\S*")
+_BE_SEPARATORS = re.compile(r"[;,\t|]")
 
 
-def read_be_dncm(lines: Iterable[str], country: str | None = "BE") -> Iterator[Item]:
+def be_dncm_line(s: str, country: str | None) -> Parsed:
     """DNCM .txt: the phone number and its registration date on each line (dncm.be B2B FAQ).
 
     The separator and date format are not documented: this reader finds a date written
@@ -303,22 +307,20 @@ def read_be_dncm(lines: Iterable[str], country: str | None = "BE") -> Iterator[I
     the rest (separators `;`, `,`, tab, `|` removed) as the number. A line without a date is
     accepted without a registration date.
     """
-    for line_no, s in _without_header(_data_lines(lines)):
-        match = None
-        for candidate in _BE_DATE.finditer(s):
-            match = candidate
-        registered: str | None = None
-        rest = s
-        if match is not None:
-            parsed = _date_of(match)
-            if parsed is None:
-                yield line_no, None, f"{match.group(0)!r} is not a real date", False
-                continue
-            registered = parsed.isoformat()
-            rest = s[: match.start()] + " " + _BE_TIME.sub(" ", s[match.end() :])
-        number = re.sub(r"[;,\t|]", " ", rest).strip()
-        key, problem = number_key(number, country or "BE")
-        yield line_no, key, registered if key is not None else problem, False
+    match = None
+    for candidate in _BE_DATE.finditer(s):
+        match = candidate
+    registered: str | None = None
+    rest = s
+    if match is not None:
+        parsed = _date_of(match)
+        if parsed is None:
+            return None, f"{match.group(0)!r} is not a real date", False
+        registered = parsed.isoformat()
+        rest = s[: match.start()] + " " + _BE_TIME.sub(" ", s[match.end() :])
+    number = _BE_SEPARATORS.sub(" ", rest).strip()
+    key, problem = number_key(number, country or "BE")
+    return key, registered if key is not None else problem, False
 
 
 def _date_of(match: re.Match[str]) -> date | None:
@@ -334,44 +336,132 @@ def _date_of(match: re.Match[str]) -> date | None:
         return None
 
 
+read_plain = _reader(plain_line, header=False)
+read_us_dnc = _reader(us_dnc_line, header=True)
+read_us_dnc_changes = _reader(us_dnc_changes_line, header=True)
+read_au_dncr = _reader(au_dncr_line, header=True)
+read_uk_tps = _reader(uk_tps_line, header=False)
+read_fr_bloctel = _reader(fr_bloctel_line, header=True)
+read_be_dncm = _reader(be_dncm_line, header=True)
+
+
+# -- bulk fast paths -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FastLines:
+    """Lines a format accepts in bulk, a whole block of the file per regex call.
+
+    `line` matches one whole line (newline excluded) that the format's line reader would accept
+    with no problem; its groups, joined, are the national significant number, and the key is
+    `cc` followed by them. `verbatim`: the whole line is the national significant number.
+    Every accepted line must get exactly the key the line reader gives it (tests check).
+    """
+
+    line: bytes
+    cc: str
+    verbatim: bool
+    groups: tuple[str, ...] = ()  # names of the groups holding the NSN (when not verbatim)
+
+
+US_DNC_FAST = FastLines(rb"[2-9][0-9]{9}", "1", verbatim=True)
+
+
+def us_dnc_fast(country: str | None) -> FastLines:
+    return US_DNC_FAST
+
+
+@lru_cache(maxsize=64)
+def plain_fast(country: str | None) -> FastLines | None:
+    """Digit-only national numbers, with or without the trunk prefix, as `_fast_key` reads them.
+
+    The conditions of `_fast_key` written as one regex: no `00`; a trunk prefix followed by a
+    national significant number (NSN) of a possible length; or an NSN of a possible length that
+    neither starts with the trunk prefix nor also reads as CC + NSN; neither NSN starting with
+    what phonenumbers would strip as a national prefix, nor with 0 where NSNs cannot.
+    """
+    plan = _plan(country)
+    if plan is None or not plan.lengths or not plan.cc.isdigit():
+        return None
+    first = "[0-9]" if plan.leading_zero else "[1-9]"
+    digits = "|".join(f"{first}[0-9]{{{n - 1}}}" for n in sorted(plan.lengths, reverse=True))
+    nsn = f"(?P<nsn>{digits})"
+    no_npfp = f"(?!{plan.prefix_for_parsing.pattern})" if plan.prefix_for_parsing else ""
+    as_cc = "|".join(f"{plan.cc}[0-9]{{{n}}}" for n in sorted(plan.lengths, reverse=True))
+    national = f"(?!{as_cc}\n){no_npfp}{nsn}"
+    if not plan.national_prefix:
+        pattern = f"(?!00){national}"
+        groups: tuple[str, ...] = ("nsn",)
+    else:
+        np_ = re.escape(plan.national_prefix)
+        trunk = f"{np_}{no_npfp}{nsn.replace('<nsn>', '<trunk_nsn>')}"
+        pattern = f"(?!00)(?:{trunk}|(?!{np_}){national})"
+        groups = ("trunk_nsn", "nsn")
+    if not pattern.isascii():
+        return None
+    return FastLines(pattern.encode("ascii"), plan.cc, verbatim=False, groups=groups)
+
+
+def _plain_fast_in(default: str) -> Callable[[str | None], FastLines | None]:
+    """The plain fast path, for a format whose line reader falls back to `default` country."""
+
+    def fast(country: str | None) -> FastLines | None:
+        return plain_fast(country or default)
+
+    return fast
+
+
 # -- the format table ----------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class Format:
     name: str
-    read: Reader
+    line: LineReader  # reads one stripped data line
+    header: bool = False  # a first data line without digits is a column header
     changes: bool = False  # a change list applies on top of the current copy
     note: str = ""  # said in the import report when the layout is not verified
+    fast: Callable[[str | None], FastLines | None] | None = None  # bulk lines, per country
+
+    def read(self, lines: Iterable[str], country: str | None) -> Iterator[Item]:
+        return _reader(self.line, self.header)(lines, country)
 
 
 FORMATS: dict[str, Format] = {
-    "plain": Format("plain", read_plain),
+    "plain": Format("plain", plain_line, fast=plain_fast),
     "us-dnc": Format(
         "us-dnc",
-        read_us_dnc,
+        us_dnc_line,
+        header=True,
+        fast=us_dnc_fast,
         note="US DNC full-list layout (number or NPA,NUMBER per line) is unverified [U]",
     ),
     "us-dnc-changes": Format(
         "us-dnc-changes",
-        read_us_dnc_changes,
+        us_dnc_changes_line,
+        header=True,
         changes=True,
         note="US DNC change-list field layout is unverified [U]: number and A/D flag found by shape",
     ),
     "au-dncr": Format(
         "au-dncr",
-        read_au_dncr,
+        au_dncr_line,
+        header=True,
+        fast=_plain_fast_in("AU"),
         note="AU DNCR wash result layout is unverified [U]: number, then an optional status column",
     ),
-    "uk-tps": Format("uk-tps", read_uk_tps),
+    "uk-tps": Format("uk-tps", uk_tps_line, fast=_plain_fast_in("GB")),
     "fr-bloctel": Format(
         "fr-bloctel",
-        read_fr_bloctel,
+        fr_bloctel_line,
+        header=True,
+        fast=_plain_fast_in("FR"),
         note="Bloctel file layout is unverified [U]: number taken from the first field",
     ),
     "be-dncm": Format(
         "be-dncm",
-        read_be_dncm,
+        be_dncm_line,
+        header=True,
         note="DNCM separator and date format are undocumented: number and date found by shape",
     ),
 }

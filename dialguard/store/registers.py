@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import json
 import re
 import sqlite3
@@ -25,18 +24,22 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import date
+from functools import partial
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+from dialguard.registers.blocks import FastRun, Piece, line_blocks, scan, text_lines
 from dialguard.registers.readers import Format, Item
 from dialguard.store.core import Store
 from dialguard.store.timeconv import require_epoch
 
 CHUNK_ROWS = 1_000_000
+BLOCK_BYTES = 4 << 20
 MAX_REJECTS_SHOWN = 10
 
-Progress = Callable[[int], None]  # bytes of the file read so far
+# (phase, done, total): "reading" (bytes of the file), "sorting", "writing" (numbers)
+Progress = Callable[[str, int, int], None]
 
 
 class RegisterImportError(Exception):
@@ -83,24 +86,26 @@ class CopyRow:
     format: str
 
 
-class _HashingReader(io.RawIOBase):
-    """A raw binary stream that hashes (sha256) and counts every byte it passes on."""
+class _FileChunks:
+    """The file's bytes in chunks, hashed (sha256) and counted as they are read."""
 
-    def __init__(self, raw: io.BufferedReader) -> None:
-        self.raw = raw
+    def __init__(self, file: BinaryIO, size: int) -> None:
+        self.file = file
+        self.size = size
         self.digest = hashlib.sha256()
         self.bytes_read = 0
 
-    def readable(self) -> bool:
-        return True
+    def __iter__(self) -> Iterator[bytes]:
+        while chunk := self.file.read(self.size):
+            self.digest.update(chunk)
+            self.bytes_read += len(chunk)
+            yield chunk
 
-    def readinto(self, buffer: Any) -> int:
-        n = self.raw.readinto(buffer)
-        if n:
-            view = memoryview(buffer)[:n]
-            self.digest.update(view)
-            self.bytes_read += n
-        return n or 0
+    def checksum(self) -> str:
+        """The whole file's checksum (a reader may stop early: the rest is read here)."""
+        for _ in self:
+            pass
+        return self.digest.hexdigest()
 
 
 def table_prefix(register: str) -> str:
@@ -117,12 +122,13 @@ async def import_register(
     *,
     progress: Progress | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    block_bytes: int = BLOCK_BYTES,
     items: Callable[[Iterator[str]], Iterator[Item]] | None = None,
 ) -> ImportReport:
     """Import `path` as the new copy of `register` (see the module docstring).
 
     `items` replaces the format's reader (tests inject failures through it). Cancelling the
-    awaiting task (Ctrl-C) stops the worker at its next chunk and leaves the old copy in force.
+    awaiting task (Ctrl-C) stops the worker at its next block and leaves the old copy in force.
     """
     cancel = threading.Event()
     try:
@@ -137,6 +143,7 @@ async def import_register(
             progress=progress,
             cancel=cancel,
             chunk_rows=chunk_rows,
+            block_bytes=block_bytes,
             items=items,
         )
     except BaseException:
@@ -155,12 +162,14 @@ def import_register_sync(
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    block_bytes: int = BLOCK_BYTES,
     items: Callable[[Iterator[str]], Iterator[Item]] | None = None,
 ) -> ImportReport:
     started = time.perf_counter()
     report = ImportReport(register, fmt.name, as_of, str(path), note=fmt.note)
     conn = sqlite3.connect(db_path, isolation_level=None, timeout=30.0)
     new_table = ""
+    size = path.stat().st_size
     try:
         _bulk_pragmas(conn)
         current = conn.execute(
@@ -179,21 +188,28 @@ def import_register_sync(
         if fmt.changes and old_table is not None:
             _copy_table(conn, old_table, new_table, chunk_rows, cancel)
             report.count = report.previous_count or 0
-        with path.open("rb", buffering=0) as raw_file:
-            hashing = _HashingReader(raw_file)  # type: ignore[arg-type]
-            text = io.TextIOWrapper(
-                io.BufferedReader(hashing, buffer_size=1 << 20),
-                encoding="utf-8-sig",
-                errors="replace",
-                newline=None,
-            )
-            lines = iter(text)
-            stream = items(lines) if items is not None else fmt.read(lines, country)
-            _load(conn, new_table, stream, report, chunk_rows, cancel, hashing, progress)
-            # A reader may stop early; the checksum is of the whole file.
-            while hashing.read(1 << 20):
-                pass
-            report.checksum = hashing.digest.hexdigest()
+        with path.open("rb") as file:
+            chunks = _FileChunks(file, block_bytes)
+            blocks = line_blocks(chunks)
+
+            def read_progress() -> None:
+                if progress is not None:
+                    progress("reading", chunks.bytes_read, size)
+
+            if fmt.changes:
+                stream = (items or partial(fmt.read, country=country))(text_lines(blocks))
+                _load_changes(conn, new_table, stream, report, chunk_rows, cancel, read_progress)
+            else:
+                pieces = (
+                    _item_batches(items(text_lines(blocks)), chunk_rows)
+                    if items is not None
+                    else scan(blocks, fmt, country)
+                )
+                _stage(conn, pieces, report, cancel, read_progress)
+                if report.accepted + report.not_listed == 0:
+                    raise RegisterImportError(_nothing_read(path, report))
+                _fill(conn, new_table, report, chunk_rows, cancel, progress)
+            report.checksum = chunks.checksum()
         if report.accepted + report.not_listed == 0:
             raise RegisterImportError(_nothing_read(path, report))
         _swap(conn, report, old_table)
@@ -213,8 +229,103 @@ def _bulk_pragmas(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA busy_timeout = 30000")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
-    conn.execute("PRAGMA cache_size = -262144")  # 256 MiB: the new table's upper levels stay hot
-    conn.execute("PRAGMA temp_store = MEMORY")
+    # The staging table lives in SQLite's temporary file (deleted by SQLite even after kill -9);
+    # its cache bounds the memory the import uses, whatever the size of the file.
+    conn.execute("PRAGMA temp_store = FILE")
+    conn.execute("PRAGMA cache_size = -65536")  # 64 MiB: appends touch few pages
+    conn.execute("PRAGMA temp.cache_size = -262144")  # 256 MiB for the staging table and its sort
+    conn.execute("PRAGMA threads = 2")  # the sort of CREATE INDEX may use a helper thread
+
+
+def _item_batches(stream: Iterator[Item], size: int) -> Iterator[Piece]:
+    batch: list[Item] = []
+    for item in stream:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _stage(
+    conn: sqlite3.Connection,
+    pieces: Iterator[Piece],
+    report: ImportReport,
+    cancel: threading.Event | None,
+    read_progress: Callable[[], None],
+) -> None:
+    """Put every accepted line's key into a temporary table, in file order (no lock on the file)."""
+    conn.execute("CREATE TEMP TABLE stage (k INTEGER NOT NULL, line INTEGER, info TEXT)")
+    rejects = report.rejects
+    conn.execute("BEGIN")  # writes only the temporary database: the daemons never wait on it
+    for piece in pieces:
+        _check_cancel(cancel)
+        if isinstance(piece, FastRun):
+            conn.execute(
+                "INSERT INTO temp.stage (k) SELECT value FROM json_each(?)", (piece.keys_json,)
+            )
+            report.lines += piece.count
+            report.accepted += piece.count
+        else:
+            rows: list[tuple[int, int, str | None]] = []
+            for line_no, key, info, _delete in piece:
+                if key is not None:
+                    rows.append((key, line_no, info))
+                elif info is None:
+                    report.not_listed += 1
+                else:
+                    report.rejected += 1
+                    if len(rejects) < MAX_REJECTS_SHOWN:
+                        rejects.append((line_no, info))
+            report.lines += len(piece)
+            report.accepted += len(rows)
+            conn.executemany("INSERT INTO temp.stage (k, line, info) VALUES (?, ?, ?)", rows)
+        read_progress()
+    conn.execute("COMMIT")
+
+
+def _fill(
+    conn: sqlite3.Connection,
+    table: str,
+    report: ImportReport,
+    chunk_rows: int,
+    cancel: threading.Event | None,
+    progress: Progress | None,
+) -> None:
+    """Copy the staged keys into the new table in key order, one committed chunk at a time.
+
+    The index makes SQLite sort the keys (in bounded memory, spilling to temporary files); the
+    copy is then an append to the new table's B-tree: pages filled once, written once, full.
+    Of the lines naming one number the first wins (`line` NULL: the fast path, which has no
+    registration dates).
+    """
+    _check_cancel(cancel)
+    if progress is not None:
+        progress("sorting", 0, report.accepted)
+    conn.execute("CREATE INDEX temp.stage_order ON stage (k, line, info)")
+    insert = (
+        f'INSERT OR IGNORE INTO main."{table}" (number, registered_on) '
+        "SELECT k, info FROM temp.stage WHERE k > ? ORDER BY k, line LIMIT ?"
+    )
+    last, done = -1, 0
+    while True:
+        _check_cancel(cancel)
+        conn.execute("BEGIN IMMEDIATE")
+        cur = conn.execute(insert, (last, chunk_rows))
+        added = cur.rowcount
+        if added:  # every staged key above `last` is new: an empty chunk means the end
+            last = conn.execute(f'SELECT max(number) FROM main."{table}"').fetchone()[0]
+        conn.execute("COMMIT")
+        if not added:
+            break
+        report.added += added
+        done += chunk_rows
+        if progress is not None:
+            progress("writing", min(done, report.accepted), report.accepted)
+    conn.execute("DROP TABLE temp.stage")
+    report.duplicates = report.accepted - report.added
+    report.count = report.added
 
 
 def _new_table_name(conn: sqlite3.Connection, register: str) -> str:
@@ -256,16 +367,16 @@ def _copy_table(
         last = conn.execute(f'SELECT max(number) FROM "{new}"').fetchone()[0]
 
 
-def _load(
+def _load_changes(
     conn: sqlite3.Connection,
     table: str,
     stream: Iterator[Item],
     report: ImportReport,
     chunk_rows: int,
     cancel: threading.Event | None,
-    hashing: _HashingReader,
-    progress: Progress | None,
+    read_progress: Callable[[], None],
 ) -> None:
+    """Apply a change list's additions and deletions, in file order, in committed chunks."""
     insert = f'INSERT OR IGNORE INTO "{table}" (number, registered_on) VALUES (?, ?)'
     delete = f'DELETE FROM "{table}" WHERE number = ?'
     rejects = report.rejects
@@ -309,8 +420,7 @@ def _load(
         if removes and deletes_last:
             report.deleted += _run(conn, delete, removes)
         conn.execute("COMMIT")
-        if progress is not None:
-            progress(hashing.bytes_read)
+        read_progress()
     # A change list starts from the previous copy's count (see `_copy_table`).
     report.count += report.added - report.deleted
 
