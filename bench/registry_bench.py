@@ -1,6 +1,7 @@
 """Register import and lookup benchmark (figures, not pass/fail).
 
     python bench/registry_bench.py [--numbers 10000000] [--lookups 100000] [--keep DIR]
+                                   [--format us-dnc|plain]
 
 Generates N random US numbers (NPAs that phonenumbers says are valid), imports them with
 `dialguard registry import` through the real CLI, then times membership lookups (half hits,
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import resource
 import statistics
 import tempfile
 import time
@@ -73,6 +75,7 @@ def main() -> None:
     parser.add_argument("--numbers", type=int, default=10_000_000)
     parser.add_argument("--lookups", type=int, default=100_000)
     parser.add_argument("--keep", type=Path, default=None, help="work folder (default: temp)")
+    parser.add_argument("--format", default="us-dnc", help="file layout the CLI reads it as")
     args = parser.parse_args()
     rng = random.Random(20260301)
     work = args.keep or Path(tempfile.mkdtemp(prefix="dialguard-bench-"))
@@ -87,7 +90,11 @@ def main() -> None:
     )
     t = time.perf_counter()
     result = CliRunner().invoke(
-        cli, ["--db", str(db), "registry", "import", str(data), "--registry", "us-dnc"]
+        cli,
+        [
+            *("--db", str(db), "registry", "import", str(data)),
+            *("--registry", "us-dnc", "--format", args.format),
+        ],
     )
     seconds = time.perf_counter() - t
     print(result.output.rstrip())
@@ -97,6 +104,8 @@ def main() -> None:
         f"import: {seconds:.1f} s, {args.numbers / seconds:,.0f} numbers/s, DB {size / 1e6:.0f} MB "
         f"({size / args.numbers:.1f} bytes/number; 250 M numbers ~ {size / args.numbers * 250e6 / 1e9:.1f} GB)"
     )
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS of the process so far: {peak:.0f} MB")
     times = asyncio.run(lookups(db, hits, args.lookups, rng))
     times.sort()
     p50 = statistics.median(times) * 1e6

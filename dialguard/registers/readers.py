@@ -12,7 +12,8 @@ yield nothing. Readers never raise on bad text: every problem becomes a rejected
 
 Speed matters (the US list has ~250 million numbers): plain digit strings take a fast path of
 string tests derived from phonenumbers' metadata for the register's country; anything else goes
-through `rules.numbers.parse_number`.
+through `rules.numbers.parse_number`. The same tests, written as one regex per format and
+country (`FastLines`), let `registers.blocks` accept whole blocks of a file at once.
 """
 
 from __future__ import annotations

@@ -4,12 +4,21 @@ An import builds a NEW table `reg_<register>_<n>` beside the copy in force, then
 `register_copies` row and drops the old table in one short transaction. Until that swap the
 old copy stays in force; any failure (bad file, exception, Ctrl-C) drops the half-built table.
 
-The bulk load uses the synchronous `sqlite3` module on its own connection, in a worker thread:
-aiosqlite hands every call to its thread through a queue, which costs more than the insert
-itself at tens of millions of rows, and `executemany` over a generator keeps memory constant.
-The new table is filled in committed chunks so that the daemons sharing the file (which record
-every decision) never wait on the import's write lock for more than one chunk. Each chunk is
-sorted before insertion: B-tree inserts in key order touch far fewer pages than random ones.
+The bulk load uses the synchronous `sqlite3` module on its own connection, in a worker thread
+(aiosqlite's per-call thread hop costs more than an insert at tens of millions of rows). A full
+list is loaded in two steps, both in constant memory:
+
+1. stage: the file is read in blocks (`registers.blocks.scan`); each run of lines the format's
+   fast path accepts becomes ONE `INSERT ... SELECT value FROM json_each(?)`, the other lines go
+   through the line reader. Keys land in a TEMP table (SQLite's own temporary file, removed by
+   SQLite even after kill -9), in file order: the shared database is not locked at all.
+2. fill: an index on the staged keys makes SQLite sort them (external merge sort, bounded
+   memory); they are then copied into the new table in key order, in committed chunks. Inserting
+   in key order appends to the B-tree: pages are written once and full, where random order
+   rewrites half-full pages at every commit (3x slower, a file twice as big). The daemons
+   sharing the file (which record every decision) wait for at most one chunk.
+
+Change lists (deletions among additions, in file order) are applied row by row in chunks.
 """
 
 from __future__ import annotations

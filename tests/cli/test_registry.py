@@ -83,3 +83,20 @@ def test_register_specific_format_is_the_default(run) -> None:  # type: ignore[n
     result = run("registry", "import", str(data / "uk-tps.txt"), "--registry", "uk-ctps")
     assert result.exit_code == 0, result.output
     assert "4 accepted" in result.output and "rejected line 5" in result.output
+
+
+def test_us_list_through_the_bulk_path(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "us.txt"
+    numbers = [f"2125550{i:03d}" for i in range(300)]
+    path.write_bytes(("\r\n".join(["phone", *numbers, "212555x000", numbers[0]]) + "\r\n").encode())
+    result = run("registry", "import", str(path), "--registry", "us-dnc", "--json")
+    report = json.loads(result.output)
+    assert (report["lines"], report["accepted"], report["duplicates"], report["count"]) == (
+        302,
+        301,
+        1,
+        300,
+    )
+    assert report["rejects"] == [{"line": 302, "problem": report["rejects"][0]["problem"]}]
+    status = json.loads(run("registry", "status", "--json").output)
+    assert next(s for s in status if s["register"] == "us-dnc")["count"] == 300

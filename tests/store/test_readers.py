@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import io
+import itertools
+import json
 from pathlib import Path
 
+import phonenumbers
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dialguard.registers.blocks import BOM, FastRun, line_blocks, scan
 from dialguard.registers.readers import (
     FORMATS,
+    Format,
     Item,
     default_format,
     read_au_dncr,
@@ -136,3 +143,178 @@ def test_fast_path_agrees_with_parse_number(lines: list[str], country: str) -> N
             parsed = parse_number(lines[line_no - 1], country)
             assert parsed.e164 is not None
             assert register_key(parsed.e164) == key
+
+
+# -- the block fast path against the line readers ------------------------------------------
+
+_DIGITS = st.text("0123456789", min_size=1, max_size=15)
+_PREFIXES = ["", "+", "0", "00", "1", "01", "011", "61", "44", "33", "32", "39", "+1", "+61", "+44"]
+_LINES = st.one_of(
+    _DIGITS,
+    st.builds(str.__add__, st.sampled_from(_PREFIXES), _DIGITS),
+    st.from_regex(r"[0-9][0-9]{9}", fullmatch=True),  # US shape, NPA 0/1 included
+    st.from_regex(r"0[0-9]{8,9}", fullmatch=True),  # national with trunk prefix
+    st.from_regex(r"\+?[0-9]{1,4}[ -][0-9]{2,5}[ -][0-9]{3,6}", fullmatch=True),
+    st.sampled_from(
+        [
+            "",
+            "   ",
+            "# comment",
+            "header",
+            "number,status",
+            "2015550123,D",
+            "201,5550123",
+            "0412345678;Not registered",
+            "0470123456;2024-01-05",
+            "20240105",
+            " 2015550123",
+            "2015550123 ",
+            "０４１２３４５６７８",  # fullwidth digits
+            "abc",
+        ]
+    ),
+    st.text(st.characters(blacklist_categories=("Cs",)), max_size=16),
+)
+
+
+def _file_bytes(lines: list[str], ends: list[str], bom: bool, junk: bool) -> bytes:
+    out = BOM if bom else b""
+    for i, line in enumerate(lines):
+        out += line.encode() + ends[i % len(ends)].encode()
+        if junk and i == 1:
+            out += b"\xff\xfe12\n"  # not UTF-8
+    return out
+
+
+def _text_lines(data: bytes) -> list[str]:
+    """The lines as reading the file in text mode gives them (universal newlines, BOM dropped)."""
+    text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", errors="replace", newline=None)
+    return list(text)
+
+
+def _slow_items(fmt: Format, data: bytes, country: str | None) -> list[Item]:
+    return list(fmt.read(_text_lines(data), country))
+
+
+def _fast_items(
+    fmt: Format, data: bytes, country: str | None, chunk: int
+) -> tuple[list[Item], list[int]]:
+    """The block scanner's output as items, and the line numbers it accepted in bulk."""
+    chunks = [data[i : i + chunk] for i in range(0, len(data), chunk)]
+    items: list[Item] = []
+    bulk: list[int] = []
+    for piece in scan(line_blocks(chunks), fmt, country, slow_batch=3):
+        if isinstance(piece, FastRun):
+            keys = json.loads(piece.keys_json)
+            assert len(keys) == piece.count > 0
+            lines = range(piece.first_line, piece.first_line + piece.count)
+            items.extend((n, k, None, False) for n, k in zip(lines, keys, strict=True))
+            bulk.extend(lines)
+        else:
+            items.extend(piece)
+    return items, bulk
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(_LINES, min_size=1, max_size=12),
+    st.sampled_from(sorted(FORMATS)),
+    st.sampled_from(["US", "CA", "AU", "GB", "FR", "BE", "IT", "ES", "DE", "NZ", None]),
+    st.lists(st.sampled_from(["\n", "\r\n", "\r"]), min_size=1, max_size=3),
+    st.booleans(),
+    st.booleans(),
+    st.integers(1, 40),
+)
+def test_block_scan_reads_exactly_as_the_line_reader(
+    lines: list[str],
+    fmt_name: str,
+    country: str | None,
+    ends: list[str],
+    bom: bool,
+    junk: bool,
+    chunk: int,
+) -> None:
+    """Same items (line numbers, keys, rejects, dates) whatever the chunking, BOM, line ends;
+    and every line taken in bulk has the key `parse_number` gives it in the register's country.
+    """
+    fmt = FORMATS[fmt_name]
+    data = _file_bytes(lines, ends, bom, junk)
+    fast, bulk = _fast_items(fmt, data, country, chunk)
+    assert fast == _slow_items(fmt, data, country)
+    if bulk:
+        text = _text_lines(data)
+        by_line = {n: k for n, k, _, _ in fast}
+        for n in bulk:
+            parsed = parse_number(text[n - 1], _country_of(fmt_name, country))
+            assert parsed.e164 is not None
+            assert register_key(parsed.e164) == by_line[n]
+
+
+def _country_of(fmt_name: str, country: str | None) -> str | None:
+    """The country a format reads national numbers in (US DNC ten-digit lines: always the US)."""
+    if fmt_name == "us-dnc":
+        return "US"
+    return country or {"au-dncr": "AU", "uk-tps": "GB", "fr-bloctel": "FR"}.get(fmt_name)
+
+
+@pytest.mark.parametrize(
+    ("fmt_name", "country", "line", "key"),
+    [
+        ("us-dnc", "US", "2015550123", 12015550123),
+        ("plain", "US", "2015550123", 12015550123),
+        ("plain", "US", "12015550123", 12015550123),  # trunk prefix 1
+        ("plain", "AU", "0412345678", 61412345678),
+        ("plain", "GB", "02073787244", 442073787244),
+        ("plain", "FR", "0612345678", 33612345678),
+        ("plain", "IT", "0612345678", 390612345678),  # Italian NSN keeps its 0
+        ("au-dncr", None, "0412345678", 61412345678),
+    ],
+)
+def test_common_shapes_take_the_fast_path(
+    fmt_name: str, country: str | None, line: str, key: int
+) -> None:
+    items, bulk = _fast_items(FORMATS[fmt_name], (line + "\n").encode() * 3, country, 1 << 20)
+    assert bulk == [1, 2, 3]
+    assert [k for _, k, _, _ in items] == [key] * 3
+
+
+@pytest.mark.parametrize(
+    ("country", "line"),
+    [
+        ("US", "1201555012"),  # NPA 1..: national number cannot start with the trunk prefix
+        ("US", "0015550123"),
+        ("AU", "0012345678"),  # 00: an international prefix
+        ("AU", "61412345678"),  # CC + NSN: left to the line reader
+        ("GB", "+442073787244"),
+        ("FR", "06 12 34 56 78"),
+    ],
+)
+def test_other_shapes_go_to_the_line_reader(country: str, line: str) -> None:
+    items, bulk = _fast_items(FORMATS["plain"], (line + "\n").encode(), country, 1 << 20)
+    assert bulk == []
+    assert items == list(read_plain([line], country))
+
+
+def test_scan_streams_block_by_block() -> None:
+    """Constant memory: pieces come out while the input is still being read."""
+    endless = itertools.repeat(b"2015550123\n" * 1000)
+    pieces = scan(line_blocks(endless), FORMATS["us-dnc"], "US")
+    first = next(pieces)
+    assert isinstance(first, FastRun) and (first.first_line, first.count) == (1, 1000)
+    second = next(pieces)
+    assert isinstance(second, FastRun) and second.first_line == 1001
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.builds(str.__add__, st.sampled_from(_PREFIXES), _DIGITS),
+    st.sampled_from(sorted(phonenumbers.SUPPORTED_REGIONS)),
+)
+def test_plain_fast_regex_is_the_line_readers_fast_path(line: str, country: str) -> None:
+    """The regex derived from each country's metadata accepts only what `number_key` accepts,
+    with the same key, which is the key of `parse_number` in that country."""
+    items, bulk = _fast_items(FORMATS["plain"], (line + "\n").encode(), country, 64)
+    assert items == list(read_plain([line], country))
+    if bulk:
+        parsed = parse_number(line, country)
+        assert parsed.e164 is not None and register_key(parsed.e164) == items[0][1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -129,3 +130,119 @@ async def test_registration_dates_reach_the_facts(store: Store, tmp_path: Path) 
     )
     facts = await store.facts_for(query)
     assert facts.register_hits["be-dncm"].registered_on == date(2024, 1, 5)
+
+
+# -- the block fast path -------------------------------------------------------------------
+
+US_LINES = [
+    "2015550123",
+    "bad line",
+    "2015550124",
+    "",
+    "# comment",
+    "201 555 0125",  # line reader: spaces
+    "2015550123",  # duplicate of a bulk line
+    "+12015550126",
+    "1015550127",  # NPA 1..: rejected
+    "2015550125",  # duplicate of a line-reader line
+    *(f"212555{i:04d}" for i in range(40)),
+]
+
+
+async def table_rows(store: Store, register: str) -> list[tuple[int, str | None]]:
+    table = (await register_copy_rows(store))[register].table_name
+    rows = await store.fetchall(f'SELECT number, registered_on FROM "{table}" ORDER BY number')
+    return [(row[0], row[1]) for row in rows]
+
+
+@pytest.mark.parametrize(("block_bytes", "chunk_rows"), [(4 << 20, 1_000_000), (16, 7)])
+async def test_fast_path_import_equals_the_line_reader_import(
+    store: Store, tmp_path: Path, block_bytes: int, chunk_rows: int
+) -> None:
+    """Counts, rejects with line numbers, and the copy itself: as if read line by line."""
+    data = tmp_path / "us.txt"
+    data.write_bytes(("\r\n".join(US_LINES) + "\r\n").encode())
+    fmt = FORMATS["us-dnc"]
+    fast = await import_register(
+        store, "us-dnc", data, fmt, "US", DAY, block_bytes=block_bytes, chunk_rows=chunk_rows
+    )
+    fast_rows = await table_rows(store, "us-dnc")
+
+    def line_by_line(lines: Iterator[str]) -> Iterator[Item]:
+        return fmt.read(lines, "US")
+
+    slow = await import_register(store, "us-dnc", data, fmt, "US", DAY, items=line_by_line)
+    assert await table_rows(store, "us-dnc") == fast_rows
+    keys = ("lines", "accepted", "added", "duplicates", "rejected", "rejects", "count", "checksum")
+    assert {k: getattr(fast, k) for k in keys} == {k: getattr(slow, k) for k in keys}
+    assert (fast.accepted, fast.duplicates, fast.count) == (46, 2, 44)
+    assert [n for n, _ in fast.rejects] == [2, 9]
+    assert len(fast_rows) == 44 and fast_rows[0] == (12015550123, None)
+
+
+async def test_first_line_of_a_duplicate_keeps_its_date(store: Store, tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "be.txt",
+        "0470123456;2024-01-05",
+        "0470123457;2023-02-02",
+        "0470123456;2021-07-07",
+        "0470123457",
+    )
+    report = await import_register(store, "be-dncm", path, FORMATS["be-dncm"], "BE", DAY)
+    assert (report.accepted, report.duplicates, report.count) == (4, 2, 2)
+    assert await table_rows(store, "be-dncm") == [
+        (32470123456, "2024-01-05"),
+        (32470123457, "2023-02-02"),
+    ]
+
+
+@pytest.mark.parametrize("phase", ["reading", "sorting", "writing"])
+@pytest.mark.parametrize("failure", [RuntimeError, KeyboardInterrupt])
+async def test_fast_path_failure_keeps_previous_copy(
+    store: Store, tmp_path: Path, phase: str, failure: type[BaseException]
+) -> None:
+    await load(store, write(tmp_path, "a.txt", "0412345678"))
+    before = await register_tables(store)
+    big = write(tmp_path, "b.txt", *(f"04123{i:05d}" for i in range(50)))
+    seen: list[tuple[str, int]] = []
+
+    def progress(current: str, done: int, total: int) -> None:
+        seen.append((current, done))
+        if current == phase and (phase != "writing" or done > 10):  # chunks already committed
+            raise failure("boom")
+
+    with pytest.raises(failure):
+        await load(store, big, progress=progress, chunk_rows=10, block_bytes=64)
+    assert seen[-1][0] == phase
+    assert await register_tables(store) == before
+    assert await is_listed(store, "au-dncr", 61412345678)
+    assert not await is_listed(store, "au-dncr", 61412300001)
+    assert (await register_copy_rows(store))["au-dncr"].count == 1
+
+
+async def test_daemons_can_write_while_the_file_is_read(store: Store, tmp_path: Path) -> None:
+    """Reading and sorting hold no lock on the database; only each committed chunk does."""
+    path = write(tmp_path, "a.txt", *(f"04123{i:05d}" for i in range(50)))
+    writes: list[str] = []
+
+    def progress(phase: str, done: int, total: int) -> None:
+        if phase in ("reading", "sorting"):
+            other = sqlite3.connect(store.path, timeout=0, isolation_level=None)
+            other.execute("BEGIN IMMEDIATE")  # fails at once if the import held the write lock
+            other.execute("INSERT INTO events (at, kind, detail) VALUES (0, 'test', '{}')")
+            other.execute("COMMIT")
+            other.close()
+            writes.append(phase)
+
+    report = await load(store, path, progress=progress, block_bytes=64)
+    assert report.count == 50  # type: ignore[attr-defined]
+    assert "reading" in writes and "sorting" in writes
+
+
+async def test_bom_and_old_mac_line_ends(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "mac.txt"
+    path.write_bytes(b"\xef\xbb\xbf0412345678\r0412345679\rjunk\r\r0412345680")
+    report = await load(store, path, block_bytes=5)
+    assert (report.lines, report.accepted, report.rejected, report.count) == (4, 3, 1, 3)  # type: ignore[attr-defined]
+    assert report.rejects[0][0] == 3  # type: ignore[attr-defined]
