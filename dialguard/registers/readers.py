@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
+from typing import Any
 
 import phonenumbers
 
@@ -39,13 +40,9 @@ _LEADING_ZERO = frozenset({"IT", "SM", "VA"})
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    """How national digit strings of one country become E.164 digits without phonenumbers."""
+    """The country code numbers read in a country's national format get."""
 
     cc: str
-    national_prefix: str
-    lengths: frozenset[int]
-    leading_zero: bool
-    prefix_for_parsing: re.Pattern[str] | None
 
 
 @lru_cache(maxsize=64)
@@ -55,37 +52,91 @@ def _plan(country: str | None) -> _Plan | None:
     meta = phonenumbers.PhoneMetadata.metadata_for_region(country)
     if meta is None:
         return None
-    npfp = meta.national_prefix_for_parsing
-    return _Plan(
-        str(meta.country_code),
-        meta.national_prefix or "",
-        frozenset(meta.general_desc.possible_length or ()) if meta.general_desc else frozenset(),
-        country in _LEADING_ZERO,
-        re.compile(npfp) if npfp else None,
+    return _Plan(str(meta.country_code))
+
+
+def _anchored(pattern: str | None) -> str | None:
+    """A phonenumbers pattern usable at the start of a line inside a multi-line block."""
+    if not pattern:
+        return None
+    if "^" in pattern:
+        raise ValueError(pattern)
+    return pattern.replace("$", "(?=\n)")  # `$` there means: the end of the number
+
+
+def _nsn(meta: Any, leading_zero: bool, name: str, also_not: str | None) -> str:
+    """A national significant number as phonenumbers keeps it after its prefix stripping: of a
+    possible length, matching the country's general pattern, nothing it would strip in front
+    (neither this country's national prefix pattern nor `also_not`), then the line's end."""
+    desc = meta.general_desc
+    lengths = sorted(desc.possible_length or (), reverse=True)
+    if not lengths or not desc.national_number_pattern:
+        raise ValueError(meta.id)
+    first = "[0-9]" if leading_zero else "[1-9]"
+    digits = "|".join(f"{first}[0-9]{{{n - 1}}}" for n in lengths)
+    guards = "".join(
+        f"(?!{p})" for p in (_anchored(meta.national_prefix_for_parsing), also_not) if p
     )
+    viable = f"(?=(?:{_anchored(desc.national_number_pattern)})\n)"
+    return f"{guards}{viable}(?P<{name}>{digits})(?=\n)"
 
 
-def _fast_key(digits: str, plan: _Plan) -> int | None:
-    """E.164 key of an ASCII digit string in national (or CC-prefixed) form; None: ask phonenumbers."""
-    if digits.startswith("00"):  # an international (IDD) prefix: phonenumbers knows them
+@lru_cache(maxsize=256)
+def _fast_pattern(country: str | None) -> tuple[str, str, tuple[str, ...]] | None:
+    """(line regex, CC, NSN group names): digit-only forms whose E.164 reading is certain.
+
+    Mirrors `phonenumbers.parse(line, country)` for the lines it matches: nothing its
+    international-prefix pattern matches; national (NSN) form that the national prefix pattern
+    leaves alone; trunk prefix + NSN, where that pattern matches exactly the trunk prefix (an
+    atomic group: the match `re.match` finds) and rewrites nothing; `+CC` + NSN, read with the
+    metadata of the CC's main country. The NSN always fits the general pattern, so phonenumbers
+    strips neither the CC nor the prefix differently. Lines not matched go to `parse_number`.
+    None when the metadata is missing or of a shape this does not handle.
+    """
+    if country is None:
         return None
-    n = len(digits)
-    np_ = plan.national_prefix
-    if np_ and digits.startswith(np_) and n - len(np_) in plan.lengths:
-        nsn = digits[len(np_) :]
-    else:
-        national = n in plan.lengths and not (np_ and digits.startswith(np_))
-        with_cc = digits.startswith(plan.cc) and n - len(plan.cc) in plan.lengths
-        if national == with_cc:  # neither, or ambiguous: phonenumbers decides
-            return None
-        nsn = digits if national else digits[len(plan.cc) :]
-    if nsn[0] == "0" and not plan.leading_zero:
+    meta: Any = phonenumbers.PhoneMetadata.metadata_for_region(country)
+    if meta is None or meta.general_desc is None:
         return None
-    # phonenumbers strips a national prefix (or carrier code) it finds even after +CC; leave
-    # such numbers to it so that keys always equal what a dialled number parses to.
-    if plan.prefix_for_parsing is not None and plan.prefix_for_parsing.match(nsn):
+    cc = str(meta.country_code)
+    main_region = phonenumbers.region_code_for_country_code(meta.country_code)
+    main = phonenumbers.PhoneMetadata.metadata_for_region(main_region) or meta
+    try:
+        main_npfp = _anchored(main.national_prefix_for_parsing) if main is not meta else None
+        idd = _anchored(meta.international_prefix)
+        np_ = meta.national_prefix or ""
+        lz = country in _LEADING_ZERO
+        start = "(?!00)" + (f"(?!{idd})" if idd else "")
+        lengths = meta.general_desc.possible_length or ()
+        as_cc = "|".join(f"{cc}[0-9]{{{n}}}" for n in lengths)
+        national = start + (f"(?!{re.escape(np_)})" if np_ else "")
+        national += f"(?!(?:{as_cc})\n)" + _nsn(meta, lz, "nsn", main_npfp)
+        alternatives = [national]
+        if np_ and meta.national_prefix_for_parsing and not meta.national_prefix_transform_rule:
+            npfp = _anchored(meta.national_prefix_for_parsing)
+            esc = re.escape(np_)
+            exact = f"(?=(?>{npfp})(?<={esc})(?<![^\n]{esc}))"
+            not_cc = "" if np_ == cc else f"(?!{cc})"
+            alternatives.append(start + not_cc + exact + esc + _nsn(meta, lz, "trunk", main_npfp))
+        e164 = f"\\+{cc}" + _nsn(main, main_region in _LEADING_ZERO, "intl", None)
+        alternatives.append(e164)
+        pattern = "(?:" + "|".join(alternatives) + ")"
+        re.compile(pattern)
+    except (ValueError, re.error):
         return None
-    return int(plan.cc + nsn)
+    if not pattern.isascii():
+        return None
+    groups = ("nsn", "trunk", "intl") if len(alternatives) == 3 else ("nsn", "intl")
+    return pattern, cc, groups
+
+
+@lru_cache(maxsize=256)
+def _fast_line(country: str | None) -> tuple[re.Pattern[str], str, tuple[str, ...]] | None:
+    found = _fast_pattern(country)
+    if found is None:
+        return None
+    pattern, cc, groups = found
+    return re.compile(pattern + "\n"), cc, groups
 
 
 def number_key(text: str, country: str | None) -> tuple[int | None, str | None]:
@@ -93,23 +144,13 @@ def number_key(text: str, country: str | None) -> tuple[int | None, str | None]:
     s = text.strip()
     if not s:
         return None, "has no number"
-    plan = _plan(country)
-    if plan is not None and s.isascii():
-        if s.isdigit():
-            key = _fast_key(s, plan)
-            if key is not None:
-                return key, None
-        elif s[0] == "+" and s[1:].isdigit() and s.startswith(plan.cc, 1):
-            key = _fast_key(s[1 + len(plan.cc) :], _plan_without_prefix(plan))
-            if key is not None:
-                return key, None
-    return _slow_key(s, country, plan)
-
-
-@lru_cache(maxsize=64)
-def _plan_without_prefix(plan: _Plan) -> _Plan:
-    # After an explicit +CC the digits are the national significant number: no trunk prefix.
-    return _Plan(plan.cc, "", plan.lengths, plan.leading_zero, plan.prefix_for_parsing)
+    fast = _fast_line(country)
+    if fast is not None and s.isascii() and (s.isdigit() or (s[0] == "+" and s[1:].isdigit())):
+        line, cc, groups = fast
+        match = line.fullmatch(s + "\n")
+        if match is not None:
+            return int(cc + "".join(match.group(g) or "" for g in groups)), None
+    return _slow_key(s, country, _plan(country))
 
 
 def _slow_key(text: str, country: str | None, plan: _Plan | None) -> tuple[int | None, str | None]:
@@ -374,33 +415,12 @@ def us_dnc_fast(country: str | None) -> FastLines:
 
 @lru_cache(maxsize=64)
 def plain_fast(country: str | None) -> FastLines | None:
-    """Digit-only national numbers, with or without the trunk prefix, as `_fast_key` reads them.
-
-    The conditions of `_fast_key` written as one regex: no `00`; a trunk prefix followed by a
-    national significant number (NSN) of a possible length; or an NSN of a possible length that
-    neither starts with the trunk prefix nor also reads as CC + NSN; neither NSN starting with
-    what phonenumbers would strip as a national prefix, nor with 0 where NSNs cannot.
-    """
-    plan = _plan(country)
-    if plan is None or not plan.lengths or not plan.cc.isdigit():
+    """The digit-only forms `number_key` reads without phonenumbers (see `_fast_pattern`)."""
+    found = _fast_pattern(country)
+    if found is None:
         return None
-    first = "[0-9]" if plan.leading_zero else "[1-9]"
-    digits = "|".join(f"{first}[0-9]{{{n - 1}}}" for n in sorted(plan.lengths, reverse=True))
-    nsn = f"(?P<nsn>{digits})"
-    no_npfp = f"(?!{plan.prefix_for_parsing.pattern})" if plan.prefix_for_parsing else ""
-    as_cc = "|".join(f"{plan.cc}[0-9]{{{n}}}" for n in sorted(plan.lengths, reverse=True))
-    national = f"(?!{as_cc}\n){no_npfp}{nsn}"
-    if not plan.national_prefix:
-        pattern = f"(?!00){national}"
-        groups: tuple[str, ...] = ("nsn",)
-    else:
-        np_ = re.escape(plan.national_prefix)
-        trunk = f"{np_}{no_npfp}{nsn.replace('<nsn>', '<trunk_nsn>')}"
-        pattern = f"(?!00)(?:{trunk}|(?!{np_}){national})"
-        groups = ("trunk_nsn", "nsn")
-    if not pattern.isascii():
-        return None
-    return FastLines(pattern.encode("ascii"), plan.cc, verbatim=False, groups=groups)
+    pattern, cc, groups = found
+    return FastLines(pattern.encode("ascii"), cc, verbatim=False, groups=groups)
 
 
 def _plain_fast_in(default: str) -> Callable[[str | None], FastLines | None]:
