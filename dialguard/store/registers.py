@@ -179,6 +179,9 @@ def import_register_sync(
     conn = sqlite3.connect(db_path, isolation_level=None, timeout=30.0)
     new_table = ""
     size = path.stat().st_size
+    if cancel is not None:
+        # Ctrl-C stops even a long statement (the sort of a big copy) within milliseconds.
+        conn.set_progress_handler(lambda: int(cancel.is_set()), 10_000)
     try:
         _bulk_pragmas(conn)
         current = conn.execute(
@@ -223,6 +226,7 @@ def import_register_sync(
             raise RegisterImportError(_nothing_read(path, report))
         _swap(conn, report, old_table)
     except BaseException:
+        conn.set_progress_handler(None, 0)  # the cleanup must run to its end
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         if new_table:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -14,6 +15,7 @@ from dialguard.store import Store
 from dialguard.store.registers import (
     RegisterImportError,
     import_register,
+    import_register_sync,
     is_listed,
     register_copy_rows,
     register_tables,
@@ -246,3 +248,29 @@ async def test_bom_and_old_mac_line_ends(store: Store, tmp_path: Path) -> None:
     report = await load(store, path, block_bytes=5)
     assert (report.lines, report.accepted, report.rejected, report.count) == (4, 3, 1, 3)  # type: ignore[attr-defined]
     assert report.rejects[0][0] == 3  # type: ignore[attr-defined]
+
+
+async def test_cancel_interrupts_a_running_statement(store: Store, tmp_path: Path) -> None:
+    """Ctrl-C during the sort: SQLite abandons the statement; nothing of the import is left."""
+    await load(store, write(tmp_path, "a.txt", "0412345678"))
+    before = await register_tables(store)
+    cancel = threading.Event()
+
+    def progress(phase: str, done: int, total: int) -> None:
+        if phase == "sorting":
+            cancel.set()  # seen next by SQLite's progress handler, inside CREATE INDEX
+
+    path = write(tmp_path, "b.txt", *(f"0412{i:06d}" for i in range(20_000)))
+    with pytest.raises(sqlite3.OperationalError, match="interrupted"):
+        import_register_sync(
+            store.path,
+            "au-dncr",
+            path,
+            FORMATS["plain"],
+            "AU",
+            DAY,
+            progress=progress,
+            cancel=cancel,
+        )
+    assert await register_tables(store) == before
+    assert (await register_copy_rows(store))["au-dncr"].count == 1
