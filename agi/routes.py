@@ -72,13 +72,16 @@ async def dispatch(session: AgiSession, ctx: RouteContext) -> None:
 async def handle_check(session: AgiSession, ctx: RouteContext) -> None:
     request = session.request
     at = datetime.now(UTC)
-    attempt = provisional_attempt(request, at)
+    destination = destination_of(request)
+    # The attempt as far as the environment tells is built only when a failure needs it.
+    attempt: CallAttempt | None = None
     try:
         async with asyncio.timeout_at(ctx.budget.decide_by):
             variables = await session.get_variables(v for v, _ in CALL_SETTINGS.values())
             try:
-                attempt = build_attempt(request, variables, at, attempt.destination)
+                attempt = build_attempt(request, variables, at, destination)
             except BadInput as exc:
+                attempt = provisional_attempt(request, at, destination)
                 decision = input_error_decision(attempt, str(exc))
                 log.warning("agi_bad_input", uniqueid=request.uniqueid, reason=str(exc))
                 _record_later(ctx, attempt, decision)
@@ -86,13 +89,19 @@ async def handle_check(session: AgiSession, ctx: RouteContext) -> None:
                 decision = await ctx.service.check(attempt)
     except TimeoutError:
         decision = _apply_failure_policy(
-            ctx, attempt, "guard.timeout", f"the guard did not decide within {_ms(ctx)} ms"
+            ctx,
+            attempt or provisional_attempt(request, at, destination),
+            "guard.timeout",
+            f"the guard did not decide within {_ms(ctx)} ms",
         )
     except (ConnectionError, asyncio.IncompleteReadError):
         raise  # Asterisk is gone: nobody to tell
     except Exception as exc:
         decision = _apply_failure_policy(
-            ctx, attempt, "guard.error", f"the guard failed: {type(exc).__name__}"
+            ctx,
+            attempt or provisional_attempt(request, at, destination),
+            "guard.error",
+            f"the guard failed: {type(exc).__name__}",
         )
         log.warning("agi_check_error", uniqueid=request.uniqueid, error=repr(exc)[:300])
     await session.set_variables(verdict_variables(decision))
@@ -130,10 +139,13 @@ def caller_id_of(request: AgiRequest) -> str | None:
     return None if value in ("", "unknown") else value
 
 
-def provisional_attempt(request: AgiRequest, at: datetime) -> CallAttempt:
+def provisional_attempt(
+    request: AgiRequest, at: datetime, destination: str | None = None
+) -> CallAttempt:
     """The attempt as far as the environment alone tells, for failures before the variables
     are read. Never raises."""
-    destination = destination_of(request)
+    if destination is None:
+        destination = destination_of(request)
     try:
         return build_attempt(request, {}, at, destination)
     except BadInput:

@@ -13,10 +13,15 @@ Two servers are measured the same way:
   agi-noop  (optional) the agi package with a service that allows at once: the agi layer's own
         cost, without the guard and the store.
 
+`--workers 1,2` measures the real server once per worker count: with N > 1 the server process
+runs `dialguard.daemon.start_daemon` as `dialguard serve --workers N` does (N processes on one
+port, SO_REUSEPORT). The client is one more process on the same machine: on a 2-core machine
+it takes CPU from the server, and the figures say so.
+
 Two loads: closed loop (C clients back to back, max throughput) and open loop (a fixed rate).
 Figures, not pass/fail. Example:
 
-    python bench/agi_bench.py --db /tmp/dialguard-bench.sqlite3 --rate 500 --seconds 10
+    python bench/agi_bench.py --db /tmp/dialguard-bench.sqlite3 --workers 1,2 --rate 500
 """
 
 from __future__ import annotations
@@ -113,7 +118,9 @@ async def _null_session(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
         writer.close()
 
 
-async def _serve(kind: str, db: str, log_stream: TextIO, ready: Connection) -> None:
+async def _serve(
+    kind: str, db: str, log_stream: TextIO, ready: Connection, workers: int = 1
+) -> None:
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     if kind == "null":
@@ -141,7 +148,21 @@ async def _serve(kind: str, db: str, log_stream: TextIO, ready: Connection) -> N
         "INSERT OR IGNORE INTO caller_ids (number, tenant, created_at) VALUES (?, ?, 0)",
         ("+61291234567", TENANT),
     )
-    guard = Guard(store, Policy(tenants={TENANT: TenantSettings(TENANT, "AU")}))
+    policy = Policy(tenants={TENANT: TenantSettings(TENANT, "AU")})
+    if workers > 1:
+        # What `dialguard serve --workers N` runs: this process is the primary, the others
+        # are started by the daemon's worker pool and share the port (SO_REUSEPORT).
+        from dialguard.daemon import start_daemon
+        from dialguard.settings import Settings
+
+        await store.close()
+        settings = Settings(Path(db), "127.0.0.1", 0, policy=policy, agi_workers=workers)
+        daemon = await start_daemon(settings, ami=None)
+        ready.send(daemon.agi.port)
+        await stop.wait()
+        await daemon.stop()
+        return
+    guard = Guard(store, policy)
     agi_server = await start_agi_server("127.0.0.1", 0, guard)
     ready.send(agi_server.port)
     await stop.wait()
@@ -174,9 +195,11 @@ class _InstantAllow:
         return parse_number(raw, None)
 
 
-def server_main(kind: str, db: str, log_file: str, ready: Connection) -> None:
+def server_main(kind: str, db: str, log_file: str, ready: Connection, workers: int = 1) -> None:
     with contextlib.suppress(KeyboardInterrupt), Path(log_file).open("a") as stream:
-        asyncio.run(_serve(kind, db, stream, ready))
+        # Worker processes inherit stderr: send it where this process logs.
+        os.dup2(stream.fileno(), 2)
+        asyncio.run(_serve(kind, db, stream, ready, workers))
 
 
 # -- client ---------------------------------------------------------------------------------
@@ -290,10 +313,12 @@ async def open_loop(client: Client, rate: float, seconds: float) -> Results:
 # -- orchestration --------------------------------------------------------------------------
 
 
-def start_server(kind: str, db: Path, log_file: str) -> tuple[mp.Process, int]:
+def start_server(kind: str, db: Path, log_file: str, workers: int = 1) -> tuple[mp.Process, int]:
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
-    proc = ctx.Process(target=server_main, args=(kind, str(db), log_file, child), daemon=True)
+    proc = ctx.Process(
+        target=server_main, args=(kind, str(db), log_file, child, workers), daemon=True
+    )
     proc.start()
     if not parent.poll(60):
         proc.kill()
@@ -350,6 +375,11 @@ def main() -> None:
         help="numbers in the au-dncr copy when building (default 10M)",
     )
     parser.add_argument("--servers", default="real,null", help="comma list of real,null,agi-noop")
+    parser.add_argument(
+        "--workers",
+        default="1",
+        help="comma list of worker counts for the real server, e.g. 1,2 (serve --workers N)",
+    )
     parser.add_argument("--concurrency", type=int, default=16, help="closed-loop clients")
     parser.add_argument(
         "--closed-seconds", type=float, default=5.0, help="closed-loop duration (0 skips it)"
@@ -366,36 +396,49 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    servers = [s.strip() for s in args.servers.split(",") if s.strip()]
-    if "real" in servers:
+    kinds = [s.strip() for s in args.servers.split(",") if s.strip()]
+    counts = [int(n) for n in args.workers.split(",") if n.strip()]
+    servers: list[tuple[str, str, int]] = []  # (label, kind, workers)
+    for kind in kinds:
+        if kind == "real":
+            servers += [(f"real x{n}" if counts != [1] else "real", kind, n) for n in counts]
+        else:
+            servers.append((kind, kind, 1))
+    if "real" in kinds:
         ensure_store(args.db, args.register_size)
+    print(
+        f"{os.cpu_count()} CPUs shared by the client and the server processes "
+        f"(load average before: {os.getloadavg()[0]:.2f})"
+    )
     rows: list[dict[str, str]] = []
     throughput: dict[str, float] = {}
-    for kind in servers:
-        proc, port = start_server(kind, args.db, args.log_file)
+    for label, kind, workers in servers:
+        proc, port = start_server(kind, args.db, args.log_file, workers)
         try:
             client = Client(port, args.register_size)
             if args.warmup:
                 asyncio.run(closed_loop(client, 4, args.warmup))
             if args.closed_seconds:
                 res = asyncio.run(closed_loop(client, args.concurrency, args.closed_seconds))
-                throughput[kind] = len(res.latencies) / res.elapsed
-                rows.append(row(kind, f"closed C={args.concurrency}", res))
+                throughput[label] = len(res.latencies) / res.elapsed
+                rows.append(row(label, f"closed C={args.concurrency}", res))
             if args.seconds:
                 res = asyncio.run(open_loop(client, args.rate, args.seconds))
-                rows.append(row(kind, f"open {args.rate:g}/s", res))
+                rows.append(row(label, f"open {args.rate:g}/s", res))
                 if res.max_start_lag > 0.005:
                     print(
-                        f"note: {kind} open loop: client started a call up to "
+                        f"note: {label} open loop: client started a call up to "
                         f"{res.max_start_lag * 1000:.1f} ms late"
                     )
         finally:
             stop_server(proc)
     if rows:
         print_table(rows)
-    if "real" in throughput and "null" in throughput:
-        ratio = throughput["real"] / throughput["null"]
-        print(f"real/null closed-loop throughput: {ratio:.2f}")
+    if "null" in throughput:
+        for label, kind, _ in servers:
+            if kind == "real" and label in throughput:
+                ratio = throughput[label] / throughput["null"]
+                print(f"{label}/null closed-loop throughput: {ratio:.2f}")
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ def _window(ctx: RuleContext, label: str, rule: HoursRule, view: _LocalView) -> 
         return Finding(
             rid,
             FindingVerdict.ALLOW,
-            f"{view.when} is inside the {label} {rule.name} window",
+            f"{_when(ctx.location.timezones, ctx.attempt.at)} is inside the {label} {rule.name} window",
             rule.citation,
             rule.unverified,
             details,
@@ -235,7 +235,6 @@ class _LocalView:
     moments: tuple[datetime, ...]
     days: tuple[date, ...]  # the distinct local dates, in zone order
     iso: Mapping[str, str]  # zone -> ISO local time (read-only: copied into each finding)
-    when: str
 
 
 @lru_cache(maxsize=16)
@@ -246,8 +245,14 @@ def _local_view(timezones: tuple[str, ...], at: datetime) -> _LocalView:
         moments,
         tuple(dict.fromkeys(t.date() for t in moments)),
         {str(t.tzinfo): t.isoformat() for t in moments},
-        ", ".join(f"{_stamp(t)} ({t.tzinfo})" for t in moments),
     )
+
+
+@lru_cache(maxsize=16)
+def _when(timezones: tuple[str, ...], at: datetime) -> str:
+    # Only an allowing window prints every zone's time; cached for the decision's other rules.
+    # Keyed like `local_times`: equal datetimes in different zones compare equal.
+    return ", ".join(f"{_stamp(t)} ({t.tzinfo})" for t in local_times(timezones, at))
 
 
 def _details(ctx: RuleContext, view: _LocalView) -> dict[str, object]:
