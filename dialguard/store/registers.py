@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import re
 import sqlite3
 import threading
@@ -178,7 +179,6 @@ def import_register_sync(
     report = ImportReport(register, fmt.name, as_of, str(path), note=fmt.note)
     conn = sqlite3.connect(db_path, isolation_level=None, timeout=30.0)
     new_table = ""
-    size = path.stat().st_size
     if cancel is not None:
         # Ctrl-C stops even a long statement (the sort of a big copy) within milliseconds.
         conn.set_progress_handler(lambda: int(cancel.is_set()), 10_000)
@@ -201,6 +201,7 @@ def import_register_sync(
             _copy_table(conn, old_table, new_table, chunk_rows, cancel)
             report.count = report.previous_count or 0
         with path.open("rb") as file:
+            size = os.fstat(file.fileno()).st_size
             chunks = _FileChunks(file, block_bytes)
             blocks = line_blocks(chunks)
 
