@@ -39,6 +39,7 @@ import statistics
 import sys
 import time
 from collections import Counter
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
@@ -333,7 +334,31 @@ def stop_server(proc: mp.Process) -> None:
         proc.kill()
 
 
-def row(server: str, load: str, res: Results) -> dict[str, str]:
+def server_cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system) used so far by the server process and its workers (Linux
+    /proc); a figure less disturbed than throughput when other work shares the machine."""
+    try:
+        pids = [pid, *map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
+        ticks = 0
+        for one in pids:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+    except (OSError, ValueError, IndexError):
+        return None
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def measured(pid: int, load: Coroutine[Any, Any, Results]) -> tuple[Results, float | None]:
+    """Run the load; also return the server's CPU milliseconds per call."""
+    before = server_cpu_s(pid)
+    res = asyncio.run(load)
+    after = server_cpu_s(pid)
+    if before is None or after is None or not res.latencies:
+        return res, None
+    return res, (after - before) * 1000 / len(res.latencies)
+
+
+def row(server: str, load: str, res: Results, cpu_ms: float | None = None) -> dict[str, str]:
     lat = sorted(res.latencies) or [0.0]
     q = statistics.quantiles(lat, n=100, method="inclusive") if len(lat) > 1 else [lat[0]] * 99
     return {
@@ -344,6 +369,7 @@ def row(server: str, load: str, res: Results) -> dict[str, str]:
         "p50 ms": f"{q[49] * 1000:.2f}",
         "p99 ms": f"{q[98] * 1000:.2f}",
         "max ms": f"{lat[-1] * 1000:.2f}",
+        "server cpu ms/call": f"{cpu_ms:.2f}" if cpu_ms is not None else "-",
         "errors": str(res.errors),
         "verdicts": " ".join(f"{k}={v}" for k, v in sorted(res.verdicts.items())),
     }
@@ -419,12 +445,14 @@ def main() -> None:
             if args.warmup:
                 asyncio.run(closed_loop(client, 4, args.warmup))
             if args.closed_seconds:
-                res = asyncio.run(closed_loop(client, args.concurrency, args.closed_seconds))
+                res, cpu = measured(
+                    proc.pid, closed_loop(client, args.concurrency, args.closed_seconds)
+                )
                 throughput[label] = len(res.latencies) / res.elapsed
-                rows.append(row(label, f"closed C={args.concurrency}", res))
+                rows.append(row(label, f"closed C={args.concurrency}", res, cpu))
             if args.seconds:
-                res = asyncio.run(open_loop(client, args.rate, args.seconds))
-                rows.append(row(label, f"open {args.rate:g}/s", res))
+                res, cpu = measured(proc.pid, open_loop(client, args.rate, args.seconds))
+                rows.append(row(label, f"open {args.rate:g}/s", res, cpu))
                 if res.max_start_lag > 0.005:
                     print(
                         f"note: {label} open loop: client started a call up to "
