@@ -73,11 +73,11 @@ def text_lines(blocks: Iterable[bytes]) -> Iterator[str]:
 
 @dataclass(frozen=True, slots=True)
 class _Compiled:
-    run: re.Pattern[bytes]  # a run of accepted lines
+    national: re.Pattern[bytes] | None  # a run of lines that are the NSN itself
+    run: re.Pattern[bytes] | None  # a run of accepted lines of any form
     one: re.Pattern[bytes]  # one accepted line with its newline
     template: bytes  # `one` -> "<cc><nsn>,"
     cc: bytes
-    verbatim: bool
 
 
 @lru_cache(maxsize=64)
@@ -85,21 +85,21 @@ def _compile(fast: FastLines) -> _Compiled:
     cc = fast.cc.encode("ascii")
     template = cc + b"".join(b"\\g<" + g.encode("ascii") + b">" for g in fast.groups) + b","
     return _Compiled(
-        re.compile(b"(?:" + fast.line + b"\n)*"),
+        re.compile(b"(?:" + fast.national + b"\n)*") if fast.national is not None else None,
+        re.compile(b"(?:" + fast.line + b"\n)*") if fast.groups else None,
         re.compile(fast.line + b"\n"),
         template,
         cc,
-        fast.verbatim,
     )
 
 
-def _keys_json(run: bytes, c: _Compiled) -> str:
-    """The keys of a run of accepted lines as a JSON array (keys never start with 0: CC first)."""
-    if c.verbatim:
-        body = c.cc + run[:-1].replace(b"\n", b"," + c.cc)
-    else:
-        body = c.one.sub(c.template, run)[:-1]
-    return "[" + body.decode("ascii") + "]"
+def _national_json(run: bytes, c: _Compiled) -> str:
+    """Keys of a run of NSN lines as a JSON array (keys never start with 0: the CC is first)."""
+    return "[" + (c.cc + run[:-1].replace(b"\n", b"," + c.cc)).decode("ascii") + "]"
+
+
+def _any_json(run: bytes, c: _Compiled) -> str:
+    return "[" + c.one.sub(c.template, run)[:-1].decode("ascii") + "]"
 
 
 def scan(
@@ -119,19 +119,25 @@ def scan(
         pos, size = 0, len(block)
         while pos < size:
             if compiled is not None:
-                end = compiled.run.match(block, pos).end()  # type: ignore[union-attr]
-                if end > pos:
-                    run = block[pos:end]
-                    count = run.count(b"\n")
-                    if items:
-                        yield items
-                        items = []
-                    yield FastRun(line_no + 1, count, _keys_json(run, compiled))
-                    line_no += count
-                    first = False
-                    pos = end
-                    if pos == size:
-                        break
+                for run_re, to_json in (
+                    (compiled.national, _national_json),
+                    (compiled.run, _any_json),
+                ):
+                    if run_re is None:
+                        continue
+                    end = run_re.match(block, pos).end()  # type: ignore[union-attr]
+                    if end > pos:
+                        run = block[pos:end]
+                        count = run.count(b"\n")
+                        if items:
+                            yield items
+                            items = []
+                        yield FastRun(line_no + 1, count, to_json(run, compiled))
+                        line_no += count
+                        first = False
+                        pos = end
+                if pos == size:
+                    break
             # one line the fast path did not take (or every line, without a fast path)
             nl = block.index(b"\n", pos)
             line_no += 1

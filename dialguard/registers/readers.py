@@ -111,6 +111,7 @@ def _fast_pattern(country: str | None) -> tuple[str, str, tuple[str, ...]] | Non
         as_cc = "|".join(f"{cc}[0-9]{{{n}}}" for n in lengths)
         national = start + (f"(?!{re.escape(np_)})" if np_ else "")
         national += f"(?!(?:{as_cc})\n)" + _nsn(meta, lz, "nsn", main_npfp)
+        _NATIONAL[country] = national
         alternatives = [national]
         if np_ and meta.national_prefix_for_parsing and not meta.national_prefix_transform_rule:
             npfp = _anchored(meta.national_prefix_for_parsing)
@@ -128,6 +129,15 @@ def _fast_pattern(country: str | None) -> tuple[str, str, tuple[str, ...]] | Non
         return None
     groups = ("nsn", "trunk", "intl") if len(alternatives) == 3 else ("nsn", "intl")
     return pattern, cc, groups
+
+
+_NATIONAL: dict[str, str] = {}  # country -> the national-form alternative of its pattern
+
+
+def _national_pattern(country: str | None) -> str | None:
+    if country is None or _fast_pattern(country) is None:
+        return None
+    return _NATIONAL.get(country)
 
 
 @lru_cache(maxsize=256)
@@ -396,17 +406,18 @@ class FastLines:
 
     `line` matches one whole line (newline excluded) that the format's line reader would accept
     with no problem; its groups, joined, are the national significant number, and the key is
-    `cc` followed by them. `verbatim`: the whole line is the national significant number.
+    `cc` followed by them. `national` (a part of `line`) matches the lines that ARE the national
+    significant number: runs of those become keys by one `bytes.replace`, not a regex `sub`.
     Every accepted line must get exactly the key the line reader gives it (tests check).
     """
 
     line: bytes
     cc: str
-    verbatim: bool
-    groups: tuple[str, ...] = ()  # names of the groups holding the NSN (when not verbatim)
+    national: bytes | None = None
+    groups: tuple[str, ...] = ()  # names of the groups holding the NSN (empty: line = national)
 
 
-US_DNC_FAST = FastLines(rb"[2-9][0-9]{9}", "1", verbatim=True)
+US_DNC_FAST = FastLines(rb"[2-9][0-9]{9}", "1", national=rb"[2-9][0-9]{9}")
 
 
 def us_dnc_fast(country: str | None) -> FastLines:
@@ -420,7 +431,13 @@ def plain_fast(country: str | None) -> FastLines | None:
     if found is None:
         return None
     pattern, cc, groups = found
-    return FastLines(pattern.encode("ascii"), cc, verbatim=False, groups=groups)
+    national = _national_pattern(country)
+    return FastLines(
+        pattern.encode("ascii"),
+        cc,
+        national=national.encode("ascii") if national is not None else None,
+        groups=groups,
+    )
 
 
 def _plain_fast_in(default: str) -> Callable[[str | None], FastLines | None]:
