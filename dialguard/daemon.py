@@ -10,7 +10,10 @@ and N - 1 worker processes all listen on the FastAGI port with SO_REUSEPORT, and
 spreads the connections between them. Each worker has its own store connections; only the
 primary runs the AMI listener and the detector sweeper. A worker that dies is logged and
 started again; SIGTERM/SIGINT on the primary stops the workers the same graceful way.
-Workers are started with `python -c`, not multiprocessing, so that no entry module is
+The default is 1 worker: `dialguard serve` then stays one process (architecture.md), and
+on a 2-core machine that also runs Asterisk a second Python process competes with Asterisk
+for the CPU; at a few hundred calls a second (bench/agi_bench.py --workers 1,2) 2 workers
+give the guard more headroom. Workers are started with `python -c`, not multiprocessing, so that no entry module is
 re-imported in the child, and they stop by themselves if the primary disappears.
 
 One guarantee is per process: an allowed decision not yet committed (the write-behind lag,
