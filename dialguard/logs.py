@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -23,7 +24,7 @@ _LEVELS = {
 _SECRET_KEYS = frozenset({"secret", "password", "ami_secret", "key"})
 
 
-def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in _SECRET_KEYS & event.keys():
         event[key] = "***"
     return event

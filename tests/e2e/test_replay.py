@@ -20,8 +20,12 @@ from tests.ami_listener.fake_ami import FakeAmi, Session
 
 @pytest.fixture(name="daemon")
 async def _daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
-    policy = Policy(tenants={"acme": TenantSettings("acme", "AU")}, block_when_register_missing=False)
-    daemon = await start_daemon(Settings(db_path=tmp_path / "dg.sqlite3", agi_port=0, policy=policy), ami=None)
+    policy = Policy(
+        tenants={"acme": TenantSettings("acme", "AU")}, block_when_register_missing=False
+    )
+    daemon = await start_daemon(
+        Settings(db_path=tmp_path / "dg.sqlite3", agi_port=0, policy=policy), ami=None
+    )
     try:
         yield daemon
     finally:
@@ -72,10 +76,16 @@ async def test_a_recorded_call_is_decided_recorded_and_its_outcome_stored(
     assert channel.set_variables["DIALGUARD_VERDICT"] in ("ALLOW", "BLOCK")
     assert decision["call_id"] == outcome["call_id"] == "1795859878.63"
     assert (outcome["disposition"], outcome["billsec"], outcome["cause"]) == ("ANSWERED", 2, 16)
-    assert (outcome["tenant"], outcome["campaign"], outcome["number"]) == ("acme", "spring", "+61400000001")
+    assert (outcome["tenant"], outcome["campaign"], outcome["number"]) == (
+        "acme",
+        "spring",
+        "+61400000001",
+    )
 
 
-async def test_replaying_a_campaign_burst_raises_flags_once(daemon: Daemon, fixtures_dir: Path) -> None:
+async def test_replaying_a_campaign_burst_raises_flags_once(
+    daemon: Daemon, fixtures_dir: Path
+) -> None:
     for transcript in sorted((fixtures_dir / "campaign-burst").glob("agi-*.jsonl")):
         channel = FakeAsterisk(
             with_env(env_lines(load_transcript(transcript))),
