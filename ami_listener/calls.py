@@ -35,7 +35,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 
-from ami_listener.events import AbandonMark, Event, parse_chanvariables, parse_user_event
+from ami_listener.events import (
+    AbandonMark,
+    Event,
+    header_value,
+    parse_chanvariables,
+    parse_user_event,
+)
 from rules.outcomes import CallOutcome
 
 # DialEnd DialStatus -> CDR disposition, as cdr.c's dial_status_to_disposition does it with
@@ -134,13 +140,7 @@ class _Call:
 
 def _get(event: Mapping[str, object], key: str) -> str | None:
     """A header from a lower-cased event; first value if repeated; empty -> None."""
-    value = event.get(key)
-    if isinstance(value, list):
-        value = value[0] if value else None
-    if not isinstance(value, str):
-        return None
-    value = value.strip()
-    return value or None
+    return header_value(event.get(key))
 
 
 def _caller(value: str | None) -> str | None:

@@ -57,6 +57,11 @@ def header(event: Event, name: str) -> str | None:
                 if key.lower() == lowered:
                     value = candidate
                     break
+    return header_value(value)
+
+
+def header_value(value: object) -> str | None:
+    """A header value as text: the first one if repeated; blank, absent or odd -> None."""
     if isinstance(value, list):
         value = value[0] if value else None
     if not isinstance(value, str):

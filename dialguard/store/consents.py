@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from dialguard.store.core import Store
-from dialguard.store.timeconv import from_epoch, require_epoch, to_epoch
+from dialguard.store.facts import consent_from_row
+from dialguard.store.timeconv import require_epoch, to_epoch
 from rules.facts import ConsentKind, ConsentRecord
 
 
@@ -117,15 +118,7 @@ async def list_consents(
     return [
         ConsentRow(
             row["id"],
-            ConsentRecord(
-                number=row["number"],
-                tenant=row["tenant"],
-                kind=ConsentKind(row["kind"]),
-                granted_at=require_epoch(row["granted_at"]),
-                campaign=row["campaign"] or None,
-                expires_at=from_epoch(row["expires_at"]),
-                revoked_at=from_epoch(row["revoked_at"]),
-            ),
+            consent_from_row(row),
             row["note"],
             require_epoch(row["created_at"]),
         )

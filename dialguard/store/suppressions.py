@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from dialguard.store.core import Store
-from dialguard.store.timeconv import from_epoch, require_epoch, to_epoch
+from dialguard.store.facts import suppression_from_row
+from dialguard.store.timeconv import to_epoch
 from rules.facts import SuppressionEntry
 
 
@@ -78,18 +79,7 @@ async def list_entries(
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY number, tenant, campaign"
     return [
-        SuppressionRow(
-            SuppressionEntry(
-                number=row["number"],
-                tenant=row["tenant"] or None,
-                campaign=row["campaign"] or None,
-                reason=row["reason"],
-                source=row["source"],
-                requested_at=require_epoch(row["requested_at"]),
-                expires_at=from_epoch(row["expires_at"]),
-            ),
-            row["created_at"],
-        )
+        SuppressionRow(suppression_from_row(row), row["created_at"])
         for row in await store.fetchall(sql, params)
     ]
 
