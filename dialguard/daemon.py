@@ -1,11 +1,11 @@
-"""`dialguard serve`: the FastAGI server and the AMI listener in one process.
+"""`dialguard serve`: the FastAGI server and the AMI listener, in one process by default.
 
 Start-up declares the failure policy in the log, so that what the guard does when it fails is
 never a surprise. SIGTERM and SIGINT stop accepting calls, let sessions in flight finish within
 their deadline, close the AMI connection and the store.
 
-Workers (`--workers N`, `[agi] workers`): one Python process decides about 400-500 calls a
-second on this project's machine, bounded by one core. With N > 1 this process (the primary)
+Workers (`--workers N`, `[agi] workers`): one Python process decides about 250-320 calls a
+second on this project's 2-core machine, bounded by one core (bench/agi_bench.py). With N > 1 this process (the primary)
 and N - 1 worker processes all listen on the FastAGI port with SO_REUSEPORT, and the kernel
 spreads the connections between them. Each worker has its own store connections; only the
 primary runs the AMI listener and the detector sweeper. A worker that dies is logged and
@@ -13,8 +13,9 @@ started again; SIGTERM/SIGINT on the primary stops the workers the same graceful
 The default is 1 worker: `dialguard serve` then stays one process (architecture.md), and
 on a 2-core machine that also runs Asterisk a second Python process competes with Asterisk
 for the CPU; at a few hundred calls a second (bench/agi_bench.py --workers 1,2) 2 workers
-give the guard more headroom. Workers are started with `python -c`, not multiprocessing, so that no entry module is
-re-imported in the child, and they stop by themselves if the primary disappears.
+give the guard more headroom. Workers are started with `python -c`, not multiprocessing, so
+that no entry module is re-imported in the child, and they stop by themselves if the primary
+disappears.
 
 One guarantee is per process: an allowed decision not yet committed (the write-behind lag,
 normally a few milliseconds) is counted by the next check on the same number only in the
