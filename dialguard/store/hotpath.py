@@ -8,9 +8,8 @@ about 0.2 ms together (`facts.py`).
 
 Decision records go to one writer thread, which commits them in batches (it waits
 `COALESCE_S` after the first record of a batch: one commit per check cost about a fifth of
-the server's CPU per call under load). The check does not
-wait for the commit, so a long write elsewhere (a register import, an operator's command)
-never stalls calls. Two guarantees keep that safe:
+the server's CPU per call under load). The check does not wait for the commit, so a long
+write elsewhere (a register import, an operator's command) never stalls calls. Two guarantees keep that safe:
 
 * read-your-writes: allowed decisions not yet committed are kept in memory and merged into
   the facts of the next check on the same number (frequency caps count them), and every read
