@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from rules.context import RuleContext
 from rules.facts import PriorAttempt
-from rules.jurisdictions.applicable import rule_id, tables
+from rules.jurisdictions.applicable import applicable_rules, nothing_applies, rule_id
 from rules.jurisdictions.model import CapRule
 from rules.models import Finding, FindingVerdict
 
@@ -53,19 +53,9 @@ def merged_attempts(attempts: Sequence[PriorAttempt]) -> list[PriorAttempt]:
 
 
 def caps(ctx: RuleContext) -> Iterable[Finding]:
-    purpose = ctx.attempt.purpose
-    applicable = [
-        (label, rule)
-        for label, table in tables(ctx)
-        for rule in table.caps
-        if purpose in rule.purposes
-    ]
+    applicable = applicable_rules(ctx, lambda table: table.caps)
     if not applicable:
-        yield Finding(
-            "frequency.none",
-            FindingVerdict.SKIP,
-            f"no frequency cap applies to {purpose.value} calls to {ctx.location.country}",
-        )
+        yield nothing_applies(ctx, "frequency.none", "frequency cap")
         return
     attempts = merged_attempts(ctx.facts.attempts)
     for label, rule in applicable:

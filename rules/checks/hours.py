@@ -17,7 +17,12 @@ import holidays as holiday_calendars
 
 from rules.context import RuleContext
 from rules.facts import ConsentKind
-from rules.jurisdictions.applicable import consent_in_force, rule_id, tables
+from rules.jurisdictions.applicable import (
+    applicable_rules,
+    consent_in_force,
+    nothing_applies,
+    rule_id,
+)
 from rules.jurisdictions.model import DAYS, HolidayRule, HoursRule
 from rules.location import local_times
 from rules.models import Finding, FindingVerdict
@@ -26,19 +31,9 @@ _DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
 def windows(ctx: RuleContext) -> Iterable[Finding]:
-    purpose = ctx.attempt.purpose
-    applicable = [
-        (label, rule)
-        for label, table in tables(ctx)
-        for rule in table.hours
-        if purpose in rule.purposes
-    ]
+    applicable = applicable_rules(ctx, lambda table: table.hours)
     if not applicable:
-        yield Finding(
-            "hours.none",
-            FindingVerdict.SKIP,
-            f"no calling window applies to {purpose.value} calls to {ctx.location.country}",
-        )
+        yield nothing_applies(ctx, "hours.none", "calling window")
         return
     view = _local_view(ctx.location.timezones, ctx.attempt.at)
     for label, rule in applicable:
@@ -89,19 +84,9 @@ def _window(ctx: RuleContext, label: str, rule: HoursRule, view: _LocalView) -> 
 
 
 def holiday_bans(ctx: RuleContext) -> Iterable[Finding]:
-    purpose = ctx.attempt.purpose
-    applicable = [
-        (label, rule)
-        for label, table in tables(ctx)
-        for rule in table.holidays
-        if purpose in rule.purposes
-    ]
+    applicable = applicable_rules(ctx, lambda table: table.holidays)
     if not applicable:
-        yield Finding(
-            "holiday.none",
-            FindingVerdict.SKIP,
-            f"no holiday ban applies to {purpose.value} calls to {ctx.location.country}",
-        )
+        yield nothing_applies(ctx, "holiday.none", "holiday ban")
         return
     view = _local_view(ctx.location.timezones, ctx.attempt.at)
     for label, rule in applicable:

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from typing import Protocol, TypeVar
 
 from rules.context import RuleContext
 from rules.facts import ConsentKind, ConsentRecord
 from rules.jurisdictions.model import Jurisdiction
+from rules.models import Finding, FindingVerdict, Purpose
+
+
+class _ForPurposes(Protocol):
+    @property
+    def purposes(self) -> frozenset[Purpose]: ...
+
+
+R = TypeVar("R", bound=_ForPurposes)
 
 
 def tables(ctx: RuleContext) -> list[tuple[str, Jurisdiction]]:
@@ -31,6 +41,28 @@ def tables(ctx: RuleContext) -> list[tuple[str, Jurisdiction]]:
         if table is not None:
             out.append((f"{pack.code}-{state}", table))
     return out
+
+
+def applicable_rules(
+    ctx: RuleContext, pick: Callable[[Jurisdiction], Sequence[R]]
+) -> list[tuple[str, R]]:
+    """The rules of one kind (`pick`) in every applicable table that cover the call's purpose."""
+    purpose = ctx.attempt.purpose
+    return [
+        (label, rule)
+        for label, table in tables(ctx)
+        for rule in pick(table)
+        if purpose in rule.purposes
+    ]
+
+
+def nothing_applies(ctx: RuleContext, rule: str, what: str) -> Finding:
+    """The SKIP finding of a family with no rule for this call."""
+    return Finding(
+        rule,
+        FindingVerdict.SKIP,
+        f"no {what} applies to {ctx.attempt.purpose.value} calls to {ctx.location.country}",
+    )
 
 
 def consent_in_force(
