@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -176,6 +177,16 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _wait_for_count(db: Path, count: int, timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.closing(sqlite3.connect(db)) as conn:
+            if conn.execute("SELECT count(*) FROM decisions").fetchone()[0] >= count:
+                return
+        time.sleep(0.02)
+    pytest.fail(f"fewer than {count} decisions were committed within {timeout_s} s")
+
+
 def test_dialguard_serve_with_two_workers_serves_restarts_a_dead_worker_and_stops_on_sigterm(
     tmp_path: Path, fixtures_dir: Path
 ) -> None:
@@ -204,6 +215,9 @@ def test_dialguard_serve_with_two_workers_serves_restarts_a_dead_worker_and_stop
     try:
         first_worker = _wait_for_lines(log, "worker_serving", 1)[0]["pid"]
         before = asyncio.run(_calls(port, call_env, 40))
+        # Decision records are written behind the check (store/hotpath.py): a process killed
+        # outright loses the few milliseconds not yet committed, so let them land first.
+        _wait_for_count(tmp_path / "dg.sqlite3", 40)
         os.kill(first_worker, signal.SIGKILL)
         died = _wait_for_lines(log, "worker_died", 1)[0]
         restarted = _wait_for_lines(log, "worker_serving", 2)[1]["pid"]
