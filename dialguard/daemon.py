@@ -159,11 +159,13 @@ class DaemonError(Exception):
 
 
 async def run_until_signalled(settings: Settings, *, ami: AmiSettings | None) -> None:
-    daemon = await start_daemon(settings, ami=ami)
+    # Handlers first: a SIGTERM that arrives while start-up is under way (the port may already
+    # be open) must stop dialguard gracefully, not kill it with the default action.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    daemon = await start_daemon(settings, ami=ami)
     try:
         await stop.wait()
     finally:
