@@ -13,7 +13,7 @@ from typing import Any
 
 import aiosqlite
 
-from dialguard.store.facts import gather_facts, insert_decision
+from dialguard.store.facts import decision_row, gather_facts, insert_decision
 from dialguard.store.hotpath import HotPath
 from dialguard.store.schema import MIGRATIONS, SCHEMA_VERSION
 from dialguard.store.timeconv import from_epoch, require_epoch, to_epoch
@@ -192,9 +192,8 @@ class Store:
                     attempt.call_id,
                 ),
             )
-        self._hot.write_behind(
-            insert_decision, attempt, decision, latency_ms, source, pending=pending
-        )
+        row = decision_row(attempt, decision, latency_ms, source)
+        self._hot.write_behind(insert_decision, row, pending=pending)
 
     async def decision_for_call(self, call_id: str) -> sqlite3.Row | None:
         return await self.fetchone(

@@ -184,14 +184,21 @@ def prior_attempts(conn: sqlite3.Connection, number: str, since: float) -> tuple
     return tuple(out)
 
 
-def insert_decision(
-    conn: sqlite3.Connection,
-    attempt: CallAttempt,
-    decision: Decision,
-    latency_ms: float,
-    source: str,
-) -> None:
-    """The audit record: inputs, every finding, verdict, rule and latency (autocommit)."""
+INSERT_DECISION = (
+    "INSERT INTO decisions (call_id, decided_at, source, tenant, campaign, purpose, dialled,"
+    " number, caller_id, verdict, rule, reason, latency_ms, decision_json)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def decision_row(
+    attempt: CallAttempt, decision: Decision, latency_ms: float, source: str
+) -> tuple[object, ...]:
+    """The audit record (inputs, every finding, verdict, rule, latency) as the row to insert.
+
+    Built by the caller, on the event loop: the writer thread then runs only SQLite, and does
+    not hold the GIL through JSON encoding while the checks wait for it.
+    """
     payload = decision.as_dict()
     payload["inputs"] = {
         "destination": attempt.destination,
@@ -205,27 +212,26 @@ def insert_decision(
         "at": attempt.at.isoformat(),
         "call_id": attempt.call_id,
     }
-    conn.execute(
-        "INSERT INTO decisions (call_id, decided_at, source, tenant, campaign, purpose, dialled,"
-        " number, caller_id, verdict, rule, reason, latency_ms, decision_json)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            attempt.call_id,
-            attempt.at.timestamp(),
-            source,
-            attempt.tenant,
-            attempt.campaign,
-            attempt.purpose.value,
-            attempt.destination,
-            decision.number,
-            decision.caller_id,
-            decision.verdict.value,
-            decision.rule,
-            decision.reason,
-            latency_ms,
-            json.dumps(payload, default=str),
-        ),
+    return (
+        attempt.call_id,
+        attempt.at.timestamp(),
+        source,
+        attempt.tenant,
+        attempt.campaign,
+        attempt.purpose.value,
+        attempt.destination,
+        decision.number,
+        decision.caller_id,
+        decision.verdict.value,
+        decision.rule,
+        decision.reason,
+        latency_ms,
+        json.dumps(payload, default=str),
     )
+
+
+def insert_decision(conn: sqlite3.Connection, row: tuple[object, ...]) -> None:
+    conn.execute(INSERT_DECISION, row)
 
 
 def suppression_from_row(row: sqlite3.Row) -> SuppressionEntry:
