@@ -7,30 +7,17 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
 import dialguard.cli  # noqa: F401  (registers the commands)
-from dialguard.cli.app import cli
 from dialguard.stirshaken import StirShakenError, parse_stir_shaken
+from tests.cli.conftest import AU_TENANT, Cli
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "callerid"
 
 
-class Cli:
-    """`dialguard` with its own settings file and a fresh SQLite database."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.config = tmp_path / "dialguard.toml"
-        self.config.write_text('[tenants.acme]\nregion = "AU"\n\n[tenants.globex]\nregion = "AU"\n')
-        self.db = tmp_path / "dialguard.sqlite3"
-
-    def __call__(self, *args: str) -> Result:
-        return CliRunner().invoke(cli, ["--db", str(self.db), "--config", str(self.config), *args])
-
-
 @pytest.fixture(name="run")
 def _run(tmp_path: Path) -> Cli:
-    return Cli(tmp_path)
+    return Cli(tmp_path, AU_TENANT + '\n[tenants.globex]\nregion = "AU"\n')
 
 
 def _listed(run: Cli, **filters: str) -> list[dict[str, object]]:

@@ -6,38 +6,16 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
 import dialguard.cli  # noqa: F401  (registers the commands)
-from dialguard.cli.app import cli
+from tests.cli.conftest import AU_TENANT, Cli
 
 CID = "+61291234567"
 
 
-class Cli:
-    def __init__(self, tmp_path: Path) -> None:
-        self.config = tmp_path / "dialguard.toml"
-        self.config.write_text(
-            '[guard]\nregister_missing = "allow"\n\n[tenants.acme]\nregion = "AU"\n'
-        )
-        self.db = tmp_path / "dialguard.sqlite3"
-
-    def __call__(self, *args: str) -> Result:
-        return CliRunner().invoke(cli, ["--db", str(self.db), "--config", str(self.config), *args])
-
-    def check(self, number: str, at: str, *extra: str) -> dict[str, object]:
-        result = self(
-            "check", number, "--caller-id", CID, "--tenant", "acme", "--at", at, "--json", *extra
-        )
-        assert result.exit_code in (0, 1), result.output
-        decision: dict[str, object] = json.loads(result.output)
-        assert result.exit_code == (0 if decision["verdict"] == "allow" else 1)
-        return decision
-
-
 @pytest.fixture(name="run")
 def _run(tmp_path: Path) -> Cli:
-    run = Cli(tmp_path)
+    run = Cli(tmp_path, '[guard]\nregister_missing = "allow"\n\n' + AU_TENANT)
     assert run("callerid", "add", CID, "--tenant", "acme").exit_code == 0
     return run
 

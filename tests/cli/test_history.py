@@ -5,23 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-from click.testing import CliRunner
-
-from dialguard.cli import cli
-
-
-@pytest.fixture(name="run")
-def _run(tmp_path: Path):  # type: ignore[no-untyped-def]
-    config = tmp_path / "dialguard.toml"
-    config.write_text('[tenants.acme]\nregion = "AU"\n', encoding="utf-8")
-    db = tmp_path / "dg.sqlite3"
-
-    def run(*args: str):  # type: ignore[no-untyped-def]
-        return CliRunner().invoke(cli, ["--db", str(db), "--config", str(config), *args])
-
-    return run
-
 
 def test_master_csv_dial_rows_only_and_idempotent(run, fixtures_dir: Path) -> None:  # type: ignore[no-untyped-def]
     master = str(fixtures_dir / "cdr-csv" / "Master.csv")

@@ -7,30 +7,21 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
 import dialguard.cli
 import dialguard.cli.jurisdiction  # noqa: F401  (until it is registered in dialguard.cli)
-from dialguard.cli.app import cli
 from rules.jurisdictions import from_settings
+from tests.cli.conftest import AU_TENANT, Cli
 
 CID = "+61291234567"
 
 
-class Cli:
-    def __init__(self, tmp_path: Path, extra: str = "") -> None:
-        self.config = tmp_path / "dialguard.toml"
-        self.config.write_text(
-            '[guard]\nregister_missing = "allow"\n\n[tenants.acme]\nregion = "AU"\n' + extra
-        )
-        self.db = tmp_path / "dialguard.sqlite3"
-
-    def __call__(self, *args: str) -> Result:
-        return CliRunner().invoke(cli, ["--db", str(self.db), "--config", str(self.config), *args])
+def _cli(tmp_path: Path, extra: str = "") -> Cli:
+    return Cli(tmp_path, '[guard]\nregister_missing = "allow"\n\n' + AU_TENANT + extra)
 
 
 def test_show_prints_every_rule_with_its_source_and_unverified_marks(tmp_path: Path) -> None:
-    result = Cli(tmp_path)("jurisdiction", "show", "US")
+    result = _cli(tmp_path)("jurisdiction", "show", "US")
     assert result.exit_code == 0, result.output
     assert "hours solicitation [charity, telemarketing]" in result.output
     assert "source: 47 CFR 64.1200(c)(1)" in result.output
@@ -39,7 +30,7 @@ def test_show_prints_every_rule_with_its_source_and_unverified_marks(tmp_path: P
 
 
 def test_show_json_of_a_state(tmp_path: Path) -> None:
-    result = Cli(tmp_path)("jurisdiction", "show", "US-FL", "--json")
+    result = _cli(tmp_path)("jurisdiction", "show", "US-FL", "--json")
     assert result.exit_code == 0, result.output
     pack = json.loads(result.output)
     assert pack["hours"][0]["days"]["mon"] == [["08:00", "20:00"]]
@@ -48,7 +39,7 @@ def test_show_json_of_a_state(tmp_path: Path) -> None:
 
 
 def test_an_unknown_pack_is_an_input_error(tmp_path: Path) -> None:
-    result = Cli(tmp_path)("jurisdiction", "show", "ZZ")
+    result = _cli(tmp_path)("jurisdiction", "show", "ZZ")
     assert result.exit_code == 2 and "no jurisdiction pack 'ZZ'" in result.output
 
 
@@ -70,7 +61,7 @@ remove = true
 
 
 def test_overrides_change_a_window_a_cap_and_remove_a_rule(tmp_path: Path) -> None:
-    run = Cli(tmp_path, OVERRIDE)
+    run = _cli(tmp_path, OVERRIDE)
     tx = json.loads(run("jurisdiction", "show", "US-TX", "--json").output)
     assert tx["hours"][0]["days"]["sun"] == [["13:00", "21:00"]]
     assert tx["hours"][0]["days"]["mon"] == [["09:00", "21:00"]]  # untouched fields stay
@@ -164,7 +155,7 @@ def test_a_bad_override_is_a_one_line_input_error_on_any_command(tmp_path: Path)
 def test_check_decides_each_jurisdiction(
     tmp_path: Path, number: str, at: str, expected: str | None
 ) -> None:
-    run = Cli(tmp_path)
+    run = _cli(tmp_path)
     # France requires an ARCEP canvassing range as caller ID; Spain is opt-in, so the
     # callee has consented and the window is what remains to decide.
     cid = "+33162123456" if number.startswith("+33") else CID

@@ -5,50 +5,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-from click.testing import CliRunner
-
-from dialguard.cli import cli
-
-
-@pytest.fixture(name="run")
-def _run(tmp_path: Path):  # type: ignore[no-untyped-def]
-    config = tmp_path / "dialguard.toml"
-    config.write_text('[tenants.acme]\nregion = "AU"\n', encoding="utf-8")
-    db = tmp_path / "dg.sqlite3"
-
-    def run(*args: str):  # type: ignore[no-untyped-def]
-        return CliRunner().invoke(cli, ["--db", str(db), "--config", str(config), *args])
-
-    return run
-
-
-def registry_findings(run, at: str) -> list[dict]:  # type: ignore[no-untyped-def,type-arg]
-    result = run(
-        "check",
-        "0412345678",
-        "--caller-id",
-        "+61291234567",
-        "--tenant",
-        "acme",
-        "--at",
-        at,
-        "--json",
-    )
-    assert result.exit_code in (0, 1), result.output
-    return [f for f in json.loads(result.output)["findings"] if f["rule"].startswith("registry.")]
-
 
 def test_missing_then_fresh_then_stale_around_the_boundary(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    assert registry_findings(run, "2026-03-02T01:00:00Z")[0]["rule"] == "registry.missing"
+    assert (
+        run.findings("0412345678", "2026-03-02T01:00:00Z", "registry")[0]["rule"]
+        == "registry.missing"
+    )
     path = tmp_path / "wash.txt"
     path.write_text("0412345678\n", encoding="utf-8")
     result = run("registry", "import", str(path), "--registry", "au-dncr", "--as-of", "2026-03-01")
     assert result.exit_code == 0, result.output
     # AU: 30 days allowed; the copy of 1 March is good through 31 March, stale from 1 April
-    on_register = registry_findings(run, "2026-03-30T23:00:00Z")[0]
+    on_register = run.findings("0412345678", "2026-03-30T23:00:00Z", "registry")[0]
     assert (on_register["rule"], on_register["verdict"]) == ("registry.au-dncr", "block")
-    stale = registry_findings(run, "2026-04-01T01:00:00Z")[0]
+    stale = run.findings("0412345678", "2026-04-01T01:00:00Z", "registry")[0]
     assert (stale["rule"], stale["verdict"]) == ("registry.stale", "block")
     status = json.loads(run("registry", "status", "--on", "2026-04-01", "--json").output)
     au = next(s for s in status if s["register"] == "au-dncr")

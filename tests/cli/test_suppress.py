@@ -5,25 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-from click.testing import CliRunner
-
-from dialguard.cli import cli
-
-
-@pytest.fixture(name="run")
-def _run(tmp_path: Path):  # type: ignore[no-untyped-def]
-    config = tmp_path / "dialguard.toml"
-    config.write_text('[tenants.acme]\nregion = "AU"\n', encoding="utf-8")
-    db = tmp_path / "dg.sqlite3"
-
-    def run(*args: str, input: str | None = None):  # type: ignore[no-untyped-def]
-        return CliRunner().invoke(
-            cli, ["--db", str(db), "--config", str(config), *args], input=input
-        )
-
-    return run
-
 
 def listed(run) -> list[dict]:  # type: ignore[no-untyped-def,type-arg]
     result = run("suppress", "list", "--json")
@@ -92,23 +73,6 @@ def test_import_with_a_bad_line_writes_nothing(run, tmp_path: Path) -> None:  # 
     assert len(listed(run)) == 1
 
 
-def _suppression_finding(run, at: str) -> dict:  # type: ignore[no-untyped-def,type-arg]
-    result = run(
-        "check",
-        "0412345678",
-        "--caller-id",
-        "+61291234567",
-        "--tenant",
-        "acme",
-        "--at",
-        at,
-        "--json",
-    )
-    assert result.exit_code in (0, 1), result.output
-    findings = json.loads(result.output)["findings"]
-    return next(f for f in findings if f["rule"].startswith("suppression."))  # type: ignore[no-any-return]
-
-
 def test_expiry_is_honoured_by_check(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     register = tmp_path / "dncr.txt"
     register.write_text("0499999999\n", encoding="utf-8")
@@ -122,6 +86,12 @@ def test_expiry_is_honoured_by_check(run, tmp_path: Path) -> None:  # type: igno
         "suppress", "add", "0412345678", "--tenant", "acme",
         "--date", "2026-03-01", "--expires", "2026-03-10",
     ).exit_code == 0  # fmt: skip
-    assert _suppression_finding(run, "2026-03-09T01:00:00Z")["verdict"] == "block"
-    assert _suppression_finding(run, "2026-03-10T01:00:00Z")["verdict"] == "allow"
-    assert _suppression_finding(run, "2026-02-28T01:00:00Z")["verdict"] == "allow"  # not yet asked
+    assert (
+        run.findings("0412345678", "2026-03-09T01:00:00Z", "suppression")[0]["verdict"] == "block"
+    )
+    assert (
+        run.findings("0412345678", "2026-03-10T01:00:00Z", "suppression")[0]["verdict"] == "allow"
+    )
+    assert (
+        run.findings("0412345678", "2026-02-28T01:00:00Z", "suppression")[0]["verdict"] == "allow"
+    )  # not yet asked
