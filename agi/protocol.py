@@ -17,7 +17,7 @@ Facts relied on (shared/docs/asterisk-protocols.md section 1):
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
@@ -233,6 +233,31 @@ def encode_set_variable(name: str, value: str) -> str:
 def encode_get_variable(name: str) -> str:
     """`GET VARIABLE NAME\\n` (a name ending in `)` would be a function read: refused)."""
     return f"GET VARIABLE {validate_variable_name(name)}\n"
+
+
+# `GET FULL VARIABLE` substitutes an expression on the channel (an unset variable becomes the
+# empty string) and answers `200 result=1 (<text>)`: one command reads every call setting,
+# one round trip instead of one per variable. The values are joined with this separator; a
+# value that itself contains it shows up as too many fields, and the caller then falls back
+# to one `GET VARIABLE` per name, so no value is ever misread.
+FIELD_SEPARATOR = "|"
+
+
+def encode_get_variables_at_once(names: Sequence[str]) -> str:
+    """`GET FULL VARIABLE ${A}|${B}|...\n` (no spaces, so no quoting is needed)."""
+    expression = FIELD_SEPARATOR.join(f"${{{validate_variable_name(n)}}}" for n in names)
+    return f"GET FULL VARIABLE {expression}\n"
+
+
+def decode_variables_at_once(reply: Reply, names: Sequence[str]) -> dict[str, str] | None:
+    """The values of `encode_get_variables_at_once(names)` by name (unset and empty are both
+    ""), or None when the fields cannot be told apart (a value contains the separator)."""
+    if reply.code != 200 or reply.result != "1":
+        raise AgiProtocolError(f"GET FULL VARIABLE was answered {reply.text!r}")
+    fields = (reply.data or "").split(FIELD_SEPARATOR)
+    if len(fields) != len(names):
+        return None
+    return dict(zip(names, fields, strict=True))
 
 
 def decode_get_variable(reply: Reply) -> str | None:

@@ -17,7 +17,9 @@ from agi.protocol import (
     Reply,
     ReplyReader,
     decode_get_variable,
+    decode_variables_at_once,
     encode_get_variable,
+    encode_get_variables_at_once,
     encode_set_variable,
 )
 
@@ -75,8 +77,17 @@ class AgiSession:
         return [await self._next_reply() for _ in lines]
 
     async def get_variables(self, names: Iterable[str]) -> dict[str, str | None]:
-        """Read channel variables; unset (and set-but-empty) ones come back as None."""
+        """Read channel variables; unset (and set-but-empty) ones come back as None.
+
+        One `GET FULL VARIABLE` reads them all; only when a value contains the field
+        separator are they read again one `GET VARIABLE` at a time.
+        """
         wanted = list(names)
+        if len(wanted) > 1:
+            [reply] = await self.send([encode_get_variables_at_once(wanted)])
+            values = decode_variables_at_once(reply, wanted)
+            if values is not None:
+                return {name: value or None for name, value in values.items()}
         replies = await self.send(encode_get_variable(name) for name in wanted)
         return {
             name: (decode_get_variable(reply) or None)

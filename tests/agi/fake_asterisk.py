@@ -2,7 +2,8 @@
 
 It connects like `AGI(agi://...)`, sends the environment one line per write (LF only, ended by
 a blank line), then answers each command line: `GET VARIABLE X` from a dict of channel
-variables (`200 result=1 (v)` / `200 result=0`), `SET VARIABLE X v` with `200 result=1`
+variables (`200 result=1 (v)` / `200 result=0`), `GET FULL VARIABLE expr` by substituting each
+`${X}` (unset: empty) and answering `200 result=1 (text)`, `SET VARIABLE X v` with `200 result=1`
 (recording what was set), anything else `510 Invalid or unknown command`. Commands are split
 with `parse_args`, a line-for-line port of Asterisk 22's res_agi.c parse_args.
 """
@@ -12,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 MAX_ARGS = 128
+_SUBSTITUTION = re.compile(r"\$\{([^}]*)\}")
 
 
 def parse_args(line: str) -> list[str]:
@@ -158,6 +161,10 @@ class FakeAsterisk:
         if verb == ["GET", "VARIABLE"] and len(words) == 3:
             value = self.variables.get(words[2])
             return f"200 result=1 ({value})\n" if value is not None else "200 result=0\n"
+        if [w.upper() for w in words[:3]] == ["GET", "FULL", "VARIABLE"] and len(words) == 4:
+            # res_agi.c handle_getvariablefull: ast_str_substitute_variables, then the text.
+            text = _SUBSTITUTION.sub(lambda m: self.variables.get(m.group(1), ""), words[3])
+            return f"200 result=1 ({text})\n"
         if verb == ["SET", "VARIABLE"] and len(words) == 4:
             self.set_variables[words[2]] = words[3]
             return "200 result=1\n"

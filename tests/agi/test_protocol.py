@@ -13,7 +13,9 @@ from agi.protocol import (
     Reply,
     ReplyReader,
     decode_get_variable,
+    decode_variables_at_once,
     encode_get_variable,
+    encode_get_variables_at_once,
     encode_set_variable,
     parse_env,
     parse_reply_line,
@@ -21,7 +23,7 @@ from agi.protocol import (
     parse_script,
     quote_value,
 )
-from tests.agi.fake_asterisk import env_lines, load_transcript, parse_args
+from tests.agi.fake_asterisk import FakeAsterisk, env_lines, load_transcript, parse_args
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "asterisk-22"
 TRANSCRIPTS = sorted(FIXTURES.glob("*/agi-*.jsonl"))
@@ -153,6 +155,38 @@ def test_get_variable_decoding() -> None:
     with pytest.raises(AgiProtocolError):
         decode_get_variable(parse_reply_line("510 Invalid or unknown command"))
     assert encode_get_variable("DIALGUARD_TENANT") == "GET VARIABLE DIALGUARD_TENANT\n"
+
+
+def test_get_full_variable_reply_as_recorded() -> None:
+    # allow-answered: `GET FULL VARIABLE ${CALLERID(num)}` -> `200 result=1 (+61291234567)`
+    reply = parse_reply_line("200 result=1 (+61291234567)")
+    assert decode_variables_at_once(reply, ["CALLERID"]) == {"CALLERID": "+61291234567"}
+    with pytest.raises(AgiProtocolError):
+        decode_variables_at_once(parse_reply_line("200 result=0"), ["A", "B"])
+    assert encode_get_variables_at_once(["DIALGUARD_TENANT", "DIALGUARD_CAMPAIGN"]) == (
+        "GET FULL VARIABLE ${DIALGUARD_TENANT}|${DIALGUARD_CAMPAIGN}\n"
+    )
+
+
+NAMES = ["DIALGUARD_TENANT", "DIALGUARD_CAMPAIGN", "DIALGUARD_PURPOSE"]
+channel_values = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n\x00"),
+    max_size=20,
+)
+
+
+@given(st.dictionaries(st.sampled_from(NAMES), channel_values))
+def test_variables_read_at_once_are_exact_or_refused(variables: dict[str, str]) -> None:
+    """Through Asterisk's argument parsing and substitution (the fake's port of them), the
+    one-command read gives back every value exactly, or None when a value holds the
+    separator (the session then reads them one by one); it never mixes values up."""
+    command = encode_get_variables_at_once(NAMES).rstrip("\n")
+    line = FakeAsterisk(env=[], variables=variables).answer(command).rstrip("\n")
+    decoded = decode_variables_at_once(parse_reply_line(line), NAMES)
+    if any("|" in v for v in variables.values()):
+        assert decoded is None
+    else:
+        assert decoded == {name: variables.get(name, "") for name in NAMES}
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import structlog
 
+from agi.routes import CALL_SETTINGS
 from agi.server import AgiServer, start_agi_server
 from dialguard.guard import Guard
 from dialguard.store import Store
@@ -142,7 +143,23 @@ async def test_recorded_check_allows_and_reads_the_settings(
     assert attempt.purpose is Purpose.RESEARCH
     assert attempt.call_id == "1795859878.63"
     assert attempt.at.tzinfo is UTC
-    assert fake.commands[0] == "GET VARIABLE DIALGUARD_TENANT"
+    # One command reads all five call settings.
+    assert fake.commands[0] == (
+        "GET FULL VARIABLE ${DIALGUARD_TENANT}|${DIALGUARD_CAMPAIGN}|${DIALGUARD_PURPOSE}"
+        "|${DIALGUARD_CALLEE_TZ}|${DIALGUARD_CALLEE_REGION}"
+    )
+    assert [c.split(" ", 2)[:2] for c in fake.commands[1:]] == [["SET", "VARIABLE"]] * 3
+
+
+async def test_a_value_holding_the_separator_is_read_again_one_by_one(
+    server: AgiServer, service: FakeService
+) -> None:
+    variables = {"DIALGUARD_TENANT": "acme", "DIALGUARD_CAMPAIGN": "spring|summer"}
+    fake = await run_call(server, FakeAsterisk(allow_answered_env(), variables=variables))
+    [attempt] = service.checked
+    assert (attempt.tenant, attempt.campaign) == ("acme", "spring|summer")
+    assert fake.commands[0].startswith("GET FULL VARIABLE ")
+    assert fake.commands[1:6] == [f"GET VARIABLE {v}" for v, _ in CALL_SETTINGS.values()]
 
 
 async def test_variables_win_over_query_and_dial_string_argument_wins(
@@ -193,7 +210,8 @@ async def test_hangup_line_before_a_reply_does_not_shift_replies(
             allow_answered_env(), variables={"DIALGUARD_CAMPAIGN": "spring"}, hangup_before_reply=1
         ),
     )
-    assert service.checked[0].campaign == "spring"  # reply 2 still went to GET DIALGUARD_CAMPAIGN
+    assert service.checked[0].campaign == "spring"  # the GET still got its own reply
+    assert fake.set_variables["DIALGUARD_RULE"] == ""  # and each SET its own
     assert fake.set_variables["DIALGUARD_VERDICT"] == "ALLOW"
 
 
