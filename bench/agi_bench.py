@@ -1,8 +1,10 @@
 """FastAGI benchmark: drive the server over loopback the way Asterisk does.
 
 Each session connects, sends the environment block recorded from Asterisk 22 (allow-answered,
-one write per line, LF only) with its own uniqueid and destination, answers `GET VARIABLE`
-(`200 result=0`: unset) and `SET VARIABLE` (`200 result=1`), and ends when the server closes.
+one write per line, LF only) as our sample dialplan would (route `check`, the number as the
+first AGI argument, its own uniqueid), answers `GET VARIABLE` and `GET FULL VARIABLE` from the
+channel variables a dialler sets (DIALGUARD_TENANT=bench, DIALGUARD_CAMPAIGN=spring) as
+Asterisk does, and `SET VARIABLE` with `200 result=1`; it ends when the server closes.
 Latency is connect-to-close. The server runs in a child process so the client does not share
 its event loop.
 
@@ -34,6 +36,7 @@ import logging
 import multiprocessing as mp
 import os
 import random
+import re
 import signal
 import sqlite3
 import statistics
@@ -57,6 +60,9 @@ REGISTER = "au-dncr"
 REGISTER_TABLE = "reg_bench"
 FIRST_NUMBER = 61400000000  # AU mobiles; every other number is on the register
 TENANT = "bench"
+# What the dialler set on the channel before the Gosub: campaign traffic of tenant "bench".
+CHANNEL_VARIABLES = {"DIALGUARD_TENANT": TENANT, "DIALGUARD_CAMPAIGN": "spring"}
+_SUBSTITUTION = re.compile(r"\$\{([^}]*)\}")
 
 
 # -- the register copy ----------------------------------------------------------------------
@@ -132,7 +138,6 @@ async def _serve(
         server.close()
         return
     from agi import start_agi_server
-    from dialguard.guard import Guard
     from dialguard.logs import configure_logging
     from dialguard.store import open_store
     from rules.policy import Policy, TenantSettings
@@ -150,26 +155,18 @@ async def _serve(
         "INSERT OR IGNORE INTO caller_ids (number, tenant, created_at) VALUES (?, ?, 0)",
         ("+61291234567", TENANT),
     )
-    policy = Policy(tenants={TENANT: TenantSettings(TENANT, "AU")})
-    if workers > 1:
-        # What `dialguard serve --workers N` runs: this process is the primary, the others
-        # are started by the daemon's worker pool and share the port (SO_REUSEPORT).
-        from dialguard.daemon import start_daemon
-        from dialguard.settings import Settings
-
-        await store.close()
-        settings = Settings(Path(db), "127.0.0.1", 0, policy=policy, agi_workers=workers)
-        daemon = await start_daemon(settings, ami=None)
-        ready.send(daemon.agi.port)
-        await stop.wait()
-        await daemon.stop()
-        return
-    guard = Guard(store, policy)
-    agi_server = await start_agi_server("127.0.0.1", 0, guard)
-    ready.send(agi_server.port)
-    await stop.wait()
-    await agi_server.shutdown()
     await store.close()
+    # What `dialguard serve --workers N` runs (without AMI): this process is the primary; with
+    # N > 1 the daemon's worker pool starts the others, sharing the port (SO_REUSEPORT).
+    from dialguard.daemon import start_daemon
+    from dialguard.settings import Settings
+
+    policy = Policy(tenants={TENANT: TenantSettings(TENANT, "AU")})
+    settings = Settings(Path(db), "127.0.0.1", 0, policy=policy, agi_workers=workers)
+    daemon = await start_daemon(settings, ami=None)
+    ready.send(daemon.agi.port)
+    await stop.wait()
+    await daemon.stop()
 
 
 class _InstantAllow:
@@ -228,27 +225,46 @@ class Results:
 
 
 class Client:
-    def __init__(self, port: int, register_size: int) -> None:
+    def __init__(self, port: int, register_size: int, seed: int) -> None:
         self.port = port
         self.template = load_env_template()
         self.register_size = register_size
         self.counter = 0
-        self.rng = random.Random(42)
+        self.rng = random.Random(seed)
 
     def env_for_next(self) -> list[bytes]:
+        """The recorded environment as our sample dialplan (asterisk-conf/extensions.conf)
+        sends it: `AGI(agi://127.0.0.1:4573/check,${ARG1})` inside [sub-dialguard-check]."""
         self.counter += 1
         number = str(FIRST_NUMBER + self.rng.randrange(2 * self.register_size))
+        replaced = {
+            "agi_network_script": "check",
+            "agi_request": f"agi://127.0.0.1:{self.port}/check",
+            "agi_uniqueid": f"bench-{os.getpid()}.{self.counter}",
+            "agi_context": "sub-dialguard-check",
+            "agi_extension": "s",
+            "agi_arg_1": number,
+        }
         out: list[bytes] = []
         for line in self.template:
             name = line.split(": ", 1)[0]
-            if name == "agi_uniqueid":
-                line = f"agi_uniqueid: bench-{os.getpid()}.{self.counter}\n"
-            elif name == "agi_extension":
-                line = f"agi_extension: {number}\n"
-            elif name in ("agi_network_script", "agi_request"):
-                line = line.replace("tenant=acme", f"tenant={TENANT}")
+            if name in replaced:
+                line = f"{name}: {replaced[name]}\n"
             out.append(line.encode())
         return out
+
+    def answer(self, command: str) -> bytes:
+        """Asterisk's answers (res_agi.c); the channel has the variables the dialler set."""
+        words = command.split(" ")
+        if words[:3] == ["GET", "FULL", "VARIABLE"] and len(words) == 4:
+            text = _SUBSTITUTION.sub(lambda m: CHANNEL_VARIABLES.get(m.group(1), ""), words[3])
+            return f"200 result=1 ({text})\n".encode()
+        if words[:2] == ["GET", "VARIABLE"] and len(words) == 3:
+            value = CHANNEL_VARIABLES.get(words[2])
+            return f"200 result=1 ({value})\n".encode() if value else b"200 result=0\n"
+        if words[:2] == ["SET", "VARIABLE"]:
+            return b"200 result=1\n"
+        return b"510 Invalid or unknown command\n"
 
     async def call(self, results: Results) -> None:
         env = self.env_for_next()
@@ -259,17 +275,12 @@ class Client:
             for line in env:  # one write per line, as Asterisk's setup_env does
                 writer.write(line)
             while raw := await reader.readline():
-                words = raw.decode().rstrip("\n").split(" ", 3)
-                if words[:2] == ["GET", "VARIABLE"]:
-                    writer.write(b"200 result=0\n")
-                elif words[:2] == ["SET", "VARIABLE"] and len(words) == 4:
-                    if words[2] == "DIALGUARD_VERDICT":
-                        verdict = words[3].strip('"')
-                    elif words[2] == "DIALGUARD_RULE":
-                        rule = words[3].strip('"')
-                    writer.write(b"200 result=1\n")
-                else:
-                    writer.write(b"510 Invalid or unknown command\n")
+                command = raw.decode().rstrip("\n")
+                if command.startswith("SET VARIABLE DIALGUARD_VERDICT "):
+                    verdict = command.rsplit(" ", 1)[1].strip('"')
+                elif command.startswith("SET VARIABLE DIALGUARD_RULE "):
+                    rule = command.split(" ", 3)[3].strip('"')
+                writer.write(self.answer(command))
             writer.close()
         except OSError:
             results.errors += 1
@@ -415,6 +426,13 @@ def main() -> None:
     parser.add_argument(
         "--seconds", type=float, default=10.0, help="open-loop duration (0 skips it)"
     )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of the dialled numbers (default: a new one each run, printed, so that the"
+        " store's history grows as in production instead of dialling the same numbers again)",
+    )
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up per server")
     parser.add_argument(
         "--log-file",
@@ -436,6 +454,8 @@ def main() -> None:
             servers.append((kind, kind, 1))
     if "real" in kinds:
         ensure_store(args.db, args.register_size)
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
+    print(f"numbers drawn with --seed {seed}")
     print(
         f"{os.cpu_count()} CPUs shared by the client and the server processes "
         f"(load average before: {os.getloadavg()[0]:.2f})"
@@ -445,7 +465,7 @@ def main() -> None:
     for label, kind, workers in servers:
         proc, port = start_server(kind, args.db, args.log_file, workers)
         try:
-            client = Client(port, args.register_size)
+            client = Client(port, args.register_size, seed)
             if args.warmup:
                 asyncio.run(closed_loop(client, 4, args.warmup))
             if args.closed_seconds:
