@@ -112,7 +112,7 @@ def parse_request(env: Mapping[str, str]) -> AgiRequest:
     route, params = parse_script(script)
     numbered: list[tuple[int, str]] = []
     for key, value in env.items():
-        match = _ARG_KEY.match(key)
+        match = _ARG_KEY.match(key) if key.startswith("agi_arg_") else None
         if match:
             numbered.append((int(match.group(1)), value))
     args = tuple(value for _, value in sorted(numbered))

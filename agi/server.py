@@ -15,7 +15,6 @@ verdict variables, close. Problems are logged one line per connection with struc
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 from collections.abc import Awaitable
 
@@ -34,7 +33,6 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4573
 HEADER_LIMIT = 64 * 1024  # a real environment is under 1 KiB
 BACKGROUND_TIMEOUT_S = 2.0  # bound on recording a failure decision after the call has moved on
-CLOSE_TIMEOUT_S = 0.1
 
 
 class AgiServer:
@@ -123,7 +121,7 @@ class AgiServer:
         try:
             await self._session(reader, writer, policy, budget, peer)
         finally:
-            await _close(writer)
+            _close(writer)
 
     async def _session(
         self,
@@ -206,11 +204,10 @@ async def _bounded(job: Awaitable[None], timeout_s: float) -> None:
         log.warning("agi_background_failed", error=repr(exc)[:300])
 
 
-async def _close(writer: asyncio.StreamWriter) -> None:
+def _close(writer: asyncio.StreamWriter) -> None:
+    # Not awaited: the transport still sends what is buffered before it closes, and waiting
+    # for that would cost a timer and a future per call for nothing the session needs.
     writer.close()
-    with contextlib.suppress(Exception):
-        async with asyncio.timeout(CLOSE_TIMEOUT_S):
-            await writer.wait_closed()
 
 
 def _peer(writer: asyncio.StreamWriter) -> str:
