@@ -11,7 +11,23 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumberType, shortnumberinfo
+from phonenumbers import (
+    NumberParseException,
+    PhoneMetadata,
+    PhoneNumber,
+    PhoneNumberType,
+    shortnumberinfo,
+)
+
+try:
+    # phonenumbers' number_type() finds the number's region again before matching the type,
+    # and for shared country codes (+1, +44, +61...) finding the region is itself a full
+    # match against that region's patterns. This helper matches the type for the region we
+    # already have. It is private, so guarded: without it, number_type() gives the same
+    # answer, only slower.
+    from phonenumbers.phonenumberutil import _number_type_helper
+except ImportError:  # pragma: no cover - depends on the installed phonenumbers
+    _number_type_helper = None  # type: ignore[assignment]
 
 # What a dial string may contain besides digits: a leading +, and the separators people and
 # exports use. Anything else (letters, SIP URIs) is not a telephone number.
@@ -131,13 +147,26 @@ def parse_number(raw: str, region: str | None) -> ParsedNumber:
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     country = phonenumbers.region_code_for_number(number)
     national = str(number.national_number)
-    # phonenumbers' is_valid_number is exactly "its type is known", and each call re-derives
-    # the region and the type: ask once.
-    number_type = phonenumbers.number_type(number)
+    # phonenumbers' is_valid_number is exactly "its type is known": ask for the type once.
+    number_type = _number_type(number, country)
     valid = number_type != PhoneNumberType.UNKNOWN
     ntype = _TYPE_NAMES.get(number_type, "unknown")
     problem = None if valid else "is not an assigned range in its country's numbering plan"
     return ParsedNumber(raw, e164, country, national, valid, ntype, problem)
+
+
+def _number_type(number: PhoneNumber, region: str | None) -> int:
+    """phonenumbers.number_type(number), given the region already found for it."""
+    if _number_type_helper is None:  # pragma: no cover - see the import
+        return phonenumbers.number_type(number)
+    # The body of number_type(), without finding the region a second time.
+    code = number.country_code
+    if region is None or code is None:
+        return PhoneNumberType.UNKNOWN  # a country code without a region has no metadata
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(code, region)
+    if metadata is None:
+        return PhoneNumberType.UNKNOWN
+    return _number_type_helper(phonenumbers.national_significant_number(number), metadata)
 
 
 def is_emergency(raw: str, region: str | None) -> bool:
@@ -149,7 +178,28 @@ def is_emergency(raw: str, region: str | None) -> bool:
         return True
     if region is None:
         return False
+    # Most dial strings are full numbers, far longer than any emergency number: skip the
+    # pattern match for them.
+    if len(cleaned) > _longest_emergency_number(region):
+        return False
     return bool(shortnumberinfo.is_emergency_number(cleaned, region))
+
+
+@lru_cache(maxsize=512)
+def _longest_emergency_number(region: str) -> int:
+    """The most digits an emergency number of `region` has, from phonenumbers' metadata.
+
+    Per region and on first use: loading every region's short-number metadata up front would
+    cost every start of the CLI a tenth of a second. Without a stated length there is no bound.
+    """
+    metadata = PhoneMetadata.short_metadata_for_region(region.upper(), None)
+    if metadata is None or metadata.emergency is None:
+        return 0  # is_emergency_number() is False for every number of such a region
+    lengths = metadata.emergency.possible_length
+    return max(lengths) if lengths else _MAX_DIGITS
+
+
+_MAX_DIGITS = 40  # _DIAL_STRING's limit: no dial string is longer
 
 
 def register_key(e164: str) -> int:

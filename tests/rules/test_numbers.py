@@ -7,7 +7,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rules.numbers import clean_dial_string, is_emergency, parse_number, register_key
+from rules.numbers import (
+    EMERGENCY_SHORT_CODES,
+    clean_dial_string,
+    is_emergency,
+    parse_number,
+    register_key,
+)
 
 
 @pytest.mark.parametrize(
@@ -80,3 +86,29 @@ def test_parsing_never_raises_and_e164_is_canonical(raw: str, region: str | None
 @given(st.from_regex(r"\+?[0-9]{1,15}", fullmatch=True))
 def test_dial_strings_of_digits_are_kept_digit_for_digit(raw: str) -> None:
     assert clean_dial_string(raw) == raw
+
+
+_REGIONS = [None, "AU", "US", "GB", "FR", "DE", "IT", "JP", "BR"]
+
+
+@given(st.from_regex(r"\+?[0-9]{1,16}", fullmatch=True), st.sampled_from(_REGIONS))
+def test_the_number_type_is_phonenumbers_own(raw: str, region: str | None) -> None:
+    # parse_number matches the type once for the region it found (rules/numbers.py).
+    parsed = parse_number(raw, region)
+
+    if parsed.e164 is not None:
+        number = phonenumbers.parse(parsed.e164, None)
+        assert parsed.valid == phonenumbers.is_valid_number(number)
+        assert parsed.country == phonenumbers.region_code_for_number(number)
+
+
+@given(st.from_regex(r"[0-9]{1,12}", fullmatch=True), st.sampled_from(_REGIONS[1:]))
+def test_the_length_shortcut_never_changes_what_is_an_emergency(raw: str, region: str) -> None:
+    expected = raw in EMERGENCY_SHORT_CODES or phonenumbers.is_emergency_number(raw, region)
+
+    assert is_emergency(raw, region) == expected
+
+
+def test_a_full_number_is_never_an_emergency_number() -> None:
+    assert not is_emergency("61412345678", "AU")
+    assert not is_emergency("112112", "ZZ")  # a region without metadata
