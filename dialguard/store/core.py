@@ -13,7 +13,7 @@ from typing import Any
 
 import aiosqlite
 
-from dialguard.store.facts import decision_row, gather_facts, insert_decision
+from dialguard.store.facts import FactsCache, decision_row, gather_facts, insert_decision
 from dialguard.store.hotpath import HotPath
 from dialguard.store.schema import MIGRATIONS, SCHEMA_VERSION
 from dialguard.store.timeconv import from_epoch, require_epoch, to_epoch
@@ -61,6 +61,7 @@ class Store:
         self.conn = conn
         self.path = path
         self._hot = hot
+        self._facts_cache = FactsCache()
 
     async def _setup(self, busy_timeout_ms: int) -> None:
         await self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
@@ -145,7 +146,7 @@ class Store:
 
     async def facts_for(self, query: FactQuery) -> Facts:
         """Everything the rules need for one call (see `hotpath.py` and `facts.py`)."""
-        facts = self._hot.read(gather_facts, query)
+        facts = self._hot.read(gather_facts, query, self._facts_cache)
         pending = self._hot.pending_attempts(query.number) if query.number else []
         if pending:
             facts = replace(facts, attempts=(*facts.attempts, *pending))

@@ -137,6 +137,23 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX events_time ON events (at)",
     ),
+    (
+        # A counter bumped in the same transaction as every change to the tables whose rows
+        # the inline check caches (they do not depend on the callee's number): one read of it
+        # per check tells whether the cache still holds, so a register swap, a suspension or
+        # a caller-ID change is seen by the very next check (see `facts.FactsCache`).
+        """CREATE TABLE facts_generation (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            n INTEGER NOT NULL
+        )""",
+        "INSERT INTO facts_generation (id, n) VALUES (1, 0)",
+        *(
+            f"CREATE TRIGGER {table}_{event.lower()}_generation AFTER {event} ON {table}"
+            " BEGIN UPDATE facts_generation SET n = n + 1; END"
+            for table in ("register_copies", "caller_ids", "suspensions")
+            for event in ("INSERT", "UPDATE", "DELETE")
+        ),
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,102 @@
+"""The facts that do not depend on the callee's number are cached, yet every change to them
+(caller-ID inventory, suspensions, a register swap) is seen by the very next check."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from dialguard.registers.readers import FORMATS
+from dialguard.store import Store
+from dialguard.store.callerids import InventoryEntry, remove_caller_id, save_caller_ids
+from dialguard.store.flags import FlagStore
+from dialguard.store.registers import import_register
+from rules.facts import CallerIdRecord
+from rules.ports import FactQuery
+
+NOW = datetime(2026, 3, 2, tzinfo=UTC)
+CALLER_ID = "+61291234567"
+QUERY = FactQuery(
+    number="+61412345678",
+    caller_id=CALLER_ID,
+    tenant="acme",
+    campaign="spring",
+    registers=["au-dncr"],
+    caller_id_registers=[],
+    attempts_since=datetime(2026, 1, 1, tzinfo=UTC),
+)
+
+
+async def import_au_dncr(store: Store, tmp_path: Path, *lines: str) -> None:
+    path = tmp_path / "wash.txt"
+    path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    await import_register(store, "au-dncr", path, FORMATS["plain"], "AU", date(2026, 3, 1))
+
+
+@pytest.fixture(name="statements")
+def _statements(store: Store) -> list[str]:
+    """The SQL the check's read connection runs."""
+    seen: list[str] = []
+    assert store._hot._read is not None
+    store._hot._read.set_trace_callback(seen.append)
+    return seen
+
+
+async def test_unchanged_facts_are_read_once(store: Store, statements: list[str]) -> None:
+    await store.facts_for(QUERY)
+    statements.clear()
+    await store.facts_for(QUERY)
+    read = " ".join(statements)
+    assert "facts_generation" in read
+    for cached in ("register_copies", "caller_ids", "suspensions WHERE subject"):
+        assert cached not in read
+    for per_number in ("suppressions WHERE number", "consents", "decisions", "outcomes"):
+        assert per_number in read
+
+
+async def test_caller_id_inventory_changes_reach_the_next_check(store: Store) -> None:
+    facts = await store.facts_for(QUERY)
+    assert (facts.caller_id_records, facts.tenant_has_inventory) == ((), False)
+    await save_caller_ids(store, [InventoryEntry(CALLER_ID, "acme", "au")], "test")
+    facts = await store.facts_for(QUERY)
+    assert facts.caller_id_records == (CallerIdRecord(CALLER_ID, "acme", "au"),)
+    assert facts.tenant_has_inventory
+    await save_caller_ids(store, [InventoryEntry(CALLER_ID, "acme", "other")], "test")
+    facts = await store.facts_for(QUERY)
+    assert facts.caller_id_records == (CallerIdRecord(CALLER_ID, "acme", "other"),)
+    assert await remove_caller_id(store, CALLER_ID, "acme")
+    facts = await store.facts_for(QUERY)
+    assert (facts.caller_id_records, facts.tenant_has_inventory) == ((), False)
+
+
+async def test_suspensions_reach_the_next_check(store: Store) -> None:
+    flags = FlagStore(store)
+    assert (await store.facts_for(QUERY)).suspensions == ()
+    await flags.suspend("campaign:spring", "abuse", NOW)
+    assert [s.subject for s in (await store.facts_for(QUERY)).suspensions] == ["campaign:spring"]
+    await flags.unsuspend("campaign:spring", "reviewed", NOW)
+    assert (await store.facts_for(QUERY)).suspensions == ()
+
+
+async def test_a_register_swap_reaches_the_next_check(store: Store, tmp_path: Path) -> None:
+    assert (await store.facts_for(QUERY)).register_copies == {}
+    await import_au_dncr(store, tmp_path, "0412 345 679")
+    facts = await store.facts_for(QUERY)
+    assert facts.register_copies["au-dncr"].count == 1
+    assert "au-dncr" not in facts.register_hits
+    await import_au_dncr(store, tmp_path, "0412 345 678", "0412 345 679")
+    facts = await store.facts_for(QUERY)
+    assert facts.register_copies["au-dncr"].count == 2
+    assert "au-dncr" in facts.register_hits
+
+
+async def test_a_raw_sql_change_is_seen_too(store: Store) -> None:
+    """The generation is kept by triggers, not by our code paths: any writer bumps it."""
+    await store.facts_for(QUERY)
+    await store.write(
+        "INSERT INTO suspensions (subject, reason, created_at) VALUES (?, ?, ?)",
+        ("tenant:acme", "operator", 0.0),
+    )
+    assert [s.subject for s in (await store.facts_for(QUERY)).suspensions] == ["tenant:acme"]
