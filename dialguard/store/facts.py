@@ -13,6 +13,7 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from datetime import date
+from typing import cast
 
 from dialguard.store.timeconv import from_epoch, require_epoch, to_epoch
 from rules.facts import (
@@ -250,6 +251,10 @@ INSERT_DECISION = (
 )
 
 
+# Compact: the record is built on the event loop for every check and stored for years.
+_AUDIT_JSON = json.JSONEncoder(default=str, separators=(",", ":"))
+
+
 def decision_row(
     attempt: CallAttempt, decision: Decision, latency_ms: float, source: str
 ) -> tuple[object, ...]:
@@ -257,8 +262,15 @@ def decision_row(
 
     Built by the caller, on the event loop: the writer thread then runs only SQLite, and does
     not hold the GIL through JSON encoding while the checks wait for it.
+
+    Only the deciding finding keeps its citation (it is also the decision's own): the others
+    are the static text of their rule in the jurisdiction packs, and repeating them doubled
+    the record (about 2 KB of some 7 KB).
     """
     payload = decision.as_dict()
+    for finding in cast(list[dict[str, object]], payload["findings"]):
+        if finding["rule"] != decision.rule:
+            finding.pop("citation", None)
     payload["inputs"] = {
         "destination": attempt.destination,
         "caller_id": attempt.caller_id,
@@ -285,7 +297,7 @@ def decision_row(
         decision.rule,
         decision.reason,
         latency_ms,
-        json.dumps(payload, default=str),
+        _AUDIT_JSON.encode(payload),
     )
 
 

@@ -1,0 +1,80 @@
+"""The stored audit record: inputs, every finding, verdict, rule, the deciding citation."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from dialguard.store import Store
+from rules.models import CallAttempt, Decision, Finding, FindingVerdict, Verdict
+
+AT = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+ATTEMPT = CallAttempt("0412345678", "+61291234567", AT, tenant="acme", call_id="c1")
+FINDINGS = (
+    Finding("callerid.valid", FindingVerdict.ALLOW, "valid", "FCC 2017 order", unverified=True),
+    Finding(
+        "suppression.list",
+        FindingVerdict.BLOCK,
+        "opted out",
+        "regulations.md 2.1",
+        details={"entry": "tenant"},
+    ),
+    Finding("hours.au-telemarketing", FindingVerdict.SKIP, "not telemarketing"),
+)
+
+
+async def stored(store: Store, decision: Decision) -> dict[str, object]:
+    await store.record_decision(ATTEMPT, decision, 1.5, "agi")
+    row = await store.decision_for_call("c1")
+    assert row is not None
+    assert ": " not in row["decision_json"]  # compact
+    record: dict[str, object] = json.loads(row["decision_json"])
+    return record
+
+
+async def test_a_block_keeps_every_finding_and_the_deciding_citation(store: Store) -> None:
+    decision = Decision(
+        Verdict.BLOCK,
+        "suppression.list",
+        "opted out",
+        "regulations.md 2.1",
+        "+61412345678",
+        "+61291234567",
+        "AU",
+        None,
+        FINDINGS,
+    )
+    record = await stored(store, decision)
+    assert (record["verdict"], record["rule"], record["citation"]) == (
+        "block",
+        "suppression.list",
+        "regulations.md 2.1",
+    )
+    assert record["findings"] == [
+        {"rule": "callerid.valid", "verdict": "allow", "reason": "valid", "unverified": True},
+        {
+            "rule": "suppression.list",
+            "verdict": "block",
+            "reason": "opted out",
+            "citation": "regulations.md 2.1",
+            "details": {"entry": "tenant"},
+        },
+        {"rule": "hours.au-telemarketing", "verdict": "skip", "reason": "not telemarketing"},
+    ]
+    inputs = record["inputs"]
+    assert isinstance(inputs, dict)
+    assert (inputs["destination"], inputs["call_id"], inputs["at"]) == (
+        "0412345678",
+        "c1",
+        AT.isoformat(),
+    )
+
+
+async def test_an_allow_stores_no_finding_citation(store: Store) -> None:
+    decision = Decision(
+        Verdict.ALLOW, None, "allowed", "", "+61412345678", None, "AU", None, FINDINGS[:1]
+    )
+    record = await stored(store, decision)
+    assert record["findings"] == [
+        {"rule": "callerid.valid", "verdict": "allow", "reason": "valid", "unverified": True}
+    ]
