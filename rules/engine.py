@@ -15,12 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
 
 from rules.checks import callerid, consent, core, frequency, hours, registry
 from rules.context import RuleContext
 from rules.facts import Facts
-from rules.location import CalleeLocation, locate
+from rules.location import CalleeLocation, local_view, locate
 from rules.models import CallAttempt, Decision, Finding, FindingVerdict, Verdict
 from rules.numbers import ParsedNumber, is_emergency, parse_number
 from rules.policy import Policy
@@ -102,6 +101,7 @@ def decide(prepared: Prepared, facts: Facts) -> Decision:
         caller_id=prepared.caller_id,
         location=prepared.location,
         facts=facts,
+        local=local_view(prepared.location.timezones, prepared.attempt.at),
     )
     if prepared.emergency:
         return _decision(ctx, [core.emergency(ctx)])
@@ -143,12 +143,14 @@ def _rank(finding: Finding) -> int:
 
 def _decision(ctx: RuleContext, findings: list[Finding]) -> Decision:
     blocking = sorted((f for f in findings if f.verdict is FindingVerdict.BLOCK), key=_rank)
-    local = _local_time(ctx.location, ctx.attempt.at)
+    local = ctx.local.moments[0] if ctx.local.moments else None
     context: dict[str, object] = {
         "tenant": ctx.attempt.tenant,
         "campaign": ctx.attempt.campaign,
         "purpose": ctx.attempt.purpose.value,
         "timezones": list(ctx.location.timezones),
+        # Every candidate zone's local time, once for the hours and holiday findings.
+        "local_times": dict(ctx.local.iso),
         "regions": list(ctx.location.regions),
         "location_source": ctx.location.source,
     }
@@ -180,8 +182,3 @@ def _decision(ctx: RuleContext, findings: list[Finding]) -> Decision:
         tuple(findings),
         context,
     )
-
-
-def _local_time(location: CalleeLocation, at: datetime) -> datetime | None:
-    times = location.local_times(at)
-    return times[0] if times else None

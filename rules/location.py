@@ -11,8 +11,9 @@ never fixed offsets.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from functools import cache, lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -62,9 +63,68 @@ class CalleeLocation:
 
 @lru_cache(maxsize=16)
 def local_times(timezones: tuple[str, ...], at: datetime) -> tuple[datetime, ...]:
-    """`at` on the wall clock of each zone. Cached: one decision asks several times for the
-    same instant (every hours, holiday and consent rule, and the decision's local time)."""
-    return tuple(at.astimezone(ZoneInfo(tz)) for tz in timezones)
+    """`at` on the wall clock of each zone."""
+    return tuple(at.astimezone(zone) for zone in _zones(timezones))
+
+
+@lru_cache(maxsize=256)
+def _zones(timezones: tuple[str, ...]) -> tuple[ZoneInfo, ...]:
+    return tuple(ZoneInfo(tz) for tz in timezones)
+
+
+_DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+class LocalView:
+    """The decision's instant on every candidate zone's clock, worked out once per decision.
+
+    The hours, holiday and consent rules and the decision itself all read it. Treat it as a
+    value: `when` is only filled in on first use.
+    """
+
+    __slots__ = ("_when", "clock", "days", "iso", "moments", "zones")
+
+    def __init__(self, timezones: tuple[str, ...], at: datetime) -> None:
+        self.zones = timezones
+        self.moments = tuple(at.astimezone(zone) for zone in _zones(timezones))
+        # The distinct local dates, in zone order.
+        self.days: tuple[date, ...] = tuple(dict.fromkeys(t.date() for t in self.moments))
+        # zone -> ISO local time. Zones on the same UTC offset show the same wall clock, so
+        # each offset is formatted once.
+        by_offset: dict[object, str] = {}
+        iso: dict[str, str] = {}
+        for zone, t in zip(timezones, self.moments, strict=True):
+            offset = t.utcoffset()
+            text = by_offset.get(offset)
+            if text is None:
+                text = by_offset[offset] = t.isoformat()
+            iso[zone] = text
+        self.iso: Mapping[str, str] = iso  # read-only: the decision copies it
+        # (weekday, seconds since local midnight) per zone, as calling windows read them.
+        self.clock: tuple[tuple[int, float], ...] = tuple(
+            (t.weekday(), t.hour * 3600 + t.minute * 60 + t.second + t.microsecond / 1e6)
+            for t in self.moments
+        )
+        self._when: str | None = None
+
+    def stamp(self, index: int) -> str:
+        """Zone `index`'s local weekday and time, as `Mon 09:30:00` (`%a %H:%M:%S`)."""
+        # Read off the ISO text rather than strftime, which is several times slower; the
+        # reasons are English, as %a is in the C locale the guard runs in.
+        return f"{_DAY_NAMES[self.clock[index][0]]} {self.iso[self.zones[index]][11:19]}"
+
+    @property
+    def when(self) -> str:
+        """Every zone's local time, as an allowing calling window reports it."""
+        if self._when is None:
+            self._when = ", ".join(f"{self.stamp(i)} ({zone})" for i, zone in enumerate(self.zones))
+        return self._when
+
+
+@lru_cache(maxsize=16)
+def local_view(timezones: tuple[str, ...], at: datetime) -> LocalView:
+    """Cached: equal instants give equal views (`at`'s own zone does not matter)."""
+    return LocalView(timezones, at)
 
 
 def parse_region(text: str | None) -> str | None:

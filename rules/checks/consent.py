@@ -69,8 +69,7 @@ def _regime(ctx: RuleContext, label: str, regime: ConsentRegime) -> Finding:
 
 
 def _callee_days(ctx: RuleContext) -> set[date]:
-    local = ctx.location.local_times(ctx.attempt.at)
-    return {t.date() for t in local} or {ctx.attempt.at.date()}
+    return set(ctx.local.days) or {ctx.attempt.at.date()}
 
 
 CHECKS = (opt_in,)

@@ -9,8 +9,7 @@ candidate time zone: the call is allowed only if all of them allow it. Windows a
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from functools import cache, lru_cache
 
 import holidays as holiday_calendars
@@ -24,7 +23,6 @@ from rules.jurisdictions.applicable import (
     rule_id,
 )
 from rules.jurisdictions.model import DAYS, HolidayRule, HoursRule
-from rules.location import local_times
 from rules.models import Finding, FindingVerdict
 
 _DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -35,16 +33,15 @@ def windows(ctx: RuleContext) -> Iterable[Finding]:
     if not applicable:
         yield nothing_applies(ctx, "hours.none", "calling window")
         return
-    view = _local_view(ctx.location.timezones, ctx.attempt.at)
     for label, rule in applicable:
-        yield _window(ctx, label, rule, view)
+        yield _window(ctx, label, rule)
 
 
-def _window(ctx: RuleContext, label: str, rule: HoursRule, view: _LocalView) -> Finding:
+def _window(ctx: RuleContext, label: str, rule: HoursRule) -> Finding:
     rid = rule_id("hours", label, rule.name)
-    local = view.moments
-    details = _details(ctx, view)
-    if not local:
+    view = ctx.local
+    details = _details(ctx)
+    if not view.moments:
         return Finding(
             rid,
             FindingVerdict.BLOCK,
@@ -53,21 +50,23 @@ def _window(ctx: RuleContext, label: str, rule: HoursRule, view: _LocalView) -> 
             rule.unverified,
             details,
         )
-    outside = [t for t in local if not rule.allows(t.weekday(), _seconds(t))]
-    if not outside:
+    first = next(
+        (i for i, (day, secs) in enumerate(view.clock) if not rule.allows(day, secs)), None
+    )
+    if first is None:
         return Finding(
             rid,
             FindingVerdict.ALLOW,
-            f"{_when(ctx.location.timezones, ctx.attempt.at)} is inside the {label} {rule.name} window",
+            f"{view.when} is inside the {label} {rule.name} window",
             rule.citation,
             rule.unverified,
             details,
         )
-    first = outside[0]
-    window = describe_day(rule.days, first.weekday())
+    weekday = view.clock[first][0]
+    window = describe_day(rule.days, weekday)
     reason = (
-        f"it is {_stamp(first)} for the callee ({first.tzinfo}), outside the {label} "
-        f"{rule.name} window ({_DAY_NAMES[first.weekday()]} {window})"
+        f"it is {view.stamp(first)} for the callee ({view.moments[first].tzinfo}), outside the "
+        f"{label} {rule.name} window ({_DAY_NAMES[weekday]} {window})"
     )
     if rule.consent_lifts:
         consent = consent_in_force(ctx, (ConsentKind.OUT_OF_HOURS,))
@@ -88,20 +87,21 @@ def holiday_bans(ctx: RuleContext) -> Iterable[Finding]:
     if not applicable:
         yield nothing_applies(ctx, "holiday.none", "holiday ban")
         return
-    view = _local_view(ctx.location.timezones, ctx.attempt.at)
     for label, rule in applicable:
-        yield _holiday(ctx, label, rule, view)
+        yield _holiday(ctx, label, rule)
 
 
-def _holiday(ctx: RuleContext, label: str, rule: HolidayRule, view: _LocalView) -> Finding:
+def _holiday(ctx: RuleContext, label: str, rule: HolidayRule) -> Finding:
     rid = rule_id("holiday", label, rule.name)
-    details = _details(ctx, view)
+    view = ctx.local
+    details = _details(ctx)
     subdivisions = subdivisions_for(rule, ctx.location.regions)
     # The zones share one or two dates: look each date up once, then take the first zone
     # (in the pack's order) whose date is a holiday, as a loop over every zone would.
-    by_day: dict[date, tuple[str, str | None] | None] = {}
-    for day in view.days:
-        by_day[day] = _first_holiday(rule, subdivisions, day)
+    by_day = {
+        day: _first_holiday(rule.calendar, rule.observed, rule.names, subdivisions, day)
+        for day in view.days
+    }
     hit = next(((t, found) for t in view.moments if (found := by_day[t.date()]) is not None), None)
     if hit is None:
         days = sorted(d.isoformat() for d in view.days)
@@ -158,11 +158,20 @@ def subdivisions_for(rule: HolidayRule, regions: tuple[str, ...]) -> tuple[str |
     return tuple(out)
 
 
+@lru_cache(maxsize=4096)
 def _first_holiday(
-    rule: HolidayRule, subdivisions: tuple[str | None, ...], day: date
+    calendar: str,
+    observed: bool,
+    names: tuple[str, ...],
+    subdivisions: tuple[str | None, ...],
+    day: date,
 ) -> tuple[str, str | None] | None:
+    """The first of `subdivisions` in which `day` is a banned holiday, with its name.
+
+    Memoised: pure, and every call of a day asks the same (calendar, subdivisions, day).
+    """
     for subdivision in subdivisions:
-        name = holiday_name(rule, subdivision, day)
+        name = _holiday_name(calendar, observed, names, subdivision, day)
         if name is not None:
             return name, subdivision
     return None
@@ -170,10 +179,16 @@ def _first_holiday(
 
 def holiday_name(rule: HolidayRule, subdivision: str | None, day: date) -> str | None:
     """The holiday `rule` bans on `day` in `subdivision`, or None."""
-    name = _calendar(rule.calendar, subdivision, day.year, rule.observed).get(day)
+    return _holiday_name(rule.calendar, rule.observed, rule.names, subdivision, day)
+
+
+def _holiday_name(
+    calendar: str, observed: bool, names: tuple[str, ...], subdivision: str | None, day: date
+) -> str | None:
+    name = _calendar(calendar, subdivision, day.year, observed).get(day)
     if name is None:
         return None
-    if rule.names and not any(wanted in name for wanted in rule.names):
+    if names and not any(wanted in name for wanted in names):
         return None
     return name
 
@@ -205,44 +220,9 @@ def _clock(seconds: int) -> str:
     return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}"
 
 
-def _seconds(moment: datetime) -> float:
-    return moment.hour * 3600 + moment.minute * 60 + moment.second + moment.microsecond / 1e6
-
-
-def _stamp(moment: datetime) -> str:
-    return f"{moment:%a %H:%M:%S}"
-
-
-@dataclass(frozen=True, slots=True)
-class _LocalView:
-    """One instant on every candidate zone's clock, with what the findings print of it."""
-
-    moments: tuple[datetime, ...]
-    days: tuple[date, ...]  # the distinct local dates, in zone order
-    iso: Mapping[str, str]  # zone -> ISO local time (read-only: copied into each finding)
-
-
-@lru_cache(maxsize=16)
-def _local_view(timezones: tuple[str, ...], at: datetime) -> _LocalView:
-    # Computed once per decision and shared by every hours and holiday finding.
-    moments = local_times(timezones, at)
-    return _LocalView(
-        moments,
-        tuple(dict.fromkeys(t.date() for t in moments)),
-        {str(t.tzinfo): t.isoformat() for t in moments},
-    )
-
-
-@lru_cache(maxsize=16)
-def _when(timezones: tuple[str, ...], at: datetime) -> str:
-    # Only an allowing window prints every zone's time; cached for the decision's other rules.
-    # Keyed like `local_times`: equal datetimes in different zones compare equal.
-    return ", ".join(f"{_stamp(t)} ({t.tzinfo})" for t in local_times(timezones, at))
-
-
-def _details(ctx: RuleContext, view: _LocalView) -> dict[str, object]:
+def _details(ctx: RuleContext) -> dict[str, object]:
+    # The zones' local times are in the decision's context (`local_times`), once.
     return {
-        "local_times": dict(view.iso),
         "regions": list(ctx.location.regions),
         "location": ctx.location.basis or ctx.location.source,
     }

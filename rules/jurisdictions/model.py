@@ -35,7 +35,11 @@ class HoursRule:
     consent_lifts: bool = False
 
     def allows(self, weekday: int, seconds: float) -> bool:
-        return any(start <= seconds < end for start, end in self.days.get(DAYS[weekday], ()))
+        # A loop, not any() over a generator: asked for every candidate zone of every call.
+        for start, end in self.days.get(DAYS[weekday], ()):  # noqa: SIM110
+            if start <= seconds < end:
+                return True
+        return False
 
 
 @dataclass(frozen=True, slots=True)

@@ -102,7 +102,12 @@ def test_area_code_850_at_a_time_allowed_in_eastern_but_not_central_is_blocked()
     assert finding.verdict is FindingVerdict.BLOCK
     assert "America/Chicago" in finding.reason
     assert decision.context["timezones"] == ["America/New_York", "America/Chicago"]
-    assert set(finding.details["local_times"]) == {"America/New_York", "America/Chicago"}  # type: ignore[arg-type]
+    local_times = decision.as_dict()["local_times"]
+    assert local_times == {
+        "America/New_York": "2026-06-10T08:30:00-04:00",
+        "America/Chicago": "2026-06-10T07:30:00-05:00",
+    }
+    assert "local_times" not in finding.details  # once per decision, not per finding
 
 
 def test_a_known_customer_time_zone_overrides_the_area_code() -> None:
