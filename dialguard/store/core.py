@@ -194,12 +194,16 @@ class Store:
                 ),
             )
         row = decision_row(attempt, decision, latency_ms, source)
-        self._hot.write_behind(insert_decision, row, pending=pending)
+        self._hot.write_behind(insert_decision, row, pending=pending, call_id=attempt.call_id)
 
     async def decision_for_call(self, call_id: str) -> sqlite3.Row | None:
-        return await self.fetchone(
+        # Waits for this call's record only: the AMI listener asks once per call, and waiting
+        # for every pending record would cut short the writer's batches each time.
+        await self._hot.flush(call_id)
+        async with self.conn.execute(
             "SELECT * FROM decisions WHERE call_id = ? ORDER BY id DESC LIMIT 1", (call_id,)
-        )
+        ) as cur:
+            return await cur.fetchone()
 
     async def decision_summary(self, call_id: str) -> DecisionSummary | None:
         """The latest decision for `call_id`, as the AMI listener needs it (ListenerSink)."""

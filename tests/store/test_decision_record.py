@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sqlite3
 from datetime import UTC, datetime
 
 from dialguard.store import Store
@@ -78,3 +80,20 @@ async def test_an_allow_stores_no_finding_citation(store: Store) -> None:
     assert record["findings"] == [
         {"rule": "callerid.valid", "verdict": "allow", "reason": "valid", "unverified": True}
     ]
+
+
+async def test_a_call_s_decision_waits_for_its_own_record_only(store: Store) -> None:
+    decision = Decision(Verdict.ALLOW, None, "allowed", "", "+61412345678", None, "AU", None, ())
+    lock = sqlite3.connect(store.path, isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")  # the writer cannot commit until this ends
+    try:
+        await store.record_decision(ATTEMPT, decision, 1.0, "agi")
+        assert await asyncio.wait_for(store.decision_for_call("other"), 1.0) is None
+        waiting = asyncio.ensure_future(store.decision_for_call("c1"))
+        await asyncio.sleep(0.1)
+        assert not waiting.done()
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    row = await asyncio.wait_for(waiting, 5.0)
+    assert row is not None and row["call_id"] == "c1"
