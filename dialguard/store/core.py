@@ -73,9 +73,7 @@ class Store:
         await self._migrate()
 
     async def _migrate(self) -> None:
-        async with self.conn.execute("PRAGMA user_version") as cur:
-            row = await cur.fetchone()
-        version = int(row[0]) if row else 0
+        version = await self._user_version()
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"the database {self.path} has schema version {version}, newer than this "
@@ -84,13 +82,20 @@ class Store:
         for number, statements in enumerate(MIGRATIONS[version:], start=version + 1):
             await self.conn.execute("BEGIN IMMEDIATE")
             try:
-                for statement in statements:
-                    await self.conn.execute(statement)
-                await self.conn.execute(f"PRAGMA user_version = {number}")
+                # Another process (the daemon, a CLI command) may have migrated meanwhile.
+                if await self._user_version() < number:
+                    for statement in statements:
+                        await self.conn.execute(statement)
+                    await self.conn.execute(f"PRAGMA user_version = {number}")
                 await self.conn.execute("COMMIT")
             except BaseException:
                 await self.conn.execute("ROLLBACK")
                 raise
+
+    async def _user_version(self) -> int:
+        async with self.conn.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
 
     async def close(self) -> None:
         await self._hot.close()

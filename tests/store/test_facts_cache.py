@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -100,3 +101,17 @@ async def test_a_raw_sql_change_is_seen_too(store: Store) -> None:
         ("tenant:acme", "operator", 0.0),
     )
     assert [s.subject for s in (await store.facts_for(QUERY)).suspensions] == ["tenant:acme"]
+
+
+async def test_stores_opened_together_migrate_once(tmp_path: Path) -> None:
+    from dialguard.store import open_store
+    from dialguard.store.schema import SCHEMA_VERSION
+
+    path = tmp_path / "both.sqlite3"
+    stores = await asyncio.gather(*(open_store(path) for _ in range(3)))
+    try:
+        row = await stores[0].fetchone("PRAGMA user_version")
+        assert row is not None and row[0] == SCHEMA_VERSION
+    finally:
+        for store in stores:
+            await store.close()
