@@ -87,6 +87,7 @@ class ParsedNumber:
     `e164` is set when phonenumbers could read the digits as a possible number; `valid`
     says whether it is also assigned in the numbering plan phonenumbers knows.
     `problem` says in words why the number cannot be used, when it cannot.
+    `country_code` is the calling code `e164` starts with (61 for +61...).
     """
 
     raw: str
@@ -96,6 +97,7 @@ class ParsedNumber:
     valid: bool
     number_type: str | None
     problem: str | None
+    country_code: int | None = None
 
     @property
     def usable(self) -> bool:
@@ -152,7 +154,7 @@ def parse_number(raw: str, region: str | None) -> ParsedNumber:
     valid = number_type != PhoneNumberType.UNKNOWN
     ntype = _TYPE_NAMES.get(number_type, "unknown")
     problem = None if valid else "is not an assigned range in its country's numbering plan"
-    return ParsedNumber(raw, e164, country, national, valid, ntype, problem)
+    return ParsedNumber(raw, e164, country, national, valid, ntype, problem, number.country_code)
 
 
 def _number_type(number: PhoneNumber, region: str | None) -> int:

@@ -67,8 +67,19 @@ _ANONYMOUS = frozenset({"", "unknown", "anonymous", "<unknown>", "restricted", "
 _NOT_CALLABLE_TYPES = frozenset({"pager", "voicemail"})
 
 
+@lru_cache(maxsize=1024)
 def _skip(rule: str, reason: str) -> Finding:
+    # One finding per distinct skip: it says nothing about the call beyond its words.
     return Finding(rule, FindingVerdict.SKIP, reason)
+
+
+# A constant: this finding does not depend on the call.
+_DIFFERS = Finding(
+    "callerid.same_as_callee",
+    FindingVerdict.ALLOW,
+    "the caller ID differs from the callee",
+    SAME_CITATION,
+)
 
 
 def _usable_cid(ctx: RuleContext) -> str | None:
@@ -240,12 +251,7 @@ def same_as_callee(ctx: RuleContext) -> Iterable[Finding]:
             SAME_CITATION,
         )
         return
-    yield Finding(
-        "callerid.same_as_callee",
-        FindingVerdict.ALLOW,
-        "the caller ID differs from the callee",
-        SAME_CITATION,
-    )
+    yield _DIFFERS
 
 
 def do_not_originate(ctx: RuleContext) -> Iterable[Finding]:
@@ -340,7 +346,7 @@ def neighbour_spoof(ctx: RuleContext) -> Iterable[Finding]:
     if cid is None or cid_e164 is None or dest.e164 is None or cid_e164 == dest.e164:
         yield _skip("callerid.neighbour_spoof", "no distinct valid caller ID and callee to compare")
         return
-    cid_cc, dest_cc = _country_code(cid_e164), _country_code(dest.e164)
+    cid_cc, dest_cc = cid.country_code, dest.country_code
     shared = cid_cc == dest_cc and (cid.national or "")[:n] == (dest.national or "")[:n]
     if not shared or len(dest.national or "") <= n:
         yield Finding(
@@ -368,14 +374,6 @@ def neighbour_spoof(ctx: RuleContext) -> Iterable[Finding]:
         f"{ctx.attempt.tenant}'s number: this is neighbour spoofing",
         NEIGHBOUR_CITATION,
     )
-
-
-@lru_cache(maxsize=65536)
-def _country_code(e164: str) -> int:
-    try:
-        return phonenumbers.parse(e164, None).country_code or 0
-    except phonenumbers.NumberParseException:
-        return 0
 
 
 def uk_dialable(ctx: RuleContext) -> Iterable[Finding]:
@@ -524,7 +522,9 @@ def au_callable(ctx: RuleContext) -> Iterable[Finding]:
     )
 
 
+@lru_cache(maxsize=4096)
 def _internationally_dialable(e164: str) -> bool:
+    # Cached: it parses the number again, and caller IDs repeat all day.
     try:
         return bool(phonenumbers.can_be_internationally_dialled(phonenumbers.parse(e164, None)))
     except phonenumbers.NumberParseException:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date
+from functools import lru_cache
 
 from rules.context import RuleContext
 from rules.jurisdictions.applicable import consent_in_force, rule_id, tables
 from rules.jurisdictions.model import ConsentRegime
-from rules.models import Finding, FindingVerdict
+from rules.models import Finding, FindingVerdict, Purpose
 
 
 def opt_in(ctx: RuleContext) -> Iterable[Finding]:
@@ -36,12 +37,7 @@ def opt_in(ctx: RuleContext) -> Iterable[Finding]:
             found = True
             yield _regime(ctx, label, regime)
     if not found:
-        yield Finding(
-            "consent.none",
-            FindingVerdict.SKIP,
-            f"no opt-in regime applies to {purpose.value} calls to this "
-            f"{ctx.destination.country} {ctx.destination.number_type} number on {day}",
-        )
+        yield _no_regime(purpose, ctx.destination.country, ctx.destination.number_type, day)
 
 
 def _regime(ctx: RuleContext, label: str, regime: ConsentRegime) -> Finding:
@@ -65,6 +61,19 @@ def _regime(ctx: RuleContext, label: str, regime: ConsentRegime) -> Finding:
         regime.citation,
         regime.unverified,
         {"accepts": sorted(k.value for k in regime.accepts)},
+    )
+
+
+@lru_cache(maxsize=1024)
+def _no_regime(
+    purpose: Purpose, country: str | None, number_type: str | None, day: date
+) -> Finding:
+    # One finding per (purpose, country, number type, day): it depends on nothing else.
+    return Finding(
+        "consent.none",
+        FindingVerdict.SKIP,
+        f"no opt-in regime applies to {purpose.value} calls to this {country} {number_type} "
+        f"number on {day}",
     )
 
 

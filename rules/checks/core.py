@@ -16,6 +16,13 @@ SUPPRESSION_CITATION = (
     "PECR reg 21(1)(a); an opt-out overrides consent and EBR (FTC DNC FAQ)"
 )
 
+# Constants: these findings do not depend on the call. (Never mutate their `details`.)
+_NO_SUSPENSION = Finding("suspension.none", FindingVerdict.ALLOW, "no suspension applies")
+_NOT_SUPPRESSED = Finding("suppression.list", FindingVerdict.ALLOW, "not on a suppression list")
+_NO_DESTINATION = Finding(
+    "suppression.list", FindingVerdict.SKIP, "no usable destination to look up"
+)
+
 
 def emergency(ctx: RuleContext) -> Finding:
     """A person dialling an emergency number is always allowed; campaign traffic never."""
@@ -36,6 +43,9 @@ def emergency(ctx: RuleContext) -> Finding:
 
 
 def suspension(ctx: RuleContext) -> Iterable[Finding]:
+    if not ctx.facts.suspensions:
+        yield _NO_SUSPENSION
+        return
     subjects = {f"tenant:{ctx.attempt.tenant}"}
     if ctx.attempt.campaign:
         subjects.add(f"campaign:{ctx.attempt.campaign}")
@@ -45,7 +55,7 @@ def suspension(ctx: RuleContext) -> Iterable[Finding]:
         s for s in ctx.facts.suspensions if s.subject in subjects and s.created_at <= ctx.attempt.at
     ]
     if not active:
-        yield Finding("suspension.none", FindingVerdict.ALLOW, "no suspension applies")
+        yield _NO_SUSPENSION
         return
     for s in sorted(active, key=lambda s: s.subject):
         kind = s.subject.split(":", 1)[0]
@@ -77,7 +87,10 @@ def number(ctx: RuleContext) -> Iterable[Finding]:
 
 def suppression(ctx: RuleContext) -> Iterable[Finding]:
     if ctx.destination.e164 is None:
-        yield Finding("suppression.list", FindingVerdict.SKIP, "no usable destination to look up")
+        yield _NO_DESTINATION
+        return
+    if not ctx.facts.suppressions:
+        yield _NOT_SUPPRESSED
         return
     at = ctx.attempt.at
     matching = [
@@ -88,11 +101,10 @@ def suppression(ctx: RuleContext) -> Iterable[Finding]:
     in_force = [e for e in matching if e.in_force(at)]
     if not in_force:
         expired = [e for e in matching if e.expires_at is not None and e.expires_at <= at]
-        note = (
-            f" ({len(expired)} expired entr{'y' if len(expired) == 1 else 'ies'})"
-            if expired
-            else ""
-        )
+        if not expired:
+            yield _NOT_SUPPRESSED
+            return
+        note = f" ({len(expired)} expired entr{'y' if len(expired) == 1 else 'ies'})"
         yield Finding("suppression.list", FindingVerdict.ALLOW, f"not on a suppression list{note}")
         return
     # The widest scope decides: a global opt-out says more than a campaign one.

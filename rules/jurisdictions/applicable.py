@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Protocol, TypeVar
 
 from rules.context import RuleContext
@@ -58,10 +59,14 @@ def applicable_rules(
 
 def nothing_applies(ctx: RuleContext, rule: str, what: str) -> Finding:
     """The SKIP finding of a family with no rule for this call."""
+    return _nothing_applies(rule, what, ctx.attempt.purpose, ctx.location.country)
+
+
+@lru_cache(maxsize=1024)
+def _nothing_applies(rule: str, what: str, purpose: Purpose, country: str | None) -> Finding:
+    # One finding per (family, purpose, country): it depends on nothing else.
     return Finding(
-        rule,
-        FindingVerdict.SKIP,
-        f"no {what} applies to {ctx.attempt.purpose.value} calls to {ctx.location.country}",
+        rule, FindingVerdict.SKIP, f"no {what} applies to {purpose.value} calls to {country}"
     )
 
 

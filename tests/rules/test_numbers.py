@@ -100,6 +100,7 @@ def test_the_number_type_is_phonenumbers_own(raw: str, region: str | None) -> No
         number = phonenumbers.parse(parsed.e164, None)
         assert parsed.valid == phonenumbers.is_valid_number(number)
         assert parsed.country == phonenumbers.region_code_for_number(number)
+        assert parsed.country_code == number.country_code
 
 
 @given(st.from_regex(r"[0-9]{1,12}", fullmatch=True), st.sampled_from(_REGIONS[1:]))
