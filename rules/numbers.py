@@ -20,14 +20,17 @@ from phonenumbers import (
 )
 
 try:
-    # phonenumbers' number_type() finds the number's region again before matching the type,
-    # and for shared country codes (+1, +44, +61...) finding the region is itself a full
-    # match against that region's patterns. This helper matches the type for the region we
-    # already have. It is private, so guarded: without it, number_type() gives the same
-    # answer, only slower.
+    # Matches a national number against one region's type patterns. Private, so guarded:
+    # without it, region_code_for_number() and number_type() give the same answers, slower.
+    # See _region_and_type.
     from phonenumbers.phonenumberutil import _number_type_helper
 except ImportError:  # pragma: no cover - depends on the installed phonenumbers
     _number_type_helper = None  # type: ignore[assignment]
+
+# Keep phonenumbers' compiled metadata patterns rather than look each one up in the re
+# module's bounded cache on every match (a tenth of a parse). Same results; process-wide.
+if hasattr(phonenumbers, "enable_pattern_cache"):
+    phonenumbers.enable_pattern_cache()
 
 # What a dial string may contain besides digits: a leading +, and the separators people and
 # exports use. Anything else (letters, SIP URIs) is not a telephone number.
@@ -147,28 +150,50 @@ def parse_number(raw: str, region: str | None) -> ParsedNumber:
     if not phonenumbers.is_possible_number(number):
         return _unusable(raw, "has the wrong number of digits for its country")
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    country = phonenumbers.region_code_for_number(number)
-    national = str(number.national_number)
     # phonenumbers' is_valid_number is exactly "its type is known": ask for the type once.
-    number_type = _number_type(number, country)
+    country, number_type = _region_and_type(number)
+    national = str(number.national_number)
     valid = number_type != PhoneNumberType.UNKNOWN
     ntype = _TYPE_NAMES.get(number_type, "unknown")
     problem = None if valid else "is not an assigned range in its country's numbering plan"
     return ParsedNumber(raw, e164, country, national, valid, ntype, problem, number.country_code)
 
 
-def _number_type(number: PhoneNumber, region: str | None) -> int:
-    """phonenumbers.number_type(number), given the region already found for it."""
+def _region_and_type(number: PhoneNumber) -> tuple[str | None, int]:
+    """phonenumbers' region_code_for_number(number) and number_type(number), in one pass.
+
+    For a calling code several regions share (+1, +7, +44, +61...), region_code_for_number
+    matches the number against each region's type patterns until one knows it, and
+    number_type() then finds the region and matches the type all over again. This takes the
+    same steps as region_code_for_number (phonenumberutil._region_code_for_number_from_list)
+    and keeps the type it matched. tests/rules/test_numbers.py compares both with
+    phonenumbers' own answers for every region's example numbers.
+    """
     if _number_type_helper is None:  # pragma: no cover - see the import
-        return phonenumbers.number_type(number)
-    # The body of number_type(), without finding the region a second time.
+        return phonenumbers.region_code_for_number(number), phonenumbers.number_type(number)
     code = number.country_code
-    if region is None or code is None:
-        return PhoneNumberType.UNKNOWN  # a country code without a region has no metadata
-    metadata = PhoneMetadata.metadata_for_region_or_calling_code(code, region)
-    if metadata is None:
-        return PhoneNumberType.UNKNOWN
-    return _number_type_helper(phonenumbers.national_significant_number(number), metadata)
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(code) if code is not None else None
+    if code is None or not regions:
+        return None, PhoneNumberType.UNKNOWN  # no region, so no metadata to know a type
+    national = phonenumbers.national_significant_number(number)
+    if len(regions) == 1:
+        metadata = PhoneMetadata.metadata_for_region_or_calling_code(code, regions[0])
+        if metadata is None:
+            return regions[0], PhoneNumberType.UNKNOWN
+        return regions[0], _number_type_helper(national, metadata)
+    for region in regions:
+        metadata = PhoneMetadata.metadata_for_region(region.upper(), None)
+        if metadata is None:
+            continue
+        if metadata.leading_digits is not None:
+            # The region is told by its leading digits; the type is matched once, for it.
+            if re.match(metadata.leading_digits, national):
+                return region, _number_type_helper(national, metadata)
+            continue
+        found = _number_type_helper(national, metadata)
+        if found != PhoneNumberType.UNKNOWN:
+            return region, found
+    return None, PhoneNumberType.UNKNOWN
 
 
 def is_emergency(raw: str, region: str | None) -> bool:

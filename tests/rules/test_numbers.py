@@ -113,3 +113,34 @@ def test_the_length_shortcut_never_changes_what_is_an_emergency(raw: str, region
 def test_a_full_number_is_never_an_emergency_number() -> None:
     assert not is_emergency("61412345678", "AU")
     assert not is_emergency("112112", "ZZ")  # a region without metadata
+
+
+def _example_numbers() -> list[str]:
+    """Every region's example number of every type, and each with a digit more and less."""
+    out: list[str] = []
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in phonenumbers.PhoneNumberType.values():
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            e164 = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+            out += [e164, e164 + "0", e164[:-1]]
+    for code in phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS:
+        example = phonenumbers.example_number_for_non_geo_entity(code)
+        if example is not None:
+            out.append(phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164))
+    return out
+
+
+def test_region_and_type_are_phonenumbers_own_for_every_example_number() -> None:
+    # parse_number finds the region and the type in one pass (rules/numbers.py).
+    names = {value: name for name, value in vars(phonenumbers.PhoneNumberType).items()}
+    for e164 in _example_numbers():
+        parsed = parse_number(e164, None)
+        if parsed.e164 is None:
+            continue
+        number = phonenumbers.parse(e164, None)
+        assert parsed.country == phonenumbers.region_code_for_number(number), e164
+        kind = names[phonenumbers.number_type(number)].lower()
+        assert parsed.number_type == kind, e164
+        assert parsed.valid == phonenumbers.is_valid_number(number), e164
