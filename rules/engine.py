@@ -105,7 +105,9 @@ def decide(prepared: Prepared, facts: Facts) -> Decision:
     )
     if prepared.emergency:
         return _decision(ctx, [core.emergency(ctx)])
-    findings = [finding for rule in RULES for finding in rule(ctx)]
+    findings: list[Finding] = []
+    for rule in RULES:
+        findings.extend(rule(ctx))
     return _decision(ctx, findings)
 
 
@@ -142,7 +144,8 @@ def _rank(finding: Finding) -> int:
 
 
 def _decision(ctx: RuleContext, findings: list[Finding]) -> Decision:
-    blocking = sorted((f for f in findings if f.verdict is FindingVerdict.BLOCK), key=_rank)
+    block = FindingVerdict.BLOCK
+    blocking = sorted([f for f in findings if f.verdict is block], key=_rank)
     local = ctx.local.moments[0] if ctx.local.moments else None
     context: dict[str, object] = {
         "tenant": ctx.attempt.tenant,

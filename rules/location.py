@@ -160,6 +160,8 @@ def locate(attempt: CallAttempt, destination: ParsedNumber, policy: Policy) -> C
     if attempt.callee_timezone and zone is None:
         problems.append(f"callee time zone {attempt.callee_timezone!r} is not an IANA zone")
     if region is None and zone is None:
+        if not problems:
+            return inferred  # the number says all there is
         return CalleeLocation(
             country,
             inferred.regions,

@@ -102,13 +102,14 @@ def _holiday(ctx: RuleContext, label: str, rule: HolidayRule) -> Finding:
         day: _first_holiday(rule.calendar, rule.observed, rule.names, subdivisions, day)
         for day in view.days
     }
-    hit = next(((t, found) for t in view.moments if (found := by_day[t.date()]) is not None), None)
+    hit = None
+    if any(found is not None for found in by_day.values()):
+        hit = next((t, found) for t in view.moments if (found := by_day[t.date()]) is not None)
     if hit is None:
-        days = sorted(d.isoformat() for d in view.days)
         return Finding(
             rid,
             FindingVerdict.ALLOW,
-            f"{', '.join(days)} is not a {label} {rule.name} holiday for the callee",
+            f"{_dates(view.days)} is not a {label} {rule.name} holiday for the callee",
             rule.citation,
             rule.unverified,
             details,
@@ -135,6 +136,12 @@ def _holiday(ctx: RuleContext, label: str, rule: HolidayRule) -> Finding:
                 details,
             )
     return Finding(rid, FindingVerdict.BLOCK, reason, rule.citation, rule.unverified, details)
+
+
+@lru_cache(maxsize=64)
+def _dates(days: tuple[date, ...]) -> str:
+    # Every holiday rule of a call prints the same dates.
+    return ", ".join(sorted(d.isoformat() for d in days))
 
 
 def subdivisions_for(rule: HolidayRule, regions: tuple[str, ...]) -> tuple[str | None, ...]:
