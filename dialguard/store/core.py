@@ -13,7 +13,7 @@ from typing import Any
 
 import aiosqlite
 
-from dialguard.store.facts import FactsCache, decision_row, gather_facts, insert_decision
+from dialguard.store.facts import INSERT_DECISION, FactsCache, decision_row, gather_facts
 from dialguard.store.hotpath import HotPath
 from dialguard.store.schema import MIGRATIONS, SCHEMA_VERSION
 from dialguard.store.timeconv import from_epoch, require_epoch, to_epoch
@@ -199,7 +199,7 @@ class Store:
                 ),
             )
         row = decision_row(attempt, decision, latency_ms, source)
-        self._hot.write_behind(insert_decision, row, pending=pending, call_id=attempt.call_id)
+        self._hot.write_behind(INSERT_DECISION, row, pending=pending, call_id=attempt.call_id)
 
     async def decision_for_call(self, call_id: str) -> sqlite3.Row | None:
         # Waits for this call's record only: the AMI listener asks once per call, and waiting

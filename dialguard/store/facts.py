@@ -301,10 +301,6 @@ def decision_row(
     )
 
 
-def insert_decision(conn: sqlite3.Connection, row: tuple[object, ...]) -> None:
-    conn.execute(INSERT_DECISION, row)
-
-
 def suppression_from_row(row: sqlite3.Row) -> SuppressionEntry:
     return SuppressionEntry(
         number=row["number"],
