@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from dialguard.logs import get_logger
+from dialguard.logs import get_logger, per_call_logger
 from dialguard.store import Store
 from rules.engine import decide, prepare
 from rules.facts import SuppressionEntry
@@ -64,7 +64,7 @@ class Guard:
 
 def log_decision(attempt: CallAttempt, decision: Decision, latency_ms: float, source: str) -> None:
     """The canonical line: one per decision, everything an operator greps for."""
-    log.info(
+    per_call_logger("dialguard.decision").info(
         "decision",
         uniqueid=attempt.call_id,
         tenant=attempt.tenant,

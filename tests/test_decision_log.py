@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 import pytest
 import structlog
 
-from dialguard.guard import Guard
+from dialguard.guard import Guard, log_decision
 from dialguard.logs import configure_logging, get_logger
 from dialguard.store import Store
+from rules.engine import failure_decision
 from rules.models import CallAttempt
 from rules.policy import Policy
 
@@ -54,3 +55,21 @@ def test_secrets_never_reach_a_log_line() -> None:
 
     assert "s3cret" not in stream.getvalue()
     assert "pw" not in json.loads(stream.getvalue())["password"]
+
+
+def test_the_decision_line_follows_every_new_configuration() -> None:
+    """The decision logger is bound once for speed, yet a new configuration (or a test's
+    capture) takes effect from the next line."""
+    attempt = CallAttempt("+61412345678", None, datetime(2026, 11, 30, tzinfo=UTC), call_id="u1")
+    decision = failure_decision(attempt, Policy(), "guard.error", "test")
+    first, second = io.StringIO(), io.StringIO()
+    configure_logging("info", first)
+    log_decision(attempt, decision, 1.0, "agi")
+    with structlog.testing.capture_logs() as captured:
+        log_decision(attempt, decision, 1.0, "agi")
+    configure_logging("info", second)
+    log_decision(attempt, decision, 1.0, "agi")
+
+    assert [json.loads(line)["event"] for line in first.getvalue().splitlines()] == ["decision"]
+    assert [entry["event"] for entry in captured] == ["decision"]
+    assert [json.loads(line)["uniqueid"] for line in second.getvalue().splitlines()] == ["u1"]
