@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import multiprocessing as mp
@@ -361,9 +362,17 @@ def server_cpu_s(pid: int) -> float | None:
 
 
 def measured(pid: int, load: Coroutine[Any, Any, Results]) -> tuple[Results, float | None]:
-    """Run the load; also return the server's CPU milliseconds per call."""
+    """Run the load; also return the server's CPU milliseconds per call.
+
+    The client's own garbage collector is off while it measures (as `timeit` does): its
+    pauses would be counted as the server's latency."""
     before = server_cpu_s(pid)
-    res = asyncio.run(load)
+    gc.collect()
+    gc.disable()
+    try:
+        res = asyncio.run(load)
+    finally:
+        gc.enable()
     after = server_cpu_s(pid)
     if before is None or after is None or not res.latencies:
         return res, None
