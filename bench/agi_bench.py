@@ -442,6 +442,13 @@ def main() -> None:
         help="seed of the dialled numbers (default: a new one each run, printed, so that the"
         " store's history grows as in production instead of dialling the same numbers again)",
     )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="rounds; each measures every server in turn, so that a slow spell of a shared"
+        " machine hits them alike (the ratio is then a median over rounds)",
+    )
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up per server")
     parser.add_argument(
         "--log-file",
@@ -470,36 +477,49 @@ def main() -> None:
         f"(load average before: {os.getloadavg()[0]:.2f})"
     )
     rows: list[dict[str, str]] = []
-    throughput: dict[str, float] = {}
-    for label, kind, workers in servers:
-        proc, port = start_server(kind, args.db, args.log_file, workers)
-        try:
-            client = Client(port, args.register_size, seed)
-            if args.warmup:
-                asyncio.run(closed_loop(client, 4, args.warmup))
-            if args.closed_seconds:
-                res, cpu = measured(
-                    proc.pid, closed_loop(client, args.concurrency, args.closed_seconds)
-                )
-                throughput[label] = len(res.latencies) / res.elapsed
-                rows.append(row(label, f"closed C={args.concurrency}", res, cpu))
-            if args.seconds:
-                res, cpu = measured(proc.pid, open_loop(client, args.rate, args.seconds))
-                rows.append(row(label, f"open {args.rate:g}/s", res, cpu))
-                if res.max_start_lag > 0.005:
-                    print(
-                        f"note: {label} open loop: client started a call up to "
-                        f"{res.max_start_lag * 1000:.1f} ms late"
+    throughput: dict[str, list[float]] = {}
+    for round_no in range(args.repeat):
+        for index, (label, kind, workers) in enumerate(servers):
+            tag = f"{label} #{round_no + 1}" if args.repeat > 1 else label
+            proc, port = start_server(kind, args.db, args.log_file, workers)
+            try:
+                # Each measurement dials numbers of its own: no server meets the history
+                # that an earlier one left in the store for the same numbers.
+                client = Client(port, args.register_size, seed + round_no * len(servers) + index)
+                if args.warmup:
+                    asyncio.run(closed_loop(client, 4, args.warmup))
+                if args.closed_seconds:
+                    res, cpu = measured(
+                        proc.pid, closed_loop(client, args.concurrency, args.closed_seconds)
                     )
-        finally:
-            stop_server(proc)
+                    throughput.setdefault(label, []).append(len(res.latencies) / res.elapsed)
+                    rows.append(row(tag, f"closed C={args.concurrency}", res, cpu))
+                if args.seconds:
+                    res, cpu = measured(proc.pid, open_loop(client, args.rate, args.seconds))
+                    rows.append(row(tag, f"open {args.rate:g}/s", res, cpu))
+                    if res.max_start_lag > 0.005:
+                        print(
+                            f"note: {tag} open loop: client started a call up to "
+                            f"{res.max_start_lag * 1000:.1f} ms late"
+                        )
+            finally:
+                stop_server(proc)
     if rows:
         print_table(rows)
     if "null" in throughput:
         for label, kind, _ in servers:
             if kind == "real" and label in throughput:
-                ratio = throughput[label] / throughput["null"]
-                print(f"{label}/null closed-loop throughput: {ratio:.2f}")
+                print_ratio(label, throughput[label], throughput["null"])
+
+
+def print_ratio(label: str, real: list[float], null: list[float]) -> None:
+    """The closed-loop throughput of `label` over the do-nothing server's; with several rounds,
+    the median and the range of the per-round ratios (each round's servers ran back to back)."""
+    ratios = sorted(r / n for r, n in zip(real, null, strict=True))
+    text = f"{label}/null closed-loop throughput: {statistics.median(ratios):.2f}"
+    if len(ratios) > 1:
+        text += f" (median of {len(ratios)} rounds, {ratios[0]:.2f} to {ratios[-1]:.2f})"
+    print(text)
 
 
 if __name__ == "__main__":
