@@ -11,7 +11,11 @@ from dialguard.store.hotpath import multi_row_insert
 
 INSERT = "INSERT INTO t (a, b, c) VALUES (?, ?, ?)"
 rows_strategy = st.lists(
-    st.tuples(st.integers(-(2**63), 2**63 - 1), st.text(max_size=30), st.none() | st.floats(allow_nan=False)),
+    st.tuples(
+        st.integers(-(2**63), 2**63 - 1),
+        st.text(max_size=30),
+        st.none() | st.floats(allow_nan=False),
+    ),
     min_size=1,
     max_size=40,
 )
