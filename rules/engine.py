@@ -45,7 +45,7 @@ PRECEDENCE: tuple[str, ...] = (
 
 RULES: tuple[Rule, ...] = (
     *core.CHECKS,
-    *callerid.CHECKS,
+    callerid.family,  # callerid.CHECKS, part memoised
     *registry.CHECKS,
     *consent.CHECKS,
     *hours.CHECKS,

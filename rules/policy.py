@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from rules.callerid import CallerIdPolicy
 from rules.detectors import DetectorPolicy
@@ -145,6 +146,22 @@ class Policy:
     jurisdictions: JurisdictionPolicy = field(default_factory=JurisdictionPolicy)
     callerid: CallerIdPolicy = field(default_factory=CallerIdPolicy)
     detectors: DetectorPolicy = field(default_factory=DetectorPolicy)
+    # Values derived from the settings above, worked out on first use (see `memo`). Not an
+    # argument: `dataclasses.replace` gives the new policy an empty one.
+    _memo: dict[str, dict[Any, Any]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def memo(self, name: str) -> dict[Any, Any]:
+        """A cache, named `name`, of values that follow from this policy and the cache's key.
+
+        A policy is never changed once built (its tables are filled before it is), so what
+        is derived from it stays true as long as it lives, and goes with it.
+        """
+        table = self._memo.get(name)
+        if table is None:
+            table = self._memo[name] = {}
+        return table
 
     def region_for(self, tenant: str) -> str | None:
         settings = self.tenants.get(tenant)
@@ -153,11 +170,22 @@ class Policy:
         return self.default_region
 
     def registers_for_country(self, country: str | None) -> tuple[RegisterSpec, ...]:
-        return tuple(
-            spec
-            for spec in self.registers.values()
-            if spec.applies_to == "callee" and spec.country == country
-        )
+        # Asked twice per call (the query, the registry rule): worked out once per country.
+        known = self.memo("registers_for_country")
+        specs = known.get(country)
+        if specs is None:
+            specs = known[country] = tuple(
+                spec
+                for spec in self.registers.values()
+                if spec.applies_to == "callee" and spec.country == country
+            )
+        return specs
 
     def caller_id_registers(self) -> tuple[RegisterSpec, ...]:
-        return tuple(s for s in self.registers.values() if s.applies_to == "caller_id")
+        known = self.memo("caller_id_registers")
+        specs = known.get(None)
+        if specs is None:
+            specs = known[None] = tuple(
+                s for s in self.registers.values() if s.applies_to == "caller_id"
+            )
+        return specs

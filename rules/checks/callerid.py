@@ -16,7 +16,7 @@ jurisdiction or purpose) yields SKIP, so the audit record shows every rule consu
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 
 import phonenumbers
@@ -531,16 +531,70 @@ def _internationally_dialable(e164: str) -> bool:
         return False
 
 
+# Every check but same_as_callee and neighbour_spoof reads only what `_shared_key` holds, not
+# the callee's number: a dialler's calls from one caller ID share their findings.
+_BEFORE_SAME = (presented, number_plan, forbidden_range)
+_BEFORE_NEIGHBOUR = (do_not_originate,)
+_AFTER_NEIGHBOUR = (ownership, uk_dialable, fr_canvassing, de_assigned, au_callable)
+
 CHECKS = (
-    presented,
-    number_plan,
-    forbidden_range,
+    *_BEFORE_SAME,
     same_as_callee,
-    do_not_originate,
+    *_BEFORE_NEIGHBOUR,
     neighbour_spoof,
-    ownership,
-    uk_dialable,
-    fr_canvassing,
-    de_assigned,
-    au_callable,
+    *_AFTER_NEIGHBOUR,
 )
+
+_SHARED_MAX = 4096  # distinct keys kept per policy before the memo starts over
+
+_Shared = tuple[tuple[Finding, ...], tuple[Finding, ...], tuple[Finding, ...]]
+
+
+def family(ctx: RuleContext) -> Iterable[Finding]:
+    """Every check in CHECKS, in order, with the number-independent findings memoised."""
+    before_same, before_neighbour, after_neighbour = _shared(ctx)
+    yield from before_same
+    yield from same_as_callee(ctx)
+    yield from before_neighbour
+    yield from neighbour_spoof(ctx)
+    yield from after_neighbour
+
+
+def _shared_key(ctx: RuleContext) -> tuple[object, ...]:
+    """Everything the memoised checks read, apart from the policy (the memo is the policy's)."""
+    attempt, facts = ctx.attempt, ctx.facts
+    return (
+        attempt.caller_id,
+        attempt.caller_id_presentation,
+        attempt.purpose,
+        attempt.tenant,
+        attempt.is_campaign,
+        ctx.region,
+        ctx.caller_id,
+        ctx.location.country,
+        facts.caller_id_records,
+        facts.tenant_has_inventory,
+        frozenset(facts.caller_id_register_hits.items()),
+    )
+
+
+def _shared(ctx: RuleContext) -> _Shared:
+    key = _shared_key(ctx)
+    try:
+        hash(key)
+    except TypeError:  # facts built with lists rather than tuples: no memo, same findings
+        return _run_shared(ctx)
+    memo = ctx.policy.memo("callerid")
+    found: _Shared | None = memo.get(key)
+    if found is None:
+        if len(memo) >= _SHARED_MAX:
+            memo.clear()
+        found = memo[key] = _run_shared(ctx)
+    return found
+
+
+def _run_shared(ctx: RuleContext) -> _Shared:
+    def run(checks: tuple[Callable[[RuleContext], Iterable[Finding]], ...]) -> tuple[Finding, ...]:
+        return tuple(f for check in checks for f in check(ctx))
+
+    return run(_BEFORE_SAME), run(_BEFORE_NEIGHBOUR), run(_AFTER_NEIGHBOUR)

@@ -10,8 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rules.callerid import CallerIdPolicy, from_settings
+from rules.checks import callerid as callerid_checks
+from rules.context import RuleContext
 from rules.engine import decide, prepare
 from rules.facts import CallerIdRecord, Facts, RegisterHit
+from rules.location import local_view
 from rules.models import CallAttempt, Finding, FindingVerdict, Purpose
 from rules.policy import Policy, TenantSettings
 
@@ -474,3 +477,52 @@ def test_any_caller_id_is_judged_without_raising(cid: str) -> None:
     if not _blocks(findings):
         # Only the one number acme owns may pass every caller-ID rule.
         assert any(f.rule == "callerid.not_owned" and AU_CID in f.reason for f in findings)
+
+
+def _context(attempt: CallAttempt, policy: Policy, facts: Facts) -> RuleContext:
+    prepared = prepare(attempt, policy)
+    return RuleContext(
+        attempt=attempt,
+        policy=policy,
+        region=prepared.region,
+        destination=prepared.destination,
+        caller_id=prepared.caller_id,
+        location=prepared.location,
+        facts=facts,
+        local=local_view(prepared.location.timezones, attempt.at),
+    )
+
+
+@pytest.mark.parametrize("cid", [AU_CID, "+12125551234", "+33612345678", None, "anonymous"])
+@pytest.mark.parametrize("destination", [AU_CALLEE, AU_CID, "+12125551299", "+33142685300"])
+def test_the_memoised_family_says_what_every_check_says(cid: str | None, destination: str) -> None:
+    policy = _policy()
+    facts_list = [
+        _owned(cid or ""),
+        _owned(cid or "", pool="p1"),
+        _owned(cid or "", tenant="other"),
+        Facts(),
+        Facts(tenant_has_inventory=True),
+        Facts(caller_id_register_hits={"dno": RegisterHit("dno")}),
+    ]
+    # Twice over the same policy: the second round is answered from the memo.
+    for _ in range(2):
+        for facts in facts_list:
+            for pres in (0, 0x20):
+                attempt = CallAttempt(
+                    destination, cid, AT, "acme", "spring", caller_id_presentation=pres
+                )
+                ctx = _context(attempt, policy, facts)
+                every = [f for check in callerid_checks.CHECKS for f in check(ctx)]
+                assert list(callerid_checks.family(ctx)) == every
+
+
+def test_the_memo_is_the_policys_own() -> None:
+    attempt = CallAttempt(AU_CALLEE, AU_CID, AT, tenant="acme", campaign="spring")
+    strict, lax = _policy(), _policy(require_inventory=False)
+    assert _blocks(_findings(facts=Facts(), policy=strict)) == ["callerid.not_owned"]
+    assert _blocks(_findings(facts=Facts(), policy=lax)) == []
+    assert strict.memo("callerid")  # filled by the first decision
+    fresh = replace(strict, deadline_ms=100)
+    assert fresh.memo("callerid") == {}
+    assert decide(prepare(attempt, fresh), Facts()).rule == "callerid.not_owned"
