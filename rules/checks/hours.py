@@ -88,7 +88,32 @@ def holiday_bans(ctx: RuleContext) -> Iterable[Finding]:
         yield nothing_applies(ctx, "holiday.none", "holiday ban")
         return
     for label, rule in applicable:
-        yield _holiday(ctx, label, rule)
+        yield _holiday_memoised(ctx, label, rule)
+
+
+_HOLIDAY_MAX = 4096  # allowing findings kept per policy before the memo starts over
+
+
+def _holiday_memoised(ctx: RuleContext, label: str, rule: HolidayRule) -> Finding:
+    """`_holiday`, with its allowing findings kept on the policy whose pack holds `rule`.
+
+    Without a holiday on the callee's dates the finding depends only on the key: the rule,
+    the dates, the regions and where the location came from (`_details`).
+    """
+    location = ctx.location
+    key = (id(rule), label, ctx.local.days, location.regions, location.basis or location.source)
+    memo = ctx.policy.memo("holiday")
+    # The entry holds `rule`, so its id cannot pass to another rule while the entry exists.
+    kept: tuple[HolidayRule, Finding] | None = memo.get(key)
+    if kept is not None and kept[0] is rule:
+        return kept[1]
+    finding = _holiday(ctx, label, rule)
+    # An allowing finding that names a holiday was lifted by the callee's consent: not kept.
+    if finding.verdict is FindingVerdict.ALLOW and "holiday" not in finding.details:
+        if len(memo) >= _HOLIDAY_MAX:
+            memo.clear()
+        memo[key] = (rule, finding)
+    return finding
 
 
 def _holiday(ctx: RuleContext, label: str, rule: HolidayRule) -> Finding:

@@ -117,3 +117,34 @@ def test_spain_regional_holiday_applies_in_its_region_and_when_the_region_is_unk
     assert holiday_blocks(decide_at("+34931234567", diada))  # 93: Barcelona
     assert not holiday_blocks(decide_at("+34912345678", diada))  # 91: Madrid
     assert holiday_blocks(decide_at("+34612345678", diada))  # mobile: every comunidad
+
+
+def test_kept_holiday_findings_follow_the_date_and_the_consent() -> None:
+    # One policy throughout, so later calls may be answered from its memo.
+    policy = Policy()
+    consent = Facts(
+        consents=(
+            ConsentRecord(
+                "+61298765432",
+                "acme",
+                ConsentKind.OUT_OF_HOURS,
+                datetime(2026, 1, 1, tzinfo=UTC),
+            ),
+        )
+    )
+
+    def holiday(at: datetime, facts: Facts) -> tuple[FindingVerdict, str]:
+        attempt = CallAttempt("+61298765432", "+61291234567", at, tenant="acme")
+        found = decide(prepare(attempt, policy), facts).findings
+        finding = next(f for f in found if f.rule == "holiday.au-national")
+        return finding.verdict, finding.reason
+
+    boxing = datetime(2026, 12, 26, 10, 0, tzinfo=SYDNEY)
+    ordinary = datetime(2026, 11, 30, 10, 0, tzinfo=SYDNEY)
+    for _ in range(2):
+        assert holiday(ordinary, Facts())[0] is FindingVerdict.ALLOW
+        assert holiday(boxing, Facts())[0] is FindingVerdict.BLOCK
+        lifted = holiday(boxing, consent)
+        assert lifted[0] is FindingVerdict.ALLOW and "consent" in lifted[1]
+        assert holiday(boxing.replace(minute=30), Facts())[0] is FindingVerdict.BLOCK
+        assert holiday(ordinary.replace(hour=11), consent)[1].startswith("2026-11-30")
