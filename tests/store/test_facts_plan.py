@@ -1,0 +1,47 @@
+"""The per-number statement of the inline check: every part of it searches an index."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from dialguard.store import Store
+from dialguard.store.facts import PER_NUMBER
+from tests.store.test_facts_cache import QUERY, import_au_dncr
+
+
+async def test_every_part_of_the_per_number_statement_uses_an_index(store: Store) -> None:
+    conn = store._hot._read
+    assert conn is not None
+    params = {"number": "+61412345678", "tenant": "acme", "since": 0.0}
+    plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {PER_NUMBER}", params)]
+    scans = [step for step in plan if step.startswith("SCAN")]
+    assert scans == ["SCAN facts_generation"]  # its single row
+    searches = [step for step in plan if step.startswith("SEARCH")]
+    assert len(searches) == 6  # suppressions, consents, decisions, outcomes and its join, EXISTS
+    assert all(" USING INDEX " in step for step in searches), plan
+
+
+async def test_a_check_reads_the_per_number_facts_in_two_statements(store: Store) -> None:
+    conn = store._hot._read
+    assert conn is not None
+    await store.facts_for(QUERY)
+    seen: list[str] = []
+    conn.set_trace_callback(seen.append)
+    await store.facts_for(QUERY)
+    # BEGIN, the per-number facts with the generation, COMMIT: no register is imported here
+    assert [s.split()[0] for s in seen] == ["BEGIN", "SELECT", "COMMIT"]
+
+
+async def test_callee_and_caller_id_register_hits_are_told_apart(
+    store: Store, tmp_path: Path
+) -> None:
+    query = replace(QUERY, caller_id="+61412345679", caller_id_registers=["au-dncr", "none"])
+    await import_au_dncr(store, tmp_path, "0412 345 679")
+    facts = await store.facts_for(query)
+    assert facts.register_hits == {}
+    assert list(facts.caller_id_register_hits) == ["au-dncr"]
+    await import_au_dncr(store, tmp_path, "0412 345 678")
+    facts = await store.facts_for(query)
+    assert list(facts.register_hits) == ["au-dncr"]
+    assert facts.caller_id_register_hits == {}
