@@ -14,7 +14,6 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import cast
 
 from dialguard.store.timeconv import from_epoch, require_epoch, to_epoch
 from rules.facts import (
@@ -28,7 +27,7 @@ from rules.facts import (
     SuppressionEntry,
     Suspension,
 )
-from rules.models import CallAttempt, Decision
+from rules.models import CallAttempt, Decision, Finding
 from rules.numbers import register_key
 from rules.ports import FactQuery
 
@@ -359,27 +358,7 @@ def decision_row(
 
     Built by the caller, on the event loop: the writer thread then runs only SQLite, and does
     not hold the GIL through JSON encoding while the checks wait for it.
-
-    Only the deciding finding keeps its citation (it is also the decision's own): the others
-    are the static text of their rule in the jurisdiction packs, and repeating them doubled
-    the record (about 2 KB of some 7 KB).
     """
-    payload = decision.as_dict()
-    for finding in cast(list[dict[str, object]], payload["findings"]):
-        if finding["rule"] != decision.rule:
-            finding.pop("citation", None)
-    payload["inputs"] = {
-        "destination": attempt.destination,
-        "caller_id": attempt.caller_id,
-        "caller_id_presentation": attempt.caller_id_presentation,
-        "tenant": attempt.tenant,
-        "campaign": attempt.campaign,
-        "purpose": attempt.purpose.value,
-        "callee_timezone": attempt.callee_timezone,
-        "callee_region": attempt.callee_region,
-        "at": attempt.at.isoformat(),
-        "call_id": attempt.call_id,
-    }
     return (
         attempt.call_id,
         attempt.at.timestamp(),
@@ -394,8 +373,70 @@ def decision_row(
         decision.rule,
         decision.reason,
         latency_ms,
-        _AUDIT_JSON.encode(payload),
+        audit_json(attempt, decision),
     )
+
+
+def audit_json(attempt: CallAttempt, decision: Decision) -> str:
+    """`Decision.as_dict()` with the call's inputs, as compact JSON (findings last)."""
+    payload = {
+        "verdict": decision.verdict.value,
+        "rule": decision.rule,
+        "reason": decision.reason,
+        "citation": decision.citation,
+        "number": decision.number,
+        "caller_id": decision.caller_id,
+        "jurisdiction": decision.jurisdiction,
+        "local_time": decision.local_time.isoformat() if decision.local_time else None,
+        **decision.context,
+        "inputs": {
+            "destination": attempt.destination,
+            "caller_id": attempt.caller_id,
+            "caller_id_presentation": attempt.caller_id_presentation,
+            "tenant": attempt.tenant,
+            "campaign": attempt.campaign,
+            "purpose": attempt.purpose.value,
+            "callee_timezone": attempt.callee_timezone,
+            "callee_region": attempt.callee_region,
+            "at": attempt.at.isoformat(),
+            "call_id": attempt.call_id,
+        },
+    }
+    text = _AUDIT_JSON.encode(payload)
+    if "findings" in payload:  # the context's own replaces them, as in Decision.as_dict
+        return text
+    findings = ",".join(
+        finding_json(finding, finding.rule == decision.rule) for finding in decision.findings
+    )
+    # The findings are JSON already: spliced in as the last member of the object.
+    return f'{text[:-1]},"findings":[{findings}]}}'
+
+
+# The JSON of findings already encoded. Most findings repeat from call to call: constants
+# built at import or per policy (the same object every call), or the same text for the same
+# caller ID; encoding them again was most of the record's cost. Keyed by value; a `details`
+# dict is not hashable, so it counts by identity (the cached finding keeps it alive: its id
+# is not reused while cached; findings and their details are never changed once built).
+_FINDING_JSON: dict[tuple[object, ...], tuple[Finding, str]] = {}
+_FINDING_JSON_MAX = 4096  # per-call text (the callee's number) must not grow it for ever
+
+
+def finding_json(finding: Finding, deciding: bool) -> str:
+    """One finding as JSON. Only the deciding finding keeps its citation (it is also the
+    decision's own): the others are the static text of their rule in the jurisdiction packs,
+    and repeating them doubled the record (about 2 KB of some 7 KB)."""
+    if deciding:
+        return _AUDIT_JSON.encode(finding.as_dict())
+    details = id(finding.details) if finding.details else 0
+    key = (finding.rule, finding.verdict, finding.reason, finding.unverified, details)
+    cached = _FINDING_JSON.get(key)
+    if cached is None:
+        if len(_FINDING_JSON) >= _FINDING_JSON_MAX:
+            _FINDING_JSON.clear()
+        payload = finding.as_dict()
+        payload.pop("citation", None)
+        cached = _FINDING_JSON[key] = (finding, _AUDIT_JSON.encode(payload))
+    return cached[1]
 
 
 def suppression_from_row(row: sqlite3.Row) -> SuppressionEntry:

@@ -8,6 +8,7 @@ import sqlite3
 from datetime import UTC, datetime
 
 from dialguard.store import Store
+from dialguard.store.facts import decision_row
 from rules.models import CallAttempt, Decision, Finding, FindingVerdict, Verdict
 
 AT = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
@@ -97,3 +98,30 @@ async def test_a_call_s_decision_waits_for_its_own_record_only(store: Store) -> 
         lock.close()
     row = await asyncio.wait_for(waiting, 5.0)
     assert row is not None and row["call_id"] == "c1"
+
+
+def test_a_finding_s_json_is_reused_but_its_citation_follows_the_decision() -> None:
+    """The same finding objects (constants built at import) in two decisions, deciding in one:
+    the record's content is `Decision.as_dict()` without the other findings' citations."""
+    for rule in ("suppression.list", "callerid.valid", None):
+        decision = Decision(
+            Verdict.ALLOW if rule is None else Verdict.BLOCK,
+            rule,
+            "why",
+            "a citation",
+            "+61412345678",
+            "+61291234567",
+            "AU",
+            AT,
+            FINDINGS,
+            {"tenant": "acme", "local_times": {"Australia/Sydney": AT}, "regions": []},
+        )
+        expected = decision.as_dict()
+        findings = expected["findings"]
+        assert isinstance(findings, list)
+        for finding in findings:
+            if finding["rule"] != rule:
+                finding.pop("citation", None)
+        record = json.loads(str(decision_row(ATTEMPT, decision, 1.0, "agi")[-1]))
+        assert record.pop("inputs")["call_id"] == "c1"
+        assert record == json.loads(json.dumps(expected, default=str))
