@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import time
@@ -65,12 +66,29 @@ class Store:
 
     async def _setup(self, busy_timeout_ms: int) -> None:
         await self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        await self.conn.execute("PRAGMA journal_mode = WAL")
+        await self._enter_wal(busy_timeout_ms)
         # NORMAL is crash-safe in WAL mode (an application crash loses nothing committed);
         # opt-outs switch to FULL for their own commit, see add_suppression.
         await self.conn.execute("PRAGMA synchronous = NORMAL")
         await self.conn.execute("PRAGMA foreign_keys = ON")
         await self._migrate()
+
+    async def _enter_wal(self, busy_timeout_ms: int) -> None:
+        """Switch the file to WAL mode (it stays so). On a new file, processes opening it
+        together race for the exclusive lock the switch needs, and SQLite reports the loser
+        at once as "database is locked", without waiting in its busy handler: so wait here,
+        within the same busy timeout."""
+        deadline = time.monotonic() + busy_timeout_ms / 1000
+        delay = 0.005
+        while True:
+            try:
+                await self.conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.1)
 
     async def _migrate(self) -> None:
         version = await self._user_version()

@@ -103,11 +103,14 @@ async def test_a_raw_sql_change_is_seen_too(store: Store) -> None:
     assert [s.subject for s in (await store.facts_for(QUERY)).suspensions] == ["tenant:acme"]
 
 
-async def test_stores_opened_together_migrate_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("attempt", range(20))  # the race is lost about one time in ten
+async def test_stores_opened_together_migrate_once(tmp_path: Path, attempt: int) -> None:
+    """Processes opening a new file together: one switches it to WAL and migrates it, and
+    the others wait for that instead of failing with "database is locked"."""
     from dialguard.store import open_store
     from dialguard.store.schema import SCHEMA_VERSION
 
-    path = tmp_path / "both.sqlite3"
+    path = tmp_path / f"both-{attempt}.sqlite3"
     stores = await asyncio.gather(*(open_store(path) for _ in range(3)))
     try:
         row = await stores[0].fetchone("PRAGMA user_version")
