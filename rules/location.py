@@ -58,13 +58,8 @@ class CalleeLocation:
     problems: tuple[str, ...] = ()
 
     def local_times(self, at: datetime) -> tuple[datetime, ...]:
-        return local_times(self.timezones, at)
-
-
-@lru_cache(maxsize=16)
-def local_times(timezones: tuple[str, ...], at: datetime) -> tuple[datetime, ...]:
-    """`at` on the wall clock of each zone."""
-    return tuple(at.astimezone(zone) for zone in _zones(timezones))
+        """`at` on the wall clock of each zone."""
+        return local_view(self.timezones, at).moments
 
 
 @lru_cache(maxsize=256)
@@ -72,7 +67,7 @@ def _zones(timezones: tuple[str, ...]) -> tuple[ZoneInfo, ...]:
     return tuple(ZoneInfo(tz) for tz in timezones)
 
 
-_DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")  # as `%a` in the C locale
 
 
 class LocalView:
@@ -111,7 +106,7 @@ class LocalView:
         """Zone `index`'s local weekday and time, as `Mon 09:30:00` (`%a %H:%M:%S`)."""
         # Read off the ISO text rather than strftime, which is several times slower; the
         # reasons are English, as %a is in the C locale the guard runs in.
-        return f"{_DAY_NAMES[self.clock[index][0]]} {self.iso[self.zones[index]][11:19]}"
+        return f"{DAY_NAMES[self.clock[index][0]]} {self.iso[self.zones[index]][11:19]}"
 
     @property
     def when(self) -> str:

@@ -23,9 +23,8 @@ from rules.jurisdictions.applicable import (
     rule_id,
 )
 from rules.jurisdictions.model import DAYS, HolidayRule, HoursRule
+from rules.location import DAY_NAMES
 from rules.models import Finding, FindingVerdict
-
-_DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
 def windows(ctx: RuleContext) -> Iterable[Finding]:
@@ -66,20 +65,9 @@ def _window(ctx: RuleContext, label: str, rule: HoursRule) -> Finding:
     window = describe_day(rule.days, weekday)
     reason = (
         f"it is {view.stamp(first)} for the callee ({view.moments[first].tzinfo}), outside the "
-        f"{label} {rule.name} window ({_DAY_NAMES[weekday]} {window})"
+        f"{label} {rule.name} window ({DAY_NAMES[weekday]} {window})"
     )
-    if rule.consent_lifts:
-        consent = consent_in_force(ctx, (ConsentKind.OUT_OF_HOURS,))
-        if consent is not None:
-            return Finding(
-                rid,
-                FindingVerdict.ALLOW,
-                f"{reason}, but out-of-hours consent was given on {consent.granted_at:%Y-%m-%d}",
-                rule.citation,
-                rule.unverified,
-                details,
-            )
-    return Finding(rid, FindingVerdict.BLOCK, reason, rule.citation, rule.unverified, details)
+    return _closed(ctx, rid, rule, reason, details)
 
 
 def holiday_bans(ctx: RuleContext) -> Iterable[Finding]:
@@ -149,6 +137,18 @@ def _holiday(ctx: RuleContext, label: str, rule: HolidayRule) -> Finding:
         f"a {label} {rule.name} day without calls{note}"
     )
     details["holiday"] = name
+    return _closed(ctx, rid, rule, reason, details)
+
+
+def _closed(
+    ctx: RuleContext,
+    rid: str,
+    rule: HoursRule | HolidayRule,
+    reason: str,
+    details: dict[str, object],
+) -> Finding:
+    """A closed window or a holiday blocks, unless the rule lets out-of-hours consent lift it
+    and the callee gave it."""
     if rule.consent_lifts:
         consent = consent_in_force(ctx, (ConsentKind.OUT_OF_HOURS,))
         if consent is not None:
