@@ -61,6 +61,7 @@ REGISTER = "au-dncr"
 REGISTER_TABLE = "reg_bench"
 FIRST_NUMBER = 61400000000  # AU mobiles; every other number is on the register
 TENANT = "bench"
+CALLER_ID = "+61291234567"  # the recorded caller ID
 # What the dialler set on the channel before the Gosub: campaign traffic of tenant "bench".
 CHANNEL_VARIABLES = {"DIALGUARD_TENANT": TENANT, "DIALGUARD_CAMPAIGN": "spring"}
 _SUBSTITUTION = re.compile(r"\$\{([^}]*)\}")
@@ -141,7 +142,6 @@ async def _serve(
     from agi import start_agi_server
     from dialguard.logs import configure_logging
     from dialguard.store import open_store
-    from rules.policy import Policy, TenantSettings
 
     configure_logging("info", log_stream)
     if kind == "agi-noop":
@@ -151,23 +151,30 @@ async def _serve(
         await noop.shutdown()
         return
     store = await open_store(db)
-    # The recorded caller ID is the tenant's own, so calls run every rule and mostly allow.
-    await store.write(
-        "INSERT OR IGNORE INTO caller_ids (number, tenant, created_at) VALUES (?, ?, 0)",
-        ("+61291234567", TENANT),
-    )
+    policy = await bench_tenant(store)
     await store.close()
     # What `dialguard serve --workers N` runs (without AMI): this process is the primary; with
     # N > 1 the daemon's worker pool starts the others, sharing the port (SO_REUSEPORT).
     from dialguard.daemon import start_daemon
     from dialguard.settings import Settings
 
-    policy = Policy(tenants={TENANT: TenantSettings(TENANT, "AU")})
     settings = Settings(Path(db), "127.0.0.1", 0, policy=policy, agi_workers=workers)
     daemon = await start_daemon(settings, ami=None)
     ready.send(daemon.agi.port)
     await stop.wait()
     await daemon.stop()
+
+
+async def bench_tenant(store: Any) -> Any:
+    """Set up the bench tenant (region AU) as owning the recorded caller ID, so calls run
+    every rule and mostly allow; return the policy that knows the tenant."""
+    from rules.policy import Policy, TenantSettings
+
+    await store.write(
+        "INSERT OR IGNORE INTO caller_ids (number, tenant, created_at) VALUES (?, ?, 0)",
+        (CALLER_ID, TENANT),
+    )
+    return Policy(tenants={TENANT: TenantSettings(TENANT, "AU")})
 
 
 class _InstantAllow:

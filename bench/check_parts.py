@@ -33,16 +33,15 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from agi_bench import CALLER_ID, TENANT, bench_tenant  # noqa: E402 - the same tenant and store
+
 from dialguard.guard import Guard, log_decision  # noqa: E402
 from dialguard.logs import configure_logging  # noqa: E402
 from dialguard.store import open_store  # noqa: E402
 from dialguard.store.facts import decision_row  # noqa: E402
 from rules.engine import decide, prepare  # noqa: E402
 from rules.models import CallAttempt  # noqa: E402
-from rules.policy import Policy, TenantSettings  # noqa: E402
 
-TENANT = "bench"
-CALLER_ID = "+61291234567"  # the tenant's own, as in agi_bench.py
 PARTS = ("prepare", "facts", "decide", "record", "log")
 
 
@@ -63,11 +62,7 @@ def attempts(count: int, start: datetime, rng: random.Random, tag: str) -> list[
 
 async def measure(db: Path, calls: int, hour_utc: int | None) -> None:
     store = await open_store(db)
-    await store.write(
-        "INSERT OR IGNORE INTO caller_ids (number, tenant, created_at) VALUES (?, ?, 0)",
-        (CALLER_ID, TENANT),
-    )
-    policy = Policy(tenants={TENANT: TenantSettings(TENANT, "AU")})
+    policy = await bench_tenant(store)
     guard = Guard(store, policy)
     now = datetime.now(UTC)
     start = now if hour_utc is None else now.replace(hour=hour_utc)
