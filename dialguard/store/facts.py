@@ -224,8 +224,8 @@ class FactsCache:
 
     Valid for one database only, and only while `facts_generation` (bumped by triggers in the
     same transaction as any change to `register_copies`, `caller_ids` or `suspensions`, see
-    `schema.py`) is unchanged: `validate` reads it on every check, inside the check's read
-    transaction, so a change committed before the check is always seen by it. Not
+    `schema.py`) is unchanged: every check reads it inside its read transaction and hands
+    it to `accept`, so a change committed before the check is always seen by it. Not
     `PRAGMA data_version`: our own decision writer commits every few milliseconds.
     """
 
@@ -238,10 +238,6 @@ class FactsCache:
         self._caller_ids: dict[str, tuple[CallerIdRecord, ...]] = {}
         self._inventory: dict[str, bool] = {}
         self._suspensions: dict[tuple[str, ...], tuple[Suspension, ...]] = {}
-
-    def validate(self, conn: sqlite3.Connection) -> None:
-        (generation,) = conn.execute(GENERATION).fetchone()
-        self.accept(generation)
 
     def accept(self, generation: int) -> None:
         """Drop what was cached unless `generation` (read in this transaction) is the same."""
@@ -440,24 +436,24 @@ def finding_json(finding: Finding, deciding: bool) -> str:
 
 
 def suppression_from_row(row: sqlite3.Row) -> SuppressionEntry:
-    return SuppressionEntry(
-        number=row["number"],
-        tenant=row["tenant"] or None,
-        campaign=row["campaign"] or None,
-        reason=row["reason"],
-        source=row["source"],
-        requested_at=require_epoch(row["requested_at"]),
-        expires_at=from_epoch(row["expires_at"]),
+    return _suppression(
+        row["number"],
+        row["tenant"],
+        row["campaign"],
+        row["reason"],
+        row["source"],
+        row["requested_at"],
+        row["expires_at"],
     )
 
 
 def consent_from_row(row: sqlite3.Row) -> ConsentRecord:
-    return ConsentRecord(
-        number=row["number"],
-        tenant=row["tenant"],
-        kind=ConsentKind(row["kind"]),
-        granted_at=require_epoch(row["granted_at"]),
-        campaign=row["campaign"] or None,
-        expires_at=from_epoch(row["expires_at"]),
-        revoked_at=from_epoch(row["revoked_at"]),
+    return _consent(
+        row["number"],
+        row["tenant"],
+        row["campaign"],
+        row["kind"],
+        row["granted_at"],
+        row["expires_at"],
+        row["revoked_at"],
     )
