@@ -32,9 +32,7 @@ from rules.numbers import register_key
 from rules.ports import FactQuery
 
 
-def gather_facts(
-    conn: sqlite3.Connection, query: FactQuery, cache: FactsCache | None = None
-) -> Facts:
+def gather_facts(conn: sqlite3.Connection, query: FactQuery, cache: FactsCache) -> Facts:
     """The facts of one call, read in the caller's read transaction.
 
     What does not depend on the callee's number (register copies, the caller ID's inventory
@@ -43,8 +41,6 @@ def gather_facts(
     prior attempts) are read every time, in two statements (`per_number_facts`, then
     `register_hits` once the cache is validated: it names the register tables).
     """
-    if cache is None:
-        cache = FactsCache()
     # Plain tuples: sqlite3.Row costs a Python object and a name lookup per column.
     cursor = conn.cursor()
     cursor.row_factory = None
