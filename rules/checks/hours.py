@@ -209,14 +209,10 @@ def _first_holiday(
     return None
 
 
-def holiday_name(rule: HolidayRule, subdivision: str | None, day: date) -> str | None:
-    """The holiday `rule` bans on `day` in `subdivision`, or None."""
-    return _holiday_name(rule.calendar, rule.observed, rule.names, subdivision, day)
-
-
 def _holiday_name(
     calendar: str, observed: bool, names: tuple[str, ...], subdivision: str | None, day: date
 ) -> str | None:
+    """The holiday a rule with these settings bans on `day` in `subdivision`, or None."""
     name = _calendar(calendar, subdivision, day.year, observed).get(day)
     if name is None:
         return None
