@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import structlog
 
 from agi.server import AgiServer, start_agi_server
+from dialguard.eventloop import run, running_loop_name
 from dialguard.guard import Guard
 from dialguard.logs import get_logger
 from dialguard.settings import AmiSettings, Settings
@@ -139,6 +140,7 @@ async def start_daemon(settings: Settings, *, ami: AmiSettings | None) -> Daemon
         deadline_ms=policy.deadline_ms,
         ami=f"{ami.host}:{ami.port}" if ami else None,
         workers=workers,
+        event_loop=running_loop_name(),
     )
     runner: AmiRunner | None = None
     sweeper: asyncio.Task[None] | None = None
@@ -291,7 +293,7 @@ def worker_main() -> None:
     configure_logging(settings.log_level)
     structlog.contextvars.bind_contextvars(worker=index)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve_worker(settings, port, index, primary))
+        run(_serve_worker(settings, port, index, primary), settings.event_loop)
 
 
 async def _serve_worker(settings: Settings, port: int, index: int, primary: int) -> None:

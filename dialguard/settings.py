@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dialguard.eventloop import EVENT_LOOPS
 from rules import callerid as callerid_rules
 from rules import detectors as detector_rules
 from rules import jurisdictions as jurisdiction_rules
@@ -61,6 +62,8 @@ class Settings:
     source: Path | None = None
     # FastAGI worker processes sharing the port (SO_REUSEPORT); see dialguard/daemon.py.
     agi_workers: int = 1
+    # "auto" (uvloop when installed), "uvloop" or "asyncio"; see dialguard/eventloop.py.
+    event_loop: str = "auto"
 
 
 def load_settings(config: str | Path | None, db: str | Path | None = None) -> Settings:
@@ -124,7 +127,8 @@ def settings_from_mapping(raw: Mapping[str, Any], base_dir: Path) -> Settings:
         except ValueError as exc:
             errors.append(f"agi.listen: {exc}")
     agi_workers = _int(agi, "agi", "workers", 1, errors, minimum=1, maximum=MAX_AGI_WORKERS)
-    _unknown(agi, "agi", {"listen", "workers"}, errors)
+    event_loop = _choice(agi, "agi", "event_loop", EVENT_LOOPS, "auto", errors)
+    _unknown(agi, "agi", {"listen", "workers", "event_loop"}, errors)
 
     ami = _ami(_table(raw, "ami", errors), base_dir, errors)
 
@@ -170,7 +174,16 @@ def settings_from_mapping(raw: Mapping[str, Any], base_dir: Path) -> Settings:
         callerid=callerid,
         detectors=detectors,
     )
-    return Settings(db_path, agi_host, agi_port, ami, policy, log_level, agi_workers=agi_workers)
+    return Settings(
+        db_path,
+        agi_host,
+        agi_port,
+        ami,
+        policy,
+        log_level,
+        agi_workers=agi_workers,
+        event_loop=event_loop,
+    )
 
 
 def parse_host_port(text: str, default_port: int) -> tuple[str, int]:

@@ -25,6 +25,7 @@ def test_without_a_file_the_guard_blocks_on_failure_within_250_ms() -> None:
     assert settings.policy.deadline_ms == 250
     assert (settings.agi_host, settings.agi_port) == ("127.0.0.1", 4573)
     assert settings.ami is None
+    assert settings.event_loop == "auto"
     assert str(settings.db_path) == "/tmp/x.sqlite3"
 
 
@@ -40,7 +41,8 @@ def test_every_bad_key_is_named_in_one_message(tmp_path: Path) -> None:
     path = _write(
         tmp_path,
         '[guard]\non_failure = "maybe"\ndeadline_ms = 0\nbogus = 1\n'
-        '[tenants.x]\nregion = "ZZ"\n[agi]\nlisten = "127.0.0.1:99999"\n[nonsense]\n',
+        '[tenants.x]\nregion = "ZZ"\n[agi]\nlisten = "127.0.0.1:99999"\nevent_loop = "trio"\n'
+        "[nonsense]\n",
     )
 
     with pytest.raises(SettingsError) as caught:
@@ -54,6 +56,7 @@ def test_every_bad_key_is_named_in_one_message(tmp_path: Path) -> None:
         "guard.bogus",
         "tenants.x.region",
         "agi.listen",
+        "agi.event_loop",
         "nonsense",
     ):
         assert key in message

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import replace
 
 import click
 
 from dialguard.cli.app import AppContext, InputError, cli, pass_app
 from dialguard.daemon import DaemonError, run_until_signalled
+from dialguard.eventloop import EventLoopError, run
 from dialguard.logs import configure_logging
 from dialguard.settings import (
     MAX_AGI_WORKERS,
@@ -62,8 +62,8 @@ def serve(
         settings = replace(settings, agi_host=host, agi_port=port)
     ami = None if no_ami else _ami_settings(settings.ami, ami_address, ami_user, ami_secret_file)
     try:
-        asyncio.run(run_until_signalled(settings, ami=ami))
-    except (DaemonError, StoreError, SettingsError) as exc:
+        run(run_until_signalled(settings, ami=ami), settings.event_loop)
+    except (DaemonError, StoreError, SettingsError, EventLoopError) as exc:
         raise InputError(str(exc)) from None
 
 

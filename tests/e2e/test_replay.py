@@ -18,14 +18,19 @@ from tests.agi.fake_asterisk import FakeAsterisk, env_lines, load_transcript, wi
 from tests.ami_listener.fake_ami import FakeAmi, Session
 
 
-@pytest.fixture(name="daemon")
-async def _daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
+async def start_replay_daemon(tmp_path: Path) -> Daemon:
+    """The daemon the replays run against: tenant acme in AU, no AMI until a test connects."""
     policy = Policy(
         tenants={"acme": TenantSettings("acme", "AU")}, block_when_register_missing=False
     )
-    daemon = await start_daemon(
+    return await start_daemon(
         Settings(db_path=tmp_path / "dg.sqlite3", agi_port=0, policy=policy), ami=None
     )
+
+
+@pytest.fixture(name="daemon")
+async def _daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
+    daemon = await start_replay_daemon(tmp_path)
     try:
         yield daemon
     finally:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from dialguard.daemon import Daemon, start_daemon
+from dialguard.eventloop import uvloop_installed
 from dialguard.settings import Settings
 from rules.policy import Policy, TenantSettings
 from tests.agi.fake_asterisk import FakeAsterisk, env_lines, load_transcript, with_env
@@ -141,6 +142,7 @@ def test_dialguard_serve_runs_declares_its_failure_policy_and_stops_on_sigterm(
     assert proc.returncode == 0
     assert serving["failure_policy"] == "block"
     assert serving["deadline_ms"] == 250
+    assert serving["event_loop"] == ("uvloop" if uvloop_installed() else "asyncio")
     assert any(line["event"] == "stopped" for line in lines)
 
 
