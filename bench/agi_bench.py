@@ -15,6 +15,14 @@ Two servers are measured the same way:
   agi-noop  (optional) the agi package with a service that allows at once: the agi layer's own
         cost, without the guard and the store.
 
+The store: `--db` is built once with the register copy and is then only read. Every
+measurement of the real server runs on a fresh copy of it (`<db>-run.sqlite3`), so that each
+starts from the same state, whatever earlier runs decided; `--keep-history` runs on `--db`
+itself instead, to measure a store that has kept every decision of every earlier run.
+
+All servers run on the event loop `dialguard serve` would pick (`--event-loop`, default auto:
+uvloop when installed), so that they are measured the same way.
+
 `--workers 1,2` measures the real server once per worker count: with N > 1 the server process
 runs `dialguard.daemon.start_daemon` as `dialguard serve --workers N` does (N processes on one
 port, SO_REUSEPORT). The client is one more process on the same machine: on a 2-core machine
@@ -38,6 +46,7 @@ import multiprocessing as mp
 import os
 import random
 import re
+import shutil
 import signal
 import sqlite3
 import statistics
@@ -111,7 +120,18 @@ def ensure_store(path: Path, size: int) -> None:
         "UPDATE register_copies SET as_of = ? WHERE register = ?",
         (datetime.now(UTC).date().isoformat(), REGISTER),
     )
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # all in the file: it is copied next
     con.close()
+
+
+def fresh_copy(template: Path) -> Path:
+    """A copy of the bench store for one measurement: the register, none of the decisions
+    earlier measurements made (they would make the store grow by some 4 KB per check)."""
+    run = template.with_name(f"{template.stem}-run.sqlite3")
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{run}{suffix}").unlink(missing_ok=True)
+    shutil.copyfile(template, run)
+    return run
 
 
 # -- servers (child process) ----------------------------------------------------------------
@@ -129,7 +149,7 @@ async def _null_session(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
 
 
 async def _serve(
-    kind: str, db: str, log_stream: TextIO, ready: Connection, workers: int = 1
+    kind: str, db: str, log_stream: TextIO, ready: Connection, workers: int, event_loop: str
 ) -> None:
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
@@ -158,7 +178,9 @@ async def _serve(
     from dialguard.daemon import start_daemon
     from dialguard.settings import Settings
 
-    settings = Settings(Path(db), "127.0.0.1", 0, policy=policy, agi_workers=workers)
+    settings = Settings(
+        Path(db), "127.0.0.1", 0, policy=policy, agi_workers=workers, event_loop=event_loop
+    )
     daemon = await start_daemon(settings, ami=None)
     ready.send(daemon.agi.port)
     await stop.wait()
@@ -202,11 +224,15 @@ class _InstantAllow:
         return parse_number(raw, None)
 
 
-def server_main(kind: str, db: str, log_file: str, ready: Connection, workers: int = 1) -> None:
+def server_main(
+    kind: str, db: str, log_file: str, ready: Connection, workers: int, event_loop: str
+) -> None:
+    from dialguard.eventloop import run
+
     with contextlib.suppress(KeyboardInterrupt), Path(log_file).open("a") as stream:
         # Worker processes inherit stderr: send it where this process logs.
         os.dup2(stream.fileno(), 2)
-        asyncio.run(_serve(kind, db, stream, ready, workers))
+        run(_serve(kind, db, stream, ready, workers, event_loop), event_loop)
 
 
 # -- client ---------------------------------------------------------------------------------
@@ -334,11 +360,15 @@ async def open_loop(client: Client, rate: float, seconds: float) -> Results:
 # -- orchestration --------------------------------------------------------------------------
 
 
-def start_server(kind: str, db: Path, log_file: str, workers: int = 1) -> tuple[mp.Process, int]:
+def start_server(
+    kind: str, db: Path, log_file: str, workers: int = 1, event_loop: str = "auto"
+) -> tuple[mp.Process, int]:
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
     proc = ctx.Process(
-        target=server_main, args=(kind, str(db), log_file, child, workers), daemon=True
+        target=server_main,
+        args=(kind, str(db), log_file, child, workers, event_loop),
+        daemon=True,
     )
     proc.start()
     if not parent.poll(60):
@@ -456,6 +486,18 @@ def main() -> None:
         help="rounds; each measures every server in turn, so that a slow spell of a shared"
         " machine hits them alike (the ratio is then a median over rounds)",
     )
+    parser.add_argument(
+        "--event-loop",
+        default="auto",
+        choices=("auto", "uvloop", "asyncio"),
+        help="the servers' event loop, as [agi] event_loop (default auto: uvloop if installed)",
+    )
+    parser.add_argument(
+        "--keep-history",
+        action="store_true",
+        help="run the real server on --db itself, keeping every decision of every run, rather"
+        " than on a fresh copy per measurement",
+    )
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up per server")
     parser.add_argument(
         "--log-file",
@@ -478,17 +520,22 @@ def main() -> None:
     if "real" in kinds:
         ensure_store(args.db, args.register_size)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
+    from dialguard.eventloop import uvloop_installed
+
+    auto = "uvloop" if uvloop_installed() else "asyncio"
+    loop_name = auto if args.event_loop == "auto" else args.event_loop
     print(f"numbers drawn with --seed {seed}")
     print(
         f"{os.cpu_count()} CPUs shared by the client and the server processes "
-        f"(load average before: {os.getloadavg()[0]:.2f})"
+        f"(load average before: {os.getloadavg()[0]:.2f}); servers on {loop_name}"
     )
     rows: list[dict[str, str]] = []
     throughput: dict[str, list[float]] = {}
     for round_no in range(args.repeat):
         for index, (label, kind, workers) in enumerate(servers):
             tag = f"{label} #{round_no + 1}" if args.repeat > 1 else label
-            proc, port = start_server(kind, args.db, args.log_file, workers)
+            db = args.db if args.keep_history or kind != "real" else fresh_copy(args.db)
+            proc, port = start_server(kind, db, args.log_file, workers, args.event_loop)
             try:
                 # Each measurement dials numbers of its own: no server meets the history
                 # that an earlier one left in the store for the same numbers.
