@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from agi_bench import CALLER_ID, TENANT, bench_tenant  # noqa: E402 - the same tenant and store
+from agi_bench import CALLER_ID, TENANT, bench_tenant, fresh_copy  # noqa: E402 - the same tenant and store
 
 from dialguard.guard import Guard, log_decision  # noqa: E402
 from dialguard.logs import configure_logging  # noqa: E402
@@ -123,7 +123,8 @@ def main() -> None:
         raise SystemExit(f"{args.db} does not exist: run bench/agi_bench.py once to build it")
     with Path(os.devnull).open("w") as sink:  # the lines are rendered, then dropped
         configure_logging("info", sink)
-        asyncio.run(measure(args.db, args.calls, args.hour_utc))
+        # On a fresh copy, as agi_bench.py measures: --db keeps only the register.
+        asyncio.run(measure(fresh_copy(args.db), args.calls, args.hour_utc))
 
 
 if __name__ == "__main__":
