@@ -7,7 +7,10 @@ over loopback TCP as fast as it can. The listener (real panoramisk, real SQLite 
 temporary directory) records them. Reports events/s and calls/s from login to the last
 outcome committed, and checks outcomes stored == calls sent.
 
-    python bench/ami_bench.py [--calls 5000]
+    python bench/ami_bench.py [--calls 5000] [--event-loop auto|uvloop|asyncio]
+
+The listener runs on the event loop `dialguard serve` would pick (default auto: uvloop when
+installed), as in production.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from ami_listener.listener import AmiListener  # noqa: E402
+from dialguard.eventloop import run as run_on_loop  # noqa: E402
 from dialguard.store import open_store  # noqa: E402
 from rules.numbers import parse_number  # noqa: E402
 
@@ -55,7 +59,7 @@ async def measure(port: int, calls: int) -> tuple[int, int, float]:
     return listener.events_seen, int(row[0]) if row else 0, elapsed
 
 
-def run(calls: int) -> int:
+def run(calls: int, event_loop: str = "auto") -> int:
     server = subprocess.Popen(
         [sys.executable, "-m", "tests.ami_listener.fake_ami", str(RECORDING), str(calls), "0"],
         cwd=REPO,
@@ -65,7 +69,7 @@ def run(calls: int) -> int:
     try:
         assert server.stdout is not None
         port = int(server.stdout.readline())
-        events, stored, elapsed = asyncio.run(measure(port, calls))
+        events, stored, elapsed = run_on_loop(measure(port, calls), event_loop)
     finally:
         server.terminate()
         server.wait()
@@ -80,8 +84,9 @@ def run(calls: int) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=5000)
+    parser.add_argument("--event-loop", default="auto", choices=("auto", "uvloop", "asyncio"))
     args = parser.parse_args()
-    raise SystemExit(run(args.calls))
+    raise SystemExit(run(args.calls, args.event_loop))
 
 
 if __name__ == "__main__":
