@@ -36,6 +36,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 import structlog
 
@@ -98,6 +99,7 @@ class AmiRunner:
             reconnect_min_s=ami.reconnect_min_s,
             reconnect_max_s=ami.reconnect_max_s,
             ping_interval_s=ami.ping_interval_s,
+            asterisk_tz=ZoneInfo(ami.cdr_timezone) if ami.cdr_timezone else None,
         )
 
     async def start(self) -> None:

@@ -18,6 +18,7 @@ from dialguard.eventloop import EVENT_LOOPS
 from rules import callerid as callerid_rules
 from rules import detectors as detector_rules
 from rules import jurisdictions as jurisdiction_rules
+from rules.location import is_zone
 from rules.models import Purpose, Verdict
 from rules.policy import DEFAULT_REGISTERS, Policy, RegisterSpec, TenantSettings
 
@@ -43,6 +44,9 @@ class AmiSettings:
     reconnect_min_s: float = 1.0
     reconnect_max_s: float = 30.0
     ping_interval_s: float = 10.0
+    # The IANA zone Asterisk writes CDR times in (they carry no offset); None: this
+    # machine's local zone, right when Asterisk runs here.
+    cdr_timezone: str | None = None
 
     def resolve_secret(self) -> str:
         """The secret, read from its file when one is configured (at start-up, not at load)."""
@@ -279,6 +283,7 @@ def _ami(table: Mapping[str, Any], base_dir: Path, errors: list[str]) -> AmiSett
         "reconnect_min_s",
         "reconnect_max_s",
         "ping_interval_s",
+        "cdr_timezone",
         "enabled",
     }
     _unknown(table, "ami", allowed, errors)
@@ -306,8 +311,20 @@ def _ami(table: Mapping[str, Any], base_dir: Path, errors: list[str]) -> AmiSett
             errors.append(f"ami.{key}: must be a positive number of seconds")
             value = default
         floats[key] = float(value)
+    cdr_timezone = table.get("cdr_timezone")
+    if cdr_timezone is not None and not (isinstance(cdr_timezone, str) and is_zone(cdr_timezone)):
+        errors.append(
+            f"ami.cdr_timezone: {cdr_timezone!r} is not an IANA time zone (e.g. Australia/Sydney)"
+        )
+        cdr_timezone = None
     return AmiSettings(
-        str(table.get("host", "127.0.0.1")), port, str(username), secret, secret_file, **floats
+        str(table.get("host", "127.0.0.1")),
+        port,
+        str(username),
+        secret,
+        secret_file,
+        **floats,
+        cdr_timezone=cdr_timezone,
     )
 
 

@@ -42,7 +42,7 @@ def test_every_bad_key_is_named_in_one_message(tmp_path: Path) -> None:
         tmp_path,
         '[guard]\non_failure = "maybe"\ndeadline_ms = 0\nbogus = 1\n'
         '[tenants.x]\nregion = "ZZ"\n[agi]\nlisten = "127.0.0.1:99999"\nevent_loop = "trio"\n'
-        "[nonsense]\n",
+        '[ami]\nusername = "u"\ncdr_timezone = "Mars/Olympus"\n[nonsense]\n',
     )
 
     with pytest.raises(SettingsError) as caught:
@@ -57,6 +57,7 @@ def test_every_bad_key_is_named_in_one_message(tmp_path: Path) -> None:
         "tenants.x.region",
         "agi.listen",
         "agi.event_loop",
+        "ami.cdr_timezone",
         "nonsense",
     ):
         assert key in message

@@ -37,11 +37,16 @@ async def _daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
         await daemon.stop()
 
 
-async def _connect_ami(daemon: Daemon, fake: FakeAmi) -> AmiRunner:
-    ami = AmiSettings(port=fake.port, username="dialguard", secret="s3cret", reconnect_min_s=0.05)
-    runner = AmiRunner(ami, daemon.guard)
+async def _connect_ami(daemon: Daemon, fake: FakeAmi, cdr_timezone: str = "UTC") -> AmiRunner:
     # The recordings were made on a UTC machine; the CDR times in them are its local time.
-    runner.listener.tracker.asterisk_tz = ZoneInfo("UTC")
+    ami = AmiSettings(
+        port=fake.port,
+        username="dialguard",
+        secret="s3cret",
+        reconnect_min_s=0.05,
+        cdr_timezone=cdr_timezone,
+    )
+    runner = AmiRunner(ami, daemon.guard)
     await runner.start()
     daemon.ami = runner
     return runner
@@ -86,6 +91,20 @@ async def test_a_recorded_call_is_decided_recorded_and_its_outcome_stored(
         "spring",
         "+61400000001",
     )
+
+
+async def test_cdr_times_are_read_in_the_configured_zone(
+    daemon: Daemon, fixtures_dir: Path
+) -> None:
+    """The recording's CDR says `StartTime: 2026-11-28 09:57:58`, without an offset."""
+    recording = fixtures_dir / "allow-answered" / "ami.txt"
+    async with FakeAmi([Session.recording(recording)]) as fake:
+        await _connect_ami(daemon, fake, cdr_timezone="Australia/Sydney")
+        await _wait_for(daemon, "SELECT count(*) FROM outcomes", 1)
+
+    outcome = await daemon.store.fetchone("SELECT started_at FROM outcomes")
+    sydney = datetime(2026, 11, 28, 9, 57, 58, tzinfo=ZoneInfo("Australia/Sydney"))
+    assert outcome["started_at"] == sydney.timestamp()  # 22:57:58 UTC the day before
 
 
 async def test_replaying_a_campaign_burst_raises_flags_once(
