@@ -64,6 +64,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from dialguard.eventloop import EVENT_LOOPS  # noqa: E402
+
 TRANSCRIPT = REPO.parent / "shared" / "fixtures" / "asterisk-22" / "allow-answered"
 TRANSCRIPT_FILE = TRANSCRIPT / "agi-001-check.jsonl"
 REGISTER = "au-dncr"
@@ -494,13 +496,13 @@ def main() -> None:
     parser.add_argument(
         "--event-loop",
         default="auto",
-        choices=("auto", "uvloop", "asyncio"),
+        choices=EVENT_LOOPS,
         help="the servers' event loop, as [agi] event_loop (default auto: uvloop if installed)",
     )
     parser.add_argument(
         "--client-loop",
         default="asyncio",
-        choices=("asyncio", "uvloop"),
+        choices=[loop for loop in EVENT_LOOPS if loop != "auto"],
         help="the client's event loop. asyncio (the default, as in the figures so far) costs"
         " the client about 0.6-1.1 ms of CPU per call, which it takes from the servers on a"
         " small machine; uvloop about 0.5-0.85 ms, closer to (but still well above) what"
@@ -534,10 +536,9 @@ def main() -> None:
     if "real" in kinds:
         ensure_store(args.db, args.register_size)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
-    from dialguard.eventloop import run, uvloop_installed
+    from dialguard.eventloop import resolve, run
 
-    auto = "uvloop" if uvloop_installed() else "asyncio"
-    loop_name = auto if args.event_loop == "auto" else args.event_loop
+    loop_name = resolve(args.event_loop)
     print(f"numbers drawn with --seed {seed}")
     print(
         f"{os.cpu_count()} CPUs shared by the client and the server processes "

@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from ami_listener.listener import AmiListener  # noqa: E402
+from dialguard.eventloop import EVENT_LOOPS  # noqa: E402
 from dialguard.eventloop import run as run_on_loop  # noqa: E402
 from dialguard.store import open_store  # noqa: E402
 from rules.numbers import parse_number  # noqa: E402
@@ -84,7 +85,7 @@ def run(calls: int, event_loop: str = "auto") -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=5000)
-    parser.add_argument("--event-loop", default="auto", choices=("auto", "uvloop", "asyncio"))
+    parser.add_argument("--event-loop", default="auto", choices=EVENT_LOOPS)
     args = parser.parse_args()
     raise SystemExit(run(args.calls, args.event_loop))
 

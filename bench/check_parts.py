@@ -20,7 +20,6 @@ thread and a machine shared with the client. Figures, not pass/fail. Example:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import random
 import sys
@@ -35,6 +34,7 @@ if str(REPO) not in sys.path:
 
 from agi_bench import CALLER_ID, TENANT, bench_tenant, fresh_copy  # noqa: E402 - the same tenant and store
 
+from dialguard.eventloop import run  # noqa: E402
 from dialguard.guard import Guard, log_decision  # noqa: E402
 from dialguard.logs import configure_logging  # noqa: E402
 from dialguard.store import open_store  # noqa: E402
@@ -124,7 +124,7 @@ def main() -> None:
     with Path(os.devnull).open("w") as sink:  # the lines are rendered, then dropped
         configure_logging("info", sink)
         # On a fresh copy, as agi_bench.py measures: --db keeps only the register.
-        asyncio.run(measure(fresh_copy(args.db), args.calls, args.hour_utc))
+        run(measure(fresh_copy(args.db), args.calls, args.hour_utc))  # on serve's loop
 
 
 if __name__ == "__main__":

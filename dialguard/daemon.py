@@ -4,9 +4,9 @@ Start-up declares the failure policy in the log, so that what the guard does whe
 never a surprise. SIGTERM and SIGINT stop accepting calls, let sessions in flight finish within
 their deadline, close the AMI connection and the store.
 
-Workers (`--workers N`, `[agi] workers`): one Python process decides about 250-320 calls a
-second on this project's 2-core machine, bounded by one core (bench/agi_bench.py). With N > 1 this process (the primary)
-and N - 1 worker processes all listen on the FastAGI port with SO_REUSEPORT, and the kernel
+Workers (`--workers N`, `[agi] workers`): one Python process decides about 820-1,060 calls a
+second on this project's 2-core machine, bounded by one core (bench/agi_bench.py). With N > 1
+this process (the primary) and N - 1 worker processes all listen on the FastAGI port with SO_REUSEPORT, and the kernel
 spreads the connections between them. Each worker has its own store connections; only the
 primary runs the AMI listener and the detector sweeper. A worker that dies is logged and
 started again; SIGTERM/SIGINT on the primary stops the workers the same graceful way.
@@ -315,7 +315,13 @@ async def _serve_worker(settings: Settings, port: int, index: int, primary: int)
         log.error("worker_cannot_listen", worker=index, port=port, error=exc.strerror)
         raise SystemExit(1) from None
     freeze_startup_objects()
-    log.info("worker_serving", worker=index, pid=os.getpid(), agi=f"{settings.agi_host}:{port}")
+    log.info(
+        "worker_serving",
+        worker=index,
+        pid=os.getpid(),
+        agi=f"{settings.agi_host}:{port}",
+        event_loop=running_loop_name(),
+    )
     print("ready", flush=True)  # to the primary (stdout is its pipe; log lines go to stderr)
     orphan = asyncio.create_task(_stop_when_orphaned(primary, stop))
     try:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from dialguard.daemon import Daemon, start_daemon
-from dialguard.eventloop import uvloop_installed
+from dialguard.eventloop import resolve
 from dialguard.settings import Settings
 from rules.policy import Policy, TenantSettings
 from tests.agi.fake_asterisk import FakeAsterisk, env_lines, load_transcript, with_env
@@ -110,13 +110,17 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.mark.parametrize("event_loop", ["auto", "asyncio"])
 def test_dialguard_serve_runs_declares_its_failure_policy_and_stops_on_sigterm(
-    tmp_path: Path,
+    tmp_path: Path, event_loop: str
 ) -> None:
     port = _free_port()
+    config = tmp_path / "dialguard.toml"
+    config.write_text(f'[agi]\nevent_loop = "{event_loop}"\n')
     env = {**os.environ, "DIALGUARD_DB": str(tmp_path / "dg.sqlite3")}
+    serve = ["serve", "--agi", f"127.0.0.1:{port}", "--no-ami"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dialguard.cli", "serve", "--agi", f"127.0.0.1:{port}", "--no-ami"],
+        [sys.executable, "-m", "dialguard.cli", "--config", str(config), *serve],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -142,7 +146,7 @@ def test_dialguard_serve_runs_declares_its_failure_policy_and_stops_on_sigterm(
     assert proc.returncode == 0
     assert serving["failure_policy"] == "block"
     assert serving["deadline_ms"] == 250
-    assert serving["event_loop"] == ("uvloop" if uvloop_installed() else "asyncio")
+    assert serving["event_loop"] == resolve(event_loop)  # uvloop for auto, where it loads
     assert any(line["event"] == "stopped" for line in lines)
 
 
