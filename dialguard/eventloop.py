@@ -1,8 +1,9 @@
 """The event loop `dialguard serve` runs on: uvloop when it is installed, else asyncio's own.
 
 uvloop (libuv, MagicStack) runs the same asyncio code with its sockets and transports in C.
-Measured with bench/agi_bench.py, it takes about 0.1-0.15 ms of CPU off every inline check,
-most of it in accepting, reading and closing the FastAGI connections.
+Measured with bench/agi_bench.py, it takes about 0.1-0.2 ms of CPU off every inline check (of
+some 1.0-1.2 ms), where asyncio's own loop spends it in Python: accepting, reading, writing
+and closing the FastAGI connections.
 
 It is a dependency only where it ships wheels (CPython on Linux x86_64/aarch64 and on macOS;
 see pyproject.toml), so that installing dialguard never needs a C compiler. Elsewhere, or if
