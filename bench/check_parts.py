@@ -32,7 +32,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from agi_bench import CALLER_ID, TENANT, bench_tenant, fresh_copy  # noqa: E402 - the same tenant and store
+# The same tenant and store as agi_bench.py.
+from agi_bench import CALLER_ID, TENANT, bench_tenant, fresh_copy  # noqa: E402
 
 from dialguard.eventloop import run  # noqa: E402
 from dialguard.guard import Guard, log_decision  # noqa: E402

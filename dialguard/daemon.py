@@ -6,10 +6,11 @@ their deadline, close the AMI connection and the store.
 
 Workers (`--workers N`, `[agi] workers`): one Python process decides about 820-1,060 calls a
 second on this project's 2-core machine, bounded by one core (bench/agi_bench.py). With N > 1
-this process (the primary) and N - 1 worker processes all listen on the FastAGI port with SO_REUSEPORT, and the kernel
-spreads the connections between them. Each worker has its own store connections; only the
-primary runs the AMI listener and the detector sweeper. A worker that dies is logged and
-started again; SIGTERM/SIGINT on the primary stops the workers the same graceful way.
+this process (the primary) and N - 1 worker processes all listen on the FastAGI port with
+SO_REUSEPORT, and the kernel spreads the connections between them. Each worker has its own
+store connections; only the primary runs the AMI listener and the detector sweeper. A worker
+that dies is logged and started again; SIGTERM/SIGINT on the primary stops the workers the
+same graceful way.
 The default is 1 worker: `dialguard serve` then stays one process (architecture.md), and
 on a 2-core machine that also runs Asterisk a second Python process competes with Asterisk
 for the CPU; at a few hundred calls a second (bench/agi_bench.py --workers 1,2) 2 workers

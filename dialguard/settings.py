@@ -66,7 +66,7 @@ class Settings:
     source: Path | None = None
     # FastAGI worker processes sharing the port (SO_REUSEPORT); see dialguard/daemon.py.
     agi_workers: int = 1
-    # "auto" (uvloop when installed), "uvloop" or "asyncio"; see dialguard/eventloop.py.
+    # "auto" (uvloop when it loads), "uvloop" or "asyncio"; see dialguard/eventloop.py.
     event_loop: str = "auto"
 
 
