@@ -24,22 +24,22 @@ Change lists (deletions among additions, in file order) are applied row by row i
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
-import os
 import re
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from functools import partial
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from dialguard.registers.blocks import FastRun, Piece, line_blocks, scan, text_lines
+from dialguard.registers.files import RegisterFileError, open_register_file
 from dialguard.registers.readers import Format, Item
 from dialguard.store.core import Store
 from dialguard.store.timeconv import require_epoch
@@ -96,26 +96,13 @@ class CopyRow:
     format: str
 
 
-class _FileChunks:
-    """The file's bytes in chunks, hashed (sha256) and counted as they are read."""
-
-    def __init__(self, file: BinaryIO, size: int) -> None:
-        self.file = file
-        self.size = size
-        self.digest = hashlib.sha256()
-        self.bytes_read = 0
-
-    def __iter__(self) -> Iterator[bytes]:
-        while chunk := self.file.read(self.size):
-            self.digest.update(chunk)
-            self.bytes_read += len(chunk)
-            yield chunk
-
-    def checksum(self) -> str:
-        """The whole file's checksum (a reader may stop early: the rest is read here)."""
-        for _ in self:
-            pass
-        return self.digest.hexdigest()
+@contextmanager
+def _translated_file_errors() -> Iterator[None]:
+    """A damaged or unusable archive fails the import like any other bad file."""
+    try:
+        yield
+    except RegisterFileError as exc:
+        raise RegisterImportError(str(exc)) from None
 
 
 def table_prefix(register: str) -> str:
@@ -200,14 +187,12 @@ def import_register_sync(
         if fmt.changes and old_table is not None:
             _copy_table(conn, old_table, new_table, chunk_rows, cancel)
             report.count = report.previous_count or 0
-        with path.open("rb") as file:
-            size = os.fstat(file.fileno()).st_size
-            chunks = _FileChunks(file, block_bytes)
-            blocks = line_blocks(chunks)
+        with _translated_file_errors(), open_register_file(path, block_bytes) as source:
+            blocks = line_blocks(source.blocks)
 
             def read_progress() -> None:
                 if progress is not None:
-                    progress("reading", chunks.bytes_read, size)
+                    progress("reading", source.position(), source.size)
 
             if fmt.changes:
                 stream = (items or partial(fmt.read, country=country))(text_lines(blocks))
@@ -222,7 +207,7 @@ def import_register_sync(
                 if report.accepted + report.not_listed == 0:
                     raise RegisterImportError(_nothing_read(path, report))
                 _fill(conn, new_table, report, chunk_rows, cancel, progress)
-            report.checksum = chunks.checksum()
+            report.checksum = source.checksum()
         if report.accepted + report.not_listed == 0:
             raise RegisterImportError(_nothing_read(path, report))
         _swap(conn, report, old_table)

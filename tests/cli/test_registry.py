@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 
@@ -46,6 +47,26 @@ def test_import_report_and_errors(run, tmp_path: Path) -> None:  # type: ignore[
     assert result.exit_code == 2 and "every line was rejected" in result.output
     status = json.loads(run("registry", "status", "--json").output)
     assert next(s for s in status if s["register"] == "au-dncr")["count"] == 1
+
+
+def test_a_zipped_wash_imports_and_a_zip_of_two_is_refused_in_one_line(  # type: ignore[no-untyped-def]
+    run, tmp_path: Path
+) -> None:
+    one = tmp_path / "wash.zip"
+    with zipfile.ZipFile(one, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("wash.txt", "0412345678\n0412345679\n")
+    result = run("registry", "import", str(one), "--registry", "au-dncr", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["count"] == 2
+    two = tmp_path / "two.zip"
+    with zipfile.ZipFile(two, "w") as archive:
+        archive.writestr("a.txt", "0412345678\n")
+        archive.writestr("b.txt", "0412345680\n")
+    refused = run("registry", "import", str(two), "--registry", "au-dncr")
+    assert refused.exit_code == 2
+    assert refused.output.count("\n") == 1 and "holds 2 files (a.txt, b.txt)" in refused.output
+    status = json.loads(run("registry", "status", "--json").output)
+    assert next(s for s in status if s["register"] == "au-dncr")["count"] == 2
 
 
 def test_register_specific_format_is_the_default(run) -> None:  # type: ignore[no-untyped-def]

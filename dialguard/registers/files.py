@@ -1,0 +1,143 @@
+"""Register files as the registers hand them out: plain text, gzip, or a zip holding one file.
+
+The FTC's National DNC downloads are zip files, and the ACMA returns a wash in the compression
+it was sent in, .zip or .gz (regulations.md sections 1.4 and 2.7). They are read as they come,
+decompressed as a stream in blocks and never unpacked to disk, so an import stays in constant
+memory whatever the file. The format is recognised by its first bytes, not by its name.
+
+The checksum is the sha256 of the file as given (the compressed file, for .gz and .zip), so
+an operator can compare it with the download's.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZIP_MAGIC = b"PK\x03\x04"
+_DECOMPRESS_ERRORS = (OSError, EOFError, zlib.error, zipfile.BadZipFile)
+
+
+class RegisterFileError(Exception):
+    """The file cannot be read as a register file; the message names it and says why."""
+
+
+@dataclass
+class RegisterFile:
+    """An open register file: its text's bytes in blocks, and how far reading has got."""
+
+    kind: str  # "plain", "gzip" or "zip"
+    blocks: Iterator[bytes]  # the text's bytes (decompressed), in blocks
+    size: int  # the total `position` counts to, for a progress bar
+    position: Callable[[], int]
+    checksum: Callable[[], str]  # sha256 of the file as given; reads whatever is left
+
+
+class _Reader(Protocol):
+    def read(self, size: int, /) -> bytes: ...
+
+
+class _Counted:
+    """A file read through this is counted (and hashed, with `hashed`) as it goes."""
+
+    def __init__(self, file: _Reader, *, hashed: bool = False) -> None:
+        self.file = file
+        self.digest = hashlib.sha256() if hashed else None
+        self.bytes_read = 0
+
+    def read(self, size: int, /) -> bytes:
+        data = self.file.read(size)
+        if self.digest is not None:
+            self.digest.update(data)
+        self.bytes_read += len(data)
+        return data
+
+    def seek(self, offset: int, /) -> int:
+        # GzipFile asks for it, and uses it only to rewind, which an import never does.
+        raise io.UnsupportedOperation("a register file is read once, from start to end")
+
+    def finish(self) -> str:
+        """The whole file's sha256: a reader may stop early, the rest is read here."""
+        assert self.digest is not None
+        while self.read(1 << 20):
+            pass
+        return self.digest.hexdigest()
+
+
+@contextmanager
+def open_register_file(path: Path, block_bytes: int) -> Iterator[RegisterFile]:
+    """Open `path` for reading in blocks of about `block_bytes`, whatever its compression."""
+    with ExitStack() as stack:
+        raw: BinaryIO = stack.enter_context(path.open("rb"))
+        size = os.fstat(raw.fileno()).st_size
+        magic = raw.read(4)
+        raw.seek(0)
+        if magic.startswith(ZIP_MAGIC):
+            yield _zip_member(path, raw, block_bytes, stack)
+            return
+        hashing = _Counted(raw, hashed=True)
+        text: _Reader = hashing
+        kind = "plain"
+        if magic.startswith(GZIP_MAGIC):
+            text = stack.enter_context(gzip.GzipFile(fileobj=hashing, mode="rb"))
+            kind = "gzip"
+        yield RegisterFile(
+            kind,
+            _blocks(path, kind, text, block_bytes),
+            size,
+            lambda: hashing.bytes_read,
+            hashing.finish,
+        )
+
+
+def _zip_member(path: Path, raw: BinaryIO, block_bytes: int, stack: ExitStack) -> RegisterFile:
+    try:
+        archive = stack.enter_context(zipfile.ZipFile(raw))
+    except _DECOMPRESS_ERRORS as exc:
+        raise RegisterFileError(f"{path.name}: not a readable zip file ({exc})") from None
+    members = [info for info in archive.infolist() if not info.is_dir()]
+    if len(members) != 1:
+        names = ", ".join(info.filename for info in members[:5])
+        more = ", ..." if len(members) > 5 else ""
+        raise RegisterFileError(
+            f"{path.name} holds {len(members)} files ({names}{more}): a register zip must hold"
+            " exactly one; unzip it and import the files one by one"
+        )
+    member = stack.enter_context(archive.open(members[0]))
+    counted = _Counted(member)
+
+    def checksum() -> str:
+        with path.open("rb") as again:  # the zip reader seeks about: hash the file apart
+            return hashlib.file_digest(again, "sha256").hexdigest()
+
+    return RegisterFile(
+        "zip",
+        _blocks(path, "zip", counted, block_bytes),
+        members[0].file_size,
+        lambda: counted.bytes_read,
+        checksum,
+    )
+
+
+def _blocks(path: Path, kind: str, text: _Reader, block_bytes: int) -> Iterator[bytes]:
+    """The blocks of `text`, a damaged archive reported in one line."""
+    while True:
+        try:
+            block = text.read(block_bytes)
+        except _DECOMPRESS_ERRORS as exc:
+            if kind == "plain":
+                raise
+            raise RegisterFileError(f"{path.name}: not a readable {kind} file ({exc})") from None
+        if not block:
+            return
+        yield block

@@ -1,0 +1,148 @@
+"""Register files as the registers hand them out: .gz and .zip are read as they come, streamed;
+a damaged archive fails in one line and leaves the copy in force."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import zipfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from dialguard.registers.files import open_register_file
+from dialguard.registers.readers import FORMATS
+from dialguard.store import Store
+from dialguard.store.registers import (
+    RegisterImportError,
+    import_register,
+    is_listed,
+    register_copy_rows,
+    register_tables,
+)
+from tests.store.test_register_import import DAY, US_LINES, load, table_rows, write
+
+TEXT = "".join(f"04123{i:05d}\n" for i in range(200)) + "junk\n"
+
+
+def gzipped(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(text.encode()))
+    return path
+
+
+def zipped(tmp_path: Path, name: str, **members: str) -> Path:
+    path = tmp_path / name
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for member, text in members.items():
+            archive.writestr(member, text)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["gz", "zip"])
+async def test_a_compressed_file_imports_as_its_text_would(
+    store: Store, tmp_path: Path, kind: str
+) -> None:
+    plain = write(tmp_path, "wash.txt", TEXT.rstrip("\n"))
+    expected = await load(store, plain, block_bytes=64)
+    expected_rows = await table_rows(store, "au-dncr")
+    packed = (
+        gzipped(tmp_path, "wash.txt.gz", TEXT)
+        if kind == "gz"
+        else zipped(tmp_path, "wash.zip", **{"wash.txt": TEXT})
+    )
+
+    report = await load(store, packed, block_bytes=64)
+
+    keys = ("lines", "accepted", "duplicates", "rejected", "rejects", "count")
+    assert {k: getattr(report, k) for k in keys} == {k: getattr(expected, k) for k in keys}
+    assert await table_rows(store, "au-dncr") == expected_rows
+    # The checksum is the file's as given, so it matches the download's.
+    assert report.checksum == hashlib.sha256(packed.read_bytes()).hexdigest()  # type: ignore[attr-defined]
+
+
+async def test_the_bulk_path_reads_through_gzip(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "us.txt.gz"
+    path.write_bytes(gzip.compress(("\r\n".join(US_LINES) + "\r\n").encode()))
+    report = await import_register(
+        store, "us-dnc", path, FORMATS["us-dnc"], "US", DAY, block_bytes=16
+    )
+    assert (report.accepted, report.duplicates, report.count) == (46, 2, 44)
+    assert [n for n, _ in report.rejects] == [2, 9]
+
+
+async def test_reading_progress_counts_the_file_as_given(store: Store, tmp_path: Path) -> None:
+    path = gzipped(tmp_path, "wash.txt.gz", TEXT)
+    seen: list[tuple[int, int]] = []
+
+    def progress(phase: str, done: int, total: int) -> None:
+        if phase == "reading":
+            seen.append((done, total))
+
+    await load(store, path, progress=progress, block_bytes=64)
+    size = path.stat().st_size
+    assert seen and all(total == size and 0 < done <= size for done, total in seen)
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("truncated.gz", "not a readable gzip file"),
+        ("two.zip", "holds 2 files (a.txt, b.txt)"),
+        ("damaged.zip", "not a readable zip file"),
+    ],
+)
+async def test_a_bad_archive_fails_in_one_line_and_the_copy_stays(
+    store: Store, tmp_path: Path, name: str, problem: str
+) -> None:
+    await load(store, write(tmp_path, "first.txt", "0412345678"))
+    before = await register_tables(store)
+    if name == "truncated.gz":
+        packed = gzip.compress(TEXT.encode())
+        (tmp_path / name).write_bytes(packed[: len(packed) // 2])
+    elif name == "two.zip":
+        zipped(tmp_path, name, **{"a.txt": TEXT, "b.txt": TEXT})
+    else:
+        good = zipped(tmp_path, "good.zip", **{"wash.txt": TEXT}).read_bytes()
+        (tmp_path / name).write_bytes(good[:40])  # the header, no central directory
+
+    with pytest.raises(RegisterImportError) as caught:
+        await load(store, tmp_path / name, block_bytes=64)
+
+    assert problem in str(caught.value) and "\n" not in str(caught.value)
+    assert await register_tables(store) == before
+    assert await is_listed(store, "au-dncr", 61412345678)
+    assert (await register_copy_rows(store))["au-dncr"].count == 1
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    data=st.binary(max_size=3000),
+    block=st.integers(min_value=1, max_value=512),
+    kind=st.sampled_from(["plain", "gzip", "zip"]),
+)
+def test_the_blocks_are_the_text_whatever_the_packing_and_block_size(
+    tmp_path: Path, data: bytes, block: int, kind: str
+) -> None:
+    path = tmp_path / f"f.{kind}"
+    if kind == "plain":
+        path.write_bytes(data)
+    elif kind == "gzip":
+        path.write_bytes(gzip.compress(data))
+    else:
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("member.txt", data)
+    # A plain file that starts like an archive is read as one: not this property.
+    assume(kind != "plain" or not data.startswith((b"\x1f\x8b", b"PK\x03\x04")))
+
+    with open_register_file(path, block) as source:
+        read = b"".join(source.blocks)
+        checksum = source.checksum()
+
+    assert read == data
+    assert source.kind == kind
+    assert checksum == hashlib.sha256(path.read_bytes()).hexdigest()
