@@ -113,7 +113,10 @@ def _zip_member(path: Path, raw: BinaryIO, block_bytes: int, stack: ExitStack) -
             f"{path.name} holds {len(members)} files ({names}{more}): a register zip must hold"
             " exactly one; unzip it and import the files one by one"
         )
-    member = stack.enter_context(archive.open(members[0]))
+    try:
+        member = stack.enter_context(archive.open(members[0]))
+    except (RuntimeError, NotImplementedError, *_DECOMPRESS_ERRORS) as exc:  # encrypted, method
+        raise RegisterFileError(f"{path.name}: cannot read {members[0].filename} ({exc})") from None
     counted = _Counted(member)
 
     def checksum() -> str:

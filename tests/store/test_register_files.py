@@ -92,6 +92,7 @@ async def test_reading_progress_counts_the_file_as_given(store: Store, tmp_path:
         ("truncated.gz", "not a readable gzip file"),
         ("two.zip", "holds 2 files (a.txt, b.txt)"),
         ("damaged.zip", "not a readable zip file"),
+        ("encrypted.zip", "cannot read wash.txt"),
     ],
 )
 async def test_a_bad_archive_fails_in_one_line_and_the_copy_stays(
@@ -104,9 +105,15 @@ async def test_a_bad_archive_fails_in_one_line_and_the_copy_stays(
         (tmp_path / name).write_bytes(packed[: len(packed) // 2])
     elif name == "two.zip":
         zipped(tmp_path, name, **{"a.txt": TEXT, "b.txt": TEXT})
-    else:
+    elif name == "damaged.zip":
         good = zipped(tmp_path, "good.zip", **{"wash.txt": TEXT}).read_bytes()
         (tmp_path / name).write_bytes(good[:40])  # the header, no central directory
+    else:  # zipfile cannot write an encrypted zip: set the "encrypted" flag bit by hand
+        packed = bytearray(zipped(tmp_path, "good.zip", **{"wash.txt": TEXT}).read_bytes())
+        central = packed.index(b"PK\x01\x02")
+        packed[6] |= 1  # the local header's flags
+        packed[central + 8] |= 1  # the central directory's
+        (tmp_path / name).write_bytes(bytes(packed))
 
     with pytest.raises(RegisterImportError) as caught:
         await load(store, tmp_path / name, block_bytes=64)
