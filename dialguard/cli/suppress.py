@@ -34,6 +34,7 @@ from rules.numbers import parse_number
 from rules.policy import Policy
 
 MAX_BAD_SHOWN = 10
+STAGE_BATCH = 10_000  # entries staged at a time: memory stays flat whatever the file
 
 
 @cli.group()
@@ -184,13 +185,15 @@ def import_(
     path = readable_file(file)
     src = source or f"import:{path.name}"
     now = datetime.now(UTC)
-    entries: list[SuppressionEntry] = []
-    bad: list[str] = []
-    for line_no, fields in _records(path):
+    policy = app.settings.policy
+    bad: list[str] = []  # the first few, for the message
+    bad_lines = 0
+
+    def entry_of(fields: dict[str, str]) -> SuppressionEntry | str:
+        """The entry a line gives, or what is wrong with it."""
         e_tenant = fields.get("tenant") or tenant
         e_campaign = fields.get("campaign") or campaign
-        raw = fields.get("number", "")
-        e164, problem = _problem(raw, e_tenant, app.settings.policy)
+        e164, problem = _problem(fields.get("number", ""), e_tenant, policy)
         if problem is None and e_campaign and not e_tenant:
             problem = "a campaign needs a tenant"
         try:
@@ -202,56 +205,82 @@ def import_(
             problem = problem or exc.format_message()
             expires_at, requested = None, now
         if problem is not None or e164 is None:
-            bad.append(f"line {line_no}: {problem}")
-            continue
-        entries.append(
-            SuppressionEntry(
-                e164,
-                e_tenant,
-                e_campaign,
-                fields.get("reason") or reason,
-                fields.get("source") or src,
-                requested,
-                expires_at,
-            )
+            return problem or "no number"
+        return SuppressionEntry(
+            e164,
+            e_tenant,
+            e_campaign,
+            fields.get("reason") or reason,
+            fields.get("source") or src,
+            requested,
+            expires_at,
         )
-    if bad and not skip_bad:
-        shown = "; ".join(bad[:MAX_BAD_SHOWN])
+
+    async def body(store: Store) -> db.ImportCounts | None:
+        """Stage the good lines as the file is read (constant memory); apply them all at
+        once, or nothing when a line is bad and --skip-bad was not given."""
+        nonlocal bad_lines
+        async with db.SuppressionImport(store) as staged:
+            batch: list[SuppressionEntry] = []
+            for line_no, fields in _records(path):
+                entry = entry_of(fields)
+                if isinstance(entry, str):
+                    bad_lines += 1
+                    if len(bad) < MAX_BAD_SHOWN:
+                        bad.append(f"line {line_no}: {entry}")
+                    continue
+                batch.append(entry)
+                if len(batch) >= STAGE_BATCH:
+                    await staged.add(batch)
+                    batch = []
+            if batch:
+                await staged.add(batch)
+            if (bad_lines and not skip_bad) or not staged.staged:
+                return None
+            return await staged.apply(src)
+
+    counts = app.run(body)
+    if bad_lines and not skip_bad:
+        shown = "; ".join(bad)
         fail(
-            f"{file}: {len(bad)} bad line(s), nothing imported ({shown}); fix them or use --skip-bad"
+            f"{file}: {bad_lines} bad line(s), nothing imported ({shown}); fix them or use"
+            " --skip-bad"
         )
-    if not entries:
+    if counts is None:
         fail(f"{file}: no numbers found")
-
-    async def body(store: Store) -> int:
-        return await db.import_entries(store, entries, src)
-
-    count = app.run(body)
-    click.echo(f"imported {count} entries from {file}")
-    for line in bad[:MAX_BAD_SHOWN]:
+    click.echo(
+        f"imported {counts.entries} entries from {file}: {counts.new} new,"
+        f" {counts.updated} already listed (updated), {counts.duplicates} duplicate lines"
+    )
+    for line in bad:
         click.echo(f"  skipped {line}", err=True)
-    if len(bad) > MAX_BAD_SHOWN:
-        click.echo(f"  ... and {len(bad) - MAX_BAD_SHOWN} more bad lines", err=True)
+    if bad_lines > len(bad):
+        click.echo(f"  ... and {bad_lines - len(bad)} more bad lines", err=True)
 
 
 def _records(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    """(line number, fields) per data line; fields always has `number`."""
+    """(line number, fields) per data line, read as the file streams; fields always has
+    `number`. A CSV is recognised by a header naming `number`."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        with path.open(encoding="utf-8-sig", newline="") as text:
+            first = ""
+            for line in text:
+                if line.strip():
+                    first = line
+                    break
+            text.seek(0)
+            header = [h.strip().lower() for h in next(csv.reader([first]))] if first else []
+            if "number" in header:
+                reader = csv.DictReader(text)
+                reader.fieldnames = [h.strip().lower() for h in reader.fieldnames or []]
+                for row in reader:
+                    values = {k: (v or "").strip() for k, v in row.items() if isinstance(k, str)}
+                    if any(values.values()):
+                        yield reader.line_num, values
+                return
+            for line_no, line in enumerate(text, 1):
+                s = line.strip()
+                if s and not s.startswith("#"):
+                    yield line_no, {"number": s}
     except UnicodeDecodeError:
         fail(f"{path}: is not UTF-8 text")
-    lines = text.splitlines()
-    first = next((line for line in lines if line.strip()), "")
-    header = [h.strip().lower() for h in next(csv.reader([first]))] if first else []
-    if "number" in header:
-        reader = csv.DictReader(io.StringIO(text))
-        reader.fieldnames = [h.strip().lower() for h in reader.fieldnames or []]
-        for row in reader:
-            values = {k: (v or "").strip() for k, v in row.items() if isinstance(k, str)}
-            if any(values.values()):
-                yield reader.line_num, values
-        return
-    for line_no, line in enumerate(lines, 1):
-        s = line.strip()
-        if s and not s.startswith("#"):
-            yield line_no, {"number": s}

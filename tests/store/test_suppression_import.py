@@ -1,0 +1,50 @@
+"""A bulk opt-out import is staged without locking the shared database, then applied at once."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+
+import pytest
+
+from dialguard.store import Store
+from dialguard.store.suppressions import SuppressionImport, list_entries
+from rules.facts import SuppressionEntry
+
+NOW = datetime(2026, 3, 2, tzinfo=UTC)
+
+
+def _entries(*numbers: str) -> list[SuppressionEntry]:
+    return [SuppressionEntry(n, "acme", None, "asked", "test", NOW) for n in numbers]
+
+
+async def test_staging_takes_no_lock_and_nothing_is_listed_before_apply(store: Store) -> None:
+    async with SuppressionImport(store) as staged:
+        await staged.add(_entries("+61412345678", "+61412345679"))
+        # A daemon recording decisions can still write: staging is in SQLite's temp file.
+        other = sqlite3.connect(store.path, timeout=0, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("INSERT INTO events (at, kind, detail) VALUES (0, 'test', '{}')")
+        other.execute("COMMIT")
+        other.close()
+        assert await list_entries(store) == []
+        counts = await staged.apply("test")
+
+    assert (counts.entries, counts.new, counts.updated, counts.duplicates) == (2, 2, 0, 0)
+    assert len(await list_entries(store)) == 2
+
+
+async def test_an_import_left_before_apply_lists_nothing_and_the_next_one_starts_clean(
+    store: Store,
+) -> None:
+    with pytest.raises(RuntimeError):
+        async with SuppressionImport(store) as staged:
+            await staged.add(_entries("+61412345678"))
+            raise RuntimeError("Ctrl-C, say")
+    assert await list_entries(store) == []
+
+    async with SuppressionImport(store) as staged:
+        await staged.add(_entries("+61412345679"))
+        counts = await staged.apply("test")
+    assert counts.entries == 1
+    assert [row.entry.number for row in await list_entries(store)] == ["+61412345679"]
