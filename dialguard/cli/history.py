@@ -14,6 +14,7 @@ import csv
 import hashlib
 from collections.abc import Iterator
 from datetime import datetime, tzinfo
+from itertools import chain
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -21,7 +22,8 @@ import click
 
 from dialguard.cli.app import AppContext, cli, emit_json, fail, pass_app, readable_file
 from dialguard.store import Store
-from dialguard.store.history import import_outcomes
+from dialguard.store.history import HistoryImport
+from dialguard.store.staging import BATCH_ROWS
 from rules.numbers import parse_number
 from rules.outcomes import CallOutcome
 from rules.policy import Policy
@@ -69,7 +71,7 @@ def import_(
     path = readable_file(file)
     tz = _zone(zone)
     rows = _rows(path)
-    first = next(iter(rows), None)
+    first = next(rows, None)
     if first is None:
         fail(f"{file}: is empty")
     if fmt == "auto":
@@ -77,40 +79,52 @@ def import_(
         fmt = "csv" if "number" in header and "started_at" in header else "cdr-csv"
     policy = app.settings.policy
     parse = _parse_csv if fmt == "csv" else _parse_cdr
-    outcomes: list[CallOutcome] = []
-    rejects: list[tuple[int, str]] = []
-    skipped = 0
-    for line_no, result in parse(rows, tenant, campaign, tz, policy):
-        if isinstance(result, CallOutcome):
-            outcomes.append(result)
-        elif result is None:
-            skipped += 1
-        else:
-            rejects.append((line_no, result))
-    if not outcomes:
-        shown = "; ".join(f"line {n}: {p}" for n, p in rejects[:3]) or "no call attempts"
-        fail(f"{file}: nothing to import ({shown})")
+    rejects: list[tuple[int, str]] = []  # the first few, for the report
+    counts = {"accepted": 0, "rejected": 0, "skipped": 0}
 
-    async def body(store: Store) -> int:
-        return await import_outcomes(store, outcomes, str(path))
+    async def body(store: Store) -> int | None:
+        """Stage the attempts as the file is read (constant memory), then copy them all at
+        once; None when there is nothing to import."""
+        async with HistoryImport(store) as staged:
+            batch: list[CallOutcome] = []
+            for line_no, result in parse(chain([first], rows), tenant, campaign, tz, policy):
+                if isinstance(result, CallOutcome):
+                    batch.append(result)
+                    if len(batch) >= BATCH_ROWS:
+                        await staged.add(batch)
+                        batch = []
+                elif result is None:
+                    counts["skipped"] += 1
+                else:
+                    counts["rejected"] += 1
+                    if len(rejects) < MAX_REJECTS_SHOWN:
+                        rejects.append((line_no, result))
+            if batch:
+                await staged.add(batch)
+            counts["accepted"] = staged.staged
+            return await staged.apply(str(path)) if staged.staged else None
 
     added = app.run(body)
+    if added is None:
+        shown = "; ".join(f"line {n}: {p}" for n, p in rejects[:3]) or "no call attempts"
+        fail(f"{file}: nothing to import ({shown})")
+    accepted, skipped = counts["accepted"], counts["skipped"]
     report = {
         "file": str(path),
         "format": fmt,
-        "accepted": len(outcomes),
+        "accepted": accepted,
         "added": added,
-        "duplicates": len(outcomes) - added,
+        "duplicates": accepted - added,
         "skipped": skipped,
-        "rejected": len(rejects),
+        "rejected": counts["rejected"],
         "rejects": [{"line": n, "problem": p} for n, p in rejects[:MAX_REJECTS_SHOWN]],
     }
     if as_json:
         emit_json(report)
         return
     click.echo(
-        f"{file} ({fmt}): {len(outcomes)} attempts accepted, {added} new, "
-        f"{len(outcomes) - added} duplicate, {len(rejects)} rejected"
+        f"{file} ({fmt}): {accepted} attempts accepted, {added} new, "
+        f"{accepted - added} duplicate, {counts['rejected']} rejected"
         + (f", {skipped} non-attempt rows skipped" if skipped else "")
     )
     for n, p in rejects[:MAX_REJECTS_SHOWN]:
@@ -128,17 +142,16 @@ def _zone(name: str | None) -> tzinfo:
         fail(f"--timezone: {name!r} is not an IANA time zone")
 
 
-def _rows(path: Path) -> list[tuple[int, list[str]]]:
+def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """(line number, cells) of each non-blank CSV row, read as the file streams."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        with path.open(encoding="utf-8-sig", newline="") as text:
+            reader = csv.reader(text)
+            for row in reader:
+                if any(cell.strip() for cell in row):
+                    yield reader.line_num, row
     except UnicodeDecodeError:
         fail(f"{path}: is not UTF-8 text")
-    reader = csv.reader(text.splitlines())
-    out: list[tuple[int, list[str]]] = []
-    for row in reader:
-        if any(cell.strip() for cell in row):
-            out.append((reader.line_num, row))
-    return out
 
 
 Parsed = Iterator[tuple[int, CallOutcome | str | None]]
@@ -157,17 +170,17 @@ def _number(raw: str, tenant: str | None, policy: Policy) -> str | str:
 
 
 def _parse_csv(
-    rows: list[tuple[int, list[str]]],
+    rows: Iterator[tuple[int, list[str]]],
     tenant: str | None,
     campaign: str | None,
     tz: tzinfo,
     policy: Policy,
 ) -> Parsed:
-    header = [c.strip().lower() for c in rows[0][1]]
+    header = [c.strip().lower() for c in next(rows)[1]]
     missing = [c for c in ("number", "started_at", "disposition") if c not in header]
     if missing:
         fail(f"CSV header lacks {', '.join(missing)} (expected {','.join(CSV_HEADER)})")
-    for line_no, cells in rows[1:]:
+    for line_no, cells in rows:
         f = dict(zip(header, (c.strip() for c in cells), strict=False))
         try:
             row_tenant = f.get("tenant") or tenant
@@ -204,7 +217,7 @@ def _parse_csv(
 
 
 def _parse_cdr(
-    rows: list[tuple[int, list[str]]],
+    rows: Iterator[tuple[int, list[str]]],
     tenant: str | None,
     campaign: str | None,
     tz: tzinfo,

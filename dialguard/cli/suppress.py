@@ -29,12 +29,12 @@ from dialguard.cli.app import (
 )
 from dialguard.store import Store
 from dialguard.store import suppressions as db
+from dialguard.store.staging import BATCH_ROWS
 from rules.facts import SuppressionEntry
 from rules.numbers import parse_number
 from rules.policy import Policy
 
 MAX_BAD_SHOWN = 10
-STAGE_BATCH = 10_000  # entries staged at a time: memory stays flat whatever the file
 
 
 @cli.group()
@@ -230,7 +230,7 @@ def import_(
                         bad.append(f"line {line_no}: {entry}")
                     continue
                 batch.append(entry)
-                if len(batch) >= STAGE_BATCH:
+                if len(batch) >= BATCH_ROWS:
                     await staged.add(batch)
                     batch = []
             if batch:

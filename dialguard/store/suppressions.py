@@ -10,6 +10,7 @@ from typing import Any
 
 from dialguard.store.core import SUPPRESSION_UPSERT, Store
 from dialguard.store.facts import suppression_from_row
+from dialguard.store.staging import Staging
 from dialguard.store.timeconv import to_epoch
 from rules.facts import SuppressionEntry
 
@@ -96,80 +97,78 @@ class SuppressionImport:
     """A bulk import of opt-outs: all or nothing, in constant memory, holding the database
     briefly.
 
-    Entries are staged in a TEMP table of the store's connection (SQLite's own temporary file:
-    staging takes no lock on the shared database, so the daemons go on recording decisions).
-    `apply` then adds them in ONE transaction, committed with synchronous=FULL, in key order:
-    the index is appended to rather than updated at random, which holds the write lock two to
-    three times less long (0.7-0.9 s rather than 1.5-2.5 s for 200,000 entries here). The
-    daemons' decision records wait for that lock, and the inline check blocks once they have
-    waited 2 s (`guard.error`): split lists longer than about 400,000 entries (500,000 held
-    it 2.05 s). A later line for the same number and scope wins, as if the lines were added
-    one by one in order.
+    Entries are staged (`staging.Staging`: no lock on the shared database). `apply` then adds
+    them in ONE transaction, committed with synchronous=FULL, in key order: the index is
+    appended to rather than updated at random, which holds the write lock two to three times
+    less long (0.7-0.9 s rather than 1.5-2.5 s for 200,000 entries here). The daemons'
+    decision records wait for that lock, and the inline check blocks once they have waited
+    2 s (`guard.error`): split lists longer than about 400,000 entries (500,000 held it
+    2.05 s). A later line for the same number and scope wins, as if the lines were added one
+    by one in order.
     """
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.staged = 0
+        self._stage = Staging(
+            store,
+            "suppression_stage",
+            (
+                "number TEXT NOT NULL",
+                "tenant TEXT NOT NULL",
+                "campaign TEXT NOT NULL",
+                "reason TEXT",
+                "source TEXT",
+                "requested_at REAL",
+                "expires_at REAL",
+            ),
+        )
+
+    @property
+    def staged(self) -> int:
+        return self._stage.rows
 
     async def __aenter__(self) -> SuppressionImport:
-        conn = self.store.conn
-        await conn.execute("DROP TABLE IF EXISTS temp.suppression_stage")
-        await conn.execute(
-            "CREATE TEMP TABLE suppression_stage (number TEXT NOT NULL, tenant TEXT NOT NULL,"
-            " campaign TEXT NOT NULL, reason TEXT, source TEXT, requested_at REAL,"
-            " expires_at REAL)"
-        )
+        await self._stage.__aenter__()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.store.conn.execute("DROP TABLE IF EXISTS temp.suppression_stage")
+        await self._stage.__aexit__(*exc)
 
     async def add(self, entries: Sequence[SuppressionEntry]) -> None:
         """Stage a batch: nothing is on the list until `apply`."""
-        conn = self.store.conn
-        await conn.execute("BEGIN")
-        try:
-            await conn.executemany(
-                "INSERT INTO temp.suppression_stage VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        e.number,
-                        e.tenant or "",
-                        e.campaign or "",
-                        e.reason,
-                        e.source,
-                        to_epoch(e.requested_at),
-                        to_epoch(e.expires_at),
-                    )
-                    for e in entries
-                ],
-            )
-            await conn.execute("COMMIT")
-        except BaseException:
-            await conn.execute("ROLLBACK")
-            raise
-        self.staged += len(entries)
+        await self._stage.add(
+            [
+                (
+                    e.number,
+                    e.tenant or "",
+                    e.campaign or "",
+                    e.reason,
+                    e.source,
+                    to_epoch(e.requested_at),
+                    to_epoch(e.expires_at),
+                )
+                for e in entries
+            ]
+        )
 
     async def apply(self, source: str) -> ImportCounts:
         """Add every staged entry in one transaction; what it did, counted."""
-        conn = self.store.conn
+        conn, stage = self.store.conn, self._stage
         # Before taking the write lock: the key order the insert reads in, and the counts.
         await conn.execute(
             "CREATE INDEX temp.suppression_stage_key ON suppression_stage (number, tenant, campaign)"
         )
-        distinct = await self._count(
-            "SELECT DISTINCT number, tenant, campaign FROM temp.suppression_stage"
-        )
-        already = await self._count(
-            "SELECT DISTINCT number, tenant, campaign FROM temp.suppression_stage st"
-            " WHERE EXISTS (SELECT 1 FROM suppressions s WHERE s.number = st.number"
+        keys = f"SELECT DISTINCT number, tenant, campaign FROM {stage.table}"
+        distinct = await stage.count(keys)
+        already = await stage.count(
+            f"{keys} st WHERE EXISTS (SELECT 1 FROM suppressions s WHERE s.number = st.number"
             " AND s.tenant = st.tenant AND s.campaign = st.campaign)"
         )
         now = time.time()
         staged = (
             "SELECT number, tenant, campaign, reason, source, requested_at, expires_at, ?"
             # WHERE: SQLite's rule for an upsert whose rows come from a SELECT.
-            " FROM temp.suppression_stage WHERE true ORDER BY number, tenant, campaign, rowid"
+            f" FROM {stage.table} WHERE true ORDER BY number, tenant, campaign, rowid"
         )
         await conn.execute("PRAGMA synchronous = FULL")
         try:
@@ -181,7 +180,7 @@ class SuppressionImport:
                     (
                         now,
                         "suppression.import",
-                        json.dumps({"source": source, "entries": self.staged}),
+                        json.dumps({"source": source, "entries": stage.rows}),
                     ),
                 )
                 await conn.execute("COMMIT")
@@ -190,8 +189,4 @@ class SuppressionImport:
                 raise
         finally:
             await conn.execute("PRAGMA synchronous = NORMAL")
-        return ImportCounts(self.staged, distinct - already, already, self.staged - distinct)
-
-    async def _count(self, select: str) -> int:
-        row = await self.store.fetchone(f"SELECT count(*) FROM ({select})")
-        return int(row[0]) if row else 0
+        return ImportCounts(stage.rows, distinct - already, already, stage.rows - distinct)

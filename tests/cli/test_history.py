@@ -57,3 +57,20 @@ def test_nothing_importable_is_exit_2(run, tmp_path: Path) -> None:  # type: ign
     path.write_text("number,tenant,campaign,started_at,disposition,billsec\nx,acme,,y,BUSY,0\n")
     result = run("history", "import", str(path))
     assert result.exit_code == 2 and "line 2" in result.output
+
+
+def test_a_long_file_that_stops_being_utf8_imports_nothing(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Read as it streams and staged in batches, yet all or nothing."""
+    path = tmp_path / "h.csv"
+    good = "".join(
+        f"04123{i:05d},acme,spring,2026-03-01T10:00:00+11:00,BUSY,0\n" for i in range(25_000)
+    )
+    header = "number,tenant,campaign,started_at,disposition,billsec\n"
+    path.write_bytes((header + good).encode() + b"\xff\n")
+    result = run("history", "import", str(path))
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1 and "is not UTF-8 text" in result.output
+    assert json.loads(run("log", "--tenant", "acme", "--json").output) == []
+    path.write_text(header + good, encoding="utf-8")
+    report = json.loads(run("history", "import", str(path), "--json").output)
+    assert (report["accepted"], report["added"], report["duplicates"]) == (25_000, 25_000, 0)
