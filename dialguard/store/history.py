@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 
 from dialguard.store.core import Store
-from dialguard.store.staging import Staging
+from dialguard.store.staging import StagedImport
 from dialguard.store.timeconv import to_epoch
 from rules.outcomes import CallOutcome
 
@@ -29,7 +29,7 @@ _COLUMNS = (
 )
 
 
-class HistoryImport:
+class HistoryImport(StagedImport):
     """Past call attempts imported as outcomes: all or nothing, in constant memory.
 
     Attempts are staged (`staging.Staging`: no lock on the shared database) and copied into
@@ -38,19 +38,7 @@ class HistoryImport:
     """
 
     def __init__(self, store: Store) -> None:
-        self.store = store
-        self._stage = Staging(store, "history_stage", _COLUMNS)
-
-    @property
-    def staged(self) -> int:
-        return self._stage.rows
-
-    async def __aenter__(self) -> HistoryImport:
-        await self._stage.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._stage.__aexit__(*exc)
+        super().__init__(store, "history_stage", _COLUMNS)
 
     async def add(self, outcomes: Sequence[CallOutcome]) -> None:
         await self._stage.add(

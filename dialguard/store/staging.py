@@ -9,6 +9,7 @@ in one short transaction (all or nothing); leaving the `async with` drops what i
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Self
 
 from dialguard.store.core import Store
 
@@ -51,3 +52,24 @@ class Staging:
     async def count(self, select: str) -> int:
         row = await self.store.fetchone(f"SELECT count(*) FROM ({select})")
         return int(row[0]) if row else 0
+
+
+class StagedImport:
+    """The base of an import that stages its rows: `async with` it, `add` batches, then
+    copy them all at once (the subclass's `apply`)."""
+
+    def __init__(self, store: Store, name: str, columns: Sequence[str]) -> None:
+        self.store = store
+        self._stage = Staging(store, name, columns)
+
+    @property
+    def staged(self) -> int:
+        """Rows staged so far."""
+        return self._stage.rows
+
+    async def __aenter__(self) -> Self:
+        await self._stage.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stage.__aexit__(*exc)

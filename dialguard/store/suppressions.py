@@ -10,7 +10,7 @@ from typing import Any
 
 from dialguard.store.core import SUPPRESSION_UPSERT, Store
 from dialguard.store.facts import suppression_from_row
-from dialguard.store.staging import Staging
+from dialguard.store.staging import StagedImport
 from dialguard.store.timeconv import to_epoch
 from rules.facts import SuppressionEntry
 
@@ -93,7 +93,7 @@ class ImportCounts:
     duplicates: int  # lines repeating an earlier line's number and scope
 
 
-class SuppressionImport:
+class SuppressionImport(StagedImport):
     """A bulk import of opt-outs: all or nothing, in constant memory, holding the database
     briefly.
 
@@ -108,8 +108,7 @@ class SuppressionImport:
     """
 
     def __init__(self, store: Store) -> None:
-        self.store = store
-        self._stage = Staging(
+        super().__init__(
             store,
             "suppression_stage",
             (
@@ -122,17 +121,6 @@ class SuppressionImport:
                 "expires_at REAL",
             ),
         )
-
-    @property
-    def staged(self) -> int:
-        return self._stage.rows
-
-    async def __aenter__(self) -> SuppressionImport:
-        await self._stage.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._stage.__aexit__(*exc)
 
     async def add(self, entries: Sequence[SuppressionEntry]) -> None:
         """Stage a batch: nothing is on the list until `apply`."""
