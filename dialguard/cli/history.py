@@ -23,7 +23,6 @@ import click
 from dialguard.cli.app import AppContext, cli, emit_json, fail, pass_app, readable_file
 from dialguard.store import Store
 from dialguard.store.history import HistoryImport
-from dialguard.store.staging import BATCH_ROWS
 from rules.numbers import parse_number
 from rules.outcomes import CallOutcome
 from rules.policy import Policy
@@ -80,35 +79,33 @@ def import_(
     policy = app.settings.policy
     parse = _parse_csv if fmt == "csv" else _parse_cdr
     rejects: list[tuple[int, str]] = []  # the first few, for the report
-    counts = {"accepted": 0, "rejected": 0, "skipped": 0}
+    rejected = skipped = 0
 
-    async def body(store: Store) -> int | None:
+    def attempts() -> Iterator[CallOutcome]:
+        """The call attempts of the file, as it is read; rejects and other rows counted."""
+        nonlocal rejected, skipped
+        for line_no, result in parse(chain([first], rows), tenant, campaign, tz, policy):
+            if isinstance(result, CallOutcome):
+                yield result
+            elif result is None:
+                skipped += 1
+            else:
+                rejected += 1
+                if len(rejects) < MAX_REJECTS_SHOWN:
+                    rejects.append((line_no, result))
+
+    async def body(store: Store) -> tuple[int, int] | None:
         """Stage the attempts as the file is read (constant memory), then copy them all at
-        once; None when there is nothing to import."""
+        once: (accepted, added), or None when there is nothing to import."""
         async with HistoryImport(store) as staged:
-            batch: list[CallOutcome] = []
-            for line_no, result in parse(chain([first], rows), tenant, campaign, tz, policy):
-                if isinstance(result, CallOutcome):
-                    batch.append(result)
-                    if len(batch) >= BATCH_ROWS:
-                        await staged.add(batch)
-                        batch = []
-                elif result is None:
-                    counts["skipped"] += 1
-                else:
-                    counts["rejected"] += 1
-                    if len(rejects) < MAX_REJECTS_SHOWN:
-                        rejects.append((line_no, result))
-            if batch:
-                await staged.add(batch)
-            counts["accepted"] = staged.staged
-            return await staged.apply(str(path)) if staged.staged else None
+            await staged.add(attempts())
+            return (staged.staged, await staged.apply(str(path))) if staged.staged else None
 
-    added = app.run(body)
-    if added is None:
+    imported = app.run(body)
+    if imported is None:
         shown = "; ".join(f"line {n}: {p}" for n, p in rejects[:3]) or "no call attempts"
         fail(f"{file}: nothing to import ({shown})")
-    accepted, skipped = counts["accepted"], counts["skipped"]
+    accepted, added = imported
     report = {
         "file": str(path),
         "format": fmt,
@@ -116,7 +113,7 @@ def import_(
         "added": added,
         "duplicates": accepted - added,
         "skipped": skipped,
-        "rejected": counts["rejected"],
+        "rejected": rejected,
         "rejects": [{"line": n, "problem": p} for n, p in rejects[:MAX_REJECTS_SHOWN]],
     }
     if as_json:
@@ -124,7 +121,7 @@ def import_(
         return
     click.echo(
         f"{file} ({fmt}): {accepted} attempts accepted, {added} new, "
-        f"{accepted - added} duplicate, {counts['rejected']} rejected"
+        f"{accepted - added} duplicate, {rejected} rejected"
         + (f", {skipped} non-attempt rows skipped" if skipped else "")
     )
     for n, p in rejects[:MAX_REJECTS_SHOWN]:

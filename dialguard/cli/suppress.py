@@ -29,7 +29,6 @@ from dialguard.cli.app import (
 )
 from dialguard.store import Store
 from dialguard.store import suppressions as db
-from dialguard.store.staging import BATCH_ROWS
 from rules.facts import SuppressionEntry
 from rules.numbers import parse_number
 from rules.policy import Policy
@@ -216,25 +215,23 @@ def import_(
             expires_at,
         )
 
+    def good_entries() -> Iterator[SuppressionEntry]:
+        """The entries of the good lines, as the file is read; the bad ones counted."""
+        nonlocal bad_lines
+        for line_no, fields in _records(path):
+            entry = entry_of(fields)
+            if isinstance(entry, SuppressionEntry):
+                yield entry
+                continue
+            bad_lines += 1
+            if len(bad) < MAX_BAD_SHOWN:
+                bad.append(f"line {line_no}: {entry}")
+
     async def body(store: Store) -> db.ImportCounts | None:
         """Stage the good lines as the file is read (constant memory); apply them all at
         once, or nothing when a line is bad and --skip-bad was not given."""
-        nonlocal bad_lines
         async with db.SuppressionImport(store) as staged:
-            batch: list[SuppressionEntry] = []
-            for line_no, fields in _records(path):
-                entry = entry_of(fields)
-                if isinstance(entry, str):
-                    bad_lines += 1
-                    if len(bad) < MAX_BAD_SHOWN:
-                        bad.append(f"line {line_no}: {entry}")
-                    continue
-                batch.append(entry)
-                if len(batch) >= BATCH_ROWS:
-                    await staged.add(batch)
-                    batch = []
-            if batch:
-                await staged.add(batch)
+            await staged.add(good_entries())
             if (bad_lines and not skip_bad) or not staged.staged:
                 return None
             return await staged.apply(src)

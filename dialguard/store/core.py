@@ -167,6 +167,15 @@ class Store:
             await self.conn.execute("ROLLBACK")
             raise
 
+    async def durable_transaction(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> None:
+        """`transaction`, committed with synchronous=FULL: on disk before it returns (an
+        opt-out is acknowledged only then)."""
+        await self.conn.execute("PRAGMA synchronous = FULL")
+        try:
+            await self.transaction(statements)
+        finally:
+            await self.conn.execute("PRAGMA synchronous = NORMAL")
+
     async def log_event(
         self, kind: str, detail: dict[str, Any], at: datetime | None = None
     ) -> None:
@@ -256,23 +265,23 @@ class Store:
 
     async def add_suppression(self, entry: SuppressionEntry) -> None:
         """Insert or refresh an opt-out; returns once it is on disk (synchronous = FULL)."""
-        await self.conn.execute("PRAGMA synchronous = FULL")
-        try:
-            await self.write(
-                SUPPRESSION_UPSERT.format(rows="VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+        await self.durable_transaction(
+            [
                 (
-                    entry.number,
-                    entry.tenant or "",
-                    entry.campaign or "",
-                    entry.reason,
-                    entry.source,
-                    to_epoch(entry.requested_at),
-                    to_epoch(entry.expires_at),
-                    time.time(),
-                ),
-            )
-        finally:
-            await self.conn.execute("PRAGMA synchronous = NORMAL")
+                    SUPPRESSION_UPSERT.format(rows="VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+                    (
+                        entry.number,
+                        entry.tenant or "",
+                        entry.campaign or "",
+                        entry.reason,
+                        entry.source,
+                        to_epoch(entry.requested_at),
+                        to_epoch(entry.expires_at),
+                        time.time(),
+                    ),
+                )
+            ]
+        )
 
     # -- OutcomeSink -----------------------------------------------------------------------
 

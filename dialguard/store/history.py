@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
 
 from dialguard.store.core import Store
 from dialguard.store.staging import StagedImport
@@ -29,10 +28,10 @@ _COLUMNS = (
 )
 
 
-class HistoryImport(StagedImport):
+class HistoryImport(StagedImport[CallOutcome]):
     """Past call attempts imported as outcomes: all or nothing, in constant memory.
 
-    Attempts are staged (`staging.Staging`: no lock on the shared database) and copied into
+    Attempts are staged (`staging.StagedImport`: no lock on the shared database) and copied into
     `outcomes` in ONE transaction, in call-id order; a call id already stored (an earlier
     import of the same file, or a recorded call) is left as it is.
     """
@@ -40,32 +39,27 @@ class HistoryImport(StagedImport):
     def __init__(self, store: Store) -> None:
         super().__init__(store, "history_stage", _COLUMNS)
 
-    async def add(self, outcomes: Sequence[CallOutcome]) -> None:
-        await self._stage.add(
-            [
-                (
-                    o.call_id,
-                    o.linkedid,
-                    o.number,
-                    o.dialled,
-                    o.caller_id,
-                    o.tenant,
-                    o.campaign,
-                    to_epoch(o.started_at),
-                    to_epoch(o.answered_at),
-                    to_epoch(o.ended_at),
-                    o.disposition,
-                    o.billsec,
-                    int(o.abandoned),
-                    o.source,
-                )
-                for o in outcomes
-            ]
+    def row(self, item: CallOutcome) -> tuple[object, ...]:
+        return (
+            item.call_id,
+            item.linkedid,
+            item.number,
+            item.dialled,
+            item.caller_id,
+            item.tenant,
+            item.campaign,
+            to_epoch(item.started_at),
+            to_epoch(item.answered_at),
+            to_epoch(item.ended_at),
+            item.disposition,
+            item.billsec,
+            int(item.abandoned),
+            item.source,
         )
 
     async def apply(self, source_file: str) -> int:
         """Copy every staged attempt in one transaction; how many were new."""
-        conn, stage = self.store.conn, self._stage
+        conn = self.store.conn
         await conn.execute("CREATE INDEX temp.history_stage_call ON history_stage (call_id)")
         columns = ", ".join(_COLUMNS)
         now = time.time()
@@ -74,7 +68,7 @@ class HistoryImport(StagedImport):
             before = conn.total_changes
             await conn.execute(
                 f"INSERT OR IGNORE INTO outcomes ({columns}, updated_at)"
-                f" SELECT {columns}, ? FROM {stage.table} ORDER BY call_id, rowid",
+                f" SELECT {columns}, ? FROM {self.table} ORDER BY call_id, rowid",
                 (now,),
             )
             added = conn.total_changes - before
@@ -83,7 +77,7 @@ class HistoryImport(StagedImport):
                 (
                     now,
                     "history.import",
-                    json.dumps({"file": source_file, "rows": stage.rows, "added": added}),
+                    json.dumps({"file": source_file, "rows": self.staged, "added": added}),
                 ),
             )
             await conn.execute("COMMIT")

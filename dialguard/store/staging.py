@@ -8,68 +8,65 @@ in one short transaction (all or nothing); leaving the `async with` drops what i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Self
+from collections.abc import Iterable, Sequence
+from typing import Generic, Self, TypeVar
 
 from dialguard.store.core import Store
 
-# Rows an import stages at a time: its memory stays flat whatever the file.
+T = TypeVar("T")
+
+# Rows staged at a time: an import's memory stays flat whatever the file.
 BATCH_ROWS = 10_000
 
 
-class Staging:
-    """`async with Staging(store, "name", ("a TEXT", "b REAL")) as stage: await stage.add(rows)`;
-    the table is `temp.<name>`."""
+class StagedImport(Generic[T]):
+    """An import that stages its items as rows of `temp.<name>` (`columns`): `async with` it,
+    `add` the items as the file is read, then copy them all at once (the subclass's `apply`,
+    which reads `table`)."""
 
     def __init__(self, store: Store, name: str, columns: Sequence[str]) -> None:
         self.store = store
         self.table = f"temp.{name}"
-        self._name = name
-        self._columns = ", ".join(columns)
-        self._marks = ", ".join("?" * len(columns))
-        self.rows = 0
+        self._create = f"CREATE TEMP TABLE {name} ({', '.join(columns)})"
+        self._insert = f"INSERT INTO {self.table} VALUES ({', '.join('?' * len(columns))})"
+        self.staged = 0  # rows staged so far
 
-    async def __aenter__(self) -> Staging:
+    def row(self, item: T) -> tuple[object, ...]:
+        """The row `item` is staged as, in `columns` order."""
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
         await self.store.conn.execute(f"DROP TABLE IF EXISTS {self.table}")
-        await self.store.conn.execute(f"CREATE TEMP TABLE {self._name} ({self._columns})")
+        await self.store.conn.execute(self._create)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.store.conn.execute(f"DROP TABLE IF EXISTS {self.table}")
 
-    async def add(self, rows: Sequence[tuple[object, ...]]) -> None:
-        """Stage a batch: nothing reaches the shared tables until the import copies it."""
+    async def add(self, items: Iterable[T]) -> None:
+        """Stage every item, `BATCH_ROWS` at a time: nothing reaches the shared tables until
+        `apply`."""
+        batch: list[tuple[object, ...]] = []
+        for item in items:
+            batch.append(self.row(item))
+            if len(batch) >= BATCH_ROWS:
+                await self._stage(batch)
+                batch = []
+        if batch:
+            await self._stage(batch)
+
+    async def _stage(self, rows: list[tuple[object, ...]]) -> None:
         conn = self.store.conn
         await conn.execute("BEGIN")
         try:
-            await conn.executemany(f"INSERT INTO {self.table} VALUES ({self._marks})", rows)
+            await conn.executemany(self._insert, rows)
             await conn.execute("COMMIT")
         except BaseException:
             await conn.execute("ROLLBACK")
             raise
-        self.rows += len(rows)
+        self.staged += len(rows)
 
     async def count(self, select: str) -> int:
+        """How many rows `select` (over the staged table, say) gives."""
         row = await self.store.fetchone(f"SELECT count(*) FROM ({select})")
         return int(row[0]) if row else 0
-
-
-class StagedImport:
-    """The base of an import that stages its rows: `async with` it, `add` batches, then
-    copy them all at once (the subclass's `apply`)."""
-
-    def __init__(self, store: Store, name: str, columns: Sequence[str]) -> None:
-        self.store = store
-        self._stage = Staging(store, name, columns)
-
-    @property
-    def staged(self) -> int:
-        """Rows staged so far."""
-        return self._stage.rows
-
-    async def __aenter__(self) -> Self:
-        await self._stage.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._stage.__aexit__(*exc)
