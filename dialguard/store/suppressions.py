@@ -136,7 +136,8 @@ class SuppressionImport(StagedImport[SuppressionEntry]):
         """Add every staged entry in one transaction; what it did, counted."""
         # Before taking the write lock: the key order the insert reads in, and the counts.
         await self.store.conn.execute(
-            "CREATE INDEX temp.suppression_stage_key ON suppression_stage (number, tenant, campaign)"
+            "CREATE INDEX temp.suppression_stage_key"
+            " ON suppression_stage (number, tenant, campaign)"
         )
         keys = f"SELECT DISTINCT number, tenant, campaign FROM {self.table}"
         distinct = await self.count(keys)
