@@ -82,7 +82,9 @@ def _nsn(meta: Any, leading_zero: bool, name: str, also_not: str | None) -> str:
 
 
 @lru_cache(maxsize=256)
-def _fast_pattern(country: str | None) -> tuple[str, str, tuple[str, ...]] | None:
+def _fast_pattern(
+    country: str | None, intl: bool = True
+) -> tuple[str, str, tuple[str, ...]] | None:
     """(line regex, CC, NSN group names): digit-only forms whose E.164 reading is certain.
 
     Mirrors `phonenumbers.parse(line, country)` for the lines it matches: nothing its
@@ -91,7 +93,8 @@ def _fast_pattern(country: str | None) -> tuple[str, str, tuple[str, ...]] | Non
     atomic group: the match `re.match` finds) and rewrites nothing; `+CC` + NSN, read with the
     metadata of the CC's main country. The NSN always fits the general pattern, so phonenumbers
     strips neither the CC nor the prefix differently. Lines not matched go to `parse_number`.
-    None when the metadata is missing or of a shape this does not handle.
+    None when the metadata is missing or of a shape this does not handle. Without `intl`, the
+    `+CC` form is left out (to the line reader).
     """
     if country is None:
         return None
@@ -113,22 +116,25 @@ def _fast_pattern(country: str | None) -> tuple[str, str, tuple[str, ...]] | Non
         national += f"(?!(?:{as_cc})\n)" + _nsn(meta, lz, "nsn", main_npfp)
         _NATIONAL[country] = national
         alternatives = [national]
+        groups = ["nsn"]
         if np_ and meta.national_prefix_for_parsing and not meta.national_prefix_transform_rule:
             npfp = _anchored(meta.national_prefix_for_parsing)
             esc = re.escape(np_)
             exact = f"(?=(?>{npfp})(?<={esc})(?<![^\n]{esc}))"
             not_cc = "" if np_ == cc else f"(?!{cc})"
             alternatives.append(start + not_cc + exact + esc + _nsn(meta, lz, "trunk", main_npfp))
-        e164 = f"\\+{cc}" + _nsn(main, main_region in _LEADING_ZERO, "intl", None)
-        alternatives.append(e164)
+            groups.append("trunk")
+        if intl:
+            e164 = f"\\+{cc}" + _nsn(main, main_region in _LEADING_ZERO, "intl", None)
+            alternatives.append(e164)
+            groups.append("intl")
         pattern = "(?:" + "|".join(alternatives) + ")"
         re.compile(pattern)
     except (ValueError, re.error):
         return None
     if not pattern.isascii():
         return None
-    groups = ("nsn", "trunk", "intl") if len(alternatives) == 3 else ("nsn", "intl")
-    return pattern, cc, groups
+    return pattern, cc, tuple(groups)
 
 
 _NATIONAL: dict[str, str] = {}  # country -> the national-form alternative of its pattern
@@ -425,9 +431,9 @@ def us_dnc_fast(country: str | None) -> FastLines:
 
 
 @lru_cache(maxsize=64)
-def plain_fast(country: str | None) -> FastLines | None:
+def plain_fast(country: str | None, intl: bool = True) -> FastLines | None:
     """The digit-only forms `number_key` reads without phonenumbers (see `_fast_pattern`)."""
-    found = _fast_pattern(country)
+    found = _fast_pattern(country, intl)
     if found is None:
         return None
     pattern, cc, groups = found
@@ -440,11 +446,11 @@ def plain_fast(country: str | None) -> FastLines | None:
     )
 
 
-def _plain_fast_in(default: str) -> Callable[[str | None], FastLines | None]:
+def _plain_fast_in(default: str, intl: bool = True) -> Callable[[str | None], FastLines | None]:
     """The plain fast path, for a format whose line reader falls back to `default` country."""
 
     def fast(country: str | None) -> FastLines | None:
-        return plain_fast(country or default)
+        return plain_fast(country or default, intl)
 
     return fast
 
@@ -488,7 +494,8 @@ FORMATS: dict[str, Format] = {
         fast=_plain_fast_in("AU"),
         note="AU DNCR wash result layout is unverified [U]: number, then an optional status column",
     ),
-    "uk-tps": Format("uk-tps", uk_tps_line, fast=_plain_fast_in("GB")),
+    # No `+44` form in bulk: the TPS reader refuses one longer than the 12-character record.
+    "uk-tps": Format("uk-tps", uk_tps_line, fast=_plain_fast_in("GB", intl=False)),
     "fr-bloctel": Format(
         "fr-bloctel",
         fr_bloctel_line,

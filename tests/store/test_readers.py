@@ -9,7 +9,7 @@ from pathlib import Path
 
 import phonenumbers
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from dialguard.registers.blocks import BOM, FastRun, line_blocks, scan
@@ -225,6 +225,8 @@ def _fast_items(
     st.booleans(),
     st.integers(1, 40),
 )
+# Found by this test: the bulk path read a 13-character `+44` line the TPS reader refuses.
+@example(["+441000000000"], "uk-tps", None, ["\n"], False, False, 1)
 def test_block_scan_reads_exactly_as_the_line_reader(
     lines: list[str],
     fmt_name: str,
