@@ -64,7 +64,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from dialguard.eventloop import EVENT_LOOPS  # noqa: E402
+from dialguard.eventloop import EVENT_LOOPS, resolve, run  # noqa: E402
 
 TRANSCRIPT = REPO.parent / "shared" / "fixtures" / "asterisk-22" / "allow-answered"
 TRANSCRIPT_FILE = TRANSCRIPT / "agi-001-check.jsonl"
@@ -229,8 +229,6 @@ class _InstantAllow:
 def server_main(
     kind: str, db: str, log_file: str, ready: Connection, workers: int, event_loop: str
 ) -> None:
-    from dialguard.eventloop import run
-
     with contextlib.suppress(KeyboardInterrupt), Path(log_file).open("a") as stream:
         # Worker processes inherit stderr: send it where this process logs.
         os.dup2(stream.fileno(), 2)
@@ -408,8 +406,6 @@ def measured(
 
     The client's own garbage collector is off while it measures (as `timeit` does): its
     pauses would be counted as the server's latency."""
-    from dialguard.eventloop import run
-
     before = server_cpu_s(pid)
     gc.collect()
     gc.disable()
@@ -536,8 +532,6 @@ def main() -> None:
     if "real" in kinds:
         ensure_store(args.db, args.register_size)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
-    from dialguard.eventloop import resolve, run
-
     loop_name = resolve(args.event_loop)
     print(f"numbers drawn with --seed {seed}")
     print(
