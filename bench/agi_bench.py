@@ -1,10 +1,12 @@
 """FastAGI benchmark: drive the server over loopback the way Asterisk does.
 
-Each session connects, sends the environment block recorded from Asterisk 22 (allow-answered,
-one write per line, LF only) as our sample dialplan would (route `check`, the number as the
+Each session connects with Nagle's algorithm left on, as res_agi.c does (it sets no
+TCP_NODELAY), sends the environment block recorded from Asterisk 22 (allow-answered, one write
+per line, LF only) as our sample dialplan would (route `check`, the number as the
 first AGI argument, its own uniqueid), answers `GET VARIABLE` and `GET FULL VARIABLE` from the
 channel variables a dialler sets (DIALGUARD_TENANT=bench, DIALGUARD_CAMPAIGN=spring) as
-Asterisk does, and `SET VARIABLE` with `200 result=1`; it ends when the server closes.
+Asterisk does, and `SET VARIABLE` with `200 result=1`, one write per reply; it ends when the
+server closes.
 Latency is connect-to-close. The server runs in a child process so the client does not share
 its event loop.
 
@@ -48,6 +50,7 @@ import random
 import re
 import shutil
 import signal
+import socket
 import sqlite3
 import statistics
 import sys
@@ -306,6 +309,9 @@ class Client:
         verdict, rule = None, ""
         try:
             reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+            # asyncio turns Nagle off; Asterisk leaves it on, and a server that pipelines
+            # commands pays for that with a delayed ACK (agi/session.py).
+            writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
             for line in env:  # one write per line, as Asterisk's setup_env does
                 writer.write(line)
             while raw := await reader.readline():

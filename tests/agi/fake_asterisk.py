@@ -1,7 +1,8 @@
 """A fake Asterisk FastAGI client that speaks as the recordings in shared/fixtures show.
 
-It connects like `AGI(agi://...)`, sends the environment one line per write (LF only, ended by
-a blank line), then answers each command line: `GET VARIABLE X` from a dict of channel
+It connects like `AGI(agi://...)` with Nagle's algorithm left on (res_agi.c sets no
+TCP_NODELAY), sends the environment one line per write (LF only, ended by a blank line), then
+answers each command line, one write per reply: `GET VARIABLE X` from a dict of channel
 variables (`200 result=1 (v)` / `200 result=0`), `GET FULL VARIABLE expr` by substituting each
 `${X}` (unset: empty) and answering `200 result=1 (text)`, `SET VARIABLE X v` with `200 result=1`
 (recording what was set), anything else `510 Invalid or unknown command`. Commands are split
@@ -14,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import re
+import socket
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -122,10 +124,15 @@ class FakeAsterisk:
     set_variables: dict[str, str] = field(default_factory=dict)
     closed_by_server: bool = False
     elapsed_s: float = 0.0
+    # How long to watch, before each reply, for a command sent without waiting for it;
+    # such commands are kept in `early_commands` (0: do not watch).
+    watch_for_early_s: float = 0.0
+    early_commands: list[str] = field(default_factory=list)
 
     async def run(self, port: int, host: str = "127.0.0.1", timeout_s: float = 5.0) -> None:
         started = time.perf_counter()
         reader, writer = await asyncio.open_connection(host, port)
+        writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
         try:
             async with asyncio.timeout(timeout_s):
                 for line in self.env:
@@ -140,8 +147,9 @@ class FakeAsterisk:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         replies = 0
+        early: list[bytes] = []
         while True:
-            raw = await reader.readline()
+            raw = early.pop(0) if early else await reader.readline()
             if not raw:
                 self.closed_by_server = True
                 return
@@ -149,6 +157,12 @@ class FakeAsterisk:
             self.commands.append(command)
             if self.on_command is not None:
                 self.on_command(command)
+            if self.watch_for_early_s:
+                with contextlib.suppress(TimeoutError):
+                    line = await asyncio.wait_for(reader.readline(), self.watch_for_early_s)
+                    early.append(line)
+                    if line:
+                        self.early_commands.append(line.decode("utf-8").rstrip("\n"))
             if replies == self.hangup_before_reply:
                 writer.write(b"HANGUP\n")
             writer.write(self.answer(command).encode("utf-8"))

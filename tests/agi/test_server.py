@@ -162,6 +162,26 @@ async def test_a_value_holding_the_separator_is_read_again_one_by_one(
     assert fake.commands[1:6] == [f"GET VARIABLE {v}" for v, _ in CALL_SETTINGS.values()]
 
 
+@pytest.mark.parametrize(
+    ("route", "variables", "commands"),
+    [
+        ("check", {}, 4),  # GET FULL VARIABLE, then three SET VARIABLEs
+        ("check", {"DIALGUARD_CAMPAIGN": "a|b"}, 9),  # and five GET VARIABLEs between
+        ("optout?tenant=acme", {}, 3),
+    ],
+)
+async def test_each_command_waits_for_the_previous_reply(
+    server: AgiServer, route: str, variables: dict[str, str], commands: int
+) -> None:
+    # Pipelined commands would meet Asterisk's Nagle and our delayed ACK: 40 ms per call.
+    fake = FakeAsterisk(
+        allow_answered_env(agi_network_script=route), variables=variables, watch_for_early_s=0.02
+    )
+    await run_call(server, fake)
+    assert len(fake.commands) == commands
+    assert fake.early_commands == []
+
+
 async def test_variables_win_over_query_and_dial_string_argument_wins(
     server: AgiServer, service: FakeService
 ) -> None:
