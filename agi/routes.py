@@ -104,7 +104,7 @@ async def handle_check(session: AgiSession, ctx: RouteContext) -> None:
             f"the guard failed: {type(exc).__name__}",
         )
         log.warning("agi_check_error", uniqueid=request.uniqueid, error=repr(exc)[:300])
-    await session.set_variables(verdict_variables(decision))
+    await session.finish(verdict_variables(decision))
 
 
 def verdict_variables(decision: Decision) -> dict[str, str]:
@@ -280,7 +280,7 @@ async def handle_optout(session: AgiSession, ctx: RouteContext) -> None:
         reason = f"the opt-out could not be recorded: {type(exc).__name__}"
     if status != "OK":
         log.warning("agi_optout_failed", uniqueid=request.uniqueid, reason=reason)
-    await session.set_variables({"DIALGUARD_OPTOUT": status, "DIALGUARD_OPTOUT_REASON": reason})
+    await session.finish({"DIALGUARD_OPTOUT": status, "DIALGUARD_OPTOUT_REASON": reason})
 
 
 # -- unknown --------------------------------------------------------------------------------
@@ -290,6 +290,6 @@ async def handle_unknown(session: AgiSession, route: str) -> None:
     """A typo in the dialplan's AGI URL fails closed, visibly."""
     reason = f"unknown AGI route {route!r}" if route else "the AGI URL names no route"
     log.warning("agi_unknown_route", uniqueid=session.request.uniqueid, route=route[:64])
-    await session.set_variables(
+    await session.finish(
         {"DIALGUARD_VERDICT": "BLOCK", "DIALGUARD_RULE": "guard.error", "DIALGUARD_REASON": reason}
     )

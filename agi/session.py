@@ -1,13 +1,18 @@
 """One FastAGI session on asyncio streams: the time budget, commands out, replies in.
 
-Commands go one at a time: each is written only once the previous one's reply is in. Asterisk
-would accept them pipelined (it reads its socket line by line, as the agi-bad-commands
-recording shows), but its FastAGI socket keeps Nagle's algorithm on (res_agi.c
-launch_netscript sets no TCP_NODELAY) and it writes each reply on its own. So the second
-reply to a pipelined pair waits in Asterisk's kernel until ours acknowledges the first, and
-Linux delays that acknowledgement by 40 ms: measured, pipelining the three SET VARIABLEs
-made a check take 48 ms instead of 3. A command that carries the acknowledgement of the last
-reply with it never waits.
+Asterisk's FastAGI socket keeps Nagle's algorithm on (res_agi.c launch_netscript sets no
+TCP_NODELAY) and it writes each reply on its own. So of two commands sent together, the
+second one's reply waits in Asterisk's kernel until ours acknowledges the first, and Linux
+delays that acknowledgement by 40 ms: measured, a check whose three SET VARIABLEs went
+together and then waited for their replies took 48-52 ms (median at 500/s) instead of 3.
+
+Hence two rules:
+- A command whose reply we need (`send`) goes alone, after the previous reply is in; it
+  carries the acknowledgement of that reply with it, so nothing waits.
+- The session ends with `finish`: the closing SET VARIABLEs in one write, then end of file
+  (a half close). Asterisk runs the commands it has in order, then reads the end of file and
+  ends the AGI with AGISTATUS=SUCCESS and the variables set; the call goes on at once. Closing
+  its socket flushes the replies Nagle held, which are then read for the log.
 
 The session counts replies still owed so that a command cut short by the deadline cannot make
 a later command read the earlier one's reply.
@@ -104,11 +109,20 @@ class AgiSession:
             for name, reply in zip(wanted, replies, strict=True)
         }
 
-    async def set_variables(self, values: Mapping[str, str]) -> None:
-        replies = await self.send(encode_set_variable(k, v) for k, v in values.items())
-        for reply in replies:
+    async def finish(self, values: Mapping[str, str]) -> None:
+        """Set the variables and end the session: nothing can be sent after this."""
+        lines = [encode_set_variable(k, v) for k, v in values.items()]
+        self._writer.write("".join(lines).encode("utf-8"))
+        self._writer.write_eof()
+        stale = self._owed  # replies to commands the deadline cut short come first
+        self._owed += len(lines)
+        await self._writer.drain()
+        for _ in range(stale):
+            await self._next_reply()
+        for line in lines:
+            reply = await self._next_reply()
             if not reply.ok:
-                raise AgiProtocolError(f"SET VARIABLE was answered {reply.text!r}")
+                raise AgiProtocolError(f"{line.rstrip()[:60]!r} was answered {reply.text!r}")
 
     async def _settle(self) -> None:
         """Drop replies owed to commands whose caller stopped waiting (deadline)."""

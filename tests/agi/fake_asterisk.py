@@ -128,6 +128,7 @@ class FakeAsterisk:
     # such commands are kept in `early_commands` (0: do not watch).
     watch_for_early_s: float = 0.0
     early_commands: list[str] = field(default_factory=list)
+    eof_before_last_reply: bool = False  # the server half-closed before hearing every reply
 
     async def run(self, port: int, host: str = "127.0.0.1", timeout_s: float = 5.0) -> None:
         started = time.perf_counter()
@@ -163,6 +164,8 @@ class FakeAsterisk:
                     early.append(line)
                     if line:
                         self.early_commands.append(line.decode("utf-8").rstrip("\n"))
+                    else:
+                        self.eof_before_last_reply = True
             if replies == self.hangup_before_reply:
                 writer.write(b"HANGUP\n")
             writer.write(self.answer(command).encode("utf-8"))
