@@ -15,6 +15,7 @@ from typing import Any
 from rules.callerid import CallerIdPolicy
 from rules.detectors import DetectorPolicy
 from rules.jurisdictions import JurisdictionPolicy
+from rules.jurisdictions.model import ATTEMPT_LOOKBACK
 from rules.models import Purpose, Verdict
 
 ALL_PURPOSES = frozenset(Purpose)
@@ -142,7 +143,7 @@ class Policy:
     on_failure: Verdict = Verdict.BLOCK
     deadline_ms: int = 250
     # How far back prior attempts are fetched for frequency rules.
-    attempt_lookback: timedelta = timedelta(days=61)
+    attempt_lookback: timedelta = ATTEMPT_LOOKBACK
     jurisdictions: JurisdictionPolicy = field(default_factory=JurisdictionPolicy)
     callerid: CallerIdPolicy = field(default_factory=CallerIdPolicy)
     detectors: DetectorPolicy = field(default_factory=DetectorPolicy)

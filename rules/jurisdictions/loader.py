@@ -10,13 +10,14 @@ from __future__ import annotations
 import copy
 import tomllib
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, timedelta
 from functools import cache
 from importlib import resources
 from typing import Any
 
 from rules.facts import ConsentKind
 from rules.jurisdictions.model import (
+    ATTEMPT_LOOKBACK,
     DAYS,
     CapRule,
     ConsentRegime,
@@ -293,6 +294,13 @@ def _cap(item: Mapping[str, Any], where: str, errors: list[str]) -> CapRule | No
     window = item.get("window_hours")
     if isinstance(window, bool) or not isinstance(window, int | float) or window <= 0:
         errors.append(f"{where}.window_hours: must be a positive number of hours")
+        window = 24
+    elif window > ATTEMPT_LOOKBACK / timedelta(hours=1):
+        # Attempts further back are never read: a longer window would silently count fewer.
+        errors.append(
+            f"{where}.window_hours: at most {ATTEMPT_LOOKBACK / timedelta(hours=1):g}"
+            f" ({ATTEMPT_LOOKBACK.days} days, how far back the guard reads attempts)"
+        )
         window = 24
     trigger = item.get("trigger", "attempt")
     if trigger not in TRIGGERS:

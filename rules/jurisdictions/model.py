@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 from rules.facts import ConsentKind
 from rules.models import Purpose
@@ -64,6 +64,11 @@ class HolidayRule:
     conservative: bool = False
     unverified: bool = False
     consent_lifts: bool = False
+
+
+# How far back the guard reads a number's prior attempts: the longest cap window it can
+# enforce (France's 60 days, with a day's margin). Settings may not ask for more.
+ATTEMPT_LOOKBACK = timedelta(days=61)
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,6 +100,10 @@ def test_overrides_change_a_window_a_cap_and_remove_a_rule(tmp_path: Path) -> No
             {"US": {"states": {"FL": {"caps": [{"name": "same-subject", "limit": 0}]}}}},
             "jurisdictions.US.states.FL.caps.same-subject.limit",
         ),
+        (  # longer than the 61 days of attempts the guard reads: it would count too few
+            {"US": {"states": {"FL": {"caps": [{"name": "same-subject", "window_hours": 1465}]}}}},
+            "jurisdictions.US.states.FL.caps.same-subject.window_hours",
+        ),
         (
             {
                 "FR": {
