@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 from dialguard.store import Store, open_store
 from rules.policy import Policy, TenantSettings
@@ -13,6 +14,15 @@ from rules.policy import Policy, TenantSettings
 REPO = Path(__file__).resolve().parents[1]
 # CI lays shared/ beside the clone; a developer's checkout has it at ../shared too.
 FIXTURES = REPO.parent / "shared" / "fixtures" / "asterisk-22"
+
+
+@pytest.fixture(autouse=True)
+def _structlog_defaults() -> Iterator[None]:
+    """Each test starts from structlog's defaults: an in-process CLI run configures logging at
+    "warning", which would otherwise hide info lines from a later test's `capture_logs`."""
+    structlog.reset_defaults()
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture(name="fixtures_dir")
