@@ -37,6 +37,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -47,11 +48,14 @@ from dialguard.guard import Guard
 from dialguard.logs import get_logger
 from dialguard.settings import AmiSettings, Settings
 from dialguard.store import Store, open_store
+from dialguard.store.retention import prune_history
 
 log = get_logger("dialguard.serve")
 
 # How often the abuse detectors sweep all recent outcomes, besides reacting to each outcome.
 SWEEP_INTERVAL_S = 60.0
+# How often call history older than `[database] keep_history_days` is deleted (first at start).
+PRUNE_INTERVAL_S = 3600.0
 
 
 @dataclass
@@ -64,13 +68,15 @@ class Daemon:
     ami: AmiRunner | None
     sweeper: asyncio.Task[None] | None
     workers: WorkerPool | None = None
+    pruner: asyncio.Task[None] | None = None
 
     async def stop(self) -> None:
         log.info("stopping")
-        if self.sweeper is not None:
-            self.sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.sweeper
+        for task in (self.sweeper, self.pruner):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self.workers is not None:
             await asyncio.gather(self.workers.stop(), self.agi.shutdown())
         else:
@@ -144,6 +150,7 @@ async def start_daemon(settings: Settings, *, ami: AmiSettings | None) -> Daemon
         ami=f"{ami.host}:{ami.port}" if ami else None,
         workers=workers,
         event_loop=running_loop_name(),
+        keep_history_days=settings.keep_history_days or "for ever",
     )
     runner: AmiRunner | None = None
     sweeper: asyncio.Task[None] | None = None
@@ -157,8 +164,11 @@ async def start_daemon(settings: Settings, *, ami: AmiSettings | None) -> Daemon
             await Daemon(store, guard, agi, None, None, pool).stop()
             raise
         sweeper = asyncio.create_task(_sweep_forever(runner.enforcer.sweep))
+    pruner = None
+    if settings.keep_history_days:
+        pruner = asyncio.create_task(_prune_forever(store, settings.keep_history_days))
     freeze_startup_objects()
-    return Daemon(store, guard, agi, runner, sweeper, pool)
+    return Daemon(store, guard, agi, runner, sweeper, pool, pruner)
 
 
 def freeze_startup_objects() -> None:
@@ -190,14 +200,31 @@ async def run_until_signalled(settings: Settings, *, ami: AmiSettings | None) ->
 
 
 async def _sweep_forever(sweep: Callable[..., Awaitable[object]]) -> None:
-    from datetime import UTC, datetime
-
     while True:
         await asyncio.sleep(SWEEP_INTERVAL_S)
         try:
             await sweep(datetime.now(UTC))
         except Exception:
             log.exception("sweep_failed")
+
+
+async def _prune_forever(store: Store, keep_days: int) -> None:
+    """Delete call history older than `keep_days`, now and then every PRUNE_INTERVAL_S."""
+    while True:
+        before = datetime.now(UTC) - timedelta(days=keep_days)
+        try:
+            pruned = await prune_history(store, before)
+        except Exception:
+            log.exception("history_prune_failed")
+        else:
+            if pruned.decisions or pruned.outcomes:
+                log.info(
+                    "history_pruned",
+                    before=before.isoformat(timespec="seconds"),
+                    decisions=pruned.decisions,
+                    outcomes=pruned.outcomes,
+                )
+        await asyncio.sleep(PRUNE_INTERVAL_S)
 
 
 # -- worker processes -----------------------------------------------------------------------

@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from dialguard.eventloop import EVENT_LOOPS
+from dialguard.store.retention import minimum_keep_days
 from rules import callerid as callerid_rules
 from rules import detectors as detector_rules
 from rules import jurisdictions as jurisdiction_rules
+from rules.jurisdictions.model import ATTEMPT_LOOKBACK
 from rules.location import is_zone
 from rules.models import Purpose, Verdict
 from rules.policy import DEFAULT_REGISTERS, Policy, RegisterSpec, TenantSettings
@@ -68,6 +70,8 @@ class Settings:
     agi_workers: int = 1
     # "auto" (uvloop when it loads), "uvloop" or "asyncio"; see dialguard/eventloop.py.
     event_loop: str = "auto"
+    # Decisions and outcomes older than this many days are deleted; 0 keeps them for ever.
+    keep_history_days: int = 0
 
 
 def load_settings(config: str | Path | None, db: str | Path | None = None) -> Settings:
@@ -121,7 +125,16 @@ def settings_from_mapping(raw: Mapping[str, Any], base_dir: Path) -> Settings:
             db_path = (base_dir / Path(database["path"]).expanduser()).resolve()
         else:
             errors.append("database.path: must be a non-empty string")
-    _unknown(database, "database", {"path"}, errors)
+    keep_days = _int(
+        database, "database", "keep_history_days", 0, errors, minimum=0, maximum=36_500
+    )
+    if 0 < keep_days < minimum_keep_days(ATTEMPT_LOOKBACK):
+        errors.append(
+            f"database.keep_history_days: must be 0 (keep for ever) or at least"
+            f" {minimum_keep_days(ATTEMPT_LOOKBACK)}, as frequency caps count attempts"
+            f" {ATTEMPT_LOOKBACK.days} days back (got {keep_days})"
+        )
+    _unknown(database, "database", {"path", "keep_history_days"}, errors)
 
     agi = _table(raw, "agi", errors)
     agi_host, agi_port = "127.0.0.1", 4573
@@ -187,6 +200,7 @@ def settings_from_mapping(raw: Mapping[str, Any], base_dir: Path) -> Settings:
         log_level,
         agi_workers=agi_workers,
         event_loop=event_loop,
+        keep_history_days=keep_days,
     )
 
 

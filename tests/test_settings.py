@@ -26,6 +26,7 @@ def test_without_a_file_the_guard_blocks_on_failure_within_250_ms() -> None:
     assert (settings.agi_host, settings.agi_port) == ("127.0.0.1", 4573)
     assert settings.ami is None
     assert settings.event_loop == "auto"
+    assert settings.keep_history_days == 0  # history is kept for ever unless asked
     assert str(settings.db_path) == "/tmp/x.sqlite3"
 
 
@@ -61,6 +62,19 @@ def test_every_bad_key_is_named_in_one_message(tmp_path: Path) -> None:
         "nonsense",
     ):
         assert key in message
+
+
+@pytest.mark.parametrize(("days", "accepted"), [(0, True), (62, True), (61, False), (1, False)])
+def test_history_is_kept_at_least_as_long_as_frequency_caps_look_back(
+    tmp_path: Path, days: int, accepted: bool
+) -> None:
+    # Attempts are read 61 days back (ATTEMPT_LOOKBACK); a day's margin on top.
+    path = _write(tmp_path, f"[database]\nkeep_history_days = {days}\n")
+    if accepted:
+        assert load_settings(path).keep_history_days == days
+    else:
+        with pytest.raises(SettingsError, match=r"database\.keep_history_days: .*at least 62"):
+            load_settings(path)
 
 
 def test_malformed_toml_names_the_file(tmp_path: Path) -> None:

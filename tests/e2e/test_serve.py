@@ -13,13 +13,18 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import structlog
 
 from dialguard.daemon import Daemon, start_daemon
 from dialguard.eventloop import resolve
 from dialguard.settings import Settings
+from dialguard.store import open_store
+from rules.models import CallAttempt, Decision, Verdict
+from rules.outcomes import CallOutcome
 from rules.policy import Policy, TenantSettings
 from tests.agi.fake_asterisk import FakeAsterisk, env_lines, load_transcript, with_env
 
@@ -102,6 +107,40 @@ async def test_a_database_locked_for_long_blocks_with_guard_error_then_recovers(
     assert elapsed < 1.0
     assert not after.set_variables["DIALGUARD_RULE"].startswith("guard.")
     assert [r["call_id"] for r in recorded] == ["9.2", "9.3", "9.4"]
+
+
+async def test_with_a_retention_the_daemon_deletes_old_history_at_start(tmp_path: Path) -> None:
+    db = tmp_path / "dg.sqlite3"
+    store = await open_store(db)
+    now = datetime.now(UTC)
+    for call_id, age_days in (("old", 63), ("kept", 61)):
+        at = now - timedelta(days=age_days)
+        attempt = CallAttempt("+61412345678", None, at, tenant="acme", call_id=call_id)
+        decision = Decision(Verdict.ALLOW, None, "allowed", "", None, None, None, None, ())
+        await store.record_decision(attempt, decision, 1.0, "agi")
+        await store.upsert_outcome(CallOutcome(call_id, started_at=at))
+    await store.close()
+
+    with structlog.testing.capture_logs() as logs:
+        daemon = await start_daemon(
+            Settings(db_path=db, agi_port=0, keep_history_days=62), ami=None
+        )
+        try:
+            for _ in range(100):  # the first pass runs in the background at start
+                if any(e["event"] == "history_pruned" for e in logs):
+                    break
+                await asyncio.sleep(0.02)
+            decisions = await daemon.store.fetchall("SELECT call_id FROM decisions")
+            outcomes = await daemon.store.fetchall("SELECT call_id FROM outcomes")
+        finally:
+            await daemon.stop()
+
+    assert [r["call_id"] for r in decisions] == ["kept"]
+    assert [r["call_id"] for r in outcomes] == ["kept"]
+    [pruned] = [e for e in logs if e["event"] == "history_pruned"]
+    assert (pruned["decisions"], pruned["outcomes"]) == (1, 1)
+    [serving] = [e for e in logs if e["event"] == "serving"]
+    assert serving["keep_history_days"] == 62
 
 
 def _free_port() -> int:
