@@ -21,7 +21,10 @@ from datetime import datetime, timedelta
 
 from dialguard.store.core import Store
 
-BATCH_ROWS = 2_000  # some 10 MB of decisions: a few tens of milliseconds of write lock
+# Measured on a store of 200,000 decisions (940 MB): a batch of 500 held the write lock
+# 41 ms (p50, 61 ms at most) and the prune went at 8,000 decisions a second; 2,000 held it
+# 160-250 ms.
+BATCH_ROWS = 500
 PAUSE_S = 0.02  # between batches: the writers waiting for the lock go first
 
 # (table, the rows to delete) with `?` the cut-off in epoch seconds; each selects by an index
