@@ -1,18 +1,20 @@
 """One FastAGI session on asyncio streams: the time budget, commands out, replies in.
 
-Asterisk's FastAGI socket keeps Nagle's algorithm on (res_agi.c launch_netscript sets no
-TCP_NODELAY) and it writes each reply on its own. So of two commands sent together, the
-second one's reply waits in Asterisk's kernel until ours acknowledges the first, and Linux
-delays that acknowledgement by 40 ms: measured, a check whose three SET VARIABLEs went
-together and then waited for their replies took 48-52 ms (median at 500/s) instead of 3.
+Asterisk's run_agi (res_agi.c) polls the socket, then reads a command with `fgets` from a
+stdio buffer, and one read fills that buffer with all the socket holds. A second command that
+arrived with the first is therefore already in the buffer, and runs only once the socket is
+readable again: more bytes, or end of file. A server that sends two commands together and
+waits for both replies waits for ever, here until its deadline: on a C copy of that loop, the
+old code (three SET VARIABLEs together) took the whole deadline on every call. With a client
+that does not buffer, it waited 40 ms instead: Asterisk keeps Nagle's algorithm on (no
+TCP_NODELAY) and writes each reply on its own, so a second reply waits for our delayed ACK.
 
 Hence two rules:
-- A command whose reply we need (`send`) goes alone, after the previous reply is in; it
-  carries the acknowledgement of that reply with it, so nothing waits.
+- A command whose reply we need (`send`) goes alone, after the previous reply is in.
 - The session ends with `finish`: the closing SET VARIABLEs in one write, then end of file
-  (a half close). Asterisk runs the commands it has in order, then reads the end of file and
-  ends the AGI with AGISTATUS=SUCCESS and the variables set; the call goes on at once. Closing
-  its socket flushes the replies Nagle held, which are then read for the log.
+  (a half close), which keeps the socket readable: Asterisk runs them in order, reads the end
+  of file and ends the AGI (AGISTATUS=SUCCESS) with the variables set; the call goes on at
+  once. Closing its socket flushes the replies Nagle held, which are then read and checked.
 
 The session counts replies still owed so that a command cut short by the deadline cannot make
 a later command read the earlier one's reply.
@@ -86,7 +88,7 @@ class AgiSession:
 
     async def _exchange(self, line: str) -> Reply:
         await self._settle()
-        self._writer.write(line.encode("utf-8"))
+        self._write(line.encode("utf-8"))
         self._owed += 1
         await self._writer.drain()
         return await self._next_reply()
@@ -112,8 +114,7 @@ class AgiSession:
     async def finish(self, values: Mapping[str, str]) -> None:
         """Set the variables and end the session: nothing can be sent after this."""
         lines = [encode_set_variable(k, v) for k, v in values.items()]
-        self._writer.write("".join(lines).encode("utf-8"))
-        self._writer.write_eof()
+        self._write("".join(lines).encode("utf-8"), then_eof=True)
         stale = self._owed  # replies to commands the deadline cut short come first
         self._owed += len(lines)
         await self._writer.drain()
@@ -123,6 +124,17 @@ class AgiSession:
             reply = await self._next_reply()
             if not reply.ok:
                 raise AgiProtocolError(f"{line.rstrip()[:60]!r} was answered {reply.text!r}")
+
+    def _write(self, data: bytes, *, then_eof: bool = False) -> None:
+        """Write, and half close when asked. A connection Asterisk has dropped (a restart,
+        AGIEXITONHANGUP) raises ConnectionResetError, as reading from it does: asyncio raises
+        OSError (ENOTCONN) from the half close after a reset, uvloop RuntimeError."""
+        try:
+            self._writer.write(data)
+            if then_eof:
+                self._writer.write_eof()
+        except (OSError, RuntimeError) as exc:
+            raise ConnectionResetError(f"Asterisk dropped the AGI connection: {exc!r}") from exc
 
     async def _settle(self) -> None:
         """Drop replies owed to commands whose caller stopped waiting (deadline)."""

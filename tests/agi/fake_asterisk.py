@@ -2,7 +2,7 @@
 
 It connects like `AGI(agi://...)` with Nagle's algorithm left on (res_agi.c sets no
 TCP_NODELAY), sends the environment one line per write (LF only, ended by a blank line), then
-answers each command line, one write per reply: `GET VARIABLE X` from a dict of channel
+reads commands as run_agi does (see `_serve`) and answers each, one write per reply: `GET VARIABLE X` from a dict of channel
 variables (`200 result=1 (v)` / `200 result=0`), `GET FULL VARIABLE expr` by substituting each
 `${X}` (unset: empty) and answering `200 result=1 (text)`, `SET VARIABLE X v` with `200 result=1`
 (recording what was set), anything else `510 Invalid or unknown command`. Commands are split
@@ -122,13 +122,8 @@ class FakeAsterisk:
     on_command: Callable[[str], None] | None = None
     commands: list[str] = field(default_factory=list)
     set_variables: dict[str, str] = field(default_factory=dict)
-    closed_by_server: bool = False
+    closed_by_server: bool = False  # the server closed or half-closed: end of file was read
     elapsed_s: float = 0.0
-    # How long to watch, before each reply, for a command sent without waiting for it;
-    # such commands are kept in `early_commands` (0: do not watch).
-    watch_for_early_s: float = 0.0
-    early_commands: list[str] = field(default_factory=list)
-    eof_before_last_reply: bool = False  # the server half-closed before hearing every reply
 
     async def run(self, port: int, host: str = "127.0.0.1", timeout_s: float = 5.0) -> None:
         started = time.perf_counter()
@@ -147,25 +142,26 @@ class FakeAsterisk:
                 await writer.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """run_agi's read side (res_agi.c): poll the socket, then `fgets` from a stdio buffer
+        that one read fills with all the socket holds. A line already in that buffer runs only
+        once the socket is readable again (more bytes, or end of file), so commands sent
+        without waiting for their replies stall until then, as on a real Asterisk."""
+        stdio = b""
         replies = 0
-        early: list[bytes] = []
         while True:
-            raw = early.pop(0) if early else await reader.readline()
-            if not raw:
-                self.closed_by_server = True
-                return
-            command = raw.decode("utf-8").rstrip("\n")
+            chunk = await reader.read(65536)  # poll, then the read that fills the buffer
+            if not chunk:
+                self.closed_by_server = True  # end of file: readable from now on
+            stdio += chunk
+            if b"\n" not in stdio:
+                if chunk:
+                    continue
+                return  # end of file and nothing buffered: the AGI is over
+            raw, _, stdio = stdio.partition(b"\n")
+            command = raw.decode("utf-8")
             self.commands.append(command)
             if self.on_command is not None:
                 self.on_command(command)
-            if self.watch_for_early_s:
-                with contextlib.suppress(TimeoutError):
-                    line = await asyncio.wait_for(reader.readline(), self.watch_for_early_s)
-                    early.append(line)
-                    if line:
-                        self.early_commands.append(line.decode("utf-8").rstrip("\n"))
-                    else:
-                        self.eof_before_last_reply = True
             if replies == self.hangup_before_reply:
                 writer.write(b"HANGUP\n")
             writer.write(self.answer(command).encode("utf-8"))

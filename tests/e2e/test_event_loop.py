@@ -16,6 +16,7 @@ from structlog.testing import capture_logs
 
 from dialguard.daemon import Daemon
 from dialguard.eventloop import EventLoopError, resolve, run, running_loop_name
+from tests.agi.test_server import asterisk_drops_the_call_mid_check
 from tests.e2e import test_replay
 
 UVLOOP_LOADS = resolve("auto") == "uvloop"
@@ -117,3 +118,13 @@ def test_the_recorded_calls_run_end_to_end_on_uvloop(
             await daemon.stop()
 
     run(on_uvloop(), "uvloop")
+
+
+@needs_uvloop
+@pytest.mark.parametrize("how", ["reset", "hangup-exit"])
+def test_on_uvloop_asterisk_dropping_the_call_mid_check_is_one_warning(how: str) -> None:
+    # uvloop raises RuntimeError, not OSError, when writing to a reset connection.
+    logs = run(asterisk_drops_the_call_mid_check(how), "uvloop")
+    events = [(e["event"], e["log_level"]) for e in logs if e["event"] != "agi_listening"]
+    assert ("agi_session_aborted", "warning") in events
+    assert all(level != "error" for _, level in events)
