@@ -1,12 +1,13 @@
 """FastAGI benchmark: drive the server over loopback the way Asterisk does.
 
 Each session connects with Nagle's algorithm left on, as res_agi.c does (it sets no
-TCP_NODELAY), sends the environment block recorded from Asterisk 22 (allow-answered, one write
-per line, LF only) as our sample dialplan would (route `check`, the number as the
-first AGI argument, its own uniqueid), answers `GET VARIABLE` and `GET FULL VARIABLE` from the
-channel variables a dialler sets (DIALGUARD_TENANT=bench, DIALGUARD_CAMPAIGN=spring) as
-Asterisk does, and `SET VARIABLE` with `200 result=1`, one write per reply; it ends when the
-server closes.
+TCP_NODELAY), and sends the environment block recorded from Asterisk 22 (allow-answered, one
+write per line, LF only) as our sample dialplan would (route `check`, the number as the first
+AGI argument, its own uniqueid). It then reads commands as run_agi does (a line at a time once
+the socket is readable, from a buffer that one read fills), answers `GET VARIABLE` and
+`GET FULL VARIABLE` from the channel variables a dialler sets (DIALGUARD_TENANT=bench,
+DIALGUARD_CAMPAIGN=spring) and `SET VARIABLE` with `200 result=1`, one write per reply, and
+ends when the server closes.
 Latency is connect-to-close. The server runs in a child process so the client does not share
 its event loop.
 
@@ -309,13 +310,22 @@ class Client:
         verdict, rule = None, ""
         try:
             reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
-            # asyncio turns Nagle off; Asterisk leaves it on, and a server that pipelines
-            # commands pays for that with a delayed ACK (agi/session.py).
+            # asyncio turns Nagle off; Asterisk leaves it on (agi/session.py).
             writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
             for line in env:  # one write per line, as Asterisk's setup_env does
                 writer.write(line)
-            while raw := await reader.readline():
-                command = raw.decode().rstrip("\n")
+            # As run_agi: wait for the socket to be readable, then take one line from a buffer
+            # that one read fills with all the socket holds (tests/agi/fake_asterisk.py).
+            buffered = b""
+            while True:
+                chunk = await reader.read(65536)
+                buffered += chunk
+                if b"\n" not in buffered:
+                    if chunk:
+                        continue
+                    break  # end of file, nothing buffered: the AGI is over
+                raw, _, buffered = buffered.partition(b"\n")
+                command = raw.decode()
                 if command.startswith("SET VARIABLE DIALGUARD_VERDICT "):
                     verdict = command.rsplit(" ", 1)[1].strip('"')
                 elif command.startswith("SET VARIABLE DIALGUARD_RULE "):

@@ -4,7 +4,7 @@ Start-up declares the failure policy in the log, so that what the guard does whe
 never a surprise. SIGTERM and SIGINT stop accepting calls, let sessions in flight finish within
 their deadline, close the AMI connection and the store.
 
-Workers (`--workers N`, `[agi] workers`): one Python process decides about 820-1,060 calls a
+Workers (`--workers N`, `[agi] workers`): one Python process decides about 700-900 calls a
 second on this project's 2-core machine, bounded by one core (bench/agi_bench.py). With N > 1
 this process (the primary) and N - 1 worker processes all listen on the FastAGI port with
 SO_REUSEPORT, and the kernel spreads the connections between them. Each worker has its own
