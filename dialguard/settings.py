@@ -11,6 +11,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from dialguard.store.retention import minimum_keep_days
 from rules import callerid as callerid_rules
 from rules import detectors as detector_rules
 from rules import jurisdictions as jurisdiction_rules
+from rules.detectors import DetectorPolicy
 from rules.jurisdictions.model import ATTEMPT_LOOKBACK
 from rules.location import is_zone
 from rules.models import Purpose, Verdict
@@ -128,12 +130,6 @@ def settings_from_mapping(raw: Mapping[str, Any], base_dir: Path) -> Settings:
     keep_days = _int(
         database, "database", "keep_history_days", 0, errors, minimum=0, maximum=36_500
     )
-    if 0 < keep_days < minimum_keep_days(ATTEMPT_LOOKBACK):
-        errors.append(
-            f"database.keep_history_days: must be 0 (keep for ever) or at least"
-            f" {minimum_keep_days(ATTEMPT_LOOKBACK)}, as frequency caps count attempts"
-            f" {ATTEMPT_LOOKBACK.days} days back (got {keep_days})"
-        )
     _unknown(database, "database", {"path", "keep_history_days"}, errors)
 
     agi = _table(raw, "agi", errors)
@@ -177,6 +173,7 @@ def settings_from_mapping(raw: Mapping[str, Any], base_dir: Path) -> Settings:
     errors += errs
     detectors, errs = detector_rules.from_settings(_table(raw, "detectors", errors))
     errors += errs
+    errors += _retention_errors(keep_days, detectors)
 
     if errors:
         raise SettingsError("invalid settings: " + "; ".join(errors))
@@ -202,6 +199,24 @@ def settings_from_mapping(raw: Mapping[str, Any], base_dir: Path) -> Settings:
         event_loop=event_loop,
         keep_history_days=keep_days,
     )
+
+
+def _retention_errors(keep_days: int, detectors: DetectorPolicy) -> list[str]:
+    """The history kept must cover all the rules read back: the attempts frequency caps count,
+    and every enabled detector's window."""
+    if not keep_days:
+        return []
+    window, detector = detectors.longest_lookback()
+    longest, reader = ATTEMPT_LOOKBACK, "frequency caps count attempts"
+    if detector is not None and window > longest:
+        longest, reader = window, f"detectors.{detector} reads calls"
+    minimum = minimum_keep_days(longest)
+    if keep_days >= minimum:
+        return []
+    return [
+        f"database.keep_history_days: must be 0 (keep for ever) or at least {minimum}, as"
+        f" {reader} {longest / timedelta(days=1):g} days back (got {keep_days})"
+    ]
 
 
 def parse_host_port(text: str, default_port: int) -> tuple[str, int]:

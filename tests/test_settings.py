@@ -77,6 +77,18 @@ def test_history_is_kept_at_least_as_long_as_frequency_caps_look_back(
             load_settings(path)
 
 
+def test_history_is_kept_at_least_as_long_as_an_enabled_detector_looks_back(
+    tmp_path: Path,
+) -> None:
+    window = "[detectors.abandoned_rate]\nus_window_days = 365\n"
+    path = _write(tmp_path, f"[database]\nkeep_history_days = 100\n{window}")
+    with pytest.raises(SettingsError, match=r"at least 366, as detectors\.abandoned_rate"):
+        load_settings(path)
+    # A detector that is off reads nothing.
+    _write(tmp_path, f"[database]\nkeep_history_days = 100\n{window}enabled = false\n")
+    assert load_settings(path).keep_history_days == 100
+
+
 def test_malformed_toml_names_the_file(tmp_path: Path) -> None:
     path = _write(tmp_path, "[guard\n")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from rules.detectors.model import Action, Basis, DetectorSettings, DetectorSpec, Param
 
@@ -201,6 +202,15 @@ class DetectorPolicy:
 
     def enabled(self) -> list[DetectorSettings]:
         return [s for s in self.detectors.values() if s.enabled]
+
+    def longest_lookback(self) -> tuple[timedelta, str | None]:
+        """The furthest back an enabled detector reads calls (`DetectorSettings.lookback`),
+        and which detector it is."""
+        longest: tuple[timedelta, str | None] = (timedelta(0), None)
+        for detector in self.enabled():
+            if detector.lookback > longest[0]:
+                longest = (detector.lookback, detector.id)
+        return longest
 
 
 def from_settings(raw: Mapping[str, object]) -> tuple[DetectorPolicy, list[str]]:
