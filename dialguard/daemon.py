@@ -48,7 +48,7 @@ from dialguard.guard import Guard
 from dialguard.logs import get_logger
 from dialguard.settings import AmiSettings, Settings
 from dialguard.store import Store, open_store
-from dialguard.store.retention import prune_history
+from dialguard.store.retention import PrunePostponed, prune_history
 
 log = get_logger("dialguard.serve")
 
@@ -214,6 +214,8 @@ async def _prune_forever(store: Store, keep_days: int) -> None:
         before = datetime.now(UTC) - timedelta(days=keep_days)
         try:
             pruned = await prune_history(store, before)
+        except PrunePostponed as exc:
+            log.warning("history_prune_postponed", reason=str(exc), retry_in_s=PRUNE_INTERVAL_S)
         except Exception:
             log.exception("history_prune_failed")
         else:

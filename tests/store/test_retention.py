@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from dialguard.store import Store
-from dialguard.store.retention import prune_history
+import pytest
+
+from dialguard.store import Store, open_store
+from dialguard.store.retention import (
+    MAX_BATCH_ROWS,
+    MIN_BATCH_ROWS,
+    TARGET_S,
+    PrunePostponed,
+    next_batch_rows,
+    prune_history,
+)
 from rules.models import CallAttempt, Decision, Verdict
 from rules.outcomes import CallOutcome
 
@@ -38,8 +50,10 @@ async def call_ids(store: Store, table: str) -> set[str]:
 
 async def test_old_history_goes_in_batches_and_recent_history_stays(store: Store) -> None:
     await fill(store)
-    pruned = await prune_history(store, CUT_OFF, batch_rows=3)  # 7 old rows: 3 batches
+    pruned = await prune_history(store, CUT_OFF, batch_rows=3)
     assert (pruned.decisions, pruned.outcomes) == (len(OLD), len(OLD) + 1)
+    # 7 old decisions and 7 old started outcomes in 3 batches each, 1 never-started outcome.
+    assert pruned.batches == 3 + 3 + 1
     recent = {f"c{i}" for i in range(len(OLD), len(OLD) + len(RECENT))}
     assert await call_ids(store, "decisions") == recent
     assert await call_ids(store, "outcomes") == recent | {"never-new"}
@@ -52,3 +66,39 @@ async def test_a_batch_exactly_the_size_of_what_is_left_ends_cleanly(store: Stor
     await fill(store)
     pruned = await prune_history(store, CUT_OFF, batch_rows=len(OLD))
     assert pruned.decisions == len(OLD)
+
+
+@pytest.mark.parametrize(
+    ("rows", "took_s", "expected"),
+    [
+        (500, 0.2, 250),  # too long: halve
+        (30, 1.0, MIN_BATCH_ROWS),  # never below the floor
+        (100, 0.001, 200),  # quick: double
+        (400, 0.001, MAX_BATCH_ROWS),  # never above the ceiling
+        (100, TARGET_S * 0.75, 100),  # about right: keep
+    ],
+)
+def test_a_batch_shrinks_when_a_delete_holds_the_lock_too_long(
+    rows: int, took_s: float, expected: int
+) -> None:
+    assert next_batch_rows(rows, took_s) == expected
+
+
+async def test_a_locked_database_is_waited_for_then_left_to_the_next_pass(tmp_path: Path) -> None:
+    # The daemon's store gives up on a lock after deadline/2; the prune waits and retries.
+    store = await open_store(tmp_path / "dg.sqlite3", busy_timeout_ms=10)
+    try:
+        await fill(store)
+        holder = sqlite3.connect(store.path)
+        holder.execute("BEGIN IMMEDIATE")
+        waits = (0.05, 0.05, 0.05)
+        with pytest.raises(PrunePostponed, match="locked"):
+            await prune_history(store, CUT_OFF, locked_waits_s=waits)
+        assert len(await call_ids(store, "decisions")) == len(OLD) + len(RECENT)
+
+        asyncio.get_running_loop().call_later(0.06, holder.rollback)  # released mid-wait
+        pruned = await prune_history(store, CUT_OFF, locked_waits_s=waits)
+        holder.close()
+        assert pruned.decisions == len(OLD)
+    finally:
+        await store.close()
