@@ -90,8 +90,7 @@ async def prune_history(
     rows = batch_rows
     for table, old_rows in _OLD_ROWS:
         while True:
-            started = time.monotonic()
-            count = await _delete(
+            count, took_s = await _delete(
                 store,
                 f"DELETE FROM {table} WHERE rowid IN ({old_rows})",
                 (cut_off, rows),
@@ -101,18 +100,20 @@ async def prune_history(
             batches += 1
             if count < rows:
                 break
-            rows = next_batch_rows(rows, time.monotonic() - started, batch_rows)
+            rows = next_batch_rows(rows, took_s, batch_rows)
             await asyncio.sleep(PAUSE_S)
     return Pruned(deleted["decisions"], deleted["outcomes"], batches)
 
 
 async def _delete(
     store: Store, sql: str, params: tuple[float, int], locked_waits_s: Sequence[float]
-) -> int:
+) -> tuple[int, float]:
+    """The rows deleted, and how long the delete that did it took (waits for a lock aside)."""
     waits = iter(locked_waits_s)
     while True:
+        started = time.monotonic()
         try:
-            return await store.write(sql, params)
+            return await store.write(sql, params), time.monotonic() - started
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) and "busy" not in str(exc):
                 raise
