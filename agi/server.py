@@ -162,6 +162,8 @@ class AgiServer:
                 uniqueid=request.uniqueid,
                 route=request.route,
                 deadline_ms=_total_ms(budget),
+                # True: only the replies were late; the verdict variables went out in time.
+                variables_sent=session.ended,
             )
         except (ConnectionError, asyncio.IncompleteReadError, AgiProtocolError, ValueError) as exc:
             log.warning(

@@ -76,6 +76,13 @@ class AgiSession:
         self._writer = writer
         self._replies = ReplyReader()
         self._owed = 0  # replies Asterisk still owes for commands already written
+        self._ended = False
+
+    @property
+    def ended(self) -> bool:
+        """The closing SET VARIABLEs and end of file have gone out: Asterisk sets the
+        variables whatever then happens to their replies."""
+        return self._ended
 
     @property
     def hung_up(self) -> bool:
@@ -115,6 +122,7 @@ class AgiSession:
         """Set the variables and end the session: nothing can be sent after this."""
         lines = [encode_set_variable(k, v) for k, v in values.items()]
         self._write("".join(lines).encode("utf-8"), then_eof=True)
+        self._ended = True
         stale = self._owed  # replies to commands the deadline cut short come first
         self._owed += len(lines)
         await self._writer.drain()

@@ -385,6 +385,27 @@ async def test_asterisk_dropping_the_call_mid_check_is_one_warning(how: str) -> 
     assert all(level != "error" for _, level in events)
 
 
+async def test_replies_that_never_come_end_at_the_deadline_with_the_verdict_sent(
+    server: AgiServer,
+) -> None:
+    with structlog.testing.capture_logs() as logs:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write("".join(allow_answered_env()).encode())
+        await reader.readline()  # GET FULL VARIABLE
+        writer.write(b"200 result=1 (acme||||)\n")
+        sets = [await reader.readline() for _ in range(3)]  # and never answered
+        assert await reader.read() == b""  # end of file right after them
+        await server.shutdown()  # waits for the session's deadline
+        writer.close()
+    assert [s.split(b" ")[2] for s in sets] == [
+        b"DIALGUARD_VERDICT",
+        b"DIALGUARD_RULE",
+        b"DIALGUARD_REASON",
+    ]
+    [deadline] = [e for e in logs if e["event"] == "agi_session_deadline"]
+    assert deadline["variables_sent"] is True
+
+
 async def test_peer_closing_mid_header_does_not_stall_others(server: AgiServer) -> None:
     with structlog.testing.capture_logs() as logs:
         _, writer = await asyncio.open_connection("127.0.0.1", server.port)
