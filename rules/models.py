@@ -143,7 +143,8 @@ class Decision:
     def allowed(self) -> bool:
         return self.verdict is Verdict.ALLOW
 
-    def as_dict(self) -> dict[str, object]:
+    def summary_dict(self) -> dict[str, object]:
+        """`as_dict` without the findings and the context."""
         return {
             "verdict": self.verdict.value,
             "rule": self.rule,
@@ -153,6 +154,11 @@ class Decision:
             "caller_id": self.caller_id,
             "jurisdiction": self.jurisdiction,
             "local_time": self.local_time.isoformat() if self.local_time else None,
+        }
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            **self.summary_dict(),
             "findings": [f.as_dict() for f in self.findings],
             **self.context,
         }

@@ -372,14 +372,7 @@ def decision_row(
 def audit_json(attempt: CallAttempt, decision: Decision) -> str:
     """`Decision.as_dict()` with the call's inputs, as compact JSON (findings last)."""
     payload = {
-        "verdict": decision.verdict.value,
-        "rule": decision.rule,
-        "reason": decision.reason,
-        "citation": decision.citation,
-        "number": decision.number,
-        "caller_id": decision.caller_id,
-        "jurisdiction": decision.jurisdiction,
-        "local_time": decision.local_time.isoformat() if decision.local_time else None,
+        **decision.summary_dict(),
         **decision.context,
         "inputs": {
             "destination": attempt.destination,
