@@ -7,6 +7,7 @@ file or a file it names, never from a command line.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -16,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from dialguard.eventloop import EVENT_LOOPS
-from dialguard.store.retention import minimum_keep_days
 from rules import callerid as callerid_rules
 from rules import detectors as detector_rules
 from rules import jurisdictions as jurisdiction_rules
@@ -210,7 +210,7 @@ def _retention_errors(keep_days: int, detectors: DetectorPolicy) -> list[str]:
     longest, reader = ATTEMPT_LOOKBACK, "frequency caps count attempts"
     if detector is not None and window > longest:
         longest, reader = window, f"detectors.{detector} reads calls"
-    minimum = minimum_keep_days(longest)
+    minimum = math.ceil(longest / timedelta(days=1)) + 1  # a day's margin
     if keep_days >= minimum:
         return []
     return [

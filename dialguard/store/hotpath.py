@@ -240,7 +240,7 @@ class HotPath:
                     log.warning("decisions_recorded_after_wait", count=len(batch))
                 return None
             except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
+                if not is_lock_error(exc):
                     return exc
                 if not warned:
                     log.warning("database_locked_retrying", error=str(exc))
@@ -276,3 +276,9 @@ def multi_row_insert(insert: str, rows: list[tuple[Any, ...]]) -> tuple[str, tup
         return insert, rows[0]
     values = insert[insert.rindex("(") :]
     return insert + f", {values}" * (len(rows) - 1), tuple(itertools.chain.from_iterable(rows))
+
+
+def is_lock_error(exc: sqlite3.OperationalError) -> bool:
+    """Another connection holds the database ("database is locked", "... busy"): worth
+    waiting for, unlike the other errors."""
+    return "locked" in str(exc) or "busy" in str(exc)

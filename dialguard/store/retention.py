@@ -9,20 +9,20 @@ rather than shrinking.
 
 Nothing the rules still read may go: frequency caps count attempts `ATTEMPT_LOOKBACK` back
 (rules/jurisdictions/model.py) and each detector reads calls over its windows, so the
-settings refuse a retention shorter than the longest of them (`minimum_keep_days`).
+settings refuse a retention shorter than the longest of them (`dialguard/settings.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from dialguard.store.core import Store
+from dialguard.store.hotpath import is_lock_error
 
 # A batch holds the write lock, which the decision writer waits for (it warns after 125 ms
 # and the checks block after 2 s). Measured on a store of 200,000 decisions (940 MB, in the
@@ -59,11 +59,6 @@ class Pruned:
     decisions: int = 0
     outcomes: int = 0
     batches: int = 0
-
-
-def minimum_keep_days(lookback: timedelta) -> int:
-    """The shortest retention that keeps everything read `lookback` back."""
-    return math.ceil(lookback / timedelta(days=1)) + 1  # a day's margin
 
 
 def next_batch_rows(rows: int, took_s: float, most: int = MAX_BATCH_ROWS) -> int:
@@ -115,7 +110,7 @@ async def _delete(
         try:
             return await store.write(sql, params), time.monotonic() - started
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
+            if not is_lock_error(exc):
                 raise
             wait_s = next(waits, None)
             if wait_s is None:
