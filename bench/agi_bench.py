@@ -69,6 +69,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from dialguard.eventloop import EVENT_LOOPS, resolve, run  # noqa: E402
+from tests.agi.fake_asterisk import commands_as_asterisk_reads  # noqa: E402
 
 TRANSCRIPT = REPO.parent / "shared" / "fixtures" / "asterisk-22" / "allow-answered"
 TRANSCRIPT_FILE = TRANSCRIPT / "agi-001-check.jsonl"
@@ -314,17 +315,7 @@ class Client:
             writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
             for line in env:  # one write per line, as Asterisk's setup_env does
                 writer.write(line)
-            # As run_agi: wait for the socket to be readable, then take one line from a buffer
-            # that one read fills with all the socket holds (tests/agi/fake_asterisk.py).
-            buffered = b""
-            while True:
-                chunk = await reader.read(65536)
-                buffered += chunk
-                if b"\n" not in buffered:
-                    if chunk:
-                        continue
-                    break  # end of file, nothing buffered: the AGI is over
-                raw, _, buffered = buffered.partition(b"\n")
+            async for raw in commands_as_asterisk_reads(reader):
                 command = raw.decode()
                 if command.startswith("SET VARIABLE DIALGUARD_VERDICT "):
                     verdict = command.rsplit(" ", 1)[1].strip('"')

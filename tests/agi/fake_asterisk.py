@@ -2,7 +2,7 @@
 
 It connects like `AGI(agi://...)` with Nagle's algorithm left on (res_agi.c sets no
 TCP_NODELAY), sends the environment one line per write (LF only, ended by a blank line), then
-reads commands as run_agi does (see `_serve`) and answers each, one write per reply: `GET VARIABLE X` from a dict of channel
+reads commands as run_agi does (`commands_as_asterisk_reads`) and answers each, one write per reply: `GET VARIABLE X` from a dict of channel
 variables (`200 result=1 (v)` / `200 result=0`), `GET FULL VARIABLE expr` by substituting each
 `${X}` (unset: empty) and answering `200 result=1 (text)`, `SET VARIABLE X v` with `200 result=1`
 (recording what was set), anything else `510 Invalid or unknown command`. Commands are split
@@ -17,7 +17,7 @@ import json
 import re
 import socket
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,6 +112,27 @@ def with_env(lines: list[str], **overrides: str | None) -> list[str]:
     return out
 
 
+async def commands_as_asterisk_reads(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
+    """The command lines (without their LF) in the order and at the moments run_agi
+    (res_agi.c) runs them, until end of file.
+
+    run_agi polls the socket, then reads a line with `fgets` from a stdio buffer that one read
+    fills with all the socket holds. A line already in that buffer runs only once the socket
+    is readable again (more bytes, or end of file), so commands sent without waiting for their
+    replies stall until then, as on a real Asterisk.
+    """
+    buffered = b""
+    while True:
+        chunk = await reader.read(65536)  # poll, then the read that fills the buffer
+        buffered += chunk
+        if b"\n" not in buffered:
+            if chunk:
+                continue
+            return  # end of file and nothing buffered: the AGI is over
+        line, _, buffered = buffered.partition(b"\n")
+        yield line
+
+
 @dataclass
 class FakeAsterisk:
     """One channel running `AGI()` against the server."""
@@ -142,22 +163,8 @@ class FakeAsterisk:
                 await writer.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """run_agi's read side (res_agi.c): poll the socket, then `fgets` from a stdio buffer
-        that one read fills with all the socket holds. A line already in that buffer runs only
-        once the socket is readable again (more bytes, or end of file), so commands sent
-        without waiting for their replies stall until then, as on a real Asterisk."""
-        stdio = b""
         replies = 0
-        while True:
-            chunk = await reader.read(65536)  # poll, then the read that fills the buffer
-            if not chunk:
-                self.closed_by_server = True  # end of file: readable from now on
-            stdio += chunk
-            if b"\n" not in stdio:
-                if chunk:
-                    continue
-                return  # end of file and nothing buffered: the AGI is over
-            raw, _, stdio = stdio.partition(b"\n")
+        async for raw in commands_as_asterisk_reads(reader):
             command = raw.decode("utf-8")
             self.commands.append(command)
             if self.on_command is not None:
@@ -167,6 +174,7 @@ class FakeAsterisk:
             writer.write(self.answer(command).encode("utf-8"))
             replies += 1
             await writer.drain()
+        self.closed_by_server = True
 
     def answer(self, command: str) -> str:
         words = parse_args(command)
