@@ -114,7 +114,7 @@ def import_(
         "duplicates": accepted - added,
         "skipped": skipped,
         "rejected": rejected,
-        "rejects": [{"line": n, "problem": p} for n, p in rejects[:MAX_REJECTS_SHOWN]],
+        "rejects": [{"line": n, "problem": p} for n, p in rejects],
     }
     if as_json:
         emit_json(report)
@@ -124,7 +124,7 @@ def import_(
         f"{accepted - added} duplicate, {rejected} rejected"
         + (f", {skipped} non-attempt rows skipped" if skipped else "")
     )
-    for n, p in rejects[:MAX_REJECTS_SHOWN]:
+    for n, p in rejects:
         click.echo(f"  rejected line {n}: {p}")
 
 

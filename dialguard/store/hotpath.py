@@ -9,9 +9,9 @@ never waits for a writer, and the check's two statements take about 40 us of CPU
 Decision records go to one writer thread, which commits them in batches, one multi-row
 INSERT each (it waits `COALESCE_S` after the first record of a batch: a commit costs the
 writer about 0.3 ms of CPU here whatever its size, and a record about 0.06 ms more); a
-reader that needs the records (`flush`) cuts the wait short. The check does not wait for the commit, so a long write
-elsewhere (a register import, an operator's command) never stalls calls. Two guarantees keep
-that safe:
+reader that needs the records (`flush`) cuts the wait short. The check does not wait for the
+commit, so a long write elsewhere (a register import, an operator's command) never stalls
+calls. Two guarantees keep that safe:
 
 * read-your-writes: allowed decisions not yet committed are kept in memory and merged into
   the facts of the next check on the same number (frequency caps count them), and every read
