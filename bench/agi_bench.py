@@ -11,6 +11,14 @@ ends when the server closes.
 Latency is connect-to-close. The server runs in a child process so the client does not share
 its event loop.
 
+`--client c` makes the same calls from bench/agi_client.c instead (built with the system's C
+compiler on first use): blocking I/O on a thread per call, as Asterisk runs an AGI on the
+channel's thread. The Python client spends 0.5-1.1 ms of CPU per call, which on a small
+machine it takes from the server, and its own event loop adds to the latencies it reports; the
+C client spends a tenth of that, so the servers' figures are their own. A cheaper client makes
+the do-nothing server look faster too (its throughput is mostly the client's): say which
+client gave a figure.
+
 Two servers are measured the same way:
   real  dialguard: agi.start_agi_server + dialguard.guard.Guard over a SQLite store holding an
         au-dncr register copy of 10 million numbers (built once, reused with --db);
@@ -43,6 +51,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import hashlib
 import json
 import logging
 import multiprocessing as mp
@@ -54,15 +63,18 @@ import signal
 import socket
 import sqlite3
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
-from collections.abc import Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -364,6 +376,106 @@ async def open_loop(client: Client, rate: float, seconds: float) -> Results:
     return results
 
 
+class Loads(Protocol):
+    def closed(self, concurrency: int, seconds: float) -> Results: ...
+    def open(self, rate: float, seconds: float) -> Results: ...
+
+
+@dataclass
+class PythonClient:
+    """The client above, on an asyncio or uvloop event loop of its own."""
+
+    client: Client
+    loop: str
+
+    def closed(self, concurrency: int, seconds: float) -> Results:
+        return run(closed_loop(self.client, concurrency, seconds), self.loop)
+
+    def open(self, rate: float, seconds: float) -> Results:
+        return run(open_loop(self.client, rate, seconds), self.loop)
+
+
+C_CLIENT_SOURCE = Path(__file__).with_name("agi_client.c")
+
+
+class CClient:
+    """bench/agi_client.c: the same calls from C threads with blocking I/O, as Asterisk
+    makes them; built with the system's C compiler on first use."""
+
+    def __init__(self, port: int, register_size: int, seed: int) -> None:
+        self.port = port
+        self.span = 2 * register_size
+        self.seed = seed
+        self.binary = build_c_client()
+        template = Client(port, register_size, seed).env_for_next()
+        markers = {"agi_arg_1": "@NUMBER@", "agi_uniqueid": "@UNIQUEID@"}
+        lines = []
+        for raw in template:
+            name = raw.decode().split(": ", 1)[0]
+            lines.append(f"{name}: {markers[name]}\n" if name in markers else raw.decode())
+        self.template = self.binary.with_name(f"agi-env-{os.getpid()}-{port}.txt")
+        self.template.write_text("".join(lines))
+        self.runs = 0
+
+    def closed(self, concurrency: int, seconds: float) -> Results:
+        return self._run("closed", concurrency, seconds)
+
+    def open(self, rate: float, seconds: float) -> Results:
+        return self._run("open", round(rate), seconds)
+
+    def _run(self, mode: str, n: int, seconds: float) -> Results:
+        self.runs += 1  # each run dials numbers of its own
+        argv = [
+            str(self.binary),
+            str(self.port),
+            str(self.template),
+            mode,
+            str(n),
+            str(seconds),
+            str(self.seed * 1000 + self.runs),
+            str(FIRST_NUMBER),
+            str(self.span),
+            CHANNEL_VARIABLES["DIALGUARD_TENANT"],
+            CHANNEL_VARIABLES["DIALGUARD_CAMPAIGN"],
+        ]
+        out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+        results = Results()
+        for line in out.splitlines():
+            key, _, value = line.partition(" ")
+            if key == "call":
+                latency, verdict, rule, _started = value.split(" ")
+                results.latencies.append(float(latency))
+                if verdict == "-":
+                    results.errors += 1
+                else:
+                    results.verdicts[rule if rule.startswith("guard.") else verdict] += 1
+            elif key == "elapsed":
+                results.elapsed = float(value)
+            elif key == "errors":
+                results.errors += int(value)
+            elif key == "max_start_lag":
+                results.max_start_lag = float(value)
+        return results
+
+
+def build_c_client() -> Path:
+    """Compile agi_client.c once per version of its source (cc -O2 -pthread)."""
+    source = C_CLIENT_SOURCE.read_bytes()
+    digest = hashlib.sha256(source).hexdigest()[:12]
+    binary = Path(tempfile.gettempdir()) / f"dialguard-agi-client-{digest}"
+    if not binary.exists():
+        compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+        if compiler is None:
+            raise SystemExit("--client c needs a C compiler (cc or $CC): none was found")
+        building = binary.with_suffix(".building")
+        subprocess.run(
+            [compiler, "-O2", "-pthread", "-Wall", "-o", str(building), str(C_CLIENT_SOURCE)],
+            check=True,
+        )
+        building.rename(binary)
+    return binary
+
+
 # -- orchestration --------------------------------------------------------------------------
 
 
@@ -405,11 +517,8 @@ def server_cpu_s(pid: int) -> float | None:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def measured(
-    pid: int, load: Coroutine[Any, Any, Results], client_loop: str = "asyncio"
-) -> tuple[Results, float | None]:
-    """Run the load on the client's event loop; also return the server's CPU milliseconds
-    per call.
+def measured(pid: int, load: Callable[[], Results]) -> tuple[Results, float | None]:
+    """Run the load; also return the server's CPU milliseconds per call.
 
     The client's own garbage collector is off while it measures (as `timeit` does): its
     pauses would be counted as the server's latency."""
@@ -417,7 +526,7 @@ def measured(
     gc.collect()
     gc.disable()
     try:
-        res = run(load, client_loop)
+        res = load()
     finally:
         gc.enable()
     after = server_cpu_s(pid)
@@ -512,6 +621,14 @@ def main() -> None:
         " Asterisk's C spends",
     )
     parser.add_argument(
+        "--client",
+        default="python",
+        choices=["python", "c"],
+        help="the load client: python (on --client-loop) or c (bench/agi_client.c, built with"
+        " the system's C compiler: blocking I/O on a thread per call, as Asterisk; about a"
+        " tenth of the Python client's CPU per call)",
+    )
+    parser.add_argument(
         "--keep-history",
         action="store_true",
         help="run the real server on --db itself, keeping every decision of every run, rather"
@@ -543,8 +660,8 @@ def main() -> None:
     print(f"numbers drawn with --seed {seed}")
     print(
         f"{os.cpu_count()} CPUs shared by the client and the server processes "
-        f"(load average before: {os.getloadavg()[0]:.2f}); servers on {loop_name}, client on "
-        f"{args.client_loop}"
+        f"(load average before: {os.getloadavg()[0]:.2f}); servers on {loop_name}, client "
+        + ("in C (agi_client.c)" if args.client == "c" else f"on {args.client_loop}")
     )
     rows: list[dict[str, str]] = []
     throughput: dict[str, list[float]] = {}
@@ -556,17 +673,22 @@ def main() -> None:
             try:
                 # Each measurement dials numbers of its own: no server meets the history
                 # that an earlier one left in the store for the same numbers.
-                client = Client(port, args.register_size, seed + round_no * len(servers) + index)
+                client_seed = seed + round_no * len(servers) + index
+                if args.client == "c":
+                    client: Loads = CClient(port, args.register_size, client_seed)
+                else:
+                    client = PythonClient(
+                        Client(port, args.register_size, client_seed), args.client_loop
+                    )
                 if args.warmup:
-                    run(closed_loop(client, 4, args.warmup), args.client_loop)
+                    client.closed(4, args.warmup)
                 if args.closed_seconds:
-                    load = closed_loop(client, args.concurrency, args.closed_seconds)
-                    res, cpu = measured(proc.pid, load, args.client_loop)
+                    closed = partial(client.closed, args.concurrency, args.closed_seconds)
+                    res, cpu = measured(proc.pid, closed)
                     throughput.setdefault(label, []).append(len(res.latencies) / res.elapsed)
                     rows.append(row(tag, f"closed C={args.concurrency}", res, cpu))
                 if args.seconds:
-                    load = open_loop(client, args.rate, args.seconds)
-                    res, cpu = measured(proc.pid, load, args.client_loop)
+                    res, cpu = measured(proc.pid, partial(client.open, args.rate, args.seconds))
                     rows.append(row(tag, f"open {args.rate:g}/s", res, cpu))
                     if res.max_start_lag > 0.005:
                         print(
