@@ -94,7 +94,7 @@ async def handle_check(session: AgiSession, ctx: RouteContext) -> None:
             "guard.timeout",
             f"the guard did not decide within {_ms(ctx)} ms",
         )
-    except (ConnectionError, asyncio.IncompleteReadError):
+    except ConnectionError:
         raise  # Asterisk is gone: nobody to tell
     except Exception as exc:
         decision = _apply_failure_policy(
@@ -274,7 +274,7 @@ async def handle_optout(session: AgiSession, ctx: RouteContext) -> None:
                 status, reason = "OK", f"{parsed.e164} opted out of all calls from {tenant}"
     except TimeoutError:
         reason = f"the opt-out was not confirmed within {_ms(ctx)} ms"
-    except (ConnectionError, asyncio.IncompleteReadError):
+    except ConnectionError:
         raise
     except Exception as exc:
         reason = f"the opt-out could not be recorded: {type(exc).__name__}"

@@ -1,4 +1,4 @@
-"""One FastAGI session on asyncio streams: the time budget, commands out, replies in.
+"""One FastAGI session: the time budget, commands out, replies in.
 
 Asterisk's run_agi (res_agi.c) polls the socket, then reads a command with `fgets` from a
 stdio buffer, and one read fills that buffer with all the socket holds. A second command that
@@ -18,12 +18,17 @@ Hence two rules:
 
 The session counts replies still owed so that a command cut short by the deadline cannot make
 a later command read the earlier one's reply.
+
+No streams: the connection (`agi.server`, an `asyncio.Protocol`) hands the bytes in, and the
+replies are parsed as they arrive. A coroutine waiting for replies waits on one future, which
+is resolved once every reply owed is in (for `finish`, all the SET VARIABLEs' at once): one
+wake-up per command instead of a StreamReader future and task wake-up per line.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from agi.protocol import (
@@ -40,6 +45,8 @@ from agi.protocol import (
 
 # Share of the per-call deadline kept back so the SET VARIABLEs still go out after a timeout.
 RESERVED_SHARE = 0.2
+LINE_LIMIT = 64 * 1024  # a reply line longer than this ends the session (ValueError)
+CLOSED = "Asterisk closed the AGI connection"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,21 +68,48 @@ class Budget:
 
 
 class AgiSession:
-    """Sends commands and reads exactly one reply per command."""
+    """Sends commands and reads exactly one reply per command.
+
+    The connection feeds it what Asterisk sends after the environment (`data_received`,
+    `eof_received`, `connection_lost`, named as on `asyncio.Protocol`).
+    """
+
+    __slots__ = (
+        "_checked",
+        "_ended",
+        "_error",
+        "_gone",
+        "_lost",
+        "_owed",
+        "_partial",
+        "_replies",
+        "_transport",
+        "_waiter",
+        "budget",
+        "line_limit",
+        "request",
+    )
 
     def __init__(
         self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        transport: asyncio.Transport,
         request: AgiRequest,
         budget: Budget,
+        *,
+        line_limit: int = LINE_LIMIT,
     ) -> None:
         self.request = request
         self.budget = budget
-        self._reader = reader
-        self._writer = writer
+        self.line_limit = line_limit
+        self._transport = transport
         self._replies = ReplyReader()
+        self._partial = b""  # the start of a line whose end has not arrived
         self._owed = 0  # replies Asterisk still owes for commands already written
+        self._checked: Sequence[str] = ()  # the closing SET VARIABLEs, whose replies must be OK
+        self._waiter: asyncio.Future[Reply] | None = None  # done when nothing is owed
+        self._error: Exception | None = None  # for the next wait: nobody was waiting
+        self._gone: str | None = None  # why no more replies can come (end of file, ...)
+        self._lost = False  # connection lost: nothing can be written either
         self._ended = False
 
     @property
@@ -89,16 +123,18 @@ class AgiSession:
         """Asterisk said `HANGUP`: the caller is gone (SET VARIABLE still works)."""
         return self._replies.hung_up
 
+    # -- commands ----------------------------------------------------------------------------
+
     async def send(self, commands: Iterable[str]) -> list[Reply]:
         """Send the commands in order, each after the previous one's reply (see above)."""
         return [await self._exchange(line) for line in commands]
 
     async def _exchange(self, line: str) -> Reply:
-        await self._settle()
+        if self._owed:
+            await self._next()  # replies owed to commands whose caller stopped waiting
         self._write(line.encode("utf-8"))
         self._owed += 1
-        await self._writer.drain()
-        return await self._next_reply()
+        return await self._next()
 
     async def get_variables(self, names: Iterable[str]) -> dict[str, str | None]:
         """Read channel variables; unset (and set-but-empty) ones come back as None.
@@ -119,44 +155,104 @@ class AgiSession:
         }
 
     async def finish(self, values: Mapping[str, str]) -> None:
-        """Set the variables and end the session: nothing can be sent after this."""
+        """Set the variables and end the session: nothing can be sent after this.
+
+        Returns once every reply is in (replies to commands the deadline cut short come
+        first); raises AgiProtocolError when a SET VARIABLE was not answered OK."""
         lines = [encode_set_variable(k, v) for k, v in values.items()]
         self._write("".join(lines).encode("utf-8"), then_eof=True)
         self._ended = True
-        stale = self._owed  # replies to commands the deadline cut short come first
+        self._checked = lines
         self._owed += len(lines)
-        await self._writer.drain()
-        for _ in range(stale):
-            await self._next_reply()
-        for line in lines:
-            reply = await self._next_reply()
-            if not reply.ok:
-                raise AgiProtocolError(f"{line.rstrip()[:60]!r} was answered {reply.text!r}")
+        if self._owed:
+            await self._next()
 
     def _write(self, data: bytes, *, then_eof: bool = False) -> None:
         """Write, and half close when asked. A connection Asterisk has dropped (a restart,
         AGIEXITONHANGUP) raises ConnectionResetError, as reading from it does: asyncio raises
-        OSError (ENOTCONN) from the half close after a reset, uvloop RuntimeError."""
+        OSError (ENOTCONN) from the half close after a reset, uvloop RuntimeError.
+
+        No flow control (`drain`): a command is written only once the previous reply is in,
+        so the transport never holds more than one small write (the closing SET VARIABLEs,
+        values capped by `MAX_VALUE_CHARS`), far below its 64 KiB high-water mark."""
+        if self._lost:
+            raise ConnectionResetError(CLOSED)
         try:
-            self._writer.write(data)
+            self._transport.write(data)
             if then_eof:
-                self._writer.write_eof()
+                self._transport.write_eof()
         except (OSError, RuntimeError) as exc:
             raise ConnectionResetError(f"Asterisk dropped the AGI connection: {exc!r}") from exc
 
-    async def _settle(self) -> None:
-        """Drop replies owed to commands whose caller stopped waiting (deadline)."""
-        while self._owed:
-            await self._next_reply()
+    def _next(self) -> asyncio.Future[Reply]:
+        """A future done when no reply is owed any more (with the last reply), or failed."""
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        if self._gone is not None:
+            raise ConnectionResetError(self._gone)
+        self._waiter = waiter = asyncio.get_running_loop().create_future()
+        return waiter
 
-    async def _next_reply(self) -> Reply:
-        while True:
-            raw = await self._reader.readline()
-            if not raw:
-                raise ConnectionResetError("Asterisk closed the AGI connection")
-            reply = self._replies.feed(raw.decode("utf-8", errors="replace"))
-            if reply is not None:
-                self._owed -= 1
-                if reply.code == 0:
-                    raise AgiProtocolError(f"not an AGI reply: {reply.text!r}")
-                return reply
+    # -- replies, from the connection --------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        if self._partial:
+            data = self._partial + data
+        *lines, self._partial = data.split(b"\n")
+        for raw in lines:
+            self._line(raw)
+        if len(self._partial) > self.line_limit:
+            self._partial = b""
+            self._transport.pause_reading()
+            problem = f"an AGI reply line is longer than {self.line_limit} bytes"
+            self._fail(ValueError(problem))
+            self._gone = f"{problem}: reading stopped"
+
+    def eof_received(self) -> bool:
+        """True (keep the connection open) until `finish` has written the variables."""
+        if self._partial:
+            raw, self._partial = self._partial, b""
+            self._line(raw)
+        self._closed(None)
+        return not self._ended
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        self._closed(exc)
+
+    def _closed(self, exc: Exception | None) -> None:
+        if self._gone is None:
+            self._gone = CLOSED
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            error = ConnectionResetError(CLOSED)
+            error.__cause__ = exc
+            waiter.set_exception(error)
+
+    def _line(self, raw: bytes) -> None:
+        reply = self._replies.feed(raw.decode("utf-8", errors="replace"))
+        if reply is None:
+            return
+        if not self._owed:
+            self._fail(AgiProtocolError(f"an AGI reply to no command: {reply.text!r}"))
+            return
+        self._owed -= 1
+        owed, checked = self._owed, self._checked
+        if reply.code == 0:
+            self._fail(AgiProtocolError(f"not an AGI reply: {reply.text!r}"))
+        elif owed < len(checked) and not reply.ok:
+            line = checked[len(checked) - 1 - owed]
+            self._fail(AgiProtocolError(f"{line.rstrip()[:60]!r} was answered {reply.text!r}"))
+        elif not owed:
+            waiter = self._waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(reply)
+
+    def _fail(self, error: Exception) -> None:
+        """Raise `error` from the wait in progress, or else from the next one."""
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(error)
+        elif self._error is None:
+            self._error = error

@@ -242,6 +242,26 @@ async def test_hangup_line_before_a_reply_does_not_shift_replies(
     assert fake.set_variables["DIALGUARD_VERDICT"] == "ALLOW"
 
 
+async def test_a_reply_to_no_command_blocks_instead_of_shifting_replies(
+    server: AgiServer, service: FakeService
+) -> None:
+    # A reply line before any command (here right after the environment): taken as the GET's
+    # reply, it would make every later reply answer the command before it. The session
+    # cannot be trusted, so the call fails closed.
+    stray = "200 result=1 (stray)\n"
+    asterisk = FakeAsterisk(
+        [*allow_answered_env(), stray], variables={"DIALGUARD_CAMPAIGN": "spring"}
+    )
+    with structlog.testing.capture_logs() as logs:
+        fake = await run_call(server, asterisk)
+    assert fake.set_variables["DIALGUARD_VERDICT"] == "BLOCK"
+    assert fake.set_variables["DIALGUARD_RULE"] == "guard.error"
+    assert "AgiProtocolError" in fake.set_variables["DIALGUARD_REASON"]
+    assert service.checked == []
+    [warning] = [e for e in logs if e["event"] == "agi_check_error"]
+    assert "reply to no command" in warning["error"]
+
+
 async def test_slow_service_times_out_and_blocks_within_the_deadline(
     server: AgiServer, service: FakeService
 ) -> None:
