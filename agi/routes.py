@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import structlog
 
-from agi.protocol import AgiRequest
+from agi.protocol import AgiProtocolError, AgiRequest
 from agi.service import GuardService
 from agi.session import AgiSession, Budget
 from rules.engine import failure_decision
@@ -77,13 +77,17 @@ async def handle_check(session: AgiSession, ctx: RouteContext) -> None:
     attempt: CallAttempt | None = None
     try:
         async with asyncio.timeout_at(ctx.budget.decide_by):
-            variables = await session.get_variables(v for v, _ in CALL_SETTINGS.values())
             try:
+                variables = await session.get_variables(v for v, _ in CALL_SETTINGS.values())
                 attempt = build_attempt(request, variables, at, destination)
-            except BadInput as exc:
+            except (BadInput, AgiProtocolError, ValueError) as exc:
+                # Asterisk's side cannot be read (a reply to no command, a reply line over
+                # the limit, an unexpected answer): bad input, which blocks whatever the
+                # failure policy says, not the guard failing.
+                reason = str(exc) if isinstance(exc, BadInput) else _unreadable(exc)
                 attempt = provisional_attempt(request, at, destination)
-                decision = input_error_decision(attempt, str(exc))
-                log.warning("agi_bad_input", uniqueid=request.uniqueid, reason=str(exc))
+                decision = input_error_decision(attempt, reason)
+                log.warning("agi_bad_input", uniqueid=request.uniqueid, reason=reason)
                 _record_later(ctx, attempt, decision)
             else:
                 decision = await ctx.service.check(attempt)
@@ -203,6 +207,10 @@ def input_error_decision(attempt: CallAttempt, reason: str) -> Decision:
         local_time=None,
         findings=(Finding("guard.error", FindingVerdict.BLOCK, sentence, INPUT_CITATION),),
     )
+
+
+def _unreadable(exc: Exception) -> str:
+    return f"Asterisk's reply could not be read ({type(exc).__name__}: {str(exc)[:120]})"
 
 
 def _setting(request: AgiRequest, variables: Mapping[str, str | None], name: str) -> str | None:

@@ -225,6 +225,9 @@ class _Connection(asyncio.Protocol):
         self._task = task = asyncio.get_running_loop().create_task(self._run(session, ctx))
         server._sessions.add(task)
         task.add_done_callback(server._sessions.discard)
+        # Closed from a done callback, not from `_run`: a task cancelled (deadline, shutdown)
+        # before its first step never runs `_run` at all, and the call would hang in AGI().
+        task.add_done_callback(self._session_over)
         if rest:
             session.data_received(rest)
 
@@ -236,15 +239,7 @@ class _Connection(asyncio.Protocol):
             task = self._task
             if not self._expired or task is None or task.uncancel() > 0:
                 raise  # not (only) the deadline: a shutdown
-            log.warning(
-                "agi_session_deadline",
-                peer=self._peer(),
-                uniqueid=request.uniqueid,
-                route=request.route,
-                deadline_ms=_total_ms(self._budget),
-                # True: only the replies were late; the verdict variables went out in time.
-                variables_sent=session.ended,
-            )
+            self._log_deadline(session)
         except (ConnectionError, AgiProtocolError, ValueError) as exc:
             log.warning(
                 "agi_session_aborted",
@@ -256,8 +251,22 @@ class _Connection(asyncio.Protocol):
             )
         except Exception:
             log.exception("agi_session_failed", peer=self._peer(), uniqueid=request.uniqueid)
-        finally:
-            self._close()
+
+    def _session_over(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() and self._expired and self._session is not None:
+            self._log_deadline(self._session)  # the deadline came before the task began
+        self._close()
+
+    def _log_deadline(self, session: AgiSession) -> None:
+        log.warning(
+            "agi_session_deadline",
+            peer=self._peer(),
+            uniqueid=session.request.uniqueid,
+            route=session.request.route,
+            deadline_ms=_total_ms(self._budget),
+            # True: only the replies were late; the verdict variables went out in time.
+            variables_sent=session.ended,
+        )
 
     def eof_received(self) -> bool:
         if self._state == _SERVING:
@@ -284,6 +293,8 @@ class _Connection(asyncio.Protocol):
             log.warning("agi_env_timeout", peer=self._peer(), deadline_ms=_total_ms(self._budget))
             self._close()
         elif self._state == _SERVING and self._task is not None:
+            if self._session is not None and self._session.settled:
+                return  # the last reply is in: the task ends (and closes) on its next step
             self._expired = True
             self._task.cancel()
 

@@ -119,6 +119,11 @@ class AgiSession:
         return self._ended
 
     @property
+    def settled(self) -> bool:
+        """The session has ended and every reply is in: nothing is left to wait for."""
+        return self._ended and not self._owed
+
+    @property
     def hung_up(self) -> bool:
         """Asterisk said `HANGUP`: the caller is gone (SET VARIABLE still works)."""
         return self._replies.hung_up

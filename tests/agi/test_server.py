@@ -242,24 +242,30 @@ async def test_hangup_line_before_a_reply_does_not_shift_replies(
     assert fake.set_variables["DIALGUARD_VERDICT"] == "ALLOW"
 
 
+@pytest.mark.parametrize("on_failure", [Verdict.BLOCK, Verdict.ALLOW])
 async def test_a_reply_to_no_command_blocks_instead_of_shifting_replies(
-    server: AgiServer, service: FakeService
+    service: FakeService, on_failure: Verdict
 ) -> None:
     # A reply line before any command (here right after the environment): taken as the GET's
-    # reply, it would make every later reply answer the command before it. The session
-    # cannot be trusted, so the call fails closed.
+    # reply, it would make every later reply answer the command before it. The channel
+    # cannot be read, which is bad input: the call is blocked whatever the failure policy.
     stray = "200 result=1 (stray)\n"
     asterisk = FakeAsterisk(
         [*allow_answered_env(), stray], variables={"DIALGUARD_CAMPAIGN": "spring"}
     )
-    with structlog.testing.capture_logs() as logs:
-        fake = await run_call(server, asterisk)
+    server = await start_agi_server("127.0.0.1", 0, service, on_failure=on_failure)
+    try:
+        with structlog.testing.capture_logs() as logs:
+            fake = await run_call(server, asterisk)
+    finally:
+        await server.shutdown()
     assert fake.set_variables["DIALGUARD_VERDICT"] == "BLOCK"
     assert fake.set_variables["DIALGUARD_RULE"] == "guard.error"
-    assert "AgiProtocolError" in fake.set_variables["DIALGUARD_REASON"]
+    assert "reply to no command" in fake.set_variables["DIALGUARD_REASON"]
     assert service.checked == []
-    [warning] = [e for e in logs if e["event"] == "agi_check_error"]
-    assert "reply to no command" in warning["error"]
+    assert service.recorded[0][1].rule == "guard.error"
+    [warning] = [e for e in logs if e["event"] == "agi_bad_input"]
+    assert "AgiProtocolError" in warning["reason"]
 
 
 async def test_slow_service_times_out_and_blocks_within_the_deadline(
@@ -424,6 +430,29 @@ async def test_replies_that_never_come_end_at_the_deadline_with_the_verdict_sent
     ]
     [deadline] = [e for e in logs if e["event"] == "agi_session_deadline"]
     assert deadline["variables_sent"] is True
+
+
+async def test_a_loop_stalled_past_the_deadline_still_ends_the_call(server: AgiServer) -> None:
+    # The environment and the deadline reach the event loop together (a stall longer than
+    # the deadline, as under overload). asyncio's loop then runs the read, which starts the
+    # session task, and the deadline, which cancels that task before its first step. The
+    # connection must close all the same, or the call would hang in AGI(): Asterisk never
+    # times out a FastAGI read.
+    sock = socket.create_connection(("127.0.0.1", server.port))
+    try:
+        await asyncio.sleep(0.02)  # accepted: the deadline runs from here
+        sock.sendall("".join(allow_answered_env()).encode())
+        with structlog.testing.capture_logs() as logs:
+            # The loop stalls, on purpose, and the budget runs out.
+            time.sleep(DEADLINE_MS / 1000 + 0.05)  # noqa: ASYNC251
+            sock.setblocking(False)
+            loop = asyncio.get_running_loop()
+            received = await asyncio.wait_for(loop.sock_recv(sock, 4096), 1)
+    finally:
+        sock.close()
+    assert received == b""  # end of file: the dialplan blocks the call (no verdict)
+    [deadline] = [e for e in logs if e["event"] == "agi_session_deadline"]
+    assert deadline["variables_sent"] is False
 
 
 async def test_peer_closing_mid_header_does_not_stall_others(server: AgiServer) -> None:
