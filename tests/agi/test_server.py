@@ -117,6 +117,25 @@ async def run_call(server: AgiServer, fake: FakeAsterisk) -> FakeAsterisk:
     return fake
 
 
+async def run_call_under_policy(
+    on_failure: Verdict, service: FakeService, fake: FakeAsterisk
+) -> FakeAsterisk:
+    server = await start_agi_server("127.0.0.1", 0, service, on_failure=on_failure)
+    try:
+        return await run_call(server, fake)
+    finally:
+        await server.shutdown()
+
+
+def assert_blocked_as_bad_input(fake: FakeAsterisk, service: FakeService, reason: str) -> None:
+    """Blocked with guard.error, never checked, and the decision recorded."""
+    assert fake.set_variables["DIALGUARD_VERDICT"] == "BLOCK"
+    assert fake.set_variables["DIALGUARD_RULE"] == "guard.error"
+    assert reason in fake.set_variables["DIALGUARD_REASON"]
+    assert service.checked == []
+    assert service.recorded[0][1].rule == "guard.error"
+
+
 # -- check ----------------------------------------------------------------------------------
 
 
@@ -253,17 +272,9 @@ async def test_a_reply_to_no_command_blocks_instead_of_shifting_replies(
     asterisk = FakeAsterisk(
         [*allow_answered_env(), stray], variables={"DIALGUARD_CAMPAIGN": "spring"}
     )
-    server = await start_agi_server("127.0.0.1", 0, service, on_failure=on_failure)
-    try:
-        with structlog.testing.capture_logs() as logs:
-            fake = await run_call(server, asterisk)
-    finally:
-        await server.shutdown()
-    assert fake.set_variables["DIALGUARD_VERDICT"] == "BLOCK"
-    assert fake.set_variables["DIALGUARD_RULE"] == "guard.error"
-    assert "reply to no command" in fake.set_variables["DIALGUARD_REASON"]
-    assert service.checked == []
-    assert service.recorded[0][1].rule == "guard.error"
+    with structlog.testing.capture_logs() as logs:
+        fake = await run_call_under_policy(on_failure, service, asterisk)
+    assert_blocked_as_bad_input(fake, service, "reply to no command")
     [warning] = [e for e in logs if e["event"] == "agi_bad_input"]
     assert "AgiProtocolError" in warning["reason"]
 
@@ -315,18 +326,9 @@ async def test_failure_policy_allow_allows_and_logs_the_failure_rule(
 
 
 async def test_unknown_purpose_blocks_even_under_allow_policy(service: FakeService) -> None:
-    server = await start_agi_server("127.0.0.1", 0, service, on_failure=Verdict.ALLOW)
-    try:
-        fake = await run_call(
-            server, FakeAsterisk(allow_answered_env(), variables={"DIALGUARD_PURPOSE": "spam"})
-        )
-    finally:
-        await server.shutdown()
-    assert fake.set_variables["DIALGUARD_VERDICT"] == "BLOCK"
-    assert fake.set_variables["DIALGUARD_RULE"] == "guard.error"
-    assert "'spam'" in fake.set_variables["DIALGUARD_REASON"]
-    assert service.checked == []
-    assert service.recorded[0][1].rule == "guard.error"
+    asterisk = FakeAsterisk(allow_answered_env(), variables={"DIALGUARD_PURPOSE": "spam"})
+    fake = await run_call_under_policy(Verdict.ALLOW, service, asterisk)
+    assert_blocked_as_bad_input(fake, service, "'spam'")
 
 
 async def test_unknown_route_blocks_visibly(server: AgiServer, service: FakeService) -> None:
