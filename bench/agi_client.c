@@ -28,6 +28,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -287,6 +288,7 @@ int main(int argc, char **argv) {
                 argv[0]);
         return 2;
     }
+    signal(SIGPIPE, SIG_IGN); /* as Asterisk: a write to a closed socket is an error */
     port = atoi(argv[1]);
     load_template(argv[2]);
     open_loop = strcmp(argv[3], "open") == 0;
