@@ -413,8 +413,7 @@ class CClient:
         for raw in template:
             name = raw.decode().split(": ", 1)[0]
             lines.append(f"{name}: {markers[name]}\n" if name in markers else raw.decode())
-        self.template = self.binary.with_name(f"agi-env-{os.getpid()}-{port}.txt")
-        self.template.write_text("".join(lines))
+        self.template = "".join(lines)
         self.runs = 0
 
     def closed(self, concurrency: int, seconds: float) -> Results:
@@ -425,20 +424,10 @@ class CClient:
 
     def _run(self, mode: str, n: int, seconds: float) -> Results:
         self.runs += 1  # each run dials numbers of its own
-        argv = [
-            str(self.binary),
-            str(self.port),
-            str(self.template),
-            mode,
-            str(n),
-            str(seconds),
-            str(self.seed * 1000 + self.runs),
-            str(FIRST_NUMBER),
-            str(self.span),
-            CHANNEL_VARIABLES["DIALGUARD_TENANT"],
-            CHANNEL_VARIABLES["DIALGUARD_CAMPAIGN"],
-        ]
-        out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+        with tempfile.NamedTemporaryFile("w", prefix="agi-env-", suffix=".txt") as template:
+            template.write(self.template)
+            template.flush()
+            out = self._output(mode, n, seconds, template.name)
         results = Results()
         for line in out.splitlines():
             key, _, value = line.partition(" ")
@@ -456,6 +445,25 @@ class CClient:
             elif key == "max_start_lag":
                 results.max_start_lag = float(value)
         return results
+
+    def _output(self, mode: str, n: int, seconds: float, template: str) -> str:
+        argv = [
+            str(self.binary),
+            str(self.port),
+            template,
+            mode,
+            str(n),
+            str(seconds),
+            str(self.seed * 1000 + self.runs),
+            str(FIRST_NUMBER),
+            str(self.span),
+            CHANNEL_VARIABLES["DIALGUARD_TENANT"],
+            CHANNEL_VARIABLES["DIALGUARD_CAMPAIGN"],
+        ]
+        done = subprocess.run(argv, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"agi_client failed ({done.returncode}): {done.stderr.strip()}")
+        return done.stdout
 
 
 def build_c_client() -> Path:
