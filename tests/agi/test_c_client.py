@@ -8,12 +8,11 @@ import asyncio
 import os
 import shutil
 import subprocess
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from agi.server import AgiServer, start_agi_server
+from agi.server import start_agi_server
 from tests.agi.test_server import FakeService, allow_answered_env
 
 SOURCE = Path(__file__).resolve().parents[2] / "bench" / "agi_client.c"
@@ -33,20 +32,6 @@ def _c_client(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return binary
 
 
-@pytest.fixture(name="service")
-def _service() -> FakeService:
-    return FakeService()
-
-
-@pytest.fixture(name="server")
-async def _server(service: FakeService) -> AsyncIterator[AgiServer]:
-    server = await start_agi_server("127.0.0.1", 0, service, deadline_ms=DEADLINE_MS)
-    try:
-        yield server
-    finally:
-        await server.shutdown()
-
-
 def env_template(port: int) -> str:
     """The recorded environment as agi_client.c takes it: markers for the number it dials and
     the call's uniqueid."""
@@ -63,19 +48,27 @@ def env_template(port: int) -> str:
     return "".join(lines)
 
 
-async def test_calls_from_a_c_stdio_client_end_with_their_verdict_at_once(
-    c_client: Path, server: AgiServer, service: FakeService, tmp_path: Path
-) -> None:
-    template = tmp_path / "env.txt"
-    template.write_text(env_template(server.port))
-    # Four threads calling back to back for 0.3 s, each number +61 4xx xxx xxx.
-    args = ["closed", "4", "0.3", "7", "61400000000", "100000000", "acme", "spring"]
+async def run_c_client(binary: Path, port: int, template: Path, *args: str) -> list[str]:
+    template.write_text(env_template(port))
     proc = await asyncio.create_subprocess_exec(
-        c_client, str(server.port), str(template), *args, stdout=subprocess.PIPE
+        binary, str(port), str(template), *args, stdout=subprocess.PIPE
     )
     out, _ = await asyncio.wait_for(proc.communicate(), 10)
     assert proc.returncode == 0
-    lines = out.decode().splitlines()
+    return out.decode().splitlines()
+
+
+async def test_calls_from_a_c_stdio_client_end_with_their_verdict_at_once(
+    c_client: Path, tmp_path: Path
+) -> None:
+    service = FakeService()
+    server = await start_agi_server("127.0.0.1", 0, service, deadline_ms=DEADLINE_MS)
+    try:
+        # Four threads calling back to back for 0.3 s, each number +61 4xx xxx xxx.
+        args = ["closed", "4", "0.3", "7", "61400000000", "100000000", "acme", "spring"]
+        lines = await run_c_client(c_client, server.port, tmp_path / "env.txt", *args)
+    finally:
+        await server.shutdown()
     assert "errors 0" in lines
     calls = [line.split(" ") for line in lines if line.startswith("call ")]
     assert len(calls) >= 8
