@@ -28,6 +28,8 @@ wake-up per command instead of a StreamReader future and task wake-up per line.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -47,6 +49,7 @@ from agi.protocol import (
 RESERVED_SHARE = 0.2
 LINE_LIMIT = 64 * 1024  # a reply line longer than this ends the session (ValueError)
 CLOSED = "Asterisk closed the AGI connection"
+QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)  # Linux only
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,8 +208,11 @@ class AgiSession:
         if self._partial:
             data = self._partial + data
         *lines, self._partial = data.split(b"\n")
+        pending = False
         for raw in lines:
-            self._line(raw)
+            pending = not self._line(raw)
+        if pending and self._owed:
+            self._ack_now()
         if len(self._partial) > self.line_limit:
             self._partial = b""
             self._transport.pause_reading()
@@ -235,13 +241,25 @@ class AgiSession:
             error.__cause__ = exc
             waiter.set_exception(error)
 
-    def _line(self, raw: bytes) -> None:
+    def _ack_now(self) -> None:
+        """Acknowledge what has arrived at once (Linux: TCP_QUICKACK).
+
+        A `HANGUP` line before a reply, or the first lines of a multi-line `520`, come in
+        writes of their own; with Nagle's algorithm on, Asterisk then holds the rest of the
+        reply until we acknowledge, which Linux delays by 40 ms. Never on the usual path."""
+        sock = self._transport.get_extra_info("socket")
+        if sock is not None and QUICKACK is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, QUICKACK, 1)
+
+    def _line(self, raw: bytes) -> bool:
+        """Take one line; False while the reply it belongs to is still incomplete."""
         reply = self._replies.feed(raw.decode("utf-8", errors="replace"))
         if reply is None:
-            return
+            return False
         if not self._owed:
             self._fail(AgiProtocolError(f"an AGI reply to no command: {reply.text!r}"))
-            return
+            return True
         self._owed -= 1
         owed, checked = self._owed, self._checked
         if reply.code == 0:
@@ -253,6 +271,7 @@ class AgiSession:
             waiter = self._waiter
             if waiter is not None and not waiter.done():
                 waiter.set_result(reply)
+        return True
 
     def _fail(self, error: Exception) -> None:
         """Raise `error` from the wait in progress, or else from the next one."""
