@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -27,6 +28,7 @@ from dialguard.cli.app import (
     pass_app,
     readable_file,
 )
+from dialguard.registers.files import DECOMPRESS_ERRORS, RegisterFileError, open_text
 from dialguard.store import Store
 from dialguard.store import suppressions as db
 from rules.facts import SuppressionEntry
@@ -256,28 +258,34 @@ def import_(
 
 
 def _records(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    """(line number, fields) per data line, read as the file streams; fields always has
-    `number`. A CSV is recognised by a header naming `number`."""
+    """(line number, fields) per data line, read as the file streams (gzip and a zip holding
+    one file are read as they come); fields always has `number`. A CSV is recognised by a
+    header naming `number`."""
     try:
-        with path.open(encoding="utf-8-sig", newline="") as text:
-            first = ""
+        with open_text(path) as text:
+            head: list[str] = []  # up to the first line with something on it
             for line in text:
+                head.append(line)
                 if line.strip():
-                    first = line
                     break
-            text.seek(0)
+            first = head[-1] if head and head[-1].strip() else ""
             header = [h.strip().lower() for h in next(csv.reader([first]))] if first else []
             if "number" in header:
-                reader = csv.DictReader(text)
+                blank = len(head) - 1  # lines before the header, which the reader skips
+                reader = csv.DictReader(itertools.chain([first], text))
                 reader.fieldnames = [h.strip().lower() for h in reader.fieldnames or []]
                 for row in reader:
                     values = {k: (v or "").strip() for k, v in row.items() if isinstance(k, str)}
                     if any(values.values()):
-                        yield reader.line_num, values
+                        yield blank + reader.line_num, values
                 return
-            for line_no, line in enumerate(text, 1):
+            for line_no, line in enumerate(itertools.chain(head, text), 1):
                 s = line.strip()
                 if s and not s.startswith("#"):
                     yield line_no, {"number": s}
     except UnicodeDecodeError:
         fail(f"{path}: is not UTF-8 text")
+    except RegisterFileError as exc:
+        fail(str(exc))
+    except DECOMPRESS_ERRORS as exc:
+        fail(f"{path}: cannot be read ({exc})")

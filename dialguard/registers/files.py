@@ -1,4 +1,5 @@
-"""Register files as the registers hand them out: plain text, gzip, or a zip holding one file.
+"""Register files as the registers hand them out: plain text, gzip, or a zip holding one file
+(and other lists, as text: `open_text`).
 
 The FTC's National DNC downloads are zip files, and the ACMA returns a wash in the compression
 it was sent in, .zip or .gz (regulations.md sections 1.4 and 2.7). They are read as they come,
@@ -21,11 +22,11 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import IO, BinaryIO, Protocol, TextIO
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZIP_MAGIC = b"PK\x03\x04"
-_DECOMPRESS_ERRORS = (OSError, EOFError, zlib.error, zipfile.BadZipFile)
+DECOMPRESS_ERRORS = (OSError, EOFError, zlib.error, zipfile.BadZipFile)
 
 
 class RegisterFileError(Exception):
@@ -100,23 +101,45 @@ def open_register_file(path: Path, block_bytes: int) -> Iterator[RegisterFile]:
         )
 
 
-def _zip_member(path: Path, raw: BinaryIO, block_bytes: int, stack: ExitStack) -> RegisterFile:
+@contextmanager
+def open_text(path: Path) -> Iterator[TextIO]:
+    """`path` as UTF-8 text (a BOM dropped, line ends left for csv), decompressed as it is read
+    when it is gzip or a zip holding one file: the other lists (`suppress import`) come as
+    the registers do. Reading a damaged archive raises one of `DECOMPRESS_ERRORS`."""
+    with ExitStack() as stack:
+        raw: BinaryIO = stack.enter_context(path.open("rb"))
+        magic = raw.read(4)
+        raw.seek(0)
+        binary: IO[bytes] | gzip.GzipFile = raw
+        if magic.startswith(ZIP_MAGIC):
+            binary = _only_member(path, raw, stack)[1]
+        elif magic.startswith(GZIP_MAGIC):
+            binary = stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb"))
+        yield stack.enter_context(io.TextIOWrapper(binary, encoding="utf-8-sig", newline=""))
+
+
+def _only_member(path: Path, raw: BinaryIO, stack: ExitStack) -> tuple[zipfile.ZipInfo, IO[bytes]]:
+    """The one file a zip holds, open for reading; anything else is a RegisterFileError."""
     try:
         archive = stack.enter_context(zipfile.ZipFile(raw))
-    except _DECOMPRESS_ERRORS as exc:
+    except DECOMPRESS_ERRORS as exc:
         raise RegisterFileError(f"{path.name}: not a readable zip file ({exc})") from None
     members = [info for info in archive.infolist() if not info.is_dir()]
     if len(members) != 1:
         names = ", ".join(info.filename for info in members[:5])
         more = ", ..." if len(members) > 5 else ""
         raise RegisterFileError(
-            f"{path.name} holds {len(members)} files ({names}{more}): a register zip must hold"
-            " exactly one; unzip it and import the files one by one"
+            f"{path.name} holds {len(members)} files ({names}{more}): a zip must hold exactly"
+            " one; unzip it and import the files one by one"
         )
     try:
-        member = stack.enter_context(archive.open(members[0]))
-    except (RuntimeError, NotImplementedError, *_DECOMPRESS_ERRORS) as exc:  # encrypted, method
+        return members[0], stack.enter_context(archive.open(members[0]))
+    except (RuntimeError, NotImplementedError, *DECOMPRESS_ERRORS) as exc:  # encrypted, method
         raise RegisterFileError(f"{path.name}: cannot read {members[0].filename} ({exc})") from None
+
+
+def _zip_member(path: Path, raw: BinaryIO, block_bytes: int, stack: ExitStack) -> RegisterFile:
+    info, member = _only_member(path, raw, stack)
     counted = _Counted(member)
 
     def checksum() -> str:
@@ -126,7 +149,7 @@ def _zip_member(path: Path, raw: BinaryIO, block_bytes: int, stack: ExitStack) -
     return RegisterFile(
         "zip",
         _blocks(path, "zip", counted, block_bytes),
-        members[0].file_size,
+        info.file_size,
         lambda: counted.bytes_read,
         checksum,
     )
@@ -137,7 +160,7 @@ def _blocks(path: Path, kind: str, text: _Reader, block_bytes: int) -> Iterator[
     while True:
         try:
             block = text.read(block_bytes)
-        except _DECOMPRESS_ERRORS as exc:
+        except DECOMPRESS_ERRORS as exc:
             if kind == "plain":
                 raise
             raise RegisterFileError(f"{path.name}: not a readable {kind} file ({exc})") from None

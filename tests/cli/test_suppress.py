@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import zipfile
 from pathlib import Path
+
+import pytest
 
 
 def listed(run) -> list[dict]:  # type: ignore[no-untyped-def,type-arg]
@@ -127,3 +131,53 @@ def test_a_file_that_stops_being_utf8_imports_nothing(run, tmp_path: Path) -> No
     assert result.exit_code == 2
     assert result.output.count("\n") == 1 and "is not UTF-8 text" in result.output
     assert listed(run) == []
+
+
+LIST_CSV = (
+    "\n"  # a blank line first: line numbers still count it
+    "number,tenant,reason\n0412345678,acme,asked\n+61412345679,,complaint\nhello,acme,x\n"
+)
+
+
+@pytest.mark.parametrize("kind", ["gz", "zip"])
+def test_a_compressed_list_imports_as_its_text_would(run, tmp_path: Path, kind: str) -> None:  # type: ignore[no-untyped-def]
+    plain = tmp_path / "list.csv"
+    plain.write_text(LIST_CSV, encoding="utf-8")
+    expected = run("suppress", "import", str(plain), "--skip-bad")
+    assert expected.exit_code == 0, expected.output
+    entries = listed(run)
+    for entry in entries:  # back to an empty list
+        scope = ["--tenant", entry["tenant"]] if entry["tenant"] else []
+        assert run("suppress", "remove", entry["number"], *scope).exit_code == 0
+    assert listed(run) == []
+    packed = tmp_path / f"list.{kind}"
+    if kind == "gz":
+        packed.write_bytes(gzip.compress(LIST_CSV.encode()))
+    else:
+        with zipfile.ZipFile(packed, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("list.csv", LIST_CSV)
+
+    result = run("suppress", "import", str(packed), "--skip-bad", "--source", "import:list.csv")
+
+    assert result.exit_code == 0, result.output
+    assert result.output.replace(str(packed), "FILE") == expected.output.replace(str(plain), "FILE")
+    assert "line 5: " in result.output  # the bad line, numbered as in the text
+    assert [(e["number"], e["tenant"], e["reason"]) for e in listed(run)] == [
+        (e["number"], e["tenant"], e["reason"]) for e in entries
+    ]
+
+
+def test_a_damaged_or_ambiguous_archive_imports_nothing(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert run("suppress", "add", "+61412345670").exit_code == 0
+    damaged = tmp_path / "list.txt.gz"
+    whole = gzip.compress(b"".join(b"04123%05d\n" % i for i in range(30_000)))
+    damaged.write_bytes(whole[: len(whole) // 2])
+    two = tmp_path / "lists.zip"
+    with zipfile.ZipFile(two, "w") as archive:
+        archive.writestr("a.txt", "0412345678\n")
+        archive.writestr("b.txt", "0412345679\n")
+    for path, says in ((damaged, "cannot be read"), (two, "holds 2 files")):
+        result = run("suppress", "import", str(path), "--tenant", "acme")
+        assert result.exit_code == 2
+        assert result.output.count("\n") == 1 and says in result.output, result.output
+        assert [e["number"] for e in listed(run)] == ["+61412345670"]  # the list as it was
