@@ -42,7 +42,7 @@ def _spec(app: AppContext, name: str) -> RegisterSpec:
 
 
 @registry.command("import")
-@click.argument("file")
+@click.argument("files", metavar="FILE...", nargs=-1, required=True)
 @click.option("--registry", "name", required=True, help="Register name, e.g. us-dnc, au-dncr.")
 @click.option(
     "--as-of", "as_of_text", default=None, help="Date the copy was taken (default: today)."
@@ -58,24 +58,25 @@ def _spec(app: AppContext, name: str) -> RegisterSpec:
 @pass_app
 def import_(
     app: AppContext,
-    file: str,
+    files: tuple[str, ...],
     name: str,
     as_of_text: str | None,
     fmt_name: str | None,
     as_json: bool,
 ) -> None:
-    """Replace the copy of a register with FILE, whole and atomically."""
+    """Replace the copy of a register with FILE, whole and atomically. Several files (the FTC
+    hands out one per area code) make one copy together."""
     spec = _spec(app, name)
-    path = readable_file(file)
+    paths = [readable_file(file) for file in files]
     as_of = parse_day(as_of_text, "--as-of") or date.today()
     if as_of > date.today() + timedelta(days=1):
         fail(f"--as-of {as_of} is in the future")
     fmt = FORMATS[fmt_name or default_format(name)]
-    size = path.stat().st_size
+    size = sum(path.stat().st_size for path in paths)
 
     async def body(store: Store) -> ImportReport:
         if not is_terminal():
-            return await import_register(store, name, path, fmt, spec.country, as_of)
+            return await import_register(store, name, paths, fmt, spec.country, as_of)
         from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeElapsedColumn
 
         with Progress(
@@ -91,7 +92,9 @@ def import_(
                 # reading the file, then sorting the numbers, then writing them (chunks)
                 bar.update(task, description=f"{name}: {phase}", completed=done, total=total)
 
-            return await import_register(store, name, path, fmt, spec.country, as_of, progress=show)
+            return await import_register(
+                store, name, paths, fmt, spec.country, as_of, progress=show
+            )
 
     try:
         report = app.run(body)

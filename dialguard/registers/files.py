@@ -130,7 +130,7 @@ def _only_member(path: Path, raw: BinaryIO, stack: ExitStack) -> tuple[zipfile.Z
         more = ", ..." if len(members) > 5 else ""
         raise RegisterFileError(
             f"{path.name} holds {len(members)} files ({names}{more}): a zip must hold exactly"
-            " one; unzip it and import the files one by one"
+            " one; unzip it and name its files instead"
         )
     try:
         return members[0], stack.enter_context(archive.open(members[0]))

@@ -29,7 +29,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from dialguard.registers.blocks import FastRun, Piece, line_blocks, scan, text_lines
-from dialguard.registers.files import RegisterFileError, open_register_file
+from dialguard.registers.files import RegisterFile, RegisterFileError, open_register_file
 from dialguard.registers.readers import Format, Item
 from dialguard.store.core import Store
 from dialguard.store.timeconv import require_epoch
@@ -112,7 +112,7 @@ def table_prefix(register: str) -> str:
 async def import_register(
     store: Store,
     register: str,
-    path: Path,
+    path: Path | Sequence[Path],
     fmt: Format,
     country: str | None,
     as_of: date,
@@ -122,7 +122,8 @@ async def import_register(
     block_bytes: int = BLOCK_BYTES,
     items: Callable[[Iterator[str]], Iterator[Item]] | None = None,
 ) -> ImportReport:
-    """Import `path` as the new copy of `register` (see the module docstring).
+    """Import `path` as the new copy of `register` (see the module docstring); several files
+    (the FTC hands out one per area code) make one copy together, read in the order given.
 
     `items` replaces the format's reader (tests inject failures through it). Cancelling the
     awaiting task (Ctrl-C) stops the worker at its next block and leaves the old copy in force.
@@ -151,7 +152,7 @@ async def import_register(
 def import_register_sync(
     db_path: Path,
     register: str,
-    path: Path,
+    path: Path | Sequence[Path],
     fmt: Format,
     country: str | None,
     as_of: date,
@@ -163,7 +164,11 @@ def import_register_sync(
     items: Callable[[Iterator[str]], Iterator[Item]] | None = None,
 ) -> ImportReport:
     started = time.perf_counter()
-    report = ImportReport(register, fmt.name, as_of, str(path), note=fmt.note)
+    paths = [path] if isinstance(path, Path) else list(path)
+    if not paths:
+        raise RegisterImportError("no file to import")
+    names = ", ".join(str(p) for p in paths)
+    report = ImportReport(register, fmt.name, as_of, names, note=fmt.note)
     conn = sqlite3.connect(db_path, isolation_level=None, timeout=30.0)
     new_table = ""
     if cancel is not None:
@@ -187,29 +192,41 @@ def import_register_sync(
         if fmt.changes and old_table is not None:
             _copy_table(conn, old_table, new_table, chunk_rows, cancel)
             report.count = report.previous_count or 0
-        with _translated_file_errors(), open_register_file(path, block_bytes) as source:
-            blocks = line_blocks(source.blocks)
-
-            def read_progress() -> None:
-                if progress is not None:
-                    progress("reading", source.position(), source.size)
-
-            if fmt.changes:
-                stream = (items or partial(fmt.read, country=country))(text_lines(blocks))
-                _load_changes(conn, new_table, stream, report, chunk_rows, cancel, read_progress)
-            else:
-                pieces = (
-                    _item_batches(items(text_lines(blocks)), chunk_rows)
-                    if items is not None
-                    else scan(blocks, fmt, country)
-                )
-                _stage(conn, pieces, report, cancel, read_progress)
-                if report.accepted + report.not_listed == 0:
-                    raise RegisterImportError(_nothing_read(path, report))
-                _fill(conn, new_table, report, chunk_rows, cancel, progress)
-            report.checksum = source.checksum()
+        if not fmt.changes:
+            conn.execute("CREATE TEMP TABLE stage (k INTEGER NOT NULL, line INTEGER, info TEXT)")
+        sizes = [p.stat().st_size for p in paths]
+        checksums: list[str] = []
+        for index, one in enumerate(paths):
+            rejects_before = len(report.rejects)
+            with _translated_file_errors(), open_register_file(one, block_bytes) as source:
+                blocks = line_blocks(source.blocks)
+                read_progress = partial(_read_progress, progress, source, sizes, index)
+                if fmt.changes:
+                    stream = (items or partial(fmt.read, country=country))(text_lines(blocks))
+                    _load_changes(
+                        conn, new_table, stream, report, chunk_rows, cancel, read_progress
+                    )
+                else:
+                    pieces = (
+                        _item_batches(items(text_lines(blocks)), chunk_rows)
+                        if items is not None
+                        else scan(blocks, fmt, country)
+                    )
+                    _stage(conn, pieces, report, cancel, read_progress)
+                checksums.append(source.checksum())
+            if len(paths) > 1:  # a line number means nothing without its file
+                report.rejects[rejects_before:] = [
+                    (n, f"{one.name}: {problem}") for n, problem in report.rejects[rejects_before:]
+                ]
         if report.accepted + report.not_listed == 0:
-            raise RegisterImportError(_nothing_read(path, report))
+            raise RegisterImportError(_nothing_read(names, report))
+        if not fmt.changes:
+            _fill(conn, new_table, report, chunk_rows, cancel, progress)
+        report.checksum = (
+            checksums[0]
+            if len(paths) == 1
+            else "; ".join(f"{p.name} {c}" for p, c in zip(paths, checksums, strict=True))
+        )
         _swap(conn, report, old_table)
     except BaseException:
         conn.set_progress_handler(None, 0)  # the cleanup must run to its end
@@ -222,6 +239,21 @@ def import_register_sync(
     conn.close()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _read_progress(
+    progress: Progress | None, source: RegisterFile, sizes: list[int], index: int
+) -> None:
+    """How far reading has got: in the file's own bytes for one file; for several, in bytes
+    of all the files, the current one counted by the share of it read (a zip counts its
+    member's bytes, not the file's)."""
+    if progress is None:
+        return
+    if len(sizes) == 1:
+        progress("reading", source.position(), source.size)
+        return
+    share = min(1.0, source.position() / source.size) if source.size else 1.0
+    progress("reading", sum(sizes[:index]) + int(share * sizes[index]), sum(sizes))
 
 
 def _bulk_pragmas(conn: sqlite3.Connection) -> None:
@@ -255,8 +287,8 @@ def _stage(
     cancel: threading.Event | None,
     read_progress: Callable[[], None],
 ) -> None:
-    """Put every accepted line's key into a temporary table, in file order (no lock on the file)."""
-    conn.execute("CREATE TEMP TABLE stage (k INTEGER NOT NULL, line INTEGER, info TEXT)")
+    """Put every accepted line's key into the temporary table `stage`, in file order (no lock
+    on the shared database)."""
     rejects = report.rejects
     conn.execute("BEGIN")  # writes only the temporary database: the daemons never wait on it
     for piece in pieces:
@@ -462,7 +494,7 @@ def _swap(conn: sqlite3.Connection, report: ImportReport, old_table: str | None)
     conn.execute("COMMIT")
 
 
-def _nothing_read(path: Path, report: ImportReport) -> str:
+def _nothing_read(path: str, report: ImportReport) -> str:
     if report.rejected == 0:
         return f"{path}: no numbers found (empty file?); the previous copy stays in force"
     first = "; ".join(f"line {n}: {p}" for n, p in report.rejects[:3])

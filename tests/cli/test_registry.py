@@ -91,3 +91,27 @@ def test_us_list_through_the_bulk_path(run, tmp_path: Path) -> None:  # type: ig
     assert report["rejects"] == [{"line": 302, "problem": report["rejects"][0]["problem"]}]
     status = json.loads(run("registry", "status", "--json").output)
     assert next(s for s in status if s["register"] == "us-dnc")["count"] == 300
+
+
+def test_area_code_files_import_as_one_copy(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # The FTC hands out a full list one file per area code; each import replaces the copy,
+    # so the files go to one import together.
+    files = []
+    for npa, numbers in (("201", ["2015550100", "2015550101"]), ("212", ["2125550100"])):
+        path = tmp_path / f"{npa}.txt"
+        path.write_text("".join(f"{n}\n" for n in numbers), encoding="utf-8")
+        files.append(str(path))
+    result = run("registry", "import", *files, "--registry", "us-dnc", "--format", "plain")
+    assert result.exit_code == 0, result.output
+    assert "us-dnc: copy of" in result.output and "3 numbers" in result.output
+    assert copy_count(run, "us-dnc") == 3
+    missing = run(
+        "registry", "import", files[0], str(tmp_path / "none.txt"), "--registry", "us-dnc"
+    )
+    assert missing.exit_code == 2 and missing.output.count("\n") == 1
+    assert copy_count(run, "us-dnc") == 3  # the copy stays as it was
+
+
+def copy_count(run, register: str) -> int:  # type: ignore[no-untyped-def]
+    status = json.loads(run("registry", "status", "--json").output)
+    return int(next(s for s in status if s["register"] == register)["count"])

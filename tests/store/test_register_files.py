@@ -63,6 +63,53 @@ async def test_a_compressed_file_imports_as_its_text_would(
     assert report.checksum == hashlib.sha256(packed.read_bytes()).hexdigest()  # type: ignore[attr-defined]
 
 
+async def test_several_files_make_one_copy(store: Store, tmp_path: Path) -> None:
+    # As the FTC hands out a full list: one file per area code, here one of them gzipped.
+    first = write(tmp_path, "a.txt", "0412345678", "bad", "0412345679")
+    second = gzipped(tmp_path, "b.txt.gz", "0412345679\n0412345680\nworse\n")
+    seen: list[tuple[int, int]] = []
+
+    def progress(phase: str, done: int, total: int) -> None:
+        if phase == "reading":
+            seen.append((done, total))
+
+    report = await import_register(
+        store, "au-dncr", [first, second], FORMATS["plain"], "AU", DAY, progress=progress
+    )
+
+    assert (report.lines, report.accepted, report.duplicates, report.count) == (6, 4, 1, 3)
+    # A line number names its file; the copy's source and checksum name both.
+    assert [(n, p.split(":")[0]) for n, p in report.rejects] == [(2, "a.txt"), (3, "b.txt.gz")]
+    assert report.source_file == f"{first}, {second}"
+    assert report.checksum == "; ".join(
+        f"{p.name} {hashlib.sha256(p.read_bytes()).hexdigest()}" for p in (first, second)
+    )
+    for number in (61412345678, 61412345679, 61412345680):
+        assert await is_listed(store, "au-dncr", number)
+    total = first.stat().st_size + second.stat().st_size
+    assert seen and all(t == total and 0 < d <= total for d, t in seen)
+    assert seen[-1][0] == total
+
+
+async def test_a_bad_file_among_several_leaves_the_copy_in_force(
+    store: Store, tmp_path: Path
+) -> None:
+    await load(store, write(tmp_path, "first.txt", "0412345678"))
+    before = await register_tables(store)
+    good = write(tmp_path, "a.txt", "0412345679")
+    packed = gzip.compress(TEXT.encode())
+    (tmp_path / "b.txt.gz").write_bytes(packed[: len(packed) // 2])
+
+    with pytest.raises(RegisterImportError, match=r"b\.txt\.gz: not a readable gzip file"):
+        await import_register(
+            store, "au-dncr", [good, tmp_path / "b.txt.gz"], FORMATS["plain"], "AU", DAY
+        )
+
+    assert await register_tables(store) == before
+    assert await is_listed(store, "au-dncr", 61412345678)
+    assert not await is_listed(store, "au-dncr", 61412345679)
+
+
 async def test_the_bulk_path_reads_through_gzip(store: Store, tmp_path: Path) -> None:
     path = tmp_path / "us.txt.gz"
     path.write_bytes(gzip.compress(("\r\n".join(US_LINES) + "\r\n").encode()))
