@@ -263,15 +263,14 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     header naming `number`."""
     try:
         with open_text(path) as text:
-            head: list[str] = []  # up to the first line with something on it
+            blank, first = 0, ""  # the blank lines before the first line with something on it
             for line in text:
-                head.append(line)
                 if line.strip():
+                    first = line
                     break
-            first = head[-1] if head and head[-1].strip() else ""
+                blank += 1
             header = [h.strip().lower() for h in next(csv.reader([first]))] if first else []
             if "number" in header:
-                blank = len(head) - 1  # lines before the header, which the reader skips
                 reader = csv.DictReader(itertools.chain([first], text))
                 reader.fieldnames = [h.strip().lower() for h in reader.fieldnames or []]
                 for row in reader:
@@ -279,12 +278,14 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
                     if any(values.values()):
                         yield blank + reader.line_num, values
                 return
-            for line_no, line in enumerate(itertools.chain(head, text), 1):
+            for line_no, line in enumerate(itertools.chain([first], text), blank + 1):
                 s = line.strip()
                 if s and not s.startswith("#"):
                     yield line_no, {"number": s}
     except UnicodeDecodeError:
         fail(f"{path}: is not UTF-8 text")
+    except csv.Error as exc:  # a field over the csv module's limit, a NUL byte
+        fail(f"{path}: is not a readable CSV ({exc})")
     except RegisterFileError as exc:
         fail(str(exc))
     except DECOMPRESS_ERRORS as exc:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import lzma
 import os
 import zipfile
 import zlib
@@ -26,7 +27,7 @@ from typing import IO, BinaryIO, Protocol, TextIO
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZIP_MAGIC = b"PK\x03\x04"
-DECOMPRESS_ERRORS = (OSError, EOFError, zlib.error, zipfile.BadZipFile)
+DECOMPRESS_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile)
 
 
 class RegisterFileError(Exception):
@@ -130,7 +131,7 @@ def _only_member(path: Path, raw: BinaryIO, stack: ExitStack) -> tuple[zipfile.Z
         more = ", ..." if len(members) > 5 else ""
         raise RegisterFileError(
             f"{path.name} holds {len(members)} files ({names}{more}): a zip must hold exactly"
-            " one; unzip it and name its files instead"
+            " one; unzip it first"
         )
     try:
         return members[0], stack.enter_context(archive.open(members[0]))

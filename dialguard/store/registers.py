@@ -218,7 +218,7 @@ def import_register_sync(
                 report.rejects[rejects_before:] = [
                     (n, f"{one.name}: {problem}") for n, problem in report.rejects[rejects_before:]
                 ]
-        if report.accepted + report.not_listed == 0:
+        if report.lines == report.rejected:  # no line named a number (a deletion counts)
             raise RegisterImportError(_nothing_read(names, report))
         if not fmt.changes:
             _fill(conn, new_table, report, chunk_rows, cancel, progress)
@@ -409,6 +409,7 @@ def _load_changes(
     read_progress: Callable[[], None],
 ) -> None:
     """Apply a change list's additions and deletions, in file order, in committed chunks."""
+    added_before, deleted_before = report.added, report.deleted  # earlier files' changes
     insert = f'INSERT OR IGNORE INTO "{table}" (number, registered_on) VALUES (?, ?)'
     delete = f'DELETE FROM "{table}" WHERE number = ?'
     rejects = report.rejects
@@ -454,7 +455,7 @@ def _load_changes(
         conn.execute("COMMIT")
         read_progress()
     # A change list starts from the previous copy's count (see `_copy_table`).
-    report.count += report.added - report.deleted
+    report.count += (report.added - added_before) - (report.deleted - deleted_before)
 
 
 def _run(conn: sqlite3.Connection, sql: str, rows: list[Any]) -> int:

@@ -176,7 +176,13 @@ def test_a_damaged_or_ambiguous_archive_imports_nothing(run, tmp_path: Path) -> 
     with zipfile.ZipFile(two, "w") as archive:
         archive.writestr("a.txt", "0412345678\n")
         archive.writestr("b.txt", "0412345679\n")
-    for path, says in ((damaged, "cannot be read"), (two, "holds 2 files")):
+    oversize = tmp_path / "list.csv"  # a field beyond the csv module's limit
+    oversize.write_text("number,reason\n0412345678," + "x" * 200_000 + "\n", encoding="utf-8")
+    for path, says in (
+        (damaged, "cannot be read"),
+        (two, "holds 2 files"),
+        (oversize, "is not a readable CSV"),
+    ):
         result = run("suppress", "import", str(path), "--tenant", "acme")
         assert result.exit_code == 2
         assert result.output.count("\n") == 1 and says in result.output, result.output

@@ -33,9 +33,10 @@ def gzipped(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
-def zipped(tmp_path: Path, name: str, **members: str) -> Path:
+def zipped(tmp_path: Path, name: str, *, lzma: bool = False, **members: str) -> Path:
     path = tmp_path / name
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    method = zipfile.ZIP_LZMA if lzma else zipfile.ZIP_DEFLATED
+    with zipfile.ZipFile(path, "w", compression=method) as archive:
         for member, text in members.items():
             archive.writestr(member, text)
     return path
@@ -140,6 +141,7 @@ async def test_reading_progress_counts_the_file_as_given(store: Store, tmp_path:
         ("two.zip", "holds 2 files (a.txt, b.txt)"),
         ("damaged.zip", "not a readable zip file"),
         ("encrypted.zip", "cannot read wash.txt"),
+        ("damaged-lzma.zip", "not a readable zip file"),
     ],
 )
 async def test_a_bad_archive_fails_in_one_line_and_the_copy_stays(
@@ -155,6 +157,13 @@ async def test_a_bad_archive_fails_in_one_line_and_the_copy_stays(
     elif name == "damaged.zip":
         good = zipped(tmp_path, "good.zip", **{"wash.txt": TEXT}).read_bytes()
         (tmp_path / name).write_bytes(good[:40])  # the header, no central directory
+    elif name == "damaged-lzma.zip":  # damaged LZMA data raises lzma's own error
+        packed = bytearray(
+            zipped(tmp_path, "good.zip", **{"wash.txt": TEXT}, lzma=True).read_bytes()
+        )
+        start = packed.index(b"wash.txt") + len("wash.txt") + 10
+        packed[start : start + 20] = bytes(b ^ 0xFF for b in packed[start : start + 20])
+        (tmp_path / name).write_bytes(bytes(packed))
     else:  # zipfile cannot write an encrypted zip: set the "encrypted" flag bit by hand
         packed = bytearray(zipped(tmp_path, "good.zip", **{"wash.txt": TEXT}).read_bytes())
         central = packed.index(b"PK\x01\x02")

@@ -107,6 +107,32 @@ async def test_change_list_applies_on_top_of_the_copy(store: Store, tmp_path: Pa
     assert (await register_copy_rows(store))["us-dnc"].count == 2
 
 
+async def test_several_change_lists_apply_in_order_and_count_once(
+    store: Store, tmp_path: Path
+) -> None:
+    full = write(tmp_path, "full.txt", *(f"20155501{i:02d}" for i in range(10)))
+    await import_register(store, "us-dnc", full, FORMATS["us-dnc"], "US", DAY)
+    first = write(tmp_path, "c1.txt", "2015550200,A", "2015550201,A", "2015550100,D")
+    second = write(tmp_path, "c2.txt", "2015550202,A", "2015550200,D")  # undoes one of c1's
+    deletions_only = write(tmp_path, "c3.txt", "2015550101,D")
+    changes = FORMATS["us-dnc-changes"]
+
+    report = await import_register(
+        store, "us-dnc", [first, second, deletions_only], changes, "US", DAY
+    )
+
+    numbers = [n for n, _ in await table_rows(store, "us-dnc")]
+    assert 12015550200 not in numbers and 12015550202 in numbers
+    assert report.count == len(numbers) == 10 + 3 - 3
+    assert (await register_copy_rows(store))["us-dnc"].count == len(numbers)
+    # A day with deletions only is a change list too.
+    report = await import_register(store, "us-dnc", [deletions_only], changes, "US", DAY)
+    assert (report.deleted, report.count) == (0, len(numbers))  # already gone
+    again = write(tmp_path, "c4.txt", "2015550102,D")
+    report = await import_register(store, "us-dnc", again, changes, "US", DAY)
+    assert (report.deleted, report.count) == (1, len(numbers) - 1)
+
+
 async def test_change_list_without_a_copy_is_refused(store: Store, tmp_path: Path) -> None:
     changes = write(tmp_path, "chg.txt", "2015550123,A")
     with pytest.raises(RegisterImportError, match="full list"):
