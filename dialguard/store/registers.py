@@ -290,6 +290,9 @@ def _stage(
     """Put every accepted line's key into the temporary table `stage`, in file order (no lock
     on the shared database)."""
     rejects = report.rejects
+    # Staged lines count on from the files before this one, so the first file wins a number
+    # that several name (`_fill`); rejects keep the line numbers of their own file.
+    offset = report.lines
     conn.execute("BEGIN")  # writes only the temporary database: the daemons never wait on it
     for piece in pieces:
         _check_cancel(cancel)
@@ -303,7 +306,7 @@ def _stage(
             rows: list[tuple[int, int, str | None]] = []
             for line_no, key, info, _delete in piece:
                 if key is not None:
-                    rows.append((key, line_no, info))
+                    rows.append((key, offset + line_no, info))
                 elif info is None:
                     report.not_listed += 1
                 else:

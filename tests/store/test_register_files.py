@@ -92,6 +92,13 @@ async def test_several_files_make_one_copy(store: Store, tmp_path: Path) -> None
     assert seen[-1][0] == total
 
 
+async def test_the_first_file_wins_a_number_several_name(store: Store, tmp_path: Path) -> None:
+    first = write(tmp_path, "a.txt", "0470123455;2024-01-01", "0470123456;2024-01-05")
+    second = write(tmp_path, "b.txt", "0470123456;2025-06-30")  # an earlier line, a later file
+    await import_register(store, "be-dncm", [first, second], FORMATS["be-dncm"], "BE", DAY)
+    assert (32470123456, "2024-01-05") in await table_rows(store, "be-dncm")
+
+
 async def test_a_bad_file_among_several_leaves_the_copy_in_force(
     store: Store, tmp_path: Path
 ) -> None:
