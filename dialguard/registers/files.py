@@ -82,17 +82,14 @@ def open_register_file(path: Path, block_bytes: int) -> Iterator[RegisterFile]:
     with ExitStack() as stack:
         raw: BinaryIO = stack.enter_context(path.open("rb"))
         size = os.fstat(raw.fileno()).st_size
-        magic = raw.read(4)
-        raw.seek(0)
-        if magic.startswith(ZIP_MAGIC):
+        kind = _packing(raw)
+        if kind == "zip":
             yield _zip_member(path, raw, block_bytes, stack)
             return
         hashing = _Counted(raw, hashed=True)
         text: _Reader = hashing
-        kind = "plain"
-        if magic.startswith(GZIP_MAGIC):
+        if kind == "gzip":
             text = stack.enter_context(gzip.GzipFile(fileobj=hashing, mode="rb"))
-            kind = "gzip"
         yield RegisterFile(
             kind,
             _blocks(path, kind, text, block_bytes),
@@ -109,14 +106,22 @@ def open_text(path: Path) -> Iterator[TextIO]:
     the registers do. Reading a damaged archive raises one of `DECOMPRESS_ERRORS`."""
     with ExitStack() as stack:
         raw: BinaryIO = stack.enter_context(path.open("rb"))
-        magic = raw.read(4)
-        raw.seek(0)
+        kind = _packing(raw)
         binary: IO[bytes] | gzip.GzipFile = raw
-        if magic.startswith(ZIP_MAGIC):
+        if kind == "zip":
             binary = _only_member(path, raw, stack)[1]
-        elif magic.startswith(GZIP_MAGIC):
+        elif kind == "gzip":
             binary = stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb"))
         yield stack.enter_context(io.TextIOWrapper(binary, encoding="utf-8-sig", newline=""))
+
+
+def _packing(raw: BinaryIO) -> str:
+    """ "zip", "gzip" or "plain", told by the file's first bytes (then read from the start)."""
+    magic = raw.read(4)
+    raw.seek(0)
+    if magic.startswith(ZIP_MAGIC):
+        return "zip"
+    return "gzip" if magic.startswith(GZIP_MAGIC) else "plain"
 
 
 def _only_member(path: Path, raw: BinaryIO, stack: ExitStack) -> tuple[zipfile.ZipInfo, IO[bytes]]:
