@@ -149,6 +149,8 @@ def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
                     yield reader.line_num, row
     except UnicodeDecodeError:
         fail(f"{path}: is not UTF-8 text")
+    except csv.Error as exc:  # a field over the csv module's limit, a NUL byte
+        fail(f"{path}: is not a readable CSV ({exc})")
 
 
 Parsed = Iterator[tuple[int, CallOutcome | str | None]]

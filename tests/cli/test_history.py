@@ -74,3 +74,13 @@ def test_a_long_file_that_stops_being_utf8_imports_nothing(run, tmp_path: Path) 
     path.write_text(header + good, encoding="utf-8")
     report = json.loads(run("history", "import", str(path), "--json").output)
     assert (report["accepted"], report["added"], report["duplicates"]) == (25_000, 25_000, 0)
+
+
+def test_a_field_beyond_the_csv_limit_is_one_line(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "h.csv"
+    header = "number,tenant,campaign,started_at,disposition,billsec\n"
+    path.write_text(header + "0412345678,acme," + "x" * 200_000 + ",,BUSY,0\n", encoding="utf-8")
+    result = run("history", "import", str(path))
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1 and "is not a readable CSV" in result.output
+    assert json.loads(run("log", "--tenant", "acme", "--json").output) == []
