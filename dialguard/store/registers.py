@@ -197,6 +197,7 @@ def import_register_sync(
         sizes = [p.stat().st_size for p in paths]
         checksums: list[str] = []
         for index, one in enumerate(paths):
+            lines_before, rejected_before = report.lines, report.rejected
             rejects_before = len(report.rejects)
             with _translated_file_errors(), open_register_file(one, block_bytes) as source:
                 blocks = line_blocks(source.blocks)
@@ -214,12 +215,18 @@ def import_register_sync(
                     )
                     _stage(conn, pieces, report, cancel, read_progress)
                 checksums.append(source.checksum())
+            # Per file, not for all the files together: an area code's file cut short to
+            # nothing, or in the wrong format, would leave its numbers out of the copy
+            # unnoticed. No line named a number (a deletion counts):
+            rejected = report.rejected - rejected_before
+            if report.lines - lines_before == rejected:
+                raise RegisterImportError(
+                    _nothing_read(str(one), rejected, report.rejects[rejects_before:])
+                )
             if len(paths) > 1:  # a line number means nothing without its file
                 report.rejects[rejects_before:] = [
                     (n, f"{one.name}: {problem}") for n, problem in report.rejects[rejects_before:]
                 ]
-        if report.lines == report.rejected:  # no line named a number (a deletion counts)
-            raise RegisterImportError(_nothing_read(names, report))
         if not fmt.changes:
             _fill(conn, new_table, report, chunk_rows, cancel, progress)
         report.checksum = (
@@ -498,12 +505,12 @@ def _swap(conn: sqlite3.Connection, report: ImportReport, old_table: str | None)
     conn.execute("COMMIT")
 
 
-def _nothing_read(path: str, report: ImportReport) -> str:
-    if report.rejected == 0:
+def _nothing_read(path: str, rejected: int, rejects: Sequence[tuple[int, str]]) -> str:
+    if rejected == 0:
         return f"{path}: no numbers found (empty file?); the previous copy stays in force"
-    first = "; ".join(f"line {n}: {p}" for n, p in report.rejects[:3])
+    first = "; ".join(f"line {n}: {p}" for n, p in rejects[:3])
     return (
-        f"{path}: every line was rejected ({report.rejected}; {first}); "
+        f"{path}: every line was rejected ({rejected}{'; ' + first if first else ''}); "
         "the previous copy stays in force"
     )
 

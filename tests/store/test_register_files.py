@@ -118,6 +118,30 @@ async def test_a_bad_file_among_several_leaves_the_copy_in_force(
     assert not await is_listed(store, "au-dncr", 61412345679)
 
 
+@pytest.mark.parametrize(
+    ("second_text", "problem"),
+    [("", "no numbers found"), ("junk\nmore junk\n", r"every line was rejected \(2; line 1")],
+)
+async def test_a_file_without_numbers_among_several_is_refused_by_name(
+    store: Store, tmp_path: Path, second_text: str, problem: str
+) -> None:
+    # An area code's file cut short to nothing, or in another format, would leave that area
+    # code out of the copy: each file must name a number, as one file alone must.
+    await load(store, write(tmp_path, "first.txt", "0412345678"))
+    before = await register_tables(store)
+    good = write(tmp_path, "a.txt", "0412345679", "0412345680")
+    (tmp_path / "b.txt").write_text(second_text, encoding="utf-8")
+
+    with pytest.raises(RegisterImportError, match=rf"b\.txt: {problem}") as raised:
+        await import_register(
+            store, "au-dncr", [good, tmp_path / "b.txt"], FORMATS["plain"], "AU", DAY
+        )
+
+    assert "a.txt" not in str(raised.value)
+    assert await register_tables(store) == before
+    assert not await is_listed(store, "au-dncr", 61412345679)
+
+
 async def test_the_bulk_path_reads_through_gzip(store: Store, tmp_path: Path) -> None:
     path = tmp_path / "us.txt.gz"
     path.write_bytes(gzip.compress(("\r\n".join(US_LINES) + "\r\n").encode()))
