@@ -138,10 +138,15 @@ def _only_member(path: Path, raw: BinaryIO, stack: ExitStack) -> tuple[zipfile.Z
             f"{path.name} holds {len(members)} files ({names}{more}): a zip must hold exactly"
             " one; unzip it first"
         )
+    member = members[0]
+    if member.flag_bits & 0x1:  # zipfile's own message prints the whole ZipInfo
+        raise RegisterFileError(
+            f"{path.name}: {member.filename} is encrypted; unzip it with its password first"
+        )
     try:
-        return members[0], stack.enter_context(archive.open(members[0]))
-    except (RuntimeError, NotImplementedError, *DECOMPRESS_ERRORS) as exc:  # encrypted, method
-        raise RegisterFileError(f"{path.name}: cannot read {members[0].filename} ({exc})") from None
+        return member, stack.enter_context(archive.open(member))
+    except (RuntimeError, NotImplementedError, *DECOMPRESS_ERRORS) as exc:  # method unknown
+        raise RegisterFileError(f"{path.name}: cannot read {member.filename} ({exc})") from None
 
 
 def _zip_member(path: Path, raw: BinaryIO, block_bytes: int, stack: ExitStack) -> RegisterFile:
