@@ -93,10 +93,11 @@ class AmiRunner:
     def __init__(self, ami: AmiSettings, guard: Guard) -> None:
         from ami_listener.listener import AmiListener
         from dialguard.enforcement import Enforcer
+        from dialguard.store.patient import PatientSink
 
         self.enforcer = Enforcer(guard.store, guard.policy)
         self.listener = AmiListener(
-            guard.store,
+            PatientSink(guard.store),  # an opt-out or outcome waits out a lock, never lost
             host=ami.host,
             port=ami.port,
             username=ami.username,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +16,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from ami_listener.listener import AmiListener
-from dialguard.store import Store
+from dialguard.store import Store, open_store
+from dialguard.store.patient import PatientSink
 from rules.models import CallAttempt, Decision, Verdict
 from rules.numbers import ParsedNumber, parse_number
 from rules.outcomes import CallOutcome
@@ -149,6 +151,34 @@ async def test_optout_takes_the_tenant_of_the_decision(
     await settled(listener, fake)
     rows = await store.fetchall("SELECT number, tenant, campaign FROM suppressions")
     assert [tuple(r) for r in rows] == [("+61400000006", "acme", "")]
+
+
+async def test_an_optout_and_an_outcome_wait_out_a_locked_database(
+    serve: Any, tmp_path: Path, fixtures_dir: Path
+) -> None:
+    # `serve` opens the store with a busy timeout of half the AGI deadline; another process
+    # holding the write lock longer than that used to cost the opt-out for good.
+    path = tmp_path / "dialguard.sqlite3"
+    store = await open_store(path, busy_timeout_ms=20)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process's write transaction
+    try:
+        with capture_logs() as logs:
+            sink = PatientSink(store, first_delay_s=0.01, max_delay_s=0.05)
+            fake, listener = await serve(sink, [recording(fixtures_dir, "optout-userevent")])
+            await until(lambda: any(e["event"] == "ami_write_waiting_for_lock" for e in logs))
+            await asyncio.sleep(0.3)  # fifteen busy timeouts
+            other.execute("COMMIT")
+            await settled(listener, fake)
+        rows = await store.fetchall("SELECT number, tenant, source FROM suppressions")
+        assert [tuple(r) for r in rows] == [("+61400000006", "default", "ami-userevent")]
+        assert len(await store.fetchall("SELECT 1 FROM outcomes")) >= 1
+        assert listener.handler_errors == 0
+        done = [e for e in logs if e["event"] == "ami_write_done_after_lock"]
+        assert done and done[0]["write"] == "add_suppression" and done[0]["waited_s"] >= 0.3
+    finally:
+        other.close()
+        await store.close()
 
 
 async def test_restart_reconnects_and_logs_the_gap(

@@ -1,0 +1,85 @@
+"""The AMI listener's view of the store: its writes wait out a locked database.
+
+The store's connection gives up on a lock after half the AGI deadline (`serve` opens it with
+a busy timeout of 125 ms by default): right for the inline check, which must decide within its
+budget, wrong for the listener. An opt-out raised in the IVR (`UserEvent(DialguardOptOut)`)
+and a call's outcome exist nowhere else once the listener drops them, and another process
+holding the write lock for a second (an import, a long `dialguard` command) would have lost
+them. So each write is retried, with backoff, until it succeeds or the listener stops; while
+it waits, the listener reads no further events (they queue, then Asterisk holds them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+import structlog
+
+from dialguard.store.core import Store
+from dialguard.store.hotpath import is_lock_error
+from rules.facts import SuppressionEntry
+from rules.outcomes import CallOutcome
+from rules.ports import DecisionSummary
+
+log = structlog.get_logger("dialguard.store")
+
+T = TypeVar("T")
+
+FIRST_DELAY_S = 0.05
+MAX_DELAY_S = 2.0
+
+
+class PatientSink:
+    """`ListenerSink` over a `Store`: a locked database is waited for, never a lost write."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        first_delay_s: float = FIRST_DELAY_S,
+        max_delay_s: float = MAX_DELAY_S,
+    ) -> None:
+        self.store = store
+        self.first_delay_s = first_delay_s
+        self.max_delay_s = max_delay_s
+
+    async def add_suppression(self, entry: SuppressionEntry) -> None:
+        await self._patiently("add_suppression", lambda: self.store.add_suppression(entry))
+
+    async def upsert_outcome(self, outcome: CallOutcome) -> None:
+        await self._patiently("upsert_outcome", lambda: self.store.upsert_outcome(outcome))
+
+    async def log_event(self, kind: str, detail: dict[str, Any]) -> None:
+        await self._patiently("log_event", lambda: self.store.log_event(kind, detail))
+
+    # Reads: WAL never locks a reader out.
+    async def decision_summary(self, call_id: str) -> DecisionSummary | None:
+        return await self.store.decision_summary(call_id)
+
+    async def outcomes_between(self, start: datetime, end: datetime) -> list[CallOutcome]:
+        return await self.store.outcomes_between(start, end)
+
+    async def _patiently(self, write: str, work: Callable[[], Awaitable[T]]) -> T:
+        delay = self.first_delay_s
+        waiting_since: float | None = None
+        while True:
+            try:
+                result = await work()
+            except sqlite3.OperationalError as exc:
+                if not is_lock_error(exc):
+                    raise
+                if waiting_since is None:
+                    waiting_since = time.monotonic()
+                    log.warning("ami_write_waiting_for_lock", write=write, error=str(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.max_delay_s)
+                continue
+            if waiting_since is not None:
+                waited = round(time.monotonic() - waiting_since, 3)
+                log.warning("ami_write_done_after_lock", write=write, waited_s=waited)
+            return result
