@@ -42,7 +42,7 @@ from ami_listener.events import (
     parse_chanvariables,
     parse_user_event,
 )
-from rules.outcomes import CallOutcome
+from rules.outcomes import REJECTED, CallOutcome
 
 # DialEnd DialStatus -> CDR disposition, as cdr.c's dial_status_to_disposition does it with
 # the default cdr.conf (congestion = no -> FAILED; canceldispositionenabled = no -> NO ANSWER).
@@ -56,7 +56,6 @@ DIAL_STATUS_DISPOSITION: Mapping[str, str] = {
     "CHANUNAVAIL": "FAILED",
 }
 
-REJECTED = "REJECTED"
 CALL_REJECTED_CAUSE = 21  # Q.850 CALL_REJECTED: the dialplan's Hangup(21)
 
 _UNKNOWN = "<unknown>"

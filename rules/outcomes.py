@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+# The disposition of a call the dialplan refused (Hangup(21) after the guard's block, or
+# after the guard failed): it never left the PBX.
+REJECTED = "REJECTED"
+
 
 @dataclass(frozen=True, slots=True)
 class CallOutcome:
@@ -31,6 +35,12 @@ class CallOutcome:
     billsec: int | None = None
     abandoned: bool = False
     source: str = "ami"
+
+    @property
+    def placed(self) -> bool:
+        """The call went out: anything but REJECTED. A call the guard blocked is no call
+        made, so it counts for no detector, cap or breach."""
+        return self.disposition != REJECTED
 
     @property
     def answered(self) -> bool:

@@ -10,6 +10,7 @@ from dialguard.enforcement import Enforcer
 from dialguard.guard import Guard
 from dialguard.store import Store
 from dialguard.store.flags import FlagStore
+from rules.engine import prepare
 from rules.facts import SuppressionEntry
 from rules.models import CallAttempt, Verdict
 from rules.outcomes import CallOutcome
@@ -209,6 +210,39 @@ async def test_a_suppression_stored_after_the_call_is_no_breach(
     )
     await replay(store, Enforcer(store, policy), [outcome])
     assert await FlagStore(store).flags("open", detector="breach") == []
+
+
+async def test_calls_the_guard_blocked_are_no_calls_made(store: Store, policy: Policy) -> None:
+    # The guard blocks every redial to an opted-out number; the dialplan refuses each
+    # (Hangup(21)) and the listener stores a REJECTED outcome with the decision's campaign.
+    # That is the guard working: no breach, no repeat-call flag, no suspension, no attempt
+    # for the frequency caps. Only the call that did go out counts.
+    await store.add_suppression(
+        SuppressionEntry(
+            "+61400000009", "acme", None, "asked not to be called", "cli",
+            datetime.now(UTC) - timedelta(days=3),
+        )
+    )  # fmt: skip
+    start = datetime.now(UTC) - timedelta(minutes=10)
+    refused = [
+        CallOutcome(
+            call_id=f"r{i}", number="+61400000009", caller_id="+61291234567", tenant="acme",
+            campaign="winter", started_at=start + timedelta(minutes=i),
+            ended_at=start + timedelta(minutes=i, seconds=1), disposition="REJECTED", cause=21,
+        )
+        for i in range(5)
+    ]  # fmt: skip
+    enforcer = Enforcer(store, policy)
+    await replay(store, enforcer, refused)
+    await enforcer.sweep(datetime.now(UTC))
+    assert await open_flags(store) == {}
+    assert await FlagStore(store).suspensions() == []
+
+    placed = CallOutcome(**{**_fields(refused[0]), "call_id": "p1", "disposition": "NO ANSWER"})
+    await store.upsert_outcome(placed)
+    attempt = CallAttempt("+61400000009", "+61291234567", datetime.now(UTC), "acme", "winter")
+    facts = await store.facts_for(prepare(attempt, policy).query)
+    assert [a.call_id for a in facts.attempts] == ["p1"]
 
 
 def _fields(outcome: CallOutcome) -> dict[str, object]:

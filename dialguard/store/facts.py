@@ -110,6 +110,9 @@ PER_NUMBER = (
     " AND s.requested_at <= coalesce(o.ended_at, o.started_at) + 600)"
     " FROM outcomes o LEFT JOIN decisions d ON d.call_id = o.call_id AND d.source = 'agi'"
     " WHERE o.number = :number AND o.started_at >= :since"
+    # A call refused after a block never rang: no attempt for the caps (as above, where only
+    # allowed decisions count).
+    " AND o.disposition IS NOT 'REJECTED'"
 )
 
 

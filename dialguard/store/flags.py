@@ -184,7 +184,8 @@ class FlagStore:
         register covers the call's purpose, and the guard did not allow the call itself (an
         allow means consent or an exemption the guard checked).
         """
-        calls = [o for o in outcomes if o.number and o.started_at is not None]
+        # A call refused after the guard blocked it reached nobody: no breach.
+        calls = [o for o in outcomes if o.placed and o.number and o.started_at is not None]
         if not calls:
             return {}
         reasons: dict[str, list[str]] = {}

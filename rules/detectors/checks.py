@@ -463,9 +463,7 @@ def unguarded(
     span = settings.hours("window_hours")
     guarded = context.guarded_call_ids
     loose = [
-        o
-        for o in in_window(outcomes, now, span)
-        if o.source == "ami" and o.disposition != "REJECTED" and o.call_id not in guarded
+        o for o in in_window(outcomes, now, span) if o.source == "ami" and o.call_id not in guarded
     ]
     findings = []
     for subject, calls in sorted(group_by(loose, scope_subject).items()):
@@ -500,11 +498,16 @@ def run_detectors(
     context: DetectorContext,
     only: Iterable[str] | None = None,
 ) -> list[FlagFinding]:
-    """Run every enabled detector (or those named in `only`); findings sorted by subject."""
+    """Run every enabled detector (or those named in `only`); findings sorted by subject.
+
+    Over the calls placed only: a call the dialplan refused after the guard blocked it is
+    the guard working, not a call to the callee (a blocked redial is no repeat call, a
+    blocked call to an opted-out number no breach)."""
     wanted = set(only) if only is not None else None
+    placed = [o for o in outcomes if o.placed]
     findings: list[FlagFinding] = []
     for settings in policy.enabled():
         if wanted is not None and settings.id not in wanted:
             continue
-        findings += DETECTORS[settings.id](outcomes, now, settings, context)
+        findings += DETECTORS[settings.id](placed, now, settings, context)
     return sorted(findings, key=lambda f: (f.subject, f.detector))
