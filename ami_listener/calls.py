@@ -135,11 +135,30 @@ class _Call:
     attempts: dict[str, _Attempt] = field(default_factory=dict)
     dests: set[str] = field(default_factory=set)  # legs something dialled
     rejected: dict[str, _Attempt] = field(default_factory=dict)  # cause-21 hang-ups
+    # Local channels (their `;1` half) that an attempt leg dialled: the `;2` half dialling
+    # on is the same attempt going through one more route, not a call of its own.
+    hops: set[str] = field(default_factory=set)
 
 
 def _get(event: Mapping[str, object], key: str) -> str | None:
     """A header from a lower-cased event; first value if repeated; empty -> None."""
     return header_value(event.get(key))
+
+
+def _better_cdr(known: _Cdr | None, new: _Cdr) -> _Cdr:
+    """The Cdr that tells how the attempt went. Dial(A&B) gives the dialling leg one Cdr per
+    target, in dial order (cdr.c): the answered one must not give way to the target that
+    was cancelled once the other answered (NO ANSWER, 0 s)."""
+    if known is not None and known.disposition == "ANSWERED" and new.disposition != "ANSWERED":
+        return known
+    return new
+
+
+def _local_half(channel: str | None, half: str) -> str:
+    """`Local/N@ctx-0000001f;1` for half "1" of a Local channel's name; "" for other channels."""
+    if channel is None or not channel.lower().startswith("local/") or channel[-2:-1] != ";":
+        return ""
+    return f"{channel[:-1]}{half}"
 
 
 def _caller(value: str | None) -> str | None:
@@ -177,6 +196,8 @@ class CallTracker:
         self._channels: dict[str, _Channel] = {}
         self._attempt_call: dict[str, str] = {}  # attempt uniqueid -> its call's linkedid
         self._finished: OrderedDict[str, tuple[_Attempt, CallOutcome]] = OrderedDict()
+        self._hop_legs: OrderedDict[str, None] = OrderedDict()  # see `_Call.hops`
+        self._evicted: list[CallOutcome] = []  # closed early to bound memory, for `feed`
         self._handlers: dict[str, Callable[[Mapping[str, object], datetime], list[CallOutcome]]] = {
             "newchannel": self._on_newchannel,
             "dialbegin": self._on_dial_begin,
@@ -217,7 +238,10 @@ class CallTracker:
                 at = datetime.fromtimestamp(float(stamp), UTC)
             except (ValueError, OverflowError, OSError):
                 at = now
-        return handler(lowered, at)
+        out = handler(lowered, at)
+        if self._evicted:
+            out, self._evicted = [*self._evicted, *out], []
+        return out
 
     def sweep(self, now: datetime) -> list[CallOutcome]:
         """Close calls with no event for `stale_after` (their end was lost, e.g. in an AMI
@@ -239,7 +263,7 @@ class CallTracker:
                 # Bounded memory: close the oldest call with what is known; a later event
                 # for it still merges through the finished list.
                 oldest = next(iter(self._calls.values()))
-                self._finish(oldest)
+                self._evicted.extend(self._finish(oldest))
         call.last_seen = at
         return call
 
@@ -264,6 +288,19 @@ class CallTracker:
             return []
         if uid is not None and _get(event, "dialstring") is not None:
             call = self._register(uid, lid, _get(event, "exten"), at)
+            channel = _get(event, "channel") or ""
+            hop = _local_half(channel, "1") if channel.endswith(";2") else ""
+            onward = _local_half(_get(event, "destchannel"), "1")
+            if onward:
+                call.hops.add(onward)
+            if hop and hop in call.hops and uid not in call.attempts:
+                # Dial(Local/N@route) from an attempt, and the route dials on: the same call
+                # going one route further, not an attempt of its own (its Cdr neither).
+                self._remember_hop(uid)
+                if dest is not None:
+                    self._register(dest, _get(event, "destlinkedid") or lid, None, at)
+                    call.dests.add(dest)
+                return []
             attempt = call.attempts.get(uid)
             if attempt is None:
                 attempt = call.attempts[uid] = _Attempt(uid, call.linkedid, began_at=at)
@@ -338,10 +375,12 @@ class CallTracker:
         )
         attempt = self._open_attempt(uid)
         if attempt is not None:
-            attempt.cdr = cdr
+            attempt.cdr = _better_cdr(attempt.cdr, cdr)
             return []
+        if uid in self._hop_legs:
+            return []  # the attempt that dialled the route has its own Cdr
         if uid in self._finished:
-            return self._late(uid, lambda a: setattr(a, "cdr", cdr))
+            return self._late(uid, lambda a: setattr(a, "cdr", _better_cdr(a.cdr, cdr)))
         if (_get(event, "lastapplication") or "").lower() == "dial":
             # A dialling leg we never saw begin (listener started mid-call, or an AMI gap):
             # the CDR alone still says who was called and how it ended.
@@ -397,6 +436,11 @@ class CallTracker:
             if uid not in call.attempts and uid not in call.dests:
                 out.append(self._emit(attempt))
         return out
+
+    def _remember_hop(self, uid: str) -> None:
+        self._hop_legs[uid] = None
+        while len(self._hop_legs) > self.max_finished:
+            self._hop_legs.popitem(last=False)
 
     def _emit(self, attempt: _Attempt) -> CallOutcome:
         outcome = attempt.outcome()

@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 from ami_listener.calls import CallTracker
 from ami_listener.events import parse_chanvariables, parse_user_event
 from rules.outcomes import CallOutcome
-from tests.ami_listener.recordings import load
+from tests.ami_listener.recordings import load, parse_ami
 
 SYDNEY = ZoneInfo("Australia/Sydney")
+LIVE = Path(__file__).resolve().parents[1] / "data" / "asterisk-22-live"  # see its README
 NOW = datetime(2026, 11, 27, 23, 0, tzinfo=UTC)
 
 
@@ -42,6 +43,30 @@ def test_allow_answered(fixtures_dir: Path) -> None:
     assert outcome.answered_at == outcome.started_at
     assert outcome.ended_at == datetime(2026, 11, 27, 22, 58, 0, tzinfo=UTC)
     assert tracker.open_calls == 0
+
+
+def live(name: str) -> list[dict[str, str | list[str]]]:
+    return parse_ami((LIVE / f"{name}.ami.txt").read_bytes())
+
+
+def test_a_route_dialling_on_through_a_local_channel_is_one_attempt() -> None:
+    # The checked leg Dial()s Local/N@carrier-hop, whose ;2 half dials the callee: that
+    # second DialBegin is the same call one route further, not a second attempt (it had no
+    # decision, no tenant, and counted as another call to the number).
+    outcomes = run(live("local-hop"), CallTracker(asterisk_tz=UTC))
+    assert {o.call_id for o in outcomes} == {"1795894678.34"}
+    final = outcomes[-1]
+    assert (final.dialled, final.disposition, final.billsec) == ("12127365031", "ANSWERED", 2)
+
+
+def test_a_parallel_dial_keeps_the_answered_cdr() -> None:
+    # Dial(A&B): one Cdr per target, ANSWERED then NO ANSWER (the target cancelled).
+    [outcome] = run(live("parallel-dial"), CallTracker(asterisk_tz=UTC))
+    assert (outcome.call_id, outcome.disposition, outcome.billsec) == (
+        "1795894688.44",
+        "ANSWERED",
+        2,
+    )
 
 
 def test_asterisk_zone_is_a_setting(fixtures_dir: Path) -> None:
@@ -167,6 +192,20 @@ def test_memory_is_bounded(fixtures_dir: Path) -> None:
         tracker.feed({"Event": "Newchannel", "Uniqueid": f"1.{n}", "Linkedid": f"1.{n}"}, NOW)
     assert tracker.open_calls <= 10
     assert len(tracker._finished) <= 5
+
+
+def test_a_call_closed_early_to_bound_memory_still_gives_its_outcome() -> None:
+    tracker = CallTracker(max_open_calls=1)
+    refused = [
+        {"Event": "Newchannel", "Uniqueid": "1.2", "Linkedid": "1.1", "Exten": "61400000001"},
+        {"Event": "Newchannel", "Uniqueid": "1.1", "Linkedid": "1.1", "Exten": "61400000001"},
+        {"Event": "Hangup", "Uniqueid": "1.2", "Linkedid": "1.1", "Cause": "21"},
+    ]
+    assert run(refused, tracker) == []  # 1.1 is still up
+    opens_another = {"Event": "Newchannel", "Uniqueid": "2.1", "Linkedid": "2.1"}
+    [outcome] = tracker.feed(opens_another, NOW)  # the oldest call is closed with what is known
+    assert (outcome.call_id, outcome.disposition, outcome.cause) == ("1.2", "REJECTED", 21)
+    assert tracker.open_calls == 1
 
 
 def test_abandoned_mark_by_linkedid(fixtures_dir: Path) -> None:
