@@ -20,6 +20,7 @@ until the subject misbehaves again.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -165,7 +166,13 @@ class Enforcer:
         if not outcomes:
             return []
         context = await self._context(outcomes, only, breaches)
-        findings = run_detectors(outcomes, now, self.detectors, context, only=only)
+        # On a thread: over a window of tens of thousands of outcomes the detectors run for
+        # a second or more, and on the event loop every inline check in that time missed its
+        # deadline (blocked as guard.timeout). The GIL still hands the loop back every few
+        # milliseconds (sys.getswitchinterval).
+        findings = await asyncio.to_thread(
+            run_detectors, outcomes, now, self.detectors, context, only=only
+        )
         applied = []
         for finding in findings:
             if accumulate:

@@ -7,6 +7,7 @@ finding's figures; `evidence` is a JSON object with the call ids and the finding
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import time
@@ -114,7 +115,7 @@ class FlagStore:
             f"SELECT * FROM outcomes WHERE {where} AND started_at >= ? AND started_at <= ?",
             [*params, to_epoch(start), to_epoch(end)],
         )
-        return [outcome_from_row(row) for row in rows]
+        return await outcomes_from_rows(rows)
 
     async def outcomes_for_campaign(
         self, tenant: str | None, campaign: str, start: datetime, end: datetime
@@ -126,14 +127,14 @@ class FlagStore:
             " AND started_at <= ?",
             [*params, campaign, to_epoch(start), to_epoch(end)],
         )
-        return [outcome_from_row(row) for row in rows]
+        return await outcomes_from_rows(rows)
 
     async def outcomes_in(self, start: datetime, end: datetime) -> list[CallOutcome]:
         rows = await self.store.fetchall(
             "SELECT * FROM outcomes WHERE started_at >= ? AND started_at <= ?",
             (to_epoch(start), to_epoch(end)),
         )
-        return [outcome_from_row(row) for row in rows]
+        return await outcomes_from_rows(rows)
 
     async def campaigns_with_abandoned(
         self, start: datetime, end: datetime
@@ -149,7 +150,7 @@ class FlagStore:
 
     async def caller_id_pools(self, tenants: Iterable[str]) -> dict[str, dict[str, frozenset[str]]]:
         pools: dict[str, dict[str, set[str]]] = {}
-        for chunk in _chunks(sorted(set(tenants))):
+        for chunk in _chunks(unique(tenants)):
             marks = ",".join("?" * len(chunk))
             for row in await self.store.fetchall(
                 f"SELECT number, tenant, pool FROM caller_ids WHERE tenant IN ({marks})", chunk
@@ -162,7 +163,7 @@ class FlagStore:
     async def guarded_call_ids(self, call_ids: Iterable[str]) -> frozenset[str]:
         """The call ids among `call_ids` that the guard allowed on the AGI route."""
         found: set[str] = set()
-        for chunk in _chunks(sorted(set(call_ids))):
+        for chunk in _chunks(unique(call_ids)):
             marks = ",".join("?" * len(chunk))
             rows = await self.store.fetchall(
                 f"SELECT DISTINCT call_id FROM decisions WHERE call_id IN ({marks})"
@@ -239,7 +240,7 @@ class FlagStore:
 
     async def _decisions(self, call_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
         out: dict[str, tuple[str, str]] = {}
-        for chunk in _chunks(sorted(set(call_ids))):
+        for chunk in _chunks(unique(call_ids)):
             marks = ",".join("?" * len(chunk))
             for row in await self.store.fetchall(
                 f"SELECT call_id, verdict, purpose FROM decisions WHERE call_id IN ({marks})"
@@ -492,3 +493,21 @@ def _flag(row: sqlite3.Row) -> FlagRecord:
 def _chunks(values: Sequence[str]) -> Iterable[list[str]]:
     for i in range(0, len(values), _CHUNK):
         yield list(values[i : i + _CHUNK])
+
+
+async def outcomes_from_rows(rows: Sequence[sqlite3.Row]) -> list[CallOutcome]:
+    """The rows as outcomes, built on a thread: a detector window holds tens of thousands,
+    and building them on the event loop held up the inline checks (about 10 us each)."""
+    if len(rows) < OFF_LOOP_ROWS:
+        return [outcome_from_row(row) for row in rows]
+    return await asyncio.to_thread(lambda: [outcome_from_row(row) for row in rows])
+
+
+def unique(values: Iterable[str]) -> list[str]:
+    """The distinct values, unsorted: sorting the call ids of a 100,000-outcome window is
+    one C call of some 90 ms, which holds the GIL (on any thread) while the inline checks
+    wait for it."""
+    return list(set(values))
+
+
+OFF_LOOP_ROWS = 500  # fewer are built at once: a thread hand-over costs more than they do
