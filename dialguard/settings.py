@@ -83,7 +83,7 @@ def load_settings(config: str | Path | None, db: str | Path | None = None) -> Se
     if config is not None:
         source = Path(config).expanduser()
         try:
-            raw = tomllib.loads(source.read_text(encoding="utf-8"))
+            raw = tomllib.loads(source.read_text(encoding="utf-8-sig"))
         except FileNotFoundError:
             raise SettingsError(f"settings file {source} does not exist") from None
         except (OSError, UnicodeDecodeError) as exc:
@@ -300,6 +300,17 @@ def _region(value: Any, key: str, errors: list[str]) -> str | None:
     return value.upper()
 
 
+def _flag(
+    table: Mapping[str, Any], prefix: str, key: str, default: bool, errors: list[str]
+) -> bool:
+    """A true/false setting; anything else is named (`enabled = "no"` used to read as true)."""
+    value = table.get(key, default)
+    if not isinstance(value, bool):
+        errors.append(f"{prefix}.{key}: must be true or false")
+        return default
+    return value
+
+
 def _ami(table: Mapping[str, Any], base_dir: Path, errors: list[str]) -> AmiSettings | None:
     if not table:
         return None
@@ -316,8 +327,11 @@ def _ami(table: Mapping[str, Any], base_dir: Path, errors: list[str]) -> AmiSett
         "enabled",
     }
     _unknown(table, "ami", allowed, errors)
-    if table.get("enabled", True) is False:
+    if not _flag(table, "ami", "enabled", True, errors):
         return None
+    for key in ("host", "secret", "secret_file", "cdr_timezone"):
+        if key in table and not isinstance(table[key], str):
+            errors.append(f"ami.{key}: must be a string")
     secret, secret_file = "", None
     if "secret" in table and "secret_file" in table:
         errors.append("ami: give secret or secret_file, not both")
@@ -362,6 +376,8 @@ def read_secret_file(path: Path) -> str:
         secret = path.expanduser().read_text(encoding="utf-8").strip()
     except OSError as exc:
         raise SettingsError(f"cannot read secret file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise SettingsError(f"secret file {path} is not UTF-8 text") from None
     if not secret:
         raise SettingsError(f"secret file {path} is empty")
     return secret
@@ -409,9 +425,12 @@ def _register(
         )
     for key in ("citation", "label"):
         if key in value:
-            changes[key] = str(value[key])
+            if isinstance(value[key], str):
+                changes[key] = value[key]
+            else:
+                errors.append(f"{prefix}.{key}: must be a string")
     if "unverified" in value:
-        changes["unverified"] = bool(value["unverified"])
+        changes["unverified"] = _flag(value, prefix, "unverified", True, errors)
     from dataclasses import replace
 
     return replace(spec, **changes)

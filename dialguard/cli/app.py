@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -31,6 +32,47 @@ class InputError(click.ClickException):
 
     def show(self, file: Any = None) -> None:
         click.echo(f"dialguard: {self.format_message()}", err=True)
+
+
+class Interrupted(click.ClickException):
+    """Ctrl-C: one line and exit status 130, not click's `Aborted!` with status 1, which
+    `check` uses for "blocked"."""
+
+    exit_code = 130
+
+    def __init__(self) -> None:
+        super().__init__(
+            "interrupted; an import is all or nothing (`registry status`, `suppress list`"
+            " show what is in force)"
+        )
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"dialguard: {self.format_message()}", err=True)
+
+
+class OneLineGroup(click.Group):
+    """The root group: click's usage errors (a missing option, a bad choice) are one line
+    naming what was wrong and where to look, like every other input error."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:
+            raise _one_line(exc) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise _one_line(exc) from None
+        except (KeyboardInterrupt, click.exceptions.Abort):
+            raise Interrupted() from None
+
+
+def _one_line(exc: click.UsageError) -> InputError:
+    where = exc.ctx.command_path if exc.ctx is not None else "dialguard"
+    message = " ".join(exc.format_message().split())
+    return InputError(f"{message} (see `{where} --help`)")
 
 
 @dataclass
@@ -69,9 +111,23 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coro)
     except StoreError as exc:
         raise InputError(str(exc)) from None
+    except sqlite3.Error as exc:  # once open: another process's lock, a read-only file, ...
+        raise InputError(database_problem(exc)) from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+def database_problem(exc: sqlite3.Error) -> str:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return f"the database is locked by another process ({text}); nothing was changed"
+    if "readonly" in text or "read-only" in text:
+        return f"the database cannot be written ({text}); nothing was changed"
+    return f"the database failed ({type(exc).__name__}: {text}); nothing was changed"
+
+
+@click.group(
+    cls=OneLineGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.option(
     "--db",
     envvar="DIALGUARD_DB",
@@ -110,7 +166,22 @@ def parse_when(text: str | None, option: str) -> datetime | None:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         raise InputError(f"{option}: {text!r} is not an ISO-8601 date or date-time") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return in_range(value if value.tzinfo else value.replace(tzinfo=UTC), text, option)
+
+
+FIRST_YEAR, LAST_YEAR = 1970, 9998  # what the store's epoch seconds hold in every zone
+
+
+def in_range(value: datetime, text: str, option: str) -> datetime:
+    """`value`, unless it is outside the years the store can keep: stored, such a date made
+    every later read of the entry fail (`year 10000 is out of range`)."""
+    try:
+        year = value.astimezone(UTC).year
+    except OverflowError:
+        year = 0
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise InputError(f"{option}: {text!r} is not between {FIRST_YEAR} and {LAST_YEAR}")
+    return value
 
 
 def parse_day(text: str | None, option: str) -> date | None:

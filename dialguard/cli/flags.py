@@ -31,6 +31,10 @@ from rules.policy import Policy
 SUBJECT_KINDS = ("tenant", "campaign", "callerid")
 
 
+def _form(kind: str) -> str:
+    return f"{kind}:NUMBER" if kind in ("callerid", "callee") else f"{kind}:NAME"
+
+
 def parse_subject(text: str, policy: Policy, tenant: str | None, *, callee: bool = False) -> str:
     """`tenant:NAME`, `campaign:NAME` or `callerid:NUMBER` (NUMBER normalised to E.164 in the
     tenant's region or the default region); `callee:NUMBER` too when `callee` is True."""
@@ -40,8 +44,8 @@ def parse_subject(text: str, policy: Policy, tenant: str | None, *, callee: bool
     named = kind in ("tenant", "campaign")
     if not sep or kind not in kinds or not name or (named and any(c.isspace() for c in name)):
         raise InputError(
-            f"subject {text!r} must be {', '.join(k + ':NAME' for k in kinds[:-1])} or "
-            f"{kinds[-1]}:{'NUMBER' if kinds[-1] in ('callerid', 'callee') else 'NAME'}"
+            f"subject {text!r} must be {', '.join(_form(k) for k in kinds[:-1])} or "
+            f"{_form(kinds[-1])}"
         )
     if kind in ("callerid", "callee"):
         region = policy.region_for(tenant) if tenant else policy.default_region

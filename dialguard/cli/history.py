@@ -20,7 +20,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
-from dialguard.cli.app import AppContext, cli, emit_json, fail, pass_app, readable_file
+from dialguard.cli.app import (
+    AppContext,
+    InputError,
+    cli,
+    emit_json,
+    fail,
+    in_range,
+    pass_app,
+    readable_file,
+)
 from dialguard.store import Store
 from dialguard.store.history import HistoryImport
 from rules.numbers import parse_number
@@ -157,8 +166,15 @@ Parsed = Iterator[tuple[int, CallOutcome | str | None]]
 
 
 def _when(text: str, tz: tzinfo) -> datetime:
-    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=tz)
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"started_at {text!r} is not an ISO-8601 date-time") from None
+    value = value if value.tzinfo else value.replace(tzinfo=tz)
+    try:
+        return in_range(value, text, "started_at")
+    except InputError as exc:
+        raise ValueError(exc.format_message()) from None
 
 
 def _number(raw: str, tenant: str | None, policy: Policy) -> str | str:

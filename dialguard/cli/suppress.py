@@ -85,7 +85,11 @@ def add(
     """Put NUMBER on the suppression list."""
     _scope(tenant, campaign)
     e164 = normalise(number, tenant, app.settings.policy)
-    requested = parse_when(date_text, "--date") or datetime.now(UTC)
+    now = datetime.now(UTC)
+    requested = parse_when(date_text, "--date") or now
+    if requested > now:
+        # An opt-out is in force from its request date: acknowledged now, it would not be.
+        fail(f"--date {date_text} is in the future: give the date the request was received")
     expires_at = parse_when(expires, "--expires")
     if expires_at is not None and expires_at <= requested:
         fail(f"--expires {expires} is not after the request date {requested.isoformat()}")
@@ -202,6 +206,8 @@ def import_(
                 fields.get("expires") or fields.get("expires_at") or None, "expires"
             )
             requested = parse_when(fields.get("requested_at") or None, "requested_at") or now
+            if requested > now:
+                raise InputError(f"requested_at {fields['requested_at']!r} is in the future")
         except InputError as exc:
             problem = problem or exc.format_message()
             expires_at, requested = None, now
@@ -257,6 +263,11 @@ def import_(
         click.echo(f"  ... and {bad_lines - len(bad)} more bad lines", err=True)
 
 
+IMPORT_COLUMNS = frozenset(
+    {"number", "tenant", "campaign", "reason", "source", "requested_at", "expires", "expires_at"}
+)
+
+
 def _records(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     """(line number, fields) per data line, read as the file streams (gzip and a zip holding
     one file are read as they come); fields always has `number`. A CSV is recognised by a
@@ -271,6 +282,10 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
                 blank += 1
             header = [h.strip().lower() for h in next(csv.reader([first]))] if first else []
             if "number" in header:
+                unknown = sorted(set(header) - IMPORT_COLUMNS - {""})
+                if unknown:  # a misspelt `tenant` or `expires` would be dropped silently
+                    known = ", ".join(sorted(IMPORT_COLUMNS))
+                    fail(f"{path}: unknown CSV column {', '.join(unknown)} (known: {known})")
                 reader = csv.DictReader(itertools.chain([first], text))
                 reader.fieldnames = [h.strip().lower() for h in reader.fieldnames or []]
                 for row in reader:

@@ -51,6 +51,9 @@ async def open_store(
     except sqlite3.Error as exc:
         await store.close()
         raise StoreError(f"cannot use the database {db_path}: {exc}") from exc
+    except BaseException:
+        await store.close()  # its connection's thread would keep the process alive
+        raise
     return store
 
 

@@ -1,0 +1,144 @@
+"""Bad input from an operator: one line naming what was wrong, exit status 2, nothing changed.
+
+Cases found by a review of every command (each failed before its fix)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dialguard.settings import SettingsError, load_settings
+from tests.cli.conftest import Cli
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def one_line(result) -> str:  # type: ignore[no-untyped-def]
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1 and "Traceback" not in result.output, result.output
+    return str(result.output)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["check", "0412345678", "--tenant", "acme"], "Missing option '--caller-id'"),
+        (
+            ["check", "0412345678", "--caller-id", "0291234567", "--purpose", "bogus"],
+            "'bogus' is not one of",
+        ),
+        (["no-such-command"], "No such command"),
+    ],
+)
+def test_click_usage_errors_are_one_line(run: Cli, args: list[str], says: str) -> None:
+    output = one_line(run(*args))
+    assert says in output and "--help" in output
+
+
+def test_a_locked_database_is_one_line_and_nothing_is_added(run: Cli) -> None:
+    assert run("suppress", "list").exit_code == 0  # creates the database
+    other = sqlite3.connect(run.db, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # another process holding it past the busy timeout
+    try:
+        output = one_line(run("suppress", "add", "0412345678", "--tenant", "acme"))
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert "locked by another process" in output and "nothing was changed" in output
+    assert run("suppress", "list").output.strip() == "no entries"
+
+
+def test_a_database_from_a_newer_dialguard_ends_the_process_at_once(tmp_path: Path) -> None:
+    db = tmp_path / "newer.sqlite3"
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA user_version = 999")
+    # The store's connection thread used to keep the process alive after the message.
+    done = subprocess.run(
+        [sys.executable, "-m", "dialguard.cli", "--db", str(db), "suppress", "list"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=REPO,
+    )
+    assert done.returncode == 2 and "schema version 999" in done.stderr
+    assert done.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        # An opt-out is in force from its request date: acknowledged now, it would not be.
+        (["suppress", "add", "+61412345678", "--date", "2999-01-01"], "is in the future"),
+        # Stored, these made every later read of the entry fail (year 10000 is out of range).
+        (
+            ["suppress", "add", "+61412345678", "--expires", "9999-12-31T23:59:59-05:00"],
+            "is not between 1970 and 9998",
+        ),
+        (
+            ["check", "0412345678", "--caller-id", "0291234567", "--at", "0001-01-01"],
+            "is not between 1970 and 9998",
+        ),
+    ],
+)
+def test_dates_that_cannot_be_in_force_or_stored_are_refused(
+    run: Cli, args: list[str], says: str
+) -> None:
+    assert says in one_line(run(*args))
+    assert run("suppress", "list").output.strip() == "no entries"
+
+
+def test_a_history_line_dated_beyond_the_store_is_rejected(run: Cli, tmp_path: Path) -> None:
+    path = tmp_path / "h.csv"
+    path.write_text(
+        "number,tenant,campaign,started_at,disposition,billsec\n"
+        "0412345678,acme,,2026-03-01T10:00:00+11:00,ANSWERED,30\n"
+        "0412345678,acme,,9999-12-31T23:59:59-05:00,ANSWERED,30\n",
+        encoding="utf-8",
+    )
+    report = json.loads(run("history", "import", str(path), "--json").output)
+    assert (report["added"], report["rejected"]) == (1, 1)
+    assert "not between 1970 and 9998" in report["rejects"][0]["problem"]
+    assert run("log", "--number", "0412345678", "--tenant", "acme").exit_code == 0
+
+
+def test_a_suppression_csv_with_an_unknown_column_imports_nothing(run: Cli, tmp_path: Path) -> None:
+    # A misspelt `tenant` made every line a global, permanent opt-out, silently.
+    path = tmp_path / "optouts.csv"
+    path.write_text("number,tennant,expires\n0412345678,acme,2027-01-01\n", encoding="utf-8")
+    assert "unknown CSV column tennant" in one_line(run("suppress", "import", str(path)))
+    assert run("suppress", "list").output.strip() == "no entries"
+
+
+def test_a_setting_that_is_not_true_or_false_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "dialguard.toml"
+    path.write_text(
+        '[ami]\nenabled = "no"\nusername = "dialguard"\nsecret = "x"\nhost = 12\n'
+        '[registers.au-dncr]\nunverified = "no"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(SettingsError) as raised:
+        load_settings(path)  # `enabled = "no"` used to switch AMI on
+    message = str(raised.value)
+    assert "ami.enabled: must be true or false" in message
+    assert "ami.host: must be a string" in message
+    assert "registers.au-dncr.unverified: must be true or false" in message
+
+
+def test_a_settings_file_with_a_byte_order_mark_loads(tmp_path: Path) -> None:
+    path = tmp_path / "dialguard.toml"
+    path.write_bytes(b'\xef\xbb\xbf[tenants.acme]\nregion = "AU"\n')
+    assert load_settings(path).policy.region_for("acme") == "AU"
+
+
+def test_a_secret_file_that_is_not_text_is_one_line(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(b"\xff\xfe\x00binary")
+    path = tmp_path / "dialguard.toml"
+    path.write_text(f'[ami]\nusername = "dialguard"\nsecret_file = "{secret}"\n', encoding="utf-8")
+    with pytest.raises(SettingsError, match="is not UTF-8 text"):
+        load_settings(path).ami.resolve_secret()  # type: ignore[union-attr]
