@@ -90,6 +90,7 @@ class _Attempt:
     cdr: _Cdr | None = None
     abandoned: bool = False
     rejected: bool = False
+    legs: list[str] = field(default_factory=list)  # Local hops it dialled on through
 
     def outcome(self) -> CallOutcome:
         cdr = self.cdr
@@ -137,7 +138,7 @@ class _Call:
     rejected: dict[str, _Attempt] = field(default_factory=dict)  # cause-21 hang-ups
     # Local channels (their `;1` half) that an attempt leg dialled: the `;2` half dialling
     # on is the same attempt going through one more route, not a call of its own.
-    hops: set[str] = field(default_factory=set)
+    hops: dict[str, str] = field(default_factory=dict)  # `;1` name -> the attempt's uid
 
 
 def _get(event: Mapping[str, object], key: str) -> str | None:
@@ -214,11 +215,23 @@ class CallTracker:
         return len(self._calls)
 
     def attempts_of(self, linkedid: str) -> list[str]:
-        """The attempt legs (call_ids) of the call with this Linkedid, open or recently ended."""
+        """The attempt legs (call_ids) of the call with this Linkedid, open or recently ended,
+        each followed by the Local hops it dialled on through."""
         call = self._calls.get(linkedid)
         if call is not None and call.attempts:
-            return list(call.attempts)
-        return [uid for uid, (a, _) in self._finished.items() if a.linkedid == linkedid][-3:]
+            return [leg for a in call.attempts.values() for leg in (a.call_id, *a.legs)]
+        ended = [a for a, _ in self._finished.values() if a.linkedid == linkedid][-3:]
+        return [leg for a in ended for leg in (a.call_id, *a.legs)]
+
+    def legs_of(self, call_id: str) -> list[str]:
+        """The Local hops the attempt `call_id` dialled on through (see `_Call.hops`)."""
+        linkedid = self._attempt_call.get(call_id)
+        call = self._calls.get(linkedid) if linkedid is not None else None
+        attempt = call.attempts.get(call_id) if call is not None else None
+        if attempt is None:
+            entry = self._finished.get(call_id)
+            attempt = entry[0] if entry is not None else None
+        return list(attempt.legs) if attempt is not None else []
 
     def feed(self, event: Event, now: datetime) -> list[CallOutcome]:
         """Apply one event (header -> value, any key case). Never raises on odd input."""
@@ -291,16 +304,24 @@ class CallTracker:
             channel = _get(event, "channel") or ""
             hop = _local_half(channel, "1") if channel.endswith(";2") else ""
             onward = _local_half(_get(event, "destchannel"), "1")
-            if onward:
-                call.hops.add(onward)
-            if hop and hop in call.hops and uid not in call.attempts:
+            origin = call.hops.get(hop) if hop else None
+            if origin is not None and uid not in call.attempts:
                 # Dial(Local/N@route) from an attempt, and the route dials on: the same call
-                # going one route further, not an attempt of its own (its Cdr neither).
+                # going one route further, not an attempt of its own (its Cdr neither, nor
+                # its hang-up). The guard may have checked either leg: the listener looks
+                # for the decision under both (`legs_of`).
                 self._remember_hop(uid)
+                call.dests.add(uid)
+                if origin in call.attempts:
+                    call.attempts[origin].legs.append(uid)
+                if onward:
+                    call.hops[onward] = origin
                 if dest is not None:
                     self._register(dest, _get(event, "destlinkedid") or lid, None, at)
                     call.dests.add(dest)
                 return []
+            if onward:
+                call.hops[onward] = uid
             attempt = call.attempts.get(uid)
             if attempt is None:
                 attempt = call.attempts[uid] = _Attempt(uid, call.linkedid, began_at=at)

@@ -30,6 +30,7 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
@@ -432,8 +433,17 @@ class AmiListener:
             await self._safely("observer", self.observer.outcome_recorded(outcome))
 
     async def _enrich(self, outcome: CallOutcome) -> CallOutcome:
-        """Tenant, campaign and E.164 number from the guard's decision for this call."""
+        """Tenant, campaign and E.164 number from the guard's decision for this call.
+
+        When the call went through a Local hop, the guard may have checked the hop's leg
+        (a phone dialled `Local/N@outbound`): the outcome is then the decided leg's."""
         decision = await self.sink.decision_summary(outcome.call_id)
+        if decision is None:
+            for leg in self.tracker.legs_of(outcome.call_id):
+                decision = await self.sink.decision_summary(leg)
+                if decision is not None:
+                    outcome = replace(outcome, call_id=leg)
+                    break
         if decision is not None:
             return outcome.merged(
                 CallOutcome(

@@ -59,6 +59,16 @@ def test_a_route_dialling_on_through_a_local_channel_is_one_attempt() -> None:
     assert (final.dialled, final.disposition, final.billsec) == ("12127365031", "ANSWERED", 2)
 
 
+def test_a_local_hop_refused_with_cause_21_is_no_second_call() -> None:
+    # The trunk context ends with Hangup(${HANGUPCAUSE}) after a carrier's 403: cause 21 on
+    # the hop's leg is not a call the guard blocked.
+    events = live("local-hop")
+    for event in events:
+        if event["Event"] == "Hangup" and event.get("Uniqueid") == "1795894678.36":
+            event["Cause"] = "21"
+    assert {o.call_id for o in run(events, CallTracker(asterisk_tz=UTC))} == {"1795894678.34"}
+
+
 def test_a_parallel_dial_keeps_the_answered_cdr() -> None:
     # Dial(A&B): one Cdr per target, ANSWERED then NO ANSWER (the target cancelled).
     [outcome] = run(live("parallel-dial"), CallTracker(asterisk_tz=UTC))

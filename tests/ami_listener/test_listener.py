@@ -181,6 +181,23 @@ async def test_an_optout_and_an_outcome_wait_out_a_locked_database(
         await store.close()
 
 
+@pytest.mark.parametrize("decided", ["1795894678.34", "1795894678.36"])
+async def test_a_call_through_a_local_hop_is_one_outcome_under_the_decided_leg(
+    serve: Any, store: Store, decided: str
+) -> None:
+    # Recorded from Asterisk 22.10.1: leg .34 dials Local/N@carrier-hop, whose leg .36 dials
+    # the callee. The guard checked .34 (a route, then a trunk context), or .36 (a phone
+    # that dialled Local/N@outbound, where the check runs): one outcome, the decided leg's.
+    await record_decision(store, decided, "acme", "spring")
+    live = Path(__file__).resolve().parents[1] / "data" / "asterisk-22-live" / "local-hop.ami.txt"
+    fake, listener = await serve(store, [Session.recording(live)], asterisk_tz=UTC)
+    await settled(listener, fake)
+    rows = await store.fetchall(
+        "SELECT call_id, tenant, campaign, disposition, billsec FROM outcomes"
+    )
+    assert [tuple(r) for r in rows] == [(decided, "acme", "spring", "ANSWERED", 2)]
+
+
 async def test_restart_reconnects_and_logs_the_gap(
     serve: Any, store: Store, fixtures_dir: Path
 ) -> None:
