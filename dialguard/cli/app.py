@@ -57,16 +57,26 @@ class OneLineGroup(click.Group):
     def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
         try:
             return super().make_context(*args, **kwargs)
+        except _HELP_PAGE:
+            raise
         except click.UsageError as exc:
             raise _one_line(exc) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except _HELP_PAGE:
+            raise
         except click.UsageError as exc:
             raise _one_line(exc) from None
         except (KeyboardInterrupt, click.exceptions.Abort):
             raise Interrupted() from None
+
+
+# A group run without a subcommand shows its help page: a UsageError since click 8.2.
+_HELP_PAGE: tuple[type[BaseException], ...] = tuple(
+    kind for kind in (getattr(click.exceptions, "NoArgsIsHelpError", None),) if kind is not None
+)
 
 
 def _one_line(exc: click.UsageError) -> InputError:

@@ -13,7 +13,7 @@ import io
 import itertools
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -87,9 +87,10 @@ def add(
     e164 = normalise(number, tenant, app.settings.policy)
     now = datetime.now(UTC)
     requested = parse_when(date_text, "--date") or now
-    if requested > now:
+    if requested > now + DATE_SLACK:
         # An opt-out is in force from its request date: acknowledged now, it would not be.
         fail(f"--date {date_text} is in the future: give the date the request was received")
+    requested = min(requested, now)  # today's date, read as midnight UTC, east of UTC
     expires_at = parse_when(expires, "--expires")
     if expires_at is not None and expires_at <= requested:
         fail(f"--expires {expires} is not after the request date {requested.isoformat()}")
@@ -206,8 +207,9 @@ def import_(
                 fields.get("expires") or fields.get("expires_at") or None, "expires"
             )
             requested = parse_when(fields.get("requested_at") or None, "requested_at") or now
-            if requested > now:
+            if requested > now + DATE_SLACK:
                 raise InputError(f"requested_at {fields['requested_at']!r} is in the future")
+            requested = min(requested, now)
         except InputError as exc:
             problem = problem or exc.format_message()
             expires_at, requested = None, now
@@ -262,6 +264,9 @@ def import_(
     if bad_lines > len(bad):
         click.echo(f"  ... and {bad_lines - len(bad)} more bad lines", err=True)
 
+
+# A date without a time is midnight UTC: east of UTC, today's date is still "tomorrow" there.
+DATE_SLACK = timedelta(days=1)
 
 IMPORT_COLUMNS = frozenset(
     {"number", "tenant", "campaign", "reason", "source", "requested_at", "expires", "expires_at"}

@@ -8,6 +8,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,21 @@ def one_line(result) -> str:  # type: ignore[no-untyped-def]
 def test_click_usage_errors_are_one_line(run: Cli, args: list[str], says: str) -> None:
     output = one_line(run(*args))
     assert says in output and "--help" in output
+
+
+def test_a_group_without_a_subcommand_still_shows_its_help_page(run: Cli) -> None:
+    result = run("suppress")
+    assert "Commands:" in result.output and result.output.count("\n") > 5
+
+
+def test_todays_date_east_of_utc_is_not_the_future(run: Cli) -> None:
+    # A date without a time is midnight UTC; in Kiribati (UTC+14) today's date can be
+    # tomorrow's there. It is taken as now, so the opt-out is in force at once.
+    ahead = (datetime.now(UTC) + timedelta(hours=14)).date().isoformat()
+    added = run("suppress", "add", "+61412345678", "--date", ahead)
+    assert added.exit_code == 0, added.output
+    decision = run.check("+61412345678", datetime.now(UTC).isoformat())
+    assert decision["rule"] == "suppression.global"
 
 
 def test_a_locked_database_is_one_line_and_nothing_is_added(run: Cli) -> None:
