@@ -215,11 +215,11 @@ def import_register_sync(
                     )
                     _stage(conn, pieces, report, cancel, read_progress)
                 checksums.append(source.checksum())
-            # Per file, not for all the files together: an area code's file cut short to
-            # nothing, or in the wrong format, would leave its numbers out of the copy
-            # unnoticed. No line named a number (a deletion counts):
+            # A full list is checked per file, not for all the files together: an area code's
+            # file cut short to nothing, or in the wrong format, would leave its numbers out
+            # of the copy unnoticed. No line named a number (a deletion counts):
             rejected = report.rejected - rejected_before
-            if report.lines - lines_before == rejected:
+            if report.lines - lines_before == rejected and not fmt.changes:
                 raise RegisterImportError(
                     _nothing_read(str(one), rejected, report.rejects[rejects_before:])
                 )
@@ -227,6 +227,8 @@ def import_register_sync(
                 report.rejects[rejects_before:] = [
                     (n, f"{one.name}: {problem}") for n, problem in report.rejects[rejects_before:]
                 ]
+        if fmt.changes and report.lines == report.rejected:  # an area code may have no change
+            raise RegisterImportError(_nothing_read(names, report.rejected, report.rejects))
         if not fmt.changes:
             _fill(conn, new_table, report, chunk_rows, cancel, progress)
         report.checksum = (

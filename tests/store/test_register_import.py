@@ -124,6 +124,10 @@ async def test_several_change_lists_apply_in_order_and_count_once(
     numbers = [n for n, _ in await table_rows(store, "us-dnc")]
     assert 12015550200 not in numbers and 12015550202 in numbers
     assert report.count == len(numbers) == 10 + 3 - 3
+    # An area code with no change that day: an empty change list among others is no error.
+    quiet = write(tmp_path, "c0.txt")
+    report = await import_register(store, "us-dnc", [quiet, deletions_only], changes, "US", DAY)
+    assert report.count == len(numbers)
     assert (await register_copy_rows(store))["us-dnc"].count == len(numbers)
     # A day with deletions only is a change list too.
     report = await import_register(store, "us-dnc", [deletions_only], changes, "US", DAY)
