@@ -131,7 +131,7 @@ def database_problem(exc: sqlite3.Error) -> str:
         return f"the database is locked by another process ({text}); nothing was changed"
     if "readonly" in text or "read-only" in text:
         return f"the database cannot be written ({text}); nothing was changed"
-    return f"the database failed ({type(exc).__name__}: {text}); nothing was changed"
+    return f"the database failed ({type(exc).__name__}: {text})"
 
 
 @click.group(
