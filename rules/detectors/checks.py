@@ -17,6 +17,7 @@ from rules.detectors.model import (
 from rules.detectors.settings import DetectorPolicy
 from rules.detectors.windows import (
     as_aware,
+    dedupe,
     group_by,
     in_window,
     make_finding,
@@ -504,7 +505,7 @@ def run_detectors(
     the guard working, not a call to the callee (a blocked redial is no repeat call, a
     blocked call to an opted-out number no breach)."""
     wanted = set(only) if only is not None else None
-    placed = [o for o in outcomes if o.placed]
+    placed = dedupe(o for o in outcomes if o.placed)  # once for every detector's window
     findings: list[FlagFinding] = []
     for settings in policy.enabled():
         if wanted is not None and settings.id not in wanted:
