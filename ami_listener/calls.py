@@ -364,6 +364,12 @@ class CallTracker:
         if attempt is not None:
             _set_end(attempt, cause, cause_txt, at)
             self._apply_variables(attempt, event)
+        elif cause == CALL_REJECTED_CAUSE and (origin := self._refused_hop(call, uid, event)):
+            # A phone dialled Local/N@outbound and the route refused the call there, before
+            # dialling (the guard blocked it on this leg): that attempt is the refused call.
+            origin.rejected = True
+            origin.legs.append(uid)
+            call.dests.add(uid)
         elif cause == CALL_REJECTED_CAUSE:
             call.rejected[uid] = _Attempt(
                 uid,
@@ -457,6 +463,13 @@ class CallTracker:
             if uid not in call.attempts and uid not in call.dests:
                 out.append(self._emit(attempt))
         return out
+
+    def _refused_hop(self, call: _Call, uid: str, event: Mapping[str, object]) -> _Attempt | None:
+        """The attempt whose Local channel this `;2` leg is, when it never dialled on."""
+        name = _get(event, "channel") or ""
+        if uid in call.dests or not name.endswith(";2"):
+            return None
+        return call.attempts.get(call.hops.get(_local_half(name, "1"), ""))
 
     def _remember_hop(self, uid: str) -> None:
         self._hop_legs[uid] = None

@@ -69,6 +69,36 @@ def test_a_local_hop_refused_with_cause_21_is_no_second_call() -> None:
     assert {o.call_id for o in run(events, CallTracker(asterisk_tz=UTC))} == {"1795894678.34"}
 
 
+def test_a_phone_call_blocked_in_the_local_route_is_one_refused_call() -> None:
+    # A phone dials Local/N@outbound; the route's ;2 leg runs the check, is blocked and
+    # hangs up with cause 21 before dialling. One call, refused, decided on that leg: the
+    # phone's leg is no call placed beside it.
+    route = "Local/12127365031@outbound-00000001"
+    events: list[dict[str, str | list[str]]] = [
+        {"Event": "Newchannel", "Channel": "PJSIP/agent-00000001", "Uniqueid": "9.1",
+         "Linkedid": "9.1", "Exten": "12127365031"},
+        {"Event": "DialBegin", "Channel": "PJSIP/agent-00000001", "Uniqueid": "9.1",
+         "Linkedid": "9.1", "Exten": "12127365031", "CallerIDNum": "+12127365001",
+         "DestChannel": f"{route};1", "DestUniqueid": "9.2", "DestLinkedid": "9.1",
+         "DialString": "12127365031@outbound"},
+        {"Event": "Newchannel", "Channel": f"{route};2", "Uniqueid": "9.3", "Linkedid": "9.1",
+         "Exten": "12127365031"},
+        {"Event": "Hangup", "Channel": f"{route};2", "Uniqueid": "9.3", "Linkedid": "9.1",
+         "Cause": "21"},
+        {"Event": "Hangup", "Channel": f"{route};1", "Uniqueid": "9.2", "Linkedid": "9.1",
+         "Cause": "21"},
+        {"Event": "DialEnd", "Channel": "PJSIP/agent-00000001", "Uniqueid": "9.1",
+         "Linkedid": "9.1", "DestChannel": f"{route};1", "DestUniqueid": "9.2",
+         "DialStatus": "CONGESTION"},
+        {"Event": "Hangup", "Channel": "PJSIP/agent-00000001", "Uniqueid": "9.1",
+         "Linkedid": "9.1", "Cause": "21"},
+    ]  # fmt: skip
+    tracker = CallTracker(asterisk_tz=UTC)
+    [outcome] = run(events, tracker)
+    assert (outcome.call_id, outcome.disposition, outcome.placed) == ("9.1", "REJECTED", False)
+    assert tracker.legs_of("9.1") == ["9.3"]  # where the listener finds the decision
+
+
 def test_a_parallel_dial_keeps_the_answered_cdr() -> None:
     # Dial(A&B): one Cdr per target, ANSWERED then NO ANSWER (the target cancelled).
     [outcome] = run(live("parallel-dial"), CallTracker(asterisk_tz=UTC))
