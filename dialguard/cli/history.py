@@ -165,16 +165,28 @@ def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
 Parsed = Iterator[tuple[int, CallOutcome | str | None]]
 
 
-def _when(text: str, tz: tzinfo) -> datetime:
+def _when(text: str, tz: tzinfo, field: str = "started_at") -> datetime:
     try:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(f"started_at {text!r} is not an ISO-8601 date-time") from None
+        raise ValueError(f"{field} {text!r} is not an ISO-8601 date-time") from None
     value = value if value.tzinfo else value.replace(tzinfo=tz)
     try:
-        return in_range(value, text, "started_at")
+        return in_range(value, text, field)
     except InputError as exc:
         raise ValueError(exc.format_message()) from None
+
+
+def _billsec(text: str) -> int | None:
+    if not text:
+        return None
+    try:
+        seconds = int(text)
+    except ValueError:
+        seconds = -1
+    if seconds < 0:
+        raise ValueError(f"billsec {text!r} is not a whole number of seconds")
+    return seconds
 
 
 def _number(raw: str, tenant: str | None, policy: Policy) -> str | str:
@@ -208,7 +220,7 @@ def _parse_csv(
                     f"disposition {f.get('disposition')!r} is not one of {', '.join(sorted(DISPOSITIONS))}"
                 )
             started = _when(f["started_at"], tz)
-            billsec = int(f["billsec"]) if f.get("billsec") else None
+            billsec = _billsec(f.get("billsec", ""))
         except (ValueError, KeyError) as exc:
             yield line_no, str(exc) if not isinstance(exc, KeyError) else f"missing {exc}"
             continue
@@ -254,10 +266,10 @@ def _parse_cdr(
             disposition = f["disposition"].upper()
             if disposition not in DISPOSITIONS:
                 raise ValueError(f"disposition {f['disposition']!r} is not a CDR disposition")
-            started = _when(f["start"], tz)
-            answered = _when(f["answer"], tz) if f["answer"] else None
-            ended = _when(f["end"], tz) if f["end"] else None
-            billsec = int(f["billsec"]) if f["billsec"] else None
+            started = _when(f["start"], tz, "start")
+            answered = _when(f["answer"], tz, "answer") if f["answer"] else None
+            ended = _when(f["end"], tz, "end") if f["end"] else None
+            billsec = _billsec(f["billsec"])
         except ValueError as exc:
             yield line_no, str(exc)
             continue
