@@ -34,15 +34,20 @@ def test_master_csv_dial_rows_only_and_idempotent(run, fixtures_dir: Path) -> No
     assert busy["at"] == "2026-11-27T23:20:22+00:00"  # 10:20:22 in Sydney (AEDT, +11)
 
 
-def test_csv_with_header_and_rejects(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def history_csv(tmp_path: Path, *rows: str) -> Path:
     path = tmp_path / "h.csv"
-    path.write_text(
-        "number,tenant,campaign,started_at,disposition,billsec\n"
-        "0412345678,acme,spring,2026-03-01T10:00:00+11:00,ANSWERED,30\n"
-        "0412345678,acme,spring,2026-03-02T10:00:00+11:00,ABANDONED,0\n"
-        "garbage,acme,spring,2026-03-02T10:00:00+11:00,BUSY,0\n"
-        "0412345678,acme,spring,2026-03-02T10:00:00+11:00,MAYBE,0\n",
-        encoding="utf-8",
+    header = "number,tenant,campaign,started_at,disposition,billsec"
+    path.write_text("".join(f"{line}\n" for line in (header, *rows)), encoding="utf-8")
+    return path
+
+
+def test_csv_with_header_and_rejects(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = history_csv(
+        tmp_path,
+        "0412345678,acme,spring,2026-03-01T10:00:00+11:00,ANSWERED,30",
+        "0412345678,acme,spring,2026-03-02T10:00:00+11:00,ABANDONED,0",
+        "garbage,acme,spring,2026-03-02T10:00:00+11:00,BUSY,0",
+        "0412345678,acme,spring,2026-03-02T10:00:00+11:00,MAYBE,0",
     )
     report = json.loads(run("history", "import", str(path), "--json").output)
     assert (report["format"], report["added"], report["rejected"]) == ("csv", 2, 2)
@@ -84,3 +89,21 @@ def test_a_field_beyond_the_csv_limit_is_one_line(run, tmp_path: Path) -> None: 
     assert result.exit_code == 2
     assert result.output.count("\n") == 1 and "is not a readable CSV" in result.output
     assert json.loads(run("log", "--tenant", "acme", "--json").output) == []
+
+
+def test_a_line_the_store_cannot_keep_is_rejected_naming_its_field(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = history_csv(
+        tmp_path,
+        "0412345678,acme,,2026-03-01T10:00:00+11:00,ANSWERED,30",
+        "0412345678,acme,,9999-12-31T23:59:59-05:00,ANSWERED,30",  # broke every later read
+        "0412345678,acme,,2026-13-01T10:00:00+11:00,ANSWERED,30",
+        "0412345678,acme,,2026-03-02T10:00:00+11:00,ANSWERED,abc",
+    )
+    report = json.loads(run("history", "import", str(path), "--json").output)
+    assert (report["added"], report["rejected"]) == (1, 3)
+    problems = [r["problem"] for r in report["rejects"]]
+    assert "not between 1970 and 9998" in problems[0]
+    # Each reason names its field (they were `month must be in 1..12`, `invalid literal`).
+    assert problems[1].startswith("started_at '2026-13-01T10:00:00+11:00' is not")
+    assert problems[2] == "billsec 'abc' is not a whole number of seconds"
+    assert run("log", "--number", "0412345678", "--tenant", "acme").exit_code == 0
