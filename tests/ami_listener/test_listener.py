@@ -198,6 +198,24 @@ async def test_a_call_through_a_local_hop_is_one_outcome_under_the_decided_leg(
     assert [tuple(r) for r in rows] == [(decided, "acme", "spring", "ANSWERED", 2)]
 
 
+@pytest.mark.parametrize(
+    ("recording_name", "decided", "disposition"),
+    [("phone-allowed", "1795898491.3", "ANSWERED"), ("phone-blocked", "1795898501.13", "REJECTED")],
+)
+async def test_a_phone_call_checked_in_its_local_route_is_one_outcome_under_that_leg(
+    serve: Any, store: Store, recording_name: str, decided: str, disposition: str
+) -> None:
+    # Recorded from Asterisk 22.10.1: a phone dials Local/N@outbound, and the guard decides
+    # on the route's leg. Blocked, that leg never dials: the phone's leg was a placed call.
+    await record_decision(store, decided, "acme", "spring")
+    live = Path(__file__).resolve().parents[1] / "data" / "asterisk-22-live"
+    session = Session.recording(live / f"{recording_name}.ami.txt")
+    fake, listener = await serve(store, [session], asterisk_tz=UTC)
+    await settled(listener, fake)
+    rows = await store.fetchall("SELECT call_id, tenant, disposition FROM outcomes")
+    assert [tuple(r) for r in rows] == [(decided, "acme", disposition)]
+
+
 async def test_restart_reconnects_and_logs_the_gap(
     serve: Any, store: Store, fixtures_dir: Path
 ) -> None:
