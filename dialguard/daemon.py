@@ -43,6 +43,7 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from agi.server import AgiServer, start_agi_server
+from dialguard.enforcement import COST_SHARE
 from dialguard.eventloop import run, running_loop_name
 from dialguard.guard import Guard
 from dialguard.logs import get_logger
@@ -201,12 +202,17 @@ async def run_until_signalled(settings: Settings, *, ami: AmiSettings | None) ->
 
 
 async def _sweep_forever(sweep: Callable[..., Awaitable[object]]) -> None:
+    took = 0.0
     while True:
-        await asyncio.sleep(SWEEP_INTERVAL_S)
+        # As for a tenant's detectors (enforcement.COST_SHARE): a sweep that takes seconds
+        # waits ten times as long before the next, so that the checks keep the CPU.
+        await asyncio.sleep(max(SWEEP_INTERVAL_S, COST_SHARE * took))
+        started = time.monotonic()
         try:
             await sweep(datetime.now(UTC))
         except Exception:
             log.exception("sweep_failed")
+        took = time.monotonic() - started
 
 
 async def _prune_forever(store: Store, keep_days: int) -> None:

@@ -3,6 +3,7 @@ a breach that suspends a campaign and the guard's next check blocked by it."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -48,6 +49,12 @@ def burst_outcomes(fixtures_dir: Path) -> list[CallOutcome]:
     return sorted(outcomes, key=lambda o: o.ended_at or datetime.min.replace(tzinfo=UTC))
 
 
+def judging_every_outcome(store: Store, policy: Policy) -> Enforcer:
+    """No debounce, and runs that cost nothing by the Enforcer's timer: every outcome is
+    judged however long the detectors take on this machine."""
+    return Enforcer(store, policy, debounce=timedelta(0), timer=lambda: 0.0)
+
+
 async def replay(store: Store, enforcer: Enforcer, outcomes: list[CallOutcome]) -> None:
     for outcome in outcomes:
         await store.upsert_outcome(outcome)
@@ -69,7 +76,7 @@ async def test_campaign_burst_raises_repeat_and_rotation_flags(
     store: Store, policy: Policy, fixtures_dir: Path
 ) -> None:
     outcomes = burst_outcomes(fixtures_dir)
-    await replay(store, Enforcer(store, policy, debounce=timedelta(0)), outcomes)
+    await replay(store, judging_every_outcome(store, policy), outcomes)
     flags = await open_flags(store)
     assert set(flags) == {
         ("campaign:winter", "repeat_callee"),
@@ -88,7 +95,7 @@ async def test_replaying_twice_updates_the_open_flags(
     store: Store, policy: Policy, fixtures_dir: Path
 ) -> None:
     outcomes = burst_outcomes(fixtures_dir)
-    enforcer = Enforcer(store, policy, debounce=timedelta(0))
+    enforcer = judging_every_outcome(store, policy)
     await replay(store, enforcer, outcomes)
     first = {(f.subject, f.detector): f.id for f in await FlagStore(store).flags(None)}
     await replay(store, enforcer, outcomes)
@@ -111,11 +118,27 @@ async def test_a_debounced_burst_is_completed_by_the_sweep(
     }
 
 
+async def test_a_tenant_whose_detectors_are_slow_is_judged_less_often(
+    store: Store, policy: Policy, fixtures_dir: Path
+) -> None:
+    # By this timer each run takes a second, so the tenant waits ten seconds of call time
+    # (COST_SHARE) before the next: longer than the whole 3-second burst. The sweep still
+    # finds what the burst did.
+    ticks = itertools.count()
+    enforcer = Enforcer(store, policy, debounce=timedelta(0), timer=lambda: float(next(ticks)))
+    outcomes = burst_outcomes(fixtures_dir)
+    await replay(store, enforcer, outcomes)
+    assert await open_flags(store) == {}
+    last = max(o.ended_at for o in outcomes if o.ended_at)
+    applied = await enforcer.sweep(last + timedelta(minutes=1))
+    assert {a.finding.detector for a in applied} == {"repeat_callee", "callerid_rotation"}
+
+
 async def test_an_acknowledged_flag_is_not_reopened_by_the_same_calls(
     store: Store, policy: Policy, fixtures_dir: Path
 ) -> None:
     outcomes = burst_outcomes(fixtures_dir)
-    enforcer = Enforcer(store, policy, debounce=timedelta(0))
+    enforcer = judging_every_outcome(store, policy)
     await replay(store, enforcer, outcomes)
     flags = FlagStore(store)
     for flag in await flags.flags("open"):
@@ -144,7 +167,7 @@ async def test_an_ordinary_campaign_raises_no_flag(store: Store, policy: Policy)
                 billsec=70 if answered else 0,
             )
         )
-    enforcer = Enforcer(store, policy, debounce=timedelta(0))
+    enforcer = judging_every_outcome(store, policy)
     await replay(store, enforcer, outcomes)
     await enforcer.sweep(start + timedelta(hours=2))
     assert await open_flags(store) == {}
