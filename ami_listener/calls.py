@@ -91,10 +91,24 @@ class _Attempt:
     abandoned: bool = False
     rejected: bool = False
     legs: list[str] = field(default_factory=list)  # Local hops it dialled on through
+    targets: set[str] = field(default_factory=set)  # the channels it dialled, by name
+    refused: set[str] = field(default_factory=set)  # those a route refused (cause 21)
+
+    @property
+    def refused_everywhere(self) -> bool:
+        """Every channel it dialled was a Local route that refused the call before dialling
+        on (the guard blocked it there), and nothing answered: a refused call. Dial(A&B),
+        or a fall-through to another Dial, that reached someone is a call placed."""
+        answered = (
+            self.answered_at is not None
+            or self.dial_status == "ANSWER"
+            or (self.cdr is not None and self.cdr.disposition == "ANSWERED")
+        )
+        return bool(self.targets) and self.targets <= self.refused and not answered
 
     def outcome(self) -> CallOutcome:
         cdr = self.cdr
-        if self.rejected:
+        if self.rejected or self.refused_everywhere:
             disposition: str | None = REJECTED
         elif cdr is not None and cdr.disposition:
             disposition = cdr.disposition
@@ -326,6 +340,7 @@ class CallTracker:
             if attempt is None:
                 attempt = call.attempts[uid] = _Attempt(uid, call.linkedid, began_at=at)
                 self._finished.pop(uid, None)  # a replay starts the attempt afresh
+            attempt.targets.add(_get(event, "destchannel") or dest or "")
             self._attempt_call[uid] = call.linkedid
             attempt.dialled = attempt.dialled or _get(event, "exten")
             attempt.caller_id = _caller(_get(event, "calleridnum")) or attempt.caller_id
@@ -364,10 +379,12 @@ class CallTracker:
         if attempt is not None:
             _set_end(attempt, cause, cause_txt, at)
             self._apply_variables(attempt, event)
-        elif cause == CALL_REJECTED_CAUSE and (origin := self._refused_hop(call, uid, event)):
+        elif cause == CALL_REJECTED_CAUSE and (refused := self._refused_hop(call, uid, event)):
             # A phone dialled Local/N@outbound and the route refused the call there, before
-            # dialling (the guard blocked it on this leg): that attempt is the refused call.
-            origin.rejected = True
+            # dialling (the guard blocked it on this leg): unless the attempt reached someone
+            # else, it is the refused call, decided on this leg.
+            origin, target = refused
+            origin.refused.add(target)
             origin.legs.append(uid)
             call.dests.add(uid)
         elif cause == CALL_REJECTED_CAUSE:
@@ -464,12 +481,17 @@ class CallTracker:
                 out.append(self._emit(attempt))
         return out
 
-    def _refused_hop(self, call: _Call, uid: str, event: Mapping[str, object]) -> _Attempt | None:
-        """The attempt whose Local channel this `;2` leg is, when it never dialled on."""
+    def _refused_hop(
+        self, call: _Call, uid: str, event: Mapping[str, object]
+    ) -> tuple[_Attempt, str] | None:
+        """The attempt whose Local channel this `;2` leg is, when it never dialled on, and
+        the name of the channel it dialled (the `;1` half)."""
         name = _get(event, "channel") or ""
         if uid in call.dests or not name.endswith(";2"):
             return None
-        return call.attempts.get(call.hops.get(_local_half(name, "1"), ""))
+        target = _local_half(name, "1")
+        origin = call.attempts.get(call.hops.get(target, ""))
+        return (origin, target) if origin is not None else None
 
     def _remember_hop(self, uid: str) -> None:
         self._hop_legs[uid] = None

@@ -55,6 +55,7 @@ log = get_logger("dialguard.serve")
 
 # How often the abuse detectors sweep all recent outcomes, besides reacting to each outcome.
 SWEEP_INTERVAL_S = 60.0
+MAX_SWEEP_GAP_S = 600.0
 # How often call history older than `[database] keep_history_days` is deleted (first at start).
 PRUNE_INTERVAL_S = 3600.0
 
@@ -205,14 +206,17 @@ async def _sweep_forever(sweep: Callable[..., Awaitable[object]]) -> None:
     took = 0.0
     while True:
         # As for a tenant's detectors (enforcement.COST_SHARE): a sweep that takes seconds
-        # waits ten times as long before the next, so that the checks keep the CPU.
-        await asyncio.sleep(max(SWEEP_INTERVAL_S, COST_SHARE * took))
+        # waits ten times as long before the next, so that the checks keep the CPU; but
+        # never more than ten minutes, since it is what catches what the others skipped.
+        await asyncio.sleep(min(max(SWEEP_INTERVAL_S, COST_SHARE * took), MAX_SWEEP_GAP_S))
         started = time.monotonic()
         try:
             await sweep(datetime.now(UTC))
         except Exception:
             log.exception("sweep_failed")
-        took = time.monotonic() - started
+            took = 0.0  # a failure (a locked store, say) is no measure of its cost
+        else:
+            took = time.monotonic() - started
 
 
 async def _prune_forever(store: Store, keep_days: int) -> None:

@@ -6,10 +6,10 @@ and `sweep(now)` is what the daemon runs every minute. Cost per outcome is bound
 - the breach check (suppressed or registered number) runs for that one call, immediately, so
   a campaign that breaches is suspended before its next check;
 - the other detectors run over the outcome's tenant for their own windows (the widest short
-  window, 24 h by default), at most once per `debounce` of call time per tenant, and no
-  sooner than `COST_SHARE` times what the tenant's last run took: a busy tenant's window
-  costs seconds, and the checks need the CPU more than a flag needs to be early. The sweep
-  picks up what a debounced burst left;
+  window, 24 h by default), at most once per `debounce` of call time per tenant, and, on
+  the machine's clock, at most a `COST_SHARE`-th of the time: a busy tenant's window costs
+  seconds, and the checks need the CPU more than a flag needs to be early. The sweep picks
+  up what a debounced burst left;
 - the 30-day abandoned-call rate is read for the outcome's campaign only when the outcome is
   an abandoned call (only those can raise the rate), and by the sweep for campaigns that
   abandoned a call in the window.
@@ -64,8 +64,8 @@ class Applied:
     suspended: bool
 
 
-# A tenant's detectors wait at least this many times what their last run took: at most a
-# tenth of the time goes to them, however large the window (bench/detector_stall.py).
+# A tenant's detectors wait, after a run, this many times what it took, less the run itself:
+# at most a tenth of the time goes to them, however large the window (detector_stall.py).
 COST_SHARE = 10
 
 
@@ -75,9 +75,9 @@ class Enforcer:
     policy: Policy
     clock: Callable[[], datetime] = utc_now
     debounce: timedelta = timedelta(seconds=10)
-    timer: Callable[[], float] = time.monotonic  # measures what a tenant's run takes
+    timer: Callable[[], float] = time.monotonic  # what a tenant's run takes, and when
     _last_run: dict[str, datetime] = field(default_factory=dict, init=False, repr=False)
-    _last_cost: dict[str, float] = field(default_factory=dict, init=False, repr=False)
+    _not_before: dict[str, float] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.flags = FlagStore(self.store)
@@ -94,14 +94,16 @@ class Enforcer:
         await self._judge([outcome], when, only=CALL_DETECTORS, accumulate=True)
         tenant, key = outcome.tenant, tenant_of(outcome)
         last = self._last_run.get(key)
-        gap = max(self.debounce, timedelta(seconds=COST_SHARE * self._last_cost.get(key, 0.0)))
-        if last is None or not last <= when < last + gap:
+        debounced = last is not None and last <= when < last + self.debounce  # call time
+        started = self.timer()  # the cost share on this machine's clock: outcomes come in
+        # as calls end, so their start times go back and forth
+        if not debounced and started >= self._not_before.get(key, started):
             self._last_run[key] = when
-            started = self.timer()
             span = self._short_lookback()
             window = await self.flags.outcomes_for_tenant(tenant, when - span, when)
             await self._judge(window, when, only=self._short_detectors(), breaches=False)
-            self._last_cost[key] = self.timer() - started
+            ended = self.timer()
+            self._not_before[key] = ended + (COST_SHARE - 1) * (ended - started)
         if outcome.abandoned and outcome.campaign:
             span = self.detectors.get("abandoned_rate").lookback
             window = await self.flags.outcomes_for_campaign(

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -69,33 +70,54 @@ def test_a_local_hop_refused_with_cause_21_is_no_second_call() -> None:
     assert {o.call_id for o in run(events, CallTracker(asterisk_tz=UTC))} == {"1795894678.34"}
 
 
-def test_a_phone_call_blocked_in_the_local_route_is_one_refused_call() -> None:
-    # A phone dials Local/N@outbound; the route's ;2 leg runs the check, is blocked and
-    # hangs up with cause 21 before dialling. One call, refused, decided on that leg: the
-    # phone's leg is no call placed beside it.
-    route = "Local/12127365031@outbound-00000001"
+def phone_through_local_route(alice: str | None) -> list[dict[str, str | list[str]]]:
+    """A phone dials Local/N@outbound (and, with `alice`, PJSIP/alice too, who ends with that
+    DialStatus); the route's ;2 leg runs the check, is blocked and hangs up with cause 21
+    before dialling."""
+    route, phone = "Local/12127365031@outbound-00000001", "PJSIP/agent-00000001"
+    leg = {"Channel": phone, "Uniqueid": "9.1", "Linkedid": "9.1", "Exten": "12127365031"}
     events: list[dict[str, str | list[str]]] = [
-        {"Event": "Newchannel", "Channel": "PJSIP/agent-00000001", "Uniqueid": "9.1",
-         "Linkedid": "9.1", "Exten": "12127365031"},
-        {"Event": "DialBegin", "Channel": "PJSIP/agent-00000001", "Uniqueid": "9.1",
-         "Linkedid": "9.1", "Exten": "12127365031", "CallerIDNum": "+12127365001",
-         "DestChannel": f"{route};1", "DestUniqueid": "9.2", "DestLinkedid": "9.1",
-         "DialString": "12127365031@outbound"},
-        {"Event": "Newchannel", "Channel": f"{route};2", "Uniqueid": "9.3", "Linkedid": "9.1",
-         "Exten": "12127365031"},
+        {"Event": "Newchannel", **leg},
+        {"Event": "DialBegin", **leg, "CallerIDNum": "+12127365001", "DestChannel": f"{route};1",
+         "DestUniqueid": "9.2", "DestLinkedid": "9.1", "DialString": "12127365031@outbound"},
+        {"Event": "Newchannel", "Channel": f"{route};2", "Uniqueid": "9.3", "Linkedid": "9.1"},
         {"Event": "Hangup", "Channel": f"{route};2", "Uniqueid": "9.3", "Linkedid": "9.1",
          "Cause": "21"},
         {"Event": "Hangup", "Channel": f"{route};1", "Uniqueid": "9.2", "Linkedid": "9.1",
          "Cause": "21"},
-        {"Event": "DialEnd", "Channel": "PJSIP/agent-00000001", "Uniqueid": "9.1",
-         "Linkedid": "9.1", "DestChannel": f"{route};1", "DestUniqueid": "9.2",
+        {"Event": "DialEnd", **leg, "DestChannel": f"{route};1", "DestUniqueid": "9.2",
          "DialStatus": "CONGESTION"},
-        {"Event": "Hangup", "Channel": "PJSIP/agent-00000001", "Uniqueid": "9.1",
-         "Linkedid": "9.1", "Cause": "21"},
     ]  # fmt: skip
+    if alice is not None:
+        events[2:2] = [
+            {"Event": "DialBegin", **leg, "DestChannel": "PJSIP/alice-00000002",
+             "DestUniqueid": "9.4", "DestLinkedid": "9.1", "DialString": "alice"}
+        ]  # fmt: skip
+        events += [
+            {"Event": "DialEnd", **leg, "DestChannel": "PJSIP/alice-00000002",
+             "DestUniqueid": "9.4", "DialStatus": alice},
+            {"Event": "Hangup", "Channel": "PJSIP/alice-00000002", "Uniqueid": "9.4",
+             "Linkedid": "9.1", "Cause": "16"},
+        ]  # fmt: skip
+    return [*events, {"Event": "Hangup", **leg, "Cause": "16"}]
+
+
+@pytest.mark.parametrize(
+    ("alice", "disposition"),
+    [
+        # Only the route, which refused: one refused call, decided on the route's leg (the
+        # phone's leg used to be stored as a placed call beside it).
+        (None, "REJECTED"),
+        # Dial(PJSIP/alice&Local/N@outbound): the call reached alice, so it was placed.
+        ("ANSWER", "ANSWERED"),
+        ("NOANSWER", "NO ANSWER"),
+    ],
+)
+def test_a_phone_call_refused_in_its_local_route(alice: str | None, disposition: str) -> None:
     tracker = CallTracker(asterisk_tz=UTC)
-    [outcome] = run(events, tracker)
-    assert (outcome.call_id, outcome.disposition, outcome.placed) == ("9.1", "REJECTED", False)
+    [outcome] = run(phone_through_local_route(alice), tracker)
+    assert (outcome.call_id, outcome.disposition) == ("9.1", disposition)
+    assert outcome.placed is (disposition != "REJECTED")
     assert tracker.legs_of("9.1") == ["9.3"]  # where the listener finds the decision
 
 
