@@ -21,6 +21,7 @@ import click
 from dialguard.logs import configure_logging
 from dialguard.settings import Settings, SettingsError, load_settings
 from dialguard.store import Store, StoreError, open_store
+from dialguard.store.hotpath import is_lock_error
 
 T = TypeVar("T")
 
@@ -127,7 +128,7 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
 
 def database_problem(exc: sqlite3.Error) -> str:
     text = str(exc)
-    if "locked" in text or "busy" in text:
+    if isinstance(exc, sqlite3.OperationalError) and is_lock_error(exc):
         return f"the database is locked by another process ({text}); nothing was changed"
     if "readonly" in text or "read-only" in text:
         return f"the database cannot be written ({text}); nothing was changed"
