@@ -42,7 +42,7 @@ from ami_listener.events import (
     parse_chanvariables,
     parse_user_event,
 )
-from rules.outcomes import REJECTED, CallOutcome
+from rules.outcomes import REJECTED, CallOutcome, outranks
 
 # DialEnd DialStatus -> CDR disposition, as cdr.c's dial_status_to_disposition does it with
 # the default cdr.conf (congestion = no -> FAILED; canceldispositionenabled = no -> NO ANSWER).
@@ -161,10 +161,9 @@ def _get(event: Mapping[str, object], key: str) -> str | None:
 
 
 def _better_cdr(known: _Cdr | None, new: _Cdr) -> _Cdr:
-    """The Cdr that tells how the attempt went. Dial(A&B) gives the dialling leg one Cdr per
-    target, in dial order (cdr.c): the answered one must not give way to the target that
-    was cancelled once the other answered (NO ANSWER, 0 s)."""
-    if known is not None and known.disposition == "ANSWERED" and new.disposition != "ANSWERED":
+    """The Cdr that tells how the attempt went: the latest, unless the one known outranks it
+    (Dial(A&B) posts one per target, in dial order, cdr.c)."""
+    if known is not None and outranks(known.disposition, new.disposition):
         return known
     return new
 

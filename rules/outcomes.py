@@ -8,6 +8,14 @@ from datetime import datetime
 # The disposition of a call the dialplan refused (Hangup(21) after the guard's block, or
 # after the guard failed): it never left the PBX.
 REJECTED = "REJECTED"
+ANSWERED = "ANSWERED"
+
+
+def outranks(disposition: str | None, other: str | None) -> bool:
+    """Whether `disposition` says more than `other` about one call, whichever came first.
+    Dial(A&B) posts one Cdr per target for the dialling leg: the answered one must not give
+    way to the target cancelled once the other answered (NO ANSWER, 0 s)."""
+    return disposition == ANSWERED != other
 
 
 @dataclass(frozen=True, slots=True)

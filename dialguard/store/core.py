@@ -25,7 +25,7 @@ from rules.facts import (
     SuppressionEntry,
 )
 from rules.models import CallAttempt, Decision
-from rules.outcomes import CallOutcome
+from rules.outcomes import CallOutcome, outranks
 from rules.ports import DecisionSummary, FactQuery
 
 
@@ -291,10 +291,9 @@ class Store:
     async def upsert_outcome(self, outcome: CallOutcome) -> None:
         row = await self.fetchone("SELECT * FROM outcomes WHERE call_id = ?", (outcome.call_id,))
         merged = outcome_from_row(row).merged(outcome) if row is not None else outcome
-        if outcome.disposition == "ANSWERED" != merged.disposition:
-            # Known values are kept, but an answered Cdr outranks a cancelled target's
-            # (Dial(A&B) posts one Cdr per target; see ami_listener/calls.py `_better_cdr`).
-            merged = replace(merged, disposition="ANSWERED", billsec=outcome.billsec)
+        if outranks(outcome.disposition, merged.disposition):
+            # Known values are kept, unless the new disposition outranks the stored one.
+            merged = replace(merged, disposition=outcome.disposition, billsec=outcome.billsec)
         await self.write(
             "INSERT OR REPLACE INTO outcomes (call_id, linkedid, number, dialled, caller_id, tenant,"
             " campaign, started_at, answered_at, ended_at, disposition, cause, cause_txt, billsec,"
