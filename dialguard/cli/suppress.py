@@ -85,12 +85,7 @@ def add(
     """Put NUMBER on the suppression list."""
     _scope(tenant, campaign)
     e164 = normalise(number, tenant, app.settings.policy)
-    now = datetime.now(UTC)
-    requested = parse_when(date_text, "--date") or now
-    if requested > now + DATE_SLACK:
-        # An opt-out is in force from its request date: acknowledged now, it would not be.
-        fail(f"--date {date_text} is in the future: give the date the request was received")
-    requested = min(requested, now)  # today's date, read as midnight UTC, east of UTC
+    requested = _received(date_text, "--date", datetime.now(UTC))
     expires_at = parse_when(expires, "--expires")
     if expires_at is not None and expires_at <= requested:
         fail(f"--expires {expires} is not after the request date {requested.isoformat()}")
@@ -206,10 +201,7 @@ def import_(
             expires_at = parse_when(
                 fields.get("expires") or fields.get("expires_at") or None, "expires"
             )
-            requested = parse_when(fields.get("requested_at") or None, "requested_at") or now
-            if requested > now + DATE_SLACK:
-                raise InputError(f"requested_at {fields['requested_at']!r} is in the future")
-            requested = min(requested, now)
+            requested = _received(fields.get("requested_at") or None, "requested_at", now)
         except InputError as exc:
             problem = problem or exc.format_message()
             expires_at, requested = None, now
@@ -267,6 +259,17 @@ def import_(
 
 # A date without a time is midnight UTC: east of UTC, today's date is still "tomorrow" there.
 DATE_SLACK = timedelta(days=1)
+
+
+def _received(text: str | None, option: str, now: datetime) -> datetime:
+    """When an opt-out request was received (default: now). An opt-out is in force from
+    then: a date in the future, acknowledged now, would not be; up to `DATE_SLACK` ahead is
+    today east of UTC, taken as now."""
+    requested = parse_when(text, option) or now
+    if requested > now + DATE_SLACK:
+        fail(f"{option} {text!r} is in the future: give the date the request was received")
+    return min(requested, now)
+
 
 IMPORT_COLUMNS = frozenset(
     {"number", "tenant", "campaign", "reason", "source", "requested_at", "expires", "expires_at"}
