@@ -43,7 +43,6 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from agi.server import AgiServer, start_agi_server
-from dialguard.enforcement import COST_SHARE
 from dialguard.eventloop import run, running_loop_name
 from dialguard.guard import Guard
 from dialguard.logs import get_logger
@@ -203,6 +202,9 @@ async def run_until_signalled(settings: Settings, *, ami: AmiSettings | None) ->
 
 
 async def _sweep_forever(sweep: Callable[..., Awaitable[object]]) -> None:
+    # Here, as AmiRunner does: worker processes, which run no detectors, never import them.
+    from dialguard.enforcement import COST_SHARE
+
     took = 0.0
     while True:
         # As for a tenant's detectors (enforcement.COST_SHARE): a sweep that takes seconds
