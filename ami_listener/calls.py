@@ -26,10 +26,19 @@ are closed by `sweep(now)` after `stale_after`.
 
 Event time is the `Timestamp` header (manager.conf `timestampevents = yes`) when present,
 otherwise the `now` the caller passes with the event.
+
+An Asterisk restart while the AMI link was down ends every call that was up. The read-only
+manager user gets no `Shutdown` or `FullyBooted` event (they are `system` class), so the
+tracker reads it from the `Uniqueid`s instead: Asterisk numbers channels `<epoch>.<n>` with
+`n` counting up from 0 since it started. The caller says when the link dropped
+(`link_lost`); if the first channel seen after that has an `n` well below the highest seen
+before, Asterisk started again in between, and the calls open at the drop are closed at
+once with what is known, instead of at the stale sweep hours later.
 """
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -55,6 +64,13 @@ DIAL_STATUS_DISPOSITION: Mapping[str, str] = {
     "CONGESTION": "FAILED",
     "CHANUNAVAIL": "FAILED",
 }
+
+# A Uniqueid's channel counter: `1795859878.62` (or `<systemname>-1795859878.62`) -> 62.
+_UNIQUEID_COUNTER = re.compile(r"\d+\.(\d+)$")
+# How far below the highest counter seen a new channel's must be to mean a restart. Channels
+# are numbered as they are allocated, and their Newchannel events can come a few out of
+# order; a restart drops the counter to near 0.
+RESTART_COUNTER_MARGIN = 32
 
 CALL_REJECTED_CAUSE = 21  # Q.850 CALL_REJECTED: the dialplan's Hangup(21)
 
@@ -212,6 +228,9 @@ class CallTracker:
         self._finished: OrderedDict[str, tuple[_Attempt, CallOutcome]] = OrderedDict()
         self._hop_legs: OrderedDict[str, None] = OrderedDict()  # see `_Call.hops`
         self._evicted: list[CallOutcome] = []  # closed early to bound memory, for `feed`
+        self._highest_counter: int | None = None  # of the Uniqueids seen since the start
+        self._open_at_drop: set[str] | None = None  # Linkedids open when the link dropped
+        self.restarts = 0  # Asterisk restarts noticed (see the module docstring)
         self._handlers: dict[str, Callable[[Mapping[str, object], datetime], list[CallOutcome]]] = {
             "newchannel": self._on_newchannel,
             "dialbegin": self._on_dial_begin,
@@ -269,6 +288,11 @@ class CallTracker:
             out, self._evicted = [*self._evicted, *out], []
         return out
 
+    def link_lost(self) -> None:
+        """The AMI link dropped: the first channel seen after it tells whether Asterisk
+        restarted meanwhile. Call it in event order (after the last event before the drop)."""
+        self._open_at_drop = set(self._calls)
+
     def sweep(self, now: datetime) -> list[CallOutcome]:
         """Close calls with no event for `stale_after` (their end was lost, e.g. in an AMI
         gap) and emit them with what is known."""
@@ -303,9 +327,37 @@ class CallTracker:
 
     def _on_newchannel(self, event: Mapping[str, object], at: datetime) -> list[CallOutcome]:
         uid, lid = _get(event, "uniqueid"), _get(event, "linkedid")
-        if uid is not None:
-            self._register(uid, lid or uid, _get(event, "exten"), at)
-        return []
+        if uid is None:
+            return []
+        out = self._after_restart(uid)
+        self._register(uid, lid or uid, _get(event, "exten"), at)
+        return out
+
+    def _after_restart(self, uid: str) -> list[CallOutcome]:
+        """The calls open at the link's drop, closed, when `uid` (the first channel since)
+        shows that Asterisk restarted in between; else nothing."""
+        match = _UNIQUEID_COUNTER.search(uid)
+        if match is None:
+            return []
+        counter = int(match.group(1))
+        highest, open_at_drop = self._highest_counter, self._open_at_drop
+        restarted = (
+            open_at_drop is not None
+            and highest is not None
+            and counter + RESTART_COUNTER_MARGIN < highest
+        )
+        self._open_at_drop = None  # the first channel after the drop decides
+        if not restarted:
+            self._highest_counter = counter if highest is None else max(highest, counter)
+            return []
+        self.restarts += 1
+        self._highest_counter = counter  # Asterisk counts from 0 again
+        out: list[CallOutcome] = []
+        for linkedid in open_at_drop or ():
+            call = self._calls.get(linkedid)
+            if call is not None:
+                out.extend(self._finish(call))
+        return out
 
     def _on_dial_begin(self, event: Mapping[str, object], at: datetime) -> list[CallOutcome]:
         uid, dest = _get(event, "uniqueid"), _get(event, "destuniqueid")

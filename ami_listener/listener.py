@@ -52,6 +52,9 @@ Handler = Callable[[Mapping[str, Any]], Awaitable[None]]
 Normalizer = Callable[[str, str], ParsedNumber]
 
 OPTOUT_SOURCE = "ami-userevent"
+# Queued in place of an event when the link drops, so that the tracker learns of the drop
+# after the events read before it (`CallTracker.link_lost`).
+LINK_LOST: Any = object()
 
 
 def _incomplete_utf8_tail(data: bytes) -> int:
@@ -309,6 +312,7 @@ class AmiListener:
             self.connected.clear()
         self._down_since = time.time()
         log.warning("ami_disconnected", reason=_describe_loss(reason))
+        self._enqueue(LINK_LOST)  # after the events already read, as the tracker needs
         if self._paused is transport:
             self._paused = None
         return True
@@ -376,6 +380,9 @@ class AmiListener:
             if self._paused is not None and len(queue) <= self.max_queue // 2:
                 self._paused.resume_reading()
                 self._paused = None
+            if event is LINK_LOST:
+                self.tracker.link_lost()
+                continue
             try:
                 await self._apply(event, datetime.fromtimestamp(received, UTC))
             except Exception as exc:  # one bad event must not stop the listener
@@ -393,7 +400,16 @@ class AmiListener:
             request = parse_user_event(headers)
             if isinstance(request, OptOutRequest):
                 await self._opt_out(request, now)
-        for outcome in self.tracker.feed(headers, now):
+        restarts = self.tracker.restarts
+        outcomes = self.tracker.feed(headers, now)
+        if self.tracker.restarts != restarts:
+            log.warning(
+                "ami_asterisk_restarted",
+                closed_calls=len({o.linkedid for o in outcomes}),
+                detail="the channel counter started again while the link was down: the calls"
+                " up before it are recorded as ended",
+            )
+        for outcome in outcomes:
             await self._record(outcome)
         if self._handlers:
             lname = name.lower() if isinstance(name, str) else ""

@@ -172,6 +172,44 @@ def test_fail_closed_rejections_are_recorded(fixtures_dir: Path) -> None:
     assert (silent.call_id, silent.disposition) == ("1795861147.5", "REJECTED")
 
 
+def _through_first(events: list[dict[str, str | list[str]]], name: str) -> int:
+    """The length of `events` up to and including the first `name` event."""
+    return next(i for i, e in enumerate(events) if e.get("Event") == name) + 1
+
+
+@pytest.mark.parametrize(
+    ("dropped", "next_session", "restarted"),
+    [
+        (True, "agi-silent-close", True),  # recorded after Asterisk restarted: counter 4
+        (True, "campaign-burst", False),  # recorded before the restart: counter 92 on
+        (False, "agi-silent-close", False),  # no drop: the link saw every event
+    ],
+)
+def test_a_restart_during_a_link_drop_closes_the_calls_that_were_up(
+    fixtures_dir: Path, dropped: bool, next_session: str, restarted: bool
+) -> None:
+    # allow-noanswer (channel counter 72-75), cut while the callee rings: the call is open
+    # when the link drops. The read-only user gets no Shutdown; the counter tells.
+    ringing = load(fixtures_dir, "allow-noanswer")
+    ringing = ringing[: _through_first(ringing, "DialEnd") - 1]
+    tracker = CallTracker(asterisk_tz=SYDNEY)
+    assert run(ringing, tracker) == [] and tracker.open_calls == 1
+    if dropped:
+        tracker.link_lost()
+    after = load(fixtures_dir, next_session)
+    first_channel = _through_first(after, "Newchannel")
+    at_once = run(after[:first_channel], tracker)
+    later = run(after[first_channel:], tracker)
+    cut = [o for o in at_once + later if o.call_id == "1795859897.73"]
+    assert tracker.restarts == int(restarted)
+    if restarted:
+        [closed] = [o for o in at_once if o.call_id == "1795859897.73"]
+        assert (closed.dialled, closed.disposition, closed.ended_at) == ("61400000003", None, None)
+        assert tracker.open_calls == 0
+    else:
+        assert cut == [] and tracker.open_calls == 1  # left to the stale sweep
+
+
 def test_hangup_during_agi_is_no_attempt(fixtures_dir: Path) -> None:
     tracker = CallTracker()
     assert run(load(fixtures_dir, "hangup-during-agi"), tracker) == []

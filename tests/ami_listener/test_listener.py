@@ -237,6 +237,30 @@ async def test_restart_reconnects_and_logs_the_gap(
     assert len(await store.outcomes_between(START, END)) == 1
 
 
+async def test_calls_up_when_asterisk_restarted_unseen_are_recorded_when_it_is_back(
+    serve: Any, store: Store, fixtures_dir: Path
+) -> None:
+    # The link drops while a callee rings (allow-noanswer cut before its DialEnd), and the
+    # next session is the one recorded after Asterisk restarted: its first channel's
+    # counter (4) is below the ringing call's (73). The read-only user saw no Shutdown.
+    data = (fixtures_dir / "allow-noanswer" / "ami.txt").read_bytes()
+    ringing = Session(data[: data.index(b"Event: DialEnd")], close_at_end=True)
+    sessions = [ringing, recording(fixtures_dir, "agi-silent-close")]
+    with capture_logs() as logs:
+        fake, listener = await serve(store, sessions)
+        await until(lambda: listener.connections >= 2)
+        await settled(listener, fake, logins=2)
+        await until(lambda: listener.outcomes_recorded >= 2)
+    rows = await store.fetchall("SELECT call_id, number, disposition FROM outcomes")
+    assert sorted(tuple(r) for r in rows) == [
+        ("1795859897.73", "+61400000003", None),  # closed at once, not at the 4-hour sweep
+        ("1795861147.5", "+61400000001", "REJECTED"),
+    ]
+    assert listener.tracker.open_calls == 0
+    [restart] = [e for e in logs if e["event"] == "ami_asterisk_restarted"]
+    assert restart["closed_calls"] == 1
+
+
 async def test_login_failed_retries_with_backoff(
     serve: Any, store: Store, fixtures_dir: Path
 ) -> None:
