@@ -201,16 +201,21 @@ async def run_until_signalled(settings: Settings, *, ami: AmiSettings | None) ->
         await daemon.stop()
 
 
+def sweep_wait(took_s: float, cost_share: float) -> float:
+    """Seconds until the next sweep, after one that took `took_s`. As for a tenant's
+    detectors (enforcement.COST_SHARE): a sweep that takes seconds waits `cost_share` times
+    as long before the next, so that the checks keep the CPU; but never more than ten
+    minutes, since the sweep is what catches what the per-call runs skipped."""
+    return min(max(SWEEP_INTERVAL_S, cost_share * took_s), MAX_SWEEP_GAP_S)
+
+
 async def _sweep_forever(sweep: Callable[..., Awaitable[object]]) -> None:
     # Here, as AmiRunner does: worker processes, which run no detectors, never import them.
     from dialguard.enforcement import COST_SHARE
 
     took = 0.0
     while True:
-        # As for a tenant's detectors (enforcement.COST_SHARE): a sweep that takes seconds
-        # waits ten times as long before the next, so that the checks keep the CPU; but
-        # never more than ten minutes, since it is what catches what the others skipped.
-        await asyncio.sleep(min(max(SWEEP_INTERVAL_S, COST_SHARE * took), MAX_SWEEP_GAP_S))
+        await asyncio.sleep(sweep_wait(took, COST_SHARE))
         started = time.monotonic()
         try:
             await sweep(datetime.now(UTC))

@@ -7,7 +7,10 @@ import itertools
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from dialguard.enforcement import Enforcer
+import pytest
+
+from dialguard.daemon import sweep_wait
+from dialguard.enforcement import COST_SHARE, Enforcer
 from dialguard.guard import Guard
 from dialguard.store import Store
 from dialguard.store.flags import FlagStore
@@ -132,6 +135,18 @@ async def test_a_tenant_whose_detectors_are_slow_is_judged_less_often(
     last = max(o.ended_at for o in outcomes if o.ended_at)
     applied = await enforcer.sweep(last + timedelta(minutes=1))
     assert {a.finding.detector for a in applied} == {"repeat_callee", "callerid_rotation"}
+
+
+@pytest.mark.parametrize(
+    ("took_s", "wait_s"),
+    [(0.0, 60.0), (0.5, 60.0), (6.0, 60.0), (7.5, 75.0), (30.0, 300.0), (3600.0, 600.0)],
+)
+def test_the_sweep_waits_ten_times_what_it_took_within_a_minute_and_ten(
+    took_s: float, wait_s: float
+) -> None:
+    # serve's minute sweep over every outcome: a slow one yields the CPU to the checks, but
+    # it still runs at least every ten minutes, since it catches what per-call runs skipped.
+    assert sweep_wait(took_s, COST_SHARE) == pytest.approx(wait_s)
 
 
 async def test_an_acknowledged_flag_is_not_reopened_by_the_same_calls(
