@@ -4,6 +4,12 @@ Run at development time (`python tools/build_nanp_table.py`); the output is comm
 Starts from phonenumbers' per-prefix geocoder and time-zone tables, then applies the
 corrections of regulations.md section 6.1 (area codes spanning two zones, Arizona's
 no-DST/Navajo oddities), which phonenumbers gets wrong or incomplete for US numbers.
+
+An area code's zones are every zone phonenumbers gives any of its exchanges, not only the
+zone of its area-code entry: that entry alone put 219 (Gary, IN), 270 (Paducah, KY) and 423
+(Chattanooga, TN) in one wrong zone, and left out West Wendover's in 775. The guard takes
+every candidate at its strictest, so a zone too many costs an hour of lawful calls, and a
+zone too few allows unlawful ones. An overlay without exchange data takes its parent's.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from pathlib import Path
 
 import phonenumbers
 from phonenumbers import geocoder, timezone
+from phonenumbers.tzdata import TIMEZONE_DATA
 
 OUT = Path(__file__).resolve().parents[1] / "rules" / "packs" / "nanp.toml"
 
@@ -112,6 +119,30 @@ CORRECTIONS: dict[str, tuple[tuple[str, ...], str]] = {
 }
 
 
+# Overlays that phonenumbers knows only by their area-code entry, which is wrong or too
+# narrow for them: they serve their parent's area, so they take its zones.
+OVERLAYS: dict[str, str] = {
+    "448": "850",  # Florida panhandle (phonenumbers: Eastern only)
+    "689": "407",  # Orlando (phonenumbers: Central)
+    "364": "270",  # Kentucky west (phonenumbers: Eastern only)
+    "986": "208",  # Idaho
+    "474": "306",  # Saskatchewan, no DST (phonenumbers: Winnipeg, which has DST)
+}
+
+
+def exchange_zones(npa: int) -> tuple[str, ...]:
+    """Every zone phonenumbers gives the area code or any of its exchanges, most common
+    first (the area code's own entry breaks ties)."""
+    counts: dict[str, int] = {}
+    prefix = f"1{npa}"
+    for key, zones in TIMEZONE_DATA.items():
+        if key.startswith(prefix):
+            for zone in zones:
+                if "/" in zone:
+                    counts[zone] = counts.get(zone, 0) + (1 if key != prefix else 0)
+    return tuple(sorted(counts, key=lambda zone: -counts[zone]))
+
+
 def state_of(description: str) -> str | None:
     if description in STATES:
         return STATES[description]
@@ -127,6 +158,7 @@ def main() -> int:
         "# per regulations.md section 6.1 (`corrected` says why). Edit the tool, not this file.",
         "",
     ]
+    entries: dict[str, tuple[str, str, tuple[str, ...], str]] = {}  # npa -> row
     for npa in range(200, 1000):
         number = phonenumbers.parse(f"+1{npa}2000000")
         country = phonenumbers.region_code_for_number(number)
@@ -137,8 +169,17 @@ def main() -> int:
         if not zones or state is None:
             continue
         note = ""
+        exchanges = exchange_zones(npa)
         if str(npa) in CORRECTIONS:
             zones, note = CORRECTIONS[str(npa)]
+        elif not set(exchanges) <= set(zones):
+            note = "zones of its exchanges: " + ", ".join(exchanges)
+            zones = tuple(dict.fromkeys((*exchanges, *zones)))
+        entries[str(npa)] = (country, state, zones, note)
+    for overlay, parent in OVERLAYS.items():
+        country, state, _, _ = entries[overlay]
+        entries[overlay] = (country, state, entries[parent][2], f"overlay of {parent}: its zones")
+    for npa, (country, state, zones, note) in entries.items():
         zone_list = ", ".join(f'"{z}"' for z in zones)
         extra = f', corrected = "{note}"' if note else ""
         lines.append(

@@ -39,6 +39,57 @@ def test_area_codes_spanning_two_zones_and_arizona_are_corrected(npa: str, zones
     assert set(where(f"+1{npa}5550100").timezones) == zones
 
 
+@pytest.mark.parametrize(
+    ("number", "zone"),
+    [
+        ("+12198825555", "America/Chicago"),  # Gary, IN (the area code's own entry: Eastern)
+        ("+12704425555", "America/Chicago"),  # Paducah, KY
+        ("+14237565555", "America/New_York"),  # Chattanooga, TN (its entry: Central)
+        ("+17756645555", "America/Denver"),  # West Wendover, NV (its entry: Pacific)
+        ("+16893005555", "America/New_York"),  # Orlando overlay of 407 (phonenumbers: Central)
+        ("+14482005555", "America/Chicago"),  # Pensacola overlay of 850
+        ("+13642005555", "America/Chicago"),  # overlay of 270
+    ],
+)
+def test_an_area_code_takes_the_zones_of_all_its_exchanges(number: str, zone: str) -> None:
+    assert zone in where(number).timezones
+
+
+def _wall_clock(zone: str) -> tuple[object, ...]:
+    """A zone's UTC offsets through a year: zones that agree show the same wall clock."""
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(zone)
+    return tuple(datetime(2026, month, 15, 12, tzinfo=UTC).astimezone(tz).utcoffset()
+                 for month in range(1, 13))  # fmt: skip
+
+
+# Where the table overrides phonenumbers' zone on purpose (tools/build_nanp_table.py).
+PHONENUMBERS_WRONG = {
+    "907": "one Alaska exchange is filed under Honolulu; the table has Adak",
+    "689": "Orlando's overlay is filed under Chicago; it takes 407's Eastern",
+    "474": "Saskatchewan's overlay is filed under Winnipeg (DST); it takes 306's Regina",
+}
+
+
+def test_no_exchange_of_an_area_code_is_in_a_zone_the_table_leaves_out() -> None:
+    # phonenumbers' per-exchange zones, up to wall-clock equivalence (Boise is Denver's
+    # clock), are all candidates of the area code; a missing one allows calls at hours the
+    # callee's clock forbids. Where the table knows better (its corrections), it says why.
+    from phonenumbers.tzdata import TIMEZONE_DATA
+
+    table = nanp_table()
+    missing = []
+    for npa, (_, _, zones) in table.items():
+        if npa in PHONENUMBERS_WRONG:
+            continue
+        clocks = {_wall_clock(z) for z in zones}
+        for key, exchange_zones in TIMEZONE_DATA.items():
+            if key.startswith(f"1{npa}"):
+                missing += [(key, z) for z in exchange_zones if _wall_clock(z) not in clocks]
+    assert missing == []
+
+
 def test_phonenumbers_alone_gets_850_wrong_which_is_why_the_table_is_corrected() -> None:
     number = phonenumbers.parse("+18505550100")
     assert set(pn_timezone.time_zones_for_number(number)) != {"America/New_York", "America/Chicago"}
