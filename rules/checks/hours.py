@@ -216,9 +216,19 @@ def _holiday_name(
     name = _calendar(calendar, subdivision, day.year, observed).get(day)
     if name is None:
         return None
-    if names and not any(wanted in name for wanted in names):
+    if names and not _named(name, names):
         return None
     return name
+
+
+def _named(name: str, wanted: tuple[str, ...]) -> bool:
+    """Whether the holiday `name` is one of `wanted`, or the day one is observed on instead.
+
+    The library joins the names of one day with "; ", and names a substitute day either
+    "X (observed)" or plainly "X" (Australia Day on Monday 28 Jan 2030, Tasmania's Boxing
+    Day on 28 Dec 2026). Whole names, not parts: "Western Australia Day" is not Australia
+    Day."""
+    return any(one.removesuffix(" (observed)") in wanted for one in name.split("; "))
 
 
 @cache

@@ -48,7 +48,8 @@ class HolidayRule:
 
     `subdivision`: "" national only; "callee" the callee's state or region (with
     `when_unknown` used when it is not known, "*" meaning every subdivision); or a fixed code.
-    `names`: only holidays whose name contains one of these (empty: all of the calendar).
+    `names`: only these holidays, by their whole name, and the days they are observed on
+    instead (empty: all of the calendar).
     `conservative`: blocking beyond what the law is known to require, said so in the reason.
     """
 

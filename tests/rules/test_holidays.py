@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from rules.engine import decide, prepare
 from rules.facts import ConsentKind, ConsentRecord, Facts
 from rules.models import CallAttempt, Decision, FindingVerdict, Purpose
@@ -50,6 +52,31 @@ def test_au_substitute_monday_28_dec_2026_is_blocked_conservatively_and_says_so(
     assert "conservative" in blocks["holiday.au-state-substitute"]
     finding = next(f for f in decision.findings if f.rule == "holiday.au-state-substitute")
     assert finding.unverified
+
+
+@pytest.mark.parametrize(
+    ("number", "region", "day"),
+    [
+        ("+61412345678", None, datetime(2030, 1, 28, 13, 0)),  # Australia Day's Monday, everywhere
+        ("+61732345678", None, datetime(2027, 4, 26, 11, 0)),  # Queensland's Anzac Day Monday
+        ("+61362345678", "AU-TAS", datetime(2026, 12, 28, 11, 0)),  # Tasmania's Boxing Day
+        ("+61298765432", None, datetime(2028, 1, 3, 11, 0)),  # New Year's Day (observed)
+    ],
+)
+def test_au_substitute_days_the_library_names_plainly_are_blocked(
+    number: str, region: str | None, day: datetime
+) -> None:
+    # The library names some substitutes "(observed)" and moves others under their own
+    # name; matching "(observed)" alone missed the second kind.
+    at = day.replace(tzinfo=SYDNEY)
+    assert "holiday.au-state-substitute" in holiday_blocks(decide_at(number, at, region=region))
+
+
+def test_a_state_day_whose_name_contains_a_national_ones_is_not_a_national_holiday() -> None:
+    # Western Australia Day (1 Jun 2026) is a WA public holiday, not Australia Day.
+    perth = ZoneInfo("Australia/Perth")
+    decision = decide_at("+61892345678", datetime(2026, 6, 1, 11, 0, tzinfo=perth))
+    assert holiday_blocks(decision) == {}
 
 
 def test_au_national_holidays_bind_research_too_but_an_ordinary_monday_does_not() -> None:
