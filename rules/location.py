@@ -151,6 +151,9 @@ def locate(attempt: CallAttempt, destination: ParsedNumber, policy: Policy) -> C
     region = parse_region(attempt.callee_region)
     if attempt.callee_region and region is None:
         problems.append(f"callee region {attempt.callee_region!r} is not a code such as US-FL")
+    elif region is not None and not _known_region(region, policy):
+        problems.append(f"callee region {attempt.callee_region!r} is not a state of {region[:2]}")
+        region = None
     zone = attempt.callee_timezone if is_zone(attempt.callee_timezone) else None
     if attempt.callee_timezone and zone is None:
         problems.append(f"callee time zone {attempt.callee_timezone!r} is not an IANA zone")
@@ -165,13 +168,38 @@ def locate(attempt: CallAttempt, destination: ParsedNumber, policy: Policy) -> C
             inferred.basis,
             tuple(problems),
         )
-    regions = (region,) if region else inferred.regions
+    regions = inferred.regions
+    if region:
+        regions = (region,)
+        if _has_state_tables(region, policy):
+            # The number's state stays a candidate beside the address's: Florida, Oklahoma
+            # and Maryland presume a callee with their area code is in the state, so state
+            # rules apply by area code and by known address (regulations.md 2.5). The clock
+            # is the address's. Elsewhere the address narrows what the number says.
+            regions = tuple(dict.fromkeys((region, *inferred.regions)))
     if zone:
         zones: tuple[str, ...] = (zone,)
     else:
         zones = region_zones(region or "", policy) or inferred.timezones
     basis = "customer address: " + ", ".join(x for x in (region, zone) if x)
+    if len(regions) > 1:
+        basis += f"; and by the number ({inferred.basis}): " + ", ".join(regions[1:])
     return CalleeLocation(country, regions, zones, "customer", basis, tuple(problems))
+
+
+def _has_state_tables(region: str, policy: Policy) -> bool:
+    """Whether the region's country has rules by state (the US pack)."""
+    pack = policy.jurisdictions.for_country(region[:2])
+    return pack is not None and bool(pack.states)
+
+
+def _known_region(region: str, policy: Policy) -> bool:
+    """Whether `region` is a state, where state tables pick rules by it. An unknown one
+    (`US-ZZ`) matched no table and silently dropped every state rule."""
+    if not _has_state_tables(region, policy):
+        return True
+    pack = policy.jurisdictions.for_country(region[:2])
+    return (pack is not None and region[3:] in pack.states) or region in _nanp_state_zones()
 
 
 def region_zones(region: str, policy: Policy) -> tuple[str, ...]:
