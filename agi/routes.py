@@ -18,8 +18,8 @@ import structlog
 from agi.protocol import AgiProtocolError, AgiRequest
 from agi.service import GuardService
 from agi.session import AgiSession, Budget
-from rules.engine import failure_decision
-from rules.facts import SuppressionEntry
+from rules.engine import decide, failure_decision, prepare
+from rules.facts import Facts, SuppressionEntry
 from rules.models import CallAttempt, Decision, Finding, FindingVerdict, Purpose, Verdict
 from rules.numbers import is_dial_string
 from rules.policy import Policy
@@ -75,6 +75,7 @@ async def handle_check(session: AgiSession, ctx: RouteContext) -> None:
     destination = destination_of(request)
     # The attempt as far as the environment tells is built only when a failure needs it.
     attempt: CallAttempt | None = None
+    variables: Mapping[str, str | None] | None = None
     try:
         async with asyncio.timeout_at(ctx.budget.decide_by):
             try:
@@ -83,10 +84,13 @@ async def handle_check(session: AgiSession, ctx: RouteContext) -> None:
             except (BadInput, AgiProtocolError, ValueError) as exc:
                 # Asterisk's side cannot be read (a reply to no command, a reply line over
                 # the limit, an unexpected answer): bad input, which blocks whatever the
-                # failure policy says, not the guard failing.
+                # failure policy says, not the guard failing. Except a call to an emergency
+                # number whose campaign is known: that needs nothing else.
                 reason = str(exc) if isinstance(exc, BadInput) else _unreadable(exc)
-                attempt = provisional_attempt(request, at, destination)
-                decision = input_error_decision(attempt, reason)
+                attempt = provisional_attempt(request, at, destination, variables or {})
+                decision = (
+                    variables is not None and emergency_decision(attempt, ctx.service.policy)
+                ) or input_error_decision(attempt, reason)
                 log.warning("agi_bad_input", uniqueid=request.uniqueid, reason=reason)
                 _record_later(ctx, attempt, decision)
             else:
@@ -144,22 +148,37 @@ def caller_id_of(request: AgiRequest) -> str | None:
 
 
 def provisional_attempt(
-    request: AgiRequest, at: datetime, destination: str | None = None
+    request: AgiRequest,
+    at: datetime,
+    destination: str | None = None,
+    variables: Mapping[str, str | None] | None = None,
 ) -> CallAttempt:
-    """The attempt as far as the environment alone tells, for failures before the variables
-    are read. Never raises."""
+    """The attempt as far as the environment (and the channel variables, when read) tells,
+    for failures before a whole attempt could be built. Never raises."""
     if destination is None:
         destination = destination_of(request)
+    variables = variables or {}
     try:
-        return build_attempt(request, {}, at, destination)
+        return build_attempt(request, variables, at, destination)
     except BadInput:
         return CallAttempt(
             destination=destination,
             caller_id=caller_id_of(request),
             at=at,
-            tenant=_setting(request, {}, "tenant") or "default",
+            tenant=_setting(request, variables, "tenant") or "default",
+            campaign=_setting(request, variables, "campaign"),
             call_id=request.uniqueid,
         )
+
+
+def emergency_decision(attempt: CallAttempt, policy: Policy) -> Decision | None:
+    """The emergency rule's decision when the call is to an emergency number (a person's
+    allowed, a campaign's blocked: regulations.md 6.7), else None. Reads no store."""
+    try:
+        prepared = prepare(attempt, policy)
+    except Exception:  # an attempt built from bad input: no emergency call can be told
+        return None
+    return decide(prepared, Facts()) if prepared.emergency else None
 
 
 def build_attempt(

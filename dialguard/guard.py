@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from dialguard.logs import get_logger, per_call_logger
 from dialguard.store import Store
 from rules.engine import decide, prepare
-from rules.facts import SuppressionEntry
+from rules.facts import Facts, SuppressionEntry
 from rules.models import CallAttempt, Decision
 from rules.numbers import ParsedNumber, parse_number
 from rules.policy import Policy
@@ -29,15 +29,29 @@ class Guard:
     async def evaluate(self, attempt: CallAttempt) -> Decision:
         """Decide without recording (the dry run of `dialguard check`)."""
         prepared = prepare(attempt, self.policy)
+        if prepared.emergency:  # decided on the dial string and the campaign alone
+            return decide(prepared, Facts())
         facts = await self.store.facts_for(prepared.query)
         return decide(prepared, facts)
 
     async def check(self, attempt: CallAttempt, source: str = "agi") -> Decision:
-        """Decide and record the decision; the record is committed before this returns."""
+        """Decide and record the decision; the record is committed before this returns.
+
+        A call to an emergency number never reads the store, and a store that cannot record
+        it does not change its verdict: a person's emergency call is never blocked by the
+        guard failing (regulations.md 6.7), and campaign traffic to one is always blocked.
+        """
         started = time.perf_counter()
         decision = await self.evaluate(attempt)
         latency_ms = (time.perf_counter() - started) * 1000
-        await self.record(attempt, decision, latency_ms, source)
+        if not _is_emergency(decision):
+            await self.record(attempt, decision, latency_ms, source)
+            return decision
+        try:
+            await self.record(attempt, decision, latency_ms, source)
+        except Exception as exc:
+            log.error("emergency_record_failed", uniqueid=attempt.call_id, error=repr(exc)[:300])
+            log_decision(attempt, decision, latency_ms, source)
         return decision
 
     async def record(
@@ -60,6 +74,11 @@ class Guard:
             campaign=entry.campaign,
             source=entry.source,
         )
+
+
+def _is_emergency(decision: Decision) -> bool:
+    """A decision of the emergency rule, which is its only finding (rules.engine.decide)."""
+    return any(f.rule.startswith("emergency.") for f in decision.findings[:1])
 
 
 def log_decision(attempt: CallAttempt, decision: Decision, latency_ms: float, source: str) -> None:

@@ -109,6 +109,44 @@ async def test_a_database_locked_for_long_blocks_with_guard_error_then_recovers(
     assert [r["call_id"] for r in recorded] == ["9.2", "9.3", "9.4"]
 
 
+async def test_an_emergency_call_is_decided_by_its_rule_even_when_the_guard_cannot_work(
+    daemon: Daemon, fixtures_dir: Path
+) -> None:
+    """A person's emergency call is never blocked (regulations.md 6.7), and campaign traffic
+    to one always is: neither needs the store, so neither waits for it or fails with it."""
+
+    def emergency(uniqueid: str) -> list[str]:
+        return _env(fixtures_dir, "allow-answered", agi_arg_1="000", agi_uniqueid=uniqueid)
+
+    locker = sqlite3.connect(daemon.store.path, timeout=0.1)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+        await _call(daemon, _env(fixtures_dir, "allow-answered", agi_uniqueid="8.1"))
+        await asyncio.sleep(daemon.store.max_write_lag_s + 0.2)  # records now overdue
+        ordinary = await _call(daemon, _env(fixtures_dir, "allow-answered", agi_uniqueid="8.2"))
+        person = await _call(daemon, emergency("8.3"))
+        campaign = await _call(daemon, emergency("8.4"), DIALGUARD_CAMPAIGN="spring")
+    finally:
+        locker.rollback()
+        locker.close()
+    mistyped = await _call(daemon, emergency("8.5"), DIALGUARD_PURPOSE="sales")
+    mistyped_campaign = await _call(
+        daemon, emergency("8.6"), DIALGUARD_PURPOSE="sales", DIALGUARD_CAMPAIGN="spring"
+    )
+    unreadable = await _call(daemon, _env(fixtures_dir, "allow-answered", agi_uniqueid="8.7"),
+                             DIALGUARD_PURPOSE="sales")  # fmt: skip
+
+    def verdict(channel: FakeAsterisk) -> tuple[str, str]:
+        return channel.set_variables["DIALGUARD_VERDICT"], channel.set_variables["DIALGUARD_RULE"]
+
+    assert verdict(ordinary) == ("BLOCK", "guard.error")  # the failure policy, as before
+    assert verdict(person) == ("ALLOW", "")
+    assert verdict(campaign) == ("BLOCK", "emergency.campaign")
+    assert verdict(mistyped) == ("ALLOW", "")  # a bad DIALGUARD_PURPOSE changes nothing
+    assert verdict(mistyped_campaign) == ("BLOCK", "emergency.campaign")
+    assert verdict(unreadable) == ("BLOCK", "guard.error")  # bad input still blocks
+
+
 async def test_with_a_retention_the_daemon_deletes_old_history_at_start(tmp_path: Path) -> None:
     db = tmp_path / "dg.sqlite3"
     store = await open_store(db)
