@@ -67,6 +67,17 @@ EMERGENCY_SHORT_CODES = frozenset(
     }
 )
 
+# National emergency numbers that phonenumbers' short-number metadata does not know
+# (regulations.md 6.7 gives an open list): without them a person dialling one was blocked
+# as `number.invalid`. Used when the tenant's region is the country.
+EMERGENCY_BY_REGION: dict[str, frozenset[str]] = {
+    # Policía Nacional, Policía Local, medical emergencies, Guardia Civil, fire brigades.
+    "ES": frozenset({"091", "092", "061", "062", "080"}),
+    # For the deaf and hard of hearing, aeronautical and maritime rescue, attack alert.
+    "FR": frozenset({"114", "191", "196", "197"}),
+    "IT": frozenset({"1530"}),  # Coast Guard
+}
+
 _TYPE_NAMES = {
     PhoneNumberType.FIXED_LINE: "fixed_line",
     PhoneNumberType.MOBILE: "mobile",
@@ -205,6 +216,8 @@ def is_emergency(raw: str, region: str | None) -> bool:
         return True
     if region is None:
         return False
+    if cleaned in EMERGENCY_BY_REGION.get(region.upper(), ()):
+        return True
     # Most dial strings are full numbers, far longer than any emergency number: skip the
     # pattern match for them.
     if len(cleaned) > _longest_emergency_number(region):

@@ -60,14 +60,30 @@ def test_an_unassigned_range_is_possible_but_not_valid() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "region"),
-    [("000", "AU"), ("112", "AU"), ("911", "US"), ("999", "GB"), ("112", None), ("15", "FR")],
+    [
+        ("000", "AU"),
+        ("112", "AU"),
+        ("911", "US"),
+        ("999", "GB"),
+        ("112", None),
+        ("15", "FR"),
+        # National numbers phonenumbers does not know as emergency ones.
+        ("091", "ES"),
+        ("092", "ES"),
+        ("061", "ES"),
+        ("080", "ES"),
+        ("114", "FR"),
+        ("196", "FR"),
+        ("1530", "IT"),
+    ],
 )
 def test_emergency_numbers_are_recognised(raw: str, region: str | None) -> None:
     assert is_emergency(raw, region)
 
 
 @pytest.mark.parametrize(
-    ("raw", "region"), [("0412345678", "AU"), ("+61000", None), ("1234", "AU")]
+    ("raw", "region"),
+    [("0412345678", "AU"), ("+61000", None), ("1234", "AU"), ("091", "AU"), ("196", "GB")],
 )
 def test_ordinary_numbers_are_not_emergency(raw: str, region: str | None) -> None:
     assert not is_emergency(raw, region)
