@@ -70,7 +70,7 @@ def prepare(attempt: CallAttempt, policy: Policy) -> Prepared:
     destination = parse_number(attempt.destination, region)
     caller_id = parse_number(attempt.caller_id, region) if attempt.caller_id else None
     location = locate(attempt, destination, policy)
-    registers = [s.name for s in policy.registers_for_country(destination.country)]
+    registers = [s.name for s in policy.registers_for_country(location.country)]
     query = FactQuery(
         number=destination.e164,
         tenant=attempt.tenant,

@@ -145,8 +145,8 @@ def is_zone(name: str | None) -> bool:
 
 
 def locate(attempt: CallAttempt, destination: ParsedNumber, policy: Policy) -> CalleeLocation:
-    country = destination.country
     inferred = _from_number(destination, policy)
+    country = inferred.country  # whose law applies: the US for its territories' numbers
     problems: list[str] = []
     region = parse_region(attempt.callee_region)
     if attempt.callee_region and region is None:
@@ -229,8 +229,10 @@ def _from_number(destination: ParsedNumber, policy: Policy) -> CalleeLocation:
     if destination.e164 and destination.e164.startswith("+1"):
         row = nanp_table().get(national[:3])
         if row is not None:
-            _, regions, zones = row
-            return CalleeLocation(country, regions, zones, "number", f"area code {national[:3]}")
+            # The table's country: phonenumbers calls +1 787 "PR", and US law applies there.
+            nanp_country, regions, zones = row
+            basis = f"area code {national[:3]}"
+            return CalleeLocation(nanp_country, regions, zones, "number", basis)
     elif destination.number_type not in _NO_LOCATION_TYPES and pack is not None:
         prefix = max((p for p in pack.prefixes if national.startswith(p)), key=len, default=None)
         if prefix is not None:

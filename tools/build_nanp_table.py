@@ -119,6 +119,11 @@ CORRECTIONS: dict[str, tuple[tuple[str, ...], str]] = {
 }
 
 
+# US territories with NANP area codes. phonenumbers gives them regions of their own, so
+# without a row here their numbers had no US rule at all: no National Do Not Call Registry
+# lookup, no calling hours. The TCPA and the Telemarketing Sales Rule apply there.
+TERRITORIES = ("PR", "VI", "GU", "AS", "MP")
+
 # Overlays that phonenumbers knows only by their area-code entry, which is wrong or too
 # narrow for them: they serve their parent's area, so they take its zones.
 OVERLAYS: dict[str, str] = {
@@ -162,10 +167,13 @@ def main() -> int:
     for npa in range(200, 1000):
         number = phonenumbers.parse(f"+1{npa}2000000")
         country = phonenumbers.region_code_for_number(number)
-        if country not in ("US", "CA"):
+        if country in TERRITORIES:  # phonenumbers' own region: US law applies there
+            country, state = "US", country
+        elif country in ("US", "CA"):
+            state = state_of(geocoder.description_for_valid_number(number, "en"))
+        else:
             continue
         zones = tuple(z for z in timezone.time_zones_for_geographical_number(number) if "/" in z)
-        state = state_of(geocoder.description_for_valid_number(number, "en"))
         if not zones or state is None:
             continue
         note = ""

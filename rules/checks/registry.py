@@ -23,12 +23,13 @@ from rules.policy import RegisterSpec
 def registers(ctx: RuleContext) -> Iterable[Finding]:
     if ctx.destination.e164 is None:
         return
-    specs = ctx.policy.registers_for_country(ctx.destination.country)
+    # The location's country: a US territory's number is on the US registry.
+    specs = ctx.policy.registers_for_country(ctx.location.country)
     if not specs:
         yield Finding(
             "registry.none",
             FindingVerdict.SKIP,
-            f"no do-not-call register is configured for {ctx.destination.country}",
+            f"no do-not-call register is configured for {ctx.location.country}",
         )
         return
     for spec in specs:

@@ -179,3 +179,23 @@ def test_the_failure_policy_blocks_by_default_and_can_allow(policy: Policy) -> N
 def test_a_naive_decision_clock_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         CallAttempt(NUMBER, None, datetime(2026, 1, 1))
+
+
+def test_a_us_territory_number_is_looked_up_on_the_us_registry(policy: Policy) -> None:
+    # phonenumbers calls +1 787 "PR"; the National Do Not Call Registry and the TCPA apply.
+    at = datetime(2026, 11, 30, 16, 0, tzinfo=UTC)  # Monday 12:00 in San Juan
+    prepared = prepare(_attempt(destination="+17875550123", at=at), policy)
+    assert (prepared.location.country, prepared.location.regions) == ("US", ("US-PR",))
+    assert prepared.location.timezones == ("America/Puerto_Rico",)
+    assert "us-dnc" in prepared.query.registers
+    copy = RegisterCopy("us-dnc", at.date() - timedelta(days=1), 10, "x", at)
+    decision = decide(
+        prepared,
+        _facts(register_copies={"us-dnc": copy}, register_hits={"us-dnc": RegisterHit("us-dnc")}),
+    )
+    [finding] = [f for f in decision.findings if f.rule == "registry.us-dnc"]
+    assert finding.verdict is FindingVerdict.BLOCK
+    night = prepare(_attempt(destination="+17875550123", at=at.replace(hour=7)), policy)
+    assert "hours.us-solicitation" in {  # 03:00 in San Juan
+        f.rule for f in decide(night, _facts()).findings if f.verdict is FindingVerdict.BLOCK
+    }
