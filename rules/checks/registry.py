@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from calendar import monthrange
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from rules.context import RuleContext
 from rules.facts import ConsentKind
-from rules.jurisdictions.applicable import consent_in_force
+from rules.jurisdictions.applicable import consents_in_force
 from rules.models import Finding, FindingVerdict
 from rules.policy import RegisterSpec
 
@@ -121,21 +121,25 @@ def exemption_for(ctx: RuleContext, spec: RegisterSpec) -> Finding | None:
     """
     accepted = REGISTER_EXEMPTIONS.get(spec.name, _DEFAULT_EXEMPTIONS)
     at = ctx.attempt.at
-    hit = ctx.facts.register_hits.get(spec.name)
+    registered_by = _registered_by(ctx, spec)
     for kind, (months, citation) in accepted.items():
-        consent = consent_in_force(ctx, (kind,))
+        consent = next(
+            (
+                c
+                for c in consents_in_force(ctx, (kind,))
+                if (months is None or at < add_months(c.granted_at, months))
+                # DPR 26/2022: registering on the RPO cancels consents given before it.
+                and not (
+                    spec.name == "it-rpo"
+                    and kind is not ConsentKind.CONTRACT
+                    and registered_by is not None
+                    and c.granted_at.date() <= registered_by
+                )
+            ),
+            None,
+        )
         if consent is None:
             continue
-        if months is not None and at >= add_months(consent.granted_at, months):
-            continue
-        if (
-            spec.name == "it-rpo"
-            and kind is not ConsentKind.CONTRACT
-            and hit is not None
-            and hit.registered_on is not None
-            and consent.granted_at.date() <= hit.registered_on
-        ):
-            continue  # DPR 26/2022: registration cancels consents given before it
         until = (
             f", valid until {add_months(consent.granted_at, months):%Y-%m-%d %H:%M} UTC"
             if months is not None
@@ -151,6 +155,18 @@ def exemption_for(ctx: RuleContext, spec: RegisterSpec) -> Finding | None:
             {"exemption": kind.value},
         )
     return None
+
+
+def _registered_by(ctx: RuleContext, spec: RegisterSpec) -> date | None:
+    """The day the callee was on the register by: its registration date, or, where the
+    copy gives none (the RPO's plain lists), the copy's own date. None when not on it."""
+    hit = ctx.facts.register_hits.get(spec.name)
+    if hit is None:
+        return None
+    if hit.registered_on is not None:
+        return hit.registered_on
+    copy = ctx.facts.register_copies.get(spec.name)
+    return copy.as_of if copy is not None else None
 
 
 def add_months(moment: datetime, months: int) -> datetime:
@@ -172,7 +188,6 @@ REGISTER_EXEMPTIONS: dict[str, dict[ConsentKind, tuple[int | None, str]]] = {
             None,
             "47 CFR 64.1200(c)(2)(ii): prior express invitation or permission",
         ),
-        ConsentKind.EXPRESS: (None, "47 CFR 64.1200(c)(2)(ii); 16 CFR 310.4(b)(1)(iii)(B)(1)"),
         ConsentKind.EBR_PURCHASE: (
             18,
             "16 CFR 310.2 EBR: 18 months after the last purchase or transaction",

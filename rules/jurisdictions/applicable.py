@@ -70,21 +70,31 @@ def _nothing_applies(rule: str, what: str, purpose: Purpose, country: str | None
     )
 
 
+def consents_in_force(
+    ctx: RuleContext, kinds: Iterable[ConsentKind], at: datetime | None = None
+) -> list[ConsentRecord]:
+    """Every consent of one of `kinds` in force for this tenant (and campaign, if it names
+    one), the most recently granted first: a new purchase is a new relationship, and an old
+    record must not hide it."""
+    wanted = frozenset(kinds)
+    when = at or ctx.attempt.at
+    found = [
+        consent
+        for consent in ctx.facts.consents
+        if consent.kind in wanted
+        and consent.tenant == ctx.attempt.tenant
+        and consent.campaign in (None, ctx.attempt.campaign)
+        and consent.in_force(when)
+    ]
+    return sorted(found, key=lambda consent: consent.granted_at, reverse=True)
+
+
 def consent_in_force(
     ctx: RuleContext, kinds: Iterable[ConsentKind], at: datetime | None = None
 ) -> ConsentRecord | None:
-    """A consent of one of `kinds` in force for this tenant (and campaign, if it names one)."""
-    wanted = frozenset(kinds)
-    when = at or ctx.attempt.at
-    for consent in ctx.facts.consents:
-        if (
-            consent.kind in wanted
-            and consent.tenant == ctx.attempt.tenant
-            and consent.campaign in (None, ctx.attempt.campaign)
-            and consent.in_force(when)
-        ):
-            return consent
-    return None
+    """The most recently granted consent of one of `kinds` in force (`consents_in_force`)."""
+    found = consents_in_force(ctx, kinds, at)
+    return found[0] if found else None
 
 
 def rule_id(family: str, label: str, name: str) -> str:

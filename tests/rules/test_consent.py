@@ -32,13 +32,14 @@ def decide_with(
     register: str | None = None,
     suppressions: tuple[SuppressionEntry, ...] = (),
     tz: str | None = None,
+    registered_on: date | None = date(2020, 1, 1),
 ) -> Decision:
     copies = (
         {register: RegisterCopy(register, at.date() - timedelta(days=1), 1, "x", at)}
         if register
         else {}
     )
-    hits = {register: RegisterHit(register, date(2020, 1, 1))} if register else {}
+    hits = {register: RegisterHit(register, registered_on)} if register else {}
     facts = Facts(
         consents=consents,
         register_copies=copies,
@@ -233,3 +234,43 @@ def test_italian_consent_given_before_rpo_registration_is_cancelled() -> None:
     new = (consent(it, ConsentKind.EXPRESS, datetime(2021, 1, 1, tzinfo=UTC)),)
     assert decide_with(it, at, old, register="it-rpo").rule == "registry.it-rpo"
     assert decide_with(it, at, new, register="it-rpo").verdict is Verdict.ALLOW
+
+
+def test_an_old_ebr_record_does_not_hide_a_new_one() -> None:
+    # Each purchase is a relationship of its own: in either order, the one of October 2026
+    # lifts the registry (the one of January 2023 ended in July 2024).
+    at = datetime(2026, 11, 24, 15, tzinfo=UTC)
+    old = consent(NY, ConsentKind.EBR_PURCHASE, datetime(2023, 1, 15, tzinfo=UTC))
+    new = consent(NY, ConsentKind.EBR_PURCHASE, datetime(2026, 10, 1, tzinfo=UTC))
+    for records in ((old, new), (new, old)):
+        decision = decide_with(NY, at, records, register="us-dnc")
+        assert verdict(decision, "registry.us-dnc") is FindingVerdict.ALLOW
+
+
+def test_plain_express_consent_does_not_lift_the_us_registry_but_written_consent_does() -> None:
+    # 47 CFR 64.1200(c)(2)(ii): a signed, written agreement.
+    at = datetime(2026, 11, 24, 15, tzinfo=UTC)
+    granted = datetime(2026, 1, 1, tzinfo=UTC)
+    express = (consent(NY, ConsentKind.EXPRESS, granted),)
+    written = (consent(NY, ConsentKind.EXPRESS_WRITTEN, granted),)
+    assert verdict(decide_with(NY, at, express, register="us-dnc"), "registry.us-dnc") is (
+        FindingVerdict.BLOCK
+    )
+    assert verdict(decide_with(NY, at, written, register="us-dnc"), "registry.us-dnc") is (
+        FindingVerdict.ALLOW
+    )
+
+
+def test_without_a_registration_date_only_consent_after_the_rpo_copy_counts() -> None:
+    # A plain RPO list gives no dates: the number was registered by the copy's date (the day
+    # before `at` here), so consent given earlier may have been cancelled by it.
+    it = "+390612345678"
+    at = datetime(2026, 6, 10, 11, tzinfo=ZoneInfo("Europe/Rome"))
+    old = (consent(it, ConsentKind.EXPRESS, datetime(2019, 1, 1, tzinfo=UTC)),)
+    new = (consent(it, ConsentKind.EXPRESS, datetime(2026, 6, 10, 8, tzinfo=UTC)),)
+    assert decide_with(it, at, old, register="it-rpo", registered_on=None).rule == (
+        "registry.it-rpo"
+    )
+    assert decide_with(it, at, new, register="it-rpo", registered_on=None).verdict is (
+        Verdict.ALLOW
+    )
