@@ -57,14 +57,17 @@ async def open_store(
     return store
 
 
-# Add an opt-out, or refresh the one for the same number and scope: the latest reason, source
-# and expiry, the earliest request. `rows`: VALUES or a SELECT of the eight columns.
+# Add an opt-out, or refresh the one for the same number and scope: the latest reason and
+# source, the earliest request, and the longer expiry: a later import never shortens an
+# opt-out, nor puts an end to a permanent one such as the callee's own IVR request (to
+# shorten one, remove it and add it again). `rows`: VALUES or a SELECT of the eight columns.
 SUPPRESSION_UPSERT = (
     "INSERT INTO suppressions (number, tenant, campaign, reason, source, requested_at,"
     " expires_at, created_at) {rows}"
     " ON CONFLICT (number, tenant, campaign) DO UPDATE SET reason = excluded.reason,"
     " source = excluded.source, requested_at = min(requested_at, excluded.requested_at),"
-    " expires_at = excluded.expires_at"
+    " expires_at = CASE WHEN expires_at IS NULL OR excluded.expires_at IS NULL THEN NULL"
+    " ELSE max(expires_at, excluded.expires_at) END"
 )
 
 

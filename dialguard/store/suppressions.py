@@ -102,8 +102,8 @@ class SuppressionImport(StagedImport[SuppressionEntry]):
     less long (0.7-0.9 s rather than 1.5-2.5 s for 200,000 entries here). The daemons'
     decision records wait for that lock, and the inline check blocks once they have waited
     2 s (`guard.error`): split lists longer than about 400,000 entries (500,000 held it
-    2.05 s). A later line for the same number and scope wins, as if the lines were added one
-    by one in order.
+    2.05 s). Lines for a number and scope already there, or repeated, merge as if added one
+    by one in order: the later reason and source, the longer expiry (store.SUPPRESSION_UPSERT).
     """
 
     def __init__(self, store: Store) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -48,3 +48,21 @@ async def test_an_import_left_before_apply_lists_nothing_and_the_next_one_starts
         counts = await staged.apply("test")
     assert counts.entries == 1
     assert [row.entry.number for row in await list_entries(store)] == ["+61412345679"]
+
+
+async def test_an_import_never_shortens_an_opt_out_nor_ends_a_permanent_one(store: Store) -> None:
+    # The callee's own IVR opt-out is permanent; a list that names the number with an expiry
+    # must not put an end to it. Nor may a shorter expiry cut a longer one.
+    later, sooner = NOW + timedelta(days=90), NOW + timedelta(days=30)
+    await store.add_suppression(SuppressionEntry("+61412345678", "acme", None, "ivr", "agi", NOW))
+    await store.add_suppression(
+        SuppressionEntry("+61412345679", "acme", None, "asked", "test", NOW, later)
+    )
+    async with SuppressionImport(store) as staged:
+        await staged.add(
+            SuppressionEntry(n, "acme", None, "list", "import", NOW, sooner)
+            for n in ("+61412345678", "+61412345679", "+61412345670")
+        )
+        await staged.apply("list.csv")
+    expiry = {row.entry.number: row.entry.expires_at for row in await list_entries(store)}
+    assert expiry == {"+61412345678": None, "+61412345679": later, "+61412345670": sooner}
