@@ -12,7 +12,7 @@ import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -169,15 +169,29 @@ def emit_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, default=str, ensure_ascii=False))
 
 
-def parse_when(text: str | None, option: str) -> datetime | None:
-    """An ISO-8601 date or date-time; naive values are read as UTC. None passes through."""
+def parse_when(text: str | None, option: str, *, day_starts: tzinfo = UTC) -> datetime | None:
+    """An ISO-8601 date or date-time; naive values are read as UTC, a date alone as its
+    midnight in `day_starts`. None passes through."""
     if text is None:
         return None
     try:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         raise InputError(f"{option}: {text!r} is not an ISO-8601 date or date-time") from None
-    return in_range(value if value.tzinfo else value.replace(tzinfo=UTC), text, option)
+    if value.tzinfo is None:
+        date_only = "T" not in text and " " not in text.strip()
+        value = value.replace(tzinfo=day_starts if date_only else UTC)
+    return in_range(value, text, option)
+
+
+# A date alone is a day that starts at different instants across the world's zones, from
+# UTC+14 to UTC-12. Where its bound decides whether a call may be made, read it on the side
+# that blocks: an opt-out lapses, and a consent starts, only once the day has begun
+# everywhere (LAST_MIDNIGHT); a consent lapses, or is withdrawn, as soon as it has begun
+# anywhere (FIRST_MIDNIGHT). Read as midnight UTC, `--expires 2026-11-26` ended an opt-out
+# at 19:00 on the 25th in New York.
+FIRST_MIDNIGHT = timezone(timedelta(hours=14))
+LAST_MIDNIGHT = timezone(timedelta(hours=-12))
 
 
 FIRST_YEAR, LAST_YEAR = 1970, 9998  # what the store's epoch seconds hold in every zone

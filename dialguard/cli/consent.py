@@ -11,7 +11,16 @@ from datetime import UTC, datetime
 
 import click
 
-from dialguard.cli.app import AppContext, InputError, cli, emit_json, parse_when, pass_app
+from dialguard.cli.app import (
+    FIRST_MIDNIGHT,
+    LAST_MIDNIGHT,
+    AppContext,
+    InputError,
+    cli,
+    emit_json,
+    parse_when,
+    pass_app,
+)
 from dialguard.store import Store
 from dialguard.store.consents import add_consent, list_consents, revoke_consents
 from rules.facts import ConsentKind, ConsentRecord
@@ -51,8 +60,8 @@ def add(
     note: str,
 ) -> None:
     """Record that NUMBER gave TENANT consent (or has a relationship) of KIND."""
-    granted = parse_when(date_text, "--date")
-    expires_at = parse_when(expires, "--expires")
+    granted = parse_when(date_text, "--date", day_starts=LAST_MIDNIGHT)
+    expires_at = parse_when(expires, "--expires", day_starts=FIRST_MIDNIGHT)
     assert granted is not None
     if expires_at is not None and expires_at <= granted:
         raise InputError(f"--expires: {expires} is not after --date {date_text}")
@@ -89,7 +98,7 @@ def revoke(
     date_text: str | None,
 ) -> None:
     """Withdraw NUMBER's consent records for TENANT (all kinds unless --kind)."""
-    at = parse_when(date_text, "--date") or datetime.now(UTC)
+    at = parse_when(date_text, "--date", day_starts=FIRST_MIDNIGHT) or datetime.now(UTC)
     e164 = _e164(number, tenant, app.settings.policy)
     count = app.run(
         lambda store: revoke_consents(

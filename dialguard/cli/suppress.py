@@ -19,6 +19,7 @@ from pathlib import Path
 import click
 
 from dialguard.cli.app import (
+    LAST_MIDNIGHT,
     AppContext,
     InputError,
     cli,
@@ -86,7 +87,7 @@ def add(
     _scope(tenant, campaign)
     e164 = normalise(number, tenant, app.settings.policy)
     requested = _received(date_text, "--date", datetime.now(UTC))
-    expires_at = parse_when(expires, "--expires")
+    expires_at = parse_when(expires, "--expires", day_starts=LAST_MIDNIGHT)
     if expires_at is not None and expires_at <= requested:
         fail(f"--expires {expires} is not after the request date {requested.isoformat()}")
     entry = SuppressionEntry(e164, tenant, campaign, reason, source, requested, expires_at)
@@ -199,7 +200,9 @@ def import_(
             problem = "a campaign needs a tenant"
         try:
             expires_at = parse_when(
-                fields.get("expires") or fields.get("expires_at") or None, "expires"
+                fields.get("expires") or fields.get("expires_at") or None,
+                "expires",
+                day_starts=LAST_MIDNIGHT,
             )
             requested = _received(fields.get("requested_at") or None, "requested_at", now)
         except InputError as exc:

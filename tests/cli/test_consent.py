@@ -45,6 +45,29 @@ def test_german_call_blocked_until_consent_is_added_and_again_after_revocation(r
     assert run.check("+493012345678", "2026-06-08T09:00:00Z")["verdict"] == "allow"
 
 
+def test_a_consent_given_by_date_alone_counts_only_while_that_day_holds_everywhere(
+    run: Cli,
+) -> None:
+    # Zones run from UTC+14 to UTC-12: the 1st has begun everywhere at 12:00 UTC, and the
+    # 10th has begun somewhere at 10:00 UTC on the 9th. Read the other way, a consent would
+    # be used on days the callee had not given it yet, or no longer.
+    added = run(
+        "consent", "add", "+493012345678", "--tenant", "acme", "--kind", "express",
+        "--date", "2026-06-01", "--expires", "2026-06-10",
+    )  # fmt: skip
+    assert added.exit_code == 0, added.output
+    verdicts = [
+        run.check("+493012345678", at)["verdict"]
+        for at in (
+            "2026-06-01T11:59:59Z",
+            "2026-06-01T12:00:00Z",
+            "2026-06-09T09:59:59Z",
+            "2026-06-09T10:00:00Z",
+        )
+    ]
+    assert verdicts == ["block", "allow", "allow", "block"]
+
+
 def test_out_of_hours_consent_lifts_the_au_sunday(run: Cli) -> None:
     sunday = "2026-06-14T01:00:00Z"  # 11:00 Sunday in Sydney
     decision = run.check("+61298765432", sunday)

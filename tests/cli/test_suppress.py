@@ -93,8 +93,13 @@ def test_expiry_is_honoured_by_check(run, tmp_path: Path) -> None:  # type: igno
     assert (
         run.findings("0412345678", "2026-03-09T01:00:00Z", "suppression")[0]["verdict"] == "block"
     )
+    # A date alone lapses once the 10th has begun everywhere (at UTC-12): an opt-out read
+    # as midnight UTC ended at 19:00 on the 9th in New York.
     assert (
-        run.findings("0412345678", "2026-03-10T01:00:00Z", "suppression")[0]["verdict"] == "allow"
+        run.findings("0412345678", "2026-03-10T11:59:59Z", "suppression")[0]["verdict"] == "block"
+    )
+    assert (
+        run.findings("0412345678", "2026-03-10T12:00:00Z", "suppression")[0]["verdict"] == "allow"
     )
     assert (
         run.findings("0412345678", "2026-02-28T01:00:00Z", "suppression")[0]["verdict"] == "allow"
