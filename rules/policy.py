@@ -20,6 +20,10 @@ from rules.models import Purpose, Verdict
 
 ALL_PURPOSES = frozenset(Purpose)
 MARKETING = frozenset({Purpose.TELEMARKETING})
+# PECR's "direct marketing" also takes in charities' fundraising and parties' campaigning
+# (the ICO's direct-marketing guidance; regulations.md does not say it [U]): reg 21 and so the
+# TPS bind them, as reg 21(A1) does for caller ID (rules/callerid.py).
+UK_DIRECT_MARKETING = frozenset({Purpose.TELEMARKETING, Purpose.CHARITY, Purpose.POLITICAL})
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +69,7 @@ DEFAULT_REGISTERS: Mapping[str, RegisterSpec] = {
     "uk-tps": RegisterSpec(
         "uk-tps",
         "GB",
+        covers=UK_DIRECT_MARKETING,
         max_age_days=28,
         effective_after_days=28,
         label="UK Telephone Preference Service",
@@ -73,6 +78,7 @@ DEFAULT_REGISTERS: Mapping[str, RegisterSpec] = {
     "uk-ctps": RegisterSpec(
         "uk-ctps",
         "GB",
+        covers=UK_DIRECT_MARKETING,
         max_age_days=28,
         effective_after_days=28,
         label="UK Corporate Telephone Preference Service",
@@ -90,7 +96,8 @@ DEFAULT_REGISTERS: Mapping[str, RegisterSpec] = {
         "be-dncm",
         "BE",
         max_age_days=7,
-        effective_after_days=7,
+        # "Within 5 working days", counted as 5 calendar days: never later than the law.
+        effective_after_days=5,
         label="Belgian Do Not Call Me list",
         citation="Code of Economic Law VI.111-VI.114: registration effective within 5 working days",
     ),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from calendar import monthrange
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from rules.context import RuleContext
 from rules.facts import ConsentKind
@@ -47,7 +47,6 @@ def _one(ctx: RuleContext, spec: RegisterSpec) -> Finding:
             spec.citation,
             spec.unverified,
         )
-    at = ctx.attempt.at
     copy = ctx.facts.register_copies.get(spec.name)
     if copy is None:
         verdict = (
@@ -62,9 +61,10 @@ def _one(ctx: RuleContext, spec: RegisterSpec) -> Finding:
             spec.unverified,
             {"register": spec.name},
         )
+    day = _latest_day(ctx)
     if spec.max_age_days is not None:
         stale_on = copy.as_of + timedelta(days=spec.max_age_days)
-        if at.date() > stale_on:
+        if day > stale_on:
             return Finding(
                 "registry.stale",
                 FindingVerdict.BLOCK,
@@ -86,7 +86,7 @@ def _one(ctx: RuleContext, spec: RegisterSpec) -> Finding:
     if (
         spec.effective_after_days is not None
         and hit.registered_on is not None
-        and at.date() < hit.registered_on + timedelta(days=spec.effective_after_days)
+        and day < hit.registered_on + timedelta(days=spec.effective_after_days)
     ):
         return Finding(
             f"registry.{spec.name}",
@@ -155,6 +155,16 @@ def exemption_for(ctx: RuleContext, spec: RegisterSpec) -> Finding | None:
             {"exemption": kind.value},
         )
     return None
+
+
+def _latest_day(ctx: RuleContext) -> date:
+    """The date a copy's age and a registration's delay are counted on: the later of the
+    UTC date and the callee's (its latest candidate zone), so that a copy goes stale, and a
+    registration binds, as soon as its day has come for either. It was the date in whatever
+    offset the decision time carried: `check --at` with an offset could differ from the AGI
+    route (UTC) at the same instant, and east of UTC a copy stayed in force into the
+    callee's next day."""
+    return max((*ctx.local.days, ctx.attempt.at.astimezone(UTC).date()))
 
 
 def _registered_by(ctx: RuleContext, spec: RegisterSpec) -> date | None:

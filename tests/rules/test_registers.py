@@ -1,0 +1,80 @@
+"""Register rules by purpose, by date and by registration delay (rules/checks/registry.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import pytest
+
+from rules.engine import decide, prepare
+from rules.facts import CallerIdRecord, Facts, RegisterCopy, RegisterHit
+from rules.models import CallAttempt, Decision, FindingVerdict, Purpose
+from rules.policy import Policy
+
+CID = "+61291234567"
+
+
+def decide_on(
+    number: str,
+    at: datetime,
+    register: str,
+    as_of: date,
+    *,
+    registered_on: date | None = None,
+    purpose: Purpose = Purpose.TELEMARKETING,
+) -> Decision:
+    copy = RegisterCopy(register, as_of, 1, "x", datetime(2026, 1, 1, tzinfo=UTC))
+    facts = Facts(
+        register_copies={register: copy},
+        register_hits={register: RegisterHit(register, registered_on)},
+        caller_id_records=(CallerIdRecord(CID, "acme"),),
+        tenant_has_inventory=True,
+    )
+    attempt = CallAttempt(number, CID, at, tenant="acme", purpose=purpose)
+    return decide(prepare(attempt, Policy()), facts)
+
+
+def finding(decision: Decision, family: str) -> tuple[str, FindingVerdict]:
+    [found] = [f for f in decision.findings if f.rule.startswith(family)]
+    return found.rule, found.verdict
+
+
+@pytest.mark.parametrize("purpose", [Purpose.CHARITY, Purpose.POLITICAL])
+def test_the_tps_binds_charity_and_political_calls_too(purpose: Purpose) -> None:
+    # PECR's direct marketing takes them in, as reg 21(A1) does for the caller ID.
+    at = datetime(2026, 11, 24, 11, tzinfo=UTC)
+    decision = decide_on("+447860338653", at, "uk-tps", date(2026, 11, 20), purpose=purpose)
+    assert finding(decision, "registry.uk-tps") == ("registry.uk-tps", FindingVerdict.BLOCK)
+
+
+def test_a_belgian_registration_binds_after_five_days_not_seven() -> None:
+    # Registered on Sunday 22 Nov 2026: five working days ran out on Friday the 27th.
+    brussels = timezone(timedelta(hours=1))
+    on = date(2026, 11, 22)
+
+    def verdict(day: int) -> FindingVerdict:
+        at = datetime(2026, 11, day, 11, tzinfo=brussels)
+        decision = decide_on("+32470123456", at, "be-dncm", date(2026, 11, 26), registered_on=on)
+        return finding(decision, "registry.be-dncm")[1]
+
+    assert verdict(26) is FindingVerdict.ALLOW
+    assert verdict(27) is FindingVerdict.BLOCK
+
+
+def test_a_copys_age_does_not_depend_on_the_offset_the_time_is_written_in() -> None:
+    # One instant, 01:30 UTC on the 25th: the US copy of 24 Oct is 32 days old in UTC.
+    instant = datetime(2026, 11, 25, 1, 30, tzinfo=UTC)
+    as_written = [instant, instant.astimezone(timezone(timedelta(hours=-5)))]
+    rules = {
+        finding(decide_on("+12125550188", at, "us-dnc", date(2026, 10, 24)), "registry.")[0]
+        for at in as_written
+    }
+    assert rules == {"registry.stale"}
+
+
+def test_an_au_copy_goes_stale_on_the_callees_date_not_utcs() -> None:
+    # 14:00 UTC on 23 Nov is 01:00 on the 24th in Sydney: a copy of 24 Oct is 31 days old
+    # there, one more than the 30 allowed.
+    at = datetime(2026, 11, 23, 14, tzinfo=UTC)
+    decision = decide_on("+61298765432", at, "au-dncr", date(2026, 10, 24))
+    assert finding(decision, "registry.")[0] == "registry.stale"
