@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
@@ -27,6 +28,19 @@ from rules.facts import (
 from rules.models import CallAttempt, Decision
 from rules.outcomes import CallOutcome, outranks
 from rules.ports import DecisionSummary, FactQuery
+
+
+async def _run_transaction(
+    conn: aiosqlite.Connection, statements: Iterable[tuple[str, Sequence[Any]]]
+) -> None:
+    await conn.execute("BEGIN IMMEDIATE")
+    try:
+        for sql, params in statements:
+            await conn.execute(sql, params)
+        await conn.execute("COMMIT")
+    except BaseException:
+        await conn.execute("ROLLBACK")
+        raise
 
 
 class StoreError(Exception):
@@ -80,6 +94,19 @@ class Store:
         self.path = path
         self._hot = hot
         self._facts_cache = FactsCache()
+        # One transaction at a time on the shared connection. `serve` writes through it from
+        # several tasks (IVR opt-outs, AMI outcomes, flags); their statements interleaved,
+        # so one ran inside another's transaction: two opt-outs at once failed ("Safety
+        # level may not be changed inside a transaction"), or one was acknowledged after a
+        # commit at synchronous=NORMAL, not yet on disk.
+        self._serial = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The shared connection, to this task alone: hold it for a whole transaction.
+        (An operator command runs one task, and may use `conn` as it is.)"""
+        async with self._serial:
+            yield self.conn
 
     async def _setup(self, busy_timeout_ms: int) -> None:
         await self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
@@ -160,27 +187,22 @@ class Store:
 
     async def write(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
         """Run one statement in its own transaction; returns the row count."""
-        async with self.conn.execute(sql, params) as cur:
+        async with self.exclusive() as conn, conn.execute(sql, params) as cur:
             return cur.rowcount
 
     async def transaction(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> None:
-        await self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            for sql, params in statements:
-                await self.conn.execute(sql, params)
-            await self.conn.execute("COMMIT")
-        except BaseException:
-            await self.conn.execute("ROLLBACK")
-            raise
+        async with self.exclusive() as conn:
+            await _run_transaction(conn, statements)
 
     async def durable_transaction(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> None:
         """`transaction`, committed with synchronous=FULL: on disk before it returns (an
         opt-out is acknowledged only then)."""
-        await self.conn.execute("PRAGMA synchronous = FULL")
-        try:
-            await self.transaction(statements)
-        finally:
-            await self.conn.execute("PRAGMA synchronous = NORMAL")
+        async with self.exclusive() as conn:
+            await conn.execute("PRAGMA synchronous = FULL")
+            try:
+                await _run_transaction(conn, statements)
+            finally:
+                await conn.execute("PRAGMA synchronous = NORMAL")
 
     async def log_event(
         self, kind: str, detail: dict[str, Any], at: datetime | None = None
