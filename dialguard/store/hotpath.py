@@ -25,6 +25,7 @@ calls. Two guarantees keep that safe:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import queue
 import sqlite3
@@ -85,6 +86,8 @@ class HotPath:
     _queued: deque[tuple[int, float]] = field(default_factory=deque)
     # Set by `flush`: the writer commits what it has now instead of waiting for more.
     _hurry: threading.Event = field(default_factory=threading.Event)
+    # Set by `close`: a writer waiting out a locked or failing database gives up.
+    _stopping: threading.Event = field(default_factory=threading.Event)
 
     async def open(self) -> None:
         read = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -188,10 +191,14 @@ class HotPath:
         if error is not None:
             log.error("decisions_not_recorded", count=len(batch), error=repr(error))
 
-    def _write_forever(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _connect_writer(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
         conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
+    def _write_forever(self, loop: asyncio.AbstractEventLoop) -> None:
+        conns = [self._connect_writer()]  # the writer's connection, replaced by _commit
         try:
             while True:
                 item = self._queue.get()
@@ -213,20 +220,30 @@ class HotPath:
                         break
                     batch.append(nxt)
                 writes = [w for w in batch if isinstance(w, _Write)]
-                error = self._commit(conn, writes)
+                error = self._commit(conns, writes)
                 self._committed_seq = max(w.seq for w in writes)  # failed ones are settled too
                 if loop.is_closed():
                     return
                 loop.call_soon_threadsafe(self._done, writes, error)
         finally:
-            conn.close()
+            for conn in conns:
+                conn.close()
 
-    def _commit(self, conn: sqlite3.Connection, batch: list[_Write]) -> BaseException | None:
-        """Commit the batch, retrying while the database is locked; other errors fail it."""
+    def _commit(self, conns: list[sqlite3.Connection], batch: list[_Write]) -> BaseException | None:
+        """Commit the batch, retrying while the database is locked or failing; a record it
+        refuses fails the batch.
+
+        A database that fails (read-only, full, an I/O error, a broken schema) is waited
+        out like a lock: the batch stays unwritten, so the checks see their records lag and
+        fail closed (`StoreUnavailable`, `guard.error`). Settling it as failed let them go on
+        allowing calls with caps that no longer counted, and no audit record."""
         delay = 0.01
         warned = False
         while True:
             try:
+                if not conns:
+                    conns.append(self._connect_writer())
+                conn = conns[0]
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     for sql, run in itertools.groupby(batch, key=lambda w: w.sql):
@@ -234,20 +251,30 @@ class HotPath:
                         conn.execute(*multi_row_insert(sql, rows))
                     conn.execute("COMMIT")
                 except BaseException:
-                    conn.execute("ROLLBACK")
+                    if conn.in_transaction:  # a failed COMMIT may have ended it already
+                        conn.execute("ROLLBACK")
                     raise
                 if warned:
                     log.warning("decisions_recorded_after_wait", count=len(batch))
                 return None
-            except sqlite3.OperationalError as exc:
-                if not is_lock_error(exc):
+            except _RECORD_ERRORS as exc:  # a bad record fails its batch, not the writer
+                return exc
+            except sqlite3.Error as exc:
+                if self._stopping.is_set():
                     return exc
+                locked = is_lock_error(exc)
                 if not warned:
-                    log.warning("database_locked_retrying", error=str(exc))
+                    kind = "locked" if locked else "failing"
+                    log.warning(f"database_{kind}_retrying", error=str(exc))
                     warned = True
+                if not locked and conns:
+                    # A fresh connection: this one may keep an outdated schema (it reads
+                    # the schema again only when a statement runs), or a replaced file.
+                    with contextlib.suppress(sqlite3.Error):
+                        conns.pop().close()
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
-            except Exception as exc:  # a bad record fails its batch, not the writer
+            except Exception as exc:
                 return exc
 
     async def close(self, timeout_s: float = 5.0) -> None:
@@ -255,6 +282,7 @@ class HotPath:
             await asyncio.wait_for(self.flush(), timeout_s)
         except TimeoutError:
             log.error("decisions_not_recorded_at_close", count=len(self._inflight))
+        self._stopping.set()
         self._queue.put(_STOP)
         writer, self._writer = self._writer, None
         if writer is not None:
@@ -262,6 +290,16 @@ class HotPath:
         read, self._read = self._read, None
         if read is not None:
             read.close()
+
+
+# What SQLite says of a record itself (a constraint, a value it cannot bind): retrying
+# cannot help. Anything else from SQLite is the database's state, and is waited out.
+_RECORD_ERRORS = (
+    sqlite3.IntegrityError,
+    sqlite3.DataError,
+    sqlite3.InterfaceError,
+    sqlite3.ProgrammingError,
+)
 
 
 def multi_row_insert(insert: str, rows: list[tuple[Any, ...]]) -> tuple[str, tuple[Any, ...]]:
@@ -278,7 +316,7 @@ def multi_row_insert(insert: str, rows: list[tuple[Any, ...]]) -> tuple[str, tup
     return insert + f", {values}" * (len(rows) - 1), tuple(itertools.chain.from_iterable(rows))
 
 
-def is_lock_error(exc: sqlite3.OperationalError) -> bool:
-    """Another connection holds the database ("database is locked", "... busy"): worth
-    waiting for, unlike the other errors."""
+def is_lock_error(exc: sqlite3.Error) -> bool:
+    """Another connection holds the database ("database is locked", "... busy"): it will
+    pass, where other errors may not."""
     return "locked" in str(exc) or "busy" in str(exc)
