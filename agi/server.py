@@ -154,6 +154,7 @@ class _Connection(asyncio.Protocol):
         "_budget",
         "_buffer",
         "_expired",
+        "_graced",
         "_policy",
         "_read",
         "_server",
@@ -176,6 +177,7 @@ class _Connection(asyncio.Protocol):
         self._session: AgiSession | None = None
         self._task: asyncio.Task[None] | None = None
         self._expired = False  # the timer cancelled the session
+        self._graced = False  # the timer gave the route its one grace (_on_deadline)
         self._read: asyncio.Future[None] | None = None  # made only by `environment_read`
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -295,6 +297,15 @@ class _Connection(asyncio.Protocol):
         elif self._state == _SERVING and self._task is not None:
             if self._session is not None and self._session.settled:
                 return  # the last reply is in: the task ends (and closes) on its next step
+            if self._session is not None and not self._session.ended and not self._graced:
+                # The route has until `decide_by` to decide, then sends the failure policy's
+                # verdict. When the loop runs late (a stall, a burst) both deadlines come due
+                # in one pass, and cancelling now stopped that verdict: the call ended with
+                # no verdict and no record. One more reserved share lets the route send it.
+                self._graced = True
+                grace = self._budget.end - self._budget.decide_by
+                self._timer = asyncio.get_running_loop().call_later(grace, self._on_deadline)
+                return
             self._expired = True
             self._task.cancel()
 

@@ -449,27 +449,39 @@ async def test_replies_that_never_come_end_at_the_deadline_with_the_verdict_sent
     assert deadline["variables_sent"] is True
 
 
-async def test_a_loop_stalled_past_the_deadline_still_ends_the_call(server: AgiServer) -> None:
-    # The environment and the deadline reach the event loop together (a stall longer than
-    # the deadline, as under overload). asyncio's loop then runs the read, which starts the
-    # session task, and the deadline, which cancels that task before its first step. The
-    # connection must close all the same, or the call would hang in AGI(): Asterisk never
-    # times out a FastAGI read.
+async def _stalled_session(server: AgiServer, before_stall_s: float) -> bytes:
+    """Everything the server sends to a call that never answers a command, when the event
+    loop stalls past the whole deadline `before_stall_s` after the environment is sent."""
     sock = socket.create_connection(("127.0.0.1", server.port))
+    loop = asyncio.get_running_loop()
+    received = b""
     try:
         await asyncio.sleep(0.02)  # accepted: the deadline runs from here
         sock.sendall("".join(allow_answered_env()).encode())
-        with structlog.testing.capture_logs() as logs:
-            # The loop stalls, on purpose, and the budget runs out.
-            time.sleep(DEADLINE_MS / 1000 + 0.05)  # noqa: ASYNC251
-            sock.setblocking(False)
-            loop = asyncio.get_running_loop()
-            received = await asyncio.wait_for(loop.sock_recv(sock, 4096), 1)
+        await asyncio.sleep(before_stall_s)
+        time.sleep(DEADLINE_MS / 1000 + 0.05)  # noqa: ASYNC251  (the stall, on purpose)
+        sock.setblocking(False)
+        while chunk := await asyncio.wait_for(loop.sock_recv(sock, 4096), 1):
+            received += chunk
     finally:
         sock.close()
-    assert received == b""  # end of file: the dialplan blocks the call (no verdict)
-    [deadline] = [e for e in logs if e["event"] == "agi_session_deadline"]
-    assert deadline["variables_sent"] is False
+    return received
+
+
+@pytest.mark.parametrize("before_stall_s", [0.0, DEADLINE_MS / 1000 * 0.6])
+async def test_a_loop_stalled_past_the_deadline_still_sends_the_failure_verdict(
+    server: AgiServer, service: FakeService, before_stall_s: float
+) -> None:
+    # The deadlines come due together after a stall longer than the whole budget (as under
+    # overload): with the environment not yet read, or while the check waits for a reply.
+    # The session's own deadline used to cancel the route before it could send the failure
+    # policy's verdict: the call ended with none and no record. Asterisk never times out a
+    # FastAGI read, so the connection must end either way.
+    received = await _stalled_session(server, before_stall_s)
+    assert b'SET VARIABLE DIALGUARD_VERDICT "BLOCK"' in received
+    assert b'SET VARIABLE DIALGUARD_RULE "guard.timeout"' in received
+    await server.shutdown()  # waits for the background record
+    assert [decision.rule for _, decision, _ in service.recorded] == ["guard.timeout"]
 
 
 async def test_peer_closing_mid_header_does_not_stall_others(server: AgiServer) -> None:
