@@ -63,14 +63,79 @@ def parse_env(block: bytes) -> dict[str, str]:
     return env
 
 
+# The keys Asterisk 22 sends (res_agi.c setup_env), in the order it sends them; then
+# `agi_arg_1`, `agi_arg_2`... last.
+ENV_ORDER = (
+    "agi_network",
+    "agi_network_script",
+    "agi_request",
+    "agi_channel",
+    "agi_language",
+    "agi_type",
+    "agi_uniqueid",
+    "agi_version",
+    "agi_callerid",
+    "agi_calleridname",
+    "agi_callingpres",
+    "agi_callingani2",
+    "agi_callington",
+    "agi_callingtns",
+    "agi_dnid",
+    "agi_rdnis",
+    "agi_context",
+    "agi_extension",
+    "agi_priority",
+    "agi_enhanced",
+    "agi_accountcode",
+    "agi_threadid",
+)
+_ENV_RANK = {name: rank for rank, name in enumerate(ENV_ORDER)}
+
+
+def env_forgery(block: bytes) -> str | None:
+    """Why the environment block cannot be what Asterisk wrote, or None.
+
+    Asterisk writes the values unescaped: a caller-ID name holding a line break (set from
+    outside data, or passed on from an inbound leg) adds lines of its own, such as
+    `agi_arg_1` or `agi_extension`, and the guard would check another number or caller ID
+    than the one dialled. Such a line repeats a key Asterisk sends once, comes out of the
+    order Asterisk sends them in, or numbers the arguments other than 1, 2, 3... Never
+    raises."""
+    seen: set[str] = set()
+    rank, args = -1, 0
+    for raw_line in block.decode("utf-8", errors="replace").split("\n"):
+        name = raw_line.rstrip("\r").partition(":")[0].strip()
+        if not name:
+            continue
+        if name in seen:
+            return f"{name} appears twice"
+        seen.add(name)
+        match = _ARG_KEY.match(name)
+        if match:
+            args += 1
+            if int(match.group(1)) != args:
+                return f"{name} is out of sequence"
+            continue
+        known = _ENV_RANK.get(name)
+        if known is None:
+            continue  # a key a later Asterisk may add
+        if args or known < rank:
+            return f"{name} is out of order"
+        rank = known
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class AgiRequest:
-    """One FastAGI session's request: which route, with what parameters and arguments."""
+    """One FastAGI session's request: which route, with what parameters and arguments.
+
+    `forged` says why the environment cannot be Asterisk's own (`env_forgery`), if so."""
 
     env: Mapping[str, str]
     route: str
     params: Mapping[str, str] = field(default_factory=dict)
     args: tuple[str, ...] = ()
+    forged: str | None = None
 
     def get(self, name: str) -> str | None:
         """An environment value, None when absent."""
@@ -99,7 +164,7 @@ def parse_script(script: str) -> tuple[str, dict[str, str]]:
     return path.strip("/"), params
 
 
-def parse_request(env: Mapping[str, str]) -> AgiRequest:
+def parse_request(env: Mapping[str, str], forged: str | None = None) -> AgiRequest:
     """Build the request from a parsed environment. Never raises.
 
     `agi_network_script` is preferred; `agi_request` (the AGI() URL as written) is the
@@ -116,7 +181,7 @@ def parse_request(env: Mapping[str, str]) -> AgiRequest:
         if match:
             numbered.append((int(match.group(1)), value))
     args = tuple(value for _, value in sorted(numbered))
-    return AgiRequest(dict(env), route, params, args)
+    return AgiRequest(dict(env), route, params, args, forged)
 
 
 # -- replies --------------------------------------------------------------------------------

@@ -79,6 +79,13 @@ async def handle_check(session: AgiSession, ctx: RouteContext) -> None:
     try:
         async with asyncio.timeout_at(ctx.budget.decide_by):
             try:
+                if request.forged is not None:
+                    # Which number or caller ID the call has cannot be told: not even an
+                    # emergency call is decided on it (see protocol.env_forgery).
+                    raise BadInput(
+                        f"the AGI environment is not as Asterisk writes it ({request.forged}):"
+                        " a line break in the caller-ID name?"
+                    )
                 variables = await session.get_variables(v for v, _ in CALL_SETTINGS.values())
                 attempt = build_attempt(request, variables, at, destination)
             except (BadInput, AgiProtocolError, ValueError) as exc:

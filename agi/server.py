@@ -32,6 +32,7 @@ from agi.protocol import (
     ENV_TERMINATOR,
     AgiProtocolError,
     AgiRequest,
+    env_forgery,
     parse_env,
     parse_request,
 )
@@ -42,6 +43,12 @@ from rules.models import Verdict
 from rules.policy import Policy
 
 log = structlog.get_logger("agi")
+
+# Connections the kernel holds until the loop accepts them. asyncio's default, 100, filled up
+# under a burst of connections: the kernel dropped SYNs, and a retransmitted SYN took a
+# second, a second drop past Asterisk's connect timeout (AGISTATUS=FAILURE). The kernel caps
+# it at net.core.somaxconn.
+LISTEN_BACKLOG = 4096
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4573
@@ -75,7 +82,7 @@ class AgiServer:
         kernel spreads the connections between them."""
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            self._connection, host, port, reuse_port=reuse_port or None
+            self._connection, host, port, reuse_port=reuse_port or None, backlog=LISTEN_BACKLOG
         )
         log.info("agi_listening", host=host, port=self.port)
 
@@ -211,7 +218,7 @@ class _Connection(asyncio.Protocol):
         end += len(ENV_TERMINATOR)
         block, rest = bytes(buffer[:end]), bytes(buffer[end:])
         self._buffer = bytearray()
-        request = parse_request(parse_env(block))
+        request = parse_request(parse_env(block), env_forgery(block))
         if not request.is_agi:
             log.warning("agi_not_asterisk", peer=self._peer(), received=len(block))
             self._close()

@@ -139,7 +139,10 @@ def is_zone(name: str | None) -> bool:
         return False
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        # OSError: `Australia` is a directory of the zone database, not a zone, and a name
+        # longer than a file name can be is refused by the file system. Bad input either
+        # way: the guard failing would let the failure policy decide.
         return False
     return True
 

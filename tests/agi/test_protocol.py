@@ -17,6 +17,7 @@ from agi.protocol import (
     encode_get_variable,
     encode_get_variables_at_once,
     encode_set_variable,
+    env_forgery,
     parse_env,
     parse_reply_line,
     parse_request,
@@ -62,6 +63,38 @@ def test_environment_of_every_recording(path: Path) -> None:
     assert request.is_agi
     # Every line of the block became one key (the blank line ends it).
     assert len(env) == len(lines) - 1
+    assert env_forgery("".join(lines).encode()) is None  # as Asterisk writes it
+
+
+def _with_caller_name(name: str) -> bytes:
+    lines = env_lines(load_transcript(TRANSCRIPTS[0]))
+    return "".join(
+        f"agi_calleridname: {name}\n" if line.startswith("agi_calleridname:") else line
+        for line in lines
+    ).encode()
+
+
+@given(st.text(st.characters(blacklist_characters="\n", blacklist_categories=["Cs"]), max_size=60))
+def test_a_caller_name_without_a_line_break_is_never_taken_for_forgery(name: str) -> None:
+    assert env_forgery(_with_caller_name(name)) is None
+
+
+@pytest.mark.parametrize(
+    "injected",
+    [
+        "agi_arg_1: 0412345678",  # the number checked instead of the one dialled
+        "agi_arg_0: 0412345678",
+        "agi_extension: 0412345678",
+        "agi_callerid: +61291234567",  # a caller ID the tenant owns
+        "agi_network_script: optout",
+        " agi_arg_1: 0412345678",  # a folded line
+        "agi_callingpres: 0",
+    ],
+)
+def test_a_caller_name_that_adds_environment_lines_is_a_forgery(injected: str) -> None:
+    # Asterisk writes the name unescaped: a line break in it adds lines of its own.
+    for separator in ("\n", "\r\n"):
+        assert env_forgery(_with_caller_name(f"Acme{separator}{injected}")) is not None
 
 
 @pytest.mark.parametrize("path", TRANSCRIPTS, ids=lambda p: f"{p.parent.name}/{p.name}")

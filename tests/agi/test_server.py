@@ -242,6 +242,17 @@ async def test_block_with_hostile_reason_stays_one_command(
     assert sum(c.startswith("SET VARIABLE DIALGUARD_VERDICT") for c in fake.commands) == 1
 
 
+async def test_a_caller_name_that_adds_environment_lines_blocks_the_call(
+    service: FakeService,
+) -> None:
+    # Asterisk writes agi_calleridname unescaped: this name adds an agi_arg_1 line ahead of
+    # the real one, and the guard checked 0412345678 instead of the number dialled. Bad
+    # input, blocked whatever the failure policy says.
+    env = allow_answered_env(agi_calleridname="Acme\nagi_arg_1: 0412345678")
+    fake = await run_call_under_policy(Verdict.ALLOW, service, FakeAsterisk(env))
+    assert_blocked_as_bad_input(fake, service, "not as Asterisk writes it")
+
+
 async def test_non_utf8_caller_name_is_served(server: AgiServer, service: FakeService) -> None:
     env = allow_answered_env(agi_calleridname="Ren\udce9")  # a lone 0xE9 byte on the wire
     fake = await run_call(server, FakeAsterisk(env))

@@ -157,6 +157,17 @@ def test_a_customer_region_alone_gives_that_regions_zones() -> None:
     assert where("+61412345678", region="AU-QLD").timezones == ("Australia/Brisbane",)
 
 
+@pytest.mark.parametrize("zone", ["Australia", "America", "Europe", "x" * 300, "Not/AZone"])
+def test_a_customer_zone_that_is_not_one_is_ignored_and_reported(zone: str) -> None:
+    # `Australia` is a directory of the zone database, and 300 characters no file name can
+    # be: zoneinfo raised OSError there, which the guard took for its own failure (and the
+    # failure policy, `allow` perhaps, decided the call).
+    location = where("+61412345678", tz=zone)
+    assert location.source == "number"
+    assert len(location.timezones) > 1
+    assert location.problems
+
+
 def test_an_unreadable_customer_region_is_ignored_and_reported() -> None:
     location = where("+61412345678", region="Western Australia")
     assert location.source == "number"
