@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from phonenumbers import timezone as pn_timezone
 
-from rules.jurisdictions.loader import nanp_table
+from rules.jurisdictions.loader import MAX_PREFIX_DIGITS, nanp_table
 from rules.models import CallAttempt
 from rules.numbers import ParsedNumber
 from rules.policy import Policy
@@ -237,7 +237,7 @@ def _from_number(destination: ParsedNumber, policy: Policy) -> CalleeLocation:
             basis = f"area code {national[:3]}"
             return CalleeLocation(nanp_country, regions, zones, "number", basis)
     elif destination.number_type not in _NO_LOCATION_TYPES and pack is not None:
-        prefix = max((p for p in pack.prefixes if national.startswith(p)), key=len, default=None)
+        prefix = _longest_prefix(pack.prefixes, national)
         if prefix is not None:
             regions, zones = pack.prefixes[prefix]
             return CalleeLocation(
@@ -248,6 +248,15 @@ def _from_number(destination: ParsedNumber, policy: Policy) -> CalleeLocation:
     return CalleeLocation(
         country, (), zones, "number", f"{kind}: no location, every zone of {country}"
     )
+
+
+def _longest_prefix(prefixes: Mapping[str, object], national: str) -> str | None:
+    """The longest of `prefixes` that `national` starts with: a few dict lookups, where
+    scanning the AU pack's hundred exchange prefixes cost every call."""
+    for length in range(min(len(national), MAX_PREFIX_DIGITS), 0, -1):
+        if national[:length] in prefixes:
+            return national[:length]
+    return None
 
 
 def _phonenumbers_zones(country: str) -> tuple[str, ...]:

@@ -52,6 +52,7 @@ _KEYS: dict[str, set[str]] = {
 }
 _PACK_KEYS = {"code", "name", "notes", "location", "states", *RULE_LISTS}
 _LOCATION_KEYS = {"timezones", "regions", "prefixes", "citation"}
+MAX_PREFIX_DIGITS = 10  # what rules.location reads of a national number to place it
 
 
 @cache
@@ -396,6 +397,9 @@ def _location(
     prefixes: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
     for prefix, value in _table(raw.get("prefixes", {}), f"{where}.prefixes", errors).items():
         key = f"{where}.prefixes.{prefix}"
+        if not (str(prefix).isdigit() and len(str(prefix)) <= MAX_PREFIX_DIGITS):
+            errors.append(f"{key}: must be 1 to {MAX_PREFIX_DIGITS} digits of the national number")
+            continue
         if not isinstance(value, dict) or not _strings(value.get("regions", [])):
             errors.append(f"{key}: must be a table with regions = [...] and timezones = [...]")
             continue

@@ -120,6 +120,14 @@ def test_overrides_change_a_window_a_cap_and_remove_a_rule(tmp_path: Path) -> No
             "jurisdictions.FR.caps.new.citation",
         ),
         ({"ZZ": {"hours": []}}, "jurisdictions.ZZ"),
+        (
+            {"AU": {"location": {"prefixes": {"75536x": {"regions": [], "timezones": []}}}}},
+            "jurisdictions.AU.location.prefixes.75536x",
+        ),
+        (
+            {"AU": {"location": {"prefixes": {"1" * 11: {"regions": [], "timezones": []}}}}},
+            f"jurisdictions.AU.location.prefixes.{'1' * 11}",
+        ),
         ({"DE": {"colour": "red"}}, "jurisdictions.DE.colour"),
         (
             {"ES": {"consent": [{"name": "opt-in-2023", "since": "2023-06-29"}]}},

@@ -132,6 +132,20 @@ def test_au_geographic_prefixes(number: str, regions: set[str], zones: set[str])
     assert set(location.timezones) == zones
 
 
+@pytest.mark.parametrize(
+    ("number", "zones"),
+    [
+        ("+61755361234", {"Australia/Sydney", "Australia/Brisbane"}),  # Tweed Heads, NSW
+        ("+61755381234", {"Australia/Brisbane"}),  # Southport, QLD
+        ("+61265632000", {"Australia/Lord_Howe"}),  # Lord Howe Island
+    ],
+)
+def test_an_exchange_prefix_places_the_callee_better_than_the_area_code(
+    number: str, zones: set[str]
+) -> None:
+    assert set(where(number).timezones) == zones
+
+
 def test_an_au_mobile_carries_no_location() -> None:
     location = where("+61412345678")
     assert location.regions == ()
