@@ -118,6 +118,16 @@ DEFAULT_REGISTERS: Mapping[str, RegisterSpec] = {
         citation="LOPDGDD art. 23.4; refresh interval not verified",
         unverified=True,
     ),
+    "ie-ndd": RegisterSpec(
+        "ie-ndd",
+        "IE",
+        # The NDD holds landlines (mobiles are opt-in: the IE consent rule); a mobile is
+        # simply not on it. Ex-directory numbers are opted out too, which no copy shows.
+        max_age_days=28,
+        label="Irish National Directory Database (marketing preference)",
+        citation="S.I. 336/2011 reg 13: respect the NDD for marketing calls to landlines;"
+        " ComReg: marketers take up updates within 28 days",
+    ),
     "dno": RegisterSpec(
         "dno",
         None,

@@ -78,3 +78,15 @@ def test_an_au_copy_goes_stale_on_the_callees_date_not_utcs() -> None:
     at = datetime(2026, 11, 23, 14, tzinfo=UTC)
     decision = decide_on("+61298765432", at, "au-dncr", date(2026, 10, 24))
     assert finding(decision, "registry.")[0] == "registry.stale"
+
+
+def test_an_irish_landline_is_looked_up_on_the_ndd() -> None:
+    # S.I. 336/2011: marketing calls to landlines respect the National Directory Database.
+    at = datetime(2026, 11, 24, 11, tzinfo=UTC)
+    decision = decide_on("+35312345679", at, "ie-ndd", date(2026, 11, 20))
+    assert finding(decision, "registry.") == ("registry.ie-ndd", FindingVerdict.BLOCK)
+    without = decide(
+        prepare(CallAttempt("+35312345679", CID, at, tenant="acme"), Policy()),
+        Facts(caller_id_records=(CallerIdRecord(CID, "acme"),), tenant_has_inventory=True),
+    )
+    assert finding(without, "registry.") == ("registry.missing", FindingVerdict.BLOCK)
