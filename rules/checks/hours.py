@@ -112,7 +112,8 @@ def _holiday(ctx: RuleContext, label: str, rule: HolidayRule) -> Finding:
     # The zones share one or two dates: look each date up once, then take the first zone
     # (in the pack's order) whose date is a holiday, as a loop over every zone would.
     by_day = {
-        day: _first_holiday(rule.calendar, rule.observed, rule.names, subdivisions, day)
+        day: _dated(rule, day)
+        or _first_holiday(rule.calendar, rule.observed, rule.names, subdivisions, day)
         for day in view.days
     }
     hit = None
@@ -188,6 +189,12 @@ def subdivisions_for(rule: HolidayRule, regions: tuple[str, ...]) -> tuple[str |
         if value not in out:
             out.append(value)
     return tuple(out)
+
+
+def _dated(rule: HolidayRule, day: date) -> tuple[str, str | None] | None:
+    """The rule's own dated holiday on `day` (`HolidayRule.dates`), wherever it applies."""
+    name = rule.dated(day)
+    return (name, None) if name is not None else None
 
 
 @lru_cache(maxsize=4096)

@@ -44,6 +44,7 @@ _KEYS: dict[str, set[str]] = {
         "aliases",
         "observed",
         "names",
+        "dates",
         "conservative",
         "consent_lifts",
     },
@@ -275,6 +276,7 @@ def _holiday(item: Mapping[str, Any], where: str, errors: list[str]) -> HolidayR
     if not isinstance(subdivision, str):
         errors.append(f'{where}.subdivision: must be "", "callee" or a subdivision code')
         subdivision = ""
+    dates = _holiday_dates(item.get("dates", {}), f"{where}.dates", errors)
     return HolidayRule(
         str(item.get("name")),
         _purposes(item, where, errors),
@@ -285,10 +287,32 @@ def _holiday(item: Mapping[str, Any], where: str, errors: list[str]) -> HolidayR
         aliases=dict(aliases),
         observed=item.get("observed", True) is not False,
         names=tuple(names),
+        dates=dates,
         conservative=_bool(item, "conservative", where, errors),
         unverified=bool(item.get("unverified", False)),
         consent_lifts=_bool(item, "consent_lifts", where, errors),
     )
+
+
+def _holiday_dates(raw: object, where: str, errors: list[str]) -> dict[str, str]:
+    """`{"01-08" = "Battle of New Orleans", "2023-12-26" = "governor's proclamation"}`."""
+    if not isinstance(raw, dict):
+        errors.append(f"{where}: must map MM-DD or YYYY-MM-DD to a holiday's name")
+        return {}
+    out: dict[str, str] = {}
+    for key, name in raw.items():
+        text = str(key)
+        try:
+            # Every year's MM-DD must exist in some year: read it in a leap year.
+            date.fromisoformat(text if len(text) == 10 else f"2024-{text}")
+            valid = len(text) in (5, 10)
+        except ValueError:
+            valid = False
+        if not valid or not isinstance(name, str) or not name:
+            errors.append(f"{where}.{text}: must be MM-DD or YYYY-MM-DD = a holiday's name")
+            continue
+        out[text] = name
+    return out
 
 
 def _cap(item: Mapping[str, Any], where: str, errors: list[str]) -> CapRule | None:

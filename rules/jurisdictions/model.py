@@ -50,6 +50,9 @@ class HolidayRule:
     `when_unknown` used when it is not known, "*" meaning every subdivision); or a fixed code.
     `names`: only these holidays, by their whole name, and the days they are observed on
     instead (empty: all of the calendar).
+    `dates`: days banned besides the calendar's, `MM-DD` every year or `YYYY-MM-DD` once,
+    to their names: the holidays a library calendar lacks (Louisiana's 8 January), and those
+    a governor declares, kept by a person in the settings.
     `conservative`: blocking beyond what the law is known to require, said so in the reason.
     """
 
@@ -62,9 +65,16 @@ class HolidayRule:
     aliases: Mapping[str, str] = field(default_factory=dict)
     observed: bool = True
     names: tuple[str, ...] = ()
+    dates: Mapping[str, str] = field(default_factory=dict)
     conservative: bool = False
     unverified: bool = False
     consent_lifts: bool = False
+
+    def dated(self, day: date) -> str | None:
+        """The name of the holiday `dates` gives `day`, or None."""
+        if not self.dates:
+            return None
+        return self.dates.get(day.isoformat()) or self.dates.get(day.isoformat()[5:])
 
 
 # How far back the guard reads a number's prior attempts: the longest cap window it can

@@ -175,3 +175,53 @@ def test_kept_holiday_findings_follow_the_date_and_the_consent() -> None:
         assert lifted[0] is FindingVerdict.ALLOW and "consent" in lifted[1]
         assert holiday(boxing.replace(minute=30), Facts())[0] is FindingVerdict.BLOCK
         assert holiday(ordinary.replace(hour=11), consent)[1].startswith("2026-11-30")
+
+
+CENTRAL = ZoneInfo("America/Chicago")
+
+
+@pytest.mark.parametrize(
+    ("number", "day", "rule", "name"),
+    [
+        # Days the library's calendars lack (regulations.md 2.6): the pack's own dates.
+        ("+15045550123", datetime(2026, 1, 8, 11), "holiday.us-la-state-holidays", "Battle"),
+        ("+15045550123", datetime(2027, 1, 19, 11), "holiday.us-la-state-holidays", "Lee"),
+        # Mardi Gras in Mobile and Baldwin counties, taken for all of Alabama.
+        ("+12515550123", datetime(2026, 2, 17, 11), "holiday.us-al-mardi-gras", "Mardi Gras"),
+    ],
+)
+def test_louisiana_and_alabama_days_missing_from_the_library_are_blocked(
+    number: str, day: datetime, rule: str, name: str
+) -> None:
+    blocks = holiday_blocks(decide_at(number, day.replace(tzinfo=CENTRAL)))
+    assert name in blocks[rule]
+
+
+def test_the_day_after_mardi_gras_is_an_ordinary_day_in_alabama() -> None:
+    wednesday = datetime(2026, 2, 18, 11, tzinfo=CENTRAL)
+    assert holiday_blocks(decide_at("+12515550123", wednesday)) == {}
+
+
+def test_an_operator_adds_a_governors_day_in_the_settings() -> None:
+    from rules.jurisdictions import from_settings
+
+    raw = {"US": {"states": {"LA": {"holidays": [
+        {"name": "state-holidays", "dates": {"2026-03-02": "governor's proclamation"}},
+    ]}}}}  # fmt: skip
+    jurisdictions, errors = from_settings(raw)
+    assert errors == []
+    attempt = CallAttempt(
+        "+15045550123", "+61291234567", datetime(2026, 3, 2, 11, tzinfo=CENTRAL), tenant="acme"
+    )
+    decision = decide(prepare(attempt, Policy(jurisdictions=jurisdictions)), Facts())
+    assert "governor" in holiday_blocks(decision)["holiday.us-la-state-holidays"]
+    _, bad = from_settings(
+        {
+            "US": {
+                "states": {
+                    "LA": {"holidays": [{"name": "state-holidays", "dates": {"03-32": "no"}}]}
+                }
+            }
+        }
+    )
+    assert any("dates.03-32" in error for error in bad), bad
