@@ -293,6 +293,7 @@ class Store:
 
     async def add_suppression(self, entry: SuppressionEntry) -> None:
         """Insert or refresh an opt-out; returns once it is on disk (synchronous = FULL)."""
+        self._hot.check_file(now=True)  # not into a removed file: it would be lost
         await self.durable_transaction(
             [
                 (

@@ -88,8 +88,13 @@ class HotPath:
     _hurry: threading.Event = field(default_factory=threading.Event)
     # Set by `close`: a writer waiting out a locked or failing database gives up.
     _stopping: threading.Event = field(default_factory=threading.Event)
+    # The file opened (device, inode), and when it was last seen still at `path`.
+    _identity: tuple[int, int] | None = None
+    _seen_at: float = 0.0
 
     async def open(self) -> None:
+        self._identity = self._file_identity()
+        self._seen_at = time.monotonic()
         read = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         read.row_factory = sqlite3.Row
         read.execute("PRAGMA query_only = ON")
@@ -112,6 +117,7 @@ class HotPath:
         if self._read is None:
             raise StoreUnavailable("the store is closed")
         self._check_lag()
+        self.check_file()
         # One read transaction: every statement sees the same snapshot, so a register copy
         # swapped by an import in between cannot point at a table already dropped.
         self._read.execute("BEGIN")
@@ -119,6 +125,29 @@ class HotPath:
             return fn(self._read, *args)
         finally:
             self._read.execute("COMMIT")
+
+    def check_file(self, *, now: bool = False) -> None:
+        """Raise StoreUnavailable when the database file was removed or replaced since the
+        store opened it (looked at once a second at most, unless `now`). The connections
+        would go on with the removed file: opt-outs acknowledged into it are lost at the
+        next start, which creates an empty database."""
+        checked = time.monotonic()
+        if not now and checked - self._seen_at < FILE_CHECK_INTERVAL_S:
+            return
+        identity = self._file_identity()
+        if identity is None or identity != self._identity:
+            raise StoreUnavailable(
+                f"the database {self.path} was removed or replaced while in use: restart"
+                " dialguard once the right file is in place"
+            )
+        self._seen_at = checked
+
+    def _file_identity(self) -> tuple[int, int] | None:
+        try:
+            stat = self.path.stat()
+        except OSError:
+            return None
+        return stat.st_dev, stat.st_ino
 
     def pending_attempts(self, number: str) -> list[PriorAttempt]:
         return list(self._pending_attempts.get(number, ()))
@@ -300,6 +329,9 @@ _RECORD_ERRORS = (
     sqlite3.InterfaceError,
     sqlite3.ProgrammingError,
 )
+
+
+FILE_CHECK_INTERVAL_S = 1.0
 
 
 def multi_row_insert(insert: str, rows: list[tuple[Any, ...]]) -> tuple[str, tuple[Any, ...]]:

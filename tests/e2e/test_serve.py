@@ -136,6 +136,25 @@ async def test_a_database_that_fails_every_write_blocks_with_guard_error_and_los
     assert [r["call_id"] for r in recorded] == ["7.1", "7.2", "7.3"]
 
 
+async def test_a_database_removed_while_serving_blocks_and_refuses_opt_outs(
+    daemon: Daemon, fixtures_dir: Path
+) -> None:
+    """The connections would go on with the removed file: checks allowed as if nothing
+    happened, and an opt-out answered OK was lost at the next start (an empty database)."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{daemon.store.path}{suffix}").unlink(missing_ok=True)
+    await asyncio.sleep(1.1)  # the file is looked at once a second
+    check = await _call(daemon, _env(fixtures_dir, "allow-answered", agi_uniqueid="6.1"))
+    optout_env = _env(
+        fixtures_dir, "allow-answered", agi_network_script="optout", agi_arg_1="61400000001"
+    )
+    optout = await _call(daemon, optout_env)
+
+    rule = check.set_variables["DIALGUARD_VERDICT"], check.set_variables["DIALGUARD_RULE"]
+    assert rule == ("BLOCK", "guard.error")
+    assert optout.set_variables.get("DIALGUARD_OPTOUT") == "FAILED"
+
+
 async def test_an_emergency_call_is_decided_by_its_rule_even_when_the_guard_cannot_work(
     daemon: Daemon, fixtures_dir: Path
 ) -> None:
