@@ -32,7 +32,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -88,6 +88,7 @@ class HotPath:
     _hurry: threading.Event = field(default_factory=threading.Event)
     # Set by `close`: a writer waiting out a locked or failing database gives up.
     _stopping: threading.Event = field(default_factory=threading.Event)
+    _overflowing: bool = False  # records refused for want of room (write_behind)
     # The file opened (device, inode), and when it was last seen still at `path`.
     _identity: tuple[int, int] | None = None
     _seen_at: float = 0.0
@@ -182,6 +183,15 @@ class HotPath:
         if not insert.rstrip().endswith(")"):
             raise ValueError("write_behind takes an INSERT ... VALUES (?, ...) statement")
         future = asyncio.get_running_loop().create_future()
+        if len(self._inflight) >= MAX_UNWRITTEN:
+            # The database has failed for a long while (the checks have been failing closed
+            # after max_write_lag_s): bounded memory, at the cost of these records.
+            future.set_exception(StoreUnavailable(f"{MAX_UNWRITTEN} records wait already"))
+            if not self._overflowing:
+                log.error("decisions_not_recorded_queue_full", waiting=MAX_UNWRITTEN)
+            self._overflowing = True
+            return future
+        self._overflowing = False
         self._next_seq += 1
         write = _Write(insert, params, future, time.monotonic(), self._next_seq, pending, call_id)
         self._queued.append((write.seq, write.queued_at))
@@ -201,9 +211,10 @@ class HotPath:
             self._hurry.set()
             await asyncio.gather(*waiting, return_exceptions=True)
 
-    def _done(self, batch: list[_Write], error: BaseException | None) -> None:
-        """On the event loop: settle a committed (or failed) batch."""
-        for write in batch:
+    def _done(self, settled: list[tuple[_Write, BaseException | None]]) -> None:
+        """On the event loop: settle committed (or failed) writes."""
+        failed: dict[str, int] = {}
+        for write, error in settled:
             self._inflight.pop(id(write), None)
             if write.pending is not None:
                 number, attempt = write.pending
@@ -217,8 +228,10 @@ class HotPath:
                     write.future.set_result(None)
                 else:
                     write.future.set_exception(error)
-        if error is not None:
-            log.error("decisions_not_recorded", count=len(batch), error=repr(error))
+            if error is not None:
+                failed[repr(error)] = failed.get(repr(error), 0) + 1
+        for error_text, count in failed.items():
+            log.error("decisions_not_recorded", count=count, error=error_text)
 
     def _connect_writer(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -250,10 +263,16 @@ class HotPath:
                     batch.append(nxt)
                 writes = [w for w in batch if isinstance(w, _Write)]
                 error = self._commit(conns, writes)
+                settled = [(w, error) for w in writes]
+                if error is not None and len(writes) > 1:
+                    # The batch failed on its own terms (a record SQLite refuses, or more
+                    # parameters than this SQLite binds): each record alone, so that only
+                    # what must be is lost.
+                    settled = [(w, self._commit(conns, [w])) for w in writes]
                 self._committed_seq = max(w.seq for w in writes)  # failed ones are settled too
                 if loop.is_closed():
                     return
-                loop.call_soon_threadsafe(self._done, writes, error)
+                loop.call_soon_threadsafe(self._done, settled)
         finally:
             for conn in conns:
                 conn.close()
@@ -262,10 +281,10 @@ class HotPath:
         """Commit the batch, retrying while the database is locked or failing; a record it
         refuses fails the batch.
 
-        A database that fails (read-only, full, an I/O error, a broken schema) is waited
+        A database that fails (read-only, full, an I/O error, cannot be opened) is waited
         out like a lock: the batch stays unwritten, so the checks see their records lag and
-        fail closed (`StoreUnavailable`, `guard.error`). Settling it as failed let them go on
-        allowing calls with caps that no longer counted, and no audit record."""
+        fail closed (`StoreUnavailable`, the failure policy). Settling it as failed let them
+        go on allowing calls with caps that no longer counted, and no audit record."""
         delay = 0.01
         warned = False
         while True:
@@ -275,9 +294,11 @@ class HotPath:
                 conn = conns[0]
                 conn.execute("BEGIN IMMEDIATE")
                 try:
+                    bound = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
                     for sql, run in itertools.groupby(batch, key=lambda w: w.sql):
                         rows = [w.params for w in run]
-                        conn.execute(*multi_row_insert(sql, rows))
+                        for statement in multi_row_inserts(sql, rows, bound):
+                            conn.execute(*statement)
                     conn.execute("COMMIT")
                 except BaseException:
                     if conn.in_transaction:  # a failed COMMIT may have ended it already
@@ -286,19 +307,16 @@ class HotPath:
                 if warned:
                     log.warning("decisions_recorded_after_wait", count=len(batch))
                 return None
-            except _RECORD_ERRORS as exc:  # a bad record fails its batch, not the writer
-                return exc
             except sqlite3.Error as exc:
-                if self._stopping.is_set():
-                    return exc
+                if _fails_the_records(exc) or self._stopping.is_set():
+                    return exc  # a bad record fails its batch, not the writer
                 locked = is_lock_error(exc)
                 if not warned:
                     kind = "locked" if locked else "failing"
                     log.warning(f"database_{kind}_retrying", error=str(exc))
                     warned = True
                 if not locked and conns:
-                    # A fresh connection: this one may keep an outdated schema (it reads
-                    # the schema again only when a statement runs), or a replaced file.
+                    # A fresh connection: this one may hold a file replaced meanwhile.
                     with contextlib.suppress(sqlite3.Error):
                         conns.pop().close()
                 time.sleep(delay)
@@ -321,8 +339,12 @@ class HotPath:
             read.close()
 
 
-# What SQLite says of a record itself (a constraint, a value it cannot bind): retrying
-# cannot help. Anything else from SQLite is the database's state, and is waited out.
+# SQLite's primary result codes for what is wrong with the statement or its records (a
+# constraint, a value it cannot bind, SQLITE_ERROR: "too many SQL variables", "no such
+# column"): the same statement fails again, so retrying cannot help. Every other code (busy,
+# locked, read-only, full, I/O error, corrupt, cannot open) is the database's state, which
+# passes or needs an operator, and is waited out.
+_STATEMENT_CODES = frozenset({1, 18, 19, 20, 25})  # ERROR, TOOBIG, CONSTRAINT, MISMATCH, RANGE
 _RECORD_ERRORS = (
     sqlite3.IntegrityError,
     sqlite3.DataError,
@@ -331,7 +353,29 @@ _RECORD_ERRORS = (
 )
 
 
+def _fails_the_records(exc: sqlite3.Error) -> bool:
+    if isinstance(exc, _RECORD_ERRORS):
+        return True
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:  # no code to tell by: only a lock is known to pass
+        return not is_lock_error(exc)
+    return (code & 0xFF) in _STATEMENT_CODES
+
+
 FILE_CHECK_INTERVAL_S = 1.0
+# Records kept waiting for a failing database, at most: some 100 MB (a few KB each), a few
+# minutes of a busy PBX's calls, which by then are failing closed anyway.
+MAX_UNWRITTEN = 20_000
+
+
+def multi_row_inserts(
+    insert: str, rows: list[tuple[Any, ...]], max_variables: int
+) -> Iterator[tuple[str, tuple[Any, ...]]]:
+    """`multi_row_insert` statements for all `rows`, each binding at most `max_variables`
+    parameters: SQLite before 3.32 binds 999 by default, less than a batch of decisions."""
+    per_statement = max(1, max_variables // max(1, len(rows[0]))) if rows else 1
+    for start in range(0, len(rows), per_statement):
+        yield multi_row_insert(insert, rows[start : start + per_statement])
 
 
 def multi_row_insert(insert: str, rows: list[tuple[Any, ...]]) -> tuple[str, tuple[Any, ...]]:
@@ -339,8 +383,8 @@ def multi_row_insert(insert: str, rows: list[tuple[Any, ...]]) -> tuple[str, tup
 
     One statement is one sqlite3 step, so the writer thread gives the GIL back to the event
     loop once per batch instead of once per row: every hand-over costs the loop a thread
-    switch, and executemany made two per row. `BATCH_LIMIT` rows of a 14-column insert stay
-    far below SQLite's 32,766 bound parameters.
+    switch, and executemany made two per row. `multi_row_inserts` keeps each statement
+    within the SQLite build's bound on parameters (32,766 since 3.32, 999 before).
     """
     if len(rows) == 1:
         return insert, rows[0]

@@ -109,33 +109,6 @@ async def test_a_database_locked_for_long_blocks_with_guard_error_then_recovers(
     assert [r["call_id"] for r in recorded] == ["9.2", "9.3", "9.4"]
 
 
-async def test_a_database_that_fails_every_write_blocks_with_guard_error_and_loses_nothing(
-    daemon: Daemon, fixtures_dir: Path
-) -> None:
-    """Not locked but failing (read-only, full, an I/O error; here a trigger that names a
-    missing table): the records wait as for a lock, so the guard fails closed rather than go
-    on allowing calls whose caps no longer count, and they are written once it recovers."""
-    with sqlite3.connect(daemon.store.path) as conn:
-        conn.execute(
-            "CREATE TRIGGER failing BEFORE INSERT ON decisions"
-            " BEGIN INSERT INTO no_such_table VALUES (1); END"
-        )
-    first = await _call(daemon, _env(fixtures_dir, "allow-answered", agi_uniqueid="7.1"))
-    await asyncio.sleep(daemon.store.max_write_lag_s + 0.2)
-    failing = await _call(daemon, _env(fixtures_dir, "allow-answered", agi_uniqueid="7.2"))
-    with sqlite3.connect(daemon.store.path) as conn:
-        conn.execute("DROP TRIGGER failing")
-    await daemon.store.flush()
-    after = await _call(daemon, _env(fixtures_dir, "allow-answered", agi_uniqueid="7.3"))
-    recorded = await daemon.store.fetchall("SELECT call_id FROM decisions ORDER BY call_id")
-
-    assert not first.set_variables["DIALGUARD_RULE"].startswith("guard.")
-    rule = failing.set_variables["DIALGUARD_VERDICT"], failing.set_variables["DIALGUARD_RULE"]
-    assert rule == ("BLOCK", "guard.error")
-    assert not after.set_variables["DIALGUARD_RULE"].startswith("guard.")
-    assert [r["call_id"] for r in recorded] == ["7.1", "7.2", "7.3"]
-
-
 async def test_a_database_removed_while_serving_blocks_and_refuses_opt_outs(
     daemon: Daemon, fixtures_dir: Path
 ) -> None:
