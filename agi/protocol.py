@@ -26,7 +26,7 @@ ENV_TERMINATOR = b"\n\n"
 MAX_VALUE_CHARS = 2000
 
 _VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_ARG_KEY = re.compile(r"^agi_arg_([0-9]+)$")
+_ARG_KEY = re.compile(r"^agi_arg_([0-9]{1,6})$")  # bounded: int() refuses 4,300 digits
 _REPLY_CODE = re.compile(r"^([0-9]{3})(?:[ -](.*))?$")
 _RESULT = re.compile(r"^result=(\S*)\s*(.*)$")
 # Characters that would end the command line early inside Asterisk.
@@ -111,6 +111,8 @@ def env_forgery(block: bytes) -> str | None:
             return f"{name} appears twice"
         seen.add(name)
         match = _ARG_KEY.match(name)
+        if match is None and name.startswith("agi_arg_"):
+            return f"{name[:40]} is no argument Asterisk numbers"
         if match:
             args += 1
             if int(match.group(1)) != args:

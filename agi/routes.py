@@ -283,6 +283,10 @@ async def handle_optout(session: AgiSession, ctx: RouteContext) -> None:
     request = session.request
     status, reason = "FAILED", ""
     try:
+        if request.forged is not None:
+            # Whose number it is cannot be told: FAILED, and the dialplan's fallback (the
+            # DialguardOptOut UserEvent, read from the channel by the AMI listener) records it.
+            raise BadInput(f"the AGI environment is not as Asterisk writes it ({request.forged})")
         async with asyncio.timeout_at(ctx.budget.decide_by):
             variables = await session.get_variables(
                 CALL_SETTINGS[name][0] for name in OPTOUT_SETTINGS
@@ -306,6 +310,8 @@ async def handle_optout(session: AgiSession, ctx: RouteContext) -> None:
                 ctx.spawn(asyncio.shield(write))
                 await asyncio.shield(write)
                 status, reason = "OK", f"{parsed.e164} opted out of all calls from {tenant}"
+    except BadInput as exc:
+        reason = str(exc)
     except TimeoutError:
         reason = f"the opt-out was not confirmed within {_ms(ctx)} ms"
     except ConnectionError:

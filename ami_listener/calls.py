@@ -66,7 +66,9 @@ DIAL_STATUS_DISPOSITION: Mapping[str, str] = {
 }
 
 # A Uniqueid's channel counter: `1795859878.62` (or `<systemname>-1795859878.62`) -> 62.
-_UNIQUEID_COUNTER = re.compile(r"\d+\.(\d+)$")
+# Asterisk writes its clock (time(), ten digits) before the dot; an id an application
+# assigned (Originate ChannelId, ARI channelId: `campaign-7.3`) has no such counter.
+_UNIQUEID_COUNTER = re.compile(r"(?:^|-)\d{10,}\.(\d+)$")
 # How far below the highest counter seen a new channel's must be to mean a restart. Channels
 # are numbered as they are allocated, and their Newchannel events can come a few out of
 # order; a restart drops the counter to near 0.

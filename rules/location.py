@@ -171,28 +171,24 @@ def locate(attempt: CallAttempt, destination: ParsedNumber, policy: Policy) -> C
             inferred.basis,
             tuple(problems),
         )
-    regions = inferred.regions
-    if region:
-        regions = (region,)
-        if _has_state_tables(region, policy):
-            # The number's state stays a candidate beside the address's: Florida, Oklahoma
-            # and Maryland presume a callee with their area code is in the state, so state
-            # rules apply by area code and by known address (regulations.md 2.5). The clock
-            # is the address's. Elsewhere the address narrows what the number says.
-            regions = tuple(dict.fromkeys((region, *inferred.regions)))
-    if zone:
-        zones: tuple[str, ...] = (zone,)
-    else:
-        zones = region_zones(region or "", policy) or inferred.timezones
+    # The clock is the address's: the federal and the state windows are both "in the time
+    # zone of the called party", which a known address tells.
+    zones = ((zone,) if zone else region_zones(region or "", policy)) or inferred.timezones
     basis = "customer address: " + ", ".join(x for x in (region, zone) if x)
-    if len(regions) > 1:
-        basis += f"; and by the number ({inferred.basis}): " + ", ".join(regions[1:])
+    regions = (region,) if region else inferred.regions
+    if _has_state_tables(country, policy) and inferred.regions and region:
+        # But the number's state stays a candidate beside the address's, wherever that is
+        # (another state, Canada, abroad): Florida, Oklahoma and Maryland presume a callee
+        # with their area code is in the state, so state rules apply by area code and by
+        # known address (regulations.md 2.5). Elsewhere the address narrows the number.
+        regions = tuple(dict.fromkeys((region, *inferred.regions)))
+        basis += f"; and by the number ({inferred.basis}): " + ", ".join(inferred.regions)
     return CalleeLocation(country, regions, zones, "customer", basis, tuple(problems))
 
 
-def _has_state_tables(region: str, policy: Policy) -> bool:
-    """Whether the region's country has rules by state (the US pack)."""
-    pack = policy.jurisdictions.for_country(region[:2])
+def _has_state_tables(code: str | None, policy: Policy) -> bool:
+    """Whether the country (of a region code such as `US-FL`) has rules by state (the US)."""
+    pack = policy.jurisdictions.for_country(code[:2]) if code else None
     return pack is not None and bool(pack.states)
 
 

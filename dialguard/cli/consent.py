@@ -64,7 +64,11 @@ def add(
     expires_at = parse_when(expires, "--expires", day_starts=FIRST_MIDNIGHT)
     assert granted is not None
     if expires_at is not None and expires_at <= granted:
-        raise InputError(f"--expires: {expires} is not after --date {date_text}")
+        raise InputError(
+            f"--expires: {expires} is not after --date {date_text} (a date alone starts a"
+            " consent once that day has begun everywhere, and ends it once the expiry day has"
+            " begun anywhere: give date-times to be exact)"
+        )
     record = ConsentRecord(
         _e164(number, tenant, app.settings.policy),
         tenant,

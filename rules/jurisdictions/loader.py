@@ -80,7 +80,8 @@ def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any
     """The pack `base` with the operator's `override` applied (see docs/jurisdictions.md).
 
     Rule lists merge by `name`: a named rule replaces the fields it gives (an hours rule's
-    `days` weekday by weekday), a new name adds a rule, `remove = true` deletes it. `states` merge per state; other keys replace.
+    `days` weekday by weekday, a holiday rule's `dates` day by day), a new name adds a rule,
+    `remove = true` deletes it. `states` merge per state; other keys replace.
     """
     out = copy.deepcopy(dict(base))
     for key, value in override.items():
@@ -123,9 +124,13 @@ def _merge_rules(base: list[Any], override: list[Any]) -> list[Any]:
             rules.append(dict(item))
             continue
         merged = {**rules[index], **item}
-        # Weekdays merge one by one: `days = { sun = [...] }` changes Sunday only.
-        if isinstance(rules[index].get("days"), dict) and isinstance(item.get("days"), dict):
-            merged["days"] = {**rules[index]["days"], **item["days"]}
+        # Weekdays merge one by one: `days = { sun = [...] }` changes Sunday only. A
+        # holiday's dates too: a governor's day adds to the pack's, and "" drops one.
+        for table in ("days", "dates"):
+            if isinstance(rules[index].get(table), dict) and isinstance(item.get(table), dict):
+                merged[table] = {**rules[index][table], **item[table]}
+        if isinstance(merged.get("dates"), dict):
+            merged["dates"] = {day: name for day, name in merged["dates"].items() if name != ""}
         rules[index] = merged
     return rules
 

@@ -79,6 +79,12 @@ def test_a_caller_name_without_a_line_break_is_never_taken_for_forgery(name: str
     assert env_forgery(_with_caller_name(name)) is None
 
 
+def test_a_huge_argument_number_is_a_forgery_not_a_crash() -> None:
+    block = _with_caller_name("Acme\nagi_arg_" + "9" * 5000 + ": x")
+    assert env_forgery(block) is not None
+    assert parse_request(parse_env(block)).args == ("spring",)
+
+
 @pytest.mark.parametrize(
     "injected",
     [

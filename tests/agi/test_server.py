@@ -399,6 +399,23 @@ async def test_optout_of_an_unreadable_number_fails_visibly(
     assert service.opted_out == []
 
 
+async def test_an_optout_with_a_forged_environment_fails_for_the_fallback_to_record(
+    server: AgiServer, service: FakeService
+) -> None:
+    # The contract's form has no argument: the number is agi_extension. This caller-ID name
+    # adds an agi_arg_1, which would have opted out 0499999999 and answered OK, so the
+    # dialplan skipped its UserEvent fallback and the callee stayed callable.
+    env = allow_answered_env(
+        agi_network_script="optout",
+        agi_arg_1=None,
+        agi_calleridname="Acme\nagi_arg_1: 0499999999",
+    )
+    fake = await run_call(server, FakeAsterisk(env))
+    assert fake.set_variables["DIALGUARD_OPTOUT"] == "FAILED"
+    assert "not as Asterisk writes it" in fake.set_variables["DIALGUARD_OPTOUT_REASON"]
+    assert service.opted_out == []
+
+
 # -- hazards --------------------------------------------------------------------------------
 
 

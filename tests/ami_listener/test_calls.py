@@ -210,6 +210,18 @@ def test_a_restart_during_a_link_drop_closes_the_calls_that_were_up(
         assert cut == [] and tracker.open_calls == 1  # left to the stale sweep
 
 
+def test_an_assigned_channel_id_after_a_drop_is_no_restart(fixtures_dir: Path) -> None:
+    # An Originate ChannelId or ARI channelId such as `campaign-7.3` is no channel counter.
+    ringing = load(fixtures_dir, "allow-noanswer")
+    ringing = ringing[: _through_first(ringing, "DialEnd") - 1]
+    tracker = CallTracker(asterisk_tz=SYDNEY)
+    run(ringing, tracker)
+    tracker.link_lost()
+    assigned = {"Event": "Newchannel", "Uniqueid": "campaign-7.3", "Linkedid": "campaign-7.3"}
+    assert run([assigned], tracker) == []
+    assert tracker.restarts == 0 and tracker.open_calls == 2
+
+
 def test_hangup_during_agi_is_no_attempt(fixtures_dir: Path) -> None:
     tracker = CallTracker()
     assert run(load(fixtures_dir, "hangup-during-agi"), tracker) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -215,6 +216,10 @@ def test_an_operator_adds_a_governors_day_in_the_settings() -> None:
     )
     decision = decide(prepare(attempt, Policy(jurisdictions=jurisdictions)), Facts())
     assert "governor" in holiday_blocks(decision)["holiday.us-la-state-holidays"]
+    # Added to the pack's days, not in their place: 8 January is still blocked.
+    january = replace(attempt, at=datetime(2027, 1, 8, 11, tzinfo=CENTRAL))
+    decision = decide(prepare(january, Policy(jurisdictions=jurisdictions)), Facts())
+    assert "Battle" in holiday_blocks(decision)["holiday.us-la-state-holidays"]
     _, bad = from_settings(
         {
             "US": {

@@ -200,13 +200,14 @@ def test_florida_call_at_20_00_is_blocked_by_the_state_not_the_federal_window() 
     assert rule(decision, "hours.us-solicitation").verdict is FindingVerdict.ALLOW
 
 
-@pytest.mark.parametrize("region", ["US-NY", "us-zz"])
+@pytest.mark.parametrize("region", ["US-NY", "us-zz", "CA-ON", "GB-LND"])
 def test_a_florida_area_code_keeps_the_florida_window_whatever_address_is_given(
     region: str,
 ) -> None:
     # Florida presumes a callee with its area code is in Florida: its rule applies by area
-    # code and by known address (regulations.md 2.5). An address in New York adds New York;
-    # an unknown state is reported and ignored, where it used to drop every state rule.
+    # code and by known address (regulations.md 2.5). An address in New York adds New York,
+    # one in Ontario or London Florida all the same; an unknown state is reported and
+    # ignored, where it used to drop every state rule.
     decision = decide_at("+13055550100", datetime(2026, 1, 14, 20, 30, tzinfo=NY), region=region)
     assert blocked(decision, "hours") == ["hours.us-fl-solicitation"]
     assert "US-FL" in decision.context["regions"]
