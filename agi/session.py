@@ -254,7 +254,15 @@ class AgiSession:
 
     def _line(self, raw: bytes) -> bool:
         """Take one line; False while the reply it belongs to is still incomplete."""
-        reply = self._replies.feed(raw.decode("utf-8", errors="replace"))
+        text = raw.decode("utf-8", errors="replace")
+        if not self._owed and not self._replies.in_block and text.strip() not in ("", "HANGUP"):
+            # Asterisk sends nothing between replies but `HANGUP`: a line now is not its.
+            # Waiting for it to end as a reply was not enough: a caller-ID name that ended
+            # the environment early with a blank line, then `520-`, opened a block that
+            # swallowed every later reply, and the check ran into its deadline.
+            self._fail(AgiProtocolError(f"an AGI reply to no command: {text.strip()[:80]!r}"))
+            return True
+        reply = self._replies.feed(text)
         if reply is None:
             return False
         if not self._owed:

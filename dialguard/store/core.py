@@ -105,6 +105,7 @@ class Store:
     async def exclusive(self) -> AsyncIterator[aiosqlite.Connection]:
         """The shared connection, to this task alone: hold it for a whole transaction.
         (An operator command runs one task, and may use `conn` as it is.)"""
+        self._hot.check_file()  # not into a removed file: outcomes, flags, events lost too
         async with self._serial:
             yield self.conn
 

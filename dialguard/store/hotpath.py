@@ -187,6 +187,7 @@ class HotPath:
             # The database has failed for a long while (the checks have been failing closed
             # after max_write_lag_s): bounded memory, at the cost of these records.
             future.set_exception(StoreUnavailable(f"{MAX_UNWRITTEN} records wait already"))
+            future.exception()  # logged once below, not by asyncio for every record
             if not self._overflowing:
                 log.error("decisions_not_recorded_queue_full", waiting=MAX_UNWRITTEN)
             self._overflowing = True
@@ -228,6 +229,7 @@ class HotPath:
                     write.future.set_result(None)
                 else:
                     write.future.set_exception(error)
+                    write.future.exception()  # logged below, once: not asyncio's per record
             if error is not None:
                 failed[repr(error)] = failed.get(repr(error), 0) + 1
         for error_text, count in failed.items():
@@ -264,7 +266,7 @@ class HotPath:
                 writes = [w for w in batch if isinstance(w, _Write)]
                 error = self._commit(conns, writes)
                 settled = [(w, error) for w in writes]
-                if error is not None and len(writes) > 1:
+                if error is not None and len(writes) > 1 and not self._stopping.is_set():
                     # The batch failed on its own terms (a record SQLite refuses, or more
                     # parameters than this SQLite binds): each record alone, so that only
                     # what must be is lost.
@@ -307,10 +309,10 @@ class HotPath:
                 if warned:
                     log.warning("decisions_recorded_after_wait", count=len(batch))
                 return None
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, MemoryError) as exc:  # MemoryError: SQLITE_NOMEM
                 if _fails_the_records(exc) or self._stopping.is_set():
                     return exc  # a bad record fails its batch, not the writer
-                locked = is_lock_error(exc)
+                locked = isinstance(exc, sqlite3.Error) and is_lock_error(exc)
                 if not warned:
                     kind = "locked" if locked else "failing"
                     log.warning(f"database_{kind}_retrying", error=str(exc))
@@ -339,12 +341,13 @@ class HotPath:
             read.close()
 
 
-# SQLite's primary result codes for what is wrong with the statement or its records (a
-# constraint, a value it cannot bind, SQLITE_ERROR: "too many SQL variables", "no such
-# column"): the same statement fails again, so retrying cannot help. Every other code (busy,
-# locked, read-only, full, I/O error, corrupt, cannot open) is the database's state, which
-# passes or needs an operator, and is waited out.
-_STATEMENT_CODES = frozenset({1, 18, 19, 20, 25})  # ERROR, TOOBIG, CONSTRAINT, MISMATCH, RANGE
+# SQLite's primary result codes for what is wrong with a record (a constraint, a value it
+# cannot bind or store): that record fails again, so retrying cannot help. Every other code
+# is the database's state, which passes or needs an operator, and is waited out: busy,
+# locked, read-only, full, I/O error, corrupt, cannot open, and SQLITE_ERROR, whose "no such
+# column" comes from a schema a newer dialguard migrated under this one (the inserts keep
+# within the parameter bound, so "too many SQL variables" does not come).
+_STATEMENT_CODES = frozenset({18, 19, 20, 25})  # TOOBIG, CONSTRAINT, MISMATCH, RANGE
 _RECORD_ERRORS = (
     sqlite3.IntegrityError,
     sqlite3.DataError,
@@ -353,7 +356,9 @@ _RECORD_ERRORS = (
 )
 
 
-def _fails_the_records(exc: sqlite3.Error) -> bool:
+def _fails_the_records(exc: sqlite3.Error | MemoryError) -> bool:
+    if isinstance(exc, MemoryError):
+        return False
     if isinstance(exc, _RECORD_ERRORS):
         return True
     code = getattr(exc, "sqlite_errorcode", None)

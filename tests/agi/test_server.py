@@ -5,6 +5,7 @@ last test, which runs the real `dialguard.guard.Guard` over a real SQLite store.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import struct
@@ -251,6 +252,33 @@ async def test_a_caller_name_that_adds_environment_lines_blocks_the_call(
     env = allow_answered_env(agi_calleridname="Acme\nagi_arg_1: 0412345678")
     fake = await run_call_under_policy(Verdict.ALLOW, service, FakeAsterisk(env))
     assert_blocked_as_bad_input(fake, service, "not as Asterisk writes it")
+
+
+@pytest.mark.parametrize("on_failure", [Verdict.BLOCK, Verdict.ALLOW])
+async def test_a_caller_name_that_ends_the_environment_early_never_allows_the_call(
+    service: FakeService, on_failure: Verdict
+) -> None:
+    # "\n\n520-" ends the environment in order (no forgery to see), then opened a 520 block
+    # that swallowed every later reply: the check timed out, and `allow` let the call out
+    # unchecked. Asterisk's own lines after the name now come before any command: bad
+    # input. The session cannot be read after that, so the verdict may not reach the
+    # channel, and the dialplan then blocks the call for want of one.
+    env = "".join(allow_answered_env(agi_calleridname="Acme\n\n520-")).encode()
+    server = await start_agi_server("127.0.0.1", 0, service, on_failure=on_failure)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(env)  # as Asterisk writes it, all at once
+        received = b""
+        with contextlib.suppress(ConnectionError):
+            while chunk := await asyncio.wait_for(reader.read(4096), 2):
+                received += chunk
+        writer.close()
+    finally:
+        await server.shutdown()
+    assert b'"ALLOW"' not in received
+    [(_, decision, _)] = service.recorded
+    assert (decision.rule, decision.verdict) == ("guard.error", Verdict.BLOCK)
+    assert "reply to no command" in decision.reason
 
 
 async def test_non_utf8_caller_name_is_served(server: AgiServer, service: FakeService) -> None:
