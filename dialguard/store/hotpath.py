@@ -267,9 +267,8 @@ class HotPath:
                 error = self._commit(conns, writes)
                 settled = [(w, error) for w in writes]
                 if error is not None and len(writes) > 1 and not self._stopping.is_set():
-                    # The batch failed on its own terms (a record SQLite refuses, or more
-                    # parameters than this SQLite binds): each record alone, so that only
-                    # what must be is lost.
+                    # The batch failed on its own terms (a record SQLite refuses): each
+                    # record alone, so that only what must be is lost.
                     settled = [(w, self._commit(conns, [w])) for w in writes]
                 self._committed_seq = max(w.seq for w in writes)  # failed ones are settled too
                 if loop.is_closed():
