@@ -119,6 +119,16 @@ async def handle_check(session: AgiSession, ctx: RouteContext) -> None:
             f"the guard failed: {type(exc).__name__}",
         )
         log.warning("agi_check_error", uniqueid=request.uniqueid, error=repr(exc)[:300])
+    if session.failed and decision.verdict is Verdict.ALLOW:
+        # Asterisk's side became unreadable after the variables were read (lines no command
+        # asked for): what the decision rested on may be forged. Never an ALLOW then.
+        reason = (
+            "Asterisk's side could not be read after the check: an AGI line no command asked for"
+        )
+        attempt = attempt or provisional_attempt(request, at, destination)
+        decision = input_error_decision(attempt, reason)
+        log.warning("agi_bad_input", uniqueid=request.uniqueid, reason=reason)
+        _record_later(ctx, attempt, decision)
     await session.finish(verdict_variables(decision))
 
 

@@ -127,6 +127,11 @@ class AgiSession:
         return self._ended and not self._owed
 
     @property
+    def failed(self) -> bool:
+        """Asterisk sent something the session could not place, not yet raised."""
+        return self._error is not None
+
+    @property
     def hung_up(self) -> bool:
         """Asterisk said `HANGUP`: the caller is gone (SET VARIABLE still works)."""
         return self._replies.hung_up
@@ -142,7 +147,14 @@ class AgiSession:
             await self._next()  # replies owed to commands whose caller stopped waiting
         self._write(line.encode("utf-8"))
         self._owed += 1
-        return await self._next()
+        reply = await self._next()
+        if self._error is not None:
+            # Lines came after the reply, in the same read, that no command asked for: the
+            # reply itself may not be Asterisk's (a caller-ID name that forged the rest of
+            # the environment and a reply after it).
+            error, self._error = self._error, None
+            raise error
+        return reply
 
     async def get_variables(self, names: Iterable[str]) -> dict[str, str | None]:
         """Read channel variables; unset (and set-but-empty) ones come back as None.
@@ -255,6 +267,15 @@ class AgiSession:
     def _line(self, raw: bytes) -> bool:
         """Take one line; False while the reply it belongs to is still incomplete."""
         text = raw.decode("utf-8", errors="replace")
+        if text.startswith("agi_"):
+            # An environment line after the environment, inside a 520 block too: the
+            # environment Asterisk sent was ended early by a forged blank line.
+            self._fail(
+                AgiProtocolError(
+                    f"an AGI environment line after the environment: {text.strip()[:80]!r}"
+                )
+            )
+            return True
         if not self._owed and not self._replies.in_block and text.strip() not in ("", "HANGUP"):
             # Asterisk sends nothing between replies but `HANGUP`: a line now is not its.
             # Waiting for it to end as a reply was not enough: a caller-ID name that ended

@@ -514,7 +514,18 @@ class AmiListener:
             source=OPTOUT_SOURCE,
             requested_at=now,
         )
-        await self.sink.add_suppression(entry)
+        try:
+            await self.sink.add_suppression(entry)
+        except Exception as exc:
+            # Named here, so that an operator can add it by hand: the event is gone.
+            log.error(
+                "ami_optout_not_recorded",
+                number=entry.number,
+                tenant=tenant,
+                error=repr(exc)[:300],
+                hint=f"dialguard suppress add {entry.number} --tenant {tenant}",
+            )
+            raise
         log.info(
             "optout", number=entry.number, tenant=tenant, campaign=campaign, source=OPTOUT_SOURCE
         )

@@ -21,7 +21,7 @@ import click
 from dialguard.logs import configure_logging
 from dialguard.settings import Settings, SettingsError, load_settings
 from dialguard.store import Store, StoreError, open_store
-from dialguard.store.hotpath import is_lock_error
+from dialguard.store.hotpath import StoreUnavailable, is_lock_error
 
 T = TypeVar("T")
 
@@ -120,7 +120,7 @@ class AppContext:
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(coro)
-    except StoreError as exc:
+    except (StoreError, StoreUnavailable) as exc:
         raise InputError(str(exc)) from None
     except sqlite3.Error as exc:  # once open: another process's lock, a read-only file, ...
         raise InputError(database_problem(exc)) from None

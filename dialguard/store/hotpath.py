@@ -242,7 +242,7 @@ class HotPath:
         return conn
 
     def _write_forever(self, loop: asyncio.AbstractEventLoop) -> None:
-        conns = [self._connect_writer()]  # the writer's connection, replaced by _commit
+        conns: list[sqlite3.Connection] = []  # the writer's connection, made by _commit
         try:
             while True:
                 item = self._queue.get()
@@ -288,6 +288,7 @@ class HotPath:
         go on allowing calls with caps that no longer counted, and no audit record."""
         delay = 0.01
         warned = False
+        start = since = time.monotonic()
         while True:
             try:
                 if not conns:
@@ -315,7 +316,16 @@ class HotPath:
                 if not warned:
                     kind = "locked" if locked else "failing"
                     log.warning(f"database_{kind}_retrying", error=str(exc))
-                    warned = True
+                    warned, since = True, time.monotonic()
+                elif time.monotonic() - since >= STILL_FAILING_EVERY_S:
+                    # The checks have been failing closed all this while: say so, and why.
+                    log.error(
+                        "decisions_still_not_recorded",
+                        seconds=round(time.monotonic() - start, 1),
+                        waiting=len(batch),
+                        error=str(exc),
+                    )
+                    since = time.monotonic()
                 if not locked and conns:
                     # A fresh connection: this one may hold a file replaced meanwhile.
                     with contextlib.suppress(sqlite3.Error):
@@ -367,6 +377,9 @@ def _fails_the_records(exc: sqlite3.Error | MemoryError) -> bool:
 
 
 FILE_CHECK_INTERVAL_S = 1.0
+# While records wait for a failing database, an error line this often: the checks fail closed
+# meanwhile, and an error that never passes (a bug in our own SQL) must not look like a lock.
+STILL_FAILING_EVERY_S = 60.0
 # Records kept waiting for a failing database, at most: some 100 MB (a few KB each), a few
 # minutes of a busy PBX's calls, which by then are failing closed anyway.
 MAX_UNWRITTEN = 20_000

@@ -281,6 +281,35 @@ async def test_a_caller_name_that_ends_the_environment_early_never_allows_the_ca
     assert "reply to no command" in decision.reason
 
 
+@pytest.mark.parametrize("forged", ["200 result=1 (acme|autumn|informational||)\n", "520-\n"])
+async def test_a_forged_reply_that_comes_after_the_first_command_never_allows_the_call(
+    service: FakeService, forged: str
+) -> None:
+    # The caller-ID name ends the environment ("Acme\n\n"), and its tail reaches the
+    # server only after the GET went out (TCP cut Asterisk's write; Nagle held the rest): a
+    # forged reply to the GET (the attacker's tenant and campaign), or a 520 block that
+    # swallows every reply. Asterisk's own environment lines come right after it.
+    env = allow_answered_env()
+    name = next(i for i, line in enumerate(env) if line.startswith("agi_calleridname"))
+    server = await start_agi_server("127.0.0.1", 0, service, on_failure=Verdict.ALLOW)
+    received = b""
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write("".join([*env[:name], "agi_calleridname: Acme\n\n"]).encode())
+        received += await asyncio.wait_for(reader.readline(), 2)  # the GET
+        writer.write((forged + "".join(env[name + 1 :])).encode())
+        with contextlib.suppress(ConnectionError, TimeoutError):
+            while line := await asyncio.wait_for(reader.readline(), 2):
+                received += line
+                writer.write(b"200 result=1\n")  # as run_agi answers a SET VARIABLE
+        writer.close()
+    finally:
+        await server.shutdown()
+    assert received.startswith(b"GET FULL VARIABLE")
+    assert b'"ALLOW"' not in received
+    assert "guard.error" in [decision.rule for _, decision, _ in service.recorded]
+
+
 async def test_non_utf8_caller_name_is_served(server: AgiServer, service: FakeService) -> None:
     env = allow_answered_env(agi_calleridname="Ren\udce9")  # a lone 0xE9 byte on the wire
     fake = await run_call(server, FakeAsterisk(env))
