@@ -71,15 +71,22 @@ async def open_store(
     return store
 
 
-# Add an opt-out, or refresh the one for the same number and scope: the latest reason and
-# source, the earliest request, and the longer expiry: a later import never shortens an
-# opt-out, nor puts an end to a permanent one such as the callee's own IVR request (to
-# shorten one, remove it and add it again). `rows`: VALUES or a SELECT of the eight columns.
+# Add an opt-out, or refresh the one for the same number and scope: the earliest request,
+# the longer expiry (a later import never shortens an opt-out, nor puts an end to a permanent
+# one such as the callee's own IVR request; to shorten one, remove it and add it again), and
+# the reason and source of the request that expiry comes from, so that the record still says
+# who asked for what it does. `rows`: VALUES or a SELECT of the eight columns.
+_NEW_EXPIRY_WINS = (
+    "(excluded.expires_at IS NULL OR (expires_at IS NOT NULL"
+    " AND excluded.expires_at >= expires_at))"
+)
 SUPPRESSION_UPSERT = (
     "INSERT INTO suppressions (number, tenant, campaign, reason, source, requested_at,"
     " expires_at, created_at) {rows}"
-    " ON CONFLICT (number, tenant, campaign) DO UPDATE SET reason = excluded.reason,"
-    " source = excluded.source, requested_at = min(requested_at, excluded.requested_at),"
+    " ON CONFLICT (number, tenant, campaign) DO UPDATE SET"
+    f" reason = CASE WHEN {_NEW_EXPIRY_WINS} THEN excluded.reason ELSE reason END,"
+    f" source = CASE WHEN {_NEW_EXPIRY_WINS} THEN excluded.source ELSE source END,"
+    " requested_at = min(requested_at, excluded.requested_at),"
     " expires_at = CASE WHEN expires_at IS NULL OR excluded.expires_at IS NULL THEN NULL"
     " ELSE max(expires_at, excluded.expires_at) END"
 )

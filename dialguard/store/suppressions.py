@@ -103,7 +103,8 @@ class SuppressionImport(StagedImport[SuppressionEntry]):
     decision records wait for that lock, and the inline check blocks once they have waited
     2 s (`guard.error`): split lists longer than about 400,000 entries (500,000 held it
     2.05 s). Lines for a number and scope already there, or repeated, merge as if added one
-    by one in order: the later reason and source, the longer expiry (store.SUPPRESSION_UPSERT).
+    by one in order: the longer expiry, with its request's reason and source
+    (store.SUPPRESSION_UPSERT).
     """
 
     def __init__(self, store: Store) -> None:

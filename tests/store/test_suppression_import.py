@@ -64,5 +64,9 @@ async def test_an_import_never_shortens_an_opt_out_nor_ends_a_permanent_one(stor
             for n in ("+61412345678", "+61412345679", "+61412345670")
         )
         await staged.apply("list.csv")
-    expiry = {row.entry.number: row.entry.expires_at for row in await list_entries(store)}
+    rows = {row.entry.number: row.entry for row in await list_entries(store)}
+    expiry = {number: entry.expires_at for number, entry in rows.items()}
     assert expiry == {"+61412345678": None, "+61412345679": later, "+61412345670": sooner}
+    # The record still names the request its lifetime comes from: the callee's own.
+    assert (rows["+61412345678"].source, rows["+61412345678"].reason) == ("agi", "ivr")
+    assert rows["+61412345670"].source == "import"
