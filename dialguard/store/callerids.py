@@ -60,34 +60,29 @@ async def save_caller_ids(
     """
     added = updated = unchanged = 0
     now = time.time()
-    await store.conn.execute("BEGIN IMMEDIATE")
-    try:
+    async with store.writing() as conn:
         for entry in entries:
             pool = entry.pool or ""
-            async with store.conn.execute(
+            async with conn.execute(
                 "SELECT pool FROM caller_ids WHERE number = ? AND tenant = ?",
                 (entry.number, entry.tenant),
             ) as cur:
                 row = await cur.fetchone()
             if row is None:
                 added += 1
-                await store.conn.execute(
+                await conn.execute(
                     "INSERT INTO caller_ids (number, tenant, pool, source, created_at)"
                     " VALUES (?, ?, ?, ?, ?)",
                     (entry.number, entry.tenant, pool, source, now),
                 )
             elif entry.pool is not None and row[0] != pool:
                 updated += 1
-                await store.conn.execute(
+                await conn.execute(
                     "UPDATE caller_ids SET pool = ? WHERE number = ? AND tenant = ?",
                     (pool, entry.number, entry.tenant),
                 )
             else:
                 unchanged += 1
-        await store.conn.execute("COMMIT")
-    except BaseException:
-        await store.conn.execute("ROLLBACK")
-        raise
     counts = ImportCounts(added, updated, unchanged)
     tenants = sorted({e.tenant for e in entries})
     await store.log_event(

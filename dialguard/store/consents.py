@@ -88,18 +88,13 @@ async def revoke_consents(
     if campaign is not None:
         sql += " AND campaign = ?"
         params.append(campaign)
-    await store.conn.execute("BEGIN IMMEDIATE")
-    try:
-        async with store.conn.execute(sql, params) as cur:
+    async with store.writing() as conn:
+        async with conn.execute(sql, params) as cur:
             count = cur.rowcount
-        await store.conn.execute(
+        await conn.execute(
             "INSERT INTO events (at, kind, detail) VALUES (?, 'consent.revoke', ?)",
             (time.time(), f"{number} {tenant} {kind.value if kind else 'all'} ({count})"),
         )
-        await store.conn.execute("COMMIT")
-    except BaseException:
-        await store.conn.execute("ROLLBACK")
-        raise
     return count
 
 

@@ -30,19 +30,6 @@ from rules.outcomes import CallOutcome, outranks
 from rules.ports import DecisionSummary, FactQuery
 
 
-async def _run_transaction(
-    conn: aiosqlite.Connection, statements: Iterable[tuple[str, Sequence[Any]]]
-) -> None:
-    await conn.execute("BEGIN IMMEDIATE")
-    try:
-        for sql, params in statements:
-            await conn.execute(sql, params)
-        await conn.execute("COMMIT")
-    except BaseException:
-        await conn.execute("ROLLBACK")
-        raise
-
-
 class StoreError(Exception):
     """The store cannot be used: the message names the file and what is wrong."""
 
@@ -110,8 +97,8 @@ class Store:
 
     @contextlib.asynccontextmanager
     async def exclusive(self) -> AsyncIterator[aiosqlite.Connection]:
-        """The shared connection, to this task alone: hold it for a whole transaction.
-        (An operator command runs one task, and may use `conn` as it is.)"""
+        """The shared connection, to this task alone: hold it for a whole transaction
+        (`writing` opens one in it)."""
         self._hot.check_file()  # not into a removed file: outcomes, flags, events lost too
         async with self._serial:
             yield self.conn
@@ -198,19 +185,37 @@ class Store:
         async with self.exclusive() as conn, conn.execute(sql, params) as cur:
             return cur.rowcount
 
-    async def transaction(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> None:
+    @contextlib.asynccontextmanager
+    async def writing(self, *, durable: bool = False) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction on the shared connection, to this task alone: BEGIN
+        IMMEDIATE, COMMIT when the block ends, ROLLBACK when it raises. `durable`: committed
+        with synchronous=FULL, on disk before the block is left (an opt-out is acknowledged
+        only then)."""
         async with self.exclusive() as conn:
-            await _run_transaction(conn, statements)
+            if durable:
+                await conn.execute("PRAGMA synchronous = FULL")
+            try:
+                await conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                    await conn.execute("COMMIT")
+                except BaseException:
+                    await conn.execute("ROLLBACK")
+                    raise
+            finally:
+                if durable:
+                    await conn.execute("PRAGMA synchronous = NORMAL")
+
+    async def transaction(
+        self, statements: Iterable[tuple[str, Sequence[Any]]], *, durable: bool = False
+    ) -> None:
+        async with self.writing(durable=durable) as conn:
+            for sql, params in statements:
+                await conn.execute(sql, params)
 
     async def durable_transaction(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> None:
-        """`transaction`, committed with synchronous=FULL: on disk before it returns (an
-        opt-out is acknowledged only then)."""
-        async with self.exclusive() as conn:
-            await conn.execute("PRAGMA synchronous = FULL")
-            try:
-                await _run_transaction(conn, statements)
-            finally:
-                await conn.execute("PRAGMA synchronous = NORMAL")
+        """`transaction`, committed with synchronous=FULL (`writing`)."""
+        await self.transaction(statements, durable=True)
 
     async def log_event(
         self, kind: str, detail: dict[str, Any], at: datetime | None = None

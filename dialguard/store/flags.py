@@ -262,15 +262,8 @@ class FlagStore:
 
         A finding whose evidence an operator already acknowledged or dismissed opens nothing.
         """
-        async with self.store.exclusive() as conn:
-            await conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = await self._upsert(finding, to_epoch(now) or time.time())
-                await conn.execute("COMMIT")
-            except BaseException:
-                await conn.execute("ROLLBACK")
-                raise
-        return result
+        async with self.store.writing():
+            return await self._upsert(finding, to_epoch(now) or time.time())
 
     async def _upsert(self, finding: FlagFinding, now: float) -> UpsertResult:
         evidence = json.dumps(
@@ -373,40 +366,26 @@ class FlagStore:
         self, subject: str, reason: str, now: datetime, flag_id: int | None = None
     ) -> bool:
         """Suspend `subject`; False when it already is. Committed before this returns."""
-        async with self.store.exclusive() as conn:
-            await conn.execute("BEGIN IMMEDIATE")
-            try:
-                async with conn.execute(
-                    "INSERT OR IGNORE INTO suspensions (subject, reason, created_at, flag_id)"
-                    " VALUES (?, ?, ?, ?)",
-                    (subject, reason, to_epoch(now), flag_id),
-                ) as cur:
-                    inserted = cur.rowcount > 0
-                if inserted:
-                    detail = {"subject": subject, "reason": reason, "flag_id": flag_id}
-                    await conn.execute(*_event_statement("suspend", detail, now))
-                await conn.execute("COMMIT")
-            except BaseException:
-                await conn.execute("ROLLBACK")
-                raise
+        async with self.store.writing() as conn:
+            async with conn.execute(
+                "INSERT OR IGNORE INTO suspensions (subject, reason, created_at, flag_id)"
+                " VALUES (?, ?, ?, ?)",
+                (subject, reason, to_epoch(now), flag_id),
+            ) as cur:
+                inserted = cur.rowcount > 0
+            if inserted:
+                detail = {"subject": subject, "reason": reason, "flag_id": flag_id}
+                await conn.execute(*_event_statement("suspend", detail, now))
         return inserted
 
     async def unsuspend(self, subject: str, reason: str, now: datetime) -> bool:
         """Lift a suspension; False when `subject` was not suspended."""
-        async with self.store.exclusive() as conn:
-            await conn.execute("BEGIN IMMEDIATE")
-            try:
-                async with conn.execute(
-                    "DELETE FROM suspensions WHERE subject = ?", (subject,)
-                ) as cur:
-                    deleted = cur.rowcount > 0
-                if deleted:
-                    detail = {"subject": subject, "reason": reason}
-                    await conn.execute(*_event_statement("unsuspend", detail, now))
-                await conn.execute("COMMIT")
-            except BaseException:
-                await conn.execute("ROLLBACK")
-                raise
+        async with self.store.writing() as conn:
+            async with conn.execute("DELETE FROM suspensions WHERE subject = ?", (subject,)) as cur:
+                deleted = cur.rowcount > 0
+            if deleted:
+                detail = {"subject": subject, "reason": reason}
+                await conn.execute(*_event_statement("unsuspend", detail, now))
         return deleted
 
     async def suspensions(self) -> list[SuspensionRecord]:

@@ -59,12 +59,12 @@ class HistoryImport(StagedImport[CallOutcome]):
 
     async def apply(self, source_file: str) -> int:
         """Copy every staged attempt in one transaction; how many were new."""
-        conn = self.store.conn
-        await conn.execute("CREATE INDEX temp.history_stage_call ON history_stage (call_id)")
+        await self.store.conn.execute(
+            "CREATE INDEX temp.history_stage_call ON history_stage (call_id)"
+        )
         columns = ", ".join(_COLUMNS)
         now = time.time()
-        await conn.execute("BEGIN IMMEDIATE")
-        try:
+        async with self.store.writing() as conn:
             before = conn.total_changes
             await conn.execute(
                 f"INSERT OR IGNORE INTO outcomes ({columns}, updated_at)"
@@ -80,8 +80,4 @@ class HistoryImport(StagedImport[CallOutcome]):
                     json.dumps({"file": source_file, "rows": self.staged, "added": added}),
                 ),
             )
-            await conn.execute("COMMIT")
-        except BaseException:
-            await conn.execute("ROLLBACK")
-            raise
         return added
