@@ -82,10 +82,7 @@ async def handle_check(session: AgiSession, ctx: RouteContext) -> None:
                 if request.forged is not None:
                     # Which number or caller ID the call has cannot be told: not even an
                     # emergency call is decided on it (see protocol.env_forgery).
-                    raise BadInput(
-                        f"the AGI environment is not as Asterisk writes it ({request.forged}):"
-                        " a line break in the caller-ID name?"
-                    )
+                    raise _forged(request)
                 variables = await session.get_variables(v for v, _ in CALL_SETTINGS.values())
                 attempt = build_attempt(request, variables, at, destination)
             except (BadInput, AgiProtocolError, ValueError) as exc:
@@ -95,11 +92,8 @@ async def handle_check(session: AgiSession, ctx: RouteContext) -> None:
                 # number whose campaign is known: that needs nothing else.
                 reason = str(exc) if isinstance(exc, BadInput) else _unreadable(exc)
                 attempt = provisional_attempt(request, at, destination, variables or {})
-                decision = (
-                    variables is not None and emergency_decision(attempt, ctx.service.policy)
-                ) or input_error_decision(attempt, reason)
-                log.warning("agi_bad_input", uniqueid=request.uniqueid, reason=reason)
-                _record_later(ctx, attempt, decision)
+                emergency = variables is not None and emergency_decision(attempt, ctx.policy)
+                decision = _bad_input(ctx, attempt, reason, emergency or None)
             else:
                 decision = await ctx.service.check(attempt)
     except TimeoutError:
@@ -126,9 +120,7 @@ async def handle_check(session: AgiSession, ctx: RouteContext) -> None:
             "Asterisk's side could not be read after the check: an AGI line no command asked for"
         )
         attempt = attempt or provisional_attempt(request, at, destination)
-        decision = input_error_decision(attempt, reason)
-        log.warning("agi_bad_input", uniqueid=request.uniqueid, reason=reason)
-        _record_later(ctx, attempt, decision)
+        decision = _bad_input(ctx, attempt, reason)
     await session.finish(verdict_variables(decision))
 
 
@@ -271,6 +263,24 @@ def _apply_failure_policy(
     return decision
 
 
+def _bad_input(
+    ctx: RouteContext, attempt: CallAttempt, reason: str, decision: Decision | None = None
+) -> Decision:
+    """Bad input, logged and recorded: blocked whatever the failure policy
+    (`input_error_decision`), unless `decision` (the emergency rule's) decides it."""
+    decision = decision or input_error_decision(attempt, reason)
+    log.warning("agi_bad_input", uniqueid=attempt.call_id, reason=reason)
+    _record_later(ctx, attempt, decision)
+    return decision
+
+
+def _forged(request: AgiRequest) -> BadInput:
+    return BadInput(
+        f"the AGI environment is not as Asterisk writes it ({request.forged}):"
+        " a line break in the caller-ID name?"
+    )
+
+
 def _record_later(ctx: RouteContext, attempt: CallAttempt, decision: Decision) -> None:
     latency_ms = ctx.budget.elapsed_ms()
     ctx.spawn(ctx.service.record(attempt, decision, latency_ms, SOURCE))
@@ -296,7 +306,7 @@ async def handle_optout(session: AgiSession, ctx: RouteContext) -> None:
         if request.forged is not None:
             # Whose number it is cannot be told: FAILED, and the dialplan's fallback (the
             # DialguardOptOut UserEvent, read from the channel by the AMI listener) records it.
-            raise BadInput(f"the AGI environment is not as Asterisk writes it ({request.forged})")
+            raise _forged(request)
         async with asyncio.timeout_at(ctx.budget.decide_by):
             variables = await session.get_variables(
                 CALL_SETTINGS[name][0] for name in OPTOUT_SETTINGS

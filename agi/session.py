@@ -286,9 +286,8 @@ class AgiSession:
         reply = self._replies.feed(text)
         if reply is None:
             return False
-        if not self._owed:
-            self._fail(AgiProtocolError(f"an AGI reply to no command: {reply.text!r}"))
-            return True
+        # A reply is owed here: a line with none owed, a 520 block's opener included, was
+        # refused above, and a block stays open only while its command is owed.
         self._owed -= 1
         owed, checked = self._owed, self._checked
         if reply.code == 0:
