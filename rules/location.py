@@ -195,10 +195,10 @@ def _has_state_tables(code: str | None, policy: Policy) -> bool:
 def _known_region(region: str, policy: Policy) -> bool:
     """Whether `region` is a state, where state tables pick rules by it. An unknown one
     (`US-ZZ`) matched no table and silently dropped every state rule."""
-    if not _has_state_tables(region, policy):
-        return True
     pack = policy.jurisdictions.for_country(region[:2])
-    return (pack is not None and region[3:] in pack.states) or region in _nanp_state_zones()
+    if pack is None or not pack.states:
+        return True
+    return region[3:] in pack.states or region in _nanp_state_zones()
 
 
 def region_zones(region: str, policy: Policy) -> tuple[str, ...]:
