@@ -22,7 +22,13 @@ client gave a figure.
 Two servers are measured the same way:
   real  dialguard: agi.start_agi_server + dialguard.guard.Guard over a SQLite store holding an
         au-dncr register copy of 10 million numbers (built once, reused with --db);
-  null  a do-nothing FastAGI server: reads the environment, sets DIALGUARD_VERDICT ALLOW, closes;
+  null  the do-nothing FastAGI server, measured the same way: the check route's exchange (reads
+        the environment, sends one GET FULL VARIABLE and reads its reply, sends the three
+        SET VARIABLEs and reads their replies, closes) in a few lines of asyncio streams, no
+        decision. The issue's target compares with this one;
+  null-one  (optional) the least any FastAGI server can do: reads the environment, sends one
+        SET VARIABLE, closes. One round trip where the contract's exchange needs two, so
+        not the same measurement (the baseline of the figures at earlier stops);
   agi-noop  (optional) the agi package with a service that allows at once: the agi layer's own
         cost, without the guard and the store.
 
@@ -156,7 +162,37 @@ def fresh_copy(template: Path) -> Path:
 # -- servers (child process) ----------------------------------------------------------------
 
 
+# The commands of the check route's exchange (agi/routes.py), with a fixed verdict.
+_NULL_GET = (
+    b"GET FULL VARIABLE ${DIALGUARD_TENANT}|${DIALGUARD_CAMPAIGN}|${DIALGUARD_PURPOSE}"
+    b"|${DIALGUARD_CALLEE_TZ}|${DIALGUARD_CALLEE_REGION}\n"
+)
+_NULL_SET = (
+    b'SET VARIABLE DIALGUARD_VERDICT "ALLOW"\n'
+    b'SET VARIABLE DIALGUARD_RULE ""\n'
+    b'SET VARIABLE DIALGUARD_REASON "allowed"\n'
+)
+
+
 async def _null_session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """The issue's do-nothing server "measured the same way": the check route's exchange (the
+    environment, one GET FULL VARIABLE answered, three SET VARIABLEs read), no decision."""
+    try:
+        await reader.readuntil(b"\n\n")
+        writer.write(_NULL_GET)
+        await reader.readline()
+        writer.write(_NULL_SET)
+        writer.write_eof()
+        for _ in range(3):
+            await reader.readline()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    finally:
+        writer.close()
+
+
+async def _null_one_session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """The least a FastAGI server can do: the environment, one SET VARIABLE, close."""
     try:
         await reader.readuntil(b"\n\n")
         writer.write(b'SET VARIABLE DIALGUARD_VERDICT "ALLOW"\n')
@@ -172,8 +208,9 @@ async def _serve(
 ) -> None:
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    if kind == "null":
-        server = await asyncio.start_server(_null_session, "127.0.0.1", 0)
+    if kind in ("null", "null-one"):
+        session = _null_session if kind == "null" else _null_one_session
+        server = await asyncio.start_server(session, "127.0.0.1", 0)
         ready.send(server.sockets[0].getsockname()[1])
         await stop.wait()
         server.close()
@@ -585,7 +622,9 @@ def main() -> None:
         default=10_000_000,
         help="numbers in the au-dncr copy when building (default 10M)",
     )
-    parser.add_argument("--servers", default="real,null", help="comma list of real,null,agi-noop")
+    parser.add_argument(
+        "--servers", default="real,null", help="comma list of real,null,null-one,agi-noop"
+    )
     parser.add_argument(
         "--workers",
         default="1",
@@ -707,17 +746,18 @@ def main() -> None:
                 stop_server(proc)
     if rows:
         print_table(rows)
-    if "null" in throughput:
-        for label, kind, _ in servers:
-            if kind == "real" and label in throughput:
-                print_ratio(label, throughput[label], throughput["null"])
+    for base in ("null", "null-one"):
+        if base in throughput:
+            for label, kind, _ in servers:
+                if kind in ("real", "agi-noop") and label in throughput:
+                    print_ratio(label, base, throughput[label], throughput[base])
 
 
-def print_ratio(label: str, real: list[float], null: list[float]) -> None:
-    """The closed-loop throughput of `label` over the do-nothing server's; with several rounds,
+def print_ratio(label: str, base: str, real: list[float], null: list[float]) -> None:
+    """The closed-loop throughput of `label` over a do-nothing server's; with several rounds,
     the median and the range of the per-round ratios (each round's servers ran back to back)."""
     ratios = sorted(r / n for r, n in zip(real, null, strict=True))
-    text = f"{label}/null closed-loop throughput: {statistics.median(ratios):.2f}"
+    text = f"{label}/{base} closed-loop throughput: {statistics.median(ratios):.2f}"
     if len(ratios) > 1:
         text += f" (median of {len(ratios)} rounds, {ratios[0]:.2f} to {ratios[-1]:.2f})"
     print(text)
