@@ -88,6 +88,19 @@ class _Utf8SafeProtocol(AMIProtocol):  # type: ignore[misc]
         if cut:
             super().data_received(data[:cut])
 
+    def handle_message(self, message: Any) -> None:
+        """panoramisk's, made safe: it runs inside data_received, so anything it raises drops
+        the link and every message read in the same chunk (an opt-out among them)."""
+        event = message.get("Event")
+        if isinstance(event, list):
+            # A repeated key becomes a list; a UserEvent body may carry its own `Event:`.
+            # Asterisk writes its header first, and panoramisk calls `.lower()` on it.
+            message["Event"] = event[0]
+        try:
+            super().handle_message(message)
+        except Exception as exc:
+            log.error("ami_message_unusable", event=str(event)[:80], error=repr(exc)[:300])
+
 
 class _Manager(Manager):  # type: ignore[misc]
     """A panoramisk Manager whose connection is driven by AmiListener, not by itself."""

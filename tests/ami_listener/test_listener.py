@@ -355,3 +355,24 @@ async def record_decision(store: Store, call_id: str, tenant: str, campaign: str
     number = "+61400000006" if call_id == "1795859911.81" else "+61400000001"
     decision = Decision(Verdict.ALLOW, None, "allowed", "", number, None, "AU", None, ())
     await store.record_decision(attempt, decision, 1.0, "agi")
+
+
+async def test_a_user_event_with_a_body_key_named_event_is_applied_and_keeps_the_link(
+    serve: Any, store: Store, fixtures_dir: Path
+) -> None:
+    # panoramisk makes a repeated key a list and calls `.lower()` on `Event` inside
+    # data_received: the exception dropped the link with everything read in that chunk,
+    # the opt-out included. Asterisk writes its own `Event:` first.
+    raw = (fixtures_dir / "allow-answered" / "ami.txt").read_bytes()
+    optout = (
+        b"Event: UserEvent\r\nPrivilege: user,all\r\nChannel: Local/x;2\r\n"
+        b"Uniqueid: 1795859878.65\r\nLinkedid: 1795859878.62\r\n"
+        b"UserEvent: DialguardOptOut\r\nNumber: 61400000001\r\nEvent: survey\r\n\r\n"
+    )
+    cut = raw.index(b"Event: DialBegin")
+    fake, listener = await serve(store, [Session(raw[:cut] + optout + raw[cut:])])
+    await settled(listener, fake)
+    rows = await store.fetchall("SELECT number FROM suppressions")
+    assert [r["number"] for r in rows] == ["+61400000001"]
+    assert len(await store.outcomes_between(START, END)) == 1
+    assert len(fake.accepted_at) == 1  # one connection: the link was never dropped
