@@ -505,13 +505,27 @@ class AmiListener:
             log.warning("ami_optout_without_number", userevent=request.event_name)
             return
         parsed = self.normalize(raw, tenant)
+        if parsed.e164 is None and decision is not None and decision.number:
+            # The callee asked, whatever the dialler put in `Number:`; this event is the
+            # dialplan's fallback when the AGI opt-out failed, the last chance to record it.
+            log.warning(
+                "ami_optout_number_unreadable",
+                number=raw[:40],
+                problem=parsed.problem,
+                recorded=decision.number,
+                tenant=tenant,
+            )
+            parsed = self.normalize(decision.number, tenant)
         if parsed.e164 is None:
-            log.warning("ami_optout_bad_number", number=raw, tenant=tenant, problem=parsed.problem)
+            shown = raw[:40]  # a number is short: a long value would flood the log
+            log.warning(
+                "ami_optout_bad_number", number=shown, tenant=tenant, problem=parsed.problem
+            )
             await self._safely(
                 "log_event",
                 self.sink.log_event(
                     "ami_optout_rejected",
-                    {"number": raw, "tenant": tenant, "problem": parsed.problem},
+                    {"number": shown, "tenant": tenant, "problem": parsed.problem},
                 ),
             )
             return

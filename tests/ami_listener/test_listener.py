@@ -376,3 +376,20 @@ async def test_a_user_event_with_a_body_key_named_event_is_applied_and_keeps_the
     assert [r["number"] for r in rows] == ["+61400000001"]
     assert len(await store.outcomes_between(START, END)) == 1
     assert len(fake.accepted_at) == 1  # one connection: the link was never dropped
+
+
+async def test_an_optout_whose_number_is_unreadable_takes_the_number_the_guard_decided(
+    serve: Any, store: Store, fixtures_dir: Path
+) -> None:
+    # The UserEvent is the dialplan's fallback when the AGI opt-out failed: the last
+    # chance to record the callee, who pressed the key whatever the dialler put in Number.
+    await record_decision(store, "1795859911.81", "acme", "spring")
+    raw = (fixtures_dir / "optout-userevent" / "ami.txt").read_bytes()
+    assert raw.count(b"Number: 61400000006\r\n") == 1
+    forged = raw.replace(b"Number: 61400000006\r\n", b"Number: unknown\r\n")
+    with capture_logs() as logs:
+        fake, listener = await serve(store, [Session(forged)])
+        await settled(listener, fake)
+    rows = await store.fetchall("SELECT number, tenant FROM suppressions")
+    assert [tuple(r) for r in rows] == [("+61400000006", "acme")]
+    assert any(e["event"] == "ami_optout_number_unreadable" for e in logs)
