@@ -462,6 +462,18 @@ class AmiListener:
             await self._safely("observer", self.observer.outcome_recorded(outcome))
 
     async def _enrich(self, outcome: CallOutcome) -> CallOutcome:
+        """The outcome with what the guard knows, and its caller ID read as the guard reads
+        it (E.164 when it parses in the tenant's region, as is; rules.engine.prepare): a
+        dialler presenting `0291234567` would otherwise be flagged outside its own pool,
+        and a suspension of `callerid:0291234567` would never match a check."""
+        outcome = await self._with_decision(outcome)
+        if outcome.caller_id:
+            parsed = self.normalize(outcome.caller_id, outcome.tenant or self.default_tenant)
+            if parsed.e164 is not None and parsed.e164 != outcome.caller_id:
+                outcome = replace(outcome, caller_id=parsed.e164)
+        return outcome
+
+    async def _with_decision(self, outcome: CallOutcome) -> CallOutcome:
         """Tenant, campaign and E.164 number from the guard's decision for this call.
 
         When the call went through a Local hop, the guard may have checked the hop's leg

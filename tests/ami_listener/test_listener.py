@@ -393,3 +393,18 @@ async def test_an_optout_whose_number_is_unreadable_takes_the_number_the_guard_d
     rows = await store.fetchall("SELECT number, tenant FROM suppressions")
     assert [tuple(r) for r in rows] == [("+61400000006", "acme")]
     assert any(e["event"] == "ami_optout_number_unreadable" for e in logs)
+
+
+async def test_a_caller_id_presented_in_national_form_is_stored_in_e164(
+    serve: Any, store: Store, fixtures_dir: Path
+) -> None:
+    # The guard reads caller IDs in the tenant's region; outcomes must name them the same
+    # way, or a pool detector flags an owned number and a caller-ID suspension never matches.
+    await record_decision(store, "1795859878.63", "acme", "winter")
+    raw = (fixtures_dir / "allow-answered" / "ami.txt").read_bytes()
+    national = raw.replace(b": +61291234567\r\n", b": 0291234567\r\n")
+    assert national != raw
+    fake, listener = await serve(store, [Session(national)])
+    await settled(listener, fake)
+    [outcome] = await store.outcomes_between(START, END)
+    assert (outcome.tenant, outcome.caller_id) == ("acme", "+61291234567")
