@@ -62,9 +62,13 @@ async def open_store(
 # the longer expiry (a later import never shortens an opt-out, nor puts an end to a permanent
 # one such as the callee's own IVR request; to shorten one, remove it and add it again), and
 # the reason and source of the request that expiry comes from, so that the record still says
-# who asked for what it does. `rows`: VALUES or a SELECT of the eight columns.
+# who asked for what it does. An entry that had ended before the new request was made is
+# replaced by it: merged, it would date the new request back across the time nothing was in
+# force, and calls placed then would count as calls to an opted-out number (the `breach`
+# detector). `rows`: VALUES or a SELECT of the eight columns.
+_LAPSED = "(expires_at IS NOT NULL AND expires_at <= excluded.requested_at)"
 _NEW_EXPIRY_WINS = (
-    "(excluded.expires_at IS NULL OR (expires_at IS NOT NULL"
+    f"({_LAPSED} OR excluded.expires_at IS NULL OR (expires_at IS NOT NULL"
     " AND excluded.expires_at >= expires_at))"
 )
 SUPPRESSION_UPSERT = (
@@ -73,9 +77,12 @@ SUPPRESSION_UPSERT = (
     " ON CONFLICT (number, tenant, campaign) DO UPDATE SET"
     f" reason = CASE WHEN {_NEW_EXPIRY_WINS} THEN excluded.reason ELSE reason END,"
     f" source = CASE WHEN {_NEW_EXPIRY_WINS} THEN excluded.source ELSE source END,"
-    " requested_at = min(requested_at, excluded.requested_at),"
-    " expires_at = CASE WHEN expires_at IS NULL OR excluded.expires_at IS NULL THEN NULL"
-    " ELSE max(expires_at, excluded.expires_at) END"
+    f" requested_at = CASE WHEN {_LAPSED} THEN excluded.requested_at"
+    " ELSE min(requested_at, excluded.requested_at) END,"
+    f" expires_at = CASE WHEN {_LAPSED} THEN excluded.expires_at"
+    " WHEN expires_at IS NULL OR excluded.expires_at IS NULL THEN NULL"
+    " ELSE max(expires_at, excluded.expires_at) END,"
+    f" created_at = CASE WHEN {_LAPSED} THEN excluded.created_at ELSE created_at END"
 )
 
 

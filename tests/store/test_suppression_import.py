@@ -70,3 +70,32 @@ async def test_an_import_never_shortens_an_opt_out_nor_ends_a_permanent_one(stor
     # The record still names the request its lifetime comes from: the callee's own.
     assert (rows["+61412345678"].source, rows["+61412345678"].reason) == ("agi", "ivr")
     assert rows["+61412345670"].source == "import"
+
+
+async def test_an_opt_out_after_the_last_one_ended_starts_a_new_one(store: Store) -> None:
+    # Merged with the lapsed entry, the callee's new request took the old request's date:
+    # the call it was made on (placed while nothing was in force) then counted as a call
+    # to an opted-out number, and suspended the campaign (detector `breach`).
+    ended = NOW - timedelta(days=30)
+    await store.add_suppression(
+        SuppressionEntry(
+            "+61412345678", "acme", None, "list", "import", ended - timedelta(days=300), ended
+        )
+    )
+    await store.add_suppression(SuppressionEntry("+61412345678", "acme", None, "ivr", "agi", NOW))
+    [row] = await list_entries(store)
+    entry = row.entry
+    assert (entry.requested_at, entry.expires_at) == (NOW, None)
+    assert (entry.source, entry.reason) == ("agi", "ivr")
+
+
+async def test_an_opt_out_still_in_force_keeps_its_first_request(store: Store) -> None:
+    first = NOW - timedelta(days=10)
+    await store.add_suppression(
+        SuppressionEntry(
+            "+61412345678", "acme", None, "list", "import", first, NOW + timedelta(days=5)
+        )
+    )
+    await store.add_suppression(SuppressionEntry("+61412345678", "acme", None, "ivr", "agi", NOW))
+    [row] = await list_entries(store)
+    assert (row.entry.requested_at, row.entry.expires_at) == (first, None)
