@@ -200,8 +200,13 @@ class Enforcer:
     async def apply(self, finding: FlagFinding) -> Applied:
         """Store the finding as a flag and suspend its subject when the policy says so."""
         written_at = self.clock()
-        result = await self.flags.upsert_flag(finding, written_at)
-        suspended = False
+        reason_for = None
+        if finding.action is Action.SUSPEND and finding.suspendable:
+
+            def reason_for(flag_id: int) -> str:
+                return f"{finding.detector} flag {flag_id}: {finding.detail}"
+
+        result, suspended = await self.flags.flag_and_suspend(finding, written_at, reason_for)
         if result.created:
             log.warning(
                 "flag",
@@ -212,16 +217,6 @@ class Enforcer:
                 threshold=finding.threshold,
                 detail=finding.detail,
             )
-        if (
-            result.flag_id is not None
-            and result.new_evidence
-            and finding.action is Action.SUSPEND
-            and finding.suspendable
-        ):
-            reason = f"{finding.detector} flag {result.flag_id}: {finding.detail}"
-            suspended = await self.flags.suspend(
-                finding.subject, reason, written_at, result.flag_id
-            )
-            if suspended:
-                log.warning("suspend", subject=finding.subject, flag_id=result.flag_id)
+        if suspended:
+            log.warning("suspend", subject=finding.subject, flag_id=result.flag_id)
         return Applied(finding, result.flag_id, result.created, suspended)

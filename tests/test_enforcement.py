@@ -285,3 +285,40 @@ async def test_calls_the_guard_blocked_are_no_calls_made(store: Store, policy: P
 
 def _fields(outcome: CallOutcome) -> dict[str, object]:
     return {name: getattr(outcome, name) for name in outcome.__dataclass_fields__}
+
+
+async def test_a_suspension_that_cannot_be_written_leaves_no_flag_so_the_next_run_suspends(
+    store: Store, policy: Policy
+) -> None:
+    # Written apart, the flag kept its evidence when the suspension failed (a database locked
+    # past the busy timeout), and no later run saw anything new to suspend for.
+    await store.add_suppression(
+        SuppressionEntry(
+            "+61400000009", "acme", None, "asked", "cli", datetime.now(UTC) - timedelta(days=3)
+        )
+    )
+    called = datetime.now(UTC) + timedelta(seconds=1)
+    breach = CallOutcome(
+        call_id="b1",
+        number="+61400000009",
+        caller_id="+61291234567",
+        tenant="acme",
+        campaign="winter",
+        started_at=called,
+        answered_at=called + timedelta(seconds=5),
+        ended_at=called + timedelta(seconds=30),
+        disposition="ANSWERED",
+        billsec=25,
+    )
+    await store.upsert_outcome(breach)
+    refuse = "CREATE TRIGGER refuse BEFORE INSERT ON suspensions BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+    await store.write(refuse, ())
+    enforcer = Enforcer(store, policy)
+    with pytest.raises(Exception, match="disk full"):
+        await enforcer.outcome_recorded(breach)
+    assert await FlagStore(store).flags("open") == []
+
+    await store.write("DROP TRIGGER refuse", ())
+    await enforcer.sweep(called + timedelta(minutes=1))
+    [suspension] = await FlagStore(store).suspensions()
+    assert suspension.subject == "campaign:winter"

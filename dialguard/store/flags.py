@@ -11,10 +11,12 @@ import asyncio
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
+
+import aiosqlite
 
 from dialguard.store.core import Store, outcome_from_row
 from dialguard.store.timeconv import from_epoch, require_epoch, to_epoch
@@ -265,6 +267,22 @@ class FlagStore:
         async with self.store.writing():
             return await self._upsert(finding, to_epoch(now) or time.time())
 
+    async def flag_and_suspend(
+        self, finding: FlagFinding, now: datetime, reason_for: Callable[[int], str] | None
+    ) -> tuple[UpsertResult, bool]:
+        """`upsert_flag`, and with `reason_for` the suspension of the finding's subject when
+        the flag has new evidence, in one transaction. Apart, a suspension that failed (a
+        database locked past the busy timeout) was lost for good: the flag had its evidence
+        already, and no later run saw anything new to suspend for."""
+        async with self.store.writing() as conn:
+            result = await self._upsert(finding, to_epoch(now) or time.time())
+            suspended = False
+            if reason_for is not None and result.flag_id is not None and result.new_evidence:
+                suspended = await _suspend(
+                    conn, finding.subject, reason_for(result.flag_id), now, result.flag_id
+                )
+        return result, suspended
+
     async def _upsert(self, finding: FlagFinding, now: float) -> UpsertResult:
         evidence = json.dumps(
             {
@@ -367,16 +385,7 @@ class FlagStore:
     ) -> bool:
         """Suspend `subject`; False when it already is. Committed before this returns."""
         async with self.store.writing() as conn:
-            async with conn.execute(
-                "INSERT OR IGNORE INTO suspensions (subject, reason, created_at, flag_id)"
-                " VALUES (?, ?, ?, ?)",
-                (subject, reason, to_epoch(now), flag_id),
-            ) as cur:
-                inserted = cur.rowcount > 0
-            if inserted:
-                detail = {"subject": subject, "reason": reason, "flag_id": flag_id}
-                await conn.execute(*_event_statement("suspend", detail, now))
-        return inserted
+            return await _suspend(conn, subject, reason, now, flag_id)
 
     async def unsuspend(self, subject: str, reason: str, now: datetime) -> bool:
         """Lift a suspension; False when `subject` was not suspended."""
@@ -437,6 +446,23 @@ def _call_ids(evidence: str) -> list[str]:
         return []
     ids = value.get("call_ids", []) if isinstance(value, dict) else value
     return [str(i) for i in ids] if isinstance(ids, list) else []
+
+
+async def _suspend(
+    conn: aiosqlite.Connection, subject: str, reason: str, now: datetime, flag_id: int | None
+) -> bool:
+    """Insert the suspension and its event in the caller's transaction; False when
+    `subject` already is suspended."""
+    async with conn.execute(
+        "INSERT OR IGNORE INTO suspensions (subject, reason, created_at, flag_id)"
+        " VALUES (?, ?, ?, ?)",
+        (subject, reason, to_epoch(now), flag_id),
+    ) as cur:
+        inserted = cur.rowcount > 0
+    if inserted:
+        detail = {"subject": subject, "reason": reason, "flag_id": flag_id}
+        await conn.execute(*_event_statement("suspend", detail, now))
+    return inserted
 
 
 def _flag(row: sqlite3.Row) -> FlagRecord:
