@@ -325,6 +325,9 @@ def uk_tps_line(s: str, country: str | None) -> Parsed:
     Two layouts, both accepted: with spaces (dialling code left-justified in 5, the rest
     right-justified in 7: `0207 3787244`, `07860 338653`) and without (left-justified, padded).
     """
+    if s.lstrip().startswith("+"):  # E.164, which every register accepts (architecture.md)
+        key, problem = number_key(s.strip(), country or "GB")
+        return key, problem, False
     digits = s.replace(" ", "")
     if len(s) > 12 and not digits.isdigit():
         return None, f"{_shorten(s)!r} is not a 12-character TPS record", False

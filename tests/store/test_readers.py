@@ -330,3 +330,12 @@ def test_plain_fast_regex_is_the_line_readers_fast_path(case: tuple[str, str]) -
         parsed = parse_number(line, country)
         assert parsed.e164 is not None and register_key(parsed.e164) == items[0][1]
         assert parse_number(parsed.e164, None).e164 == parsed.e164
+
+
+def test_uk_tps_takes_e164_lines_as_every_register_does() -> None:
+    # architecture.md: every register accepts E.164. The TPS reader refused `+44...` lines as
+    # too long for a 12-character record, so a mixed file left those numbers callable.
+    text = "+442079460000\n+44 7860 338653\n0207 3787244\n"
+    items = list(read_uk_tps(io.StringIO(text), "GB"))
+    assert [k for _, k, _ in accepted(items)] == [442079460000, 447860338653, 442073787244]
+    assert rejected_lines(items) == []
