@@ -110,7 +110,9 @@ def revoke(
         )
     )
     if count == 0:
-        raise InputError(f"no consent in force for {e164} and tenant {tenant} matches")
+        raise InputError(
+            f"no consent for {e164} and tenant {tenant} is left unrevoked at that time"
+        )
     click.echo(f"revoked {count} consent record{'s' if count != 1 else ''} for {e164}")
 
 

@@ -77,11 +77,15 @@ async def revoke_consents(
     kind: ConsentKind | None = None,
     campaign: str | None = None,
 ) -> int:
-    """Mark the matching consents not yet revoked as revoked at `at`; returns how many."""
+    """Mark the matching consents not revoked by `at` as revoked at `at`; returns how many.
+
+    A revocation dated later is brought forward (the callee withdrew sooner); an earlier one
+    is never put off."""
     sql = (
-        "UPDATE consents SET revoked_at = ? WHERE number = ? AND tenant = ? AND revoked_at IS NULL"
+        "UPDATE consents SET revoked_at = ? WHERE number = ? AND tenant = ?"
+        " AND (revoked_at IS NULL OR revoked_at > ?)"
     )
-    params: list[object] = [to_epoch(at), number, tenant]
+    params: list[object] = [to_epoch(at), number, tenant, to_epoch(at)]
     if kind is not None:
         sql += " AND kind = ?"
         params.append(kind.value)

@@ -45,6 +45,25 @@ def test_german_call_blocked_until_consent_is_added_and_again_after_revocation(r
     assert run.check("+493012345678", "2026-06-08T09:00:00Z")["verdict"] == "allow"
 
 
+def test_a_revocation_scheduled_for_later_can_be_brought_forward(run: Cli) -> None:
+    # A consent revoked at a later date was no longer "not revoked": withdrawing it now
+    # matched nothing, and the callee went on being called under it until that date.
+    added = run(
+        "consent", "add", "+493012345678", "--tenant", "acme", "--kind", "express",
+        "--date", "2026-06-01",
+    )  # fmt: skip
+    assert added.exit_code == 0, added.output
+    later = run("consent", "revoke", "+493012345678", "--tenant", "acme", "--date", "2026-09-01")
+    assert later.exit_code == 0, later.output
+    sooner = run("consent", "revoke", "+493012345678", "--tenant", "acme", "--date", "2026-06-09")
+    assert sooner.exit_code == 0, sooner.output
+    assert run.check("+493012345678", "2026-06-10T09:00:00Z")["rule"] == "consent.de-opt-in"
+    # A later date never puts a revocation off.
+    again = run("consent", "revoke", "+493012345678", "--tenant", "acme", "--date", "2026-12-01")
+    assert again.exit_code == 2
+    assert run.check("+493012345678", "2026-06-10T09:00:00Z")["rule"] == "consent.de-opt-in"
+
+
 def test_a_consent_given_by_date_alone_counts_only_while_that_day_holds_everywhere(
     run: Cli,
 ) -> None:
