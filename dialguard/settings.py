@@ -416,9 +416,16 @@ def _register(
             errors.append(
                 f"{prefix}.covers: must list purposes from {', '.join(p.value for p in Purpose)}"
             )
-    for key in ("max_age_days", "effective_after_days"):
-        if key in value:
-            changes[key] = _int(value, prefix, key, 0, errors, minimum=0, maximum=3650) or None
+    if "max_age_days" in value:
+        # At least a day: 0 was read as "no limit", and a register copy years old kept
+        # lifting no call it should block.
+        changes["max_age_days"] = _int(
+            value, prefix, "max_age_days", 1, errors, minimum=1, maximum=3650
+        )
+    if "effective_after_days" in value:  # 0: a registration binds at once
+        changes["effective_after_days"] = (
+            _int(value, prefix, "effective_after_days", 0, errors, minimum=0, maximum=3650) or None
+        )
     if "applies_to" in value:
         changes["applies_to"] = _choice(
             value, prefix, "applies_to", ("callee", "caller_id"), "callee", errors

@@ -128,3 +128,12 @@ def test_a_relative_database_path_is_read_beside_the_settings_file(tmp_path: Pat
 )
 def test_listen_addresses(text: str, expected: tuple[str, int]) -> None:
     assert parse_host_port(text, 4573) == expected
+
+
+def test_a_register_max_age_of_zero_is_refused_not_read_as_no_limit(tmp_path: Path) -> None:
+    # Read as "no limit", a copy years old went on counting as fresh.
+    path = _write(tmp_path, "[registers.au-dncr]\nmax_age_days = 0\n")
+    with pytest.raises(SettingsError, match=r"registers\.au-dncr\.max_age_days"):
+        load_settings(path)
+    shortened = load_settings(_write(tmp_path, "[registers.au-dncr]\nmax_age_days = 7\n"))
+    assert shortened.policy.registers["au-dncr"].max_age_days == 7
