@@ -2,10 +2,13 @@
 
 Two layouts: our CSV (header `number,tenant,campaign,started_at,disposition,billsec`) and
 Asterisk's cdr_csv `Master.csv` (no header; only the `Dial` row of a call is the attempt).
-Rows become `outcomes` with `source = 'history'` and a stable call_id (`cdr:<uniqueid>`, or
-`history:<sha1 of the row>`), so importing the same file twice adds nothing. Naive times are
-read in `--timezone` (default: this machine's zone). `ABANDONED` is stored as an answered call
-flagged abandoned. Parsing lives here; the SQL is in `dialguard.store.history`.
+Rows become `outcomes` with `source = 'history'` and a stable call_id (a Master.csv row's
+uniqueid, the id the AMI listener records the same call under, so a call both saw is stored
+once; else `history:<sha1 of the row>`), so importing the same file twice adds nothing.
+Times without an offset are read in `--timezone`; without it, our CSV's as UTC (as every
+time the CLI reads) and Master.csv's in `[ami] cdr_timezone`, else this machine's zone (where
+cdr_csv writes them). `ABANDONED` is stored as an answered call flagged abandoned. Parsing
+lives here; the SQL is in `dialguard.store.history`.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import csv
 import hashlib
 from collections.abc import Iterator
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from itertools import chain
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -63,7 +66,13 @@ def history() -> None:
     default="auto",
     show_default=True,
 )
-@click.option("--timezone", "zone", default=None, help="Zone of naive times (default: local).")
+@click.option(
+    "--timezone",
+    "zone",
+    default=None,
+    help="Zone of times without an offset (default: UTC for our CSV; for Master.csv [ami]"
+    " cdr_timezone, else this machine's zone).",
+)
 @click.option("--json", "as_json", is_flag=True)
 @pass_app
 def import_(
@@ -77,7 +86,6 @@ def import_(
 ) -> None:
     """Import FILE as past call attempts (idempotent)."""
     path = readable_file(file)
-    tz = _zone(zone)
     rows = _rows(path)
     first = next(rows, None)
     if first is None:
@@ -85,6 +93,9 @@ def import_(
     if fmt == "auto":
         header = [c.strip().lower() for c in first[1]]
         fmt = "csv" if "number" in header and "started_at" in header else "cdr-csv"
+    if zone is None and fmt == "cdr-csv" and app.settings.ami is not None:
+        zone = app.settings.ami.cdr_timezone
+    tz = _zone(zone, utc=fmt == "csv")
     policy = app.settings.policy
     parse = _parse_csv if fmt == "csv" else _parse_cdr
     rejects: list[tuple[int, str]] = []  # the first few, for the report
@@ -137,7 +148,9 @@ def import_(
         click.echo(f"  rejected line {n}: {p}")
 
 
-def _zone(name: str | None) -> tzinfo:
+def _zone(name: str | None, *, utc: bool) -> tzinfo:
+    if name is None and utc:
+        return UTC
     if name is None:
         local = datetime.now().astimezone().tzinfo
         assert local is not None
@@ -207,6 +220,9 @@ def _parse_csv(
     missing = [c for c in ("number", "started_at", "disposition") if c not in header]
     if missing:
         fail(f"CSV header lacks {', '.join(missing)} (expected {','.join(CSV_HEADER)})")
+    unknown = [c for c in header if c not in CSV_HEADER]
+    if unknown:  # a misspelt `campaign` would import every row without one
+        fail(f"unknown CSV column {', '.join(unknown)} (known: {','.join(CSV_HEADER)})")
     for line_no, cells in rows:
         f = dict(zip(header, (c.strip() for c in cells), strict=False))
         try:
@@ -273,10 +289,13 @@ def _parse_cdr(
         except ValueError as exc:
             yield line_no, str(exc)
             continue
+        uniqueid = f["uniqueid"].strip()
+        if not uniqueid:  # cdr_csv without loguniqueid: rows told apart by their content
+            uniqueid = "history:" + hashlib.sha1(",".join(cells).encode()).hexdigest()
         yield (
             line_no,
             CallOutcome(
-                call_id=f"cdr:{f['uniqueid']}",
+                call_id=uniqueid,
                 linkedid=f.get("linkedid") or None,
                 number=number,
                 dialled=f["dst"],

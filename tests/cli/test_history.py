@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -107,3 +108,44 @@ def test_a_line_the_store_cannot_keep_is_rejected_naming_its_field(run, tmp_path
     assert problems[1].startswith("started_at '2026-13-01T10:00:00+11:00' is not")
     assert problems[2] == "billsec 'abc' is not a whole number of seconds"
     assert run("log", "--number", "0412345678", "--tenant", "acme").exit_code == 0
+
+
+def dial_rows(fixtures_dir: Path) -> list[list[str]]:
+    with (fixtures_dir / "cdr-csv" / "Master.csv").open(newline="", encoding="utf-8") as f:
+        return [row for row in csv.reader(f) if row[7] == "Dial"]
+
+
+def test_a_master_csv_call_is_stored_under_the_id_the_ami_listener_uses(
+    run, fixtures_dir: Path
+) -> None:  # type: ignore[no-untyped-def]
+    # The listener stores a call under its Dial leg's Uniqueid; Master.csv's rows were stored
+    # as `cdr:<uniqueid>`, so caps and detectors counted a call both saw twice.
+    master = fixtures_dir / "cdr-csv" / "Master.csv"
+    recorded = run("history", "import", str(master), "--tenant", "acme", "--json")
+    assert recorded.exit_code == 0, recorded.output
+    log = json.loads(run("log", "--outcomes", "--json", "--limit", "100").output)
+    assert {e["call_id"] for e in log} == {row[16] for row in dial_rows(fixtures_dir)}
+
+
+def test_master_csv_rows_without_a_uniqueid_are_told_apart(
+    run, tmp_path: Path, fixtures_dir: Path
+) -> None:  # type: ignore[no-untyped-def]
+    rows = dial_rows(fixtures_dir)
+    path = tmp_path / "Master.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([*row[:16], ""] for row in rows)  # without loguniqueid
+    report = json.loads(run("history", "import", str(path), "--tenant", "acme", "--json").output)
+    assert (report["accepted"], report["added"]) == (len(rows), len(rows))
+
+
+def test_csv_times_without_an_offset_are_utc_and_unknown_columns_are_named(
+    run, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    path = history_csv(tmp_path, "0412345678,acme,spring,2026-03-01T10:00:00,BUSY,0")
+    assert run("history", "import", str(path)).exit_code == 0
+    [entry] = json.loads(run("log", "--outcomes", "--json").output)
+    assert entry["at"] == "2026-03-01T10:00:00+00:00"
+    typo = tmp_path / "typo.csv"
+    typo.write_text("number,tenant,campagin,started_at,disposition,billsec\n", encoding="utf-8")
+    result = run("history", "import", str(typo))
+    assert result.exit_code == 2 and "campagin" in result.output
