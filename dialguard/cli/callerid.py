@@ -186,6 +186,13 @@ def _stir_shaken_lines(text: str, file: str) -> list[_Line]:
 
 
 def _table_lines(text: str, fmt: str, file: str) -> list[_Line]:
+    try:
+        return _rows_of_table(text, fmt, file)
+    except csv.Error as exc:  # a field past csv's limit, a NUL byte
+        raise InputError(f"{file}: is not a readable CSV ({exc})") from None
+
+
+def _rows_of_table(text: str, fmt: str, file: str) -> list[_Line]:
     rows = text.splitlines()
     first = next((r for r in rows if r.strip()), "")
     header = [c.strip().lower() for c in next(csv.reader([first]), [])]

@@ -278,3 +278,13 @@ def test_callerid_settings_are_read_and_bad_keys_named(run: Cli) -> None:
     bad = run(*args)
     assert bad.exit_code == 2
     assert "callerid.colour: unknown setting" in bad.output
+
+
+def test_an_import_with_a_field_beyond_the_csv_limit_is_one_line_exit_2(
+    run: Cli, tmp_path: Path
+) -> None:
+    path = tmp_path / "ids.csv"
+    path.write_text("number,tenant\n0291234567,acme" + "x" * 200_000 + "\n", encoding="utf-8")
+    result = run("callerid", "import", str(path), "--tenant", "acme")
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1 and "is not a readable CSV" in result.output
