@@ -49,17 +49,26 @@ def _scope(tenant: str | None, campaign: str | None) -> None:
         fail("--campaign needs --tenant (a campaign belongs to a tenant)")
 
 
-def normalise(raw: str, tenant: str | None, policy: Policy) -> str:
-    """E.164 of `raw` read in the tenant's region; raises InputError naming the problem."""
-    parsed = parse_number(raw, policy.region_for(tenant) if tenant else policy.default_region)
-    if parsed.e164 is None:
-        fail(f"{raw!r} {parsed.problem}")
-    return parsed.e164
+def normalise(raw: str, tenant: str | None, policy: Policy, *, assigned: bool = False) -> str:
+    """E.164 of `raw` read in the tenant's region; raises InputError naming the problem.
+    `assigned`: the number must also be valid (`_problem`)."""
+    e164, problem = _problem(raw, tenant, policy, assigned=assigned)
+    if e164 is None:
+        fail(problem or f"{raw!r} is not a number")
+    return e164
 
 
-def _problem(raw: str, tenant: str | None, policy: Policy) -> tuple[str | None, str | None]:
-    parsed = parse_number(raw, policy.region_for(tenant) if tenant else policy.default_region)
-    return parsed.e164, None if parsed.e164 else f"{raw!r} {parsed.problem}"
+def _problem(
+    raw: str, tenant: str | None, policy: Policy, *, assigned: bool = True
+) -> tuple[str | None, str | None]:
+    """E.164 of `raw`, or None and why. An entry is added only for an assigned number: one
+    the guard calls impossible never matches a call, and usually means a number read in the
+    wrong region (a UK `020 ...` under an AU tenant) whose callee stays unprotected."""
+    region = policy.region_for(tenant) if tenant else policy.default_region
+    parsed = parse_number(raw, region)
+    if parsed.e164 is None or (assigned and not parsed.valid):
+        return None, f"{raw!r} {parsed.problem} (read in {region or 'no region'})"
+    return parsed.e164, None
 
 
 @suppress.command("add")
@@ -85,7 +94,7 @@ def add(
 ) -> None:
     """Put NUMBER on the suppression list."""
     _scope(tenant, campaign)
-    e164 = normalise(number, tenant, app.settings.policy)
+    e164 = normalise(number, tenant, app.settings.policy, assigned=True)
     requested = _received(date_text, "--date", datetime.now(UTC))
     expires_at = parse_when(expires, "--expires", day_starts=LAST_MIDNIGHT)
     if expires_at is not None and expires_at <= requested:

@@ -77,6 +77,19 @@ def test_import_with_a_bad_line_writes_nothing(run, tmp_path: Path) -> None:  # 
     assert len(listed(run)) == 1
 
 
+def test_a_number_the_guard_calls_impossible_is_not_suppressed(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # A UK `020 ...` read under an AU tenant became +61 20..., an entry no call ever matches:
+    # reported as suppressed while the callee stayed unprotected.
+    result = run("suppress", "add", "020 7946 0000", "--tenant", "acme")
+    assert result.exit_code == 2 and "not an assigned range" in result.output
+    assert "read in AU" in result.output
+    path = tmp_path / "list.txt"
+    path.write_text("0412345678\n020 7946 0000\n", encoding="utf-8")
+    imported = run("suppress", "import", str(path), "--tenant", "acme")
+    assert imported.exit_code == 2 and "line 2" in imported.output
+    assert listed(run) == []
+
+
 def test_expiry_is_honoured_by_check(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     register = tmp_path / "dncr.txt"
     register.write_text("0499999999\n", encoding="utf-8")
