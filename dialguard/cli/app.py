@@ -19,7 +19,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from dialguard.logs import configure_logging
-from dialguard.settings import Settings, SettingsError, load_settings
+from dialguard.settings import Settings, SettingsError, default_db_path, load_settings
 from dialguard.store import Store, StoreError, open_store
 from dialguard.store.hotpath import StoreUnavailable, is_lock_error
 
@@ -105,10 +105,20 @@ class AppContext:
         """Open the store, run `body` with it, close it; store errors become one line."""
 
         async def main() -> T:
+            path = self.settings.db_path
+            created = not path.exists()
+            if created and not path.parent.is_dir() and path != default_db_path():
+                # A mistyped --db would otherwise make an empty database, report empty lists,
+                # and take imports the daemon never reads.
+                raise InputError(
+                    f"no database at {path}: its folder does not exist (check --db or DIALGUARD_DB)"
+                )
             try:
-                store = await open_store(self.settings.db_path)
+                store = await open_store(path)
             except StoreError as exc:
                 raise InputError(str(exc)) from None
+            if created:
+                click.echo(f"dialguard: no database at {path}: created an empty one", err=True)
             try:
                 return await body(store)
             finally:

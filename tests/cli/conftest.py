@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,8 @@ class Cli:
         self.config = tmp_path / "dialguard.toml"
         self.config.write_text(settings, encoding="utf-8")
         self.db = tmp_path / "dialguard.sqlite3"
+        # The operator's database exists (`serve` made it): commands on a missing one say so.
+        sqlite3.connect(self.db).close()
 
     def __call__(self, *args: str) -> Result:
         return CliRunner().invoke(cli, ["--db", str(self.db), "--config", str(self.config), *args])

@@ -143,3 +143,23 @@ def test_a_secret_file_that_is_not_text_is_one_line(tmp_path: Path) -> None:
     path.write_text(f'[ami]\nusername = "dialguard"\nsecret_file = "{secret}"\n', encoding="utf-8")
     with pytest.raises(SettingsError, match="is not UTF-8 text"):
         load_settings(path).ami.resolve_secret()  # type: ignore[union-attr]
+
+
+def test_a_database_in_a_folder_that_does_not_exist_is_refused(run: Cli, tmp_path: Path) -> None:
+    # A mistyped --db made a new folder and an empty database: `suppress list` said "no
+    # entries" and an import went where the daemon never reads.
+    typo = tmp_path / "nope" / "dialguard.sqlite3"
+    mistyped = Cli(tmp_path)
+    mistyped.db = typo
+    output = one_line(mistyped("suppress", "list"))
+    assert "folder does not exist" in output and str(typo) in output
+    assert not typo.parent.exists()
+
+
+def test_a_missing_database_is_created_and_said_so(tmp_path: Path) -> None:
+    run = Cli(tmp_path)
+    run.db.unlink()
+    created = run("suppress", "list")
+    assert created.exit_code == 0
+    assert f"no database at {run.db}: created an empty one" in created.stderr
+    assert "created" not in run("suppress", "list").stderr
