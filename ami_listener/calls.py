@@ -590,7 +590,11 @@ class CallTracker:
         if not finished and mark.number is not None:
             digits = _digits(mark.number)
             for call in reversed(self._calls.values()):
-                matches = [a for a in call.attempts.values() if _same_number(a.dialled, digits)]
+                matches = [
+                    a
+                    for a in call.attempts.values()
+                    if _same_number(a.dialled, digits) and _same_scope(a, mark)
+                ]
                 if matches:
                     for attempt in matches:
                         attempt.abandoned = True
@@ -599,11 +603,28 @@ class CallTracker:
                 uid
                 for uid, (attempt, outcome) in reversed(self._finished.items())
                 if _same_number(outcome.dialled, digits)
+                and _same_scope(attempt, mark)
+                and attempt.ended_at is not None
+                and abs(at - attempt.ended_at) <= ABANDON_MARK_WINDOW
             ][:1]
         out: list[CallOutcome] = []
         for uid in finished:
             out.extend(self._late(uid, lambda a: setattr(a, "abandoned", True)))
         return out
+
+
+# A mark no id ties to a call is matched by the callee's number alone only to a call that
+# ended moments before (a dialler marks a call as it gives up on it): an older call to the
+# same callee, perhaps another tenant's, would otherwise take the blame in its abandon rate.
+ABANDON_MARK_WINDOW = timedelta(minutes=5)
+
+
+def _same_scope(attempt: _Attempt, mark: AbandonMark) -> bool:
+    """No tenant or campaign that both name differs."""
+    return all(
+        not (mine and theirs) or mine == theirs
+        for mine, theirs in ((attempt.tenant, mark.tenant), (attempt.campaign, mark.campaign))
+    )
 
 
 def _set_end(attempt: _Attempt, cause: int | None, cause_txt: str | None, at: datetime) -> None:

@@ -339,6 +339,26 @@ def test_abandoned_mark_by_linkedid(fixtures_dir: Path) -> None:
     assert not before.abandoned and after.abandoned and after.call_id == before.call_id
 
 
+def test_an_abandoned_mark_matched_by_number_alone_takes_only_a_call_just_ended(
+    fixtures_dir: Path,
+) -> None:
+    # Matched by number at any distance, a mark for a call the tracker never saw blamed an
+    # earlier call to the same callee, perhaps another tenant's, in its abandoned rate.
+    events = load(fixtures_dir, "allow-answered")
+    unknown = {
+        "Event": "UserEvent",
+        "UserEvent": "DialguardAbandoned",
+        "Uniqueid": "1795999999.5",
+        "Linkedid": "1795999999.4",
+        "Number": "+61400000001",
+    }
+    tracker = CallTracker()
+    run(events, tracker)
+    assert tracker.feed(unknown, NOW + timedelta(hours=5)) == []
+    [marked] = tracker.feed(unknown, NOW + timedelta(minutes=1))
+    assert marked.abandoned
+
+
 def test_user_event_parsing() -> None:
     optout = parse_user_event(
         {
