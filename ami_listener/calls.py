@@ -516,10 +516,11 @@ class CallTracker:
             return None
         if local.tzinfo is None:
             # No zone given: the naive time is read as this machine's local time.
-            local = (
-                local.replace(tzinfo=self.asterisk_tz) if self.asterisk_tz else local.astimezone()
-            )
-        return local.astimezone(UTC)
+            local = local.replace(tzinfo=self.asterisk_tz) if self.asterisk_tz else local
+        try:
+            return local.astimezone(UTC)
+        except (ValueError, OverflowError):  # 0001-01-01 east of UTC: before year 1 in UTC
+            return None
 
     def _finish(self, call: _Call) -> list[CallOutcome]:
         self._calls.pop(call.linkedid, None)

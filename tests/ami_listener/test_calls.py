@@ -434,3 +434,11 @@ def test_interleaved_recordings_never_raise(fixtures_dir: Path, rnd: object) -> 
     }
     tracker.sweep(NOW + timedelta(days=1))
     assert tracker.open_calls == 0
+
+
+def test_a_cdr_time_before_year_one_in_utc_is_unknown_not_an_error() -> None:
+    # 0001-01-01 in Sydney is in year 0 in UTC: astimezone raised out of feed.
+    tracker = CallTracker(asterisk_tz=SYDNEY)
+    cdr = {"Event": "Cdr", "UniqueID": "1.5", "LastApplication": "Dial"}
+    [outcome] = tracker.feed({**cdr, "StartTime": "0001-01-01 00:00:00"}, NOW)
+    assert outcome.call_id == "1.5" and outcome.started_at is None
