@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from rules.detectors.model import (
     MAX_EVIDENCE,
@@ -328,31 +328,54 @@ def sequential(
     settings: DetectorSettings,
     context: DetectorContext,
 ) -> list[FlagFinding]:
+    """Runs of consecutive numbers: per campaign (or tenant for calls without one), then per
+    tenant for runs no single campaign dialled (a list walked across several campaigns)."""
     span = settings.hours("window_hours")
     min_run = settings.count("min_run")
+    calls_in_window = in_window(outcomes, now, span)
     findings = []
-    for subject, calls in sorted(group_by(in_window(outcomes, now, span), scope_subject).items()):
-        by_value = group_by(calls, lambda o: None if (d := _digits(o.number)) is None else str(d))
-        values = sorted(int(v) for v in by_value)
-        runs: list[list[int]] = []
-        for value in values:
-            if runs and value == runs[-1][-1] + 1:
-                runs[-1].append(value)
-            else:
-                runs.append([value])
-        long_runs = [r for r in runs if len(r) >= min_run]
-        if not long_runs:
-            continue
-        longest = max(long_runs, key=lambda r: (len(r), -r[0]))
-        evidence = [c for run in long_runs for v in run for c in by_value[str(v)]]
-        detail = (
-            f"{subject} called {len(longest)} consecutive numbers +{longest[0]} to +{longest[-1]} "
-            f"in {span_text(span)} (runs of {min_run} or more are flagged)"
-        )
-        findings.append(
-            make_finding(settings, subject, now, span, len(longest), min_run, evidence, detail)
-        )
+    explained: set[tuple[str, int]] = set()  # (tenant, number) in a campaign's own run
+    for subject, calls in sorted(group_by(calls_in_window, scope_subject).items()):
+        finding = _sequential_finding(settings, subject, calls, now, span, min_run)
+        if finding is not None:
+            findings.append(finding)
+            explained |= {(tenant_of(c), v) for c in calls if (v := _digits(c.number))}
+    for tenant, calls in sorted(group_by(calls_in_window, tenant_of).items()):
+        subject = f"tenant:{tenant}"
+        if any(f.subject == subject for f in findings):
+            continue  # its calls without a campaign were judged as the tenant's already
+        unexplained = [c for c in calls if (tenant, _digits(c.number)) not in explained]
+        finding = _sequential_finding(settings, subject, unexplained, now, span, min_run)
+        if finding is not None:
+            findings.append(finding)
     return findings
+
+
+def _sequential_finding(
+    settings: DetectorSettings,
+    subject: str,
+    calls: Sequence[CallOutcome],
+    now: datetime,
+    span: timedelta,
+    min_run: int,
+) -> FlagFinding | None:
+    by_value = group_by(calls, lambda o: None if (d := _digits(o.number)) is None else str(d))
+    runs: list[list[int]] = []
+    for value in sorted(int(v) for v in by_value):
+        if runs and value == runs[-1][-1] + 1:
+            runs[-1].append(value)
+        else:
+            runs.append([value])
+    long_runs = [r for r in runs if len(r) >= min_run]
+    if not long_runs:
+        return None
+    longest = max(long_runs, key=lambda r: (len(r), -r[0]))
+    evidence = [c for run in long_runs for v in run for c in by_value[str(v)]]
+    detail = (
+        f"{subject} called {len(longest)} consecutive numbers +{longest[0]} to +{longest[-1]} "
+        f"in {span_text(span)} (runs of {min_run} or more are flagged)"
+    )
+    return make_finding(settings, subject, now, span, len(longest), min_run, evidence, detail)
 
 
 def repeat_after_abandoned(

@@ -231,6 +231,24 @@ def test_four_consecutive_numbers_are_fine_five_are_a_run() -> None:
     assert finding.measured == 5 and len(finding.evidence) == 5
 
 
+def test_a_run_walked_across_a_tenants_campaigns_is_the_tenants() -> None:
+    # Per campaign only, alternating the same list over two campaigns hid every run.
+    spread = [call(i, f"+6140000000{i}", campaign="a" if i % 2 else "b") for i in range(1, 7)]
+    [finding] = run("sequential", spread)
+    assert finding.subject == "tenant:acme" and finding.measured == 6
+    # A campaign that walked the run itself takes the flag, and the tenant no second one.
+    own = [call(i, f"+6140000000{i}", campaign="a") for i in range(1, 7)]
+    assert [
+        f.subject for f in run("sequential", [*own, call(9, "+61400000009", campaign="b")])
+    ] == ["campaign:a"]
+    # Another tenant's calls are no part of the run.
+    other = [
+        call(i, f"+6140000000{i}", tenant="acme" if i % 2 else "globex", campaign=None)
+        for i in range(1, 7)
+    ]
+    assert run("sequential", other) == []
+
+
 def test_uk_repeat_within_72_hours_of_an_abandoned_call_is_flagged() -> None:
     first = call(1, "+442071234567", abandoned=True, ago=50 * 3600)
     assert run("repeat_after_abandoned", [first, call(2, "+442071234567", ago=60)])
