@@ -189,9 +189,18 @@ def parse_when(text: str | None, option: str, *, day_starts: tzinfo = UTC) -> da
     except ValueError:
         raise InputError(f"{option}: {text!r} is not an ISO-8601 date or date-time") from None
     if value.tzinfo is None:
-        date_only = "T" not in text and " " not in text.strip()
-        value = value.replace(tzinfo=day_starts if date_only else UTC)
+        value = value.replace(tzinfo=day_starts if _is_date_alone(text) else UTC)
     return in_range(value, text, option)
+
+
+def _is_date_alone(text: str) -> bool:
+    """`2026-11-26` (or `20261126`), not a date-time in any of ISO's spellings: `t` and `_`
+    separate a time too, and such a value was read as a whole day."""
+    try:
+        date.fromisoformat(text.strip())
+    except ValueError:
+        return False
+    return True
 
 
 # A date alone is a day that starts at different instants across the world's zones, from

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from dialguard.cli.app import LAST_MIDNIGHT, parse_when
 from dialguard.settings import SettingsError, load_settings
 from tests.cli.conftest import Cli
 
@@ -163,3 +164,18 @@ def test_a_missing_database_is_created_and_said_so(tmp_path: Path) -> None:
     assert created.exit_code == 0
     assert f"no database at {run.db}: created an empty one" in created.stderr
     assert "created" not in run("suppress", "list").stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2027-01-01", datetime(2027, 1, 1, 12, tzinfo=UTC)),  # a day: its last midnight
+        ("20270101", datetime(2027, 1, 1, 12, tzinfo=UTC)),
+        ("2027-01-01T10:00", datetime(2027, 1, 1, 10, tzinfo=UTC)),
+        ("2027-01-01t10:00", datetime(2027, 1, 1, 10, tzinfo=UTC)),  # was a whole day
+        ("2027-01-01_10:00", datetime(2027, 1, 1, 10, tzinfo=UTC)),  # was a whole day
+        ("2027-01-01 10:00", datetime(2027, 1, 1, 10, tzinfo=UTC)),
+    ],
+)
+def test_only_a_date_alone_is_read_as_a_day(text: str, expected: datetime) -> None:
+    assert parse_when(text, "--expires", day_starts=LAST_MIDNIGHT) == expected
