@@ -87,6 +87,12 @@ def _ami_settings(
         ami = replace(ami, secret_file=Path(secret_file), secret="")
     if not ami.username:
         raise InputError("--ami-user (or [ami] username) is required to connect to AMI")
+    if ami.secret_file is None and not ami.secret:
+        # Asterisk refuses an empty secret: the listener would retry a failing login for ever
+        # while the operator believes outcomes are recorded.
+        raise InputError(
+            "--ami-secret-file (or [ami] secret_file or secret) is required to connect to AMI"
+        )
     try:
         if ami.secret_file is not None:
             read_secret_file(ami.secret_file)

@@ -179,3 +179,9 @@ def test_a_missing_database_is_created_and_said_so(tmp_path: Path) -> None:
 )
 def test_only_a_date_alone_is_read_as_a_day(text: str, expected: datetime) -> None:
     assert parse_when(text, "--expires", day_starts=LAST_MIDNIGHT) == expected
+
+
+def test_serve_with_an_ami_user_and_no_secret_is_refused_before_it_starts(run: Cli) -> None:
+    # Asterisk refuses an empty secret: the listener retried a failing login for ever.
+    output = one_line(run("serve", "--agi", "127.0.0.1:4599", "--ami-user", "dialguard"))
+    assert "--ami-secret-file" in output
