@@ -134,9 +134,11 @@ def settings_from_mapping(raw: Mapping[str, Any], base_dir: Path) -> Settings:
 
     agi = _table(raw, "agi", errors)
     agi_host, agi_port = "127.0.0.1", 4573
-    if "listen" in agi:
+    if "listen" in agi and not isinstance(agi["listen"], str):
+        errors.append('agi.listen: must be a string such as "127.0.0.1:4573"')
+    elif "listen" in agi:
         try:
-            agi_host, agi_port = parse_host_port(str(agi["listen"]), 4573)
+            agi_host, agi_port = parse_host_port(agi["listen"], 4573)
         except ValueError as exc:
             errors.append(f"agi.listen: {exc}")
     agi_workers = _int(agi, "agi", "workers", 1, errors, minimum=1, maximum=MAX_AGI_WORKERS)

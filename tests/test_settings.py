@@ -137,3 +137,10 @@ def test_a_register_max_age_of_zero_is_refused_not_read_as_no_limit(tmp_path: Pa
         load_settings(path)
     shortened = load_settings(_write(tmp_path, "[registers.au-dncr]\nmax_age_days = 7\n"))
     assert shortened.policy.registers["au-dncr"].max_age_days == 7
+
+
+@pytest.mark.parametrize("value", ["4573", '["a"]', "true"])
+def test_a_listen_address_that_is_not_a_string_is_named(tmp_path: Path, value: str) -> None:
+    # `listen = 4573` loaded as host "4573": serve then said it could not listen on 4573:4573.
+    with pytest.raises(SettingsError, match=r"agi\.listen: must be a string"):
+        load_settings(_write(tmp_path, f"[agi]\nlisten = {value}\n"))
