@@ -19,7 +19,7 @@ from rules.models import CallAttempt, Decision, Purpose
 @click.option("--campaign", default=None, help="A campaign makes this dialler traffic.")
 @click.option(
     "--purpose",
-    type=click.Choice([p.value for p in Purpose]),
+    type=click.Choice([p.value for p in Purpose], case_sensitive=False),  # as the AGI route
     default="telemarketing",
     show_default=True,
 )
@@ -60,8 +60,8 @@ def check(
         destination=number,
         caller_id=caller_id,
         at=at,
-        tenant=tenant,
-        campaign=campaign,
+        tenant=tenant.strip(),  # as the AGI route reads its channel variables
+        campaign=(campaign or "").strip() or None,
         purpose=Purpose(purpose),
         caller_id_presentation=caller_id_presentation,
         callee_timezone=callee_timezone,

@@ -14,7 +14,9 @@ from rules.numbers import parse_number
 @click.option("--number", default=None, help="Only this number (read in the tenant's region).")
 @click.option("--tenant", default=None)
 @click.option("--verdict", type=click.Choice(["allow", "block"]), default=None)
-@click.option("--rule", default=None, help="Only decisions taken by this rule id.")
+@click.option(
+    "--rule", default=None, help="Only decisions taken by this rule id, or by any rule of a family."
+)
 @click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
 @click.option(
     "--outcomes/--decisions",

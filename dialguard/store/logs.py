@@ -44,9 +44,12 @@ async def _decisions(store: Store, f: LogFilter) -> list[dict[str, Any]]:
     if f.verdict is not None:
         where.append("d.verdict = ?")
         params.append(f.verdict)
-    if f.rule is not None:
+    if f.rule is not None and "." in f.rule:
         where.append("d.rule = ?")
         params.append(f.rule)
+    elif f.rule is not None:  # a family (`callerid`): every rule of it
+        where.append("substr(d.rule, 1, ?) = ?")
+        params += [len(f.rule) + 1, f"{f.rule}."]
     sql = (
         "SELECT d.*, o.disposition AS o_disposition, o.billsec AS o_billsec,"
         " o.abandoned AS o_abandoned FROM decisions d"

@@ -4,6 +4,7 @@ Cases found by a review of every command (each failed before its fix)."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
@@ -185,3 +186,15 @@ def test_serve_with_an_ami_user_and_no_secret_is_refused_before_it_starts(run: C
     # Asterisk refuses an empty secret: the listener retried a failing login for ever.
     output = one_line(run("serve", "--agi", "127.0.0.1:4599", "--ami-user", "dialguard"))
     assert "--ami-secret-file" in output
+
+
+def test_check_reads_its_purpose_tenant_and_campaign_as_the_agi_route_does(run: Cli) -> None:
+    # The route lower-cases DIALGUARD_PURPOSE and strips the variables; `check` refused
+    # `Research` and checked tenant " acme" (whose region it did not know).
+    plain = run.check("0412345678", "2026-06-10T01:00:00Z", "--purpose", "research")
+    spelt = run(
+        "check", "0412345678", "--caller-id", "+61291234567", "--tenant", " acme ",
+        "--at", "2026-06-10T01:00:00Z", "--purpose", "Research", "--json",
+    )  # fmt: skip
+    assert spelt.exit_code in (0, 1), spelt.output
+    assert json.loads(spelt.output)["rule"] == plain["rule"]

@@ -71,6 +71,10 @@ def test_merged_newest_first_with_outcome_beside_decision(db: Path) -> None:
 def test_filters(db: Path) -> None:
     assert [e["call_id"] for e in run(db, "log", "--verdict", "block")] == ["c2"]
     assert [e["call_id"] for e in run(db, "log", "--rule", "suppression.list")] == ["c2"]
+    # A family takes every rule of it (it matched nothing), and no other family sharing
+    # its first letters.
+    assert [e["call_id"] for e in run(db, "log", "--rule", "suppression")] == ["c2"]
+    assert run(db, "log", "--rule", "suppress") == []
     assert [e["call_id"] for e in run(db, "log", "--decisions")] == ["c2", "c1"]
     assert [e["call_id"] for e in run(db, "log", "--outcomes")] == ["c9", "c1"]
     assert [e["call_id"] for e in run(db, "log", "--number", "+61412345699")] == ["c9"]
