@@ -411,7 +411,8 @@ class CallTracker:
         attempt = self._open_attempt(uid)
         if attempt is None or status is None:
             return []
-        attempt.dial_status = status.upper()
+        if attempt.dial_status != "ANSWER":  # Dial(A&B): the others end CANCEL after it
+            attempt.dial_status = status.upper()
         if attempt.dial_status == "ANSWER" and attempt.answered_at is None:
             attempt.answered_at = at
         return []

@@ -442,3 +442,31 @@ def test_a_cdr_time_before_year_one_in_utc_is_unknown_not_an_error() -> None:
     cdr = {"Event": "Cdr", "UniqueID": "1.5", "LastApplication": "Dial"}
     [outcome] = tracker.feed({**cdr, "StartTime": "0001-01-01 00:00:00"}, NOW)
     assert outcome.call_id == "1.5" and outcome.started_at is None
+
+
+def test_dial_to_two_targets_answered_by_one_is_answered_without_a_cdr() -> None:
+    # Dial(A&B): B's DialEnd (CANCEL) came after A's ANSWER and replaced it, so without a Cdr
+    # the answered call was stored as NO ANSWER (the guard's "conversation" fact).
+    leg = {
+        "Channel": "PJSIP/agent-1",
+        "Uniqueid": "1795859000.1",
+        "Linkedid": "1795859000.1",
+        "Exten": "61400000001",
+        "CallerIDNum": "+61291234567",
+    }
+
+    def dest(n: str) -> dict[str, str]:
+        return {"DestUniqueid": f"1795859000.{n}", "DestLinkedid": "1795859000.1"}
+
+    events = [
+        {"Event": "Newchannel", **leg},
+        {"Event": "DialBegin", **leg, **dest("2"), "DestChannel": "PJSIP/a-2", "DialString": "a"},
+        {"Event": "DialBegin", **leg, **dest("3"), "DestChannel": "PJSIP/b-3", "DialString": "b"},
+        {"Event": "DialEnd", **leg, **dest("2"), "DialStatus": "ANSWER"},
+        {"Event": "DialEnd", **leg, **dest("3"), "DialStatus": "CANCEL"},
+        {"Event": "Hangup", "Uniqueid": "1795859000.3", "Linkedid": "1795859000.1", "Cause": "26"},
+        {"Event": "Hangup", "Uniqueid": "1795859000.2", "Linkedid": "1795859000.1", "Cause": "16"},
+        {"Event": "Hangup", **leg, "Cause": "16"},
+    ]
+    [outcome] = run(events)
+    assert outcome.disposition == "ANSWERED" and outcome.answered_at is not None
