@@ -49,6 +49,10 @@ def _scope(tenant: str | None, campaign: str | None) -> None:
         fail("--campaign needs --tenant (a campaign belongs to a tenant)")
 
 
+# Longer than any dial string written out with spaces and punctuation.
+MAX_NUMBER_CHARS = 100
+
+
 def normalise(raw: str, tenant: str | None, policy: Policy, *, assigned: bool = False) -> str:
     """E.164 of `raw` read in the tenant's region; raises InputError naming the problem.
     `assigned`: the number must also be valid (`_problem`)."""
@@ -64,10 +68,13 @@ def _problem(
     """E.164 of `raw`, or None and why. An entry is added only for an assigned number: one
     the guard calls impossible never matches a call, and usually means a number read in the
     wrong region (a UK `020 ...` under an AU tenant) whose callee stays unprotected."""
+    shown = raw if len(raw) <= 40 else raw[:37] + "..."  # one short line, whatever the input
+    if len(raw) > MAX_NUMBER_CHARS:
+        return None, f"{shown!r} is too long to be a telephone number"
     region = policy.region_for(tenant) if tenant else policy.default_region
     parsed = parse_number(raw, region)
     if parsed.e164 is None or (assigned and not parsed.valid):
-        return None, f"{raw!r} {parsed.problem} (read in {region or 'no region'})"
+        return None, f"{shown!r} {parsed.problem} (read in {region or 'no region'})"
     return parsed.e164, None
 
 

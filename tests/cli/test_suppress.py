@@ -205,3 +205,11 @@ def test_a_damaged_or_ambiguous_archive_imports_nothing(run, tmp_path: Path) -> 
         assert result.exit_code == 2
         assert result.output.count("\n") == 1 and says in result.output, result.output
         assert [e["number"] for e in listed(run)] == ["+61412345670"]  # the list as it was
+
+
+def test_a_huge_line_is_reported_in_one_short_line(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "list.txt"
+    path.write_text("0412345678\n" + "9" * 1_000_000 + "\n", encoding="utf-8")
+    result = run("suppress", "import", str(path), "--tenant", "acme")
+    assert result.exit_code == 2 and "line 2" in result.output
+    assert len(result.output) < 300 and "too long" in result.output
