@@ -54,6 +54,12 @@ def _spec(app: AppContext, name: str) -> RegisterSpec:
     default=None,
     help="File layout (default: the register's own; every register accepts plain).",
 )
+@click.option(
+    "--skip-bad",
+    is_flag=True,
+    help="Import the lines that can be read even when others are rejected (default: a"
+    " rejected line imports nothing and the previous copy stays in force).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the import report as JSON.")
 @pass_app
 def import_(
@@ -62,6 +68,7 @@ def import_(
     name: str,
     as_of_text: str | None,
     fmt_name: str | None,
+    skip_bad: bool,
     as_json: bool,
 ) -> None:
     """Replace the copy of a register with FILE, whole and atomically. Several files (the FTC
@@ -69,14 +76,18 @@ def import_(
     spec = _spec(app, name)
     paths = [readable_file(file) for file in files]
     as_of = parse_day(as_of_text, "--as-of") or date.today()
-    if as_of > date.today() + timedelta(days=1):
+    # No copy can be dated after the date anywhere on Earth now (UTC+14); this machine's
+    # own date plus one allowed a day more east of UTC, a day of freshness the copy lacks.
+    if as_of > (datetime.now(UTC) + timedelta(hours=14)).date():
         fail(f"--as-of {as_of} is in the future")
     fmt = FORMATS[fmt_name or default_format(name)]
     size = sum(path.stat().st_size for path in paths)
 
     async def body(store: Store) -> ImportReport:
         if not is_terminal():
-            return await import_register(store, name, paths, fmt, spec.country, as_of)
+            return await import_register(
+                store, name, paths, fmt, spec.country, as_of, skip_bad=skip_bad
+            )
         from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeElapsedColumn
 
         with Progress(
@@ -93,7 +104,7 @@ def import_(
                 bar.update(task, description=f"{name}: {phase}", completed=done, total=total)
 
             return await import_register(
-                store, name, paths, fmt, spec.country, as_of, progress=show
+                store, name, paths, fmt, spec.country, as_of, progress=show, skip_bad=skip_bad
             )
 
     try:

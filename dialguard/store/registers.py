@@ -121,9 +121,12 @@ async def import_register(
     chunk_rows: int = CHUNK_ROWS,
     block_bytes: int = BLOCK_BYTES,
     items: Callable[[Iterator[str]], Iterator[Item]] | None = None,
+    skip_bad: bool = False,
 ) -> ImportReport:
     """Import `path` as the new copy of `register` (see the module docstring); several files
     (the FTC hands out one per area code) make one copy together, read in the order given.
+    A rejected line leaves the previous copy in force unless `skip_bad`: the numbers of a
+    line that could not be read would be callable under the new copy.
 
     `items` replaces the format's reader (tests inject failures through it). Cancelling the
     awaiting task (Ctrl-C) stops the worker at its next block and leaves the old copy in force.
@@ -143,6 +146,7 @@ async def import_register(
             chunk_rows=chunk_rows,
             block_bytes=block_bytes,
             items=items,
+            skip_bad=skip_bad,
         )
     except BaseException:
         cancel.set()
@@ -162,6 +166,7 @@ def import_register_sync(
     chunk_rows: int = CHUNK_ROWS,
     block_bytes: int = BLOCK_BYTES,
     items: Callable[[Iterator[str]], Iterator[Item]] | None = None,
+    skip_bad: bool = False,
 ) -> ImportReport:
     started = time.perf_counter()
     paths = [path] if isinstance(path, Path) else list(path)
@@ -229,6 +234,8 @@ def import_register_sync(
                 ]
         if fmt.changes and report.lines == report.rejected:  # an area code may have no change
             raise RegisterImportError(_nothing_read(names, report.rejected, report.rejects))
+        if report.rejected and not skip_bad:
+            raise RegisterImportError(_some_rejected(names, report))
         if not fmt.changes:
             _fill(conn, new_table, report, chunk_rows, cancel, progress)
         report.checksum = (
@@ -505,6 +512,16 @@ def _swap(conn: sqlite3.Connection, report: ImportReport, old_table: str | None)
         (time.time(), "registry.import", json.dumps(detail, default=str)),
     )
     conn.execute("COMMIT")
+
+
+def _some_rejected(path: str, report: ImportReport) -> str:
+    line, problem = report.rejects[0]
+    kept = "still no copy" if report.previous_count is None else "the previous copy in force"
+    return (
+        f"{path}: {report.rejected} line{'s' if report.rejected != 1 else ''} rejected (first:"
+        f" line {line}: {problem}); nothing imported, {kept}"
+        " (--skip-bad imports the other lines)"
+    )
 
 
 def _nothing_read(path: str, rejected: int, rejects: Sequence[tuple[int, str]]) -> str:

@@ -8,6 +8,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -198,3 +199,24 @@ def test_check_reads_its_purpose_tenant_and_campaign_as_the_agi_route_does(run: 
     )  # fmt: skip
     assert spelt.exit_code in (0, 1), spelt.output
     assert json.loads(spelt.output)["rule"] == plain["rule"]
+
+
+def test_a_register_copy_dated_after_today_everywhere_is_refused(
+    run: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The limit was this machine's date plus one: on a machine east of UTC, a day no zone
+    # has reached yet, a day of freshness the copy does not have.
+    wash = tmp_path / "wash.txt"
+    wash.write_text("0412345678\n", encoding="utf-8")
+    latest = (datetime.now(UTC) + timedelta(hours=14)).date()
+    monkeypatch.setenv("TZ", "Pacific/Kiritimati")  # UTC+14: its date is `latest`
+    time.tzset()
+    try:
+        for as_of, status in ((latest + timedelta(days=1), 2), (latest, 0)):
+            result = run(
+                "registry", "import", str(wash), "--registry", "au-dncr", "--as-of", str(as_of)
+            )
+            assert result.exit_code == status, result.output
+    finally:
+        monkeypatch.undo()
+        time.tzset()

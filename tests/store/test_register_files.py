@@ -17,12 +17,18 @@ from dialguard.registers.readers import FORMATS
 from dialguard.store import Store
 from dialguard.store.registers import (
     RegisterImportError,
-    import_register,
     is_listed,
     register_copy_rows,
     register_tables,
 )
-from tests.store.test_register_import import DAY, US_LINES, load, table_rows, write
+from tests.store.test_register_import import (
+    DAY,
+    US_LINES,
+    import_register,
+    load,
+    table_rows,
+    write,
+)
 
 TEXT = "".join(f"04123{i:05d}\n" for i in range(200)) + "junk\n"
 

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,12 +15,20 @@ from dialguard.registers.readers import FORMATS, Item, read_plain
 from dialguard.store import Store
 from dialguard.store.registers import (
     RegisterImportError,
-    import_register,
     import_register_sync,
     is_listed,
     register_copy_rows,
     register_tables,
 )
+from dialguard.store.registers import import_register as import_strictly
+
+
+async def import_register(*args: Any, **kw: Any) -> Any:
+    """These tests count rejected lines: the lines that can be read are imported, as with
+    `registry import --skip-bad` (without it a rejected line imports nothing:
+    test_a_rejected_line_imports_nothing_unless_told_to_skip_it)."""
+    return await import_strictly(*args, skip_bad=True, **kw)
+
 
 DAY = date(2026, 3, 1)
 
@@ -304,3 +313,20 @@ async def test_cancel_interrupts_a_running_statement(store: Store, tmp_path: Pat
         )
     assert await register_tables(store) == before
     assert (await register_copy_rows(store))["au-dncr"].count == 1
+
+
+async def test_a_rejected_line_imports_nothing_unless_told_to_skip_it(
+    store: Store, tmp_path: Path
+) -> None:
+    # A line that cannot be read is a registered number the new copy would leave callable:
+    # the previous copy stays in force, as a failed suppression import leaves the list.
+    good = write(tmp_path, "good.txt", "0412345678")
+    await import_strictly(store, "au-dncr", good, FORMATS["plain"], "AU", DAY)
+    bad = write(tmp_path, "bad.txt", "0412345679", "not-a-number")
+    with pytest.raises(RegisterImportError, match=r"1 line rejected .*previous copy in force"):
+        await import_strictly(store, "au-dncr", bad, FORMATS["plain"], "AU", DAY)
+    assert (await register_copy_rows(store))["au-dncr"].count == 1
+    report = await import_strictly(
+        store, "au-dncr", bad, FORMATS["plain"], "AU", DAY, skip_bad=True
+    )
+    assert (report.count, report.rejected) == (1, 1)
