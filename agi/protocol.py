@@ -127,6 +127,55 @@ def env_forgery(block: bytes) -> str | None:
     return None
 
 
+def read_request(block: bytes) -> AgiRequest:
+    """`parse_request(parse_env(block), env_forgery(block))` in one pass over the block.
+
+    The server reads one environment per call, and the three passes (two decodes, two
+    splits, a regular expression per key) were a tenth of the FastAGI layer's time. The
+    same result for every block (property test)."""
+    env: dict[str, str] = {}
+    forged: str | None = None
+    seen: set[str] = set()
+    rank, args = -1, 0
+    for raw_line in block.decode("utf-8", errors="replace").split("\n"):
+        line = raw_line.rstrip("\r")
+        if not line:
+            continue
+        name, sep, value = line.partition(": ")
+        if sep:
+            key = name.strip()
+            # env_forgery's name ends at the first colon, which may come before ": "
+            checked = name.partition(":")[0].strip() if ":" in name else key
+        else:
+            key, value = line.rstrip(":").strip(), ""
+            checked = line.partition(":")[0].strip()
+        if key:
+            env[key] = value
+        if forged is not None or not checked:
+            continue
+        if checked in seen:
+            forged = f"{checked} appears twice"
+            continue
+        seen.add(checked)
+        if checked.startswith("agi_arg_"):
+            match = _ARG_KEY.match(checked)
+            if match is None:
+                forged = f"{checked[:40]} is no argument Asterisk numbers"
+                continue
+            args += 1
+            if int(match.group(1)) != args:
+                forged = f"{checked} is out of sequence"
+            continue
+        known = _ENV_RANK.get(checked)
+        if known is None:
+            continue  # a key a later Asterisk may add
+        if args or known < rank:
+            forged = f"{checked} is out of order"
+            continue
+        rank = known
+    return _request(env, forged)
+
+
 @dataclass(frozen=True, slots=True)
 class AgiRequest:
     """One FastAGI session's request: which route, with what parameters and arguments.
@@ -172,6 +221,11 @@ def parse_request(env: Mapping[str, str], forged: str | None = None) -> AgiReque
     `agi_network_script` is preferred; `agi_request` (the AGI() URL as written) is the
     fallback, e.g. for a session where the script part was missing from the preface.
     """
+    return _request(dict(env), forged)
+
+
+def _request(env: dict[str, str], forged: str | None) -> AgiRequest:
+    """The request of a parsed environment, which it keeps (not copied)."""
     script = env.get("agi_network_script")
     if script is None:
         url = env.get("agi_request", "")
@@ -183,7 +237,7 @@ def parse_request(env: Mapping[str, str], forged: str | None = None) -> AgiReque
         if match:
             numbered.append((int(match.group(1)), value))
     args = tuple(value for _, value in sorted(numbered))
-    return AgiRequest(dict(env), route, params, args, forged)
+    return AgiRequest(env, route, params, args, forged)
 
 
 # -- replies --------------------------------------------------------------------------------

@@ -32,9 +32,7 @@ from agi.protocol import (
     ENV_TERMINATOR,
     AgiProtocolError,
     AgiRequest,
-    env_forgery,
-    parse_env,
-    parse_request,
+    read_request,
 )
 from agi.routes import RouteContext, dispatch
 from agi.service import GuardService
@@ -218,7 +216,7 @@ class _Connection(asyncio.Protocol):
         end += len(ENV_TERMINATOR)
         block, rest = bytes(buffer[:end]), bytes(buffer[end:])
         self._buffer = bytearray()
-        request = parse_request(parse_env(block), env_forgery(block))
+        request = read_request(block)
         if not request.is_agi:
             log.warning("agi_not_asterisk", peer=self._peer(), received=len(block))
             self._close()

@@ -23,6 +23,7 @@ from agi.protocol import (
     parse_request,
     parse_script,
     quote_value,
+    read_request,
 )
 from tests.agi.fake_asterisk import FakeAsterisk, env_lines, load_transcript, parse_args
 
@@ -77,6 +78,46 @@ def _with_caller_name(name: str) -> bytes:
 @given(st.text(st.characters(blacklist_characters="\n", blacklist_categories=["Cs"]), max_size=60))
 def test_a_caller_name_without_a_line_break_is_never_taken_for_forgery(name: str) -> None:
     assert env_forgery(_with_caller_name(name)) is None
+
+
+# Lines as a forged or damaged environment may hold them: keys Asterisk sends (in and out of
+# order, repeated), arguments, colons without a space, folded and empty lines, CR, junk.
+_ENV_LINE = st.one_of(
+    st.sampled_from(
+        [
+            "agi_network: yes",
+            "agi_network_script: check?tenant=acme",
+            "agi_request: agi://127.0.0.1/check",
+            "agi_uniqueid: 1.2",
+            "agi_callerid: +61291234567",
+            "agi_extension: 0412345678",
+            "agi_arg_1: spring",
+            "agi_arg_2: x",
+            "agi_arg_01: y",
+            "agi_arg_: z",
+            "agi_accountcode: ",
+            "agi_accountcode:",
+            "a:b: c",
+            " agi_arg_1: folded",
+            "agi_new_key: later Asterisk",
+            "",
+            "\r",
+        ]
+    ),
+    st.text(st.characters(blacklist_characters="\n", blacklist_categories=["Cs"]), max_size=30),
+)
+
+
+@given(st.lists(_ENV_LINE, max_size=30))
+def test_one_pass_reads_every_block_as_the_three_passes(lines: list[str]) -> None:
+    block = ("\n".join(lines) + "\n\n").encode()
+    assert read_request(block) == parse_request(parse_env(block), env_forgery(block))
+
+
+@pytest.mark.parametrize("path", TRANSCRIPTS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_one_pass_reads_every_recording_as_the_three_passes(path: Path) -> None:
+    block = "".join(env_lines(load_transcript(path))).encode()
+    assert read_request(block) == parse_request(parse_env(block), env_forgery(block))
 
 
 def test_a_huge_argument_number_is_a_forgery_not_a_crash() -> None:
