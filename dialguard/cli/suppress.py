@@ -65,15 +65,18 @@ def normalise(raw: str, tenant: str | None, policy: Policy, *, assigned: bool = 
 def _problem(
     raw: str, tenant: str | None, policy: Policy, *, assigned: bool = True
 ) -> tuple[str | None, str | None]:
-    """E.164 of `raw`, or None and why. An entry is added only for an assigned number: one
-    the guard calls impossible never matches a call, and usually means a number read in the
-    wrong region (a UK `020 ...` under an AU tenant) whose callee stays unprotected."""
+    """E.164 of `raw`, or None and why. A number in national format is added only when it is
+    assigned: one the guard calls impossible never matches a call, and usually means a
+    number read in the wrong region (a UK `020 ...` under an AU tenant) whose callee stays
+    unprotected. One written in E.164 is taken as it is: an export of entries stored
+    earlier (by the AGI and AMI opt-out routes too, or before a numbering-plan update)
+    must import again whole."""
     shown = raw if len(raw) <= 40 else raw[:37] + "..."  # one short line, whatever the input
     if len(raw) > MAX_NUMBER_CHARS:
         return None, f"{shown!r} is too long to be a telephone number"
     region = policy.region_for(tenant) if tenant else policy.default_region
     parsed = parse_number(raw, region)
-    if parsed.e164 is None or (assigned and not parsed.valid):
+    if parsed.e164 is None or (assigned and not parsed.valid and not raw.lstrip().startswith("+")):
         return None, f"{shown!r} {parsed.problem} (read in {region or 'no region'})"
     return parsed.e164, None
 
@@ -224,6 +227,9 @@ def import_(
         except InputError as exc:
             problem = problem or exc.format_message()
             expires_at, requested = None, now
+        if problem is None and expires_at is not None and expires_at <= requested:
+            # Over before it began: merged with the entry in force, it dated it back.
+            problem = f"expires {expires_at.isoformat()} is not after the request date"
         if problem is not None or e164 is None:
             return problem or "no number"
         return SuppressionEntry(

@@ -67,6 +67,9 @@ async def open_store(
 # force, and calls placed then would count as calls to an opted-out number (the `breach`
 # detector). `rows`: VALUES or a SELECT of the eight columns.
 _LAPSED = "(expires_at IS NOT NULL AND expires_at <= excluded.requested_at)"
+# The mirror case: the new request had ended before the stored one was made (an old line of
+# a list imported after the callee's IVR opt-out). It changes nothing.
+_ENDED_BEFORE = "(excluded.expires_at IS NOT NULL AND excluded.expires_at <= requested_at)"
 _NEW_EXPIRY_WINS = (
     f"({_LAPSED} OR excluded.expires_at IS NULL OR (expires_at IS NOT NULL"
     " AND excluded.expires_at >= expires_at))"
@@ -83,6 +86,7 @@ SUPPRESSION_UPSERT = (
     " WHEN expires_at IS NULL OR excluded.expires_at IS NULL THEN NULL"
     " ELSE max(expires_at, excluded.expires_at) END,"
     f" created_at = CASE WHEN {_LAPSED} THEN excluded.created_at ELSE created_at END"
+    f" WHERE NOT {_ENDED_BEFORE}"
 )
 
 

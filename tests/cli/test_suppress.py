@@ -77,6 +77,31 @@ def test_import_with_a_bad_line_writes_nothing(run, tmp_path: Path) -> None:  # 
     assert len(listed(run)) == 1
 
 
+def test_an_export_imports_whole_even_with_numbers_no_longer_assigned(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # Entries the opt-out routes stored, or stored before a numbering-plan update, are in
+    # E.164: refusing them made an export fail to import (or lose them with --skip-bad).
+    path = tmp_path / "export.csv"
+    path.write_text(
+        "number,tenant,campaign,reason,source,requested_at,expires_at\n"
+        "+61512345678,acme,,asked,agi,2026-01-01T00:00:00+00:00,\n",
+        encoding="utf-8",
+    )
+    result = run("suppress", "import", str(path))
+    assert result.exit_code == 0, result.output
+    assert [e["number"] for e in listed(run)] == ["+61512345678"]
+
+
+def test_an_import_line_that_ends_before_it_begins_is_refused(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "list.csv"
+    path.write_text(
+        "number,tenant,requested_at,expires\n0412345678,acme,2026-02-01,2026-01-01\n",
+        encoding="utf-8",
+    )
+    result = run("suppress", "import", str(path))
+    assert result.exit_code == 2 and "line 2" in result.output and "not after" in result.output
+    assert listed(run) == []
+
+
 def test_a_number_the_guard_calls_impossible_is_not_suppressed(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     # A UK `020 ...` read under an AU tenant became +61 20..., an entry no call ever matches:
     # reported as suppressed while the callee stayed unprotected.

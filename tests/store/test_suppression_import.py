@@ -99,3 +99,23 @@ async def test_an_opt_out_still_in_force_keeps_its_first_request(store: Store) -
     await store.add_suppression(SuppressionEntry("+61412345678", "acme", None, "ivr", "agi", NOW))
     [row] = await list_entries(store)
     assert (row.entry.requested_at, row.entry.expires_at) == (first, None)
+
+
+async def test_a_request_that_had_ended_before_the_entry_began_changes_nothing(
+    store: Store,
+) -> None:
+    # An old line of a list, imported after the callee's IVR opt-out, dated the opt-out back
+    # across the time nothing was in force (and, line order deciding, in one file too).
+    await store.add_suppression(SuppressionEntry("+61412345678", "acme", None, "ivr", "agi", NOW))
+    old = NOW - timedelta(days=200)
+    async with SuppressionImport(store) as staged:
+        await staged.add(
+            [
+                SuppressionEntry(
+                    "+61412345678", "acme", None, "list", "import", old, old + timedelta(days=30)
+                )
+            ]
+        )
+        await staged.apply("old.csv")
+    [row] = await list_entries(store)
+    assert (row.entry.requested_at, row.entry.expires_at, row.entry.source) == (NOW, None, "agi")
