@@ -336,16 +336,16 @@ def sequential(
     findings = []
     explained: set[tuple[str, int]] = set()  # (tenant, number) in a campaign's own run
     for subject, calls in sorted(group_by(calls_in_window, scope_subject).items()):
-        finding = _sequential_finding(settings, subject, calls, now, span, min_run)
+        finding, in_runs = _sequential_finding(settings, subject, calls, now, span, min_run)
         if finding is not None:
             findings.append(finding)
-            explained |= {(tenant_of(c), v) for c in calls if (v := _digits(c.number))}
+            explained |= {(tenant_of(c), v) for c in in_runs if (v := _digits(c.number))}
     for tenant, calls in sorted(group_by(calls_in_window, tenant_of).items()):
         subject = f"tenant:{tenant}"
         if any(f.subject == subject for f in findings):
             continue  # its calls without a campaign were judged as the tenant's already
         unexplained = [c for c in calls if (tenant, _digits(c.number)) not in explained]
-        finding = _sequential_finding(settings, subject, unexplained, now, span, min_run)
+        finding, _ = _sequential_finding(settings, subject, unexplained, now, span, min_run)
         if finding is not None:
             findings.append(finding)
     return findings
@@ -358,7 +358,8 @@ def _sequential_finding(
     now: datetime,
     span: timedelta,
     min_run: int,
-) -> FlagFinding | None:
+) -> tuple[FlagFinding | None, list[CallOutcome]]:
+    """The finding for the runs in `calls`, with the calls in them."""
     by_value = group_by(calls, lambda o: None if (d := _digits(o.number)) is None else str(d))
     runs: list[list[int]] = []
     for value in sorted(int(v) for v in by_value):
@@ -368,14 +369,15 @@ def _sequential_finding(
             runs.append([value])
     long_runs = [r for r in runs if len(r) >= min_run]
     if not long_runs:
-        return None
+        return None, []
     longest = max(long_runs, key=lambda r: (len(r), -r[0]))
     evidence = [c for run in long_runs for v in run for c in by_value[str(v)]]
     detail = (
         f"{subject} called {len(longest)} consecutive numbers +{longest[0]} to +{longest[-1]} "
         f"in {span_text(span)} (runs of {min_run} or more are flagged)"
     )
-    return make_finding(settings, subject, now, span, len(longest), min_run, evidence, detail)
+    finding = make_finding(settings, subject, now, span, len(longest), min_run, evidence, detail)
+    return finding, evidence
 
 
 def repeat_after_abandoned(

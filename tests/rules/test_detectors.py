@@ -241,6 +241,14 @@ def test_a_run_walked_across_a_tenants_campaigns_is_the_tenants() -> None:
     assert [
         f.subject for f in run("sequential", [*own, call(9, "+61400000009", campaign="b")])
     ] == ["campaign:a"]
+    # Only the calls in a campaign's own run are its: a run across campaigns that touches
+    # another of its calls is the tenant's.
+    side = [call(i, f"+614000000{i:02d}", campaign="a") for i in (*range(1, 6), 20, 21)]
+    side += [call(i, f"+614000000{i:02d}", campaign="b") for i in (22, 23, 24)]
+    assert sorted((f.subject, f.measured) for f in run("sequential", side)) == [
+        ("campaign:a", 5),
+        ("tenant:acme", 5),
+    ]
     # Another tenant's calls are no part of the run.
     other = [
         call(i, f"+6140000000{i}", tenant="acme" if i % 2 else "globex", campaign=None)
