@@ -154,6 +154,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             for event in ("INSERT", "UPDATE", "DELETE")
         ),
     ),
+    (
+        # `history import` stored a Master.csv call as `cdr:<uniqueid>`; it now takes the
+        # uniqueid itself, as the AMI listener does, so that a call both saw is one outcome.
+        # Earlier imports are renamed (importing the file again then adds nothing), and the
+        # copies of calls the listener recorded too are dropped: they counted twice.
+        "UPDATE OR IGNORE outcomes SET call_id = substr(call_id, 5)"
+        " WHERE source = 'history' AND call_id LIKE 'cdr:_%'",
+        "DELETE FROM outcomes WHERE source = 'history' AND call_id LIKE 'cdr:_%'",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
