@@ -148,13 +148,13 @@ def import_(
         click.echo(f"  rejected line {n}: {p}")
 
 
-def _zone(name: str | None, *, utc: bool) -> tzinfo:
+def _zone(name: str | None, *, utc: bool) -> tzinfo | None:
+    """The zone of times without an offset; None: this machine's, with its daylight saving
+    time on each row's own date (its offset today read a July row an hour off in January)."""
     if name is None and utc:
         return UTC
     if name is None:
-        local = datetime.now().astimezone().tzinfo
-        assert local is not None
-        return local
+        return None
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -178,12 +178,16 @@ def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
 Parsed = Iterator[tuple[int, CallOutcome | str | None]]
 
 
-def _when(text: str, tz: tzinfo, field: str = "started_at") -> datetime:
+def _when(text: str, tz: tzinfo | None, field: str = "started_at") -> datetime:
     try:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(f"{field} {text!r} is not an ISO-8601 date-time") from None
-    value = value if value.tzinfo else value.replace(tzinfo=tz)
+    if value.tzinfo is None:
+        try:
+            value = value.replace(tzinfo=tz) if tz is not None else value.astimezone()
+        except (OverflowError, ValueError, OSError):  # astimezone: outside the C library's
+            raise ValueError(f"{field} {text!r} is not between 1970 and 9998") from None
     try:
         return in_range(value, text, field)
     except InputError as exc:
@@ -213,7 +217,7 @@ def _parse_csv(
     rows: Iterator[tuple[int, list[str]]],
     tenant: str | None,
     campaign: str | None,
-    tz: tzinfo,
+    tz: tzinfo | None,
     policy: Policy,
 ) -> Parsed:
     header = [c.strip().lower() for c in next(rows)[1]]
@@ -263,7 +267,7 @@ def _parse_cdr(
     rows: Iterator[tuple[int, list[str]]],
     tenant: str | None,
     campaign: str | None,
-    tz: tzinfo,
+    tz: tzinfo | None,
     policy: Policy,
 ) -> Parsed:
     for line_no, cells in rows:

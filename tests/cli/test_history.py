@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
+import time
+from datetime import UTC, datetime
 from pathlib import Path
+
+from dialguard.cli.history import _when
 
 
 def test_master_csv_dial_rows_only_and_idempotent(run, fixtures_dir: Path) -> None:  # type: ignore[no-untyped-def]
@@ -149,3 +153,18 @@ def test_csv_times_without_an_offset_are_utc_and_unknown_columns_are_named(
     typo.write_text("number,tenant,campagin,started_at,disposition,billsec\n", encoding="utf-8")
     result = run("history", "import", str(typo))
     assert result.exit_code == 2 and "campagin" in result.output
+
+
+def test_master_csv_local_times_keep_each_rows_daylight_saving(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # This machine's offset today was used for every row: a July time read in January (AEDT,
+    # +11) came out an hour off (AEST, +10).
+    monkeypatch.setenv("TZ", "Australia/Sydney")
+    time.tzset()
+    try:
+        july = _when("2026-07-14 10:20:19", None)
+        january = _when("2026-01-14 10:20:19", None)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert july == datetime(2026, 7, 14, 0, 20, 19, tzinfo=UTC)
+    assert january == datetime(2026, 1, 13, 23, 20, 19, tzinfo=UTC)
