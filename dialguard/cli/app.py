@@ -111,7 +111,8 @@ class AppContext:
                 # A mistyped --db would otherwise make an empty database, report empty lists,
                 # and take imports the daemon never reads.
                 raise InputError(
-                    f"no database at {path}: its folder does not exist (check --db or DIALGUARD_DB)"
+                    f"no database at {path}: its folder does not exist (check --db,"
+                    " DIALGUARD_DB or [database] path in the settings)"
                 )
             try:
                 store = await open_store(path)
