@@ -119,9 +119,28 @@ class CallerIdRecord:
     pool: str | None = None
 
 
+def suspension_subjects(tenant: str, campaign: str | None, caller_id: str | None) -> list[str]:
+    """The subjects whose suspension blocks a call. A campaign is named two ways:
+    `campaign:TENANT/NAME`, the tenant's own (what the detectors suspend: campaigns of
+    different tenants may share a name), and `campaign:NAME`, every tenant's campaign of
+    that name (the contract's form, for an operator's suspension)."""
+    subjects = [f"tenant:{tenant}"]
+    if campaign:
+        subjects += [campaign_subject(tenant, campaign), f"campaign:{campaign}"]
+    if caller_id:
+        subjects.append(f"callerid:{caller_id}")
+    return subjects
+
+
+def campaign_subject(tenant: str, campaign: str) -> str:
+    """One tenant's campaign as a flag or suspension subject."""
+    return f"campaign:{tenant}/{campaign}"
+
+
 @dataclass(frozen=True, slots=True)
 class Suspension:
-    """An active suspension of `subject` (`tenant:NAME`, `campaign:NAME`, `callerid:+E164`)."""
+    """An active suspension of `subject` (`tenant:NAME`, `campaign:TENANT/NAME`,
+    `campaign:NAME` for every tenant's campaign of that name, `callerid:+E164`)."""
 
     subject: str
     reason: str

@@ -18,7 +18,7 @@ from rules.engine import prepare
 from rules.facts import SuppressionEntry
 from rules.models import CallAttempt, Verdict
 from rules.outcomes import CallOutcome
-from rules.policy import Policy
+from rules.policy import Policy, TenantSettings
 
 
 def burst_outcomes(fixtures_dir: Path) -> list[CallOutcome]:
@@ -82,11 +82,11 @@ async def test_campaign_burst_raises_repeat_and_rotation_flags(
     await replay(store, judging_every_outcome(store, policy), outcomes)
     flags = await open_flags(store)
     assert set(flags) == {
-        ("campaign:winter", "repeat_callee"),
-        ("campaign:winter", "callerid_rotation"),
+        ("campaign:acme/winter", "repeat_callee"),
+        ("campaign:acme/winter", "callerid_rotation"),
     }
     to_five = sorted(o.call_id for o in outcomes if o.number == "+61400000005")
-    assert flags[("campaign:winter", "repeat_callee")] == to_five
+    assert flags[("campaign:acme/winter", "repeat_callee")] == to_five
     [rotation] = await FlagStore(store).flags("open", detector="callerid_rotation")
     assert rotation.measured == 5 and rotation.threshold == 2
     assert rotation.callees == ("+61400000005",) and rotation.citation
@@ -116,8 +116,8 @@ async def test_a_debounced_burst_is_completed_by_the_sweep(
     last = max(o.ended_at for o in outcomes if o.ended_at)
     applied = await enforcer.sweep(last + timedelta(minutes=1))
     assert {(a.finding.subject, a.finding.detector) for a in applied} == {
-        ("campaign:winter", "repeat_callee"),
-        ("campaign:winter", "callerid_rotation"),
+        ("campaign:acme/winter", "repeat_callee"),
+        ("campaign:acme/winter", "callerid_rotation"),
     }
 
 
@@ -213,10 +213,10 @@ async def test_a_breach_suspends_the_campaign_and_the_next_check_is_blocked(
     enforcer = Enforcer(store, policy)
     await replay(store, enforcer, [breach])
     [flag] = await FlagStore(store).flags("open", detector="breach")
-    assert flag.subject == "campaign:winter" and flag.call_ids == ("b1",)
+    assert flag.subject == "campaign:acme/winter" and flag.call_ids == ("b1",)
     assert "opted out" in flag.detail
     [suspension] = await FlagStore(store).suspensions()
-    assert suspension.subject == "campaign:winter" and suspension.flag_id == flag.id
+    assert suspension.subject == "campaign:acme/winter" and suspension.flag_id == flag.id
 
     attempt = CallAttempt(
         "+61400000123", "+61291234567", datetime.now(UTC) + timedelta(seconds=2), "acme", "winter"
@@ -225,14 +225,14 @@ async def test_a_breach_suspends_the_campaign_and_the_next_check_is_blocked(
     assert decision.verdict is Verdict.BLOCK and decision.rule == "suspension.campaign"
 
     # A second breach adds to the same flag; lifting the suspension holds until new evidence.
-    await FlagStore(store).unsuspend("campaign:winter", "reviewed", datetime.now(UTC))
+    await FlagStore(store).unsuspend("campaign:acme/winter", "reviewed", datetime.now(UTC))
     await enforcer.sweep(called + timedelta(minutes=1))
     assert await FlagStore(store).suspensions() == []
     again = CallOutcome(**{**_fields(breach), "call_id": "b2"})
     await replay(store, enforcer, [again])
     [flag] = await FlagStore(store).flags("open", detector="breach")
     assert flag.call_ids == ("b1", "b2") and flag.measured == 2
-    assert [s.subject for s in await FlagStore(store).suspensions()] == ["campaign:winter"]
+    assert [s.subject for s in await FlagStore(store).suspensions()] == ["campaign:acme/winter"]
 
 
 async def test_a_suppression_stored_after_the_call_is_no_breach(
@@ -321,4 +321,43 @@ async def test_a_suspension_that_cannot_be_written_leaves_no_flag_so_the_next_ru
     await store.write("DROP TRIGGER refuse", ())
     await enforcer.sweep(called + timedelta(minutes=1))
     [suspension] = await FlagStore(store).suspensions()
-    assert suspension.subject == "campaign:winter"
+    assert suspension.subject == "campaign:acme/winter"
+
+
+async def test_a_campaign_suspended_for_one_tenant_does_not_block_anothers_of_that_name(
+    store: Store,
+) -> None:
+    # `campaign:winter` blocked every tenant with a campaign called winter, and the detectors
+    # pooled their calls. A tenant's campaign is `campaign:TENANT/NAME` now; the contract's
+    # `campaign:NAME` (an operator's) still blocks every tenant's.
+    policy = Policy(tenants={name: TenantSettings(name, "AU") for name in ("acme", "globex")})
+    await store.add_suppression(
+        SuppressionEntry(
+            "+61400000009", "acme", None, "asked", "cli", datetime.now(UTC) - timedelta(days=3)
+        )
+    )
+    called = datetime.now(UTC) + timedelta(seconds=1)
+    breach = CallOutcome(
+        call_id="b1",
+        number="+61400000009",
+        caller_id="+61291234567",
+        tenant="acme",
+        campaign="winter",
+        started_at=called,
+        answered_at=called + timedelta(seconds=5),
+        ended_at=called + timedelta(seconds=30),
+        disposition="ANSWERED",
+        billsec=25,
+    )
+    await replay(store, Enforcer(store, policy), [breach])
+    assert [s.subject for s in await FlagStore(store).suspensions()] == ["campaign:acme/winter"]
+
+    async def rule(tenant: str) -> str | None:
+        at = datetime.now(UTC) + timedelta(seconds=2)
+        attempt = CallAttempt("+61400000123", "+61291234567", at, tenant, "winter")
+        return (await Guard(store, policy).evaluate(attempt)).rule
+
+    assert await rule("acme") == "suspension.campaign"
+    assert await rule("globex") != "suspension.campaign"
+    await FlagStore(store).suspend("campaign:winter", "every tenant's", datetime.now(UTC))
+    assert await rule("globex") == "suspension.campaign"

@@ -25,6 +25,7 @@ from dialguard.enforcement import Enforcer
 from dialguard.store import Store
 from dialguard.store.flags import FlagRecord, FlagStore, SuspensionRecord
 from rules.detectors import SPECS
+from rules.facts import campaign_subject
 from rules.numbers import parse_number
 from rules.policy import Policy
 
@@ -37,7 +38,10 @@ def _form(kind: str) -> str:
 
 def parse_subject(text: str, policy: Policy, tenant: str | None, *, callee: bool = False) -> str:
     """`tenant:NAME`, `campaign:NAME` or `callerid:NUMBER` (NUMBER normalised to E.164 in the
-    tenant's region or the default region); `callee:NUMBER` too when `callee` is True."""
+    tenant's region or the default region); `callee:NUMBER` too when `callee` is True.
+
+    With `tenant`, `campaign:NAME` is that tenant's campaign, `campaign:TENANT/NAME`, as the
+    detectors name it; without, every tenant's campaign of that name."""
     kinds = (*SUBJECT_KINDS, "callee") if callee else SUBJECT_KINDS
     kind, sep, name = text.strip().partition(":")
     name = name.strip()
@@ -54,6 +58,8 @@ def parse_subject(text: str, policy: Policy, tenant: str | None, *, callee: bool
         if number.e164 is None:
             raise InputError(f"subject {text!r}: the number {number.problem}")
         name = number.e164
+    if kind == "campaign" and tenant and "/" not in name:
+        return campaign_subject(tenant.strip(), name)
     return f"{kind}:{name}"
 
 
@@ -71,7 +77,11 @@ def parse_subject(text: str, policy: Policy, tenant: str | None, *, callee: bool
     "--subject", default=None, help="tenant:NAME, campaign:NAME, callerid:NUMBER, callee:NUMBER."
 )
 @click.option("--detector", default=None, help=f"One of: {', '.join(SPECS)}.")
-@click.option("--tenant", default=None, help="Region for reading a callerid/callee subject.")
+@click.option(
+    "--tenant",
+    default=None,
+    help="Whose campaign:NAME, and the region of a callerid/callee subject.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the flags as JSON.")
 @click.pass_context
 def flags(
@@ -149,10 +159,15 @@ def _close(app: AppContext, flag_id: int, status: str, note: str) -> None:
 @cli.command()
 @click.argument("subject")
 @click.option("--reason", required=True, help="Why, in one sentence (shown on every block).")
-@click.option("--tenant", default=None, help="Region for reading a callerid:NUMBER subject.")
+@click.option(
+    "--tenant",
+    default=None,
+    help="Whose campaign:NAME (default: every tenant's), and the region of a callerid:NUMBER.",
+)
 @pass_app
 def suspend(app: AppContext, subject: str, reason: str, tenant: str | None) -> None:
-    """Suspend SUBJECT (tenant:NAME, campaign:NAME or callerid:NUMBER): its next check is blocked."""
+    """Suspend SUBJECT (tenant:NAME, campaign:[TENANT/]NAME or callerid:NUMBER): its next check
+    is blocked."""
     canonical = parse_subject(subject, app.settings.policy, tenant)
     if not reason.strip():
         raise InputError("--reason: give the reason in words")
@@ -169,7 +184,11 @@ def suspend(app: AppContext, subject: str, reason: str, tenant: str | None) -> N
 @cli.command()
 @click.argument("subject")
 @click.option("--reason", default="lifted by an operator", show_default=True)
-@click.option("--tenant", default=None, help="Region for reading a callerid:NUMBER subject.")
+@click.option(
+    "--tenant",
+    default=None,
+    help="Whose campaign:NAME (default: every tenant's), and the region of a callerid:NUMBER.",
+)
 @pass_app
 def unsuspend(app: AppContext, subject: str, reason: str, tenant: str | None) -> None:
     """Lift the suspension of SUBJECT."""

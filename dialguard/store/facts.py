@@ -26,6 +26,7 @@ from rules.facts import (
     RegisterHit,
     SuppressionEntry,
     Suspension,
+    suspension_subjects,
 )
 from rules.models import CallAttempt, Decision, Finding
 from rules.numbers import register_key
@@ -61,11 +62,7 @@ def gather_facts(conn: sqlite3.Connection, query: FactQuery, cache: FactsCache) 
         cid_records = cache.caller_id_records(conn, query.caller_id)
         lookups += (("caller_id", name, query.caller_id) for name in query.caller_id_registers)
     hits, cid_hits = register_hits(cursor, lookups, tables)
-    subjects = [f"tenant:{query.tenant}"]
-    if query.campaign:
-        subjects.append(f"campaign:{query.campaign}")
-    if query.caller_id:
-        subjects.append(f"callerid:{query.caller_id}")
+    subjects = suspension_subjects(query.tenant, query.campaign, query.caller_id)
     return Facts(
         suppressions=tuple(found.suppressions),
         register_copies=dict(copies),

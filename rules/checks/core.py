@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from rules.context import RuleContext
+from rules.facts import suspension_subjects
 from rules.models import Finding, FindingVerdict
 
 EMERGENCY_CITATION = (
@@ -46,11 +47,8 @@ def suspension(ctx: RuleContext) -> Iterable[Finding]:
     if not ctx.facts.suspensions:
         yield _NO_SUSPENSION
         return
-    subjects = {f"tenant:{ctx.attempt.tenant}"}
-    if ctx.attempt.campaign:
-        subjects.add(f"campaign:{ctx.attempt.campaign}")
-    if ctx.caller_id is not None and ctx.caller_id.e164:
-        subjects.add(f"callerid:{ctx.caller_id.e164}")
+    caller_id = ctx.caller_id.e164 if ctx.caller_id is not None else None
+    subjects = set(suspension_subjects(ctx.attempt.tenant, ctx.attempt.campaign, caller_id))
     active = [
         s for s in ctx.facts.suspensions if s.subject in subjects and s.created_at <= ctx.attempt.at
     ]

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 from rules.detectors.model import MAX_EVIDENCE, DetectorSettings, FlagFinding
+from rules.facts import campaign_subject
 from rules.outcomes import CallOutcome
 
 
@@ -42,8 +43,11 @@ def tenant_of(outcome: CallOutcome) -> str:
 
 
 def scope_subject(outcome: CallOutcome) -> str:
-    """The party answerable for a call: its campaign, or its tenant when it has none."""
-    return f"campaign:{outcome.campaign}" if outcome.campaign else f"tenant:{tenant_of(outcome)}"
+    """The party answerable for a call: its tenant's campaign, or its tenant when it has
+    none. Campaigns of different tenants may share a name: neither their calls nor their
+    suspensions are pooled."""
+    tenant = tenant_of(outcome)
+    return campaign_subject(tenant, outcome.campaign) if outcome.campaign else f"tenant:{tenant}"
 
 
 class Deduped(list[CallOutcome]):

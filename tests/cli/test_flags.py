@@ -96,7 +96,7 @@ def test_detect_then_list_ack_and_dismiss_flags(db: Path, config: Path) -> None:
     assert {f["detector"] for f in listed} == {"repeat_callee", "callerid_rotation"}
     by_detector = {f["detector"]: f for f in listed}
     repeat = by_detector["repeat_callee"]
-    assert repeat["subject"] == "campaign:winter" and repeat["measured"] == 5
+    assert repeat["subject"] == "campaign:acme/winter" and repeat["measured"] == 5
     assert repeat["evidence"] == [f"burst{i}" for i in range(5)] and repeat["citation"]
 
     result = run(db, config, "flags", "ack", str(repeat["id"]), "--note", "customer asked for it")
@@ -185,3 +185,11 @@ def test_a_flag_number_beyond_sqlite_is_a_usage_error(db: Path, config: Path) ->
 def test_unsuspending_what_is_not_suspended_is_an_input_error(db: Path, config: Path) -> None:
     result = run(db, config, "unsuspend", "tenant:acme")
     assert result.exit_code == 2 and "not suspended" in result.output
+
+
+def test_a_campaign_subject_with_a_tenant_is_that_tenants_campaign(db: Path, config: Path) -> None:
+    result = run(db, config, "suspend", "campaign:winter", "--tenant", "acme", "--reason", "x")
+    assert result.exit_code == 0 and "campaign:acme/winter suspended" in result.output
+    assert blocking_suspensions(check(db, config)) == ["suspension.campaign"]
+    assert run(db, config, "unsuspend", "campaign:acme/winter").exit_code == 0
+    assert blocking_suspensions(check(db, config)) == []

@@ -76,7 +76,7 @@ def test_repeat_callee_flags_the_fourth_call_to_one_number_in_24_hours() -> None
     three = [call(i) for i in range(3)]
     assert run("repeat_callee", three) == []
     [finding] = run("repeat_callee", [*three, call(3)])
-    assert finding.subject == "campaign:spring"
+    assert finding.subject == "campaign:acme/spring"
     assert (finding.measured, finding.threshold) == (4, 3)
     assert finding.evidence == ("c0", "c1", "c2", "c3")
     assert finding.callees == ("+61400000001",)
@@ -149,7 +149,7 @@ def _abandon_mix(
 def test_abandoned_rate_3_percent_is_allowed_and_above_is_flagged() -> None:
     assert run("abandoned_rate", _abandon_mix(100, 3, "+1202")) == []
     [finding] = run("abandoned_rate", _abandon_mix(1000, 31, "+1202"))
-    assert finding.subject == "campaign:spring"
+    assert finding.subject == "campaign:acme/spring"
     assert finding.measured == pytest.approx(0.031)
     assert "US rule" in finding.detail
 
@@ -240,13 +240,13 @@ def test_a_run_walked_across_a_tenants_campaigns_is_the_tenants() -> None:
     own = [call(i, f"+6140000000{i}", campaign="a") for i in range(1, 7)]
     assert [
         f.subject for f in run("sequential", [*own, call(9, "+61400000009", campaign="b")])
-    ] == ["campaign:a"]
+    ] == ["campaign:acme/a"]
     # Only the calls in a campaign's own run are its: a run across campaigns that touches
     # another of its calls is the tenant's.
     side = [call(i, f"+614000000{i:02d}", campaign="a") for i in (*range(1, 6), 20, 21)]
     side += [call(i, f"+614000000{i:02d}", campaign="b") for i in (22, 23, 24)]
     assert sorted((f.subject, f.measured) for f in run("sequential", side)) == [
-        ("campaign:a", 5),
+        ("campaign:acme/a", 5),
         ("tenant:acme", 5),
     ]
     # Another tenant's calls are no part of the run.
@@ -272,7 +272,7 @@ def test_breach_is_always_flagged_and_suspends_the_campaign() -> None:
     context = DetectorContext(breaches={"c1": ("it had opted out (global, 2026-11-01)",)})
     [finding] = run("breach", [call(1), call(2, "+61400000002")], context)
     assert finding.action is Action.SUSPEND and finding.suspendable
-    assert finding.evidence == ("c1",) and finding.subject == "campaign:spring"
+    assert finding.evidence == ("c1",) and finding.subject == "campaign:acme/spring"
     assert "opted out" in finding.detail
 
 
