@@ -188,9 +188,8 @@ async def test_an_ordinary_campaign_raises_no_flag(store: Store, policy: Policy)
     assert await open_flags(store) == {}
 
 
-async def test_a_breach_suspends_the_campaign_and_the_next_check_is_blocked(
-    store: Store, policy: Policy
-) -> None:
+async def opted_out_and_called(store: Store) -> CallOutcome:
+    """acme's callee +61400000009 opted out three days ago; campaign winter calls them now."""
     await store.add_suppression(
         SuppressionEntry(
             "+61400000009", "acme", None, "asked not to be called", "cli",
@@ -198,7 +197,7 @@ async def test_a_breach_suspends_the_campaign_and_the_next_check_is_blocked(
         )
     )  # fmt: skip
     called = datetime.now(UTC) + timedelta(seconds=1)
-    breach = CallOutcome(
+    return CallOutcome(
         call_id="b1",
         number="+61400000009",
         caller_id="+61291234567",
@@ -210,6 +209,12 @@ async def test_a_breach_suspends_the_campaign_and_the_next_check_is_blocked(
         disposition="ANSWERED",
         billsec=25,
     )
+
+
+async def test_a_breach_suspends_the_campaign_and_the_next_check_is_blocked(
+    store: Store, policy: Policy
+) -> None:
+    breach = await opted_out_and_called(store)
     enforcer = Enforcer(store, policy)
     await replay(store, enforcer, [breach])
     [flag] = await FlagStore(store).flags("open", detector="breach")
@@ -226,7 +231,7 @@ async def test_a_breach_suspends_the_campaign_and_the_next_check_is_blocked(
 
     # A second breach adds to the same flag; lifting the suspension holds until new evidence.
     await FlagStore(store).unsuspend("campaign:acme/winter", "reviewed", datetime.now(UTC))
-    await enforcer.sweep(called + timedelta(minutes=1))
+    await enforcer.sweep(datetime.now(UTC) + timedelta(minutes=1))
     assert await FlagStore(store).suspensions() == []
     again = CallOutcome(**{**_fields(breach), "call_id": "b2"})
     await replay(store, enforcer, [again])
@@ -292,24 +297,7 @@ async def test_a_suspension_that_cannot_be_written_leaves_no_flag_so_the_next_ru
 ) -> None:
     # Written apart, the flag kept its evidence when the suspension failed (a database locked
     # past the busy timeout), and no later run saw anything new to suspend for.
-    await store.add_suppression(
-        SuppressionEntry(
-            "+61400000009", "acme", None, "asked", "cli", datetime.now(UTC) - timedelta(days=3)
-        )
-    )
-    called = datetime.now(UTC) + timedelta(seconds=1)
-    breach = CallOutcome(
-        call_id="b1",
-        number="+61400000009",
-        caller_id="+61291234567",
-        tenant="acme",
-        campaign="winter",
-        started_at=called,
-        answered_at=called + timedelta(seconds=5),
-        ended_at=called + timedelta(seconds=30),
-        disposition="ANSWERED",
-        billsec=25,
-    )
+    breach = await opted_out_and_called(store)
     await store.upsert_outcome(breach)
     refuse = "CREATE TRIGGER refuse BEFORE INSERT ON suspensions BEGIN SELECT RAISE(ABORT, 'disk full'); END"
     await store.write(refuse, ())
@@ -319,7 +307,7 @@ async def test_a_suspension_that_cannot_be_written_leaves_no_flag_so_the_next_ru
     assert await FlagStore(store).flags("open") == []
 
     await store.write("DROP TRIGGER refuse", ())
-    await enforcer.sweep(called + timedelta(minutes=1))
+    await enforcer.sweep(datetime.now(UTC) + timedelta(minutes=1))
     [suspension] = await FlagStore(store).suspensions()
     assert suspension.subject == "campaign:acme/winter"
 
@@ -331,24 +319,7 @@ async def test_a_campaign_suspended_for_one_tenant_does_not_block_anothers_of_th
     # pooled their calls. A tenant's campaign is `campaign:TENANT/NAME` now; the contract's
     # `campaign:NAME` (an operator's) still blocks every tenant's.
     policy = Policy(tenants={name: TenantSettings(name, "AU") for name in ("acme", "globex")})
-    await store.add_suppression(
-        SuppressionEntry(
-            "+61400000009", "acme", None, "asked", "cli", datetime.now(UTC) - timedelta(days=3)
-        )
-    )
-    called = datetime.now(UTC) + timedelta(seconds=1)
-    breach = CallOutcome(
-        call_id="b1",
-        number="+61400000009",
-        caller_id="+61291234567",
-        tenant="acme",
-        campaign="winter",
-        started_at=called,
-        answered_at=called + timedelta(seconds=5),
-        ended_at=called + timedelta(seconds=30),
-        disposition="ANSWERED",
-        billsec=25,
-    )
+    breach = await opted_out_and_called(store)
     await replay(store, Enforcer(store, policy), [breach])
     assert [s.subject for s in await FlagStore(store).suspensions()] == ["campaign:acme/winter"]
 

@@ -320,15 +320,19 @@ def test_a_call_closed_early_to_bound_memory_still_gives_its_outcome() -> None:
     assert tracker.open_calls == 1
 
 
+# The dialler's mark for the answered call of the `allow-answered` recording.
+ABANDONED_MARK = {
+    "Event": "UserEvent",
+    "UserEvent": "DialguardAbandoned",
+    "Uniqueid": "1795859878.65",
+    "Linkedid": "1795859878.62",
+    "Number": "61400000001",
+}
+
+
 def test_abandoned_mark_by_linkedid(fixtures_dir: Path) -> None:
     events = load(fixtures_dir, "allow-answered")
-    mark = {
-        "Event": "UserEvent",
-        "UserEvent": "DialguardAbandoned",
-        "Uniqueid": "1795859878.65",
-        "Linkedid": "1795859878.62",
-        "Number": "61400000001",
-    }
+    mark = ABANDONED_MARK
     cut = next(i for i, e in enumerate(events) if e["Event"] == "DialEnd")
     [outcome] = run([*events[:cut], mark, *events[cut:]])
     assert outcome.abandoned
@@ -345,13 +349,7 @@ def test_an_abandoned_mark_matched_by_number_alone_takes_only_a_call_just_ended(
     # Matched by number at any distance, a mark for a call the tracker never saw blamed an
     # earlier call to the same callee, perhaps another tenant's, in its abandoned rate.
     events = load(fixtures_dir, "allow-answered")
-    unknown = {
-        "Event": "UserEvent",
-        "UserEvent": "DialguardAbandoned",
-        "Uniqueid": "1795999999.5",
-        "Linkedid": "1795999999.4",
-        "Number": "+61400000001",
-    }
+    unknown = {**ABANDONED_MARK, "Uniqueid": "1795999999.5", "Linkedid": "1795999999.4"}
     tracker = CallTracker()
     run(events, tracker)
     assert tracker.feed(unknown, NOW + timedelta(hours=5)) == []
