@@ -49,8 +49,11 @@ def _scope(tenant: str | None, campaign: str | None) -> None:
         fail("--campaign needs --tenant (a campaign belongs to a tenant)")
 
 
-# Longer than any dial string written out with spaces and punctuation.
+# Longer than any dial string written out with spaces and punctuation, or any date-time.
 MAX_NUMBER_CHARS = 100
+MAX_DATE_CHARS = 64
+# What `entry_of` returns for a line whose entry ended before it began.
+LAPSED = "lapsed"
 
 
 def normalise(raw: str, tenant: str | None, policy: Policy, *, assigned: bool = False) -> str:
@@ -65,18 +68,15 @@ def normalise(raw: str, tenant: str | None, policy: Policy, *, assigned: bool = 
 def _problem(
     raw: str, tenant: str | None, policy: Policy, *, assigned: bool = True
 ) -> tuple[str | None, str | None]:
-    """E.164 of `raw`, or None and why. A number in national format is added only when it is
-    assigned: one the guard calls impossible never matches a call, and usually means a
-    number read in the wrong region (a UK `020 ...` under an AU tenant) whose callee stays
-    unprotected. One written in E.164 is taken as it is: an export of entries stored
-    earlier (by the AGI and AMI opt-out routes too, or before a numbering-plan update)
-    must import again whole."""
+    """E.164 of `raw`, or None and why. With `assigned`, only an assigned number: one the
+    guard calls impossible never matches a call, and is usually a typo or a number read in
+    the wrong region (a UK `020 ...` under an AU tenant) whose callee stays unprotected."""
     shown = raw if len(raw) <= 40 else raw[:37] + "..."  # one short line, whatever the input
     if len(raw) > MAX_NUMBER_CHARS:
         return None, f"{shown!r} is too long to be a telephone number"
     region = policy.region_for(tenant) if tenant else policy.default_region
     parsed = parse_number(raw, region)
-    if parsed.e164 is None or (assigned and not parsed.valid and not raw.lstrip().startswith("+")):
+    if parsed.e164 is None or (assigned and not parsed.valid):
         return None, f"{shown!r} {parsed.problem} (read in {region or 'no region'})"
     return parsed.e164, None
 
@@ -208,30 +208,33 @@ def import_(
     now = datetime.now(UTC)
     policy = app.settings.policy
     bad: list[str] = []  # the first few, for the message
-    bad_lines = 0
+    bad_lines = lapsed = 0
 
     def entry_of(fields: dict[str, str]) -> SuppressionEntry | str:
         """The entry a line gives, or what is wrong with it."""
         e_tenant = fields.get("tenant") or tenant
         e_campaign = fields.get("campaign") or campaign
-        e164, problem = _problem(fields.get("number", ""), e_tenant, policy)
+        # A line of `suppress export` (it names its source) is an entry stored already, by
+        # the opt-out routes too or before a numbering-plan update: it imports as it is.
+        exported = bool(fields.get("source"))
+        e164, problem = _problem(fields.get("number", ""), e_tenant, policy, assigned=not exported)
         if problem is None and e_campaign and not e_tenant:
             problem = "a campaign needs a tenant"
+        expires_text = fields.get("expires") or fields.get("expires_at") or None
+        requested_text = fields.get("requested_at") or None
         try:
-            expires_at = parse_when(
-                fields.get("expires") or fields.get("expires_at") or None,
-                "expires",
-                day_starts=LAST_MIDNIGHT,
-            )
-            requested = _received(fields.get("requested_at") or None, "requested_at", now)
+            for name, text in (("expires", expires_text), ("requested_at", requested_text)):
+                if text is not None and len(text) > MAX_DATE_CHARS:
+                    raise InputError(f"{name} {text[:37]!r}... is too long to be a date")
+            expires_at = parse_when(expires_text, "expires", day_starts=LAST_MIDNIGHT)
+            requested = _received(requested_text, "requested_at", now)
         except InputError as exc:
             problem = problem or exc.format_message()
             expires_at, requested = None, now
-        if problem is None and expires_at is not None and expires_at <= requested:
-            # Over before it began: merged with the entry in force, it dated it back.
-            problem = f"expires {expires_at.isoformat()} is not after the request date"
         if problem is not None or e164 is None:
             return problem or "no number"
+        if expires_at is not None and expires_at <= requested:
+            return LAPSED  # over before it began: nothing to add (an old version stored such)
         return SuppressionEntry(
             e164,
             e_tenant,
@@ -244,11 +247,14 @@ def import_(
 
     def good_entries() -> Iterator[SuppressionEntry]:
         """The entries of the good lines, as the file is read; the bad ones counted."""
-        nonlocal bad_lines
+        nonlocal bad_lines, lapsed
         for line_no, fields in _records(path):
             entry = entry_of(fields)
             if isinstance(entry, SuppressionEntry):
                 yield entry
+                continue
+            if entry is LAPSED:
+                lapsed += 1
                 continue
             bad_lines += 1
             if len(bad) < MAX_BAD_SHOWN:
@@ -271,10 +277,11 @@ def import_(
             " --skip-bad"
         )
     if counts is None:
-        fail(f"{file}: no numbers found")
+        fail(f"{file}: no numbers found" + (f" ({lapsed} lines had ended)" if lapsed else ""))
     click.echo(
         f"imported {counts.entries} entries from {file}: {counts.new} new,"
-        f" {counts.updated} already listed (updated), {counts.duplicates} duplicate lines"
+        f" {counts.updated} already listed, {counts.duplicates} duplicate lines"
+        + (f", {lapsed} skipped as ended before they began" if lapsed else "")
     )
     for line in bad:
         click.echo(f"  skipped {line}", err=True)

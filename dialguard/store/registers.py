@@ -125,8 +125,12 @@ async def import_register(
 ) -> ImportReport:
     """Import `path` as the new copy of `register` (see the module docstring); several files
     (the FTC hands out one per area code) make one copy together, read in the order given.
-    A rejected line leaves the previous copy in force unless `skip_bad`: the numbers of a
-    line that could not be read would be callable under the new copy.
+    More than one line in a thousand rejected leaves the previous copy in force, unless
+    `skip_bad`: that is a damaged file or the wrong format, and the numbers of its unread
+    lines would be callable under the new copy. Fewer are reported and skipped: a register
+    of millions of numbers holds a few that are unassigned or foreign (no call to them is
+    allowed or covered anyway), and refusing the copy for them would leave the old one to
+    go stale, which blocks every call it covers.
 
     `items` replaces the format's reader (tests inject failures through it). Cancelling the
     awaiting task (Ctrl-C) stops the worker at its next block and leaves the old copy in force.
@@ -234,7 +238,7 @@ def import_register_sync(
                 ]
         if fmt.changes and report.lines == report.rejected:  # an area code may have no change
             raise RegisterImportError(_nothing_read(names, report.rejected, report.rejects))
-        if report.rejected and not skip_bad:
+        if report.rejected > report.lines * MAX_REJECTED_SHARE and not skip_bad:
             raise RegisterImportError(_some_rejected(names, report))
         if not fmt.changes:
             _fill(conn, new_table, report, chunk_rows, cancel, progress)
@@ -514,13 +518,17 @@ def _swap(conn: sqlite3.Connection, report: ImportReport, old_table: str | None)
     conn.execute("COMMIT")
 
 
+# Above this share of rejected lines a file is taken for damaged or in the wrong format.
+MAX_REJECTED_SHARE = 0.001
+
+
 def _some_rejected(path: str, report: ImportReport) -> str:
     line, problem = report.rejects[0]
     kept = "still no copy" if report.previous_count is None else "the previous copy in force"
     return (
-        f"{path}: {report.rejected} line{'s' if report.rejected != 1 else ''} rejected (first:"
-        f" line {line}: {problem}); nothing imported, {kept}"
-        " (--skip-bad imports the other lines)"
+        f"{path}: {report.rejected} of {report.lines} lines rejected, more than 1 in"
+        f" {round(1 / MAX_REJECTED_SHARE):,} (first: line {line}: {problem}); nothing"
+        f" imported, {kept} (--skip-bad imports the other lines)"
     )
 
 

@@ -162,6 +162,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "UPDATE OR IGNORE outcomes SET call_id = substr(call_id, 5)"
         " WHERE source = 'history' AND call_id LIKE 'cdr:_%'",
         "DELETE FROM outcomes WHERE source = 'history' AND call_id LIKE 'cdr:_%'",
+        # Rows without a uniqueid all became the one call `cdr:`: no call can be told from it.
+        "DELETE FROM outcomes WHERE source = 'history' AND call_id = 'cdr:'",
     ),
 )
 

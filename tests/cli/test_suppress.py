@@ -91,15 +91,30 @@ def test_an_export_imports_whole_even_with_numbers_no_longer_assigned(run, tmp_p
     assert [e["number"] for e in listed(run)] == ["+61512345678"]
 
 
-def test_an_import_line_that_ends_before_it_begins_is_refused(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_an_import_line_that_ends_before_it_begins_is_skipped_and_counted(
+    run, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    # Merged with the entry in force, such a line dated it back; an earlier version stored
+    # some (a past `expires` with the request dated at the import), so an export from it
+    # must still import: the line adds nothing, and is counted.
     path = tmp_path / "list.csv"
     path.write_text(
-        "number,tenant,requested_at,expires\n0412345678,acme,2026-02-01,2026-01-01\n",
+        "number,tenant,requested_at,expires\n"
+        "0412345678,acme,2026-02-01,2026-01-01\n"
+        "0412345679,acme,2026-02-01,\n",
         encoding="utf-8",
     )
     result = run("suppress", "import", str(path))
-    assert result.exit_code == 2 and "line 2" in result.output and "not after" in result.output
-    assert listed(run) == []
+    assert result.exit_code == 0, result.output
+    assert "1 skipped as ended before they began" in result.output
+    assert [e["number"] for e in listed(run)] == ["+61412345679"]
+
+
+def test_a_date_too_long_to_be_one_is_reported_in_one_short_line(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "list.csv"
+    path.write_text("number,tenant,expires\n0412345678,acme," + "2" * 100_000 + "\n")
+    result = run("suppress", "import", str(path))
+    assert result.exit_code == 2 and len(result.output) < 300 and "too long" in result.output
 
 
 def test_a_number_the_guard_calls_impossible_is_not_suppressed(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -108,6 +123,8 @@ def test_a_number_the_guard_calls_impossible_is_not_suppressed(run, tmp_path: Pa
     result = run("suppress", "add", "020 7946 0000", "--tenant", "acme")
     assert result.exit_code == 2 and "not an assigned range" in result.output
     assert "read in AU" in result.output
+    # A typo in E.164 too: a digit short matches no call.
+    assert run("suppress", "add", "+6141234567", "--tenant", "acme").exit_code == 2
     path = tmp_path / "list.txt"
     path.write_text("0412345678\n020 7946 0000\n", encoding="utf-8")
     imported = run("suppress", "import", str(path), "--tenant", "acme")
@@ -162,7 +179,7 @@ def test_import_counts_new_listed_and_duplicate_lines_and_the_last_line_wins(  #
     result = run("suppress", "import", str(path))
     assert result.exit_code == 0, result.output
     assert "imported 4 entries" in result.output
-    assert "2 new, 1 already listed (updated), 1 duplicate lines" in result.output
+    assert "2 new, 1 already listed, 1 duplicate lines" in result.output
     reasons = {e["number"]: e["reason"] for e in listed(run)}
     assert reasons == {"+61412345678": "first", "+61412345679": "b", "+61412345680": "c"}
 

@@ -26,7 +26,13 @@ async def test_history_calls_take_the_ids_the_ami_listener_uses(tmp_path: Path) 
     insert = "INSERT INTO outcomes (call_id, source, updated_at) VALUES (?, ?, 0)"
     conn.executemany(
         insert,
-        [("cdr:1.1", "history"), ("1.1", "ami"), ("cdr:2.2", "history"), ("history:ab", "history")],
+        [
+            ("cdr:1.1", "history"),
+            ("1.1", "ami"),
+            ("cdr:2.2", "history"),
+            ("cdr:", "history"),  # every row without a uniqueid, as one
+            ("history:ab", "history"),
+        ],
     )
     conn.close()
     store = await open_store(path)

@@ -315,18 +315,24 @@ async def test_cancel_interrupts_a_running_statement(store: Store, tmp_path: Pat
     assert (await register_copy_rows(store))["au-dncr"].count == 1
 
 
-async def test_a_rejected_line_imports_nothing_unless_told_to_skip_it(
+async def test_a_file_with_many_rejected_lines_imports_nothing_unless_told_to_skip_them(
     store: Store, tmp_path: Path
 ) -> None:
-    # A line that cannot be read is a registered number the new copy would leave callable:
-    # the previous copy stays in force, as a failed suppression import leaves the list.
+    # A file with lines that cannot be read is damaged or in the wrong format, and the
+    # numbers of those lines would be callable under the new copy: the previous copy stays.
     good = write(tmp_path, "good.txt", "0412345678")
     await import_strictly(store, "au-dncr", good, FORMATS["plain"], "AU", DAY)
     bad = write(tmp_path, "bad.txt", "0412345679", "not-a-number")
-    with pytest.raises(RegisterImportError, match=r"1 line rejected .*previous copy in force"):
+    with pytest.raises(RegisterImportError, match=r"1 of 2 lines rejected.*previous copy in force"):
         await import_strictly(store, "au-dncr", bad, FORMATS["plain"], "AU", DAY)
     assert (await register_copy_rows(store))["au-dncr"].count == 1
     report = await import_strictly(
         store, "au-dncr", bad, FORMATS["plain"], "AU", DAY, skip_bad=True
     )
     assert (report.count, report.rejected) == (1, 1)
+    # One odd line in thousands is reported and skipped: refusing the copy for it would
+    # leave the old one to go stale, and that blocks every call the register covers.
+    numbers = [f"04123{i:05d}" for i in range(2_000)]
+    big = write(tmp_path, "big.txt", *numbers, "not-a-number")
+    report = await import_strictly(store, "au-dncr", big, FORMATS["plain"], "AU", DAY)
+    assert (report.count, report.rejected) == (2_000, 1)
