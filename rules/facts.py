@@ -126,14 +126,17 @@ def suspension_subjects(tenant: str, campaign: str | None, caller_id: str | None
     that name (the contract's form, for an operator's suspension)."""
     subjects = [f"tenant:{tenant}"]
     if campaign:
-        subjects += [campaign_subject(tenant, campaign), f"campaign:{campaign}"]
+        subjects.append(campaign_subject(tenant, campaign))
+        if "/" not in campaign:  # else it could read as another tenant's campaign
+            subjects.append(f"campaign:{campaign}")
     if caller_id:
         subjects.append(f"callerid:{caller_id}")
     return subjects
 
 
 def campaign_subject(tenant: str, campaign: str) -> str:
-    """One tenant's campaign as a flag or suspension subject."""
+    """One tenant's campaign as a flag or suspension subject (the tenant ends at the first
+    `/`: a campaign name may hold one, a tenant name should not)."""
     return f"campaign:{tenant}/{campaign}"
 
 

@@ -332,3 +332,20 @@ async def test_a_campaign_suspended_for_one_tenant_does_not_block_anothers_of_th
     assert await rule("globex") != "suspension.campaign"
     await FlagStore(store).suspend("campaign:winter", "every tenant's", datetime.now(UTC))
     assert await rule("globex") == "suspension.campaign"
+
+
+async def test_a_campaign_name_with_a_slash_is_never_another_tenants_campaign(
+    store: Store,
+) -> None:
+    # globex's campaign "acme/winter" read `campaign:acme/winter` (every tenant's form) as
+    # its own name, and was blocked by acme's winter suspension.
+    policy = Policy(tenants={name: TenantSettings(name, "AU") for name in ("acme", "globex")})
+    await FlagStore(store).suspend("campaign:acme/winter", "acme's", datetime.now(UTC))
+    at = datetime.now(UTC) + timedelta(seconds=2)
+    guard = Guard(store, policy)
+    theirs = await guard.evaluate(
+        CallAttempt("+61400000123", "+61291234567", at, "globex", "acme/winter")
+    )
+    assert theirs.rule != "suspension.campaign"
+    ours = await guard.evaluate(CallAttempt("+61400000123", "+61291234567", at, "acme", "winter"))
+    assert ours.rule == "suspension.campaign"

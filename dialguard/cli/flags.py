@@ -41,7 +41,8 @@ def parse_subject(text: str, policy: Policy, tenant: str | None, *, callee: bool
     tenant's region or the default region); `callee:NUMBER` too when `callee` is True.
 
     With `tenant`, `campaign:NAME` is that tenant's campaign, `campaign:TENANT/NAME`, as the
-    detectors name it; without, every tenant's campaign of that name."""
+    detectors name it; without, every tenant's campaign of that name (or, with a `/`, the
+    campaign of the tenant before it)."""
     kinds = (*SUBJECT_KINDS, "callee") if callee else SUBJECT_KINDS
     kind, sep, name = text.strip().partition(":")
     name = name.strip()
@@ -58,7 +59,7 @@ def parse_subject(text: str, policy: Policy, tenant: str | None, *, callee: bool
         if number.e164 is None:
             raise InputError(f"subject {text!r}: the number {number.problem}")
         name = number.e164
-    if kind == "campaign" and tenant and "/" not in name:
+    if kind == "campaign" and tenant:
         return campaign_subject(tenant.strip(), name)
     return f"{kind}:{name}"
 

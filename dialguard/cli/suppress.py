@@ -214,10 +214,16 @@ def import_(
         """The entry a line gives, or what is wrong with it."""
         e_tenant = fields.get("tenant") or tenant
         e_campaign = fields.get("campaign") or campaign
-        # A line of `suppress export` (it names its source) is an entry stored already, by
-        # the opt-out routes too or before a numbering-plan update: it imports as it is.
-        exported = bool(fields.get("source"))
-        e164, problem = _problem(fields.get("number", ""), e_tenant, policy, assigned=not exported)
+        # A line of `suppress export` (an E.164 number with its source and request date) is
+        # an entry stored already, by the opt-out routes too or before a numbering-plan
+        # update: it imports as it is. Any other line needs an assigned number.
+        number = fields.get("number", "")
+        exported = (
+            number.startswith("+")
+            and bool(fields.get("source"))
+            and bool(fields.get("requested_at"))
+        )
+        e164, problem = _problem(number, e_tenant, policy, assigned=not exported)
         if problem is None and e_campaign and not e_tenant:
             problem = "a campaign needs a tenant"
         expires_text = fields.get("expires") or fields.get("expires_at") or None

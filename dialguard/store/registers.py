@@ -227,19 +227,22 @@ def import_register_sync(
             # A full list is checked per file, not for all the files together: an area code's
             # file cut short to nothing, or in the wrong format, would leave its numbers out
             # of the copy unnoticed. No line named a number (a deletion counts):
-            rejected = report.rejected - rejected_before
-            if report.lines - lines_before == rejected and not fmt.changes:
+            rejected, lines = report.rejected - rejected_before, report.lines - lines_before
+            if lines == rejected and not fmt.changes:
                 raise RegisterImportError(
                     _nothing_read(str(one), rejected, report.rejects[rejects_before:])
                 )
+            # Per file too: one damaged area-code file among hundreds must not pass.
+            if rejected > lines * MAX_REJECTED_SHARE and not skip_bad:
+                shown = report.rejects[rejects_before:]  # empty once earlier files filled it
+                first = shown[0] if shown else None
+                raise RegisterImportError(_some_rejected(str(one), rejected, lines, first, report))
             if len(paths) > 1:  # a line number means nothing without its file
                 report.rejects[rejects_before:] = [
                     (n, f"{one.name}: {problem}") for n, problem in report.rejects[rejects_before:]
                 ]
         if fmt.changes and report.lines == report.rejected:  # an area code may have no change
             raise RegisterImportError(_nothing_read(names, report.rejected, report.rejects))
-        if report.rejected > report.lines * MAX_REJECTED_SHARE and not skip_bad:
-            raise RegisterImportError(_some_rejected(names, report))
         if not fmt.changes:
             _fill(conn, new_table, report, chunk_rows, cancel, progress)
         report.checksum = (
@@ -522,13 +525,15 @@ def _swap(conn: sqlite3.Connection, report: ImportReport, old_table: str | None)
 MAX_REJECTED_SHARE = 0.001
 
 
-def _some_rejected(path: str, report: ImportReport) -> str:
-    line, problem = report.rejects[0]
+def _some_rejected(
+    path: str, rejected: int, lines: int, first: tuple[int, str] | None, report: ImportReport
+) -> str:
+    example = f" (first: line {first[0]}: {first[1]})" if first else ""
     kept = "still no copy" if report.previous_count is None else "the previous copy in force"
     return (
-        f"{path}: {report.rejected} of {report.lines} lines rejected, more than 1 in"
-        f" {round(1 / MAX_REJECTED_SHARE):,} (first: line {line}: {problem}); nothing"
-        f" imported, {kept} (--skip-bad imports the other lines)"
+        f"{path}: {rejected} of {lines} lines rejected, more than 1 in"
+        f" {round(1 / MAX_REJECTED_SHARE):,}{example}; nothing imported, {kept}"
+        " (--skip-bad imports the other lines)"
     )
 
 

@@ -125,6 +125,10 @@ def test_a_number_the_guard_calls_impossible_is_not_suppressed(run, tmp_path: Pa
     assert "read in AU" in result.output
     # A typo in E.164 too: a digit short matches no call.
     assert run("suppress", "add", "+6141234567", "--tenant", "acme").exit_code == 2
+    # A list with a `source` column of its own is no export: its numbers are checked.
+    crm = tmp_path / "crm.csv"
+    crm.write_text("number,reason,source\n0412 345 67,typo,crm\n", encoding="utf-8")
+    assert run("suppress", "import", str(crm), "--tenant", "acme").exit_code == 2
     path = tmp_path / "list.txt"
     path.write_text("0412345678\n020 7946 0000\n", encoding="utf-8")
     imported = run("suppress", "import", str(path), "--tenant", "acme")

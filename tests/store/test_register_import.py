@@ -336,3 +336,11 @@ async def test_a_file_with_many_rejected_lines_imports_nothing_unless_told_to_sk
     big = write(tmp_path, "big.txt", *numbers, "not-a-number")
     report = await import_strictly(store, "au-dncr", big, FORMATS["plain"], "AU", DAY)
     assert (report.count, report.rejected) == (2_000, 1)
+
+
+async def test_the_share_of_rejected_lines_is_judged_per_file(store: Store, tmp_path: Path) -> None:
+    # Judged over all the files, one damaged area-code file among many passed.
+    big = write(tmp_path, "big.txt", *(f"04123{i:05d}" for i in range(5_000)))
+    small = write(tmp_path, "small.txt", "0412399999", "garbled", "garbled too")
+    with pytest.raises(RegisterImportError, match=r"small\.txt: 2 of 3 lines rejected"):
+        await import_strictly(store, "au-dncr", [big, small], FORMATS["plain"], "AU", DAY)
