@@ -164,6 +164,26 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "DELETE FROM outcomes WHERE source = 'history' AND call_id LIKE 'cdr:_%'",
         # Rows without a uniqueid all became the one call `cdr:`: no call can be told from it.
         "DELETE FROM outcomes WHERE source = 'history' AND call_id = 'cdr:'",
+        # Flags name their calls by id: renamed too, or a closed flag's calls came back as
+        # new evidence under a new flag (and a breach suspended again).
+        "UPDATE flags SET evidence = replace(evidence, '\"cdr:', '\"')"
+        " WHERE evidence LIKE '%\"cdr:%'",
+    ),
+    (
+        # A campaign as a subject is one tenant's, `campaign:TENANT/NAME` (rules.facts): the
+        # detectors' flags and suspensions of `campaign:NAME` take the tenant of their first
+        # call, so that what an operator closed or lifted stays so (a flag under a new
+        # subject would open again on the same calls). An operator's own suspension of
+        # `campaign:NAME` (no flag) keeps meaning every tenant's campaign of that name.
+        "UPDATE OR IGNORE flags SET subject = 'campaign:' || (SELECT coalesce(nullif("
+        "o.tenant, ''), 'default') FROM outcomes o WHERE o.call_id ="
+        " json_extract(flags.evidence, '$.call_ids[0]')) || '/' || substr(subject, 10)"
+        " WHERE subject LIKE 'campaign:%' AND instr(subject, '/') = 0 AND EXISTS (SELECT 1"
+        " FROM outcomes o WHERE o.call_id = json_extract(flags.evidence, '$.call_ids[0]'))",
+        "UPDATE OR IGNORE suspensions SET subject = (SELECT f.subject FROM flags f"
+        " WHERE f.id = suspensions.flag_id) WHERE subject LIKE 'campaign:%'"
+        " AND instr(subject, '/') = 0 AND flag_id IS NOT NULL AND (SELECT f.subject FROM"
+        " flags f WHERE f.id = suspensions.flag_id) LIKE 'campaign:%/%'",
     ),
 )
 
