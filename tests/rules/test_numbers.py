@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import phonenumbers
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from rules.numbers import (
+    EMERGENCY_BY_REGION,
     EMERGENCY_SHORT_CODES,
     clean_dial_string,
     is_emergency,
@@ -120,8 +121,13 @@ def test_the_number_type_is_phonenumbers_own(raw: str, region: str | None) -> No
 
 
 @given(st.from_regex(r"[0-9]{1,12}", fullmatch=True), st.sampled_from(_REGIONS[1:]))
+@example("191", "FR")  # one of the region's own (EMERGENCY_BY_REGION), which the test missed
 def test_the_length_shortcut_never_changes_what_is_an_emergency(raw: str, region: str) -> None:
-    expected = raw in EMERGENCY_SHORT_CODES or phonenumbers.is_emergency_number(raw, region)
+    expected = (
+        raw in EMERGENCY_SHORT_CODES
+        or raw in EMERGENCY_BY_REGION.get(region, ())
+        or phonenumbers.is_emergency_number(raw, region)
+    )
 
     assert is_emergency(raw, region) == expected
 
