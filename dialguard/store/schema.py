@@ -165,25 +165,48 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # Rows without a uniqueid all became the one call `cdr:`: no call can be told from it.
         "DELETE FROM outcomes WHERE source = 'history' AND call_id = 'cdr:'",
         # Flags name their calls by id: renamed too, or a closed flag's calls came back as
-        # new evidence under a new flag (and a breach suspended again).
-        "UPDATE flags SET evidence = replace(evidence, '\"cdr:', '\"')"
-        " WHERE evidence LIKE '%\"cdr:%'",
+        # new evidence under a new flag (and a breach suspended again). Only the ids.
+        "UPDATE flags SET evidence = json_set(evidence, '$.call_ids', json((SELECT"
+        " json_group_array(CASE WHEN value LIKE 'cdr:%' THEN substr(value, 5) ELSE value END)"
+        " FROM json_each(flags.evidence, '$.call_ids'))))"
+        " WHERE json_valid(evidence) AND evidence LIKE '%cdr:%'",
     ),
     (
-        # A campaign as a subject is one tenant's, `campaign:TENANT/NAME` (rules.facts): the
-        # detectors' flags and suspensions of `campaign:NAME` take the tenant of their first
-        # call, so that what an operator closed or lifted stays so (a flag under a new
-        # subject would open again on the same calls). An operator's own suspension of
-        # `campaign:NAME` (no flag) keeps meaning every tenant's campaign of that name.
-        "UPDATE OR IGNORE flags SET subject = 'campaign:' || (SELECT coalesce(nullif("
-        "o.tenant, ''), 'default') FROM outcomes o WHERE o.call_id ="
-        " json_extract(flags.evidence, '$.call_ids[0]')) || '/' || substr(subject, 10)"
-        " WHERE subject LIKE 'campaign:%' AND instr(subject, '/') = 0 AND EXISTS (SELECT 1"
-        " FROM outcomes o WHERE o.call_id = json_extract(flags.evidence, '$.call_ids[0]'))",
-        "UPDATE OR IGNORE suspensions SET subject = (SELECT f.subject FROM flags f"
-        " WHERE f.id = suspensions.flag_id) WHERE subject LIKE 'campaign:%'"
-        " AND instr(subject, '/') = 0 AND flag_id IS NOT NULL AND (SELECT f.subject FROM"
-        " flags f WHERE f.id = suspensions.flag_id) LIKE 'campaign:%/%'",
+        # A campaign as a subject is one tenant's, `campaign:TENANT/NAME` (rules.facts). The
+        # detectors' flags and suspensions of `campaign:NAME` are given the tenant of their
+        # calls, so that what an operator closed or lifted stays so: a flag under a new
+        # subject would open again on the same calls. A detector's subject is known by its
+        # calls' campaign (a name may hold a `/`). An operator's own suspension of
+        # `campaign:NAME` (no flag) keeps meaning every tenant's campaign of that name, and
+        # so does anything whose calls came from several tenants (the old detectors pooled
+        # them), except closed flags, which are copied to each of those tenants.
+        "CREATE TEMP TABLE flag_tenant AS SELECT f.id AS id,"
+        " 'campaign:' || min(coalesce(nullif(o.tenant, ''), 'default')) || '/' || min(o.campaign)"
+        " AS subject, count(DISTINCT coalesce(nullif(o.tenant, ''), 'default')) AS tenants"
+        " FROM flags f JOIN json_each(CASE WHEN json_valid(f.evidence) THEN f.evidence"
+        " ELSE '{}' END, '$.call_ids') j JOIN outcomes o ON o.call_id = j.value"
+        " WHERE f.subject = 'campaign:' || o.campaign GROUP BY f.id",
+        # Suspensions first, while their flags still carry the old subject; one whose new
+        # subject is suspended already is the same suspension.
+        "UPDATE OR IGNORE suspensions SET subject = (SELECT t.subject FROM flag_tenant t"
+        " WHERE t.id = suspensions.flag_id) WHERE flag_id IN (SELECT id FROM flag_tenant"
+        " WHERE tenants = 1) AND subject = (SELECT f.subject FROM flags f"
+        " WHERE f.id = suspensions.flag_id)",
+        "DELETE FROM suspensions WHERE flag_id IN (SELECT id FROM flag_tenant WHERE tenants = 1)"
+        " AND subject = (SELECT f.subject FROM flags f WHERE f.id = suspensions.flag_id)",
+        "UPDATE OR IGNORE flags SET subject = (SELECT t.subject FROM flag_tenant t"
+        " WHERE t.id = flags.id) WHERE id IN (SELECT id FROM flag_tenant WHERE tenants = 1)",
+        "INSERT INTO flags (subject, detector, status, window_start, window_end, measured,"
+        " threshold, evidence, detail, opened_at, updated_at, closed_at, note)"
+        " SELECT DISTINCT 'campaign:' || coalesce(nullif(o.tenant, ''), 'default') || '/'"
+        " || o.campaign, f.detector, f.status, f.window_start, f.window_end, f.measured,"
+        " f.threshold, f.evidence, f.detail, f.opened_at, f.updated_at, f.closed_at, f.note"
+        " FROM flag_tenant t JOIN flags f ON f.id = t.id JOIN json_each(f.evidence,"
+        " '$.call_ids') j JOIN outcomes o ON o.call_id = j.value"
+        " WHERE t.tenants > 1 AND f.status != 'open' AND f.subject = 'campaign:' || o.campaign",
+        "DELETE FROM flags WHERE status != 'open'"
+        " AND id IN (SELECT id FROM flag_tenant WHERE tenants > 1)",
+        "DROP TABLE temp.flag_tenant",
     ),
 )
 

@@ -49,7 +49,9 @@ async def test_history_calls_take_the_ids_the_ami_listener_uses(tmp_path: Path) 
 
 
 def _flag(conn: sqlite3.Connection, subject: str, status: str, call_ids: list[str]) -> int:
-    evidence = json.dumps({"call_ids": call_ids, "callees": [], "action": "suspend"})
+    evidence = json.dumps(
+        {"call_ids": call_ids, "callees": [], "citation": 'field "cdr:x" of Master.csv'}
+    )
     cur = conn.execute(
         "INSERT INTO flags (subject, detector, status, window_start, window_end, measured,"
         " threshold, evidence, opened_at, updated_at) VALUES (?, 'breach', ?, 0, 0, 1, 0, ?, 0, 0)",
@@ -59,32 +61,66 @@ def _flag(conn: sqlite3.Connection, subject: str, status: str, call_ids: list[st
     return cur.lastrowid
 
 
-async def test_flags_follow_the_calls_they_name(tmp_path: Path) -> None:
+async def test_flags_and_suspensions_follow_their_calls_to_the_tenants_campaign(
+    tmp_path: Path,
+) -> None:
     # Left under `cdr:` ids and `campaign:NAME`, a flag an operator had closed no longer
     # matched the same calls: they opened a new flag, and a breach suspended again.
     path = tmp_path / "old.sqlite3"
     conn = _at_version(path, 2)
-    conn.execute(
-        "INSERT INTO outcomes (call_id, tenant, campaign, source, updated_at)"
-        " VALUES ('cdr:h1', 'acme', 'winter', 'history', 0)"
+    conn.executemany(
+        "INSERT INTO outcomes (call_id, tenant, campaign, source, updated_at) VALUES (?, ?, ?, ?, 0)",
+        [
+            ("cdr:h1", "acme", "winter", "history"),
+            ("a2", "acme", "winter", "ami"),
+            ("g1", "globex", "autumn", "ami"),
+            ("a3", "acme", "autumn", "ami"),
+            ("e1", "acme", "eu/winter", "ami"),
+            ("n1", None, "summer", "ami"),
+        ],
     )
-    dismissed = _flag(conn, "campaign:winter", "dismissed", ["cdr:h1"])
-    opened = _flag(conn, "campaign:autumn", "open", ["cdr:h1"])
-    conn.execute(
-        "INSERT INTO suspensions (subject, reason, created_at, flag_id) VALUES"
-        " ('campaign:autumn', 'breach', 0, ?), ('campaign:spring', 'an operator''s', 0, NULL)",
-        (opened,),
+    closed = _flag(conn, "campaign:winter", "dismissed", ["pruned", "cdr:h1"])  # first call gone
+    opened = _flag(conn, "campaign:winter", "open", ["a2"])
+    pooled_closed = _flag(conn, "campaign:autumn", "dismissed", ["g1", "a3"])
+    pooled_open = _flag(conn, "campaign:autumn", "open", ["g1", "a3"])
+    slashed = _flag(conn, "campaign:eu/winter", "open", ["e1"])
+    no_tenant = _flag(conn, "campaign:summer", "open", ["n1"])
+    conn.executemany(
+        "INSERT INTO suspensions (subject, reason, created_at, flag_id) VALUES (?, 'x', 0, ?)",
+        [
+            ("campaign:winter", opened),
+            ("campaign:acme/winter", None),  # already there: the two are one suspension
+            ("campaign:autumn", pooled_open),  # several tenants' calls: every tenant's still
+            ("campaign:eu/winter", slashed),
+            ("campaign:spring", None),  # an operator's: every tenant's spring
+        ],
     )
     conn.close()
     store = await open_store(path)
     try:
-        flags = await store.fetchall("SELECT id, subject, evidence FROM flags ORDER BY id")
+        flags = await store.fetchall("SELECT * FROM flags ORDER BY id")
         suspended = await store.fetchall("SELECT subject FROM suspensions ORDER BY subject")
     finally:
         await store.close()
-    assert [(r["id"], r["subject"]) for r in flags] == [
-        (dismissed, "campaign:acme/winter"),
-        (opened, "campaign:acme/autumn"),
+    by_id = {r["id"]: (r["subject"], r["status"]) for r in flags}
+    assert by_id[closed] == ("campaign:acme/winter", "dismissed")
+    assert by_id[opened] == ("campaign:acme/winter", "open")
+    assert pooled_closed not in by_id  # copied to each tenant whose calls it names
+    copies = sorted(v for k, v in by_id.items() if k > no_tenant)
+    assert copies == [
+        ("campaign:acme/autumn", "dismissed"),
+        ("campaign:globex/autumn", "dismissed"),
     ]
-    assert all(json.loads(r["evidence"])["call_ids"] == ["h1"] for r in flags)
-    assert [r["subject"] for r in suspended] == ["campaign:acme/autumn", "campaign:spring"]
+    assert by_id[pooled_open] == ("campaign:autumn", "open")
+    assert by_id[slashed] == ("campaign:acme/eu/winter", "open")
+    assert by_id[no_tenant] == ("campaign:default/summer", "open")
+    assert [r["subject"] for r in suspended] == [
+        "campaign:acme/eu/winter",
+        "campaign:acme/winter",
+        "campaign:autumn",
+        "campaign:spring",
+    ]
+    evidence = {r["id"]: json.loads(r["evidence"]) for r in flags}
+    assert evidence[closed]["call_ids"] == ["pruned", "h1"]
+    # Only the ids: other text that holds "cdr: is left as it is.
+    assert evidence[closed]["citation"] == 'field "cdr:x" of Master.csv'
