@@ -180,22 +180,44 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # `campaign:NAME` (no flag) keeps meaning every tenant's campaign of that name, and
         # so does anything whose calls came from several tenants (the old detectors pooled
         # them), except closed flags, which are copied to each of those tenants.
-        "CREATE TEMP TABLE flag_tenant AS SELECT f.id AS id,"
-        " 'campaign:' || min(coalesce(nullif(o.tenant, ''), 'default')) || '/' || min(o.campaign)"
-        " AS subject, count(DISTINCT coalesce(nullif(o.tenant, ''), 'default')) AS tenants"
+        # Each detector flag of `campaign:NAME` with the subject its calls give it, and how
+        # many tenants made them. Keyed on the flag (the statements below look it up per row).
+        "CREATE TEMP TABLE flag_tenant (id INTEGER PRIMARY KEY, subject TEXT NOT NULL,"
+        " tenants INTEGER NOT NULL)",
+        "INSERT INTO flag_tenant SELECT f.id,"
+        " 'campaign:' || min(coalesce(nullif(o.tenant, ''), 'default')) || '/' || min(o.campaign),"
+        " count(DISTINCT coalesce(nullif(o.tenant, ''), 'default'))"
         " FROM flags f JOIN json_each(CASE WHEN json_valid(f.evidence) THEN f.evidence"
         " ELSE '{}' END, '$.call_ids') j JOIN outcomes o ON o.call_id = j.value"
         " WHERE f.subject = 'campaign:' || o.campaign GROUP BY f.id",
+        # A `campaign:NAME` left every tenant's (an operator's, a pooled flag's) whose NAME
+        # holds a `/` is no longer checked as such (it would read as tenant/campaign): it
+        # becomes each calling tenant's.
+        "INSERT OR IGNORE INTO suspensions (subject, reason, created_at, flag_id)"
+        " SELECT DISTINCT 'campaign:' || coalesce(nullif(o.tenant, ''), 'default') || '/'"
+        " || o.campaign, s.reason, s.created_at, NULL FROM suspensions s JOIN outcomes o"
+        " ON s.subject = 'campaign:' || o.campaign WHERE instr(o.campaign, '/') > 0"
+        " AND (s.flag_id IS NULL OR s.flag_id NOT IN"
+        " (SELECT id FROM flag_tenant WHERE tenants = 1))",
+        "DELETE FROM suspensions WHERE subject IN (SELECT 'campaign:' || campaign FROM outcomes"
+        " WHERE instr(campaign, '/') > 0) AND (flag_id IS NULL OR flag_id NOT IN"
+        " (SELECT id FROM flag_tenant WHERE tenants = 1))",
+        # Renamed in two steps, through a subject no row can have (a leading \x01), so that
+        # a row renamed later in the same statement never blocks an earlier one's new name.
         # Suspensions first, while their flags still carry the old subject; one whose new
         # subject is suspended already is the same suspension.
-        "UPDATE OR IGNORE suspensions SET subject = (SELECT t.subject FROM flag_tenant t"
-        " WHERE t.id = suspensions.flag_id) WHERE flag_id IN (SELECT id FROM flag_tenant"
-        " WHERE tenants = 1) AND subject = (SELECT f.subject FROM flags f"
+        "UPDATE suspensions SET subject = char(1) || subject WHERE flag_id IN (SELECT id"
+        " FROM flag_tenant WHERE tenants = 1) AND subject = (SELECT f.subject FROM flags f"
         " WHERE f.id = suspensions.flag_id)",
-        "DELETE FROM suspensions WHERE flag_id IN (SELECT id FROM flag_tenant WHERE tenants = 1)"
-        " AND subject = (SELECT f.subject FROM flags f WHERE f.id = suspensions.flag_id)",
+        "UPDATE OR IGNORE suspensions SET subject = (SELECT t.subject FROM flag_tenant t"
+        " WHERE t.id = suspensions.flag_id) WHERE substr(subject, 1, 1) = char(1)",
+        "DELETE FROM suspensions WHERE substr(subject, 1, 1) = char(1)",
+        "UPDATE flags SET subject = char(1) || subject"
+        " WHERE id IN (SELECT id FROM flag_tenant WHERE tenants = 1)",
         "UPDATE OR IGNORE flags SET subject = (SELECT t.subject FROM flag_tenant t"
-        " WHERE t.id = flags.id) WHERE id IN (SELECT id FROM flag_tenant WHERE tenants = 1)",
+        " WHERE t.id = flags.id) WHERE substr(subject, 1, 1) = char(1)",
+        # An open flag whose new subject has an open flag of its detector already stays.
+        "UPDATE flags SET subject = substr(subject, 2) WHERE substr(subject, 1, 1) = char(1)",
         "INSERT INTO flags (subject, detector, status, window_start, window_end, measured,"
         " threshold, evidence, detail, opened_at, updated_at, closed_at, note)"
         " SELECT DISTINCT 'campaign:' || coalesce(nullif(o.tenant, ''), 'default') || '/'"
@@ -206,6 +228,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         " WHERE t.tenants > 1 AND f.status != 'open' AND f.subject = 'campaign:' || o.campaign",
         "DELETE FROM flags WHERE status != 'open'"
         " AND id IN (SELECT id FROM flag_tenant WHERE tenants > 1)",
+        # A suspension keeps no number of a flag that is gone (a pooled closed one, copied).
+        "UPDATE suspensions SET flag_id = NULL"
+        " WHERE flag_id IS NOT NULL AND flag_id NOT IN (SELECT id FROM flags)",
         "DROP TABLE temp.flag_tenant",
     ),
 )

@@ -124,3 +124,55 @@ async def test_flags_and_suspensions_follow_their_calls_to_the_tenants_campaign(
     assert evidence[closed]["call_ids"] == ["pruned", "h1"]
     # Only the ids: other text that holds "cdr: is left as it is.
     assert evidence[closed]["citation"] == 'field "cdr:x" of Master.csv'
+
+
+async def test_renames_never_collide_and_slashed_names_keep_blocking_their_campaign(
+    tmp_path: Path,
+) -> None:
+    # acme's `winter` and globex's campaign named `acme/winter`: renamed in one statement,
+    # acme's new subject was still globex's old one, so acme's suspension was dropped. An
+    # operator's `campaign:ops/promo` would have read as tenant ops' campaign promo.
+    path = tmp_path / "old.sqlite3"
+    conn = _at_version(path, 3)
+    conn.executemany(
+        "INSERT INTO outcomes (call_id, tenant, campaign, source, updated_at) VALUES (?, ?, ?, 'ami', 0)",
+        [
+            ("a1", "acme", "winter"),
+            ("g1", "globex", "acme/winter"),
+            ("o1", "ops", "ops/promo"),
+            ("a2", "acme", "autumn"),
+            ("g2", "globex", "autumn"),
+        ],
+    )
+    plain = _flag(conn, "campaign:winter", "open", ["a1"])  # renamed first
+    slashed = _flag(conn, "campaign:acme/winter", "open", ["g1"])
+    pooled = _flag(conn, "campaign:autumn", "acknowledged", ["a2", "g2"])
+    conn.executemany(
+        "INSERT INTO suspensions (subject, reason, created_at, flag_id) VALUES (?, 'x', 0, ?)",
+        [
+            ("campaign:winter", plain),
+            ("campaign:acme/winter", slashed),
+            ("campaign:ops/promo", None),
+            ("campaign:autumn", pooled),
+        ],
+    )
+    conn.close()
+    store = await open_store(path)
+    try:
+        flags = await store.fetchall("SELECT id, subject FROM flags ORDER BY id")
+        suspended = await store.fetchall(
+            "SELECT subject, flag_id FROM suspensions ORDER BY subject"
+        )
+    finally:
+        await store.close()
+    subjects = {r["id"]: r["subject"] for r in flags}
+    assert (subjects[plain], subjects[slashed]) == (
+        "campaign:acme/winter",
+        "campaign:globex/acme/winter",
+    )
+    assert [tuple(r) for r in suspended] == [
+        ("campaign:acme/winter", plain),
+        ("campaign:autumn", None),  # every tenant's still; its flag was copied per tenant
+        ("campaign:globex/acme/winter", slashed),
+        ("campaign:ops/ops/promo", None),
+    ]
