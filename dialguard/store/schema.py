@@ -192,16 +192,23 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         " WHERE f.subject = 'campaign:' || o.campaign GROUP BY f.id",
         # A `campaign:NAME` left every tenant's (an operator's, a pooled flag's) whose NAME
         # holds a `/` is no longer checked as such (it would read as tenant/campaign): it
-        # becomes each calling tenant's.
-        "INSERT OR IGNORE INTO suspensions (subject, reason, created_at, flag_id)"
-        " SELECT DISTINCT 'campaign:' || coalesce(nullif(o.tenant, ''), 'default') || '/'"
-        " || o.campaign, s.reason, s.created_at, NULL FROM suspensions s JOIN outcomes o"
+        # becomes each calling tenant's. Gathered first, put back last, so that no other
+        # step here deletes or moves what it adds.
+        "CREATE TEMP TABLE slash_moves AS SELECT DISTINCT s.subject AS old,"
+        " 'campaign:' || coalesce(nullif(o.tenant, ''), 'default') || '/' || o.campaign AS new,"
+        " s.reason AS reason, s.created_at AS created_at FROM suspensions s JOIN outcomes o"
         " ON s.subject = 'campaign:' || o.campaign WHERE instr(o.campaign, '/') > 0"
         " AND (s.flag_id IS NULL OR s.flag_id NOT IN"
         " (SELECT id FROM flag_tenant WHERE tenants = 1))",
-        "DELETE FROM suspensions WHERE subject IN (SELECT 'campaign:' || campaign FROM outcomes"
-        " WHERE instr(campaign, '/') > 0) AND (flag_id IS NULL OR flag_id NOT IN"
-        " (SELECT id FROM flag_tenant WHERE tenants = 1))",
+        "DELETE FROM suspensions WHERE subject IN (SELECT old FROM slash_moves)"
+        " AND (flag_id IS NULL OR flag_id NOT IN (SELECT id FROM flag_tenant WHERE tenants = 1))",
+        # One no stored call names cannot be placed: left as it was (it no longer blocks the
+        # campaign it meant), and said so in the events (`dialguard log` does not show them;
+        # the CHANGELOG does).
+        "INSERT INTO events (at, kind, detail) SELECT strftime('%s', 'now'),"
+        " 'migration.suspension_unplaced', json_object('subject', subject, 'reason', reason)"
+        " FROM suspensions WHERE subject LIKE 'campaign:%/%' AND (flag_id IS NULL OR flag_id"
+        " NOT IN (SELECT id FROM flag_tenant WHERE tenants = 1))",
         # Renamed in two steps, through a subject no row can have (a leading \x01), so that
         # a row renamed later in the same statement never blocks an earlier one's new name.
         # Suspensions first, while their flags still carry the old subject; one whose new
@@ -212,12 +219,22 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "UPDATE OR IGNORE suspensions SET subject = (SELECT t.subject FROM flag_tenant t"
         " WHERE t.id = suspensions.flag_id) WHERE substr(subject, 1, 1) = char(1)",
         "DELETE FROM suspensions WHERE substr(subject, 1, 1) = char(1)",
+        "INSERT OR IGNORE INTO suspensions (subject, reason, created_at, flag_id)"
+        " SELECT new, reason, created_at, NULL FROM slash_moves",
+        "DROP TABLE temp.slash_moves",
         "UPDATE flags SET subject = char(1) || subject"
         " WHERE id IN (SELECT id FROM flag_tenant WHERE tenants = 1)",
         "UPDATE OR IGNORE flags SET subject = (SELECT t.subject FROM flag_tenant t"
         " WHERE t.id = flags.id) WHERE substr(subject, 1, 1) = char(1)",
-        # An open flag whose new subject has an open flag of its detector already stays.
-        "UPDATE flags SET subject = substr(subject, 2) WHERE substr(subject, 1, 1) = char(1)",
+        # An open flag whose new subject has an open flag of its detector already keeps its
+        # old one; when an open flag holds that too, it is closed under the new one (a closed
+        # flag never clashes), so that the upgrade cannot fail.
+        "UPDATE OR IGNORE flags SET subject = substr(subject, 2)"
+        " WHERE substr(subject, 1, 1) = char(1)",
+        "UPDATE flags SET subject = (SELECT t.subject FROM flag_tenant t WHERE t.id = flags.id),"
+        " status = 'acknowledged', closed_at = updated_at, note = 'closed at the upgrade to"
+        " schema 4: open flags of its detector held both its old and its new subject'"
+        " WHERE substr(subject, 1, 1) = char(1)",
         "INSERT INTO flags (subject, detector, status, window_start, window_end, measured,"
         " threshold, evidence, detail, opened_at, updated_at, closed_at, note)"
         " SELECT DISTINCT 'campaign:' || coalesce(nullif(o.tenant, ''), 'default') || '/'"

@@ -176,3 +176,46 @@ async def test_renames_never_collide_and_slashed_names_keep_blocking_their_campa
         ("campaign:globex/acme/winter", slashed),
         ("campaign:ops/ops/promo", None),
     ]
+
+
+async def test_the_upgrade_never_fails_on_clashing_open_flags_and_keeps_slashed_suspensions(
+    tmp_path: Path,
+) -> None:
+    # globex's `acme/winter` flag could take neither its new name (an open flag held it)
+    # nor its old one (acme's flag had just taken it): the migration raised, and the daemon
+    # could not start. A converted `campaign:x/y` suspension was deleted again by a later
+    # step; one no call names is reported.
+    path = tmp_path / "old.sqlite3"
+    conn = _at_version(path, 3)
+    conn.executemany(
+        "INSERT INTO outcomes (call_id, tenant, campaign, source, updated_at) VALUES (?, ?, ?, 'ami', 0)",
+        [
+            ("a1", "acme", "winter"),
+            ("g1", "globex", "acme/winter"),
+            ("a2", "acme", "x/y"),
+            ("g2", "globex", "acme/x/y"),
+        ],
+    )
+    plain = _flag(conn, "campaign:winter", "open", ["a1"])
+    stuck = _flag(conn, "campaign:acme/winter", "open", ["g1"])
+    holder = _flag(conn, "campaign:globex/acme/winter", "open", ["pruned"])
+    conn.executemany(
+        "INSERT INTO suspensions (subject, reason, created_at, flag_id) VALUES (?, 'x', 0, NULL)",
+        [("campaign:x/y",), ("campaign:gone/campaign",)],
+    )
+    conn.close()
+    store = await open_store(path)
+    try:
+        flags = await store.fetchall("SELECT id, subject, status FROM flags ORDER BY id")
+        suspended = await store.fetchall("SELECT subject FROM suspensions ORDER BY subject")
+        events = await store.fetchall(
+            "SELECT detail FROM events WHERE kind = 'migration.suspension_unplaced'"
+        )
+    finally:
+        await store.close()
+    by_id = {r["id"]: (r["subject"], r["status"]) for r in flags}
+    assert by_id[plain] == ("campaign:acme/winter", "open")
+    assert by_id[stuck] == ("campaign:globex/acme/winter", "acknowledged")
+    assert by_id[holder] == ("campaign:globex/acme/winter", "open")
+    assert [r["subject"] for r in suspended] == ["campaign:acme/x/y", "campaign:gone/campaign"]
+    assert [json.loads(r["detail"])["subject"] for r in events] == ["campaign:gone/campaign"]
