@@ -61,6 +61,36 @@ def _flag(conn: sqlite3.Connection, subject: str, status: str, call_ids: list[st
     return cur.lastrowid
 
 
+# acme's campaign `winter`, and globex's campaign named `acme/winter`: the same subject in
+# the two readings, every tenant's and one tenant's.
+NAMESAKES = (("a1", "acme", "winter"), ("g1", "globex", "acme/winter"))
+
+
+def _before_4(tmp_path: Path) -> tuple[Path, sqlite3.Connection]:
+    path = tmp_path / "old.sqlite3"
+    return path, _at_version(path, 3)
+
+
+def _calls(conn: sqlite3.Connection, *calls: tuple[str, str | None, str]) -> None:
+    """Outcomes recorded by the AMI listener: (call id, tenant, campaign)."""
+    conn.executemany(
+        "INSERT INTO outcomes (call_id, tenant, campaign, source, updated_at)"
+        " VALUES (?, ?, ?, 'ami', 0)",
+        calls,
+    )
+
+
+async def _upgraded(path: Path) -> tuple[list[sqlite3.Row], list[sqlite3.Row]]:
+    """Open the store (migrating it); its flags by id and suspensions by subject."""
+    store = await open_store(path)
+    try:
+        flags = await store.fetchall("SELECT * FROM flags ORDER BY id")
+        suspended = await store.fetchall("SELECT * FROM suspensions ORDER BY subject")
+    finally:
+        await store.close()
+    return flags, suspended
+
+
 async def test_flags_and_suspensions_follow_their_calls_to_the_tenants_campaign(
     tmp_path: Path,
 ) -> None:
@@ -96,12 +126,7 @@ async def test_flags_and_suspensions_follow_their_calls_to_the_tenants_campaign(
         ],
     )
     conn.close()
-    store = await open_store(path)
-    try:
-        flags = await store.fetchall("SELECT * FROM flags ORDER BY id")
-        suspended = await store.fetchall("SELECT subject FROM suspensions ORDER BY subject")
-    finally:
-        await store.close()
+    flags, suspended = await _upgraded(path)
     by_id = {r["id"]: (r["subject"], r["status"]) for r in flags}
     assert by_id[closed] == ("campaign:acme/winter", "dismissed")
     assert by_id[opened] == ("campaign:acme/winter", "open")
@@ -132,17 +157,13 @@ async def test_renames_never_collide_and_slashed_names_keep_blocking_their_campa
     # acme's `winter` and globex's campaign named `acme/winter`: renamed in one statement,
     # acme's new subject was still globex's old one, so acme's suspension was dropped. An
     # operator's `campaign:ops/promo` would have read as tenant ops' campaign promo.
-    path = tmp_path / "old.sqlite3"
-    conn = _at_version(path, 3)
-    conn.executemany(
-        "INSERT INTO outcomes (call_id, tenant, campaign, source, updated_at) VALUES (?, ?, ?, 'ami', 0)",
-        [
-            ("a1", "acme", "winter"),
-            ("g1", "globex", "acme/winter"),
-            ("o1", "ops", "ops/promo"),
-            ("a2", "acme", "autumn"),
-            ("g2", "globex", "autumn"),
-        ],
+    path, conn = _before_4(tmp_path)
+    _calls(
+        conn,
+        *NAMESAKES,
+        ("o1", "ops", "ops/promo"),
+        ("a2", "acme", "autumn"),
+        ("g2", "globex", "autumn"),
     )
     plain = _flag(conn, "campaign:winter", "open", ["a1"])  # renamed first
     slashed = _flag(conn, "campaign:acme/winter", "open", ["g1"])
@@ -157,20 +178,13 @@ async def test_renames_never_collide_and_slashed_names_keep_blocking_their_campa
         ],
     )
     conn.close()
-    store = await open_store(path)
-    try:
-        flags = await store.fetchall("SELECT id, subject FROM flags ORDER BY id")
-        suspended = await store.fetchall(
-            "SELECT subject, flag_id FROM suspensions ORDER BY subject"
-        )
-    finally:
-        await store.close()
+    flags, suspended = await _upgraded(path)
     subjects = {r["id"]: r["subject"] for r in flags}
     assert (subjects[plain], subjects[slashed]) == (
         "campaign:acme/winter",
         "campaign:globex/acme/winter",
     )
-    assert [tuple(r) for r in suspended] == [
+    assert [(r["subject"], r["flag_id"]) for r in suspended] == [
         ("campaign:acme/winter", plain),
         ("campaign:autumn", None),  # every tenant's still; its flag was copied per tenant
         ("campaign:globex/acme/winter", slashed),
@@ -185,16 +199,12 @@ async def test_the_upgrade_never_fails_on_clashing_open_flags_and_keeps_slashed_
     # nor its old one (acme's flag had just taken it): the migration raised, and the daemon
     # could not start. A converted `campaign:x/y` suspension was deleted again by a later
     # step; one no call names is reported.
-    path = tmp_path / "old.sqlite3"
-    conn = _at_version(path, 3)
-    conn.executemany(
-        "INSERT INTO outcomes (call_id, tenant, campaign, source, updated_at) VALUES (?, ?, ?, 'ami', 0)",
-        [
-            ("a1", "acme", "winter"),
-            ("g1", "globex", "acme/winter"),
-            ("a2", "acme", "x/y"),
-            ("g2", "globex", "acme/x/y"),
-        ],
+    path, conn = _before_4(tmp_path)
+    _calls(
+        conn,
+        *NAMESAKES,
+        ("a2", "acme", "x/y"),
+        ("g2", "globex", "acme/x/y"),
     )
     plain = _flag(conn, "campaign:winter", "open", ["a1"])
     stuck = _flag(conn, "campaign:acme/winter", "open", ["g1"])
@@ -204,18 +214,13 @@ async def test_the_upgrade_never_fails_on_clashing_open_flags_and_keeps_slashed_
         [("campaign:x/y",), ("campaign:gone/campaign",)],
     )
     conn.close()
-    store = await open_store(path)
-    try:
-        flags = await store.fetchall("SELECT id, subject, status FROM flags ORDER BY id")
-        suspended = await store.fetchall("SELECT subject FROM suspensions ORDER BY subject")
-        events = await store.fetchall(
-            "SELECT detail FROM events WHERE kind = 'migration.suspension_unplaced'"
-        )
-    finally:
-        await store.close()
+    flags, suspended = await _upgraded(path)
+    events = sqlite3.connect(path).execute(
+        "SELECT detail FROM events WHERE kind = 'migration.suspension_unplaced'"
+    )
     by_id = {r["id"]: (r["subject"], r["status"]) for r in flags}
     assert by_id[plain] == ("campaign:acme/winter", "open")
     assert by_id[stuck] == ("campaign:globex/acme/winter", "acknowledged")
     assert by_id[holder] == ("campaign:globex/acme/winter", "open")
     assert [r["subject"] for r in suspended] == ["campaign:acme/x/y", "campaign:gone/campaign"]
-    assert [json.loads(r["detail"])["subject"] for r in events] == ["campaign:gone/campaign"]
+    assert [json.loads(detail)["subject"] for (detail,) in events] == ["campaign:gone/campaign"]
