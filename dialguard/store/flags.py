@@ -259,21 +259,17 @@ class FlagStore:
 
     # -- flags ---------------------------------------------------------------------------
 
-    async def upsert_flag(self, finding: FlagFinding, now: datetime) -> UpsertResult:
-        """Open a flag for the finding, or update the open one for its subject and detector.
-
-        A finding whose evidence an operator already acknowledged or dismissed opens nothing.
-        """
-        async with self.store.writing():
-            return await self._upsert(finding, to_epoch(now) or time.time())
-
     async def flag_and_suspend(
         self, finding: FlagFinding, now: datetime, reason_for: Callable[[int], str] | None
     ) -> tuple[UpsertResult, bool]:
-        """`upsert_flag`, and with `reason_for` the suspension of the finding's subject when
-        the flag has new evidence, in one transaction. Apart, a suspension that failed (a
-        database locked past the busy timeout) was lost for good: the flag had its evidence
-        already, and no later run saw anything new to suspend for."""
+        """Open a flag for the finding, or update the open one for its subject and detector;
+        with `reason_for`, also suspend the finding's subject when the flag has new evidence,
+        in the same transaction. A finding whose evidence an operator already acknowledged or
+        dismissed opens nothing.
+
+        Apart, a suspension that failed (a database locked past the busy timeout) was lost
+        for good: the flag had its evidence already, and no later run saw anything new to
+        suspend for."""
         async with self.store.writing() as conn:
             result = await self._upsert(finding, to_epoch(now) or time.time())
             suspended = False
