@@ -30,6 +30,7 @@ from dialguard.cli.app import (
     readable_file,
 )
 from dialguard.registers.files import DECOMPRESS_ERRORS, RegisterFileError, open_text
+from dialguard.registers.readers import shorten
 from dialguard.store import Store
 from dialguard.store import suppressions as db
 from rules.facts import SuppressionEntry
@@ -71,7 +72,7 @@ def _problem(
     """E.164 of `raw`, or None and why. With `assigned`, only an assigned number: one the
     guard calls impossible never matches a call, and is usually a typo or a number read in
     the wrong region (a UK `020 ...` under an AU tenant) whose callee stays unprotected."""
-    shown = raw if len(raw) <= 40 else raw[:37] + "..."  # one short line, whatever the input
+    shown = shorten(raw)  # one short line, whatever the input
     if len(raw) > MAX_NUMBER_CHARS:
         return None, f"{shown!r} is too long to be a telephone number"
     region = policy.region_for(tenant) if tenant else policy.default_region
@@ -231,7 +232,7 @@ def import_(
         try:
             for name, text in (("expires", expires_text), ("requested_at", requested_text)):
                 if text is not None and len(text) > MAX_DATE_CHARS:
-                    raise InputError(f"{name} {text[:37]!r}... is too long to be a date")
+                    raise InputError(f"{name} {shorten(text)!r} is too long to be a date")
             expires_at = parse_when(expires_text, "expires", day_starts=LAST_MIDNIGHT)
             requested = _received(requested_text, "requested_at", now)
         except InputError as exc:

@@ -172,16 +172,17 @@ def number_key(text: str, country: str | None) -> tuple[int | None, str | None]:
 def _slow_key(text: str, country: str | None, plan: _Plan | None) -> tuple[int | None, str | None]:
     parsed = parse_number(text, country)
     if parsed.e164 is None or not parsed.valid:
-        return None, f"{_shorten(text)!r} {parsed.problem}"
+        return None, f"{shorten(text)!r} {parsed.problem}"
     if plan is not None and not parsed.e164.startswith("+" + plan.cc):
-        return None, f"{_shorten(text)!r} is a number of another country ({parsed.e164})"
+        return None, f"{shorten(text)!r} is a number of another country ({parsed.e164})"
     # A key must read back as itself, or a dialled number could never match it.
     if parse_number(parsed.e164, None).e164 != parsed.e164:
-        return None, f"{_shorten(text)!r} has no unambiguous E.164 form"
+        return None, f"{shorten(text)!r} has no unambiguous E.164 form"
     return register_key(parsed.e164), None
 
 
-def _shorten(text: str) -> str:
+def shorten(text: str) -> str:
+    """An input value as a report quotes it: whole up to 40 characters, cut beyond."""
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -259,7 +260,7 @@ def us_dnc_line(s: str, country: str | None) -> Parsed:
     if "," in s:
         digits = _us_number(_us_fields(s))
         if digits is None:
-            return None, f"{_shorten(s)!r} holds no 10-digit number", False
+            return None, f"{shorten(s)!r} holds no 10-digit number", False
         s = digits
     key, problem = number_key(s, country or "US")
     return key, problem, False
@@ -275,11 +276,11 @@ def us_dnc_changes_line(s: str, country: str | None) -> Parsed:
     fields = _us_fields(s)
     digits = _us_number(fields)
     if digits is None:
-        return None, f"{_shorten(s)!r} holds no 10-digit number", False
+        return None, f"{shorten(s)!r} holds no 10-digit number", False
     flags = {f.upper() for f in fields}
     delete = bool(flags & _US_FLAGS_DELETE)
     if delete and flags & _US_FLAGS_ADD:
-        return None, f"{_shorten(s)!r} is marked both add and delete", False
+        return None, f"{shorten(s)!r} is marked both add and delete", False
     key, problem = number_key(digits, country or "US")
     return key, problem, delete and key is not None
 
@@ -330,7 +331,7 @@ def uk_tps_line(s: str, country: str | None) -> Parsed:
         return key, problem, False
     digits = s.replace(" ", "")
     if len(s) > 12 and not digits.isdigit():
-        return None, f"{_shorten(s)!r} is not a 12-character TPS record", False
+        return None, f"{shorten(s)!r} is not a 12-character TPS record", False
     key, problem = number_key(digits, country or "GB")
     return key, problem, False
 
