@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import cache, lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -116,9 +116,15 @@ class LocalView:
         return self._when
 
 
-@lru_cache(maxsize=16)
 def local_view(timezones: tuple[str, ...], at: datetime) -> LocalView:
     """Cached: equal instants give equal views (`at`'s own zone does not matter)."""
+    # Keyed in UTC: two readings of a fall-back hour on one zone compare (and hash) equal
+    # whatever their `fold`, so the second got the first's view, an hour off.
+    return _local_view(timezones, at.astimezone(UTC))
+
+
+@lru_cache(maxsize=16)
+def _local_view(timezones: tuple[str, ...], at: datetime) -> LocalView:
     return LocalView(timezones, at)
 
 
@@ -219,10 +225,20 @@ def _nanp_state_zones() -> dict[str, tuple[str, ...]]:
     return {region: tuple(zones) for region, zones in out.items()}
 
 
+# Australian external territories on +61: phonenumbers names them apart (CC, CX), but the
+# DNCR Act, the Telemarketing Standard and Australian caller-ID rules cover their numbers
+# (regulations.md 1.1, 1.4). Their clocks are their own.
+_AU_TERRITORIES = {"CC": "Indian/Cocos", "CX": "Indian/Christmas"}
+
+
 def _from_number(destination: ParsedNumber, policy: Policy) -> CalleeLocation:
     country = destination.country
     if country is None or destination.national is None:
         return CalleeLocation(country, source="unknown", basis="no usable number")
+    territory_zone = _AU_TERRITORIES.get(country)
+    if territory_zone is not None and (destination.e164 or "").startswith("+61"):
+        basis = f"{country} number: an Australian external territory, on {territory_zone}"
+        return CalleeLocation("AU", (), (territory_zone,), "number", basis)
     pack = policy.jurisdictions.for_country(country)
     national = destination.national
     if destination.e164 and destination.e164.startswith("+1"):

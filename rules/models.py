@@ -42,6 +42,9 @@ def presentation_allowed(callingpres: int) -> bool:
     return (callingpres & PRESENTATION_MASK) == PRESENTATION_ALLOWED
 
 
+FIRST_YEAR, LAST_YEAR = 1970, 9998  # a call's instant (CallAttempt.at)
+
+
 @dataclass(frozen=True, slots=True)
 class CallAttempt:
     """One outbound call as the guard is asked about it, before any interpretation.
@@ -64,6 +67,11 @@ class CallAttempt:
     def __post_init__(self) -> None:
         if self.at.tzinfo is None or self.at.utcoffset() is None:
             raise ValueError("CallAttempt.at must be timezone-aware")
+        # The rules look back (caps, consent) and shift to every zone (UTC-12 to UTC+14):
+        # an instant at datetime's edges raised OverflowError out of the rules. The years
+        # the CLI's --at takes, refused here for every caller.
+        if not FIRST_YEAR <= self.at.year <= LAST_YEAR:
+            raise ValueError(f"CallAttempt.at must be in the years {FIRST_YEAR}-{LAST_YEAR}")
 
     @property
     def is_campaign(self) -> bool:

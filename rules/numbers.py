@@ -92,6 +92,8 @@ _TYPE_NAMES = {
     PhoneNumberType.VOICEMAIL: "voicemail",
     PhoneNumberType.UNKNOWN: "unknown",
 }
+# The names `ParsedNumber.number_type` takes, which settings (consent `number_types`) name.
+NUMBER_TYPES = frozenset(_TYPE_NAMES.values())
 
 
 @dataclass(frozen=True, slots=True)

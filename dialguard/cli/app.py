@@ -22,6 +22,7 @@ from dialguard.logs import configure_logging
 from dialguard.settings import Settings, SettingsError, default_db_path, load_settings
 from dialguard.store import Store, StoreError, open_store
 from dialguard.store.hotpath import StoreUnavailable, is_lock_error
+from rules.models import FIRST_YEAR, LAST_YEAR  # what the store's epoch seconds hold
 
 T = TypeVar("T")
 
@@ -212,9 +213,6 @@ def _is_date_alone(text: str) -> bool:
 # at 19:00 on the 25th in New York.
 FIRST_MIDNIGHT = timezone(timedelta(hours=14))
 LAST_MIDNIGHT = timezone(timedelta(hours=-12))
-
-
-FIRST_YEAR, LAST_YEAR = 1970, 9998  # what the store's epoch seconds hold in every zone
 
 
 def in_range(value: datetime, text: str, option: str) -> datetime:

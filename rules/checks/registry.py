@@ -226,10 +226,9 @@ REGISTER_EXEMPTIONS: dict[str, dict[ConsentKind, tuple[int | None, str]]] = {
         ),
         ConsentKind.EXPRESS: (None, "PECR reg 21(4)"),
     },
+    # L.223-1 names one exception, a pre-existing contract: consent does not lift Bloctel.
     "fr-bloctel": {
         ConsentKind.CONTRACT: (None, "C. consom. L.223-1: pre-existing contractual relationship"),
-        ConsentKind.EXPRESS: (None, "consent to this professional [U]"),
-        ConsentKind.EXPRESS_WRITTEN: (None, "consent to this professional [U]"),
     },
     "be-dncm": {
         ConsentKind.CONTRACT: (None, "Code of Economic Law VI.111-VI.114: existing customer [U]"),

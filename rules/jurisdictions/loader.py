@@ -27,6 +27,7 @@ from rules.jurisdictions.model import (
     Jurisdiction,
 )
 from rules.models import Purpose
+from rules.numbers import NUMBER_TYPES
 
 PACK_CODES: tuple[str, ...] = ("AU", "US", "GB", "FR", "DE", "ES", "IT", "NL", "BE", "IE")
 RULE_LISTS: tuple[str, ...] = ("hours", "holidays", "caps", "consent")
@@ -281,6 +282,29 @@ def _holiday(item: Mapping[str, Any], where: str, errors: list[str]) -> HolidayR
     if not isinstance(subdivision, str):
         errors.append(f'{where}.subdivision: must be "", "callee" or a subdivision code')
         subdivision = ""
+    # A code the calendar does not know raised NotImplementedError on every call it covers
+    # (a guard.error, or every call allowed under on_failure = "allow"): refused here.
+    known = _calendar_subdivisions(calendar)
+    shown = ", ".join(sorted(known)) or "none"
+    if subdivision not in ("", "callee") and subdivision not in known:
+        errors.append(
+            f"{where}.subdivision: {subdivision!r} is not a {calendar} subdivision ({shown})"
+        )
+        subdivision = ""
+    unknown_codes = [c for c in when_unknown if c != "*" and c not in known]
+    if unknown_codes:
+        errors.append(
+            f"{where}.when_unknown: {', '.join(map(repr, unknown_codes))} not {calendar}"
+            f" subdivisions ({shown})"
+        )
+        when_unknown = [c for c in when_unknown if c not in unknown_codes]
+    bad_aliases = sorted(k for k, v in aliases.items() if v not in known)
+    if bad_aliases:
+        errors.append(
+            f"{where}.aliases: {', '.join(map(repr, bad_aliases))} map to no {calendar}"
+            f" subdivision ({shown})"
+        )
+        aliases = {k: v for k, v in aliases.items() if k not in bad_aliases}
     dates = _holiday_dates(item.get("dates", {}), f"{where}.dates", errors)
     return HolidayRule(
         str(item.get("name")),
@@ -358,6 +382,15 @@ def _cap(item: Mapping[str, Any], where: str, errors: list[str]) -> CapRule | No
     )
 
 
+@cache
+def _calendar_subdivisions(calendar: str) -> frozenset[str]:
+    """The subdivision codes (and their aliases) the holidays library takes for `calendar`."""
+    import holidays
+
+    entity = holidays.country_holidays(calendar)
+    return frozenset(entity.subdivisions) | frozenset(getattr(entity, "subdivisions_aliases", {}))
+
+
 def _regime(item: Mapping[str, Any], where: str, errors: list[str]) -> ConsentRegime | None:
     try:
         accepts = frozenset(ConsentKind(k) for k in item.get("accepts", []))
@@ -374,8 +407,12 @@ def _regime(item: Mapping[str, Any], where: str, errors: list[str]) -> ConsentRe
             value = None
         bounds[key] = value
     types = item.get("number_types", [])
-    if not _strings(types):
-        errors.append(f"{where}.number_types: must be a list of number types (e.g. mobile)")
+    if not _strings(types) or not set(types) <= NUMBER_TYPES:
+        # A misspelt type (`mobiles`) matched no number and silently turned the regime off.
+        errors.append(
+            f"{where}.number_types: must be a list of number types from"
+            f" {', '.join(sorted(NUMBER_TYPES))}"
+        )
         types = []
     return ConsentRegime(
         str(item.get("name")),

@@ -133,6 +133,30 @@ def test_overrides_change_a_window_a_cap_and_remove_a_rule(tmp_path: Path) -> No
             {"ES": {"consent": [{"name": "opt-in-2023", "since": "2023-06-29"}]}},
             "jurisdictions.ES.consent.opt-in-2023.since",
         ),
+        # Codes the holiday calendar does not know raised on every call they covered, and a
+        # misspelt number type turned an opt-in regime off: refused at load.
+        (
+            {
+                "US": {
+                    "states": {
+                        "AL": {"holidays": [{"name": "state-holidays", "subdivision": "Al"}]}
+                    }
+                }
+            },
+            "jurisdictions.US.states.AL.holidays.state-holidays.subdivision",
+        ),
+        (
+            {"ES": {"holidays": [{"name": "festivos", "when_unknown": ["CAT"]}]}},
+            "jurisdictions.ES.holidays.festivos.when_unknown",
+        ),
+        (
+            {"FR": {"holidays": [{"name": "jours-feries", "aliases": {"FR-57": "Lorraine"}}]}},
+            "jurisdictions.FR.holidays.jours-feries.aliases",
+        ),
+        (
+            {"IE": {"consent": [{"name": "mobile-opt-in", "number_types": ["mobiles"]}]}},
+            "jurisdictions.IE.consent.mobile-opt-in.number_types",
+        ),
     ],
 )
 def test_every_bad_override_key_is_named(raw: dict[str, object], key: str) -> None:

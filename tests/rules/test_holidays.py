@@ -147,6 +147,29 @@ def test_spain_regional_holiday_applies_in_its_region_and_when_the_region_is_unk
     assert holiday_blocks(decide_at("+34612345678", diada))  # mobile: every comunidad
 
 
+@pytest.mark.parametrize(
+    ("number", "at", "region"),
+    [
+        # A province (ISO 3166-2:ES names them too) is read as its comunidad: ES-B was no
+        # known subdivision, so La Diada went unblocked in Barcelona.
+        ("+34931234567", datetime(2026, 9, 11, 11, 0, tzinfo=ZoneInfo("Europe/Madrid")), "ES-B"),
+        ("+34931234567", datetime(2026, 9, 11, 11, 0, tzinfo=ZoneInfo("Europe/Madrid")), "ES-GI"),
+        # Grand Est and the Collectivité européenne d'Alsace hold the Alsace-Moselle days.
+        ("+33388123456", datetime(2026, 4, 3, 11, 0, tzinfo=PARIS), "FR-GES"),
+        ("+33388123456", datetime(2026, 4, 3, 11, 0, tzinfo=PARIS), "FR-6AE"),
+    ],
+)
+def test_a_region_code_that_holds_a_holiday_subdivision_keeps_its_holidays(
+    number: str, at: datetime, region: str
+) -> None:
+    assert holiday_blocks(decide_at(number, at, region=region))
+
+
+def test_a_province_of_a_comunidad_without_the_day_is_not_blocked() -> None:
+    diada = datetime(2026, 9, 11, 11, 0, tzinfo=ZoneInfo("Europe/Madrid"))
+    assert not holiday_blocks(decide_at("+34931234567", diada, region="ES-M"))  # Madrid
+
+
 def test_kept_holiday_findings_follow_the_date_and_the_consent() -> None:
     # One policy throughout, so later calls may be answered from its memo.
     policy = Policy()

@@ -210,3 +210,44 @@ def test_local_times_follow_dst() -> None:
     winter = location.local_times(datetime(2026, 1, 10, 12, tzinfo=UTC))[0]
     summer = location.local_times(datetime(2026, 7, 10, 12, tzinfo=UTC))[0]
     assert (winter.hour, summer.hour) == (7, 8)
+
+
+@pytest.mark.parametrize(
+    ("number", "zone"),
+    [("+61891621234", "Indian/Cocos"), ("+61891641234", "Indian/Christmas")],
+)
+def test_australian_external_territories_are_australia_on_their_own_clock(
+    number: str, zone: str
+) -> None:
+    # phonenumbers names them CC and CX: no Australian pack, register or caller-ID rule
+    # applied, and a number on the DNCR was callable on Christmas night.
+    location = where(number)
+    assert (location.country, location.timezones) == ("AU", (zone,))
+
+
+def test_a_us_number_with_no_location_may_ring_in_the_territories() -> None:
+    # A toll-free number can end anywhere US law applies: Guam's morning is a US night.
+    zones = set(where("+18005550100").timezones)
+    assert {"America/Puerto_Rico", "Pacific/Guam", "Pacific/Pago_Pago"} <= zones
+
+
+def test_the_two_readings_of_a_fall_back_hour_get_their_own_local_times() -> None:
+    # 01:30 on 25 Oct 2026 happens twice in London; the cache took the second for the first.
+    from zoneinfo import ZoneInfo
+
+    from rules.location import local_view
+
+    first = datetime(2026, 10, 25, 1, 30, tzinfo=ZoneInfo("Europe/London"))
+    second = first.replace(fold=1)
+    perth = ("Australia/Perth",)
+    assert local_view(perth, second).moments[0].hour == 9
+    assert local_view(perth, first).moments[0].hour == 8
+
+
+@pytest.mark.parametrize(
+    "at", [datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 20, tzinfo=UTC)]
+)
+def test_an_instant_at_datetimes_edges_is_refused_as_bad_input(at: datetime) -> None:
+    # It raised OverflowError out of the rules (the lookback, the zones' local times).
+    with pytest.raises(ValueError, match="years 1970-9998"):
+        CallAttempt("+61291234567", None, at)

@@ -7,7 +7,14 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 
 from rules.engine import decide, prepare
-from rules.facts import CallerIdRecord, Facts, RegisterCopy, RegisterHit
+from rules.facts import (
+    CallerIdRecord,
+    ConsentKind,
+    ConsentRecord,
+    Facts,
+    RegisterCopy,
+    RegisterHit,
+)
 from rules.models import CallAttempt, Decision, FindingVerdict, Purpose
 from rules.policy import Policy
 
@@ -22,6 +29,7 @@ def decide_on(
     *,
     registered_on: date | None = None,
     purpose: Purpose = Purpose.TELEMARKETING,
+    consents: tuple[ConsentRecord, ...] = (),
 ) -> Decision:
     copy = RegisterCopy(register, as_of, 1, "x", datetime(2026, 1, 1, tzinfo=UTC))
     facts = Facts(
@@ -29,6 +37,7 @@ def decide_on(
         register_hits={register: RegisterHit(register, registered_on)},
         caller_id_records=(CallerIdRecord(CID, "acme"),),
         tenant_has_inventory=True,
+        consents=consents,
     )
     attempt = CallAttempt(number, CID, at, tenant="acme", purpose=purpose)
     return decide(prepare(attempt, Policy()), facts)
@@ -90,3 +99,29 @@ def test_an_irish_landline_is_looked_up_on_the_ndd() -> None:
         Facts(caller_id_records=(CallerIdRecord(CID, "acme"),), tenant_has_inventory=True),
     )
     assert finding(without, "registry.") == ("registry.missing", FindingVerdict.BLOCK)
+
+
+@pytest.mark.parametrize("number", ["+61891621234", "+61891641234"])
+def test_a_cocos_or_christmas_island_number_on_the_dncr_is_blocked(number: str) -> None:
+    # +61 numbers phonenumbers places in CC or CX: the DNCR covers them (regulations.md 1.1).
+    at = datetime(2026, 11, 24, 4, tzinfo=UTC)  # 10:30 on Cocos, 11:00 on Christmas Island
+    decision = decide_on(number, at, "au-dncr", date(2026, 11, 20))
+    assert finding(decision, "registry.") == ("registry.au-dncr", FindingVerdict.BLOCK)
+    assert decision.rule == "registry.au-dncr"
+
+
+@pytest.mark.parametrize(
+    ("kind", "verdict"),
+    [
+        (ConsentKind.CONTRACT, FindingVerdict.ALLOW),
+        (ConsentKind.EXPRESS, FindingVerdict.BLOCK),
+        (ConsentKind.EXPRESS_WRITTEN, FindingVerdict.BLOCK),
+    ],
+)
+def test_only_a_contract_lifts_bloctel(kind: ConsentKind, verdict: FindingVerdict) -> None:
+    # C. consom. L.223-1: banned "except where there is a pre-existing contractual
+    # relationship" (regulations.md 3.3); a consent is no such relationship.
+    consent = ConsentRecord("+33145678901", "acme", kind, datetime(2026, 1, 1, tzinfo=UTC))
+    at = datetime(2026, 6, 10, 9, tzinfo=UTC)  # 11:00 in Paris, a Wednesday
+    decision = decide_on("+33145678901", at, "fr-bloctel", date(2026, 6, 1), consents=(consent,))
+    assert finding(decision, "registry.") == ("registry.fr-bloctel", verdict)
