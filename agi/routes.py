@@ -311,11 +311,17 @@ async def handle_optout(session: AgiSession, ctx: RouteContext) -> None:
             variables = await session.get_variables(
                 CALL_SETTINGS[name][0] for name in OPTOUT_SETTINGS
             )
-            tenant = _setting(request, variables, "tenant") or "default"
+            named = _setting(request, variables, "tenant")
+            tenant = named or "default"
             raw = destination_of(request)
             parsed = ctx.service.normalize(raw, tenant)
             if parsed.e164 is None:
                 reason = f"the number {raw!r} {parsed.problem or 'cannot be read'}"
+            elif named is None and _has_named_tenants(ctx.policy):
+                # An IVR leg that inherited no tenant: recorded under "default", the opt-out
+                # answered OK while the tenant whose call it was kept calling. FAILED leaves
+                # it to the UserEvent, whose listener finds the tenant from the decision.
+                reason = "the channel names no tenant (DIALGUARD_TENANT, or ?tenant= in the URL)"
             else:
                 entry = SuppressionEntry(
                     number=parsed.e164,
@@ -341,6 +347,10 @@ async def handle_optout(session: AgiSession, ctx: RouteContext) -> None:
     if status != "OK":
         log.warning("agi_optout_failed", uniqueid=request.uniqueid, reason=reason)
     await session.finish({"DIALGUARD_OPTOUT": status, "DIALGUARD_OPTOUT_REASON": reason})
+
+
+def _has_named_tenants(policy: Policy) -> bool:
+    return any(name != "default" for name in policy.tenants)
 
 
 # -- unknown --------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from dialguard.logs import get_logger, per_call_logger
 from dialguard.store import Store
+from dialguard.store.patient import PatientSink
 from rules.engine import decide, prepare
 from rules.facts import Facts, SuppressionEntry
 from rules.models import CallAttempt, Decision
@@ -65,8 +66,13 @@ class Guard:
         return parse_number(raw, self.policy.region_for(tenant))
 
     async def opt_out(self, entry: SuppressionEntry) -> None:
-        """Record an opt-out; returns once it is durable."""
-        await self.store.add_suppression(entry)
+        """Record an opt-out; returns once it is durable.
+
+        A locked database is waited out, as the AMI listener's writes are: the store gives
+        up on a lock after half the AGI deadline, and an opt-out that failed on a second's
+        lock (an import) was never retried. The AGI route answers FAILED at its deadline,
+        while this write goes on in the background until it lands."""
+        await PatientSink(self.store).add_suppression(entry)
         log.info(
             "optout",
             number=entry.number,

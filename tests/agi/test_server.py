@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 import socket
+import sqlite3
 import struct
 import sys
 import time
@@ -22,7 +23,7 @@ import structlog
 from agi.routes import CALL_SETTINGS
 from agi.server import AgiServer, start_agi_server
 from dialguard.guard import Guard
-from dialguard.store import Store
+from dialguard.store import Store, open_store
 from rules.facts import SuppressionEntry
 from rules.models import CallAttempt, Decision, Purpose, Verdict
 from rules.numbers import ParsedNumber, parse_number
@@ -456,6 +457,30 @@ async def test_optout_of_an_unreadable_number_fails_visibly(
     assert service.opted_out == []
 
 
+async def test_an_optout_naming_no_tenant_fails_when_tenants_are_named(
+    server: AgiServer, service: FakeService
+) -> None:
+    # The IVR leg inherited no DIALGUARD_TENANT: recorded under "default" and answered OK,
+    # acme kept calling the callee. The UserEvent, raised beside it, finds the tenant.
+    env = allow_answered_env(agi_network_script="optout", agi_arg_1="+61400000001")
+    fake = await run_call(server, FakeAsterisk(env))
+    assert fake.set_variables["DIALGUARD_OPTOUT"] == "FAILED"
+    assert "names no tenant" in fake.set_variables["DIALGUARD_OPTOUT_REASON"]
+    assert service.opted_out == []
+
+
+async def test_an_optout_naming_no_tenant_is_the_default_tenants_without_named_ones() -> None:
+    service = FakeService(policy=Policy(default_region="AU"))
+    server = await start_agi_server("127.0.0.1", 0, service, deadline_ms=DEADLINE_MS)
+    try:
+        env = allow_answered_env(agi_network_script="optout", agi_arg_1="0400000001")
+        fake = await run_call(server, FakeAsterisk(env))
+    finally:
+        await server.shutdown()
+    assert fake.set_variables["DIALGUARD_OPTOUT"] == "OK"
+    assert [(e.number, e.tenant) for e in service.opted_out] == [("+61400000001", "default")]
+
+
 async def test_an_optout_with_a_forged_environment_fails_for_the_fallback_to_record(
     server: AgiServer, service: FakeService
 ) -> None:
@@ -651,6 +676,33 @@ async def test_real_guard_optout_is_durable_before_ok(store: Store, policy: Poli
     assert fake.set_variables["DIALGUARD_OPTOUT"] == "OK"
     rows = await store.fetchall("SELECT number, tenant, campaign, source FROM suppressions")
     assert [tuple(r) for r in rows] == [("+61400000001", "acme", "", "agi-optout")]
+
+
+async def test_real_guard_optout_during_a_write_lock_lands_once_the_lock_is_gone(
+    tmp_path: Path, policy: Policy
+) -> None:
+    # The store gives up on a lock after half the deadline (as serve opens it): the opt-out
+    # failed on a second's lock (an import holding it) and was never written.
+    store = await open_store(tmp_path / "locked.sqlite3", busy_timeout_ms=50)
+    holder = sqlite3.connect(tmp_path / "locked.sqlite3", isolation_level=None)
+    server = await start_agi_server("127.0.0.1", 0, Guard(store, policy), deadline_ms=250)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        env = allow_answered_env(agi_network_script="optout?tenant=acme")
+        fake = await run_call(server, FakeAsterisk(env))
+        # Not durable within the deadline: not acknowledged.
+        assert fake.set_variables["DIALGUARD_OPTOUT"] == "FAILED"
+        holder.execute("COMMIT")
+        for _ in range(100):
+            rows = await store.fetchall("SELECT number, tenant, source FROM suppressions")
+            if rows:
+                break
+            await asyncio.sleep(0.05)
+        assert [tuple(r) for r in rows] == [("+61400000001", "acme", "agi-optout")]
+    finally:
+        holder.close()
+        await server.shutdown()
+        await store.close()
 
 
 async def test_campaign_name_as_first_argument_warns_once(
