@@ -197,6 +197,14 @@ class AmiListener:
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
+        # Outcomes recorded, for the observer (the detectors) on a task of its own: a run
+        # over a tenant's window takes seconds, and awaited in line it held back every event
+        # behind it, an IVR opt-out too, while the checks went on allowing calls to that
+        # number. The outcome is stored before it is queued here.
+        self._observing: deque[CallOutcome] = deque()
+        self._observe_wake = asyncio.Event()
+        self._observer_idle = asyncio.Event()
+        self._observer_idle.set()
         self._paused: asyncio.Transport | None = None
         self._manager: _Manager | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -236,6 +244,7 @@ class AmiListener:
         self._tasks = [
             loop.create_task(self._supervise(), name="ami-supervise"),
             loop.create_task(self._consume(), name="ami-consume"),
+            loop.create_task(self._observe(), name="ami-observe"),
             loop.create_task(self._sweeper(), name="ami-sweep"),
         ]
 
@@ -254,8 +263,14 @@ class AmiListener:
 
     async def wait_idle(self) -> None:
         """Wait until every received event has been applied (tests and the benchmark)."""
-        while self._queue or not self._idle.is_set():
+        while (
+            self._queue
+            or not self._idle.is_set()
+            or self._observing
+            or not self._observer_idle.is_set()
+        ):
             await self._idle.wait()
+            await self._observer_idle.wait()
             await asyncio.sleep(0)
 
     # -- connection supervision ----------------------------------------------------------
@@ -459,7 +474,22 @@ class AmiListener:
         await self.sink.upsert_outcome(outcome)
         self.outcomes_recorded += 1
         if self.observer is not None:
-            await self._safely("observer", self.observer.outcome_recorded(outcome))
+            self._observing.append(outcome)
+            self._observer_idle.clear()
+            self._observe_wake.set()
+
+    async def _observe(self) -> None:
+        """Hand the recorded outcomes to the observer, one at a time, in order."""
+        observing = self._observing
+        while True:
+            if not observing:
+                self._observer_idle.set()
+                self._observe_wake.clear()
+                await self._observe_wake.wait()
+                continue
+            outcome = observing.popleft()
+            if self.observer is not None:
+                await self._safely("observer", self.observer.outcome_recorded(outcome))
 
     async def _enrich(self, outcome: CallOutcome) -> CallOutcome:
         """The outcome with what the guard knows, and its caller ID read as the guard reads

@@ -378,6 +378,45 @@ async def test_a_user_event_with_a_body_key_named_event_is_applied_and_keeps_the
     assert len(fake.accepted_at) == 1  # one connection: the link was never dropped
 
 
+class SlowDetectors:
+    """An observer that takes as long as a detector run over a large window."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    async def outcome_recorded(self, outcome: CallOutcome) -> None:
+        await asyncio.sleep(0.3)
+        self.seen.append(outcome.call_id)
+
+
+async def test_an_optout_is_recorded_while_the_detectors_judge_earlier_calls(
+    serve: Any, store: Store, fixtures_dir: Path
+) -> None:
+    # The detectors were awaited in line: an opt-out behind seven outcomes waited for seven
+    # runs, and every check meanwhile allowed calls to the callee who had opted out.
+    raw = (fixtures_dir / "campaign-burst" / "ami.txt").read_bytes()
+    optout = (
+        b"Event: UserEvent\r\nPrivilege: user,all\r\nChannel: Local/x;2\r\n"
+        b"Uniqueid: 1795859999.99\r\nLinkedid: 1795859999.98\r\n"
+        b"UserEvent: DialguardOptOut\r\nNumber: 61400000009\r\n\r\n"
+    )
+    cut = raw.index(b"Response: Goodbye")  # the recording ends with the logoff
+    detectors = SlowDetectors()
+    fake, listener = await serve(
+        store, [Session(raw[:cut] + optout + raw[cut:])], observer=detectors
+    )
+
+    async def opted_out() -> bool:
+        return bool(await store.fetchall("SELECT number FROM suppressions"))
+
+    async with asyncio.timeout(1.0):
+        while not await opted_out():  # noqa: ASYNC110 (a table polled, not an event)
+            await asyncio.sleep(0.02)
+    assert len(detectors.seen) < 7  # the opt-out did not wait for their runs
+    await settled(listener, fake)
+    assert len(detectors.seen) == 7  # and every outcome still reaches them, in order
+
+
 async def test_an_optout_whose_number_is_unreadable_takes_the_number_the_guard_decided(
     serve: Any, store: Store, fixtures_dir: Path
 ) -> None:
