@@ -18,7 +18,8 @@ class GuardService(Protocol):
     policy: Policy
 
     async def check(self, attempt: CallAttempt) -> Decision:
-        """Decide the call and record the decision durably before returning."""
+        """Decide the call and record the decision (committed behind the answer, within
+        milliseconds; counted at once by this process's next check)."""
         ...
 
     async def record(

@@ -19,10 +19,13 @@ that no entry module is re-imported in the child, and they stop by themselves if
 disappears.
 
 One guarantee is per process: an allowed decision not yet committed (the write-behind lag,
-normally a few milliseconds) is counted by the next check on the same number only in the
-process that made it (`store/hotpath.py`). With workers, two calls to one number within
-those milliseconds may land in different processes; every committed decision counts
-everywhere.
+normally about 20 ms) is counted by the next check on the same number only in the process
+that made it (`store/hotpath.py`). With workers, two calls to one number within that lag may
+land in different processes; every committed decision counts everywhere. While another
+process holds the database's write lock (an import), nothing commits: each worker counts its
+own allowed calls, and fails closed once its oldest one has waited `max_write_lag_s` (2 s),
+so a cap can be passed by what the other workers allowed in that time. A worker killed
+before its writer commits loses those decisions, and the caps with them.
 """
 
 from __future__ import annotations

@@ -121,6 +121,7 @@ class Enforcer:
             (self.detectors.get(d).lookback for d in short if self._enabled(d)),
             default=timedelta(0),
         )
+        await self.flags.complete_outcomes(now - span, now)
         applied = await self._judge(await self.flags.outcomes_in(now - span, now), now, short)
         if self._enabled("abandoned_rate"):
             lookback = self.detectors.get("abandoned_rate").lookback

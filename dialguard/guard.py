@@ -36,7 +36,9 @@ class Guard:
         return decide(prepared, facts)
 
     async def check(self, attempt: CallAttempt, source: str = "agi") -> Decision:
-        """Decide and record the decision; the record is committed before this returns.
+        """Decide and record the decision. The record is queued for the store's writer
+        (store/hotpath.py), which commits it within some 20 ms: this process's next check
+        counts an allowed call at once, other processes (serve --workers) once committed.
 
         A call to an emergency number never reads the store, and a store that cannot record
         it does not change its verdict: a person's emergency call is never blocked by the

@@ -349,3 +349,23 @@ async def test_a_campaign_name_with_a_slash_is_never_another_tenants_campaign(
     assert theirs.rule != "suspension.campaign"
     ours = await guard.evaluate(CallAttempt("+61400000123", "+61291234567", at, "acme", "winter"))
     assert ours.rule == "suspension.campaign"
+
+
+async def test_the_sweep_completes_an_outcome_recorded_before_its_decision(
+    store: Store, policy: Policy
+) -> None:
+    # A `serve --workers` worker commits its decision some milliseconds after answering; a
+    # call it blocked ends at once, and its outcome was stored without a tenant for good.
+    now = datetime.now(UTC)
+    await store.upsert_outcome(
+        CallOutcome(
+            call_id="w.1", dialled="0400000077", started_at=now, ended_at=now,
+            disposition="REJECTED", cause=21,
+        )
+    )  # fmt: skip
+    attempt = CallAttempt("0400000077", "+61291234567", now, "acme", "winter", call_id="w.1")
+    await Guard(store, policy).check(attempt)
+    await store.flush()
+    await Enforcer(store, policy).sweep(now + timedelta(minutes=1))
+    [outcome] = await store.outcomes_between(now - timedelta(minutes=1), now + timedelta(minutes=1))
+    assert (outcome.tenant, outcome.campaign, outcome.number) == ("acme", "winter", "+61400000077")

@@ -139,6 +139,24 @@ class FlagStore:
         )
         return await outcomes_from_rows(rows)
 
+    async def complete_outcomes(self, start: datetime, end: datetime) -> int:
+        """Fill in the tenant, campaign and number of outcomes recorded before the guard's
+        decision for their call was committed; returns how many were completed.
+
+        The listener looks the decision up when the call ends, but a `serve --workers`
+        worker commits its decisions some milliseconds after answering, and a blocked call
+        ends at once: such an outcome was stored without its tenant for good."""
+        decided = "FROM decisions d WHERE d.call_id = outcomes.call_id AND d.source = 'agi'"
+        return await self.store.write(
+            "UPDATE outcomes SET"
+            f" tenant = coalesce(tenant, (SELECT d.tenant {decided})),"
+            f" campaign = coalesce(campaign, (SELECT d.campaign {decided})),"
+            f" number = coalesce(number, (SELECT d.number {decided}))"
+            " WHERE started_at >= ? AND started_at <= ? AND (tenant IS NULL OR number IS NULL)"
+            f" AND EXISTS (SELECT 1 {decided})",
+            (to_epoch(start), to_epoch(end)),
+        )
+
     async def campaigns_with_abandoned(
         self, start: datetime, end: datetime
     ) -> list[tuple[str | None, str]]:
