@@ -28,8 +28,8 @@ def test_every_agi_route_in_the_dialplan_is_served() -> None:
 def test_every_dialguard_variable_in_the_dialplan_is_read_or_set_by_dialguard() -> None:
     dialplan = (CONF / "extensions.conf").read_text(encoding="utf-8")
     variables = set(re.findall(r"\b_{0,2}(DIALGUARD_[A-Z_]+)", dialplan))
-    # Variables the dialplan itself owns: the number and campaign it passes along.
-    dialplan_own = {"DIALGUARD_NUMBER"}
+    # Variables the dialplan itself owns: the numbers it passes along and checked.
+    dialplan_own = {"DIALGUARD_NUMBER", "DIALGUARD_CHECKED"}
     code = _source("agi", "ami_listener")
 
     assert {
