@@ -66,3 +66,15 @@ def test_the_manager_user_is_read_only_with_call_cdr_user() -> None:
 
     assert re.search(r"^read\s*=\s*call,cdr,user\s*$", user, re.M)
     assert re.search(r"^write\s*=\s*$", user, re.M)
+
+
+def test_the_check_is_bounded_in_time_and_a_timeout_rejects_the_call() -> None:
+    # Asterisk has no FastAGI read timeout: a guard that accepts and hangs held the call.
+    dialplan = (CONF / "extensions.conf").read_text(encoding="utf-8")
+    sub = dialplan[dialplan.index("[sub-dialguard-check]") : dialplan.index("[outbound]")]
+    armed = sub.index("Set(TIMEOUT(absolute)=3)")
+    agi = sub.index("AGI(agi://")
+    cleared = sub.index("Set(TIMEOUT(absolute)=0)")
+    assert sub.index("Set(AGIEXITONHANGUP=yes)") < armed < agi < cleared < sub.index("Return()")
+    timeout_path = sub[sub.index("exten => T,") :]
+    assert "Hangup(21)" in timeout_path and "Dial(" not in timeout_path
