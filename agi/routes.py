@@ -9,9 +9,11 @@ Bad input never allows a call, whatever the failure policy says.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+import shlex
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 import structlog
 
@@ -41,7 +43,11 @@ CALL_SETTINGS: Mapping[str, tuple[str, str]] = {
 }
 OPTOUT_SETTINGS = ("tenant", "campaign")
 
-Spawn = Callable[[Awaitable[None]], None]
+
+class Spawn(Protocol):
+    """Runs a background job the server waits for on shutdown (`AgiServer._spawn`)."""
+
+    def __call__(self, job: Awaitable[None], *, bounded: bool = True) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,17 +317,15 @@ async def handle_optout(session: AgiSession, ctx: RouteContext) -> None:
             variables = await session.get_variables(
                 CALL_SETTINGS[name][0] for name in OPTOUT_SETTINGS
             )
-            named = _setting(request, variables, "tenant")
-            tenant = named or "default"
+            # A channel that names no tenant is the default tenant's, as for the check. An
+            # IVR on a leg that did not inherit the tenant records it there too; the sample
+            # IVR's UserEvent, raised beside this route, records it for the tenant whose
+            # call it was (the AMI listener reads it from the guard's decision).
+            tenant = _setting(request, variables, "tenant") or "default"
             raw = destination_of(request)
             parsed = ctx.service.normalize(raw, tenant)
             if parsed.e164 is None:
                 reason = f"the number {raw!r} {parsed.problem or 'cannot be read'}"
-            elif named is None and _has_named_tenants(ctx.policy):
-                # An IVR leg that inherited no tenant: recorded under "default", the opt-out
-                # answered OK while the tenant whose call it was kept calling. FAILED leaves
-                # it to the UserEvent, whose listener finds the tenant from the decision.
-                reason = "the channel names no tenant (DIALGUARD_TENANT, or ?tenant= in the URL)"
             else:
                 entry = SuppressionEntry(
                     number=parsed.e164,
@@ -331,9 +335,10 @@ async def handle_optout(session: AgiSession, ctx: RouteContext) -> None:
                     source=OPTOUT_SOURCE,
                     requested_at=datetime.now(UTC),
                 )
-                # Shielded: an opt-out that is slow must still land, even after we give up.
-                write = asyncio.ensure_future(ctx.service.opt_out(entry))
-                ctx.spawn(asyncio.shield(write))
+                # Shielded: an opt-out that is slow (a locked database) must still land
+                # after we answer FAILED at the deadline; the server keeps it running.
+                write = asyncio.ensure_future(_until_durable(ctx.service, entry))
+                ctx.spawn(write, bounded=False)
                 await asyncio.shield(write)
                 status, reason = "OK", f"{parsed.e164} opted out of all calls from {tenant}"
     except BadInput as exc:
@@ -349,8 +354,25 @@ async def handle_optout(session: AgiSession, ctx: RouteContext) -> None:
     await session.finish({"DIALGUARD_OPTOUT": status, "DIALGUARD_OPTOUT_REASON": reason})
 
 
-def _has_named_tenants(policy: Policy) -> bool:
-    return any(name != "default" for name in policy.tenants)
+async def _until_durable(service: GuardService, entry: SuppressionEntry) -> None:
+    """The opt-out's write, which waits out a locked database (Guard.opt_out). When it fails,
+    or dialguard stops first, the number is logged for an operator to add by hand."""
+    try:
+        await service.opt_out(entry)
+    except BaseException as exc:
+        log.error(
+            "optout_not_recorded",
+            number=entry.number,
+            tenant=entry.tenant,
+            error="dialguard stopped first"
+            if isinstance(exc, asyncio.CancelledError)
+            else repr(exc)[:300],
+            hint=(
+                f"dialguard suppress add {entry.number} --tenant {shlex.quote(entry.tenant or '')}"
+                f" --source {entry.source} --date {entry.requested_at.isoformat()}"
+            ),
+        )
+        raise
 
 
 # -- unknown --------------------------------------------------------------------------------

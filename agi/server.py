@@ -134,10 +134,15 @@ class AgiServer:
             policy = dataclasses.replace(policy, on_failure=self.on_failure)
         return policy
 
-    def _spawn(self, job: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(_bounded(job, BACKGROUND_TIMEOUT_S))
+    def _spawn(self, job: Awaitable[None], *, bounded: bool = True) -> None:
+        """Run `job` after the session, within BACKGROUND_TIMEOUT_S; one not `bounded` (an
+        opt-out waiting out a lock) runs until it ends, reports its own failure, and is
+        cancelled only by `shutdown` after the grace."""
+        task = asyncio.ensure_future(_bounded(job, BACKGROUND_TIMEOUT_S) if bounded else job)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        if not bounded:
+            task.add_done_callback(_retrieved)
 
     def _connection(self) -> _Connection:
         return _Connection(self)
@@ -374,6 +379,12 @@ async def _bounded(job: Awaitable[None], timeout_s: float) -> None:
         log.warning("agi_background_timeout", timeout_s=timeout_s)
     except Exception as exc:
         log.warning("agi_background_failed", error=repr(exc)[:300])
+
+
+def _retrieved(task: asyncio.Future[None]) -> None:
+    """The job logged its own failure: asyncio need not report it again."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _total_ms(budget: Budget) -> int:

@@ -23,6 +23,7 @@ until the subject misbehaves again.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 from dialguard.logs import get_logger
 from dialguard.store import Store
 from dialguard.store.flags import FlagStore
+from dialguard.store.hotpath import is_lock_error
 from rules.detectors import (
     Action,
     DetectorContext,
@@ -64,6 +66,12 @@ class Applied:
     suspended: bool
 
 
+# Outcomes are completed from decisions made since the last sweep, less this margin (a
+# decision is committed within a second; clocks of the sweep and `decided_at` are one
+# machine's), and at the first sweep from this far back.
+COMPLETE_MARGIN = timedelta(minutes=1)
+COMPLETE_FIRST_LOOKBACK = timedelta(hours=1)
+
 # A tenant's detectors wait, after a run, this many times what it took, less the run itself:
 # at most a tenth of the time goes to them, however large the window (detector_stall.py).
 COST_SHARE = 10
@@ -77,6 +85,7 @@ class Enforcer:
     debounce: timedelta = timedelta(seconds=10)
     timer: Callable[[], float] = time.monotonic  # what a tenant's run takes, and when
     _last_run: dict[str, datetime] = field(default_factory=dict, init=False, repr=False)
+    _completed_to: datetime | None = field(default=None, init=False, repr=False)
     _not_before: dict[str, float] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -121,7 +130,7 @@ class Enforcer:
             (self.detectors.get(d).lookback for d in short if self._enabled(d)),
             default=timedelta(0),
         )
-        await self.flags.complete_outcomes(now - span, now)
+        await self._complete_outcomes(now)
         applied = await self._judge(await self.flags.outcomes_in(now - span, now), now, short)
         if self._enabled("abandoned_rate"):
             lookback = self.detectors.get("abandoned_rate").lookback
@@ -133,6 +142,21 @@ class Enforcer:
         return applied
 
     # -- internals ---------------------------------------------------------------------------
+
+    async def _complete_outcomes(self, now: datetime) -> None:
+        """Outcomes stored before their decision was committed get its tenant, campaign and
+        number (FlagStore.complete_outcomes), from the decisions since the last sweep's,
+        less a margin. A locked database postpones it to the next sweep; the detectors
+        still run."""
+        since = self._completed_to or now - COMPLETE_FIRST_LOOKBACK
+        try:
+            await self.flags.complete_outcomes(since - COMPLETE_MARGIN)
+        except sqlite3.OperationalError as exc:
+            if not is_lock_error(exc):
+                raise
+            log.warning("outcomes_completion_postponed", error=str(exc))
+            return
+        self._completed_to = now
 
     def _enabled(self, detector: str) -> bool:
         return self.detectors.get(detector).enabled

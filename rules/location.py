@@ -231,6 +231,20 @@ def _nanp_state_zones() -> dict[str, tuple[str, ...]]:
 _AU_TERRITORIES = {"CC": "Indian/Cocos", "CX": "Indian/Christmas"}
 
 
+def law_country(number: ParsedNumber) -> str | None:
+    """The country whose law (and registers) govern calls to `number`: the US for its
+    territories' +1 numbers, Australia for its external territories' +61 ones; else the
+    country phonenumbers names."""
+    country = number.country
+    if country in _AU_TERRITORIES and (number.e164 or "").startswith("+61"):
+        return "AU"
+    if (number.e164 or "").startswith("+1") and number.national:
+        row = nanp_table().get(number.national[:3])
+        if row is not None:
+            return row[0]
+    return country
+
+
 def _from_number(destination: ParsedNumber, policy: Policy) -> CalleeLocation:
     country = destination.country
     if country is None or destination.national is None:

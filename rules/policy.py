@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from rules.callerid import CallerIdPolicy
@@ -35,6 +35,8 @@ class RegisterSpec:
     (UK TPS 28 days); used only when the register file carries registration dates.
     `applies_to`: `callee` registers list people not to call; `caller_id` lists (dno) list
     numbers that must never be presented.
+    `binds_until`: the last day the register binds, where a law ends it (Bloctel gives way
+    to the opt-in regime); later calls are not looked up on it.
     """
 
     name: str
@@ -46,6 +48,7 @@ class RegisterSpec:
     citation: str = ""
     unverified: bool = False
     label: str = ""
+    binds_until: date | None = None
 
 
 # regulations.md section 0 and 5: the registers the contract names, with their freshness.
@@ -91,6 +94,9 @@ DEFAULT_REGISTERS: Mapping[str, RegisterSpec] = {
         effective_after_days=30,
         label="Bloctel",
         citation="Code de la consommation L.223-1: registration effective within 30 days",
+        # Opt-in from 11 Aug 2026 (regulations.md 3.3, [U]: some sources say 1 Aug): consent
+        # is then the basis for calling (the FR pack's opt-in-2026 regime), not this list.
+        binds_until=date(2026, 8, 10),
     ),
     "be-dncm": RegisterSpec(
         "be-dncm",

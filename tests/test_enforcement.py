@@ -4,6 +4,7 @@ a breach that suspends a campaign and the guard's next check blocked by it."""
 from __future__ import annotations
 
 import itertools
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,13 +13,14 @@ import pytest
 from dialguard.daemon import sweep_wait
 from dialguard.enforcement import COST_SHARE, Enforcer
 from dialguard.guard import Guard
-from dialguard.store import Store
+from dialguard.store import Store, open_store
 from dialguard.store.flags import FlagStore
 from rules.engine import prepare
 from rules.facts import SuppressionEntry
 from rules.models import CallAttempt, Verdict
 from rules.outcomes import CallOutcome
 from rules.policy import Policy, TenantSettings
+from tests.store.test_facts_cache import import_au_dncr
 
 
 def burst_outcomes(fixtures_dir: Path) -> list[CallOutcome]:
@@ -352,20 +354,55 @@ async def test_a_campaign_name_with_a_slash_is_never_another_tenants_campaign(
 
 
 async def test_the_sweep_completes_an_outcome_recorded_before_its_decision(
-    store: Store, policy: Policy
+    tmp_path: Path, policy: Policy
 ) -> None:
     # A `serve --workers` worker commits its decision some milliseconds after answering; a
     # call it blocked ends at once, and its outcome was stored without a tenant for good.
-    now = datetime.now(UTC)
-    await store.upsert_outcome(
-        CallOutcome(
-            call_id="w.1", dialled="0400000077", started_at=now, ended_at=now,
-            disposition="REJECTED", cause=21,
+    store = await open_store(tmp_path / "sweep.sqlite3", busy_timeout_ms=50)
+    holder = sqlite3.connect(tmp_path / "sweep.sqlite3", isolation_level=None)
+    try:
+        now = datetime.now(UTC)
+        await store.upsert_outcome(
+            CallOutcome(
+                call_id="w.1", dialled="0400000077", started_at=now, ended_at=now,
+                disposition="REJECTED", cause=21,
+            )
+        )  # fmt: skip
+        attempt = CallAttempt("0400000077", "+61291234567", now, "acme", "winter", call_id="w.1")
+        await Guard(store, policy).check(attempt)
+        await store.flush()
+        enforcer = Enforcer(store, policy)
+        window = (now - timedelta(minutes=1), now + timedelta(minutes=1))
+
+        # Another process holds the write lock (an import): put off, and the sweep goes on.
+        holder.execute("BEGIN IMMEDIATE")
+        assert await enforcer.sweep(now + timedelta(minutes=1)) == []
+        holder.execute("ROLLBACK")
+        [outcome] = await store.outcomes_between(*window)
+        assert outcome.tenant is None
+
+        await enforcer.sweep(now + timedelta(minutes=2))
+        [outcome] = await store.outcomes_between(*window)
+        assert (outcome.tenant, outcome.campaign, outcome.number) == (
+            "acme",
+            "winter",
+            "+61400000077",
         )
+    finally:
+        holder.close()
+        await store.close()
+
+
+async def test_a_call_to_a_cocos_island_number_on_the_dncr_is_a_breach(
+    store: Store, policy: Policy, tmp_path: Path
+) -> None:
+    # The check applies the DNCR to +61 8 9162 numbers (phonenumbers calls them CC); the
+    # breach detector looked them up on no register at all.
+    await import_au_dncr(store, tmp_path, "+61891621234")
+    now = datetime.now(UTC)
+    call = CallOutcome(
+        call_id="cc1", number="+61891621234", tenant="acme", campaign="winter",
+        started_at=now, ended_at=now + timedelta(seconds=30), disposition="ANSWERED",
     )  # fmt: skip
-    attempt = CallAttempt("0400000077", "+61291234567", now, "acme", "winter", call_id="w.1")
-    await Guard(store, policy).check(attempt)
-    await store.flush()
-    await Enforcer(store, policy).sweep(now + timedelta(minutes=1))
-    [outcome] = await store.outcomes_between(now - timedelta(minutes=1), now + timedelta(minutes=1))
-    assert (outcome.tenant, outcome.campaign, outcome.number) == ("acme", "winter", "+61400000077")
+    reasons = await FlagStore(store).breach_reasons([call], policy)
+    assert "cc1" in reasons

@@ -21,6 +21,7 @@ import aiosqlite
 from dialguard.store.core import Store, outcome_from_row
 from dialguard.store.timeconv import from_epoch, require_epoch, to_epoch
 from rules.detectors import FlagFinding
+from rules.location import law_country
 from rules.models import Purpose
 from rules.numbers import parse_number, register_key
 from rules.outcomes import CallOutcome
@@ -99,6 +100,19 @@ class SuspensionRecord:
         }
 
 
+_DECIDED = "FROM decisions d WHERE d.call_id = outcomes.call_id AND d.source = 'agi'"
+# FlagStore.complete_outcomes. `+tenant`: no index on these two, or SQLite walks every
+# outcome without a tenant (tests/store/test_facts_plan.py holds the plan).
+COMPLETE_OUTCOMES = (
+    "UPDATE outcomes SET"
+    f" tenant = coalesce(tenant, (SELECT d.tenant {_DECIDED})),"
+    f" campaign = coalesce(campaign, (SELECT d.campaign {_DECIDED})),"
+    f" number = coalesce(number, (SELECT d.number {_DECIDED}))"
+    " WHERE call_id IN (SELECT call_id FROM decisions WHERE decided_at >= ?"
+    " AND source = 'agi') AND (+tenant IS NULL OR +number IS NULL)"
+)
+
+
 class FlagStore:
     """Issue-5 queries over the shared store connection."""
 
@@ -139,23 +153,17 @@ class FlagStore:
         )
         return await outcomes_from_rows(rows)
 
-    async def complete_outcomes(self, start: datetime, end: datetime) -> int:
+    async def complete_outcomes(self, since: datetime) -> int:
         """Fill in the tenant, campaign and number of outcomes recorded before the guard's
-        decision for their call was committed; returns how many were completed.
+        decision for their call was committed, for the decisions made since `since`;
+        returns how many were completed.
 
         The listener looks the decision up when the call ends, but a `serve --workers`
         worker commits its decisions some milliseconds after answering, and a blocked call
-        ends at once: such an outcome was stored without its tenant for good."""
-        decided = "FROM decisions d WHERE d.call_id = outcomes.call_id AND d.source = 'agi'"
-        return await self.store.write(
-            "UPDATE outcomes SET"
-            f" tenant = coalesce(tenant, (SELECT d.tenant {decided})),"
-            f" campaign = coalesce(campaign, (SELECT d.campaign {decided})),"
-            f" number = coalesce(number, (SELECT d.number {decided}))"
-            " WHERE started_at >= ? AND started_at <= ? AND (tenant IS NULL OR number IS NULL)"
-            f" AND EXISTS (SELECT 1 {decided})",
-            (to_epoch(start), to_epoch(end)),
-        )
+        ends at once: such an outcome was stored without its tenant for good. Driven by the
+        recent decisions (index decisions_time), not by the outcomes without a tenant, of
+        which calls the guard never saw leave many."""
+        return await self.store.write(COMPLETE_OUTCOMES, (to_epoch(since),))
 
     async def campaigns_with_abandoned(
         self, start: datetime, end: datetime
@@ -232,7 +240,9 @@ class FlagStore:
             verdict, purpose = decisions.get(o.call_id, (None, None))
             if verdict == "allow":
                 continue
-            country = parse_number(o.number or "", None).country
+            # The check's country (a Cocos Island number is on the DNCR, a Guam one on the
+            # US registry), not phonenumbers' region.
+            country = law_country(parse_number(o.number or "", None))
             for spec in policy.registers_for_country(country):
                 copy = copies.get(spec.name)
                 table = tables.get(spec.name)
@@ -243,6 +253,8 @@ class FlagStore:
                 started = o.started_at.date() if o.started_at else None
                 if started is None or copy.as_of > started:
                     continue  # the copy we hold was taken after the call
+                if spec.binds_until is not None and started > spec.binds_until:
+                    continue  # the register no longer bound calls then
                 listed = await self.store.fetchone(
                     f'SELECT registered_on FROM "{table}" WHERE number = ?',
                     (register_key(o.number or "+0"),),

@@ -47,6 +47,14 @@ def _one(ctx: RuleContext, spec: RegisterSpec) -> Finding:
             spec.citation,
             spec.unverified,
         )
+    if spec.binds_until is not None and _earliest_day(ctx) > spec.binds_until:
+        return Finding(
+            f"registry.{spec.name}",
+            FindingVerdict.SKIP,
+            f"the {name} binds calls until {spec.binds_until} only",
+            spec.citation,
+            spec.unverified,
+        )
     copy = ctx.facts.register_copies.get(spec.name)
     if copy is None:
         verdict = (
@@ -165,6 +173,12 @@ def _latest_day(ctx: RuleContext) -> date:
     route (UTC) at the same instant, and east of UTC a copy stayed in force into the
     callee's next day."""
     return max((*ctx.local.days, ctx.attempt.at.astimezone(UTC).date()))
+
+
+def _earliest_day(ctx: RuleContext) -> date:
+    """The earliest of the callee's dates and UTC's: a register binds while its last day has
+    not ended for any of them (the mirror of `_latest_day`)."""
+    return min((*ctx.local.days, ctx.attempt.at.astimezone(UTC).date()))
 
 
 def _registered_by(ctx: RuleContext, spec: RegisterSpec) -> date | None:

@@ -384,11 +384,11 @@ def _cap(item: Mapping[str, Any], where: str, errors: list[str]) -> CapRule | No
 
 @cache
 def _calendar_subdivisions(calendar: str) -> frozenset[str]:
-    """The subdivision codes (and their aliases) the holidays library takes for `calendar`."""
+    """The subdivision codes the holidays library has for `calendar`. Not its aliases
+    (`Moselle`): the holiday rules read codes only, and an alias matched no calendar."""
     import holidays
 
-    entity = holidays.country_holidays(calendar)
-    return frozenset(entity.subdivisions) | frozenset(getattr(entity, "subdivisions_aliases", {}))
+    return frozenset(holidays.country_holidays(calendar).subdivisions)
 
 
 def _regime(item: Mapping[str, Any], where: str, errors: list[str]) -> ConsentRegime | None:

@@ -457,16 +457,14 @@ async def test_optout_of_an_unreadable_number_fails_visibly(
     assert service.opted_out == []
 
 
-async def test_an_optout_naming_no_tenant_fails_when_tenants_are_named(
+async def test_an_optout_naming_no_tenant_is_the_default_tenants_as_for_the_check(
     server: AgiServer, service: FakeService
 ) -> None:
-    # The IVR leg inherited no DIALGUARD_TENANT: recorded under "default" and answered OK,
-    # acme kept calling the callee. The UserEvent, raised beside it, finds the tenant.
+    # As the check reads such a channel: a call checked under "default" is opted out there.
     env = allow_answered_env(agi_network_script="optout", agi_arg_1="+61400000001")
     fake = await run_call(server, FakeAsterisk(env))
-    assert fake.set_variables["DIALGUARD_OPTOUT"] == "FAILED"
-    assert "names no tenant" in fake.set_variables["DIALGUARD_OPTOUT_REASON"]
-    assert service.opted_out == []
+    assert fake.set_variables["DIALGUARD_OPTOUT"] == "OK"
+    assert [(e.number, e.tenant) for e in service.opted_out] == [("+61400000001", "default")]
 
 
 async def test_an_optout_naming_no_tenant_is_the_default_tenants_without_named_ones() -> None:
@@ -702,6 +700,30 @@ async def test_real_guard_optout_during_a_write_lock_lands_once_the_lock_is_gone
     finally:
         holder.close()
         await server.shutdown()
+        await store.close()
+
+
+async def test_an_optout_still_locked_out_at_shutdown_is_logged_for_the_operator(
+    tmp_path: Path, policy: Policy
+) -> None:
+    # The retrying write outlived the server untracked, then failed on the closed store
+    # with nothing but asyncio's "exception was never retrieved".
+    store = await open_store(tmp_path / "locked.sqlite3", busy_timeout_ms=50)
+    holder = sqlite3.connect(tmp_path / "locked.sqlite3", isolation_level=None)
+    server = await start_agi_server("127.0.0.1", 0, Guard(store, policy), deadline_ms=250)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        env = allow_answered_env(agi_network_script="optout?tenant=acme")
+        fake = await run_call(server, FakeAsterisk(env))
+        assert fake.set_variables["DIALGUARD_OPTOUT"] == "FAILED"
+        with structlog.testing.capture_logs() as logs:
+            await server.shutdown(grace_s=0.2)
+        [lost] = [e for e in logs if e["event"] == "optout_not_recorded"]
+        assert lost["number"] == "+61400000001"
+        assert lost["hint"].startswith("dialguard suppress add +61400000001 --tenant acme")
+        assert asyncio.all_tasks() == {asyncio.current_task()}  # nothing left running
+    finally:
+        holder.close()
         await store.close()
 
 

@@ -153,6 +153,10 @@ def test_overrides_change_a_window_a_cap_and_remove_a_rule(tmp_path: Path) -> No
             {"FR": {"holidays": [{"name": "jours-feries", "aliases": {"FR-57": "Lorraine"}}]}},
             "jurisdictions.FR.holidays.jours-feries.aliases",
         ),
+        (  # the library's own alias of 57: the rules read codes, so it matched nothing
+            {"FR": {"holidays": [{"name": "jours-feries", "aliases": {"FR-57": "Moselle"}}]}},
+            "jurisdictions.FR.holidays.jours-feries.aliases",
+        ),
         (
             {"IE": {"consent": [{"name": "mobile-opt-in", "number_types": ["mobiles"]}]}},
             "jurisdictions.IE.consent.mobile-opt-in.number_types",

@@ -154,9 +154,8 @@ def test_spain_regional_holiday_applies_in_its_region_and_when_the_region_is_unk
         # known subdivision, so La Diada went unblocked in Barcelona.
         ("+34931234567", datetime(2026, 9, 11, 11, 0, tzinfo=ZoneInfo("Europe/Madrid")), "ES-B"),
         ("+34931234567", datetime(2026, 9, 11, 11, 0, tzinfo=ZoneInfo("Europe/Madrid")), "ES-GI"),
-        # Grand Est and the Collectivité européenne d'Alsace hold the Alsace-Moselle days.
+        # The Grand Est region holds the Alsace-Moselle departments.
         ("+33388123456", datetime(2026, 4, 3, 11, 0, tzinfo=PARIS), "FR-GES"),
-        ("+33388123456", datetime(2026, 4, 3, 11, 0, tzinfo=PARIS), "FR-6AE"),
     ],
 )
 def test_a_region_code_that_holds_a_holiday_subdivision_keeps_its_holidays(

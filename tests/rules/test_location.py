@@ -225,12 +225,6 @@ def test_australian_external_territories_are_australia_on_their_own_clock(
     assert (location.country, location.timezones) == ("AU", (zone,))
 
 
-def test_a_us_number_with_no_location_may_ring_in_the_territories() -> None:
-    # A toll-free number can end anywhere US law applies: Guam's morning is a US night.
-    zones = set(where("+18005550100").timezones)
-    assert {"America/Puerto_Rico", "Pacific/Guam", "Pacific/Pago_Pago"} <= zones
-
-
 def test_the_two_readings_of_a_fall_back_hour_get_their_own_local_times() -> None:
     # 01:30 on 25 Oct 2026 happens twice in London; the cache took the second for the first.
     from zoneinfo import ZoneInfo

@@ -125,3 +125,21 @@ def test_only_a_contract_lifts_bloctel(kind: ConsentKind, verdict: FindingVerdic
     at = datetime(2026, 6, 10, 9, tzinfo=UTC)  # 11:00 in Paris, a Wednesday
     decision = decide_on("+33145678901", at, "fr-bloctel", date(2026, 6, 1), consents=(consent,))
     assert finding(decision, "registry.") == ("registry.fr-bloctel", verdict)
+
+
+@pytest.mark.parametrize("kind", [ConsentKind.EXPRESS, ConsentKind.CONTRACT])
+def test_bloctel_binds_no_call_after_the_opt_in_switch(kind: ConsentKind) -> None:
+    # From 11 Aug 2026 prior consent is the basis for calling (regulations.md 3.3): the
+    # opt-in regime decides, and a consented call was blocked by the list it replaced.
+    consent = ConsentRecord("+33145678901", "acme", kind, datetime(2026, 1, 1, tzinfo=UTC))
+    at = datetime(2026, 9, 9, 9, tzinfo=UTC)  # 11:00 in Paris, a Wednesday
+    decision = decide_on("+33145678901", at, "fr-bloctel", date(2026, 6, 1), consents=(consent,))
+    assert finding(decision, "registry.") == ("registry.fr-bloctel", FindingVerdict.SKIP)
+    blocking = {f.rule for f in decision.findings if f.verdict is FindingVerdict.BLOCK}
+    assert not {rule for rule in blocking if rule.startswith(("registry.", "consent."))}
+
+
+def test_bloctel_still_binds_on_its_last_day() -> None:
+    at = datetime(2026, 8, 10, 21, 30, tzinfo=UTC)  # 23:30 on the 10th in Paris
+    decision = decide_on("+33145678901", at, "fr-bloctel", date(2026, 8, 1))
+    assert finding(decision, "registry.") == ("registry.fr-bloctel", FindingVerdict.BLOCK)

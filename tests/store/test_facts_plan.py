@@ -7,6 +7,7 @@ from pathlib import Path
 
 from dialguard.store import Store
 from dialguard.store.facts import PER_NUMBER
+from dialguard.store.flags import COMPLETE_OUTCOMES
 from tests.store.test_facts_cache import QUERY, import_au_dncr
 
 
@@ -45,3 +46,14 @@ async def test_callee_and_caller_id_register_hits_are_told_apart(
     facts = await store.facts_for(query)
     assert list(facts.register_hits) == ["au-dncr"]
     assert facts.caller_id_register_hits == {}
+
+
+async def test_completing_outcomes_starts_from_the_recent_decisions(store: Store) -> None:
+    # Not from the outcomes without a tenant: calls the guard never saw leave many, and the
+    # sweep held the write lock while it walked them all.
+    conn = store._hot._read
+    assert conn is not None
+    plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {COMPLETE_OUTCOMES}", (0.0,))]
+    assert not [step for step in plan if step.startswith("SCAN")], plan
+    assert "SEARCH decisions USING INDEX decisions_time (decided_at>?)" in plan
+    assert any(step.startswith("SEARCH outcomes USING INDEX sqlite_autoindex") for step in plan)
