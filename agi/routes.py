@@ -22,6 +22,7 @@ from agi.service import GuardService
 from agi.session import AgiSession, Budget
 from rules.engine import decide, failure_decision, prepare
 from rules.facts import Facts, SuppressionEntry
+from rules.location import address_problems
 from rules.models import CallAttempt, Decision, Finding, FindingVerdict, Purpose, Verdict
 from rules.numbers import is_dial_string
 from rules.policy import Policy
@@ -91,6 +92,11 @@ async def handle_check(session: AgiSession, ctx: RouteContext) -> None:
                     raise _forged(request)
                 variables = await session.get_variables(v for v, _ in CALL_SETTINGS.values())
                 attempt = build_attempt(request, variables, at, destination)
+                problems = address_problems(
+                    attempt.callee_timezone, attempt.callee_region, ctx.policy
+                )
+                if problems:
+                    raise BadInput("; ".join(problems))
             except (BadInput, AgiProtocolError, ValueError) as exc:
                 # Asterisk's side cannot be read (a reply to no command, a reply line over
                 # the limit, an unexpected answer): bad input, which blocks whatever the

@@ -153,19 +153,29 @@ def is_zone(name: str | None) -> bool:
     return True
 
 
+def address_problems(timezone: str | None, region: str | None, policy: Policy) -> list[str]:
+    """What is wrong with a callee address given with a call (empty when it is usable). The
+    AGI route and `check` refuse such a call as bad input: a typo'd zone would otherwise be
+    dropped, and the number's own location could allow a call the address would block."""
+    problems = []
+    parsed = parse_region(region)
+    if region and parsed is None:
+        problems.append(f"callee region {region!r} is not a code such as US-FL")
+    elif parsed is not None and not _known_region(parsed, policy):
+        problems.append(f"callee region {region!r} is not a state of {parsed[:2]}")
+    if timezone and not is_zone(timezone):
+        problems.append(f"callee time zone {timezone!r} is not an IANA zone")
+    return problems
+
+
 def locate(attempt: CallAttempt, destination: ParsedNumber, policy: Policy) -> CalleeLocation:
     inferred = _from_number(destination, policy)
     country = inferred.country  # whose law applies: the US for its territories' numbers
-    problems: list[str] = []
+    problems = address_problems(attempt.callee_timezone, attempt.callee_region, policy)
     region = parse_region(attempt.callee_region)
-    if attempt.callee_region and region is None:
-        problems.append(f"callee region {attempt.callee_region!r} is not a code such as US-FL")
-    elif region is not None and not _known_region(region, policy):
-        problems.append(f"callee region {attempt.callee_region!r} is not a state of {region[:2]}")
+    if region is not None and not _known_region(region, policy):
         region = None
     zone = attempt.callee_timezone if is_zone(attempt.callee_timezone) else None
-    if attempt.callee_timezone and zone is None:
-        problems.append(f"callee time zone {attempt.callee_timezone!r} is not an IANA zone")
     if region is None and zone is None:
         if not problems:
             return inferred  # the number says all there is

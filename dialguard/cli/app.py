@@ -87,6 +87,21 @@ def _one_line(exc: click.UsageError) -> InputError:
     return InputError(f"{message} (see `{where} --help`)")
 
 
+def check_db_path(path: Path) -> bool:
+    """Whether the database at `path` is still to be created; raises InputError for one in a
+    folder that does not exist (the default path's folder is made). A mistyped --db would
+    otherwise make an empty database: `serve` blocked every call on it, the lists looked
+    empty, and imports went where the daemon never reads."""
+    if path.exists():
+        return False
+    if not path.parent.is_dir() and path != default_db_path():
+        raise InputError(
+            f"no database at {path}: its folder does not exist (check --db,"
+            " DIALGUARD_DB or [database] path in the settings)"
+        )
+    return True
+
+
 @dataclass
 class AppContext:
     config: str | None
@@ -107,14 +122,7 @@ class AppContext:
 
         async def main() -> T:
             path = self.settings.db_path
-            created = not path.exists()
-            if created and not path.parent.is_dir() and path != default_db_path():
-                # A mistyped --db would otherwise make an empty database, report empty lists,
-                # and take imports the daemon never reads.
-                raise InputError(
-                    f"no database at {path}: its folder does not exist (check --db,"
-                    " DIALGUARD_DB or [database] path in the settings)"
-                )
+            created = check_db_path(path)
             try:
                 store = await open_store(path)
             except StoreError as exc:

@@ -8,7 +8,7 @@ import click
 
 from dialguard.cli.app import AppContext, InputError, cli, emit_json, parse_when, pass_app
 from dialguard.guard import Guard
-from rules.location import parse_region
+from rules.location import address_problems, parse_region
 from rules.models import CallAttempt, Decision, Purpose
 
 
@@ -56,6 +56,9 @@ def check(
         raise InputError(
             f"--callee-region: {callee_region!r} is not a region such as US-FL, AU-NSW or FR-67"
         )
+    # As the AGI route: a region of no state (US-XX) is refused, not dropped.
+    for problem in address_problems(None, callee_region, app.settings.policy):
+        raise InputError(f"--callee-region: {problem}")
     attempt = CallAttempt(
         destination=number,
         caller_id=caller_id,

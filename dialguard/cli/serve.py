@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import click
 
-from dialguard.cli.app import AppContext, InputError, cli, pass_app
+from dialguard.cli.app import AppContext, InputError, check_db_path, cli, pass_app
 from dialguard.daemon import DaemonError, run_until_signalled
 from dialguard.eventloop import EventLoopError, run
 from dialguard.logs import configure_logging
@@ -50,6 +50,7 @@ def serve(
     """Run the FastAGI server (default 127.0.0.1:4573) and the AMI listener."""
     settings = app.settings
     configure_logging(settings.log_level)
+    check_db_path(settings.db_path)  # a new one is made (its `serving` line names it)
     if workers is not None:
         if not 1 <= workers <= MAX_AGI_WORKERS:
             raise InputError(f"--workers: must be a whole number from 1 to {MAX_AGI_WORKERS}")

@@ -39,10 +39,18 @@ async def open_store(
 ) -> Store:
     """Open (creating and migrating when needed) the SQLite store at `path`."""
     db_path = Path(path).expanduser()
+    connecting: aiosqlite.Connection | None = None
     try:
         db_path.parent.mkdir(parents=True, exist_ok=True)
-        conn = await aiosqlite.connect(db_path, isolation_level=None)
+        connecting = aiosqlite.connect(db_path, isolation_level=None)
+        conn = await connecting
     except (OSError, sqlite3.Error) as exc:
+        # aiosqlite stops its worker thread behind the failure, and the thread then posts to
+        # the event loop: once `asyncio.run` had closed it, that printed a traceback under the
+        # one-line error. Joined here first (aiosqlite has no public way to wait for it).
+        thread = getattr(connecting, "_thread", None)
+        if thread is not None and thread.is_alive():
+            thread.join(1.0)
         raise StoreError(f"cannot open the database {db_path}: {exc}") from exc
     conn.row_factory = sqlite3.Row
     store = Store(conn, db_path, HotPath(db_path, busy_timeout_ms, max_write_lag_s))

@@ -415,6 +415,24 @@ async def test_unknown_purpose_blocks_even_under_allow_policy(service: FakeServi
     assert_blocked_as_bad_input(fake, service, "'spam'")
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        ("DIALGUARD_CALLEE_TZ", "America/LosAngeles", "'America/LosAngeles' is not an IANA zone"),
+        ("DIALGUARD_CALLEE_REGION", "US-XX", "'US-XX' is not a state of US"),
+        ("DIALGUARD_CALLEE_REGION", "Florida", "'Florida' is not a code such as US-FL"),
+    ],
+)
+async def test_a_callee_address_that_cannot_be_read_blocks_as_bad_input(
+    service: FakeService, variable: str, value: str, said: str
+) -> None:
+    # It was dropped without a word: the number's own location decided, which can allow a
+    # call the address (05:30 in Los Angeles) would block.
+    asterisk = FakeAsterisk(allow_answered_env(), variables={variable: value})
+    fake = await run_call_under_policy(Verdict.ALLOW, service, asterisk)
+    assert_blocked_as_bad_input(fake, service, said)
+
+
 async def test_unknown_route_blocks_visibly(server: AgiServer, service: FakeService) -> None:
     env = allow_answered_env(agi_network_script="chek?tenant=acme")
     fake = await run_call(server, FakeAsterisk(env))

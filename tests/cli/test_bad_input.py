@@ -159,6 +159,17 @@ def test_a_database_in_a_folder_that_does_not_exist_is_refused(run: Cli, tmp_pat
     assert not typo.parent.exists()
 
 
+def test_serve_refuses_a_database_in_a_folder_that_does_not_exist(tmp_path: Path) -> None:
+    # It made the folders and served on an empty database: every call blocked for want of
+    # caller IDs, while operators kept editing the real one.
+    typo = tmp_path / "typo" / "dir" / "dialguard.sqlite3"
+    mistyped = Cli(tmp_path)
+    mistyped.db = typo
+    output = one_line(mistyped("serve", "--agi", "127.0.0.1:4599", "--no-ami"))
+    assert "folder does not exist" in output and str(typo) in output
+    assert not typo.parent.exists()
+
+
 def test_a_missing_database_is_created_and_said_so(tmp_path: Path) -> None:
     run = Cli(tmp_path)
     run.db.unlink()
@@ -220,3 +231,12 @@ def test_a_register_copy_dated_after_today_everywhere_is_refused(
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_check_refuses_a_callee_region_of_no_state(run: Cli) -> None:
+    # The AGI route refuses it; `check` took US-XX and decided on the number alone.
+    output = one_line(
+        run("check", "+13055550123", "--caller-id", "+61291234567", "--tenant", "acme",
+            "--callee-region", "US-XX")
+    )  # fmt: skip
+    assert "--callee-region" in output and "'US-XX' is not a state of US" in output
