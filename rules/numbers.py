@@ -262,3 +262,9 @@ def _parse_error(exc: NumberParseException) -> str:
         NumberParseException.TOO_LONG: "too long",
     }
     return messages.get(exc.error_type, "unreadable")
+
+
+def shorten(text: str) -> str:
+    """An input value as a message quotes it: whole up to 40 characters, cut beyond. A
+    number is short; a 5-million-digit line was echoed whole into one error line."""
+    return text if len(text) <= 40 else text[:37] + "..."

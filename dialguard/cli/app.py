@@ -7,7 +7,9 @@ input error, reported as one line naming what was wrong, never a traceback.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import os
 import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
@@ -73,6 +75,26 @@ class OneLineGroup(click.Group):
             raise _one_line(exc) from None
         except (KeyboardInterrupt, click.exceptions.Abort):
             raise Interrupted() from None
+        except BrokenPipeError:
+            # The reader stopped reading (`| head`): its choice, not an error, and nothing more
+            # can be said on stdout. click made it exit status 1, which `check` means "blocked".
+            silence_stdout()
+            ctx.exit(0)
+        except OSError as exc:
+            # Writing the output failed (a full disk under `suppress export > FILE`), or a
+            # file a command reads failed where it did not expect it: one line, not a traceback.
+            silence_stdout()
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise InputError(f"input/output error{where}: {exc.strerror or exc}") from None
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, AttributeError, ValueError, io.UnsupportedOperation):
+        pass  # not a real file (tests' CliRunner): nothing to flush later
 
 
 # A group run without a subcommand shows its help page: a UsageError since click 8.2.

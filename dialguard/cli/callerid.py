@@ -24,7 +24,7 @@ from dialguard.store.callerids import (
     remove_caller_id,
     save_caller_ids,
 )
-from rules.numbers import clean_dial_string, parse_number
+from rules.numbers import clean_dial_string, parse_number, shorten
 from rules.policy import Policy
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
@@ -259,7 +259,7 @@ def _plan(
             continue
         e164, problem = _e164(line.number, owner, policy, stir_shaken)
         if e164 is None:
-            rejected.append(f"line {line.lineno}: {line.number!r} {problem}")
+            rejected.append(f"line {line.lineno}: {shorten(line.number)!r} {problem}")
             continue
         if (e164, owner) in seen:
             duplicates += 1
@@ -303,14 +303,14 @@ def _e164(
 def _normalise(raw: str, tenant: str, policy: Policy, command: str) -> str:
     e164, problem = _e164(raw, tenant, policy, False)
     if e164 is None:
-        raise InputError(f"{command}: {raw!r} {problem}")
+        raise InputError(f"{command}: {shorten(raw)!r} {problem}")
     return e164
 
 
 def _check_name(value: str, option: str) -> None:
     if not _NAME.match(value):
         raise InputError(
-            f"{option}: {value!r} must be 1-64 letters, digits, '.', '_', '-' or '@', "
+            f"{option}: {shorten(value)!r} must be 1-64 letters, digits, '.', '_', '-' or '@', "
             "starting with a letter or digit"
         )
 

@@ -6,7 +6,15 @@ from datetime import UTC, datetime
 
 import click
 
-from dialguard.cli.app import AppContext, InputError, cli, emit_json, parse_when, pass_app
+from dialguard.cli.app import (
+    AppContext,
+    InputError,
+    cli,
+    emit_json,
+    parse_when,
+    pass_app,
+    silence_stdout,
+)
 from dialguard.guard import Guard
 from rules.location import address_problems, parse_region
 from rules.models import CallAttempt, Decision, Purpose
@@ -72,10 +80,13 @@ def check(
     )
     policy = app.settings.policy
     decision = app.run(lambda store: Guard(store, policy).evaluate(attempt))
-    if as_json:
-        emit_json(decision.as_dict())
-    else:
-        _print(decision)
+    try:
+        if as_json:
+            emit_json(decision.as_dict())
+        else:
+            _print(decision)
+    except BrokenPipeError:
+        silence_stdout()  # the reader went away (`| head -1`): the status still tells
     raise SystemExit(0 if decision.allowed else 1)
 
 
@@ -89,10 +100,11 @@ def _require_zone(name: str) -> None:
 
 
 def _print(decision: Decision) -> None:
+    """The decision, in one write."""
     verdict = decision.verdict.value.upper()
     rule = f" [{decision.rule}]" if decision.rule else ""
-    click.echo(f"{verdict}{rule}: {decision.reason}")
+    lines = [f"{verdict}{rule}: {decision.reason}"]
     if decision.local_time is not None:
-        click.echo(f"  callee local time: {decision.local_time.isoformat()}")
-    for finding in decision.findings:
-        click.echo(f"  {finding.verdict.value:5} {finding.rule}: {finding.reason}")
+        lines.append(f"  callee local time: {decision.local_time.isoformat()}")
+    lines += (f"  {f.verdict.value:5} {f.rule}: {f.reason}" for f in decision.findings)
+    click.echo("\n".join(lines))

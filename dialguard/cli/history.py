@@ -92,7 +92,9 @@ def import_(
         fail(f"{file}: is empty")
     if fmt == "auto":
         header = [c.strip().lower() for c in first[1]]
-        fmt = "csv" if "number" in header and "started_at" in header else "cdr-csv"
+        # Our CSV names its columns; Master.csv has no header. Two names of ours are enough,
+        # so that a header with one column misspelt is told what it lacks, not read as CDRs.
+        fmt = "csv" if sum(c in CSV_HEADER for c in header) >= 2 else "cdr-csv"
     if zone is None and fmt == "cdr-csv" and app.settings.ami is not None:
         zone = app.settings.ami.cdr_timezone
     tz = _zone(zone, utc=fmt == "csv")

@@ -30,11 +30,10 @@ from dialguard.cli.app import (
     readable_file,
 )
 from dialguard.registers.files import DECOMPRESS_ERRORS, RegisterFileError, open_text
-from dialguard.registers.readers import shorten
 from dialguard.store import Store
 from dialguard.store import suppressions as db
 from rules.facts import SuppressionEntry
-from rules.numbers import parse_number
+from rules.numbers import parse_number, shorten
 from rules.policy import Policy
 
 MAX_BAD_SHOWN = 10

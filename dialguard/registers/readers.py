@@ -27,7 +27,7 @@ from typing import Any
 
 import phonenumbers
 
-from rules.numbers import parse_number, register_key
+from rules.numbers import parse_number, register_key, shorten
 
 Item = tuple[int, int | None, str | None, bool]
 Parsed = tuple[int | None, str | None, bool]  # an Item without its line number
@@ -179,11 +179,6 @@ def _slow_key(text: str, country: str | None, plan: _Plan | None) -> tuple[int |
     if parse_number(parsed.e164, None).e164 != parsed.e164:
         return None, f"{shorten(text)!r} has no unambiguous E.164 form"
     return register_key(parsed.e164), None
-
-
-def shorten(text: str) -> str:
-    """An input value as a report quotes it: whole up to 40 characters, cut beyond."""
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _data_lines(lines: Iterable[str]) -> Iterator[tuple[int, str]]:

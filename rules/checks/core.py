@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from rules.context import RuleContext
 from rules.facts import suspension_subjects
 from rules.models import Finding, FindingVerdict
+from rules.numbers import shorten
 
 EMERGENCY_CITATION = (
     "47 CFR 64.1200(a)(1)(i): no autodialled or prerecorded calls to emergency lines; "
@@ -72,7 +73,7 @@ def number(ctx: RuleContext) -> Iterable[Finding]:
         yield Finding(
             "number.invalid",
             FindingVerdict.BLOCK,
-            f"the destination {dest.raw!r} {dest.problem}",
+            f"the destination {shorten(dest.raw)!r} {dest.problem}",
             "ITU-T E.164 numbering plan (phonenumbers metadata)",
         )
         return

@@ -11,6 +11,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import IO, Any
 
 import pytest
 
@@ -240,3 +241,40 @@ def test_check_refuses_a_callee_region_of_no_state(run: Cli) -> None:
             "--callee-region", "US-XX")
     )  # fmt: skip
     assert "--callee-region" in output and "'US-XX' is not a state of US" in output
+
+
+def _dialguard(run: Cli, *args: str, stdout: int | IO[Any]) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "dialguard.cli", "--db", str(run.db), "--config"]
+    return subprocess.Popen(
+        [*command, str(run.config), *args], stdout=stdout, stderr=subprocess.PIPE,
+        text=True, cwd=REPO,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(("number", "status"), [("000", 0), ("0412345678", 1)])
+def test_check_whose_reader_went_away_keeps_its_verdicts_status(
+    run: Cli, number: str, status: int
+) -> None:
+    # `check ... | head -1` could exit 1, the status for "blocked", for an allowed call: click
+    # turns a broken pipe into 1. A person dialling 000 is allowed; the mobile is blocked
+    # (no register copy).
+    check = _dialguard(
+        run, "check", number, "--caller-id", "0291234567", "--tenant", "acme",
+        stdout=subprocess.PIPE,
+    )  # fmt: skip
+    assert check.stdout is not None
+    check.stdout.close()  # gone before the verdict is written
+    assert check.wait(30) == status
+    assert check.stderr is not None and check.stderr.read() == ""
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+def test_output_that_cannot_be_written_is_one_line(run: Cli) -> None:
+    # `suppress export > /dev/full` (a full disk) ended in a traceback.
+    assert run("suppress", "add", "+61412345678").exit_code == 0
+    with Path("/dev/full").open("w") as full:
+        export = _dialguard(run, "suppress", "export", stdout=full)
+        assert export.wait(30) == 2
+    assert export.stderr is not None
+    said = export.stderr.read()
+    assert said.count("\n") == 1 and "No space left on device" in said

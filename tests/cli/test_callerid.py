@@ -165,6 +165,17 @@ def test_import_with_a_bad_line_writes_nothing_and_names_the_lines(
     assert _numbers(run) == ["+61291234567"]
 
 
+def test_a_huge_rejected_line_is_quoted_short(run: Cli, tmp_path: Path) -> None:
+    # Its whole 100,000 digits were the error "line"; the other imports cut it already.
+    bad = tmp_path / "bad.csv"
+    bad.write_text("number\n" + "9" * 100_000 + "\n")
+    result = run("callerid", "import", str(bad), "--tenant", "acme")
+    assert result.exit_code == 2
+    assert "line 2: '" + "9" * 37 + "...'" in result.output and len(result.output) < 300
+    added = run("callerid", "add", "9" * 100_000, "--tenant", "acme")
+    assert added.exit_code == 2 and len(added.output) < 300
+
+
 def test_import_rows_without_a_tenant_are_rejected(run: Cli, tmp_path: Path) -> None:
     no_tenant = tmp_path / "n.csv"
     no_tenant.write_text("number,tenant\n+61398765432,acme\n+61291234567,\n")

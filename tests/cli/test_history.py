@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from dialguard.cli.history import _when
+from tests.cli.conftest import Cli
 
 
 def test_master_csv_dial_rows_only_and_idempotent(run, fixtures_dir: Path) -> None:  # type: ignore[no-untyped-def]
@@ -168,3 +169,16 @@ def test_master_csv_local_times_keep_each_rows_daylight_saving(monkeypatch) -> N
         time.tzset()
     assert july == datetime(2026, 7, 14, 0, 20, 19, tzinfo=UTC)
     assert january == datetime(2026, 1, 13, 23, 20, 19, tzinfo=UTC)
+
+
+def test_a_header_with_a_misspelt_column_is_told_what_it_lacks(run: Cli, tmp_path: Path) -> None:
+    # It was read as Master.csv, and the message spoke of cdr_csv's 17 columns.
+    path = tmp_path / "calls.csv"
+    path.write_text(
+        "number,tenant,campaign,start_time,disposition,billsec\n"
+        "+61400000001,acme,spring,2026-11-20T10:00:00Z,ANSWERED,30\n",
+        encoding="utf-8",
+    )
+    result = run("history", "import", str(path))
+    assert result.exit_code == 2
+    assert "CSV header lacks started_at" in result.output

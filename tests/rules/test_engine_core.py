@@ -64,6 +64,14 @@ def test_an_unparseable_destination_blocks_as_number_invalid(policy: Policy) -> 
     assert "spring" in decision.reason
 
 
+def test_a_huge_destination_is_quoted_short_in_the_reason(policy: Policy) -> None:
+    # The reason goes to the channel, the log line and the audit record: 100,000 digits
+    # were repeated in each.
+    decision = decide(prepare(_attempt(destination="4" * 100_000), policy), _facts())
+    assert decision.rule == "number.invalid"
+    assert "'" + "4" * 37 + "...'" in decision.reason and len(decision.reason) < 200
+
+
 @pytest.mark.parametrize(
     ("tenant", "campaign", "rule"),
     [
