@@ -52,6 +52,9 @@ Handler = Callable[[Mapping[str, Any]], Awaitable[None]]
 Normalizer = Callable[[str, str], ParsedNumber]
 
 OPTOUT_SOURCE = "ami-userevent"
+# Recorded outcomes waiting for the detectors (the observer): beyond this the oldest are
+# left to the detectors' periodic sweep, which reads them from the store.
+MAX_OBSERVING = 10_000
 # Queued in place of an event when the link drops, so that the tracker learns of the drop
 # after the events read before it (`CallTracker.link_lost`).
 LINK_LOST: Any = object()
@@ -205,6 +208,7 @@ class AmiListener:
         self._observe_wake = asyncio.Event()
         self._observer_idle = asyncio.Event()
         self._observer_idle.set()
+        self._observer_lagging = False
         self._paused: asyncio.Transport | None = None
         self._manager: _Manager | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -474,6 +478,13 @@ class AmiListener:
         await self.sink.upsert_outcome(outcome)
         self.outcomes_recorded += 1
         if self.observer is not None:
+            if len(self._observing) >= MAX_OBSERVING:
+                # The detectors fall far behind: the oldest outcome is left to their periodic
+                # sweep (it is stored), so that memory stays bounded. Said once per spell.
+                self._observing.popleft()
+                if not self._observer_lagging:
+                    log.warning("ami_detectors_lagging", waiting=MAX_OBSERVING)
+                self._observer_lagging = True
             self._observing.append(outcome)
             self._observer_idle.clear()
             self._observe_wake.set()
@@ -483,6 +494,7 @@ class AmiListener:
         observing = self._observing
         while True:
             if not observing:
+                self._observer_lagging = False
                 self._observer_idle.set()
                 self._observe_wake.clear()
                 await self._observe_wake.wait()

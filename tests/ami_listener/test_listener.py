@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from structlog.testing import capture_logs
 
+import ami_listener.listener as listener_module
 from ami_listener.listener import AmiListener
 from dialguard.store import Store, open_store
 from dialguard.store.patient import PatientSink
@@ -415,6 +416,32 @@ async def test_an_optout_is_recorded_while_the_detectors_judge_earlier_calls(
     assert len(detectors.seen) < 7  # the opt-out did not wait for their runs
     await settled(listener, fake)
     assert len(detectors.seen) == 7  # and every outcome still reaches them, in order
+
+
+async def test_detectors_far_behind_leave_the_oldest_outcomes_to_their_sweep(
+    serve: Any, store: Store, fixtures_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The queue to the detectors is bounded: every outcome is stored, and the sweep reads
+    # the ones dropped from it.
+    monkeypatch.setattr(listener_module, "MAX_OBSERVING", 3)
+    held = asyncio.Event()
+
+    class StuckDetectors(SlowDetectors):
+        async def outcome_recorded(self, outcome: CallOutcome) -> None:
+            await held.wait()
+            self.seen.append(outcome.call_id)
+
+    detectors = StuckDetectors()
+    with capture_logs() as logs:
+        fake, listener = await serve(
+            store, [recording(fixtures_dir, "campaign-burst")], observer=detectors
+        )
+        await until(lambda: listener.outcomes_recorded == 7)
+        held.set()
+        await settled(listener, fake)
+    assert len(await store.outcomes_between(START, END)) == 7
+    assert len(detectors.seen) == 4  # the first, taken before the queue filled, and 3 queued
+    assert [e["event"] for e in logs].count("ami_detectors_lagging") == 1
 
 
 async def test_an_optout_whose_number_is_unreadable_takes_the_number_the_guard_decided(
