@@ -208,7 +208,7 @@ class AmiListener:
         self._observe_wake = asyncio.Event()
         self._observer_idle = asyncio.Event()
         self._observer_idle.set()
-        self._observer_lagging = False
+        self._observer_dropped = 0  # outcomes left to the sweep in this spell
         self._paused: asyncio.Transport | None = None
         self._manager: _Manager | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -480,11 +480,12 @@ class AmiListener:
         if self.observer is not None:
             if len(self._observing) >= MAX_OBSERVING:
                 # The detectors fall far behind: the oldest outcome is left to their periodic
-                # sweep (it is stored), so that memory stays bounded. Said once per spell.
+                # sweep (it is stored), so that memory stays bounded. Said once per spell,
+                # and again with the count when they have caught up.
                 self._observing.popleft()
-                if not self._observer_lagging:
+                if not self._observer_dropped:
                     log.warning("ami_detectors_lagging", waiting=MAX_OBSERVING)
-                self._observer_lagging = True
+                self._observer_dropped += 1
             self._observing.append(outcome)
             self._observer_idle.clear()
             self._observe_wake.set()
@@ -494,7 +495,13 @@ class AmiListener:
         observing = self._observing
         while True:
             if not observing:
-                self._observer_lagging = False
+                if self._observer_dropped:
+                    log.warning(
+                        "ami_detectors_caught_up",
+                        left_to_sweep=self._observer_dropped,
+                        detail="those outcomes are judged at the detectors' next sweep",
+                    )
+                    self._observer_dropped = 0
                 self._observer_idle.set()
                 self._observe_wake.clear()
                 await self._observe_wake.wait()

@@ -16,7 +16,7 @@ from dialguard.store.patient import PatientSink
 from rules.engine import decide, prepare
 from rules.facts import Facts, SuppressionEntry
 from rules.models import CallAttempt, Decision
-from rules.numbers import ParsedNumber, parse_number
+from rules.numbers import ParsedNumber, parse_number, shorten
 from rules.policy import Policy
 
 log = get_logger("dialguard.decision")
@@ -96,7 +96,7 @@ def log_decision(attempt: CallAttempt, decision: Decision, latency_ms: float, so
         uniqueid=attempt.call_id,
         tenant=attempt.tenant,
         campaign=attempt.campaign,
-        number=decision.number or attempt.destination,
+        number=decision.number or shorten(attempt.destination),
         caller_id=attempt.caller_id,
         verdict=decision.verdict.value,
         rule=decision.rule,

@@ -22,7 +22,7 @@ from phonenumbers import timezone as pn_timezone
 
 from rules.jurisdictions.loader import MAX_PREFIX_DIGITS, nanp_table
 from rules.models import CallAttempt
-from rules.numbers import ParsedNumber
+from rules.numbers import ParsedNumber, shorten
 from rules.policy import Policy
 
 _NO_LOCATION_TYPES = frozenset(
@@ -160,11 +160,11 @@ def address_problems(timezone: str | None, region: str | None, policy: Policy) -
     problems = []
     parsed = parse_region(region)
     if region and parsed is None:
-        problems.append(f"callee region {region!r} is not a code such as US-FL")
+        problems.append(f"callee region {shorten(region)!r} is not a code such as US-FL")
     elif parsed is not None and not _known_region(parsed, policy):
-        problems.append(f"callee region {region!r} is not a state of {parsed[:2]}")
+        problems.append(f"callee region {shorten(region or '')!r} is not a state of {parsed[:2]}")
     if timezone and not is_zone(timezone):
-        problems.append(f"callee time zone {timezone!r} is not an IANA zone")
+        problems.append(f"callee time zone {shorten(timezone)!r} is not an IANA zone")
     return problems
 
 

@@ -7,6 +7,7 @@ input error, reported as one line naming what was wrong, never a traceback.
 from __future__ import annotations
 
 import asyncio
+import errno
 import io
 import json
 import os
@@ -81,11 +82,17 @@ class OneLineGroup(click.Group):
             silence_stdout()
             ctx.exit(0)
         except OSError as exc:
-            # Writing the output failed (a full disk under `suppress export > FILE`), or a
-            # file a command reads failed where it did not expect it: one line, not a traceback.
+            # Writing the output failed (a full disk under `suppress export > FILE`): one line,
+            # not a traceback. Any other OSError is a fault of ours, and keeps its traceback.
+            if exc.errno not in _OUTPUT_ERRNOS:
+                raise
             silence_stdout()
             where = f" ({exc.filename})" if exc.filename else ""
-            raise InputError(f"input/output error{where}: {exc.strerror or exc}") from None
+            raise InputError(f"cannot write{where}: {exc.strerror or exc}") from None
+
+
+# What a full or failing disk (or quota) raises when the output is written.
+_OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 
 
 def silence_stdout() -> None:

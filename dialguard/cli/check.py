@@ -16,7 +16,8 @@ from dialguard.cli.app import (
     silence_stdout,
 )
 from dialguard.guard import Guard
-from rules.location import address_problems, parse_region
+from rules.engine import prepare
+from rules.location import address_problems
 from rules.models import CallAttempt, Decision, Purpose
 
 
@@ -58,15 +59,6 @@ def check(
 ) -> None:
     """Decide whether NUMBER may be called, exactly as the AGI route would. Exit 0 allow, 1 block."""
     at = parse_when(at_text, "--at") or datetime.now(UTC)
-    if callee_timezone is not None:
-        _require_zone(callee_timezone)
-    if callee_region is not None and parse_region(callee_region) is None:
-        raise InputError(
-            f"--callee-region: {callee_region!r} is not a region such as US-FL, AU-NSW or FR-67"
-        )
-    # As the AGI route: a region of no state (US-XX) is refused, not dropped.
-    for problem in address_problems(None, callee_region, app.settings.policy):
-        raise InputError(f"--callee-region: {problem}")
     attempt = CallAttempt(
         destination=number,
         caller_id=caller_id,
@@ -79,6 +71,12 @@ def check(
         callee_region=callee_region,
     )
     policy = app.settings.policy
+    if not prepare(attempt, policy).emergency:
+        # As the AGI route: an address that cannot be read is refused (the route blocks),
+        # but an emergency call is decided on its dial string and campaign alone.
+        for problem in address_problems(callee_timezone, callee_region, policy):
+            option = "--callee-timezone" if "time zone" in problem else "--callee-region"
+            raise InputError(f"{option}: {problem}")
     decision = app.run(lambda store: Guard(store, policy).evaluate(attempt))
     try:
         if as_json:
@@ -88,15 +86,6 @@ def check(
     except BrokenPipeError:
         silence_stdout()  # the reader went away (`| head -1`): the status still tells
     raise SystemExit(0 if decision.allowed else 1)
-
-
-def _require_zone(name: str) -> None:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InputError(f"--callee-timezone: {name!r} is not an IANA time zone") from None
 
 
 def _print(decision: Decision) -> None:

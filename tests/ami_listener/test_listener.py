@@ -442,6 +442,8 @@ async def test_detectors_far_behind_leave_the_oldest_outcomes_to_their_sweep(
     assert len(await store.outcomes_between(START, END)) == 7
     assert len(detectors.seen) == 4  # the first, taken before the queue filled, and 3 queued
     assert [e["event"] for e in logs].count("ami_detectors_lagging") == 1
+    [caught_up] = [e for e in logs if e["event"] == "ami_detectors_caught_up"]
+    assert caught_up["left_to_sweep"] == 3
 
 
 async def test_an_optout_whose_number_is_unreadable_takes_the_number_the_guard_decided(

@@ -241,6 +241,10 @@ def test_check_refuses_a_callee_region_of_no_state(run: Cli) -> None:
             "--callee-region", "US-XX")
     )  # fmt: skip
     assert "--callee-region" in output and "'US-XX' is not a state of US" in output
+    # As the AGI route, an emergency call is decided on its dial string alone.
+    emergency = run("check", "000", "--caller-id", "+61291234567", "--tenant", "acme",
+                    "--callee-region", "US-XX", "--callee-timezone", "Nowhere/City")  # fmt: skip
+    assert emergency.exit_code == 0 and emergency.output.startswith("ALLOW")
 
 
 def _dialguard(run: Cli, *args: str, stdout: int | IO[Any]) -> subprocess.Popen[str]:
@@ -278,3 +282,15 @@ def test_output_that_cannot_be_written_is_one_line(run: Cli) -> None:
     assert export.stderr is not None
     said = export.stderr.read()
     assert said.count("\n") == 1 and "No space left on device" in said
+
+
+@pytest.mark.parametrize("zone", ["Australia", "A" * 300])
+def test_check_refuses_a_zone_the_file_system_rejects_in_one_line(run: Cli, zone: str) -> None:
+    # A folder of the zone database, or a name too long for a file: an OSError out of
+    # ZoneInfo, which `check` printed as a traceback.
+    output = one_line(
+        run("check", "0412345678", "--caller-id", "+61291234567", "--tenant", "acme",
+            "--callee-timezone", zone)
+    )  # fmt: skip
+    assert "--callee-timezone" in output and "is not an IANA zone" in output
+    assert len(output) < 200

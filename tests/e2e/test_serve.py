@@ -154,6 +154,11 @@ async def test_an_emergency_call_is_decided_by_its_rule_even_when_the_guard_cann
     )
     unreadable = await _call(daemon, _env(fixtures_dir, "allow-answered", agi_uniqueid="8.7"),
                              DIALGUARD_PURPOSE="sales")  # fmt: skip
+    # So does an address that cannot be read (which blocks any other call as bad input).
+    no_such_zone = await _call(daemon, emergency("8.8"), DIALGUARD_CALLEE_TZ="Nowhere/City")
+    no_such_zone_campaign = await _call(
+        daemon, emergency("8.9"), DIALGUARD_CALLEE_REGION="US-XX", DIALGUARD_CAMPAIGN="spring"
+    )
 
     def verdict(channel: FakeAsterisk) -> tuple[str, str]:
         return channel.set_variables["DIALGUARD_VERDICT"], channel.set_variables["DIALGUARD_RULE"]
@@ -164,6 +169,8 @@ async def test_an_emergency_call_is_decided_by_its_rule_even_when_the_guard_cann
     assert verdict(mistyped) == ("ALLOW", "")  # a bad DIALGUARD_PURPOSE changes nothing
     assert verdict(mistyped_campaign) == ("BLOCK", "emergency.campaign")
     assert verdict(unreadable) == ("BLOCK", "guard.error")  # bad input still blocks
+    assert verdict(no_such_zone) == ("ALLOW", "")
+    assert verdict(no_such_zone_campaign) == ("BLOCK", "emergency.campaign")
 
 
 async def test_with_a_retention_the_daemon_deletes_old_history_at_start(tmp_path: Path) -> None:
