@@ -694,11 +694,14 @@ async def test_real_guard_optout_is_durable_before_ok(store: Store, policy: Poli
     assert [tuple(r) for r in rows] == [("+61400000001", "acme", "", "agi-optout")]
 
 
-async def test_real_guard_optout_during_a_write_lock_lands_once_the_lock_is_gone(
+@contextlib.asynccontextmanager
+async def optout_under_a_write_lock(
     tmp_path: Path, policy: Policy
-) -> None:
-    # The store gives up on a lock after half the deadline (as serve opens it): the opt-out
-    # failed on a second's lock (an import holding it) and was never written.
+) -> AsyncIterator[tuple[Store, AgiServer, sqlite3.Connection]]:
+    """A real guard's opt-out asked while another connection holds the write lock (an
+    import): the store gives up on a lock after 50 ms, as `serve` after half the deadline.
+    Yields the store, the server and the lock holder, after the route has answered FAILED
+    (not durable within the deadline: not acknowledged)."""
     store = await open_store(tmp_path / "locked.sqlite3", busy_timeout_ms=50)
     holder = sqlite3.connect(tmp_path / "locked.sqlite3", isolation_level=None)
     server = await start_agi_server("127.0.0.1", 0, Guard(store, policy), deadline_ms=250)
@@ -706,8 +709,19 @@ async def test_real_guard_optout_during_a_write_lock_lands_once_the_lock_is_gone
         holder.execute("BEGIN IMMEDIATE")
         env = allow_answered_env(agi_network_script="optout?tenant=acme")
         fake = await run_call(server, FakeAsterisk(env))
-        # Not durable within the deadline: not acknowledged.
         assert fake.set_variables["DIALGUARD_OPTOUT"] == "FAILED"
+        yield store, server, holder
+    finally:
+        holder.close()
+        await server.shutdown()
+        await store.close()
+
+
+async def test_real_guard_optout_during_a_write_lock_lands_once_the_lock_is_gone(
+    tmp_path: Path, policy: Policy
+) -> None:
+    # It failed on a second's lock and was never written.
+    async with optout_under_a_write_lock(tmp_path, policy) as (store, _, holder):
         holder.execute("COMMIT")
         for _ in range(100):
             rows = await store.fetchall("SELECT number, tenant, source FROM suppressions")
@@ -715,10 +729,6 @@ async def test_real_guard_optout_during_a_write_lock_lands_once_the_lock_is_gone
                 break
             await asyncio.sleep(0.05)
         assert [tuple(r) for r in rows] == [("+61400000001", "acme", "agi-optout")]
-    finally:
-        holder.close()
-        await server.shutdown()
-        await store.close()
 
 
 async def test_an_optout_still_locked_out_at_shutdown_is_logged_for_the_operator(
@@ -726,23 +736,13 @@ async def test_an_optout_still_locked_out_at_shutdown_is_logged_for_the_operator
 ) -> None:
     # The retrying write outlived the server untracked, then failed on the closed store
     # with nothing but asyncio's "exception was never retrieved".
-    store = await open_store(tmp_path / "locked.sqlite3", busy_timeout_ms=50)
-    holder = sqlite3.connect(tmp_path / "locked.sqlite3", isolation_level=None)
-    server = await start_agi_server("127.0.0.1", 0, Guard(store, policy), deadline_ms=250)
-    try:
-        holder.execute("BEGIN IMMEDIATE")
-        env = allow_answered_env(agi_network_script="optout?tenant=acme")
-        fake = await run_call(server, FakeAsterisk(env))
-        assert fake.set_variables["DIALGUARD_OPTOUT"] == "FAILED"
+    async with optout_under_a_write_lock(tmp_path, policy) as (_, server, _):
         with structlog.testing.capture_logs() as logs:
             await server.shutdown(grace_s=0.2)
         [lost] = [e for e in logs if e["event"] == "optout_not_recorded"]
         assert lost["number"] == "+61400000001"
         assert lost["hint"].startswith("dialguard suppress add +61400000001 --tenant acme")
         assert asyncio.all_tasks() == {asyncio.current_task()}  # nothing left running
-    finally:
-        holder.close()
-        await store.close()
 
 
 async def test_campaign_name_as_first_argument_warns_once(

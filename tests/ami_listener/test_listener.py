@@ -358,6 +358,17 @@ async def record_decision(store: Store, call_id: str, tenant: str, campaign: str
     await store.record_decision(attempt, decision, 1.0, "agi")
 
 
+def optout_event(uniqueid: str, linkedid: str, number: str, extra: bytes = b"") -> bytes:
+    """A DialguardOptOut UserEvent as Asterisk writes it, `extra` header lines at its end."""
+    return (
+        b"Event: UserEvent\r\nPrivilege: user,all\r\nChannel: Local/x;2\r\n"
+        + f"Uniqueid: {uniqueid}\r\nLinkedid: {linkedid}\r\n".encode()
+        + f"UserEvent: DialguardOptOut\r\nNumber: {number}\r\n".encode()
+        + extra
+        + b"\r\n"
+    )
+
+
 async def test_a_user_event_with_a_body_key_named_event_is_applied_and_keeps_the_link(
     serve: Any, store: Store, fixtures_dir: Path
 ) -> None:
@@ -365,11 +376,7 @@ async def test_a_user_event_with_a_body_key_named_event_is_applied_and_keeps_the
     # data_received: the exception dropped the link with everything read in that chunk,
     # the opt-out included. Asterisk writes its own `Event:` first.
     raw = (fixtures_dir / "allow-answered" / "ami.txt").read_bytes()
-    optout = (
-        b"Event: UserEvent\r\nPrivilege: user,all\r\nChannel: Local/x;2\r\n"
-        b"Uniqueid: 1795859878.65\r\nLinkedid: 1795859878.62\r\n"
-        b"UserEvent: DialguardOptOut\r\nNumber: 61400000001\r\nEvent: survey\r\n\r\n"
-    )
+    optout = optout_event("1795859878.65", "1795859878.62", "61400000001", b"Event: survey\r\n")
     cut = raw.index(b"Event: DialBegin")
     fake, listener = await serve(store, [Session(raw[:cut] + optout + raw[cut:])])
     await settled(listener, fake)
@@ -396,11 +403,7 @@ async def test_an_optout_is_recorded_while_the_detectors_judge_earlier_calls(
     # The detectors were awaited in line: an opt-out behind seven outcomes waited for seven
     # runs, and every check meanwhile allowed calls to the callee who had opted out.
     raw = (fixtures_dir / "campaign-burst" / "ami.txt").read_bytes()
-    optout = (
-        b"Event: UserEvent\r\nPrivilege: user,all\r\nChannel: Local/x;2\r\n"
-        b"Uniqueid: 1795859999.99\r\nLinkedid: 1795859999.98\r\n"
-        b"UserEvent: DialguardOptOut\r\nNumber: 61400000009\r\n\r\n"
-    )
+    optout = optout_event("1795859999.99", "1795859999.98", "61400000009")
     cut = raw.index(b"Response: Goodbye")  # the recording ends with the logoff
     detectors = SlowDetectors()
     fake, listener = await serve(
