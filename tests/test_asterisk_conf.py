@@ -68,13 +68,32 @@ def test_the_manager_user_is_read_only_with_call_cdr_user() -> None:
     assert re.search(r"^write\s*=\s*$", user, re.M)
 
 
+def _context(dialplan: str, name: str) -> str:
+    start = dialplan.index(f"[{name}]")
+    end = dialplan.find("\n[", start + 1)
+    return dialplan[start : end if end >= 0 else None]
+
+
+def _bounded(context: str) -> bool:
+    """AGIEXITONHANGUP and a 3 s absolute timeout armed before the AGI and cleared after."""
+    exit_on_hangup = context.index("Set(AGIEXITONHANGUP=yes)")
+    armed = context.index("Set(TIMEOUT(absolute)=3)")
+    agi = context.index("AGI(agi://")
+    cleared = context.index("Set(TIMEOUT(absolute)=0)")
+    return exit_on_hangup < armed < agi < cleared and "exten => T," in context
+
+
 def test_the_check_is_bounded_in_time_and_a_timeout_rejects_the_call() -> None:
     # Asterisk has no FastAGI read timeout: a guard that accepts and hangs held the call.
-    dialplan = (CONF / "extensions.conf").read_text(encoding="utf-8")
-    sub = dialplan[dialplan.index("[sub-dialguard-check]") : dialplan.index("[outbound]")]
-    armed = sub.index("Set(TIMEOUT(absolute)=3)")
-    agi = sub.index("AGI(agi://")
-    cleared = sub.index("Set(TIMEOUT(absolute)=0)")
-    assert sub.index("Set(AGIEXITONHANGUP=yes)") < armed < agi < cleared < sub.index("Return()")
+    sub = _context((CONF / "extensions.conf").read_text(encoding="utf-8"), "sub-dialguard-check")
+    assert _bounded(sub) and sub.index("Set(TIMEOUT(absolute)=0)") < sub.index("Return()")
     timeout_path = sub[sub.index("exten => T,") :]
     assert "Hangup(21)" in timeout_path and "Dial(" not in timeout_path
+
+
+def test_the_opt_out_is_raised_before_its_bounded_agi() -> None:
+    # A callee who hangs up during the AGI ends the dialplan there; a hung guard left the
+    # callee in silence.
+    ivr = _context((CONF / "extensions.conf").read_text(encoding="utf-8"), "dialguard-optout-ivr")
+    assert _bounded(ivr)
+    assert ivr.index("UserEvent(DialguardOptOut") < ivr.index("AGI(agi://")

@@ -88,7 +88,7 @@ class OneLineGroup(click.Group):
                 raise
             silence_stdout()
             where = f" ({exc.filename})" if exc.filename else ""
-            raise InputError(f"cannot write{where}: {exc.strerror or exc}") from None
+            raise InputError(f"input/output error{where}: {exc.strerror or exc}") from None
 
 
 # What a full or failing disk (or quota) raises when the output is written.
@@ -156,9 +156,11 @@ class AppContext:
                 store = await open_store(path)
             except StoreError as exc:
                 raise InputError(str(exc)) from None
-            if created:
-                click.echo(f"dialguard: no database at {path}: created an empty one", err=True)
             try:
+                # Inside: a stderr that cannot be written must still close the store, whose
+                # worker thread otherwise kept the process alive for ever.
+                if created:
+                    click.echo(f"dialguard: no database at {path}: created an empty one", err=True)
                 return await body(store)
             finally:
                 await store.close()

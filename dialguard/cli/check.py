@@ -74,9 +74,11 @@ def check(
     if not prepare(attempt, policy).emergency:
         # As the AGI route: an address that cannot be read is refused (the route blocks),
         # but an emergency call is decided on its dial string and campaign alone.
-        for problem in address_problems(callee_timezone, callee_region, policy):
-            option = "--callee-timezone" if "time zone" in problem else "--callee-region"
-            raise InputError(f"{option}: {problem}")
+        problems = [
+            f"--callee-timezone: {p}" for p in address_problems(callee_timezone, None, policy)
+        ] + [f"--callee-region: {p}" for p in address_problems(None, callee_region, policy)]
+        if problems:
+            raise InputError("; ".join(problems))
     decision = app.run(lambda store: Guard(store, policy).evaluate(attempt))
     try:
         if as_json:

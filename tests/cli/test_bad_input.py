@@ -294,3 +294,23 @@ def test_check_refuses_a_zone_the_file_system_rejects_in_one_line(run: Cli, zone
     )  # fmt: skip
     assert "--callee-timezone" in output and "is not an IANA zone" in output
     assert len(output) < 200
+
+
+def test_a_stderr_that_cannot_be_written_does_not_keep_the_process_alive(
+    tmp_path: Path,
+) -> None:
+    # "created an empty one" failed on a closed stderr before the store was closed, and the
+    # store's worker thread kept the process alive for ever.
+    run = Cli(tmp_path)
+    run.db.unlink()
+    command = [sys.executable, "-m", "dialguard.cli", "--db", str(run.db), "--config"]
+    child = subprocess.Popen(
+        [*command, str(run.config), "suppress", "list"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO,
+    )  # fmt: skip
+    try:
+        assert child.stderr is not None
+        child.stderr.close()  # the reader is gone before anything is written
+        child.wait(30)  # raises TimeoutExpired if it hangs
+    finally:
+        child.kill()
