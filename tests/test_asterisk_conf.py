@@ -69,7 +69,7 @@ def test_the_manager_user_is_read_only_with_call_cdr_user() -> None:
 
 
 def _context(dialplan: str, name: str) -> str:
-    start = dialplan.index(f"[{name}]")
+    start = dialplan.index(f"\n[{name}]\n")  # the context, not a comment naming it
     end = dialplan.find("\n[", start + 1)
     return dialplan[start : end if end >= 0 else None]
 
