@@ -741,7 +741,7 @@ async def test_an_optout_still_locked_out_at_shutdown_is_logged_for_the_operator
             await server.shutdown(grace_s=0.2)
         [lost] = [e for e in logs if e["event"] == "optout_not_recorded"]
         assert lost["number"] == "+61400000001"
-        assert lost["hint"].startswith("dialguard suppress add +61400000001 --tenant acme")
+        assert lost["import_line"].startswith("+61400000001,acme,agi-optout,20")
         assert asyncio.all_tasks() == {asyncio.current_task()}  # nothing left running
 
 
