@@ -66,10 +66,8 @@ class Applied:
     suspended: bool
 
 
-# Outcomes are completed from decisions made since the last sweep, less this margin (a
-# decision is committed within a second; clocks of the sweep and `decided_at` are one
-# machine's), and at the first sweep from this far back.
-COMPLETE_MARGIN = timedelta(minutes=1)
+# The first sweep completes outcomes from the decisions of this last while; later ones from
+# the decision rows written since the sweep before.
 COMPLETE_FIRST_LOOKBACK = timedelta(hours=1)
 
 # A tenant's detectors wait, after a run, this many times what it took, less the run itself:
@@ -85,7 +83,7 @@ class Enforcer:
     debounce: timedelta = timedelta(seconds=10)
     timer: Callable[[], float] = time.monotonic  # what a tenant's run takes, and when
     _last_run: dict[str, datetime] = field(default_factory=dict, init=False, repr=False)
-    _completed_to: datetime | None = field(default=None, init=False, repr=False)
+    _completed_id: int | None = field(default=None, init=False, repr=False)
     _not_before: dict[str, float] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -145,18 +143,21 @@ class Enforcer:
 
     async def _complete_outcomes(self, now: datetime) -> None:
         """Outcomes stored before their decision was committed get its tenant, campaign and
-        number (FlagStore.complete_outcomes), from the decisions since the last sweep's,
-        less a margin. A locked database postpones it to the next sweep; the detectors
-        still run."""
-        since = self._completed_to or now - COMPLETE_FIRST_LOOKBACK
+        number (FlagStore.complete_outcomes), from the decision rows written since the last
+        sweep (at the first, those of the last hour). A locked database postpones it to the
+        next sweep; the detectors still run."""
         try:
-            await self.flags.complete_outcomes(since - COMPLETE_MARGIN)
+            after = self._completed_id
+            if after is None:
+                after = await self.flags.first_decision_since(now - COMPLETE_FIRST_LOOKBACK)
+            written = await self.flags.decisions_written()
+            await self.flags.complete_outcomes(after)
         except sqlite3.OperationalError as exc:
             if not is_lock_error(exc):
                 raise
             log.warning("outcomes_completion_postponed", error=str(exc))
             return
-        self._completed_to = now
+        self._completed_id = written
 
     def _enabled(self, detector: str) -> bool:
         return self.detectors.get(detector).enabled

@@ -406,3 +406,26 @@ async def test_a_call_to_a_cocos_island_number_on_the_dncr_is_a_breach(
     )  # fmt: skip
     reasons = await FlagStore(store).breach_reasons([call], policy)
     assert "cc1" in reasons
+
+
+async def test_a_decision_committed_long_after_its_call_still_completes_its_outcome(
+    store: Store, policy: Policy
+) -> None:
+    # Its records held back by a lock, a worker commits a decision of half an hour ago after
+    # a sweep has run: completing from the decision times since that sweep missed it.
+    now = datetime.now(UTC)
+    enforcer = Enforcer(store, policy)
+    await enforcer.sweep(now)
+    called = now - timedelta(minutes=30)
+    await store.upsert_outcome(
+        CallOutcome(
+            call_id="late.1", dialled="0400000078", started_at=called, ended_at=called,
+            disposition="REJECTED", cause=21,
+        )
+    )  # fmt: skip
+    attempt = CallAttempt("0400000078", "+61291234567", called, "acme", "winter", call_id="late.1")
+    await Guard(store, policy).check(attempt)
+    await store.flush()
+    await enforcer.sweep(now + timedelta(minutes=1))
+    [outcome] = await store.outcomes_between(called - timedelta(minutes=1), now)
+    assert (outcome.tenant, outcome.campaign) == ("acme", "winter")

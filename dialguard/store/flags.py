@@ -101,14 +101,16 @@ class SuspensionRecord:
 
 
 _DECIDED = "FROM decisions d WHERE d.call_id = outcomes.call_id AND d.source = 'agi'"
-# FlagStore.complete_outcomes. `+tenant`: no index on these two, or SQLite walks every
-# outcome without a tenant (tests/store/test_facts_plan.py holds the plan).
+# FlagStore.complete_outcomes, for the decisions after a row id (those committed since the
+# last run, however late: ids are given as rows are written, not when calls were decided).
+# `+tenant`: no index on these two, or SQLite walks every outcome without a tenant
+# (tests/store/test_facts_plan.py holds the plan).
 COMPLETE_OUTCOMES = (
     "UPDATE outcomes SET"
     f" tenant = coalesce(tenant, (SELECT d.tenant {_DECIDED})),"
     f" campaign = coalesce(campaign, (SELECT d.campaign {_DECIDED})),"
     f" number = coalesce(number, (SELECT d.number {_DECIDED}))"
-    " WHERE call_id IN (SELECT call_id FROM decisions WHERE decided_at >= ?"
+    " WHERE call_id IN (SELECT call_id FROM decisions WHERE id > ?"
     " AND source = 'agi') AND (+tenant IS NULL OR +number IS NULL)"
 )
 
@@ -153,9 +155,23 @@ class FlagStore:
         )
         return await outcomes_from_rows(rows)
 
-    async def complete_outcomes(self, since: datetime) -> int:
+    async def decisions_written(self) -> int:
+        """The last decision row's id (0 with none): where `complete_outcomes` resumes."""
+        row = await self.store.fetchone("SELECT coalesce(max(id), 0) FROM decisions")
+        return int(row[0]) if row is not None else 0
+
+    async def first_decision_since(self, since: datetime) -> int:
+        """The id before the first decision made at `since` or later."""
+        row = await self.store.fetchone(
+            "SELECT coalesce(min(id), (SELECT coalesce(max(id), 0) + 1 FROM decisions)) - 1"
+            " FROM decisions WHERE decided_at >= ?",
+            (to_epoch(since),),
+        )
+        return int(row[0]) if row is not None else 0
+
+    async def complete_outcomes(self, after_id: int) -> int:
         """Fill in the tenant, campaign and number of outcomes recorded before the guard's
-        decision for their call was committed, for the decisions made since `since`;
+        decision for their call was committed, for the decision rows after `after_id`;
         returns how many were completed.
 
         The listener looks the decision up when the call ends, but a `serve --workers`
@@ -163,7 +179,7 @@ class FlagStore:
         ends at once: such an outcome was stored without its tenant for good. Driven by the
         recent decisions (index decisions_time), not by the outcomes without a tenant, of
         which calls the guard never saw leave many."""
-        return await self.store.write(COMPLETE_OUTCOMES, (to_epoch(since),))
+        return await self.store.write(COMPLETE_OUTCOMES, (after_id,))
 
     async def campaigns_with_abandoned(
         self, start: datetime, end: datetime
