@@ -74,7 +74,7 @@ class Guard:
         up on a lock after half the AGI deadline, and an opt-out that failed on a second's
         lock (an import) was never retried. The AGI route answers FAILED at its deadline,
         while this write goes on in the background until it lands."""
-        await PatientSink(self.store).add_suppression(entry)
+        await PatientSink(self.store, writer="agi").add_suppression(entry)
         log.info(
             "optout",
             number=entry.number,

@@ -43,8 +43,10 @@ class PatientSink:
         *,
         first_delay_s: float = FIRST_DELAY_S,
         max_delay_s: float = MAX_DELAY_S,
+        writer: str = "ami",
     ) -> None:
         self.store = store
+        self.writer = writer  # names its log lines: `ami_write_waiting_for_lock`, `agi_...`
         self.first_delay_s = first_delay_s
         self.max_delay_s = max_delay_s
 
@@ -75,11 +77,13 @@ class PatientSink:
                     raise
                 if waiting_since is None:
                     waiting_since = time.monotonic()
-                    log.warning("ami_write_waiting_for_lock", write=write, error=str(exc))
+                    log.warning(
+                        f"{self.writer}_write_waiting_for_lock", write=write, error=str(exc)
+                    )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.max_delay_s)
                 continue
             if waiting_since is not None:
                 waited = round(time.monotonic() - waiting_since, 3)
-                log.warning("ami_write_done_after_lock", write=write, waited_s=waited)
+                log.warning(f"{self.writer}_write_done_after_lock", write=write, waited_s=waited)
             return result

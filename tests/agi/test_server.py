@@ -721,14 +721,16 @@ async def test_real_guard_optout_during_a_write_lock_lands_once_the_lock_is_gone
     tmp_path: Path, policy: Policy
 ) -> None:
     # It failed on a second's lock and was never written.
-    async with optout_under_a_write_lock(tmp_path, policy) as (store, _, holder):
-        holder.execute("COMMIT")
-        for _ in range(100):
-            rows = await store.fetchall("SELECT number, tenant, source FROM suppressions")
-            if rows:
-                break
-            await asyncio.sleep(0.05)
-        assert [tuple(r) for r in rows] == [("+61400000001", "acme", "agi-optout")]
+    with structlog.testing.capture_logs() as logs:
+        async with optout_under_a_write_lock(tmp_path, policy) as (store, _, holder):
+            holder.execute("COMMIT")
+            for _ in range(100):
+                rows = await store.fetchall("SELECT number, tenant, source FROM suppressions")
+                if rows:
+                    break
+                await asyncio.sleep(0.05)
+            assert [tuple(r) for r in rows] == [("+61400000001", "acme", "agi-optout")]
+    assert any(e["event"] == "agi_write_waiting_for_lock" for e in logs)
 
 
 async def test_an_optout_still_locked_out_at_shutdown_is_logged_for_the_operator(
