@@ -177,8 +177,8 @@ class FlagStore:
         The listener looks the decision up when the call ends, but a `serve --workers`
         worker commits its decisions some milliseconds after answering, and a blocked call
         ends at once: such an outcome was stored without its tenant for good. Driven by the
-        recent decisions (index decisions_time), not by the outcomes without a tenant, of
-        which calls the guard never saw leave many."""
+        decision rows written since (a range of row ids), not by the outcomes without a
+        tenant, of which calls the guard never saw leave many."""
         return await self.store.write(COMPLETE_OUTCOMES, (after_id,))
 
     async def campaigns_with_abandoned(
