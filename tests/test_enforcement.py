@@ -353,6 +353,22 @@ async def test_a_campaign_name_with_a_slash_is_never_another_tenants_campaign(
     assert ours.rule == "suspension.campaign"
 
 
+async def blocked_call_decided_after_its_outcome(
+    store: Store, policy: Policy, call_id: str, dialled: str, at: datetime
+) -> None:
+    """acme's campaign winter calls `dialled` at `at`: the outcome (refused at once) is
+    stored, without a tenant, before the guard's decision for it is committed."""
+    await store.upsert_outcome(
+        CallOutcome(
+            call_id=call_id, dialled=dialled, started_at=at, ended_at=at,
+            disposition="REJECTED", cause=21,
+        )
+    )  # fmt: skip
+    attempt = CallAttempt(dialled, "+61291234567", at, "acme", "winter", call_id=call_id)
+    await Guard(store, policy).check(attempt)
+    await store.flush()
+
+
 async def test_the_sweep_completes_an_outcome_recorded_before_its_decision(
     tmp_path: Path, policy: Policy
 ) -> None:
@@ -362,15 +378,7 @@ async def test_the_sweep_completes_an_outcome_recorded_before_its_decision(
     holder = sqlite3.connect(tmp_path / "sweep.sqlite3", isolation_level=None)
     try:
         now = datetime.now(UTC)
-        await store.upsert_outcome(
-            CallOutcome(
-                call_id="w.1", dialled="0400000077", started_at=now, ended_at=now,
-                disposition="REJECTED", cause=21,
-            )
-        )  # fmt: skip
-        attempt = CallAttempt("0400000077", "+61291234567", now, "acme", "winter", call_id="w.1")
-        await Guard(store, policy).check(attempt)
-        await store.flush()
+        await blocked_call_decided_after_its_outcome(store, policy, "w.1", "0400000077", now)
         enforcer = Enforcer(store, policy)
         window = (now - timedelta(minutes=1), now + timedelta(minutes=1))
 
@@ -417,15 +425,7 @@ async def test_a_decision_committed_long_after_its_call_still_completes_its_outc
     enforcer = Enforcer(store, policy)
     await enforcer.sweep(now)
     called = now - timedelta(minutes=30)
-    await store.upsert_outcome(
-        CallOutcome(
-            call_id="late.1", dialled="0400000078", started_at=called, ended_at=called,
-            disposition="REJECTED", cause=21,
-        )
-    )  # fmt: skip
-    attempt = CallAttempt("0400000078", "+61291234567", called, "acme", "winter", call_id="late.1")
-    await Guard(store, policy).check(attempt)
-    await store.flush()
+    await blocked_call_decided_after_its_outcome(store, policy, "late.1", "0400000078", called)
     await enforcer.sweep(now + timedelta(minutes=1))
     [outcome] = await store.outcomes_between(called - timedelta(minutes=1), now)
     assert (outcome.tenant, outcome.campaign) == ("acme", "winter")
