@@ -317,8 +317,8 @@ async def handle_optout(session: AgiSession, ctx: RouteContext) -> None:
     status, reason = "FAILED", ""
     try:
         if request.forged is not None:
-            # Whose number it is cannot be told: FAILED, and the dialplan's fallback (the
-            # DialguardOptOut UserEvent, read from the channel by the AMI listener) records it.
+            # Whose number it is cannot be told: FAILED. The DialguardOptOut UserEvent, which
+            # the sample IVR raises before the AGI, records it from the channel's own ids.
             raise _forged(request)
         async with asyncio.timeout_at(ctx.budget.decide_by):
             variables = await session.get_variables(
