@@ -252,3 +252,16 @@ def test_an_operator_adds_a_governors_day_in_the_settings() -> None:
         }
     )
     assert any("dates.03-32" in error for error in bad), bad
+
+
+def test_a_zone_alone_adds_the_states_on_that_clock() -> None:
+    # Mon 27 Apr 2026 is WA's (and only WA's) ANZAC Day substitute. A QLD number whose
+    # callee is known to be on Perth's clock kept QLD's days alone, and was called.
+    perth = ZoneInfo("Australia/Perth")
+    at = datetime(2026, 4, 27, 10, 0, tzinfo=perth)
+    attempt = CallAttempt(
+        "+61731234567", "+61291234567", at, tenant="acme", callee_timezone="Australia/Perth"
+    )
+    decision = decide(prepare(attempt, Policy()), Facts())
+    assert "AU-WA" in decision.context["regions"]
+    assert "holiday.au-state-substitute" in holiday_blocks(decision)
