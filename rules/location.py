@@ -199,11 +199,12 @@ def locate(attempt: CallAttempt, destination: ParsedNumber, policy: Policy) -> C
         # known address (regulations.md 2.5). Elsewhere the address narrows the number.
         regions = tuple(dict.fromkeys((region, *inferred.regions)))
         basis += f"; and by the number ({inferred.basis}): " + ", ".join(inferred.regions)
-    elif zone and not region and not _has_state_tables(country, policy):
+    elif zone and not region and inferred.regions and not _has_state_tables(country, policy):
         # A zone alone names no state, but the states on that clock are candidates beside
         # the number's: a QLD number given Australia/Perth kept QLD's substitute days only,
-        # and WA's were callable. (Not where state tables pick rules: a US zone spans many
-        # states, each with its own law; the area code places the callee there.)
+        # and WA's were callable. A number placed nowhere (a mobile) keeps every state.
+        # (Not where state tables pick rules: a US zone spans many states, each with its own
+        # law; the area code places the callee there.)
         regions = tuple(dict.fromkeys((*inferred.regions, *_regions_on(zone, country, policy))))
     return CalleeLocation(country, regions, zones, "customer", basis, tuple(problems))
 

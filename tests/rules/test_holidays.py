@@ -265,3 +265,15 @@ def test_a_zone_alone_adds_the_states_on_that_clock() -> None:
     decision = decide(prepare(attempt, Policy()), Facts())
     assert "AU-WA" in decision.context["regions"]
     assert "holiday.au-state-substitute" in holiday_blocks(decision)
+
+
+def test_a_zone_alone_does_not_narrow_a_mobile_to_the_states_on_that_clock() -> None:
+    # A mobile is placed in no state: every state's days still count (strictest).
+    perth = ZoneInfo("Australia/Perth")
+    at = datetime(2026, 4, 27, 10, 0, tzinfo=perth)
+    attempt = CallAttempt(
+        "+61412345678", "+61291234567", at, tenant="acme", callee_timezone="Australia/Sydney"
+    )
+    decision = decide(prepare(attempt, Policy()), Facts())
+    assert decision.context["regions"] == []
+    assert "holiday.au-state-substitute" in holiday_blocks(decision)  # WA's, though Sydney
