@@ -254,26 +254,21 @@ def test_an_operator_adds_a_governors_day_in_the_settings() -> None:
     assert any("dates.03-32" in error for error in bad), bad
 
 
-def test_a_zone_alone_adds_the_states_on_that_clock() -> None:
-    # Mon 27 Apr 2026 is WA's (and only WA's) ANZAC Day substitute. A QLD number whose
-    # callee is known to be on Perth's clock kept QLD's days alone, and was called.
-    perth = ZoneInfo("Australia/Perth")
-    at = datetime(2026, 4, 27, 10, 0, tzinfo=perth)
-    attempt = CallAttempt(
-        "+61731234567", "+61291234567", at, tenant="acme", callee_timezone="Australia/Perth"
-    )
+@pytest.mark.parametrize(
+    ("number", "zone", "regions"),
+    [
+        # A QLD landline whose callee is on Perth's clock kept QLD's days alone, and was
+        # called on WA's (and only WA's) ANZAC Day substitute.
+        ("+61731234567", "Australia/Perth", ["AU-QLD", "AU-WA"]),
+        # A mobile is placed in no state: every state's days still count (strictest).
+        ("+61412345678", "Australia/Sydney", []),
+    ],
+)
+def test_a_zone_alone_adds_the_states_on_its_clock_but_never_narrows(
+    number: str, zone: str, regions: list[str]
+) -> None:
+    at = datetime(2026, 4, 27, 10, 0, tzinfo=ZoneInfo("Australia/Perth"))  # WA's substitute
+    attempt = CallAttempt(number, "+61291234567", at, tenant="acme", callee_timezone=zone)
     decision = decide(prepare(attempt, Policy()), Facts())
-    assert "AU-WA" in decision.context["regions"]
+    assert decision.context["regions"] == regions
     assert "holiday.au-state-substitute" in holiday_blocks(decision)
-
-
-def test_a_zone_alone_does_not_narrow_a_mobile_to_the_states_on_that_clock() -> None:
-    # A mobile is placed in no state: every state's days still count (strictest).
-    perth = ZoneInfo("Australia/Perth")
-    at = datetime(2026, 4, 27, 10, 0, tzinfo=perth)
-    attempt = CallAttempt(
-        "+61412345678", "+61291234567", at, tenant="acme", callee_timezone="Australia/Sydney"
-    )
-    decision = decide(prepare(attempt, Policy()), Facts())
-    assert decision.context["regions"] == []
-    assert "holiday.au-state-substitute" in holiday_blocks(decision)  # WA's, though Sydney
