@@ -246,12 +246,11 @@ def _parse_csv(
         except (ValueError, KeyError) as exc:
             yield line_no, str(exc) if not isinstance(exc, KeyError) else f"missing {exc}"
             continue
-        digest = hashlib.sha1(",".join(cells).encode()).hexdigest()
         abandoned = disposition == "ABANDONED"
         yield (
             line_no,
             CallOutcome(
-                call_id=f"history:{digest}",
+                call_id=_row_id(cells),
                 number=number,
                 dialled=f.get("number"),
                 tenant=row_tenant,
@@ -263,6 +262,11 @@ def _parse_csv(
                 source="history",
             ),
         )
+
+
+def _row_id(cells: list[str]) -> str:
+    """The call id of a row that names none: the same row imported twice is one call."""
+    return "history:" + hashlib.sha1(",".join(cells).encode()).hexdigest()
 
 
 def _parse_cdr(
@@ -297,7 +301,7 @@ def _parse_cdr(
             continue
         uniqueid = f["uniqueid"].strip()
         if not uniqueid:  # cdr_csv without loguniqueid: rows told apart by their content
-            uniqueid = "history:" + hashlib.sha1(",".join(cells).encode()).hexdigest()
+            uniqueid = _row_id(cells)
         yield (
             line_no,
             CallOutcome(
