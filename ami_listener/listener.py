@@ -42,7 +42,7 @@ from panoramisk.ami_protocol import AMIProtocol
 from ami_listener.calls import CallTracker
 from ami_listener.events import OptOutRequest, parse_user_event
 from rules.facts import SuppressionEntry
-from rules.numbers import ParsedNumber
+from rules.numbers import ParsedNumber, shorten
 from rules.outcomes import CallOutcome
 from rules.ports import ListenerSink, OutcomeObserver
 
@@ -571,14 +571,14 @@ class AmiListener:
             # dialplan's fallback when the AGI opt-out failed, the last chance to record it.
             log.warning(
                 "ami_optout_number_unreadable",
-                number=raw[:40],
+                number=shorten(raw),
                 problem=parsed.problem,
                 recorded=decision.number,
                 tenant=tenant,
             )
             parsed = self.normalize(decision.number, tenant)
         if parsed.e164 is None:
-            shown = raw[:40]  # a number is short: a long value would flood the log
+            shown = shorten(raw)  # a number is short: a long value would flood the log
             log.warning(
                 "ami_optout_bad_number", number=shown, tenant=tenant, problem=parsed.problem
             )
