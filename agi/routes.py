@@ -9,8 +9,6 @@ Bad input never allows a call, whatever the failure policy says.
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,7 +20,7 @@ from agi.protocol import AgiProtocolError, AgiRequest
 from agi.service import GuardService
 from agi.session import AgiSession, Budget
 from rules.engine import decide, failure_decision, prepare
-from rules.facts import Facts, SuppressionEntry
+from rules.facts import Facts, SuppressionEntry, to_add_by_hand
 from rules.location import address_problems
 from rules.models import CallAttempt, Decision, Finding, FindingVerdict, Purpose, Verdict
 from rules.numbers import is_dial_string
@@ -361,15 +359,6 @@ async def handle_optout(session: AgiSession, ctx: RouteContext) -> None:
     await session.finish({"DIALGUARD_OPTOUT": status, "DIALGUARD_OPTOUT_REASON": reason})
 
 
-_IMPORT_HEADER = "number,tenant,source,requested_at"
-
-
-def _csv_line(*cells: str) -> str:
-    out = io.StringIO()
-    csv.writer(out, lineterminator="").writerow(cells)
-    return out.getvalue()
-
-
 async def _until_durable(service: GuardService, entry: SuppressionEntry) -> None:
     """The opt-out's write, which waits out a locked database (Guard.opt_out). When it fails,
     or dialguard stops first, the number is logged for an operator to add by hand."""
@@ -383,13 +372,7 @@ async def _until_durable(service: GuardService, entry: SuppressionEntry) -> None
             error="dialguard stopped first"
             if isinstance(exc, asyncio.CancelledError)
             else repr(exc)[:300],
-            # As `suppress export` writes it, which imports as it is even where `suppress add`
-            # would refuse the number (a range phonenumbers does not know yet).
-            hint=f"dialguard suppress import FILE, FILE holding the lines {_IMPORT_HEADER!r}"
-            " and import_line",
-            import_line=_csv_line(
-                entry.number, entry.tenant or "", entry.source, entry.requested_at.isoformat()
-            ),
+            **to_add_by_hand(entry),
         )
         raise
 

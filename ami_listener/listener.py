@@ -41,7 +41,7 @@ from panoramisk.ami_protocol import AMIProtocol
 
 from ami_listener.calls import CallTracker
 from ami_listener.events import OptOutRequest, parse_user_event
-from rules.facts import SuppressionEntry
+from rules.facts import SuppressionEntry, to_add_by_hand
 from rules.numbers import ParsedNumber, shorten
 from rules.outcomes import CallOutcome
 from rules.ports import ListenerSink, OutcomeObserver
@@ -611,7 +611,7 @@ class AmiListener:
                 number=entry.number,
                 tenant=tenant,
                 error=repr(exc)[:300],
-                hint=f"dialguard suppress add {entry.number} --tenant {tenant}",
+                **to_add_by_hand(entry),  # `suppress add` would refuse a number unknown yet
             )
             raise
         log.info(

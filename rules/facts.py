@@ -6,6 +6,8 @@ for more. Every datetime here is timezone-aware UTC.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -49,6 +51,24 @@ class SuppressionEntry:
         if self.campaign is None:
             return f"tenant {self.tenant}"
         return f"tenant {self.tenant}, campaign {self.campaign}"
+
+
+# A `suppress import` line under this header imports as it is, as `suppress export` writes
+# it (an E.164 number with its source and request date), where `suppress add` would refuse a
+# range phonenumbers does not know yet.
+IMPORT_AS_IS_HEADER = "number,tenant,source,requested_at"
+
+
+def to_add_by_hand(entry: SuppressionEntry) -> dict[str, str]:
+    """Log fields for an opt-out that could not be recorded: how an operator adds it."""
+    line = io.StringIO()
+    cells = (entry.number, entry.tenant or "", entry.source, entry.requested_at.isoformat())
+    csv.writer(line, lineterminator="").writerow(cells)
+    return {
+        "hint": f"dialguard suppress import FILE, FILE holding the lines {IMPORT_AS_IS_HEADER!r}"
+        " and import_line",
+        "import_line": line.getvalue(),
+    }
 
 
 @dataclass(frozen=True, slots=True)

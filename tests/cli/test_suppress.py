@@ -5,9 +5,13 @@ from __future__ import annotations
 import gzip
 import json
 import zipfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
+from rules.facts import IMPORT_AS_IS_HEADER, SuppressionEntry, to_add_by_hand
+from tests.cli.conftest import Cli
 
 
 def listed(run) -> list[dict]:  # type: ignore[no-untyped-def,type-arg]
@@ -259,3 +263,22 @@ def test_a_huge_line_is_reported_in_one_short_line(run, tmp_path: Path) -> None:
     result = run("suppress", "import", str(path), "--tenant", "acme")
     assert result.exit_code == 2 and "line 2" in result.output
     assert len(result.output) < 300 and "too long" in result.output
+
+
+def test_an_opt_out_that_could_not_be_recorded_is_added_by_hand_as_logged(
+    run: Cli, tmp_path: Path
+) -> None:
+    # The AGI and AMI opt-outs log this when their write fails; the AMI one used to say
+    # `suppress add`, which refuses a range phonenumbers does not know yet (+61 5...).
+    entry = SuppressionEntry(
+        "+61512345678", "acme", None, "IVR opt-out keypress", "ami-userevent",
+        datetime(2026, 11, 29, 2, 0, tzinfo=UTC),
+    )  # fmt: skip
+    logged = to_add_by_hand(entry)
+    assert run("suppress", "add", entry.number, "--tenant", "acme").exit_code == 2
+    by_hand = tmp_path / "by-hand.csv"
+    by_hand.write_text(f"{IMPORT_AS_IS_HEADER}\n{logged['import_line']}\n", encoding="utf-8")
+    assert run("suppress", "import", str(by_hand)).exit_code == 0
+    assert [(e["number"], e["tenant"], e["source"]) for e in listed(run)] == [
+        ("+61512345678", "acme", "ami-userevent")
+    ]
