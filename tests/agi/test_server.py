@@ -475,21 +475,22 @@ async def test_optout_of_an_unreadable_number_fails_visibly(
     assert service.opted_out == []
 
 
+@pytest.mark.parametrize(
+    ("policy", "number"),
+    [
+        # Tenants are named: a call checked under "default" is still opted out there.
+        (Policy(tenants={"acme": TenantSettings("acme", "AU")}), "+61400000001"),
+        # Only the default tenant, whose region reads the national form.
+        (Policy(default_region="AU"), "0400000001"),
+    ],
+)
 async def test_an_optout_naming_no_tenant_is_the_default_tenants_as_for_the_check(
-    server: AgiServer, service: FakeService
+    policy: Policy, number: str
 ) -> None:
-    # As the check reads such a channel: a call checked under "default" is opted out there.
-    env = allow_answered_env(agi_network_script="optout", agi_arg_1="+61400000001")
-    fake = await run_call(server, FakeAsterisk(env))
-    assert fake.set_variables["DIALGUARD_OPTOUT"] == "OK"
-    assert [(e.number, e.tenant) for e in service.opted_out] == [("+61400000001", "default")]
-
-
-async def test_an_optout_naming_no_tenant_is_the_default_tenants_without_named_ones() -> None:
-    service = FakeService(policy=Policy(default_region="AU"))
+    service = FakeService(policy=policy)
     server = await start_agi_server("127.0.0.1", 0, service, deadline_ms=DEADLINE_MS)
     try:
-        env = allow_answered_env(agi_network_script="optout", agi_arg_1="0400000001")
+        env = allow_answered_env(agi_network_script="optout", agi_arg_1=number)
         fake = await run_call(server, FakeAsterisk(env))
     finally:
         await server.shutdown()
