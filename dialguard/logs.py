@@ -6,11 +6,13 @@ The canonical decision line is written by `dialguard.guard`; other modules log e
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import MutableMapping
 from typing import Any
 
+import orjson
 import structlog
 
 _LEVELS = {
@@ -30,6 +32,22 @@ def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[
     return event
 
 
+def _json_line(event: Any, **dumps_kw: Any) -> str:
+    """The line's JSON: orjson, at a fifth of json.dumps's cost (one line per call). A line
+    orjson cannot write (an integer past 64 bits, a key that is not text) or one that is not
+    all ASCII is written by json.dumps, as before: lines stay ASCII whatever the locale of
+    the stream, and logging never raises."""
+    try:
+        text = orjson.dumps(event, default=dumps_kw["default"], option=_AS_JSON_DUMPS).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(event, **dumps_kw)
+    return text if text.isascii() else json.dumps(event, **dumps_kw)
+
+
+# Dates and dataclasses go to the fallback (their repr), as json.dumps writes them.
+_AS_JSON_DUMPS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
 def configure_logging(level: str = "info", stream: Any = None) -> None:
     structlog.configure(
         processors=[
@@ -38,7 +56,7 @@ def configure_logging(level: str = "info", stream: Any = None) -> None:
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             _redact,
             structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(),
+            structlog.processors.JSONRenderer(serializer=_json_line),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(level, logging.INFO)),
         # One write() per line: stderr is unbuffered, and `print` writes the newline apart,

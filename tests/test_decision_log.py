@@ -73,3 +73,33 @@ def test_the_decision_line_follows_every_new_configuration() -> None:
     assert [json.loads(line)["event"] for line in first.getvalue().splitlines()] == ["decision"]
     assert [entry["event"] for entry in captured] == ["decision"]
     assert [json.loads(line)["uniqueid"] for line in second.getvalue().splitlines()] == ["u1"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        # orjson writes these; the fallback (json.dumps) writes what orjson cannot.
+        ({"reason": "Saturday 09:00", "n": 3}, {"reason": "Saturday 09:00", "n": 3}),
+        ({"reason": "Île-de-France, 祝日"}, {"reason": "Île-de-France, 祝日"}),
+        ({"count": 2**70}, {"count": 2**70}),
+        (
+            {"when": datetime(2026, 11, 30, tzinfo=UTC)},
+            {"when": "datetime.datetime(2026, 11, 30, 0, 0, tzinfo=datetime.timezone.utc)"},
+        ),
+    ],
+    ids=["plain", "not-ascii", "past-64-bits", "no-json-type"],
+)
+def test_every_log_line_is_one_line_of_ascii_json(
+    fields: dict[str, object], expected: dict[str, object]
+) -> None:
+    """Lines go to journald or a file in any locale: ASCII whatever the text (json.dumps's
+    escapes), and a value orjson refuses (an integer past 64 bits) is still written."""
+    stream = io.StringIO()
+    configure_logging("info", stream)
+
+    get_logger("test").info("event", **fields)
+
+    text = stream.getvalue()
+    assert text.isascii() and text.count("\n") == 1
+    line = json.loads(text)
+    assert {key: line[key] for key in expected} == expected

@@ -7,6 +7,8 @@ import json
 import sqlite3
 from datetime import UTC, datetime
 
+import pytest
+
 from dialguard.store import Store
 from dialguard.store.facts import decision_row
 from rules.models import CallAttempt, Decision, Finding, FindingVerdict, Verdict
@@ -100,14 +102,16 @@ async def test_a_call_s_decision_waits_for_its_own_record_only(store: Store) -> 
     assert row is not None and row["call_id"] == "c1"
 
 
-def test_a_finding_s_json_is_reused_but_its_citation_follows_the_decision() -> None:
+@pytest.mark.parametrize("reason", ["why", 'Île-de-France: 祝日 "quoted"'])
+def test_a_finding_s_json_is_reused_but_its_citation_follows_the_decision(reason: str) -> None:
     """The same finding objects (constants built at import) in two decisions, deciding in one:
-    the record's content is `Decision.as_dict()` without the other findings' citations."""
+    the record's content is `Decision.as_dict()` without the other findings' citations, as
+    json.dumps(default=str) reads it (a date as its str(), any text)."""
     for rule in ("suppression.list", "callerid.valid", None):
         decision = Decision(
             Verdict.ALLOW if rule is None else Verdict.BLOCK,
             rule,
-            "why",
+            reason,
             "a citation",
             "+61412345678",
             "+61291234567",
@@ -125,3 +129,14 @@ def test_a_finding_s_json_is_reused_but_its_citation_follows_the_decision() -> N
         record = json.loads(str(decision_row(ATTEMPT, decision, 1.0, "agi")[-1]))
         assert record.pop("inputs")["call_id"] == "c1"
         assert record == json.loads(json.dumps(expected, default=str))
+
+
+def test_a_record_is_written_whatever_number_the_environment_held() -> None:
+    """`agi_callingpres` is read as an int of any size: the record's JSON (orjson, 64-bit
+    integers) must still be written, or the check fails on its own record."""
+    attempt = CallAttempt("+61412345678", None, AT, call_id="c2", caller_id_presentation=2**70)
+    decision = Decision(Verdict.BLOCK, "guard.error", "x", "", None, None, None, None, ())
+
+    record = json.loads(str(decision_row(attempt, decision, 1.0, "agi")[-1]))
+
+    assert record["inputs"]["caller_id_presentation"] == 2**70
