@@ -12,6 +12,7 @@ from agi.protocol import (
     AgiProtocolError,
     Reply,
     ReplyReader,
+    _as_asterisk_writes_it,
     decode_get_variable,
     decode_variables_at_once,
     encode_get_variable,
@@ -112,6 +113,45 @@ _ENV_LINE = st.one_of(
 def test_one_pass_reads_every_block_as_the_three_passes(lines: list[str]) -> None:
     block = ("\n".join(lines) + "\n\n").encode()
     assert read_request(block) == parse_request(parse_env(block), env_forgery(block))
+
+
+_VALUE = st.text(st.characters(blacklist_characters="\n", blacklist_categories=["Cs"]), max_size=20)
+
+
+@given(
+    values=st.lists(_VALUE, min_size=40, max_size=40),
+    args=st.integers(min_value=0, max_value=5),
+    change=st.sampled_from(["none", "drop", "swap", "repeat", "unspaced", "crlf", "extra"]),
+    at=st.integers(min_value=0, max_value=30),
+)
+def test_blocks_as_asterisk_writes_them_are_read_as_the_three_passes(
+    values: list[str], args: int, change: str, at: int
+) -> None:
+    """The server's quick reading of a block in Asterisk's own shape (`read_request`'s first
+    try) against the line by line one, with any values and the changes a forged or damaged
+    block has: a key dropped, two swapped or repeated, no space after the colon, CR, a key
+    Asterisk does not send."""
+    keys = [line.partition(":")[0] for line in env_lines(load_transcript(TRANSCRIPTS[0]))[:-1]]
+    keys = [k for k in keys if not k.startswith("agi_arg_")]
+    keys += [f"agi_arg_{n}" for n in range(1, args + 1)]
+    lines = [f"{key}: {value}" for key, value in zip(keys, values, strict=False)]
+    i = at % len(lines)
+    if change == "drop":
+        del lines[i]
+    elif change == "swap":
+        lines[i - 1], lines[i] = lines[i], lines[i - 1]
+    elif change == "repeat":
+        lines.insert(i, lines[i])
+    elif change == "unspaced":
+        lines[i] = lines[i].replace(": ", ":", 1)
+    elif change == "crlf":
+        lines[i] += "\r"
+    elif change == "extra":
+        lines.insert(i, "agi_new_key: later Asterisk")
+    block = ("\n".join(lines) + "\n\n").encode()
+    assert read_request(block) == parse_request(parse_env(block), env_forgery(block))
+    if change == "none" and not any("\r" in v for v in values):
+        assert _as_asterisk_writes_it(block.decode()) is not None  # the quick reading ran
 
 
 @pytest.mark.parametrize("path", TRANSCRIPTS, ids=lambda p: f"{p.parent.name}/{p.name}")
