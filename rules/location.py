@@ -11,7 +11,7 @@ never fixed offsets.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cache, lru_cache
@@ -112,8 +112,16 @@ class LocalView:
     def when(self) -> str:
         """Every zone's local time, as an allowing calling window reports it."""
         if self._when is None:
-            self._when = ", ".join(f"{self.stamp(i)} ({zone})" for i, zone in enumerate(self.zones))
+            self._when = self.when_on(range(len(self.zones)))
         return self._when
+
+    def when_on(self, indices: Iterable[int]) -> str:
+        """`when` of some of the zones (by index)."""
+        return ", ".join(f"{self.stamp(i)} ({self.zones[i]})" for i in indices)
+
+    def days_on(self, indices: Iterable[int]) -> tuple[date, ...]:
+        """`days` of some of the zones (by index)."""
+        return tuple(dict.fromkeys(self.moments[i].date() for i in indices))
 
 
 def local_view(timezones: tuple[str, ...], at: datetime) -> LocalView:

@@ -23,7 +23,7 @@ from rules.jurisdictions.applicable import (
     rule_id,
 )
 from rules.jurisdictions.model import DAYS, HolidayRule, HoursRule
-from rules.location import DAY_NAMES
+from rules.location import DAY_NAMES, region_zones
 from rules.models import Finding, FindingVerdict
 
 
@@ -36,10 +36,30 @@ def windows(ctx: RuleContext) -> Iterable[Finding]:
         yield _window(ctx, label, rule)
 
 
+def clocks_for(ctx: RuleContext, label: str) -> tuple[int, ...] | None:
+    """The candidate zones (indices into `ctx.local`) a table's rules are read on; None for
+    every one.
+
+    A state's table applies to a callee in that state, so on that state's clocks. This only
+    narrows anything for a number placed nowhere (a toll-free number: every state's table
+    applies, on every zone of the country): Kentucky's window was read on Adak's clock and
+    Rhode Island's on Guam's, and a toll-free number was never callable once the
+    territories' zones were candidates. A callee placed by area code or address keeps every
+    candidate clock for every table (an address in Florida is on Florida's clock, whichever
+    state's area code presumes the callee its resident). A state none of whose zones are
+    candidates keeps them all: never fewer rules than before."""
+    if ctx.location.regions or label == ctx.location.country:
+        return None
+    own = region_zones(label, ctx.policy)
+    picked = tuple(i for i, zone in enumerate(ctx.local.zones) if zone in own)
+    return picked if picked and len(picked) < len(ctx.local.zones) else None
+
+
 def _window(ctx: RuleContext, label: str, rule: HoursRule) -> Finding:
     rid = rule_id("hours", label, rule.name)
     view = ctx.local
     details = _details(ctx)
+    clocks = clocks_for(ctx, label)
     if not view.moments:
         return Finding(
             rid,
@@ -49,14 +69,14 @@ def _window(ctx: RuleContext, label: str, rule: HoursRule) -> Finding:
             rule.unverified,
             details,
         )
-    first = next(
-        (i for i, (day, secs) in enumerate(view.clock) if not rule.allows(day, secs)), None
-    )
+    indices = range(len(view.clock)) if clocks is None else clocks
+    first = next((i for i in indices if not rule.allows(*view.clock[i])), None)
     if first is None:
+        when = view.when if clocks is None else view.when_on(clocks)
         return Finding(
             rid,
             FindingVerdict.ALLOW,
-            f"{view.when} is inside the {label} {rule.name} window",
+            f"{when} is inside the {label} {rule.name} window",
             rule.citation,
             rule.unverified,
             details,
@@ -89,13 +109,15 @@ def _holiday_memoised(ctx: RuleContext, label: str, rule: HolidayRule) -> Findin
     the dates, the regions and where the location came from (`_details`).
     """
     location = ctx.location
-    key = (id(rule), label, ctx.local.days, location.regions, location.basis or location.source)
+    clocks = clocks_for(ctx, label)
+    days = ctx.local.days if clocks is None else ctx.local.days_on(clocks)
+    key = (id(rule), label, days, location.regions, location.basis or location.source)
     memo = ctx.policy.memo("holiday")
     # The entry holds `rule`, so its id cannot pass to another rule while the entry exists.
     kept: tuple[HolidayRule, Finding] | None = memo.get(key)
     if kept is not None and kept[0] is rule:
         return kept[1]
-    finding = _holiday(ctx, label, rule)
+    finding = _holiday(ctx, label, rule, clocks, days)
     # An allowing finding that names a holiday was lifted by the callee's consent: not kept.
     if finding.verdict is FindingVerdict.ALLOW and "holiday" not in finding.details:
         if len(memo) >= _HOLIDAY_MAX:
@@ -104,7 +126,14 @@ def _holiday_memoised(ctx: RuleContext, label: str, rule: HolidayRule) -> Findin
     return finding
 
 
-def _holiday(ctx: RuleContext, label: str, rule: HolidayRule) -> Finding:
+def _holiday(
+    ctx: RuleContext,
+    label: str,
+    rule: HolidayRule,
+    clocks: tuple[int, ...] | None,
+    days: tuple[date, ...],
+) -> Finding:
+    """`days`: the local dates on the table's clocks (`clocks`, None for every one)."""
     rid = rule_id("holiday", label, rule.name)
     view = ctx.local
     details = _details(ctx)
@@ -114,16 +143,17 @@ def _holiday(ctx: RuleContext, label: str, rule: HolidayRule) -> Finding:
     by_day = {
         day: _dated(rule, day)
         or _first_holiday(rule.calendar, rule.observed, rule.names, subdivisions, day)
-        for day in view.days
+        for day in days
     }
     hit = None
     if any(found is not None for found in by_day.values()):
-        hit = next((t, found) for t in view.moments if (found := by_day[t.date()]) is not None)
+        moments = view.moments if clocks is None else [view.moments[i] for i in clocks]
+        hit = next((t, found) for t in moments if (found := by_day[t.date()]) is not None)
     if hit is None:
         return Finding(
             rid,
             FindingVerdict.ALLOW,
-            f"{_dates(view.days)} is not a {label} {rule.name} holiday for the callee",
+            f"{_dates(days)} is not a {label} {rule.name} holiday for the callee",
             rule.citation,
             rule.unverified,
             details,

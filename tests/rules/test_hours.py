@@ -326,3 +326,75 @@ def test_the_engine_applies_the_federal_window_half_open_and_never_raises(
     inside = 8 * 3600 <= local.hour * 3600 + local.minute * 60 + local.second < 21 * 3600
     expected = FindingVerdict.ALLOW if inside else FindingVerdict.BLOCK
     assert rule(decision, "hours.us-solicitation").verdict is expected
+
+
+TOLL_FREE = "+18005550123"  # no area-code location: every state's table, every US zone
+US_ZONES = default_packs()["US"].timezones
+
+
+def test_a_toll_free_number_reads_each_state_s_window_on_that_state_s_clocks() -> None:
+    """Tue 8 Dec 2026 19:00 UTC: 14:00 in New York, 09:00 on Adak, Wed 05:00 on Guam.
+    Kentucky's window (from 10:00) was read on Adak's clock; the federal window is read on
+    every US clock, the territories' included."""
+    decision = decide_at(TOLL_FREE, datetime(2026, 12, 8, 19, 0, tzinfo=UTC))
+
+    kentucky = rule(decision, "hours.us-ky-solicitation")
+    assert kentucky.verdict is FindingVerdict.ALLOW
+    assert "America/Adak" not in kentucky.reason and "America/New_York" in kentucky.reason
+    federal = rule(decision, "hours.us-solicitation")
+    assert federal.verdict is FindingVerdict.BLOCK
+    assert "Wed 05:00:00" in federal.reason and "Pacific/Guam" in federal.reason
+
+
+def test_a_toll_free_number_is_callable_when_every_clock_allows_it() -> None:
+    """17:30 in New York on a Tuesday: 08:30 on Guam, 12:30 in Pago Pago, inside Rhode
+    Island's 09:00-18:00 on its own clock. Before, the territories were not candidates, and
+    once they were (a fix tried and reverted), the state windows read on Guam's clock left
+    no hour of any day callable."""
+    decision = decide_at(TOLL_FREE, datetime(2026, 12, 8, 22, 30, tzinfo=UTC))
+
+    assert blocked(decision, "hours") == []
+    assert {"Pacific/Guam", "Pacific/Pago_Pago", "America/Puerto_Rico"} <= set(
+        decision.context["timezones"]  # type: ignore[arg-type]
+    )
+
+
+def test_a_toll_free_number_keeps_a_state_s_holiday_on_the_state_s_own_date() -> None:
+    """Utah's Pioneer Day, Fri 24 Jul 2026: at 00:30 UTC it is still Thursday in Utah (and
+    the 24th on Guam). On the 24th in Utah the day is banned."""
+    eve = decide_at(TOLL_FREE, datetime(2026, 7, 24, 0, 30, tzinfo=UTC))
+    day = decide_at(TOLL_FREE, datetime(2026, 7, 24, 18, 0, tzinfo=UTC))
+
+    assert rule(eve, "holiday.us-ut-state-holidays").verdict is FindingVerdict.ALLOW
+    assert "2026-07-23" in rule(eve, "holiday.us-ut-state-holidays").reason
+    on_the_day = rule(day, "holiday.us-ut-state-holidays")
+    assert on_the_day.verdict is FindingVerdict.BLOCK and "Pioneer Day" in on_the_day.reason
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    instant=st.datetimes(
+        min_value=datetime(2024, 1, 1), max_value=datetime(2030, 12, 31), timezones=st.just(UTC)
+    )
+)
+def test_a_toll_free_number_s_windows_are_each_read_on_their_own_clocks(instant: datetime) -> None:
+    """The federal window on every US zone; each state's on the zones of its area codes."""
+    from rules.location import region_zones
+
+    decision = decide_at(TOLL_FREE, instant)
+    pack = default_packs()["US"]
+    tables = {"US": (pack, US_ZONES)} | {
+        f"US-{code}": (table, region_zones(f"US-{code}", Policy()))
+        for code, table in pack.states.items()
+    }
+    for label, (table, zones) in tables.items():
+        for hours_rule in table.hours:
+            if Purpose.TELEMARKETING not in hours_rule.purposes:
+                continue
+            allowed = True
+            for zone in zones:
+                local = instant.astimezone(ZoneInfo(zone))
+                seconds = local.hour * 3600 + local.minute * 60 + local.second
+                allowed &= hours_rule.allows(local.weekday(), seconds + local.microsecond / 1e6)
+            found = rule(decision, f"hours.{label.lower()}-{hours_rule.name}")
+            assert (found.verdict is FindingVerdict.ALLOW) is allowed, (label, found.reason)
