@@ -46,6 +46,7 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from agi.server import AgiServer, start_agi_server
+from dialguard import systemd
 from dialguard.eventloop import run, running_loop_name
 from dialguard.guard import Guard
 from dialguard.logs import get_logger
@@ -198,10 +199,19 @@ async def run_until_signalled(settings: Settings, *, ami: AmiSettings | None) ->
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     daemon = await start_daemon(settings, ami=ami)
+    # Under systemd (Type=notify): serving now, and alive for as long as this loop turns.
+    systemd.notify("READY=1", f"STATUS=serving FastAGI on {settings.agi_host}:{daemon.agi.port}")
+    interval = systemd.watchdog_interval_s()
+    watchdog = asyncio.create_task(systemd.keep_alive(interval)) if interval else None
     try:
         await stop.wait()
     finally:
-        await daemon.stop()
+        systemd.notify("STOPPING=1")
+        try:
+            await daemon.stop()
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
 
 
 def sweep_wait(took_s: float, cost_share: float) -> float:
@@ -255,6 +265,12 @@ async def _prune_forever(store: Store, keep_days: int) -> None:
 WORKER_STOP_TIMEOUT_S = 10.0  # sessions in flight (each within its deadline), then the store
 WORKER_START_TIMEOUT_S = 30.0
 WORKER_QUICK_DEATH_S = 5.0  # a worker dying sooner than this is restarted after a pause
+# A worker says it is alive every WORKER_HEARTBEAT_S from its event loop; one silent for
+# WORKER_STALL_S has a stalled loop (each call it is handed waits out the dialplan's 3 s
+# bound, then is rejected) and is killed, then started again. The primary's own loop is
+# watched by systemd (WatchdogSec, dialguard/systemd.py).
+WORKER_HEARTBEAT_S = 1.0
+WORKER_STALL_S = 5.0
 PARENT_CHECK_S = 1.0
 
 
@@ -303,6 +319,10 @@ class WorkerPool:
         task.add_done_callback(self._watchers.discard)
 
     async def _watch(self, index: int, proc: asyncio.subprocess.Process, started: float) -> None:
+        if await _stalled(proc) and proc.returncode is None and not self._stopping:
+            log.error("worker_stalled", worker=index, pid=proc.pid, silent_s=WORKER_STALL_S)
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
         code = await proc.wait()
         if self._stopping:
             return
@@ -335,6 +355,18 @@ class WorkerPool:
                 log.warning("worker_exit", pid=proc.pid, exit_code=code)
         for task in list(self._watchers):
             task.cancel()
+
+
+async def _stalled(proc: asyncio.subprocess.Process) -> bool:
+    """Read the worker's heartbeats until it ends (False) or falls silent (True)."""
+    assert proc.stdout is not None
+    while True:
+        try:
+            line = await asyncio.wait_for(proc.stdout.readline(), WORKER_STALL_S)
+        except TimeoutError:
+            return True
+        if not line:  # end of file: the worker has exited (or is exiting)
+            return False
 
 
 def worker_main() -> None:
@@ -375,13 +407,25 @@ async def _serve_worker(settings: Settings, port: int, index: int, primary: int)
     )
     print("ready", flush=True)  # to the primary (stdout is its pipe; log lines go to stderr)
     orphan = asyncio.create_task(_stop_when_orphaned(primary, stop))
+    heartbeat = asyncio.create_task(_heartbeat())
     try:
         await stop.wait()
     finally:
         orphan.cancel()
+        heartbeat.cancel()
         await agi.shutdown()
         await store.close()
         log.info("worker_stopped", worker=index, pid=os.getpid())
+
+
+async def _heartbeat() -> None:
+    """Tell the primary this worker's loop turns (WorkerPool._watch)."""
+    while True:
+        await asyncio.sleep(WORKER_HEARTBEAT_S)
+        try:
+            print("alive", flush=True)
+        except (BrokenPipeError, ValueError):  # the primary is gone: _stop_when_orphaned
+            return
 
 
 async def _stop_when_orphaned(primary: int, stop: asyncio.Event) -> None:

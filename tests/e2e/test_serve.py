@@ -356,3 +356,45 @@ def test_dialguard_serve_with_two_workers_serves_restarts_a_dead_worker_and_stop
     assert not _alive(restarted)
     rows = sqlite3.connect(tmp_path / "dg.sqlite3").execute("SELECT count(*) FROM decisions")
     assert rows.fetchone()[0] == 80
+
+
+def test_a_worker_whose_loop_stalls_is_killed_and_started_again(
+    tmp_path: Path, fixtures_dir: Path
+) -> None:
+    """A worker stopped dead (SIGSTOP: its port still takes connections from the kernel,
+    but nothing answers) falls silent; the primary kills it after WORKER_STALL_S and starts
+    another, which serves."""
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    env = {**os.environ, "DIALGUARD_DB": str(tmp_path / "dg.sqlite3")}
+    serve = ["serve", "--agi", f"127.0.0.1:{port}", "--no-ami", "--workers", "2"]
+    with log.open("w") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dialguard.cli", *serve],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    stalled_pid = None
+    try:
+        stalled_pid = _wait_for_lines(log, "worker_serving", 1)[0]["pid"]
+        os.kill(stalled_pid, signal.SIGSTOP)
+        stalled = _wait_for_lines(log, "worker_stalled", 1, timeout_s=20)[0]
+        died = _wait_for_lines(log, "worker_died", 1)[0]
+        restarted = _wait_for_lines(log, "worker_serving", 2)[1]["pid"]
+        after = asyncio.run(_calls(port, _env(fixtures_dir, "allow-answered"), 20))
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)
+    finally:
+        proc.kill()
+        if stalled_pid is not None:  # a stopped worker nobody killed would stay for ever
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(stalled_pid, signal.SIGKILL)
+
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    assert proc.returncode == 0
+    assert (stalled["pid"], stalled["worker"]) == (stalled_pid, 1)
+    assert (died["pid"], died["exit_code"]) == (stalled_pid, -signal.SIGKILL)
+    assert restarted != stalled_pid and not _alive(stalled_pid)
+    assert all(c.closed_by_server and "DIALGUARD_VERDICT" in c.set_variables for c in after)
+    assert {line["worker"] for line in lines if line["event"] == "decision"} <= {0, 1}

@@ -1,0 +1,60 @@
+"""systemd's service notifications (sd_notify), spoken directly: a datagram to $NOTIFY_SOCKET.
+
+`Type=notify` makes systemd wait for `READY=1`, so `Before=asterisk.service` starts Asterisk
+only once the FastAGI port listens; `WatchdogSec=` restarts a guard whose event loop has
+stopped turning while its port still accepts connections (each such call is otherwise
+rejected by the dialplan's 3 s bound, for as long as the process lives).
+
+The protocol is one `KEY=VALUE` line per field in one datagram (sd_notify(3)); a few lines
+here rather than a dependency (python-systemd needs libsystemd headers to install, sdnotify
+is unmaintained). Outside systemd ($NOTIFY_SOCKET unset) every call does nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+
+from dialguard.logs import get_logger
+
+log = get_logger("dialguard.systemd")
+
+
+def notify(*fields: str) -> bool:
+    """Send `fields` (`READY=1`, `STATUS=...`) to systemd; False when not run by systemd or
+    the socket refuses (logged once per call: a notification is never worth failing for)."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return False
+    if address.startswith("@"):  # an abstract socket: a leading NUL byte
+        address = "\0" + address[1:]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.connect(address)
+            sock.sendall("\n".join(fields).encode())
+    except OSError as exc:
+        log.warning("systemd_notify_failed", socket=address.lstrip("\0"), error=str(exc))
+        return False
+    return True
+
+
+def watchdog_interval_s() -> float | None:
+    """Seconds between keep-alive pings, half of systemd's `WatchdogSec=` as sd_watchdog_enabled
+    advises; None without a watchdog, or when it watches another process (WATCHDOG_PID: a
+    worker inherits the primary's environment)."""
+    usec = os.environ.get("WATCHDOG_USEC", "")
+    pid = os.environ.get("WATCHDOG_PID", "")
+    if not usec.isdigit() or int(usec) == 0:
+        return None
+    if pid and (not pid.isdigit() or int(pid) != os.getpid()):
+        return None
+    return int(usec) / 1e6 / 2
+
+
+async def keep_alive(interval_s: float) -> None:
+    """Ping the watchdog from the event loop for as long as it turns: a stalled loop stops
+    the pings, and systemd restarts the service."""
+    while True:
+        notify("WATCHDOG=1")
+        await asyncio.sleep(interval_s)

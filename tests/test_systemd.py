@@ -1,0 +1,119 @@
+"""sd_notify over a real datagram socket, and `dialguard serve` under a systemd-like manager."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dialguard import systemd
+
+
+@pytest.fixture
+def manager(tmp_path: Path) -> socket.socket:
+    """The service manager's end: a datagram socket, as systemd's NOTIFY_SOCKET is."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(tmp_path / "notify"))
+    sock.settimeout(10)
+    yield sock
+    sock.close()
+
+
+def test_notify_sends_one_datagram_of_lines(
+    manager: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NOTIFY_SOCKET", manager.getsockname())
+
+    assert systemd.notify("READY=1", "STATUS=serving")
+
+    assert manager.recv(4096) == b"READY=1\nSTATUS=serving"
+
+
+def test_notify_reaches_an_abstract_socket(monkeypatch: pytest.MonkeyPatch) -> None:
+    name = f"dialguard-test-{os.getpid()}-{time.monotonic_ns()}"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind("\0" + name)
+        monkeypatch.setenv("NOTIFY_SOCKET", "@" + name)
+
+        assert systemd.notify("WATCHDOG=1")
+
+        assert sock.recv(4096) == b"WATCHDOG=1"
+
+
+def test_without_systemd_or_with_a_dead_socket_notify_does_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    assert not systemd.notify("READY=1")
+    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "nobody-listens"))
+    assert not systemd.notify("READY=1")  # logged, never raised
+
+
+@pytest.mark.parametrize(
+    ("usec", "pid", "expected"),
+    [
+        ("10000000", None, 5.0),
+        ("10000000", "self", 5.0),
+        ("10000000", "1", None),  # another process's watchdog (a worker inherits it)
+        ("0", None, None),
+        ("ten", None, None),
+        (None, None, None),
+    ],
+)
+def test_the_watchdog_is_pinged_at_half_its_period_by_its_own_process_only(
+    usec: str | None, pid: str | None, expected: float | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in (("WATCHDOG_USEC", usec), ("WATCHDOG_PID", pid)):
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, str(os.getpid()) if value == "self" else value)
+
+    assert systemd.watchdog_interval_s() == expected
+
+
+def test_serve_says_ready_pings_the_watchdog_and_says_stopping(
+    manager: socket.socket, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "DIALGUARD_DB": str(tmp_path / "dg.sqlite3"),
+        "NOTIFY_SOCKET": manager.getsockname(),
+        "WATCHDOG_USEC": "200000",  # pings every 0.1 s
+    }
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dialguard.cli", "serve", "--agi", f"127.0.0.1:{port}", "--no-ami"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        messages = [manager.recv(4096).decode()]
+        while sum(m == "WATCHDOG=1" for m in messages) < 3:
+            messages.append(manager.recv(4096).decode())
+        proc.send_signal(signal.SIGTERM)
+        while "STOPPING=1" not in messages:
+            messages.append(manager.recv(4096).decode())
+        assert proc.wait(timeout=15) == 0
+    finally:
+        proc.kill()
+
+    ready = [m for m in messages if m.startswith("READY=1")]
+    assert ready == [f"READY=1\nSTATUS=serving FastAGI on 127.0.0.1:{port}"]
+    assert messages.index(ready[0]) < messages.index("WATCHDOG=1")
+
+
+def test_the_sample_unit_waits_for_ready_and_has_a_watchdog() -> None:
+    unit = (Path(__file__).resolve().parents[1] / "asterisk-conf" / "dialguard.service").read_text()
+
+    assert "\nType=notify\n" in unit and "\nNotifyAccess=main\n" in unit
+    assert "\nWatchdogSec=10\n" in unit
