@@ -71,6 +71,7 @@ STATES = {
     "Vermont": "VT",
     "Virginia": "VA",
     "Washington": "WA",
+    "Washington State": "WA",  # phonenumbers' name for 206, 360, 425, 509, 564
     "Washington D.C.": "DC",
     "Washington, D.C.": "DC",
     "West Virginia": "WV",
@@ -78,6 +79,7 @@ STATES = {
     "Wyoming": "WY",
     "Alberta": "AB",
     "British Columbia": "BC",
+    "British Colombia": "BC",  # sic, phonenumbers' name for 257
     "Manitoba": "MB",
     "New Brunswick": "NB",
     "Newfoundland and Labrador": "NL",
@@ -110,6 +112,8 @@ CORRECTIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "574": (("America/Indiana/Indianapolis", CT), "Indiana north: Eastern and Central"),
     "906": (("America/Detroit", "America/Menominee"), "Michigan UP: Eastern and Central"),
     "931": ((CT, ET), "Tennessee: Central and Eastern"),
+    "334": ((CT, ET), "Alabama: Phenix City, Lanett and Valley keep Eastern time, unofficially"),
+    "580": ((CT, MT), "Oklahoma panhandle: Kenton keeps Mountain time, unofficially"),
     "606": ((ET, CT), "Kentucky east: Eastern and Central"),
     "907": (("America/Anchorage", "America/Adak"), "Alaska: Alaska and Hawaii-Aleutian"),
     "928": (("America/Phoenix", MT), "Arizona: no DST, but the Navajo Nation observes DST"),
@@ -148,11 +152,16 @@ def exchange_zones(npa: int) -> tuple[str, ...]:
     return tuple(sorted(counts, key=lambda zone: -counts[zone]))
 
 
-def state_of(description: str) -> str | None:
+def states_of(description: str) -> tuple[str, ...]:
+    """The states or provinces an area code's description names (several for 902,
+    "Nova Scotia/Prince Edward Island"); () when it names none this tool knows."""
     if description in STATES:
-        return STATES[description]
+        return (STATES[description],)
+    parts = description.split("/")
+    if len(parts) > 1 and all(part in STATES for part in parts):
+        return tuple(STATES[part] for part in parts)
     tail = description.rsplit(",", 1)[-1].strip()
-    return tail if tail in ABBREVIATIONS else None
+    return (tail,) if tail in ABBREVIATIONS else ()
 
 
 def main() -> int:
@@ -163,18 +172,22 @@ def main() -> int:
         "# per regulations.md section 6.1 (`corrected` says why). Edit the tool, not this file.",
         "",
     ]
-    entries: dict[str, tuple[str, str, tuple[str, ...], str]] = {}  # npa -> row
+    entries: dict[str, tuple[str, tuple[str, ...], tuple[str, ...], str]] = {}  # npa -> row
+    unplaced: list[str] = []
     for npa in range(200, 1000):
         number = phonenumbers.parse(f"+1{npa}2000000")
         country = phonenumbers.region_code_for_number(number)
         if country in TERRITORIES:  # phonenumbers' own region: US law applies there
-            country, state = "US", country
+            country, states = "US", (country,)
         elif country in ("US", "CA"):
-            state = state_of(geocoder.description_for_valid_number(number, "en"))
+            description = geocoder.description_for_valid_number(number, "en")
+            states = states_of(description)
+            if description and not states and description not in ("Canada", "United States"):
+                unplaced.append(f"{npa} {description!r}")
         else:
             continue
         zones = tuple(z for z in timezone.time_zones_for_geographical_number(number) if "/" in z)
-        if not zones or state is None:
+        if not zones or not states:
             continue
         note = ""
         exchanges = exchange_zones(npa)
@@ -183,15 +196,21 @@ def main() -> int:
         elif not set(exchanges) <= set(zones):
             note = "zones of its exchanges: " + ", ".join(exchanges)
             zones = tuple(dict.fromkeys((*exchanges, *zones)))
-        entries[str(npa)] = (country, state, zones, note)
+        entries[str(npa)] = (country, states, zones, note)
+    if unplaced:
+        # A geographic area code left out is read as placed nowhere (a toll-free number):
+        # Washington's 206 was, on every US clock. Name it in STATES instead.
+        print("descriptions naming no known state:", *unplaced, sep="\n  ", file=sys.stderr)
+        return 1
     for overlay, parent in OVERLAYS.items():
-        country, state, _, _ = entries[overlay]
-        entries[overlay] = (country, state, entries[parent][2], f"overlay of {parent}: its zones")
-    for npa, (country, state, zones, note) in entries.items():
+        country, states, _, _ = entries[overlay]
+        entries[overlay] = (country, states, entries[parent][2], f"overlay of {parent}: its zones")
+    for npa, (country, states, zones, note) in entries.items():
         zone_list = ", ".join(f'"{z}"' for z in zones)
+        region_list = ", ".join(f'"{country}-{state}"' for state in states)
         extra = f', corrected = "{note}"' if note else ""
         lines.append(
-            f'"{npa}" = {{ country = "{country}", regions = ["{country}-{state}"], '
+            f'"{npa}" = {{ country = "{country}", regions = [{region_list}], '
             f"timezones = [{zone_list}]{extra} }}"
         )
     OUT.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -33,6 +33,8 @@ def where(number: str, tz: str | None = None, region: str | None = None) -> Call
         ("907", {"America/Anchorage", "America/Adak"}),
         ("928", {"America/Phoenix", "America/Denver"}),
         ("602", {"America/Phoenix"}),
+        ("334", {"America/Chicago", "America/New_York"}),  # Phenix City keeps Eastern
+        ("580", {"America/Chicago", "America/Denver"}),  # Kenton keeps Mountain
     ],
 )
 def test_area_codes_spanning_two_zones_and_arizona_are_corrected(npa: str, zones: set[str]) -> None:
@@ -104,6 +106,33 @@ def test_every_nanp_row_names_a_state_and_real_zones() -> None:
         assert country in ("US", "CA") and regions and zones
         for zone in zones:
             ZoneInfo(zone)
+
+
+def test_every_geographic_nanp_area_code_has_a_row() -> None:
+    """An area code left out of the table is read as placed nowhere, like a toll-free number:
+    phonenumbers names Washington's 206, 360, 425, 509 and 564 "Washington State", which the
+    table's builder did not know, so their numbers were checked on every US clock."""
+    from phonenumbers import geocoder
+
+    table = nanp_table()
+    missing = []
+    for npa in range(200, 1000):
+        number = phonenumbers.parse(f"+1{npa}2000000")
+        region = phonenumbers.region_code_for_number(number)
+        if region not in ("US", "CA", "PR", "VI", "GU", "AS", "MP"):
+            continue  # another NANP country (Bermuda, Jamaica...): no pack of ours
+        description = geocoder.description_for_valid_number(number, "en")
+        if description in ("", "Canada", "United States"):
+            continue  # non-geographic: toll-free, personal, premium
+        if str(npa) not in table:
+            missing.append(f"{npa} {description}")
+    assert missing == []
+
+
+@pytest.mark.parametrize("npa", ["206", "360", "425", "509", "564"])
+def test_washington_numbers_are_placed_in_washington(npa: str) -> None:
+    location = where(f"+1{npa}5550100")
+    assert (location.regions, location.timezones) == (("US-WA",), ("America/Los_Angeles",))
 
 
 def test_us_state_comes_from_the_area_code() -> None:
