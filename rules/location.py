@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import cache, lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -65,6 +65,11 @@ class CalleeLocation:
 @lru_cache(maxsize=256)
 def _zones(timezones: tuple[str, ...]) -> tuple[ZoneInfo, ...]:
     return tuple(ZoneInfo(tz) for tz in timezones)
+
+
+def utc_offsets(timezones: tuple[str, ...], at: datetime) -> frozenset[timedelta | None]:
+    """The UTC offsets the zones keep at `at`: the clocks they show, whatever their names."""
+    return frozenset(at.astimezone(zone).utcoffset() for zone in _zones(timezones))
 
 
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")  # as `%a` in the C locale

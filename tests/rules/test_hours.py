@@ -398,3 +398,18 @@ def test_a_toll_free_number_s_windows_are_each_read_on_their_own_clocks(instant:
                 allowed &= hours_rule.allows(local.weekday(), seconds + local.microsecond / 1e6)
             found = rule(decision, f"hours.{label.lower()}-{hours_rule.name}")
             assert (found.verdict is FindingVerdict.ALLOW) is allowed, (label, found.reason)
+
+
+def test_a_state_s_clocks_are_told_by_the_time_they_show_not_their_names() -> None:
+    """An operator's zone list may spell New York's clock `US/Eastern`: Florida's window is
+    still read on it. 20:30 in New York on a Monday, outside Florida's 08:00-20:00."""
+    from rules.jurisdictions import from_settings
+
+    zones = ["US/Eastern", "America/Chicago", "America/Denver", "America/Los_Angeles"]
+    jurisdictions, errors = from_settings({"US": {"location": {"timezones": zones}}})
+    assert errors == []
+    attempt = CallAttempt(TOLL_FREE, "+61291234567", datetime(2026, 12, 8, 1, 30, tzinfo=UTC))
+    decision = decide(prepare(attempt, Policy(jurisdictions=jurisdictions)), Facts())
+
+    florida = rule(decision, "hours.us-fl-solicitation")
+    assert florida.verdict is FindingVerdict.BLOCK and "(US/Eastern)" in florida.reason
