@@ -245,13 +245,17 @@ class AgiRequest:
 def parse_script(script: str) -> tuple[str, dict[str, str]]:
     """Split `check?tenant=acme` (or a full `agi://host:port/check?...` URL) into route and
     query parameters. The route is the path without leading/trailing slashes."""
-    route, params = _parse_script(script)
+    parse = _parse_script_cached if len(script) <= _CACHED_SCRIPT_CHARS else _parse_script
+    route, params = parse(script)
     return route, dict(params)
 
 
-@lru_cache(maxsize=256)
+# A dialplan's few AGI URLs come with every call (parse_qsl costs 4 us): cached, but only
+# short ones, so that a peer sending long distinct URLs cannot make the cache hold megabytes.
+_CACHED_SCRIPT_CHARS = 512
+
+
 def _parse_script(script: str) -> tuple[str, tuple[tuple[str, str], ...]]:
-    """Cached: a dialplan's few AGI URLs come with every call (parse_qsl costs 4 us)."""
     text = script.strip()
     if "://" in text:
         parts = urlsplit(text)
@@ -260,6 +264,9 @@ def _parse_script(script: str) -> tuple[str, tuple[tuple[str, str], ...]]:
         path, _, query = text.partition("?")
     params = tuple(dict(parse_qsl(query, keep_blank_values=True)).items())
     return path.strip("/"), params
+
+
+_parse_script_cached = lru_cache(maxsize=256)(_parse_script)
 
 
 def parse_request(env: Mapping[str, str], forged: str | None = None) -> AgiRequest:

@@ -33,15 +33,19 @@ def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[
 
 
 def _json_line(event: Any, **dumps_kw: Any) -> str:
-    """The line's JSON: orjson, at a fifth of json.dumps's cost (one line per call). A line
-    orjson cannot write (an integer past 64 bits, a key that is not text) or one that is not
-    all ASCII is written by json.dumps, as before: lines stay ASCII whatever the locale of
-    the stream, and logging never raises."""
+    """The line's compact JSON: orjson, at a fifth of json.dumps's cost (one line per call).
+    A line orjson cannot write (an integer past 64 bits, a key that is not text) or one
+    that is not all ASCII is written by json.dumps, just as compact: lines stay ASCII
+    whatever the locale of the stream, and every line is spelt one way (`"verdict":"block"`)
+    for whoever greps them."""
     try:
         text = orjson.dumps(event, default=dumps_kw["default"], option=_AS_JSON_DUMPS).decode()
     except (TypeError, orjson.JSONEncodeError):
-        return json.dumps(event, **dumps_kw)
-    return text if text.isascii() else json.dumps(event, **dumps_kw)
+        return json.dumps(event, separators=_COMPACT, **dumps_kw)
+    return text if text.isascii() else json.dumps(event, separators=_COMPACT, **dumps_kw)
+
+
+_COMPACT = (",", ":")
 
 
 # Dates and dataclasses go to the fallback (their repr), as json.dumps writes them.

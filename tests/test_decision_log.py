@@ -93,7 +93,8 @@ def test_every_log_line_is_one_line_of_ascii_json(
     fields: dict[str, object], expected: dict[str, object]
 ) -> None:
     """Lines go to journald or a file in any locale: ASCII whatever the text (json.dumps's
-    escapes), and a value orjson refuses (an integer past 64 bits) is still written."""
+    escapes), a value orjson refuses (an integer past 64 bits) is still written, and both
+    encoders write the same compact form."""
     stream = io.StringIO()
     configure_logging("info", stream)
 
@@ -103,3 +104,5 @@ def test_every_log_line_is_one_line_of_ascii_json(
     assert text.isascii() and text.count("\n") == 1
     line = json.loads(text)
     assert {key: line[key] for key in expected} == expected
+    # One spelling for every line, whichever encoder wrote it: compact, for grep.
+    assert text.rstrip("\n") == json.dumps(line, separators=(",", ":"))

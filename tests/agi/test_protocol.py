@@ -402,3 +402,16 @@ def test_reply_reader_never_raises(lines: list[str]) -> None:
     for line in lines:
         reply = reader.feed(line)
         assert reply is None or isinstance(reply.code, int)
+
+
+def test_long_agi_urls_are_parsed_but_not_kept() -> None:
+    """The parsed AGI URL is cached for the dialplan's few short URLs; a peer sending long
+    distinct ones (the environment may hold 64 KiB) must not fill memory with them."""
+    from agi.protocol import _parse_script_cached
+
+    before = _parse_script_cached.cache_info().currsize
+    for n in range(20):
+        long_url = f"check?tenant=acme&pad={n}{'x' * 600}"
+        assert parse_script(long_url) == ("check", {"tenant": "acme", "pad": f"{n}{'x' * 600}"})
+    assert _parse_script_cached.cache_info().currsize == before
+    assert parse_script("check?tenant=acme") == parse_script("check?tenant=acme")
