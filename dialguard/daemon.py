@@ -312,14 +312,26 @@ class WorkerPool:
         self._procs[index] = proc
         # The worker says `ready` once it listens, so start-up returns with every worker
         # serving; one that dies first is restarted by its watcher.
-        with contextlib.suppress(TimeoutError):
+        ready = True
+        try:
             await asyncio.wait_for(proc.stdout.readline(), WORKER_START_TIMEOUT_S)
-        task = asyncio.create_task(self._watch(index, proc, time.monotonic()))
+        except TimeoutError:
+            ready = False
+            log.warning(
+                "worker_start_slow", worker=index, pid=proc.pid, waited_s=WORKER_START_TIMEOUT_S
+            )
+        task = asyncio.create_task(self._watch(index, proc, time.monotonic(), ready))
         self._watchers.add(task)
         task.add_done_callback(self._watchers.discard)
 
-    async def _watch(self, index: int, proc: asyncio.subprocess.Process, started: float) -> None:
-        if await _stalled(proc) and proc.returncode is None and not self._stopping:
+    async def _watch(
+        self, index: int, proc: asyncio.subprocess.Process, started: float, ready: bool
+    ) -> None:
+        # Heartbeats start once the worker serves: a slow start is waited for, not killed.
+        assert proc.stdout is not None
+        if (ready or await proc.stdout.readline()) and (
+            await _stalled(proc) and proc.returncode is None and not self._stopping
+        ):
             log.error("worker_stalled", worker=index, pid=proc.pid, silent_s=WORKER_STALL_S)
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
@@ -358,13 +370,20 @@ class WorkerPool:
 
 
 async def _stalled(proc: asyncio.subprocess.Process) -> bool:
-    """Read the worker's heartbeats until it ends (False) or falls silent (True)."""
+    """Read the worker's heartbeats until it ends (False) or falls silent (True).
+
+    Silent means silent on a second look: when this process's own loop was stalled for
+    longer than WORKER_STALL_S, the timeout and the heartbeats queued meanwhile come due
+    together and the timeout wins, which killed every healthy worker."""
     assert proc.stdout is not None
     while True:
         try:
             line = await asyncio.wait_for(proc.stdout.readline(), WORKER_STALL_S)
         except TimeoutError:
-            return True
+            try:
+                line = await asyncio.wait_for(proc.stdout.readline(), WORKER_HEARTBEAT_S)
+            except TimeoutError:
+                return True
         if not line:  # end of file: the worker has exited (or is exiting)
             return False
 
@@ -412,9 +431,13 @@ async def _serve_worker(settings: Settings, port: int, index: int, primary: int)
         await stop.wait()
     finally:
         orphan.cancel()
-        heartbeat.cancel()
-        await agi.shutdown()
-        await store.close()
+        try:
+            await agi.shutdown()
+            await store.close()
+        finally:
+            # Only now: a stop that waits out a locked database (seconds) is not a stall,
+            # and a worker killed for one would lose the decisions it has not committed.
+            heartbeat.cancel()
         log.info("worker_stopped", worker=index, pid=os.getpid())
 
 

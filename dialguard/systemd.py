@@ -32,7 +32,9 @@ def notify(*fields: str) -> bool:
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
             sock.connect(address)
-            sock.sendall("\n".join(fields).encode())
+            # Never wait: a service manager too busy to read must not stall the FastAGI
+            # loop this runs on (a ping dropped now is sent again at the next interval).
+            sock.send("\n".join(fields).encode(), socket.MSG_DONTWAIT)
     except OSError as exc:
         log.warning("systemd_notify_failed", socket=address.lstrip("\0"), error=str(exc))
         return False

@@ -55,6 +55,28 @@ def test_without_systemd_or_with_a_dead_socket_notify_does_nothing(
     assert not systemd.notify("READY=1")  # logged, never raised
 
 
+def test_a_manager_that_does_not_read_never_blocks_the_loop(
+    manager: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """notify runs on the FastAGI loop: a service manager too busy to read (its queue full)
+    must cost a dropped ping, not a stalled loop."""
+    import threading
+
+    monkeypatch.setenv("NOTIFY_SOCKET", manager.getsockname())
+    results: list[bool] = []
+    sender = threading.Thread(
+        target=lambda: results.extend(systemd.notify("WATCHDOG=1") for _ in range(2000)),
+        daemon=True,
+    )
+    sender.start()
+    sender.join(timeout=10)
+    blocked = sender.is_alive()
+    manager.close()  # unblocks a sender stuck in send
+
+    assert not blocked
+    assert results[0] and not results[-1]  # the queue filled, and the rest were dropped
+
+
 @pytest.mark.parametrize(
     ("usec", "pid", "expected"),
     [
@@ -90,14 +112,27 @@ def test_serve_says_ready_pings_the_watchdog_and_says_stopping(
     with socket.socket() as free:
         free.bind(("127.0.0.1", 0))
         port = free.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dialguard.cli", "serve", "--agi", f"127.0.0.1:{port}", "--no-ami"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log = tmp_path / "serve.log"
+    with log.open("w") as stderr:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "dialguard.cli",
+                "serve",
+                "--agi",
+                f"127.0.0.1:{port}",
+                "--no-ami",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,  # read when the manager hears nothing
+        )
     try:
-        messages = [manager.recv(4096).decode()]
+        try:
+            messages = [manager.recv(4096).decode()]
+        except TimeoutError:
+            pytest.fail(f"serve said nothing to the manager:\n{log.read_text()[-2000:]}")
         while sum(m == "WATCHDOG=1" for m in messages) < 3:
             messages.append(manager.recv(4096).decode())
         proc.send_signal(signal.SIGTERM)
@@ -106,6 +141,7 @@ def test_serve_says_ready_pings_the_watchdog_and_says_stopping(
         assert proc.wait(timeout=15) == 0
     finally:
         proc.kill()
+        proc.wait()
 
     ready = [m for m in messages if m.startswith("READY=1")]
     assert ready == [f"READY=1\nSTATUS=serving FastAGI on 127.0.0.1:{port}"]

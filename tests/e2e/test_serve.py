@@ -358,13 +358,9 @@ def test_dialguard_serve_with_two_workers_serves_restarts_a_dead_worker_and_stop
     assert rows.fetchone()[0] == 80
 
 
-def test_a_worker_whose_loop_stalls_is_killed_and_started_again(
-    tmp_path: Path, fixtures_dir: Path
-) -> None:
-    """A worker stopped dead (SIGSTOP: its port still takes connections from the kernel,
-    but nothing answers) falls silent; the primary kills it after WORKER_STALL_S and starts
-    another, which serves."""
-    port = _free_port()
+def _serve_two_workers(tmp_path: Path, port: int) -> tuple[subprocess.Popen[bytes], Path]:
+    """`dialguard serve --workers 2` logging to a file, once the first process serves (its
+    workers are serving by then)."""
     log = tmp_path / "serve.log"
     env = {**os.environ, "DIALGUARD_DB": str(tmp_path / "dg.sqlite3")}
     serve = ["serve", "--agi", f"127.0.0.1:{port}", "--no-ami", "--workers", "2"]
@@ -375,6 +371,28 @@ def test_a_worker_whose_loop_stalls_is_killed_and_started_again(
             stdout=subprocess.DEVNULL,
             stderr=stderr,
         )
+    _wait_for_lines(log, "serving", 1)
+    return proc, log
+
+
+def _end(proc: subprocess.Popen[bytes], *pids: int | None) -> None:
+    """Kill what a failed test left: the primary and any worker it may not reap."""
+    proc.kill()
+    proc.wait()
+    for pid in pids:
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_a_worker_whose_loop_stalls_is_killed_and_started_again(
+    tmp_path: Path, fixtures_dir: Path
+) -> None:
+    """A worker stopped dead (SIGSTOP: its port still takes connections from the kernel,
+    but nothing answers) falls silent; the primary kills it after WORKER_STALL_S and starts
+    another, which serves."""
+    port = _free_port()
+    proc, log = _serve_two_workers(tmp_path, port)
     stalled_pid = None
     try:
         stalled_pid = _wait_for_lines(log, "worker_serving", 1)[0]["pid"]
@@ -386,10 +404,7 @@ def test_a_worker_whose_loop_stalls_is_killed_and_started_again(
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=15)
     finally:
-        proc.kill()
-        if stalled_pid is not None:  # a stopped worker nobody killed would stay for ever
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(stalled_pid, signal.SIGKILL)
+        _end(proc, stalled_pid)
 
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     assert proc.returncode == 0
@@ -398,3 +413,54 @@ def test_a_worker_whose_loop_stalls_is_killed_and_started_again(
     assert restarted != stalled_pid and not _alive(stalled_pid)
     assert all(c.closed_by_server and "DIALGUARD_VERDICT" in c.set_variables for c in after)
     assert {line["worker"] for line in lines if line["event"] == "decision"} <= {0, 1}
+
+
+def test_a_stalled_first_process_does_not_kill_its_healthy_workers(tmp_path: Path) -> None:
+    """The first process stopped for longer than WORKER_STALL_S: when it resumes, the
+    timeout and the heartbeats queued meanwhile are due together. The workers live on."""
+    proc, log = _serve_two_workers(tmp_path, _free_port())
+    try:
+        worker = _wait_for_lines(log, "worker_serving", 1)[0]["pid"]
+        proc.send_signal(signal.SIGSTOP)
+        time.sleep(6.5)
+        proc.send_signal(signal.SIGCONT)
+        time.sleep(2.5)  # past a second look at the heartbeats (WORKER_HEARTBEAT_S)
+        alive = _alive(worker)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)
+    finally:
+        _end(proc)
+
+    events = [json.loads(line)["event"] for line in log.read_text().splitlines() if line[:1] == "{"]
+    assert alive and "worker_stalled" not in events and "worker_died" not in events
+
+
+def test_a_worker_stopping_behind_a_locked_database_is_not_taken_for_stalled(
+    tmp_path: Path, fixtures_dir: Path
+) -> None:
+    """A worker told to stop alone waits for its decision records while an import holds the
+    write lock (4.5 s, within the store's 5 s at close); it must finish them, not be killed
+    as silent and lose them. Silent since its last heartbeat, the code before this test
+    killed it 4-5 s after SIGTERM."""
+    port = _free_port()
+    proc, log = _serve_two_workers(tmp_path, port)
+    db = tmp_path / "dg.sqlite3"
+    try:
+        worker = _wait_for_lines(log, "worker_serving", 1)[0]["pid"]
+        with contextlib.closing(sqlite3.connect(db, isolation_level=None)) as lock:
+            lock.execute("BEGIN IMMEDIATE")  # as an import holds it
+            calls = asyncio.run(_calls(port, _env(fixtures_dir, "allow-answered"), 40))
+            os.kill(worker, signal.SIGTERM)
+            time.sleep(4.5)
+            lock.execute("COMMIT")
+        died = _wait_for_lines(log, "worker_died", 1)[0]
+        _wait_for_count(db, 40, timeout_s=15)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)
+    finally:
+        _end(proc)
+
+    events = [json.loads(line)["event"] for line in log.read_text().splitlines() if line[:1] == "{"]
+    assert all("DIALGUARD_VERDICT" in c.set_variables for c in calls)
+    assert "worker_stalled" not in events
+    assert (died["pid"], died["exit_code"]) == (worker, 0)
