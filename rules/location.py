@@ -79,22 +79,34 @@ class LocalView:
     """The decision's instant on every candidate zone's clock, worked out once per decision.
 
     The hours, holiday and consent rules and the decision itself all read it. Treat it as a
-    value: `when` is only filled in on first use.
+    value: `when` and the memos behind `clocks_of` and `when_on` are filled in on use.
     """
 
-    __slots__ = ("_when", "clock", "days", "iso", "moments", "zones")
+    __slots__ = (
+        "_at",
+        "_clocks_of",
+        "_when",
+        "_when_on",
+        "clock",
+        "days",
+        "iso",
+        "moments",
+        "offsets",
+        "zones",
+    )
 
     def __init__(self, timezones: tuple[str, ...], at: datetime) -> None:
+        self._at = at
         self.zones = timezones
         self.moments = tuple(at.astimezone(zone) for zone in _zones(timezones))
+        self.offsets = tuple(t.utcoffset() for t in self.moments)
         # The distinct local dates, in zone order.
         self.days: tuple[date, ...] = tuple(dict.fromkeys(t.date() for t in self.moments))
         # zone -> ISO local time. Zones on the same UTC offset show the same wall clock, so
         # each offset is formatted once.
         by_offset: dict[object, str] = {}
         iso: dict[str, str] = {}
-        for zone, t in zip(timezones, self.moments, strict=True):
-            offset = t.utcoffset()
+        for zone, t, offset in zip(timezones, self.moments, self.offsets, strict=True):
             text = by_offset.get(offset)
             if text is None:
                 text = by_offset[offset] = t.isoformat()
@@ -106,6 +118,19 @@ class LocalView:
             for t in self.moments
         )
         self._when: str | None = None
+        self._clocks_of: dict[tuple[str, ...], tuple[int, ...]] = {}
+        self._when_on: dict[tuple[int, ...], str] = {}
+
+    def clocks_of(self, zones: tuple[str, ...]) -> tuple[int, ...]:
+        """The indices of the candidate zones that show the same time as one of `zones`
+        (by UTC offset at this instant, whatever their names: `US/Eastern` is New York's).
+        Memoised: a toll-free number asks for some 25 states, most on the same few clocks."""
+        picked = self._clocks_of.get(zones)
+        if picked is None:
+            own = utc_offsets(zones, self._at)
+            picked = tuple(i for i, offset in enumerate(self.offsets) if offset in own)
+            self._clocks_of[zones] = picked
+        return picked
 
     def stamp(self, index: int) -> str:
         """Zone `index`'s local weekday and time, as `Mon 09:30:00` (`%a %H:%M:%S`)."""
@@ -117,12 +142,16 @@ class LocalView:
     def when(self) -> str:
         """Every zone's local time, as an allowing calling window reports it."""
         if self._when is None:
-            self._when = self.when_on(range(len(self.zones)))
+            self._when = self.when_on(tuple(range(len(self.zones))))
         return self._when
 
-    def when_on(self, indices: Iterable[int]) -> str:
+    def when_on(self, indices: tuple[int, ...]) -> str:
         """`when` of some of the zones (by index)."""
-        return ", ".join(f"{self.stamp(i)} ({self.zones[i]})" for i in indices)
+        text = self._when_on.get(indices)
+        if text is None:
+            text = ", ".join(f"{self.stamp(i)} ({self.zones[i]})" for i in indices)
+            self._when_on[indices] = text
+        return text
 
     def days_on(self, indices: Iterable[int]) -> tuple[date, ...]:
         """`days` of some of the zones (by index)."""

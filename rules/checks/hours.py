@@ -23,7 +23,7 @@ from rules.jurisdictions.applicable import (
     rule_id,
 )
 from rules.jurisdictions.model import DAYS, HolidayRule, HoursRule
-from rules.location import DAY_NAMES, region_zones, utc_offsets
+from rules.location import DAY_NAMES, region_zones
 from rules.models import Finding, FindingVerdict
 
 
@@ -50,11 +50,8 @@ def clocks_for(ctx: RuleContext, label: str) -> tuple[int, ...] | None:
     candidates keeps them all: never fewer rules than before."""
     if ctx.location.regions or label == ctx.location.country:
         return None
-    # By clock, not by name: a candidate zone an operator spelt `US/Eastern` is New York's.
-    own = utc_offsets(region_zones(label, ctx.policy), ctx.attempt.at)
-    view = ctx.local
-    picked = tuple(i for i, moment in enumerate(view.moments) if moment.utcoffset() in own)
-    return picked if picked and len(picked) < len(view.zones) else None
+    picked = ctx.local.clocks_of(region_zones(label, ctx.policy))
+    return picked if picked and len(picked) < len(ctx.local.zones) else None
 
 
 def _window(ctx: RuleContext, label: str, rule: HoursRule) -> Finding:
