@@ -327,11 +327,10 @@ class WorkerPool:
     async def _watch(
         self, index: int, proc: asyncio.subprocess.Process, started: float, ready: bool
     ) -> None:
-        # Heartbeats start once the worker serves: a slow start is waited for, not killed.
         assert proc.stdout is not None
-        if (ready or await proc.stdout.readline()) and (
-            await _stalled(proc) and proc.returncode is None and not self._stopping
-        ):
+        if not ready:  # heartbeats start once it serves: a slow start is waited for, not killed
+            ready = bool(await proc.stdout.readline())  # b"": it died first
+        if ready and await _stalled(proc) and proc.returncode is None and not self._stopping:
             log.error("worker_stalled", worker=index, pid=proc.pid, silent_s=WORKER_STALL_S)
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
