@@ -562,6 +562,14 @@ def server_cpu_s(pid: int) -> float | None:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def worker_pids(pid: int) -> set[int]:
+    """The server's worker processes (`serve --workers N`) now: its child processes."""
+    try:
+        return set(map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split()))
+    except OSError:
+        return set()
+
+
 def measured(pid: int, load: Callable[[], Results]) -> tuple[Results, float | None]:
     """Run the load; also return the server's CPU milliseconds per call.
 
@@ -729,6 +737,7 @@ def main() -> None:
                     )
                 if args.warmup:
                     client.closed(4, args.warmup)
+                workers_before = worker_pids(proc.pid)
                 if args.closed_seconds:
                     closed = partial(client.closed, args.concurrency, args.closed_seconds)
                     res, cpu = measured(proc.pid, closed)
@@ -742,6 +751,14 @@ def main() -> None:
                             f"note: {tag} open loop: client started a call up to "
                             f"{res.max_start_lag * 1000:.1f} ms late"
                         )
+                if len(workers_before) != workers - 1 or worker_pids(proc.pid) != workers_before:
+                    # The figures are not those of N processes (a worker that cannot start
+                    # dies and is restarted while the first process serves alone).
+                    print(
+                        f"WARNING: {tag}: {workers - 1} worker process(es) expected, "
+                        f"{len(workers_before)} at the start, restarted during the run: "
+                        "these figures are not valid (see --log-file)"
+                    )
             finally:
                 stop_server(proc)
     if rows:

@@ -41,6 +41,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -303,6 +304,7 @@ class WorkerPool:
             str(os.getpid()),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
+            env=_worker_environment(),
         )
         assert proc.stdin is not None and proc.stdout is not None
         proc.stdin.write(self._payload)
@@ -366,6 +368,16 @@ class WorkerPool:
                 log.warning("worker_exit", pid=proc.pid, exit_code=code)
         for task in list(self._watchers):
             task.cancel()
+
+
+def _worker_environment() -> dict[str, str]:
+    """This environment, with the folder this dialguard was imported from first on the
+    worker's path: a process that found dialguard through its own sys.path (a benchmark, an
+    embedding) and not an install gave workers that died at their first import, over and
+    over, while the first process served alone."""
+    here = str(Path(__file__).resolve().parents[1])
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": here + (os.pathsep + path if path else "")}
 
 
 async def _stalled(proc: asyncio.subprocess.Process) -> bool:

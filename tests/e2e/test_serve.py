@@ -464,3 +464,33 @@ def test_a_worker_stopping_behind_a_locked_database_is_not_taken_for_stalled(
     assert all("DIALGUARD_VERDICT" in c.set_variables for c in calls)
     assert "worker_stalled" not in events
     assert (died["pid"], died["exit_code"]) == (worker, 0)
+
+
+def test_workers_import_the_same_dialguard_as_the_first_process(tmp_path: Path) -> None:
+    """The first process found dialguard on its own sys.path (as bench/agi_bench.py does),
+    not through an install or PYTHONPATH: its workers must find the same one. They died at
+    their first import, over and over, and the first process served alone."""
+    repo = str(Path(__file__).resolve().parents[2])
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["DIALGUARD_DB"] = str(tmp_path / "dg.sqlite3")
+    start = f"import sys; sys.path.insert(0, {repo!r}); from dialguard.cli import main; main()"
+    serve = ["serve", "--agi", f"127.0.0.1:{port}", "--no-ami", "--workers", "2"]
+    with log.open("w") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", start, *serve],
+            cwd=tmp_path,  # not the checkout: the current folder gives no dialguard
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    try:
+        worker = _wait_for_lines(log, "worker_serving", 1)[0]
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)
+    finally:
+        _end(proc)
+
+    events = [json.loads(line)["event"] for line in log.read_text().splitlines() if line[:1] == "{"]
+    assert worker["worker"] == 1 and "worker_died" not in events
