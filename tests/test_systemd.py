@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from dialguard import systemd
+from tests.serving import free_port, start_serve
 
 
 @pytest.fixture
@@ -103,31 +102,9 @@ def test_the_watchdog_is_pinged_at_half_its_period_by_its_own_process_only(
 def test_serve_says_ready_pings_the_watchdog_and_says_stopping(
     manager: socket.socket, tmp_path: Path
 ) -> None:
-    env = {
-        **os.environ,
-        "DIALGUARD_DB": str(tmp_path / "dg.sqlite3"),
-        "NOTIFY_SOCKET": manager.getsockname(),
-        "WATCHDOG_USEC": "200000",  # pings every 0.1 s
-    }
-    with socket.socket() as free:
-        free.bind(("127.0.0.1", 0))
-        port = free.getsockname()[1]
-    log = tmp_path / "serve.log"
-    with log.open("w") as stderr:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "dialguard.cli",
-                "serve",
-                "--agi",
-                f"127.0.0.1:{port}",
-                "--no-ami",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,  # read when the manager hears nothing
-        )
+    port = free_port()
+    notify = {"NOTIFY_SOCKET": manager.getsockname(), "WATCHDOG_USEC": "200000"}  # 0.1 s
+    proc, log = start_serve(tmp_path, port, env=notify)
     try:
         try:
             messages = [manager.recv(4096).decode()]

@@ -27,6 +27,7 @@ from rules.models import CallAttempt, Decision, Verdict
 from rules.outcomes import CallOutcome
 from rules.policy import Policy, TenantSettings
 from tests.agi.fake_asterisk import FakeAsterisk, env_lines, load_transcript, with_env
+from tests.serving import free_port, start_serve
 
 CALLER_ID = "+61291234567"
 
@@ -207,17 +208,11 @@ async def test_with_a_retention_the_daemon_deletes_old_history_at_start(tmp_path
     assert serving["keep_history_days"] == 62
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.mark.parametrize("event_loop", ["auto", "asyncio"])
 def test_dialguard_serve_runs_declares_its_failure_policy_and_stops_on_sigterm(
     tmp_path: Path, event_loop: str
 ) -> None:
-    port = _free_port()
+    port = free_port()
     config = tmp_path / "dialguard.toml"
     config.write_text(f'[agi]\nevent_loop = "{event_loop}"\n')
     env = {**os.environ, "DIALGUARD_DB": str(tmp_path / "dg.sqlite3")}
@@ -299,28 +294,9 @@ def _wait_for_count(db: Path, count: int, timeout_s: float = 5.0) -> None:
 def test_dialguard_serve_with_two_workers_serves_restarts_a_dead_worker_and_stops_on_sigterm(
     tmp_path: Path, fixtures_dir: Path
 ) -> None:
-    port = _free_port()
-    log = tmp_path / "serve.log"
-    env = {**os.environ, "DIALGUARD_DB": str(tmp_path / "dg.sqlite3")}
+    port = free_port()
     call_env = _env(fixtures_dir, "allow-answered")
-    with log.open("w") as stderr:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "dialguard.cli",
-                "serve",
-                "--agi",
-                f"127.0.0.1:{port}",
-                "--no-ami",
-                "--workers",
-                "2",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-            text=True,
-        )
+    proc, log = start_serve(tmp_path, port, "--workers", "2")
     try:
         first_worker = _wait_for_lines(log, "worker_serving", 1)[0]["pid"]
         before = asyncio.run(_calls(port, call_env, 40))
@@ -359,18 +335,8 @@ def test_dialguard_serve_with_two_workers_serves_restarts_a_dead_worker_and_stop
 
 
 def _serve_two_workers(tmp_path: Path, port: int) -> tuple[subprocess.Popen[bytes], Path]:
-    """`dialguard serve --workers 2` logging to a file, once the first process serves (its
-    workers are serving by then)."""
-    log = tmp_path / "serve.log"
-    env = {**os.environ, "DIALGUARD_DB": str(tmp_path / "dg.sqlite3")}
-    serve = ["serve", "--agi", f"127.0.0.1:{port}", "--no-ami", "--workers", "2"]
-    with log.open("w") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "dialguard.cli", *serve],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
+    """`dialguard serve --workers 2`, once the first process serves (its workers do too)."""
+    proc, log = start_serve(tmp_path, port, "--workers", "2")
     _wait_for_lines(log, "serving", 1)
     return proc, log
 
@@ -391,7 +357,7 @@ def test_a_worker_whose_loop_stalls_is_killed_and_started_again(
     """A worker stopped dead (SIGSTOP: its port still takes connections from the kernel,
     but nothing answers) falls silent; the primary kills it after WORKER_STALL_S and starts
     another, which serves."""
-    port = _free_port()
+    port = free_port()
     proc, log = _serve_two_workers(tmp_path, port)
     stalled_pid = None
     try:
@@ -418,7 +384,7 @@ def test_a_worker_whose_loop_stalls_is_killed_and_started_again(
 def test_a_stalled_first_process_does_not_kill_its_healthy_workers(tmp_path: Path) -> None:
     """The first process stopped for longer than WORKER_STALL_S: when it resumes, the
     timeout and the heartbeats queued meanwhile are due together. The workers live on."""
-    proc, log = _serve_two_workers(tmp_path, _free_port())
+    proc, log = _serve_two_workers(tmp_path, free_port())
     try:
         worker = _wait_for_lines(log, "worker_serving", 1)[0]["pid"]
         proc.send_signal(signal.SIGSTOP)
@@ -442,7 +408,7 @@ def test_a_worker_stopping_behind_a_locked_database_is_not_taken_for_stalled(
     write lock (4.5 s, within the store's 5 s at close); it must finish them, not be killed
     as silent and lose them. Silent since its last heartbeat, the code before this test
     killed it 4-5 s after SIGTERM."""
-    port = _free_port()
+    port = free_port()
     proc, log = _serve_two_workers(tmp_path, port)
     db = tmp_path / "dg.sqlite3"
     try:
@@ -471,7 +437,7 @@ def test_workers_import_the_same_dialguard_as_the_first_process(tmp_path: Path) 
     not through an install or PYTHONPATH: its workers must find the same one. They died at
     their first import, over and over, and the first process served alone."""
     repo = str(Path(__file__).resolve().parents[2])
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "serve.log"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["DIALGUARD_DB"] = str(tmp_path / "dg.sqlite3")
