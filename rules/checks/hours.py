@@ -38,7 +38,7 @@ def windows(ctx: RuleContext) -> Iterable[Finding]:
 
 def clocks_for(ctx: RuleContext, label: str) -> tuple[int, ...] | None:
     """The candidate zones (indices into `ctx.local`) a table's rules are read on; None for
-    every one.
+    every one, () for none: the table does not apply.
 
     A state's table applies to a callee in that state, so on that state's clocks. This only
     narrows anything for a number placed nowhere (a toll-free number: every state's table
@@ -46,12 +46,33 @@ def clocks_for(ctx: RuleContext, label: str) -> tuple[int, ...] | None:
     Rhode Island's on Guam's, and a toll-free number was never callable once the
     territories' zones were candidates. A callee placed by area code or address keeps every
     candidate clock for every table (an address in Florida is on Florida's clock, whichever
-    state's area code presumes the callee its resident). A state none of whose zones are
-    candidates keeps them all: never fewer rules than before."""
+    state's area code presumes the callee its resident). When a customer address names the
+    callee's zone but no region, a state none of whose clocks that zone shows does not
+    apply: the callee is not there (Rhode Island's window was read on Chicago's clock).
+    Otherwise a state none of whose zones are candidates keeps them all."""
     if ctx.location.regions or label == ctx.location.country:
         return None
-    picked = ctx.local.clocks_of(region_zones(label, ctx.policy))
+    own = region_zones(label, ctx.policy)
+    picked = ctx.local.clocks_of(own)
+    if not picked and own and ctx.location.source == "customer":
+        return ()
     return picked if picked and len(picked) < len(ctx.local.zones) else None
+
+
+def _elsewhere(
+    ctx: RuleContext, rid: str, label: str, what: str, rule: HoursRule | HolidayRule
+) -> Finding:
+    """The finding of a state table that does not apply: the callee's clock is not its."""
+    zones = ", ".join(ctx.local.zones)
+    return Finding(
+        rid,
+        FindingVerdict.SKIP,
+        f"the callee's address is on {zones}, none of {label}'s clocks: its {rule.name} "
+        f"{what} does not apply",
+        rule.citation,
+        rule.unverified,
+        _details(ctx),
+    )
 
 
 def _window(ctx: RuleContext, label: str, rule: HoursRule) -> Finding:
@@ -59,6 +80,8 @@ def _window(ctx: RuleContext, label: str, rule: HoursRule) -> Finding:
     view = ctx.local
     details = _details(ctx)
     clocks = clocks_for(ctx, label)
+    if clocks == ():
+        return _elsewhere(ctx, rid, label, "window", rule)
     if not view.moments:
         return Finding(
             rid,
@@ -109,6 +132,8 @@ def _holiday_memoised(ctx: RuleContext, label: str, rule: HolidayRule) -> Findin
     """
     location = ctx.location
     clocks = clocks_for(ctx, label)
+    if clocks == ():
+        return _elsewhere(ctx, rule_id("holiday", label, rule.name), label, "holiday ban", rule)
     days = ctx.local.days if clocks is None else ctx.local.days_on(clocks)
     key = (id(rule), label, days, location.regions, location.basis or location.source)
     memo = ctx.policy.memo("holiday")

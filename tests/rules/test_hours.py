@@ -413,3 +413,27 @@ def test_a_state_s_clocks_are_told_by_the_time_they_show_not_their_names() -> No
 
     florida = rule(decision, "hours.us-fl-solicitation")
     assert florida.verdict is FindingVerdict.BLOCK and "(US/Eastern)" in florida.reason
+
+
+def test_a_toll_free_callee_placed_on_one_clock_is_held_to_the_states_on_it() -> None:
+    """A customer address naming Chicago's zone (no region): 18:30 there on a Tuesday.
+    Rhode Island (Eastern only) is not where the callee is, so its 09:00-18:00 window was
+    wrongly read on Chicago's clock; Texas, on Central time, still applies."""
+    decision = decide_at(TOLL_FREE, datetime(2026, 12, 9, 0, 30, tzinfo=UTC), tz="America/Chicago")
+
+    rhode_island = rule(decision, "hours.us-ri-solicitation")
+    assert rhode_island.verdict is FindingVerdict.SKIP
+    assert "none of US-RI's clocks" in rhode_island.reason
+    assert rule(decision, "hours.us-tx-solicitation").verdict is FindingVerdict.ALLOW
+    assert rule(decision, "holiday.us-ri-state-holidays").verdict is FindingVerdict.SKIP
+    assert blocked(decision, "hours") == []
+
+
+def test_a_number_placed_by_area_code_keeps_every_table_on_its_clock() -> None:
+    """The narrowing is for callees placed nowhere: a Florida number given a Chicago address
+    (Florida presumes its area codes' callees resident) keeps Florida's window on it."""
+    decision = decide_at(
+        "+13055550100", datetime(2026, 12, 9, 2, 30, tzinfo=UTC), tz="America/Chicago"
+    )
+
+    assert rule(decision, "hours.us-fl-solicitation").verdict is FindingVerdict.BLOCK
