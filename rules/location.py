@@ -204,7 +204,9 @@ def address_problems(timezone: str | None, region: str | None, policy: Policy) -
     if region and parsed is None:
         problems.append(f"callee region {shorten(region)!r} is not a code such as US-FL")
     elif parsed is not None and not _known_region(parsed, policy):
-        problems.append(f"callee region {shorten(region or '')!r} is not a state of {parsed[:2]}")
+        pack = policy.jurisdictions.for_country(parsed[:2])
+        kind = "state" if pack is not None and pack.states else "region"
+        problems.append(f"callee region {shorten(region or '')!r} is not a {kind} of {parsed[:2]}")
     if timezone and not is_zone(timezone):
         problems.append(f"callee time zone {shorten(timezone)!r} is not an IANA zone")
     return problems
@@ -266,12 +268,15 @@ def _has_state_tables(code: str | None, policy: Policy) -> bool:
 
 
 def _known_region(region: str, policy: Policy) -> bool:
-    """Whether `region` is a state, where state tables pick rules by it. An unknown one
-    (`US-ZZ`) matched no table and silently dropped every state rule."""
+    """Whether `region` is a state, where state tables pick rules by it (an unknown one,
+    `US-ZZ`, matched no table and silently dropped every state rule), or one of the regions
+    a pack lists (`FR-ZZ` was read as a department without Alsace-Moselle's days)."""
     pack = policy.jurisdictions.for_country(region[:2])
-    if pack is None or not pack.states:
+    if pack is None:
         return True
-    return region[3:] in pack.states or region in _nanp_state_zones()
+    if pack.states:
+        return region[3:] in pack.states or region in _nanp_state_zones()
+    return not pack.region_codes or region in pack.region_codes
 
 
 def region_zones(region: str, policy: Policy) -> tuple[str, ...]:

@@ -53,7 +53,7 @@ _KEYS: dict[str, set[str]] = {
     "consent": _COMMON | {"accepts", "since", "until", "number_types"},
 }
 _PACK_KEYS = {"code", "name", "notes", "location", "states", *RULE_LISTS}
-_LOCATION_KEYS = {"timezones", "regions", "prefixes", "citation"}
+_LOCATION_KEYS = {"timezones", "regions", "prefixes", "citation", "region_codes"}
 MAX_PREFIX_DIGITS = 10  # what rules.location reads of a national number to place it
 
 
@@ -166,7 +166,9 @@ def build(code: str, raw: Any, path: str, errors: list[str]) -> Jurisdiction | N
         built = build(f"{code}-{state}", table, f"{path}.states.{state}", errors)
         if built is not None:
             states[str(state).upper()] = built
-    zones, region_zones, prefixes, loc_citation = _location(raw.get("location", {}), path, errors)
+    location = raw.get("location", {})
+    zones, region_zones, prefixes, loc_citation = _location(location, path, errors)
+    codes = _region_codes(location, code, path, errors) if isinstance(location, dict) else ()
     return Jurisdiction(
         code=code,
         name=name,
@@ -182,6 +184,7 @@ def build(code: str, raw: Any, path: str, errors: list[str]) -> Jurisdiction | N
         region_timezones=region_zones,
         prefixes=prefixes,
         location_citation=loc_citation,
+        region_codes=frozenset(codes),
     )
 
 
@@ -424,6 +427,23 @@ def _regime(item: Mapping[str, Any], where: str, errors: list[str]) -> ConsentRe
         frozenset(types),
         bool(item.get("unverified", False)),
     )
+
+
+def _region_codes(location: dict[str, Any], code: str, path: str, errors: list[str]) -> list[str]:
+    """`[location] region_codes`: `CC-SUB` codes of this pack's country."""
+    value = location.get("region_codes", [])
+    key = f"{path}.location.region_codes"
+    if not _strings(value):
+        errors.append(f"{key}: must be a list of region codes such as {code}-75")
+        return []
+    good = []
+    for item in value:
+        country, sep, sub = str(item).partition("-")
+        if country != code or not sep or not sub.isalnum() or len(sub) > 3:
+            errors.append(f"{key}: {item!r} is not a region code of {code} ({code}-SUB)")
+        else:
+            good.append(f"{country}-{sub.upper()}")
+    return good
 
 
 def _location(

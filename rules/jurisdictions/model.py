@@ -143,3 +143,6 @@ class Jurisdiction:
     region_timezones: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     prefixes: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=dict)
     location_citation: str = ""
+    # Every region code a callee address may name (`FR-75`), when the pack lists them: a
+    # made-up one is then refused as bad input. Empty: any well-formed code is taken.
+    region_codes: frozenset[str] = frozenset()

@@ -274,3 +274,59 @@ def test_an_instant_at_datetimes_edges_is_refused_as_bad_input(at: datetime) -> 
     # It raised OverflowError out of the rules (the lookback, the zones' local times).
     with pytest.raises(ValueError, match="years 1970-9998"):
         CallAttempt("+61291234567", None, at)
+
+
+@pytest.mark.parametrize(
+    ("region", "problem"),
+    [
+        ("FR-75", None),
+        ("FR-2A", None),
+        ("FR-6AE", None),
+        ("FR-GES", None),
+        ("FR-ZZ", "'FR-ZZ' is not a region of FR"),
+        ("FR-96", "'FR-96' is not a region of FR"),
+        ("AU-NSW", None),
+        ("AU-XX", "'AU-XX' is not a region of AU"),
+        ("ES-B", None),
+        ("ES-CT", None),
+        ("ES-ZZ", "'ES-ZZ' is not a region of ES"),
+        ("US-XX", "'US-XX' is not a state of US"),
+        ("DE-ZZ", None),  # the DE pack lists no regions: any well-formed code is taken
+    ],
+)
+def test_a_made_up_region_is_refused_where_the_pack_lists_its_regions(
+    region: str, problem: str | None
+) -> None:
+    """A made-up region (FR-ZZ) was taken as the callee's, with the national holidays only:
+    a French number lost the Alsace-Moselle days an unknown department gets."""
+    from rules.location import address_problems
+
+    problems = address_problems(None, region, Policy())
+    assert problems == ([f"callee region {problem}"] if problem else [])
+
+
+def test_every_region_a_pack_names_is_one_it_lists() -> None:
+    """The packs' own prefixes, regional zones and holiday aliases use codes the pack's
+    `region_codes` accept (else an address naming them would be refused)."""
+    from rules.jurisdictions import default_packs
+
+    for code, pack in default_packs().items():
+        if not pack.region_codes:
+            continue
+        named = {r for regions, _ in pack.prefixes.values() for r in regions}
+        named |= set(pack.region_timezones)
+        named |= {alias for rule in pack.holidays for alias in rule.aliases}
+        assert named <= pack.region_codes, (code, sorted(named - pack.region_codes))
+        assert len(pack.region_codes) > 7
+
+
+def test_an_override_s_region_codes_are_checked() -> None:
+    from rules.jurisdictions import from_settings
+
+    _, errors = from_settings(
+        {"FR": {"location": {"region_codes": ["FR-75", "DE-BY", "FR-TOOLONG"]}}}
+    )
+    assert [e.split(": ", 1)[1] for e in errors] == [
+        "'DE-BY' is not a region code of FR (FR-SUB)",
+        "'FR-TOOLONG' is not a region code of FR (FR-SUB)",
+    ]
