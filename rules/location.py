@@ -72,6 +72,18 @@ def utc_offsets(timezones: tuple[str, ...], at: datetime) -> frozenset[timedelta
     return frozenset(at.astimezone(zone).utcoffset() for zone in _zones(timezones))
 
 
+def standard_offsets(timezones: tuple[str, ...], at: datetime) -> frozenset[timedelta]:
+    """The zones' offsets at `at` without daylight saving time: `EST`, which a CRM may
+    write for New York all year, keeps New York's standard offset in July too."""
+    out = set()
+    for zone in _zones(timezones):
+        local = at.astimezone(zone)
+        offset, dst = local.utcoffset(), local.dst()
+        if offset is not None:
+            out.add(offset - (dst or timedelta(0)))
+    return frozenset(out)
+
+
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")  # as `%a` in the C locale
 
 

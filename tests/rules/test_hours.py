@@ -437,3 +437,22 @@ def test_a_number_placed_by_area_code_keeps_every_table_on_its_clock() -> None:
     )
 
     assert rule(decision, "hours.us-fl-solicitation").verdict is FindingVerdict.BLOCK
+
+
+@pytest.mark.parametrize(
+    ("zone", "at", "finding"),
+    [
+        # EST all year, as CRMs write New York: in July it shows Chicago's clock.
+        ("EST", datetime(2026, 7, 14, 23, 30, tzinfo=UTC), "hours.us-ri-solicitation"),
+        ("EST", datetime(2026, 8, 10, 18, 0, tzinfo=UTC), "holiday.us-ri-state-holidays"),
+        ("MST", datetime(2026, 7, 24, 20, 0, tzinfo=UTC), "holiday.us-ut-state-holidays"),
+    ],
+)
+def test_a_zone_without_summer_time_keeps_the_states_on_its_standard_clock(
+    zone: str, at: datetime, finding: str
+) -> None:
+    """19:30 New York time in July (RI closes at 18:00), Victory Day in Rhode Island,
+    Pioneer Day in Utah: a callee address on `EST` or `MST` is held to those states."""
+    decision = decide_at(TOLL_FREE, at, tz=zone)
+
+    assert rule(decision, finding).verdict is FindingVerdict.BLOCK
