@@ -57,6 +57,8 @@ from dialguard.store.retention import PrunePostponed, prune_history
 
 log = get_logger("dialguard.serve")
 
+# How long READY=1 and STOPPING=1 may wait for room in systemd's queue (sent once each).
+NOTIFY_WAIT_S = 1.0
 # How often the abuse detectors sweep all recent outcomes, besides reacting to each outcome.
 SWEEP_INTERVAL_S = 60.0
 MAX_SWEEP_GAP_S = 600.0
@@ -201,13 +203,17 @@ async def run_until_signalled(settings: Settings, *, ami: AmiSettings | None) ->
         loop.add_signal_handler(sig, stop.set)
     daemon = await start_daemon(settings, ami=ami)
     # Under systemd (Type=notify): serving now, and alive for as long as this loop turns.
-    systemd.notify("READY=1", f"STATUS=serving FastAGI on {settings.agi_host}:{daemon.agi.port}")
+    ready = ("READY=1", f"STATUS=serving FastAGI on {settings.agi_host}:{daemon.agi.port}")
+    sent = systemd.notify(*ready, wait_s=NOTIFY_WAIT_S)
     interval = systemd.watchdog_interval_s()
-    watchdog = asyncio.create_task(systemd.keep_alive(interval)) if interval else None
+    unsent = ready if systemd.managed() and not sent else ()
+    watchdog = (
+        asyncio.create_task(systemd.keep_alive(interval, unsent)) if interval or unsent else None
+    )
     try:
         await stop.wait()
     finally:
-        systemd.notify("STOPPING=1")
+        systemd.notify("STOPPING=1", wait_s=NOTIFY_WAIT_S)
         try:
             await daemon.stop()
         finally:
@@ -267,12 +273,24 @@ WORKER_STOP_TIMEOUT_S = 10.0  # sessions in flight (each within its deadline), t
 WORKER_START_TIMEOUT_S = 30.0
 WORKER_QUICK_DEATH_S = 5.0  # a worker dying sooner than this is restarted after a pause
 # A worker says it is alive every WORKER_HEARTBEAT_S from its event loop; one silent for
-# WORKER_STALL_S has a stalled loop (each call it is handed waits out the dialplan's 3 s
+# WORKER_STALL_S, and again for WORKER_HEARTBEAT_S (`_stalled`), has a stalled loop (each call it is handed waits out the dialplan's 3 s
 # bound, then is rejected) and is killed, then started again. The primary's own loop is
 # watched by systemd (WatchdogSec, dialguard/systemd.py).
 WORKER_HEARTBEAT_S = 1.0
 WORKER_STALL_S = 5.0
 PARENT_CHECK_S = 1.0
+
+
+# A worker imports the dialguard this process runs: a process that found it through its
+# own sys.path (a benchmark, an embedding), not an install, gave workers that died at their
+# first import, over and over, while the first process served alone. The folder is added
+# only when missing (an install's site-packages is there already), and not through
+# PYTHONPATH, which would put it before the standard library.
+_WORKER_START = (
+    f"import sys; here = {str(Path(__file__).resolve().parents[1])!r}; "
+    "here in sys.path or sys.path.insert(0, here); "
+    "from dialguard.daemon import worker_main; worker_main()"
+)
 
 
 class WorkerPool:
@@ -297,14 +315,14 @@ class WorkerPool:
     async def _spawn(self, index: int) -> None:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
+            "-P",  # no current folder on the path: a service's is not its to trust
             "-c",
-            "from dialguard.daemon import worker_main; worker_main()",
+            _WORKER_START,
             str(self._port),
             str(index),
             str(os.getpid()),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
-            env=_worker_environment(),
         )
         assert proc.stdin is not None and proc.stdout is not None
         proc.stdin.write(self._payload)
@@ -333,7 +351,8 @@ class WorkerPool:
         if not ready:  # heartbeats start once it serves: a slow start is waited for, not killed
             ready = bool(await proc.stdout.readline())  # b"": it died first
         if ready and await _stalled(proc) and proc.returncode is None and not self._stopping:
-            log.error("worker_stalled", worker=index, pid=proc.pid, silent_s=WORKER_STALL_S)
+            silent = WORKER_STALL_S + WORKER_HEARTBEAT_S  # with the second look
+            log.error("worker_stalled", worker=index, pid=proc.pid, silent_s=silent)
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
         code = await proc.wait()
@@ -368,16 +387,6 @@ class WorkerPool:
                 log.warning("worker_exit", pid=proc.pid, exit_code=code)
         for task in list(self._watchers):
             task.cancel()
-
-
-def _worker_environment() -> dict[str, str]:
-    """This environment, with the folder this dialguard was imported from first on the
-    worker's path: a process that found dialguard through its own sys.path (a benchmark, an
-    embedding) and not an install gave workers that died at their first import, over and
-    over, while the first process served alone."""
-    here = str(Path(__file__).resolve().parents[1])
-    path = os.environ.get("PYTHONPATH")
-    return {**os.environ, "PYTHONPATH": here + (os.pathsep + path if path else "")}
 
 
 async def _stalled(proc: asyncio.subprocess.Process) -> bool:

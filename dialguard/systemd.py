@@ -21,9 +21,18 @@ from dialguard.logs import get_logger
 log = get_logger("dialguard.systemd")
 
 
-def notify(*fields: str) -> bool:
+def managed() -> bool:
+    """Whether a service manager listens for notifications ($NOTIFY_SOCKET)."""
+    return bool(os.environ.get("NOTIFY_SOCKET"))
+
+
+def notify(*fields: str, wait_s: float = 0.0) -> bool:
     """Send `fields` (`READY=1`, `STATUS=...`) to systemd; False when not run by systemd or
-    the socket refuses (logged once per call: a notification is never worth failing for)."""
+    the socket refuses (logged: a notification is never worth failing for).
+
+    `wait_s` 0 never waits: a service manager too busy to read must not stall the FastAGI
+    loop a watchdog ping runs on (a ping dropped is sent again at the next interval).
+    `READY=1` and `STOPPING=1` are sent once, so they may wait a little for room."""
     address = os.environ.get("NOTIFY_SOCKET")
     if not address:
         return False
@@ -32,9 +41,11 @@ def notify(*fields: str) -> bool:
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
             sock.connect(address)
-            # Never wait: a service manager too busy to read must not stall the FastAGI
-            # loop this runs on (a ping dropped now is sent again at the next interval).
-            sock.send("\n".join(fields).encode(), socket.MSG_DONTWAIT)
+            if wait_s > 0:
+                sock.settimeout(wait_s)
+                sock.send("\n".join(fields).encode())
+            else:
+                sock.send("\n".join(fields).encode(), socket.MSG_DONTWAIT)
     except OSError as exc:
         log.warning("systemd_notify_failed", socket=address.lstrip("\0"), error=str(exc))
         return False
@@ -54,9 +65,17 @@ def watchdog_interval_s() -> float | None:
     return int(usec) / 1e6 / 2
 
 
-async def keep_alive(interval_s: float) -> None:
-    """Ping the watchdog from the event loop for as long as it turns: a stalled loop stops
-    the pings, and systemd restarts the service."""
-    while True:
-        notify("WATCHDOG=1")
-        await asyncio.sleep(interval_s)
+async def keep_alive(interval_s: float | None, unsent: tuple[str, ...] = ()) -> None:
+    """Ping the watchdog (every `interval_s`, when there is one) from the event loop for as
+    long as it turns: a stalled loop stops the pings, and systemd restarts the service.
+    `unsent`: a notification the manager had no room for (`READY=1`), sent again until it
+    goes: without it systemd would wait for readiness until its start timeout."""
+    while interval_s or unsent:
+        if unsent and notify(*unsent):
+            unsent = ()
+        if interval_s:
+            notify("WATCHDOG=1")
+        await asyncio.sleep(interval_s or RESEND_S)
+
+
+RESEND_S = 1.0

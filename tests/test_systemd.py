@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -74,6 +75,30 @@ def test_a_manager_that_does_not_read_never_blocks_the_loop(
 
     assert not blocked
     assert results[0] and not results[-1]  # the queue filled, and the rest were dropped
+
+
+async def test_a_ready_the_manager_had_no_room_for_is_sent_again(
+    manager: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """READY=1 is sent once: lost, systemd would wait for it until its start timeout
+    (10 minutes, holding Asterisk back). It is sent again until the manager takes it."""
+    import asyncio
+
+    monkeypatch.setenv("NOTIFY_SOCKET", manager.getsockname())
+    while systemd.notify("WATCHDOG=1"):  # the manager's queue fills up
+        pass
+    assert not systemd.notify("READY=1", "STATUS=serving", wait_s=0.05)
+
+    resend = asyncio.create_task(systemd.keep_alive(None, ("READY=1", "STATUS=serving")))
+    await asyncio.sleep(0.2)
+    manager.setblocking(False)
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            manager.recv(4096)  # the manager reads, room is made
+    manager.setblocking(True)
+    await asyncio.wait_for(resend, timeout=5)  # ends once READY went
+
+    assert manager.recv(4096) == b"READY=1\nSTATUS=serving"
 
 
 @pytest.mark.parametrize(

@@ -152,6 +152,13 @@ def exchange_zones(npa: int) -> tuple[str, ...]:
     return tuple(sorted(counts, key=lambda zone: -counts[zone]))
 
 
+NON_GEOGRAPHIC_ZONES = 20  # phonenumbers gives a code without a place every NANP zone (42)
+
+
+def zones_of(number: phonenumbers.PhoneNumber) -> tuple[str, ...]:
+    return tuple(z for z in timezone.time_zones_for_geographical_number(number) if "/" in z)
+
+
 def states_of(description: str) -> tuple[str, ...]:
     """The states or provinces an area code's description names (several for 902,
     "Nova Scotia/Prince Edward Island"); () when it names none this tool knows."""
@@ -182,11 +189,14 @@ def main() -> int:
         elif country in ("US", "CA"):
             description = geocoder.description_for_valid_number(number, "en")
             states = states_of(description)
-            if description and not states and description not in ("Canada", "United States"):
+            # Non-geographic codes (toll-free, 5XX, 900) have no description and every NANP
+            # zone; a new geographic code phonenumbers has not named yet has a few.
+            named = description or len(zones_of(number)) < NON_GEOGRAPHIC_ZONES
+            if not states and named and description not in ("Canada", "United States"):
                 unplaced.append(f"{npa} {description!r}")
         else:
             continue
-        zones = tuple(z for z in timezone.time_zones_for_geographical_number(number) if "/" in z)
+        zones = zones_of(number)
         if not zones or not states:
             continue
         note = ""
