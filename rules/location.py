@@ -72,15 +72,17 @@ def utc_offsets(timezones: tuple[str, ...], at: datetime) -> frozenset[timedelta
     return frozenset(at.astimezone(zone).utcoffset() for zone in _zones(timezones))
 
 
-def standard_offsets(timezones: tuple[str, ...], at: datetime) -> frozenset[timedelta]:
-    """The zones' offsets at `at` without daylight saving time: `EST`, which a CRM may
-    write for New York all year, keeps New York's standard offset in July too."""
+def offsets_of_year(timezones: tuple[str, ...], at: datetime) -> frozenset[timedelta]:
+    """Every UTC offset the zones keep in `at`'s year (winter, summer and now): one offset
+    for a zone without summer time (`EST`, `Etc/GMT+4`, `America/Phoenix`)."""
+    year = at.astimezone(UTC).year
+    instants = (at, datetime(year, 1, 15, tzinfo=UTC), datetime(year, 7, 15, tzinfo=UTC))
     out = set()
     for zone in _zones(timezones):
-        local = at.astimezone(zone)
-        offset, dst = local.utcoffset(), local.dst()
-        if offset is not None:
-            out.add(offset - (dst or timedelta(0)))
+        for instant in instants:
+            offset = instant.astimezone(zone).utcoffset()
+            if offset is not None:
+                out.add(offset)
     return frozenset(out)
 
 

@@ -23,7 +23,7 @@ from rules.jurisdictions.applicable import (
     rule_id,
 )
 from rules.jurisdictions.model import DAYS, HolidayRule, HoursRule
-from rules.location import DAY_NAMES, region_zones, standard_offsets
+from rules.location import DAY_NAMES, offsets_of_year, region_zones
 from rules.models import Finding, FindingVerdict
 
 
@@ -47,18 +47,19 @@ def clocks_for(ctx: RuleContext, label: str) -> tuple[int, ...] | None:
     territories' zones were candidates. A callee placed by area code or address keeps every
     candidate clock for every table (an address in Florida is on Florida's clock, whichever
     state's area code presumes the callee its resident). When a customer address names the
-    callee's zone but no region, a state whose clocks that zone shows neither now nor in
-    standard time does not apply: the callee is not there (Rhode Island's window was read
-    on Chicago's clock). "Neither now nor in standard time": `EST`, which a CRM may write
-    for New York all year, shows Chicago's clock in July and must keep Rhode Island.
-    Otherwise a state none of whose zones are candidates keeps them all."""
+    callee's zone but no region, a state none of whose clocks that zone shows does not
+    apply: the callee is not there (Rhode Island's window was read on Chicago's clock). A
+    zone without summer time (`EST`, `Etc/GMT+4`, as a CRM may write New York all year)
+    may stand for either season's clock: it keeps every state that keeps its offset at some
+    time of the year. Otherwise a state none of whose zones are candidates keeps them all."""
     if ctx.location.regions or label == ctx.location.country:
         return None
     own = region_zones(label, ctx.policy)
     picked = ctx.local.clocks_of(own)
     if not picked and own and ctx.location.source == "customer":
-        at = ctx.attempt.at
-        if not standard_offsets(ctx.local.zones, at) & standard_offsets(own, at):
+        at, zones = ctx.attempt.at, ctx.local.zones
+        fixed = all(len(offsets_of_year((zone,), at)) == 1 for zone in zones)
+        if not fixed or not offsets_of_year(zones, at) & offsets_of_year(own, at):
             return ()
     return picked if picked and len(picked) < len(ctx.local.zones) else None
 
