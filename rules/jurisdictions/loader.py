@@ -168,14 +168,21 @@ def build(code: str, raw: Any, path: str, errors: list[str]) -> Jurisdiction | N
             states[str(state).upper()] = built
     location = raw.get("location", {})
     zones, region_zones, prefixes, loc_citation = _location(location, path, errors)
-    codes = _region_codes(location, code, path, errors) if isinstance(location, dict) else ()
+    codes = _region_codes(location, code, path, errors) if isinstance(location, dict) else []
+    holidays = tuple(r for r in _rules(lists["holidays"], path, "holidays", _holiday, errors) if r)
+    if codes:
+        # The pack's own codes must be ones an address may name, or they could never match.
+        named = {r for regions, _ in prefixes.values() for r in regions} | set(region_zones)
+        named |= {alias for rule in holidays for alias in rule.aliases}
+        errors += [
+            f"{path}.location.region_codes: {region!r} is used by the pack but not listed"
+            for region in sorted(named - set(codes))
+        ]
     return Jurisdiction(
         code=code,
         name=name,
         hours=tuple(r for r in _rules(lists["hours"], path, "hours", _hours, errors) if r),
-        holidays=tuple(
-            r for r in _rules(lists["holidays"], path, "holidays", _holiday, errors) if r
-        ),
+        holidays=holidays,
         caps=tuple(r for r in _rules(lists["caps"], path, "caps", _cap, errors) if r),
         consent=tuple(r for r in _rules(lists["consent"], path, "consent", _regime, errors) if r),
         states=states,

@@ -285,6 +285,8 @@ def test_an_instant_at_datetimes_edges_is_refused_as_bad_input(at: datetime) -> 
         ("FR-6AE", None),
         ("FR-GES", None),
         ("FR-ZZ", "'FR-ZZ' is not a region of FR"),
+        ("FR-GUA", None),  # the 2016 ISO code of Guadeloupe
+        ("FR-20", None),  # Corsica's postcode prefix
         ("FR-96", "'FR-96' is not a region of FR"),
         ("AU-NSW", None),
         ("AU-XX", "'AU-XX' is not a region of AU"),
@@ -331,3 +333,17 @@ def test_an_override_s_region_codes_are_checked() -> None:
         "'DE-BY' is not a region code of FR (FR-SUB)",
         "'FR-TOOLONG' is not a region code of FR (FR-SUB)",
     ]
+
+
+def test_an_override_s_region_codes_replace_the_list_and_must_hold_the_pack_s_own() -> None:
+    from rules.jurisdictions import from_settings
+    from rules.location import address_problems
+
+    _, errors = from_settings({"FR": {"location": {"region_codes": ["FR-GUA"]}}})
+    assert (
+        "jurisdictions.FR.location.region_codes: 'FR-67' is used by the pack but not listed"
+        in errors
+    )
+    jurisdictions, errors = from_settings({"FR": {"location": {"region_codes": []}}})
+    assert errors == []
+    assert address_problems(None, "FR-ZZ", Policy(jurisdictions=jurisdictions)) == []
