@@ -326,9 +326,8 @@ def test_every_region_a_pack_names_is_one_it_lists() -> None:
 def test_an_override_s_region_codes_are_checked() -> None:
     from rules.jurisdictions import from_settings
 
-    _, errors = from_settings(
-        {"FR": {"location": {"region_codes": ["FR-75", "DE-BY", "FR-TOOLONG"]}}}
-    )
+    codes = ["FR-75", "FR-57", "FR-67", "FR-68", "FR-GES", "DE-BY", "FR-TOOLONG"]
+    _, errors = from_settings({"FR": {"location": {"region_codes": codes}}})
     assert [e.split(": ", 1)[1] for e in errors] == [
         "'DE-BY' is not a region code of FR (FR-SUB)",
         "'FR-TOOLONG' is not a region code of FR (FR-SUB)",
