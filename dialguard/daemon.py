@@ -213,12 +213,12 @@ async def run_until_signalled(settings: Settings, *, ami: AmiSettings | None) ->
     try:
         await stop.wait()
     finally:
+        # Before STOPPING=1: a READY=1 still waiting for room must not follow it (systemd
+        # would start Asterisk against a guard shutting down), and systemd stops watching.
+        if watchdog is not None:
+            watchdog.cancel()
         systemd.notify("STOPPING=1", wait_s=NOTIFY_WAIT_S)
-        try:
-            await daemon.stop()
-        finally:
-            if watchdog is not None:
-                watchdog.cancel()
+        await daemon.stop()
 
 
 def sweep_wait(took_s: float, cost_share: float) -> float:
@@ -285,10 +285,16 @@ PARENT_CHECK_S = 1.0
 # own sys.path (a benchmark, an embedding), not an install, gave workers that died at their
 # first import, over and over, while the first process served alone. The folder is added
 # only when missing (an install's site-packages is there already), and not through
-# PYTHONPATH, which would put it before the standard library.
+# PYTHONPATH, which would put it before the standard library; a worker that imports
+# another dialguard all the same refuses to start (logged as it dies).
 _WORKER_START = (
-    f"import sys; here = {str(Path(__file__).resolve().parents[1])!r}; "
-    "here in sys.path or sys.path.insert(0, here); "
+    f"import os, sys; here = {str(Path(__file__).resolve().parents[1])!r}; "
+    # Compared as real paths: a venv reached through a symlink (/opt/dialguard) lists its
+    # site-packages by the link's name.
+    "here in map(os.path.realpath, sys.path) or sys.path.insert(0, here); "
+    "import dialguard; "
+    "os.path.realpath(dialguard.__file__).startswith(here + os.sep) or sys.exit("
+    "f'dialguard worker: imported {dialguard.__file__}, not the one in {here}'); "
     "from dialguard.daemon import worker_main; worker_main()"
 )
 

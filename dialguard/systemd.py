@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from enum import Enum
 
 from dialguard.logs import get_logger
 
@@ -33,9 +34,20 @@ def notify(*fields: str, wait_s: float = 0.0) -> bool:
     `wait_s` 0 never waits: a service manager too busy to read must not stall the FastAGI
     loop a watchdog ping runs on (a ping dropped is sent again at the next interval).
     `READY=1` and `STOPPING=1` are sent once, so they may wait a little for room."""
+    return _deliver(fields, wait_s) is _Delivery.SENT
+
+
+class _Delivery(Enum):
+    SENT = "sent"
+    NO_ROOM = "no room"  # the manager's queue is full: worth sending again
+    FAILED = "failed"  # no manager there, or not one to take it: not worth it
+    UNMANAGED = "unmanaged"
+
+
+def _deliver(fields: tuple[str, ...], wait_s: float) -> _Delivery:
     address = os.environ.get("NOTIFY_SOCKET")
     if not address:
-        return False
+        return _Delivery.UNMANAGED
     if address.startswith("@"):  # an abstract socket: a leading NUL byte
         address = "\0" + address[1:]
     try:
@@ -48,8 +60,9 @@ def notify(*fields: str, wait_s: float = 0.0) -> bool:
                 sock.send("\n".join(fields).encode(), socket.MSG_DONTWAIT)
     except OSError as exc:
         log.warning("systemd_notify_failed", socket=address.lstrip("\0"), error=str(exc))
-        return False
-    return True
+        full = isinstance(exc, (BlockingIOError, TimeoutError))
+        return _Delivery.NO_ROOM if full else _Delivery.FAILED
+    return _Delivery.SENT
 
 
 def watchdog_interval_s() -> float | None:
@@ -71,8 +84,8 @@ async def keep_alive(interval_s: float | None, unsent: tuple[str, ...] = ()) -> 
     `unsent`: a notification the manager had no room for (`READY=1`), sent again until it
     goes: without it systemd would wait for readiness until its start timeout."""
     while interval_s or unsent:
-        if unsent and notify(*unsent):
-            unsent = ()
+        if unsent and _deliver(unsent, 0) is not _Delivery.NO_ROOM:
+            unsent = ()  # sent, or no manager there to take it: sending again is no use
         if interval_s:
             notify("WATCHDOG=1")
         await asyncio.sleep(interval_s or RESEND_S)

@@ -101,6 +101,57 @@ async def test_a_ready_the_manager_had_no_room_for_is_sent_again(
     assert manager.recv(4096) == b"READY=1\nSTATUS=serving"
 
 
+async def test_a_ready_with_no_manager_to_take_it_is_not_sent_for_ever(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "nobody-listens"))
+    resend = asyncio.create_task(systemd.keep_alive(None, ("READY=1",)))
+
+    await asyncio.wait_for(resend, timeout=2)  # one try: nothing there, nothing to wait for
+
+
+def test_serve_sends_ready_again_when_the_manager_had_no_room_and_never_after_stopping(
+    manager: socket.socket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NOTIFY_SOCKET", manager.getsockname())
+    while systemd.notify("WATCHDOG=1"):  # systemd busy at boot: its queue is full
+        pass
+    proc, log = start_serve(tmp_path, free_port(), env={"NOTIFY_SOCKET": manager.getsockname()})
+    try:
+        _wait_for_line(log, "serving")
+        time.sleep(1.5)  # READY=1 found no room (it waits 1 s), and is tried again
+        manager.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                manager.recv(4096)  # systemd catches up
+        manager.setblocking(True)
+        messages = [manager.recv(4096).decode()]
+        proc.send_signal(signal.SIGTERM)
+        while "STOPPING=1" not in messages:
+            messages.append(manager.recv(4096).decode())
+        assert proc.wait(timeout=15) == 0
+        time.sleep(1.2)
+        manager.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                messages.append(manager.recv(4096).decode())
+    finally:
+        proc.kill()
+        proc.wait()
+
+    assert messages[0].startswith("READY=1")
+    assert messages[-1] == "STOPPING=1"
+
+
+def _wait_for_line(log: Path, event: str) -> None:
+    deadline = time.monotonic() + 15
+    while f'"event":"{event}"' not in log.read_text():
+        assert time.monotonic() < deadline, log.read_text()[-2000:]
+        time.sleep(0.05)
+
+
 @pytest.mark.parametrize(
     ("usec", "pid", "expected"),
     [
