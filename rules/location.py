@@ -213,6 +213,14 @@ def address_problems(timezone: str | None, region: str | None, policy: Policy) -
     """What is wrong with a callee address given with a call (empty when it is usable). The
     AGI route and `check` refuse such a call as bad input: a typo'd zone would otherwise be
     dropped, and the number's own location could allow a call the address would block."""
+    return read_address(timezone, region, policy)[2]
+
+
+def read_address(
+    timezone: str | None, region: str | None, policy: Policy
+) -> tuple[str | None, str | None, list[str]]:
+    """The usable zone and region of a callee address (None for one that is missing or
+    cannot be used), and what is wrong with it: one reading for `locate` and the refusals."""
     problems = []
     parsed = parse_region(region)
     if region and parsed is None:
@@ -221,19 +229,17 @@ def address_problems(timezone: str | None, region: str | None, policy: Policy) -
         pack = policy.jurisdictions.for_country(parsed[:2])
         kind = "state" if pack is not None and pack.states else "region"
         problems.append(f"callee region {shorten(region or '')!r} is not a {kind} of {parsed[:2]}")
-    if timezone and not is_zone(timezone):
+        parsed = None
+    zone = timezone if is_zone(timezone) else None
+    if timezone and zone is None:
         problems.append(f"callee time zone {shorten(timezone)!r} is not an IANA zone")
-    return problems
+    return zone, parsed, problems
 
 
 def locate(attempt: CallAttempt, destination: ParsedNumber, policy: Policy) -> CalleeLocation:
     inferred = _from_number(destination, policy)
     country = inferred.country  # whose law applies: the US for its territories' numbers
-    problems = address_problems(attempt.callee_timezone, attempt.callee_region, policy)
-    region = parse_region(attempt.callee_region)
-    if region is not None and not _known_region(region, policy):
-        region = None
-    zone = attempt.callee_timezone if is_zone(attempt.callee_timezone) else None
+    zone, region, problems = read_address(attempt.callee_timezone, attempt.callee_region, policy)
     if region is None and zone is None:
         if not problems:
             return inferred  # the number says all there is
