@@ -57,9 +57,10 @@ def clocks_for(ctx: RuleContext, label: str) -> tuple[int, ...] | None:
     own = region_zones(label, ctx.policy)
     picked = ctx.local.clocks_of(own)
     if not picked and own and ctx.location.source == "customer":
-        at, zones = ctx.attempt.at, ctx.local.zones
-        fixed = all(len(offsets_of_year((zone,), at)) == 1 for zone in zones)
-        if not fixed or not offsets_of_year(zones, at) & offsets_of_year(own, at):
+        at = ctx.attempt.at
+        each = [offsets_of_year((zone,), at) for zone in ctx.local.zones]
+        fixed = all(len(offsets) == 1 for offsets in each)
+        if not fixed or not frozenset().union(*each) & offsets_of_year(own, at):
             return ()
     return picked if picked and len(picked) < len(ctx.local.zones) else None
 
