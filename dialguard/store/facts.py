@@ -9,14 +9,12 @@ per-number fact but the register hits (`PER_NUMBER`), then every register lookup
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
-import orjson
-
+from dialguard.jsontext import compact_json
 from dialguard.store.timeconv import from_epoch, require_epoch, to_epoch
 from rules.facts import (
     CallerIdRecord,
@@ -343,20 +341,9 @@ INSERT_DECISION = (
 
 def _audit_json(value: object) -> str:
     """Compact JSON of an audit record's part, built on the event loop for every check and
-    stored for years. orjson, at a fifth of the json module's cost (10 -> 2 us a record
-    here); as `json.dumps(default=str)` did, what JSON has no type for (a date, a
-    dataclass) is written as its str(). Text is UTF-8, not \\u-escaped. What orjson refuses
-    (an integer past 64 bits, such as an `agi_callingpres` Asterisk never sends) is written
-    by json.dumps: a record never fails for its encoding."""
-    try:
-        return orjson.dumps(value, default=str, option=_AUDIT_OPTIONS).decode()
-    except orjson.JSONEncodeError:
-        return json.dumps(value, default=str, separators=(",", ":"))
-
-
-_AUDIT_OPTIONS = (
-    orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_NON_STR_KEYS
-)
+    stored for years (`compact_json`: what JSON has no type for, a date or a dataclass, is
+    written as its str(); text is UTF-8, not \\u-escaped)."""
+    return compact_json(value, str, non_str_keys=True)
 
 
 def decision_row(
