@@ -16,9 +16,9 @@ from dialguard.cli.app import (
     silence_stdout,
 )
 from dialguard.guard import Guard
-from rules.engine import prepare
 from rules.location import address_problems
 from rules.models import CallAttempt, Decision, Purpose
+from rules.numbers import is_emergency
 
 
 @cli.command()
@@ -71,7 +71,7 @@ def check(
         callee_region=callee_region,
     )
     policy = app.settings.policy
-    if not prepare(attempt, policy).emergency:
+    if not is_emergency(number, policy.region_for(attempt.tenant)):
         # As the AGI route: an address that cannot be read is refused (the route blocks),
         # but an emergency call is decided on its dial string and campaign alone.
         problems = [
