@@ -141,6 +141,8 @@ def read_request(block: bytes) -> AgiRequest:
 
 # `agi_arg_1`, `agi_arg_2`...: the names of the arguments, in Asterisk's order.
 _ARG_NAMES = tuple(f"agi_arg_{n}" for n in range(1, 129))
+_ENV_KEYS = list(ENV_ORDER)
+_NAME, _SEP, _VALUE = itemgetter(0), itemgetter(1), itemgetter(2)  # of `str.partition`
 
 
 def _as_asterisk_writes_it(text: str) -> AgiRequest | None:
@@ -163,12 +165,6 @@ def _as_asterisk_writes_it(text: str) -> AgiRequest | None:
         return None
     values = list(map(_VALUE, pairs))
     return _request(dict(zip(keys, values, strict=True)), None, tuple(values[known:]))
-
-
-_NAME, _SEP, _VALUE = itemgetter(0), itemgetter(1), itemgetter(2)
-
-
-_ENV_KEYS = list(ENV_ORDER)
 
 
 def _read_request(text: str) -> AgiRequest:

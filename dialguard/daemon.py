@@ -273,9 +273,10 @@ WORKER_STOP_TIMEOUT_S = 10.0  # sessions in flight (each within its deadline), t
 WORKER_START_TIMEOUT_S = 30.0
 WORKER_QUICK_DEATH_S = 5.0  # a worker dying sooner than this is restarted after a pause
 # A worker says it is alive every WORKER_HEARTBEAT_S from its event loop; one silent for
-# WORKER_STALL_S, and again for WORKER_HEARTBEAT_S (`_stalled`), has a stalled loop (each call it is handed waits out the dialplan's 3 s
-# bound, then is rejected) and is killed, then started again. The primary's own loop is
-# watched by systemd (WatchdogSec, dialguard/systemd.py).
+# WORKER_STALL_S, and again for WORKER_HEARTBEAT_S (`_stalled`), has a stalled loop (each
+# call it is handed waits out the dialplan's 3 s bound, then is rejected) and is killed,
+# then started again. The primary's own loop is watched by systemd (WatchdogSec,
+# dialguard/systemd.py).
 WORKER_HEARTBEAT_S = 1.0
 WORKER_STALL_S = 5.0
 PARENT_CHECK_S = 1.0
