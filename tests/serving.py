@@ -3,11 +3,15 @@ systemd's notify socket): on a free port, its log lines in a file."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 
 def free_port() -> int:
@@ -32,3 +36,18 @@ def start_serve(
             stderr=stderr,
         )
     return proc, log
+
+
+def wait_for_lines(log: Path, event: str, count: int, timeout_s: float = 15.0) -> list[dict]:
+    """The first `count` log lines of `event` in `log`, once written (fails the test after
+    `timeout_s`, with the log's end)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        text = log.read_text() if log.exists() else ""
+        complete = text[: text.rfind("\n") + 1]  # a line being written is read next time
+        lines = [json.loads(line) for line in complete.splitlines() if line.startswith("{")]
+        found = [line for line in lines if line["event"] == event]
+        if len(found) >= count:
+            return found
+        time.sleep(0.05)
+    pytest.fail(f"no {count} {event!r} line(s) within {timeout_s} s:\n{log.read_text()[-2000:]}")

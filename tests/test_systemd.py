@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from dialguard import systemd
-from tests.serving import free_port, start_serve
+from tests.serving import free_port, start_serve, wait_for_lines
 
 
 @pytest.fixture
@@ -120,7 +120,7 @@ def test_serve_sends_ready_again_when_the_manager_had_no_room_and_never_after_st
         pass
     proc, log = start_serve(tmp_path, free_port(), env={"NOTIFY_SOCKET": manager.getsockname()})
     try:
-        _wait_for_line(log, "serving")
+        wait_for_lines(log, "serving", 1)
         time.sleep(1.5)  # READY=1 found no room (it waits 1 s), and is tried again
         manager.setblocking(False)
         with contextlib.suppress(BlockingIOError):
@@ -143,13 +143,6 @@ def test_serve_sends_ready_again_when_the_manager_had_no_room_and_never_after_st
 
     assert messages[0].startswith("READY=1")
     assert messages[-1] == "STOPPING=1"
-
-
-def _wait_for_line(log: Path, event: str) -> None:
-    deadline = time.monotonic() + 15
-    while f'"event":"{event}"' not in log.read_text():
-        assert time.monotonic() < deadline, log.read_text()[-2000:]
-        time.sleep(0.05)
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,7 @@ from rules.models import CallAttempt, Decision, Verdict
 from rules.outcomes import CallOutcome
 from rules.policy import Policy, TenantSettings
 from tests.agi.fake_asterisk import FakeAsterisk, env_lines, load_transcript, with_env
-from tests.serving import free_port, start_serve
+from tests.serving import free_port, start_serve, wait_for_lines
 
 CALLER_ID = "+61291234567"
 
@@ -248,19 +248,6 @@ def test_dialguard_serve_runs_declares_its_failure_policy_and_stops_on_sigterm(
     assert any(line["event"] == "stopped" for line in lines)
 
 
-def _wait_for_lines(log: Path, event: str, count: int, timeout_s: float = 15.0) -> list[dict]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        text = log.read_text() if log.exists() else ""
-        complete = text[: text.rfind("\n") + 1]  # a line being written is read next time
-        lines = [json.loads(line) for line in complete.splitlines() if line.startswith("{")]
-        found = [line for line in lines if line["event"] == event]
-        if len(found) >= count:
-            return found
-        time.sleep(0.05)
-    pytest.fail(f"no {count} {event!r} line(s) within {timeout_s} s:\n{log.read_text()[-2000:]}")
-
-
 async def _calls(port: int, env: list[str], count: int) -> list[FakeAsterisk]:
     channels = [
         FakeAsterisk(
@@ -298,14 +285,14 @@ def test_dialguard_serve_with_two_workers_serves_restarts_a_dead_worker_and_stop
     call_env = _env(fixtures_dir, "allow-answered")
     proc, log = start_serve(tmp_path, port, "--workers", "2")
     try:
-        first_worker = _wait_for_lines(log, "worker_serving", 1)[0]["pid"]
+        first_worker = wait_for_lines(log, "worker_serving", 1)[0]["pid"]
         before = asyncio.run(_calls(port, call_env, 40))
         # Decision records are written behind the check (store/hotpath.py): a process killed
         # outright loses the few milliseconds not yet committed, so let them land first.
         _wait_for_count(tmp_path / "dg.sqlite3", 40)
         os.kill(first_worker, signal.SIGKILL)
-        died = _wait_for_lines(log, "worker_died", 1)[0]
-        restarted = _wait_for_lines(log, "worker_serving", 2)[1]["pid"]
+        died = wait_for_lines(log, "worker_died", 1)[0]
+        restarted = wait_for_lines(log, "worker_serving", 2)[1]["pid"]
         after = asyncio.run(_calls(port, call_env, 40))
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=15)
@@ -337,7 +324,7 @@ def test_dialguard_serve_with_two_workers_serves_restarts_a_dead_worker_and_stop
 def _serve_two_workers(tmp_path: Path, port: int) -> tuple[subprocess.Popen[bytes], Path]:
     """`dialguard serve --workers 2`, once the first process serves (its workers do too)."""
     proc, log = start_serve(tmp_path, port, "--workers", "2")
-    _wait_for_lines(log, "serving", 1)
+    wait_for_lines(log, "serving", 1)
     return proc, log
 
 
@@ -361,11 +348,11 @@ def test_a_worker_whose_loop_stalls_is_killed_and_started_again(
     proc, log = _serve_two_workers(tmp_path, port)
     stalled_pid = None
     try:
-        stalled_pid = _wait_for_lines(log, "worker_serving", 1)[0]["pid"]
+        stalled_pid = wait_for_lines(log, "worker_serving", 1)[0]["pid"]
         os.kill(stalled_pid, signal.SIGSTOP)
-        stalled = _wait_for_lines(log, "worker_stalled", 1, timeout_s=20)[0]
-        died = _wait_for_lines(log, "worker_died", 1)[0]
-        restarted = _wait_for_lines(log, "worker_serving", 2)[1]["pid"]
+        stalled = wait_for_lines(log, "worker_stalled", 1, timeout_s=20)[0]
+        died = wait_for_lines(log, "worker_died", 1)[0]
+        restarted = wait_for_lines(log, "worker_serving", 2)[1]["pid"]
         after = asyncio.run(_calls(port, _env(fixtures_dir, "allow-answered"), 20))
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=15)
@@ -386,7 +373,7 @@ def test_a_stalled_first_process_does_not_kill_its_healthy_workers(tmp_path: Pat
     timeout and the heartbeats queued meanwhile are due together. The workers live on."""
     proc, log = _serve_two_workers(tmp_path, free_port())
     try:
-        worker = _wait_for_lines(log, "worker_serving", 1)[0]["pid"]
+        worker = wait_for_lines(log, "worker_serving", 1)[0]["pid"]
         proc.send_signal(signal.SIGSTOP)
         time.sleep(6.5)
         proc.send_signal(signal.SIGCONT)
@@ -413,14 +400,14 @@ def test_a_worker_stopping_behind_a_locked_database_is_not_taken_for_stalled(
     proc, log = _serve_two_workers(tmp_path, port)
     db = tmp_path / "dg.sqlite3"
     try:
-        worker = _wait_for_lines(log, "worker_serving", 1)[0]["pid"]
+        worker = wait_for_lines(log, "worker_serving", 1)[0]["pid"]
         with contextlib.closing(sqlite3.connect(db, isolation_level=None)) as lock:
             lock.execute("BEGIN IMMEDIATE")  # as an import holds it
             calls = asyncio.run(_calls(port, _env(fixtures_dir, "allow-answered"), 40))
             os.kill(worker, signal.SIGTERM)
             time.sleep(4.5)
             lock.execute("COMMIT")
-        died = _wait_for_lines(log, "worker_died", 1)[0]
+        died = wait_for_lines(log, "worker_died", 1)[0]
         _wait_for_count(db, 40, timeout_s=15)
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=15)
@@ -453,7 +440,7 @@ def test_workers_import_the_same_dialguard_as_the_first_process(tmp_path: Path) 
             stderr=stderr,
         )
     try:
-        worker = _wait_for_lines(log, "worker_serving", 1)[0]
+        worker = wait_for_lines(log, "worker_serving", 1)[0]
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=15)
     finally:
