@@ -146,7 +146,7 @@ def _rank(finding: Finding) -> int:
 def _decision(ctx: RuleContext, findings: list[Finding]) -> Decision:
     block = FindingVerdict.BLOCK
     blocking = sorted([f for f in findings if f.verdict is block], key=_rank)
-    local = ctx.local.moments[0] if ctx.local.moments else None
+    local = ctx.local.moment(0) if ctx.local.zones else None
     context: dict[str, object] = {
         "tenant": ctx.attempt.tenant,
         "campaign": ctx.attempt.campaign,

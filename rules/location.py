@@ -89,22 +89,53 @@ def offsets_of_year(timezones: tuple[str, ...], at: datetime) -> frozenset[timed
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")  # as `%a` in the C locale
 
 
+@dataclass(frozen=True, slots=True)
+class _MinuteFrame:
+    """The zones' UTC offsets through one whole minute, and each offset's ISO suffix."""
+
+    offsets: tuple[timedelta, ...]
+    suffixes: tuple[str, ...]  # `+11:00`, as the zone's isoformat() ends
+
+
+@lru_cache(maxsize=64)
+def _minute_frame(timezones: tuple[str, ...], minute: int) -> _MinuteFrame | None:
+    """The offsets the zones keep from `minute` (minutes since the epoch) to its last
+    microsecond, or None when one of them changes within it (then every instant of that
+    minute is read through zoneinfo). Offsets change at whole minutes in tzdata, so a view
+    is built from one frame a minute at most instead of a zoneinfo lookup per zone per call.
+    """
+    zones = _zones(timezones)
+    try:
+        start = datetime.fromtimestamp(minute * 60, UTC)
+        last = start + timedelta(seconds=59, microseconds=999_999)
+        at_start = tuple(start.astimezone(zone) for zone in zones)
+        offsets = tuple(t.utcoffset() or timedelta(0) for t in at_start)
+        if any(last.astimezone(z).utcoffset() != o for z, o in zip(zones, offsets, strict=True)):
+            return None
+    except (OverflowError, ValueError, OSError):  # at datetime's edges: read as it comes
+        return None
+    # `YYYY-MM-DDTHH:MM:SS` is 19 characters: the rest is the offset as isoformat writes it.
+    return _MinuteFrame(offsets, tuple(t.isoformat()[19:] for t in at_start))
+
+
 class LocalView:
     """The decision's instant on every candidate zone's clock, worked out once per decision.
 
     The hours, holiday and consent rules and the decision itself all read it. Treat it as a
-    value: `when` and the memos behind `clocks_of` and `when_on` are filled in on use.
+    value: `moments`, `when` and the memos behind `clocks_of` and `when_on` are filled in on
+    use.
     """
 
     __slots__ = (
         "_at",
         "_clocks_of",
+        "_moments",
         "_when",
         "_when_on",
         "clock",
+        "dates",
         "days",
         "iso",
-        "moments",
         "offsets",
         "zones",
     )
@@ -112,28 +143,57 @@ class LocalView:
     def __init__(self, timezones: tuple[str, ...], at: datetime) -> None:
         self._at = at
         self.zones = timezones
-        self.moments = tuple(at.astimezone(zone) for zone in _zones(timezones))
-        self.offsets = tuple(t.utcoffset() for t in self.moments)
-        # The distinct local dates, in zone order.
-        self.days: tuple[date, ...] = tuple(dict.fromkeys(t.date() for t in self.moments))
-        # zone -> ISO local time. Zones on the same UTC offset show the same wall clock, so
-        # each offset is formatted once.
-        by_offset: dict[object, str] = {}
+        self._moments: tuple[datetime, ...] | None = None
+        utc = at.astimezone(UTC)
+        frame = _minute_frame(timezones, int(utc.timestamp() // 60))
+        if frame is None:  # an offset changes within this minute
+            self._moments = self.moments
+            offsets = tuple(t.utcoffset() or timedelta(0) for t in self._moments)
+            suffixes = tuple(t.isoformat()[26 if t.microsecond else 19 :] for t in self._moments)
+        else:
+            offsets, suffixes = frame.offsets, frame.suffixes
+        self.offsets: tuple[timedelta, ...] = offsets
+        # Each offset's wall clock is worked out once: zones on the same offset show it alike.
+        naive = utc.replace(tzinfo=None)
+        by_offset: dict[timedelta, tuple[str, tuple[int, float], date]] = {}
         iso: dict[str, str] = {}
-        for zone, t, offset in zip(timezones, self.moments, self.offsets, strict=True):
-            text = by_offset.get(offset)
-            if text is None:
-                text = by_offset[offset] = t.isoformat()
-            iso[zone] = text
+        clock: list[tuple[int, float]] = []
+        dates: list[date] = []
+        for zone, offset, suffix in zip(timezones, offsets, suffixes, strict=True):
+            seen = by_offset.get(offset)
+            if seen is None:
+                wall = naive + offset
+                # (weekday, seconds since local midnight), as calling windows read them.
+                seconds = wall.hour * 3600 + wall.minute * 60 + wall.second
+                seen = by_offset[offset] = (
+                    wall.isoformat() + suffix,
+                    (wall.weekday(), seconds + wall.microsecond / 1e6),
+                    wall.date(),
+                )
+            iso[zone] = seen[0]
+            clock.append(seen[1])
+            dates.append(seen[2])
         self.iso: Mapping[str, str] = iso  # read-only: the decision copies it
-        # (weekday, seconds since local midnight) per zone, as calling windows read them.
-        self.clock: tuple[tuple[int, float], ...] = tuple(
-            (t.weekday(), t.hour * 3600 + t.minute * 60 + t.second + t.microsecond / 1e6)
-            for t in self.moments
-        )
+        self.clock: tuple[tuple[int, float], ...] = tuple(clock)
+        self.dates: tuple[date, ...] = tuple(dates)  # each zone's local date
+        # The distinct local dates, in zone order.
+        self.days: tuple[date, ...] = tuple(dict.fromkeys(dates))
         self._when: str | None = None
         self._clocks_of: dict[tuple[str, ...], tuple[int, ...]] = {}
         self._when_on: dict[tuple[int, ...], str] = {}
+
+    @property
+    def moments(self) -> tuple[datetime, ...]:
+        """The instant as an aware datetime in each zone (made on first use)."""
+        if self._moments is None:
+            self._moments = tuple(self._at.astimezone(zone) for zone in _zones(self.zones))
+        return self._moments
+
+    def moment(self, index: int) -> datetime:
+        """The instant as an aware datetime in zone `index`."""
+        if self._moments is not None:
+            return self._moments[index]
+        return self._at.astimezone(_zones(self.zones)[index])
 
     def clocks_of(self, zones: tuple[str, ...]) -> tuple[int, ...]:
         """The indices of the candidate zones that show the same time as one of `zones`
@@ -169,7 +229,7 @@ class LocalView:
 
     def days_on(self, indices: Iterable[int]) -> tuple[date, ...]:
         """`days` of some of the zones (by index)."""
-        return tuple(dict.fromkeys(self.moments[i].date() for i in indices))
+        return tuple(dict.fromkeys(self.dates[i] for i in indices))
 
 
 def local_view(timezones: tuple[str, ...], at: datetime) -> LocalView:

@@ -88,7 +88,7 @@ def _window(ctx: RuleContext, label: str, rule: HoursRule) -> Finding:
     clocks = clocks_for(ctx, label)
     if clocks == ():
         return _elsewhere(ctx, rid, label, "window", rule)
-    if not view.moments:
+    if not view.zones:
         return Finding(
             rid,
             FindingVerdict.BLOCK,
@@ -112,7 +112,7 @@ def _window(ctx: RuleContext, label: str, rule: HoursRule) -> Finding:
     weekday = view.clock[first][0]
     window = describe_day(rule.days, weekday)
     reason = (
-        f"it is {view.stamp(first)} for the callee ({view.moments[first].tzinfo}), outside the "
+        f"it is {view.stamp(first)} for the callee ({view.zones[first]}), outside the "
         f"{label} {rule.name} window ({DAY_NAMES[weekday]} {window})"
     )
     return _closed(ctx, rid, rule, reason, details)

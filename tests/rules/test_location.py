@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import phonenumbers
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from phonenumbers import timezone as pn_timezone
 
 from rules.jurisdictions.loader import nanp_table
-from rules.location import CalleeLocation, locate, parse_region
+from rules.location import CalleeLocation, LocalView, locate, parse_region
 from rules.models import CallAttempt
 from rules.numbers import parse_number
 from rules.policy import Policy
@@ -347,3 +350,58 @@ def test_an_override_s_region_codes_replace_the_list_and_must_hold_the_pack_s_ow
     jurisdictions, errors = from_settings({"FR": {"location": {"region_codes": []}}})
     assert errors == []
     assert address_problems(None, "FR-ZZ", Policy(jurisdictions=jurisdictions)) == []
+
+
+# Zones with summer time, half-hour and 45-minute offsets, a 30-minute summer shift (Lord
+# Howe) and a transition in the middle of a minute (Monrovia, 1972-01-07 00:44:30 UTC).
+VIEW_ZONES = (
+    "Australia/Sydney",
+    "Australia/Lord_Howe",
+    "Australia/Eucla",
+    "America/St_Johns",
+    "America/New_York",
+    "Europe/London",
+    "Asia/Kathmandu",
+    "Africa/Monrovia",
+    "UTC",
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    zones=st.lists(st.sampled_from(VIEW_ZONES), min_size=1, max_size=5, unique=True),
+    at=st.one_of(
+        st.datetimes(
+            min_value=datetime(1900, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+        ),
+        # Around the transitions themselves, where a minute's offsets may not hold.
+        st.sampled_from(
+            [
+                datetime(1972, 1, 7, 0, 44, 30, tzinfo=UTC),
+                datetime(2026, 4, 4, 15, 0, tzinfo=UTC),  # Lord Howe and Sydney end DST
+                datetime(2026, 3, 8, 7, 0, tzinfo=UTC),  # New York starts DST
+                datetime(2026, 10, 25, 1, 0, tzinfo=UTC),  # London ends DST
+            ]
+        ).flatmap(
+            lambda t: st.integers(-120_000_000, 120_000_000).map(
+                lambda us: t + timedelta(microseconds=us)
+            )
+        ),
+    ),
+)
+def test_a_local_view_shows_each_zones_clock_as_zoneinfo_does(
+    zones: list[str], at: datetime
+) -> None:
+    # The view reads a minute's offsets once (tzdata changes them at whole minutes, the
+    # view checks it): every zone's text, weekday, time of day and date must be zoneinfo's.
+    view = LocalView(tuple(zones), at)
+    moments = [at.astimezone(ZoneInfo(zone)) for zone in zones]
+    assert view.iso == {zone: t.isoformat() for zone, t in zip(zones, moments, strict=True)}
+    assert view.clock == tuple(
+        (t.weekday(), t.hour * 3600 + t.minute * 60 + t.second + t.microsecond / 1e6)
+        for t in moments
+    )
+    assert view.dates == tuple(t.date() for t in moments)
+    assert view.offsets == tuple(t.utcoffset() for t in moments)
+    assert view.moments == tuple(moments)
+    assert [view.moment(i) for i in range(len(zones))] == moments
