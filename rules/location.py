@@ -90,20 +90,25 @@ DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")  # as `%a` in the 
 
 
 @dataclass(frozen=True, slots=True)
-class _MinuteFrame:
-    """The zones' UTC offsets through one whole minute, and each offset's ISO suffix."""
+class _Clock:
+    """What one UTC offset's wall clock shows through a whole minute, but the seconds."""
 
-    offsets: tuple[timedelta, ...]
-    suffixes: tuple[str, ...]  # `+11:00`, as the zone's isoformat() ends
+    offset: timedelta
+    zones: tuple[int, ...]  # the indices of the candidate zones keeping this offset
+    minute_text: str  # `2026-11-29T15:42:`, as isoformat() starts
+    offset_text: str  # `+11:00`, as isoformat() ends
+    weekday: int
+    minute_seconds: int  # seconds from local midnight to this minute
+    day: date
 
 
 @lru_cache(maxsize=64)
-def _minute_frame(timezones: tuple[str, ...], minute: int) -> _MinuteFrame | None:
-    """The offsets the zones keep from `minute` (minutes since the epoch) to its last
-    microsecond, or None when one of them changes within it (then every instant of that
-    minute is read through zoneinfo). Offsets change at whole minutes in tzdata, so a view
-    is built from one frame a minute at most instead of a zoneinfo lookup per zone per call.
-    """
+def _minute_clocks(timezones: tuple[str, ...], minute: int) -> tuple[_Clock, ...] | None:
+    """The wall clocks the zones show through `minute` (minutes since the epoch), one per
+    distinct UTC offset; None when an offset changes within the minute or is not a whole
+    number of minutes (then each instant is read through zoneinfo). tzdata changes offsets
+    at whole minutes, so a view is built from this once a minute instead of a zoneinfo
+    lookup and a date's formatting per zone per call."""
     zones = _zones(timezones)
     try:
         start = datetime.fromtimestamp(minute * 60, UTC)
@@ -114,8 +119,30 @@ def _minute_frame(timezones: tuple[str, ...], minute: int) -> _MinuteFrame | Non
             return None
     except (OverflowError, ValueError, OSError):  # at datetime's edges: read as it comes
         return None
-    # `YYYY-MM-DDTHH:MM:SS` is 19 characters: the rest is the offset as isoformat writes it.
-    return _MinuteFrame(offsets, tuple(t.isoformat()[19:] for t in at_start))
+    if any(o % _MINUTE for o in offsets):
+        return None
+    indices: dict[timedelta, list[int]] = {}
+    for i, offset in enumerate(offsets):
+        indices.setdefault(offset, []).append(i)
+    clocks = []
+    for offset, ix in indices.items():
+        t = at_start[ix[0]]
+        text = t.isoformat()  # `YYYY-MM-DDTHH:MM:00+HH:MM`: a whole minute
+        clocks.append(
+            _Clock(
+                offset,
+                tuple(ix),
+                text[:17],
+                text[19:],
+                t.weekday(),
+                t.hour * 3600 + t.minute * 60,
+                t.date(),
+            )
+        )
+    return tuple(clocks)
+
+
+_MINUTE = timedelta(minutes=1)
 
 
 class LocalView:
@@ -145,35 +172,38 @@ class LocalView:
         self.zones = timezones
         self._moments: tuple[datetime, ...] | None = None
         utc = at.astimezone(UTC)
-        frame = _minute_frame(timezones, int(utc.timestamp() // 60))
-        if frame is None:  # an offset changes within this minute
-            self._moments = self.moments
-            offsets = tuple(t.utcoffset() or timedelta(0) for t in self._moments)
-            suffixes = tuple(t.isoformat()[26 if t.microsecond else 19 :] for t in self._moments)
+        clocks = _minute_clocks(timezones, int(utc.timestamp() // 60))
+        if clocks is None:  # an offset changes within this minute: zone by zone
+            moments = self.moments
+            offsets = tuple(t.utcoffset() or timedelta(0) for t in moments)
+            iso = [t.isoformat() for t in moments]
+            # (weekday, seconds since local midnight), as calling windows read them.
+            clock = [
+                (t.weekday(), t.hour * 3600 + t.minute * 60 + t.second + t.microsecond / 1e6)
+                for t in moments
+            ]
+            dates = [t.date() for t in moments]
         else:
-            offsets, suffixes = frame.offsets, frame.suffixes
+            # Every clock shows the same seconds: only they are formatted for each call.
+            size = len(timezones)
+            offsets_of: list[timedelta] = [_MINUTE] * size
+            iso = [""] * size
+            clock = [(0, 0.0)] * size
+            dates = [date.min] * size
+            micro = utc.microsecond
+            seconds = utc.second + micro / 1e6
+            second_text = f"{utc.second:02d}.{micro:06d}" if micro else f"{utc.second:02d}"
+            for c in clocks:
+                text = c.minute_text + second_text + c.offset_text
+                time_of_week = (c.weekday, c.minute_seconds + seconds)
+                for i in c.zones:
+                    offsets_of[i] = c.offset
+                    iso[i] = text
+                    clock[i] = time_of_week
+                    dates[i] = c.day
+            offsets = tuple(offsets_of)
         self.offsets: tuple[timedelta, ...] = offsets
-        # Each offset's wall clock is worked out once: zones on the same offset show it alike.
-        naive = utc.replace(tzinfo=None)
-        by_offset: dict[timedelta, tuple[str, tuple[int, float], date]] = {}
-        iso: dict[str, str] = {}
-        clock: list[tuple[int, float]] = []
-        dates: list[date] = []
-        for zone, offset, suffix in zip(timezones, offsets, suffixes, strict=True):
-            seen = by_offset.get(offset)
-            if seen is None:
-                wall = naive + offset
-                # (weekday, seconds since local midnight), as calling windows read them.
-                seconds = wall.hour * 3600 + wall.minute * 60 + wall.second
-                seen = by_offset[offset] = (
-                    wall.isoformat() + suffix,
-                    (wall.weekday(), seconds + wall.microsecond / 1e6),
-                    wall.date(),
-                )
-            iso[zone] = seen[0]
-            clock.append(seen[1])
-            dates.append(seen[2])
-        self.iso: Mapping[str, str] = iso  # read-only: the decision copies it
+        self.iso: Mapping[str, str] = dict(zip(timezones, iso, strict=True))  # read-only
         self.clock: tuple[tuple[int, float], ...] = tuple(clock)
         self.dates: tuple[date, ...] = tuple(dates)  # each zone's local date
         # The distinct local dates, in zone order.
