@@ -44,13 +44,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import structlog
-
 from agi.server import AgiServer, start_agi_server
 from dialguard import systemd
 from dialguard.eventloop import run, running_loop_name
 from dialguard.guard import Guard
-from dialguard.logs import get_logger
+from dialguard.logs import bind_worker, get_logger
 from dialguard.settings import AmiSettings, Settings
 from dialguard.store import Store, open_store
 from dialguard.store.retention import PrunePostponed, prune_history
@@ -135,7 +133,7 @@ async def start_daemon(settings: Settings, *, ami: AmiSettings | None) -> Daemon
     workers = max(1, settings.agi_workers)
     if workers > 1:
         # Every line (the decision line too) says which process wrote it: 0 is the primary.
-        structlog.contextvars.bind_contextvars(worker=0)
+        bind_worker(0)
     try:
         agi = await start_agi_server(
             settings.agi_host, settings.agi_port, guard, reuse_port=workers > 1
@@ -422,7 +420,7 @@ def worker_main() -> None:
     port, index, primary = (int(arg) for arg in sys.argv[1:4])
     settings: Settings = pickle.loads(sys.stdin.buffer.read())
     configure_logging(settings.log_level)
-    structlog.contextvars.bind_contextvars(worker=index)
+    bind_worker(index)
     with contextlib.suppress(KeyboardInterrupt):
         run(_serve_worker(settings, port, index, primary), settings.event_loop)
 

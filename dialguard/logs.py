@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import MutableMapping
+from contextvars import ContextVar
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -26,10 +29,49 @@ _LEVELS = {
 _SECRET_KEYS = frozenset({"secret", "password", "ami_secret", "key"})
 
 
-def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+_WORKER: ContextVar[int | None] = ContextVar("dialguard_log_worker", default=None)
+
+
+def bind_worker(index: int) -> None:
+    """Every later line of this context says which `serve --workers` process wrote it."""
+    _WORKER.set(index)
+
+
+def _line_fields(
+    _: Any, method_name: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """What every line carries: the worker, the level and the UTC time; secrets redacted.
+
+    One processor for what structlog's merge_contextvars, add_log_level and TimeStamper and a
+    redactor did in four (the same keys, in the same order): a line is written for every
+    call, and merge_contextvars alone copied the whole context to find one variable."""
+    worker = _WORKER.get()
+    if worker is not None:
+        event.setdefault("worker", worker)
+    event["level"] = _LEVEL_NAMES.get(method_name, method_name)
+    event["timestamp"] = utc_stamp(time.time_ns() // 1000)
     for key in _SECRET_KEYS & event.keys():
         event[key] = "***"
     return event
+
+
+_LEVEL_NAMES = {"warn": "warning", "exception": "error"}  # as structlog's add_log_level
+_minute_text: tuple[int, str] = (0, "1970-01-01T00:00:")
+
+
+def utc_stamp(micros: int) -> str:
+    """`micros` (since the epoch) as TimeStamper(fmt="iso", utc=True) writes it,
+    `2026-11-29T04:38:10.100332Z`; the minute's text is made once a minute."""
+    global _minute_text
+    minute, rest = divmod(micros, 60_000_000)
+    cached = _minute_text  # one read: another thread may replace it meanwhile
+    if cached[0] != minute:
+        cached = (minute, f"{datetime.fromtimestamp(minute * 60, UTC):%Y-%m-%dT%H:%M:}")
+        _minute_text = cached
+    second, micro = divmod(rest, 1_000_000)
+    if micro:
+        return f"{cached[1]}{second:02d}.{micro:06d}Z"
+    return f"{cached[1]}{second:02d}Z"
 
 
 def _json_line(event: Any, **dumps_kw: Any) -> str:
@@ -41,10 +83,7 @@ def _json_line(event: Any, **dumps_kw: Any) -> str:
 def configure_logging(level: str = "info", stream: Any = None) -> None:
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            _redact,
+            _line_fields,
             structlog.processors.format_exc_info,
             structlog.processors.JSONRenderer(serializer=_json_line),
         ],

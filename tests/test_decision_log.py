@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextvars
 import io
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import structlog
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dialguard.guard import Guard, log_decision
-from dialguard.logs import configure_logging, get_logger
+from dialguard.logs import bind_worker, configure_logging, get_logger, utc_stamp
 from dialguard.store import Store
 from rules.engine import failure_decision
 from rules.models import CallAttempt
@@ -106,3 +109,28 @@ def test_every_log_line_is_one_line_of_ascii_json(
     assert {key: line[key] for key in expected} == expected
     # One spelling for every line, whichever encoder wrote it: compact, for grep.
     assert text.rstrip("\n") == json.dumps(line, separators=(",", ":"))
+
+
+@given(st.integers(min_value=0, max_value=253_402_300_799_999_999))  # to 9999-12-31
+def test_a_line_is_stamped_as_structlogs_iso_utc_stamper_writes_it(micros: int) -> None:
+    at = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
+    assert utc_stamp(micros) == at.isoformat().replace("+00:00", "Z")
+
+
+def test_a_line_carries_its_worker_level_and_time_after_the_call_s_own_keys() -> None:
+    stream = io.StringIO()
+    configure_logging("info", stream)
+
+    def log_as_worker() -> None:
+        bind_worker(2)
+        get_logger("test").warn("slow", took_ms=3)
+
+    contextvars.copy_context().run(log_as_worker)  # a context of its own, as a worker's
+    get_logger("test").info("other")
+
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert list(first) == ["took_ms", "event", "worker", "level", "timestamp"]
+    assert (first["worker"], first["level"]) == (2, "warning")
+    stamped = datetime.fromisoformat(first["timestamp"])
+    assert abs(stamped - datetime.now(UTC)) < timedelta(seconds=60)
+    assert "worker" not in second
