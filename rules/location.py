@@ -111,7 +111,7 @@ def _minute_clocks(timezones: tuple[str, ...], minute: int) -> tuple[_Clock, ...
     lookup and a date's formatting per zone per call."""
     zones = _zones(timezones)
     try:
-        start = datetime.fromtimestamp(minute * 60, UTC)
+        start = _EPOCH + minute * _MINUTE
         last = start + timedelta(seconds=59, microseconds=999_999)
         at_start = tuple(start.astimezone(zone) for zone in zones)
         offsets = tuple(t.utcoffset() or timedelta(0) for t in at_start)
@@ -143,6 +143,7 @@ def _minute_clocks(timezones: tuple[str, ...], minute: int) -> tuple[_Clock, ...
 
 
 _MINUTE = timedelta(minutes=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class LocalView:
@@ -172,7 +173,7 @@ class LocalView:
         self.zones = timezones
         self._moments: tuple[datetime, ...] | None = None
         utc = at.astimezone(UTC)
-        clocks = _minute_clocks(timezones, int(utc.timestamp() // 60))
+        clocks = _minute_clocks(timezones, (utc - _EPOCH) // _MINUTE)  # exact, unlike floats
         if clocks is None:  # an offset changes within this minute: zone by zone
             moments = self.moments
             offsets = tuple(t.utcoffset() or timedelta(0) for t in moments)
