@@ -122,7 +122,7 @@ class Finding:
         if self.unverified:
             out["unverified"] = True
         if self.details:
-            out["details"] = self.details
+            out["details"] = dict(self.details)  # details may be shared between findings
         return out
 
 

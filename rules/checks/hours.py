@@ -197,7 +197,7 @@ def _holiday(
         f"{moment:%a %Y-%m-%d} is {name}{where} for the callee ({moment.tzinfo}), "
         f"a {label} {rule.name} day without calls{note}"
     )
-    details["holiday"] = name
+    details = {**details, "holiday": name}
     return _closed(ctx, rid, rule, reason, details)
 
 
@@ -326,11 +326,16 @@ def _clock(seconds: int) -> str:
 
 
 def _details(ctx: RuleContext) -> dict[str, object]:
+    """The location part of an hours or holiday finding's details. Shared by every finding
+    of the same location (the audit record encodes each such finding once, by the dict's
+    identity): never change it, copy it (`{**details, ...}`)."""
+    return _location_details(ctx.location.regions, ctx.location.basis or ctx.location.source)
+
+
+@lru_cache(maxsize=1024)
+def _location_details(regions: tuple[str, ...], location: str) -> dict[str, object]:
     # The zones' local times are in the decision's context (`local_times`), once.
-    return {
-        "regions": list(ctx.location.regions),
-        "location": ctx.location.basis or ctx.location.source,
-    }
+    return {"regions": list(regions), "location": location}
 
 
 CHECKS = (holiday_bans, windows)

@@ -272,3 +272,20 @@ def test_a_zone_alone_adds_the_states_on_its_clock_but_never_narrows(
     decision = decide(prepare(attempt, Policy()), Facts())
     assert decision.context["regions"] == regions
     assert "holiday.au-state-substitute" in holiday_blocks(decision)
+
+
+def test_a_holiday_named_in_one_decision_is_not_in_the_next_decisions_details() -> None:
+    # Findings of one location share their details (the audit record encodes them once):
+    # naming the holiday must not write it into the shared part.
+    holiday = decide_at("+61298765432", datetime(2026, 12, 26, 10, 0, tzinfo=SYDNEY))
+    workday = decide_at("+61298765432", datetime(2026, 12, 2, 10, 0, tzinfo=SYDNEY))
+
+    named = next(f for f in holiday.findings if f.rule == "holiday.au-national")
+    assert named.details["holiday"] == "Boxing Day"
+    assert all("holiday" not in f.details for f in workday.findings)
+    shown = [f.as_dict().get("details") for f in workday.findings]
+    assert all(isinstance(d, dict) and "holiday" not in d for d in shown if d is not None)
+    for details in shown:  # a reader changing what it was shown changes no finding
+        if isinstance(details, dict):
+            details["holiday"] = "changed by a reader"
+    assert all("holiday" not in f.details for f in workday.findings)
