@@ -102,7 +102,7 @@ class _Clock:
     day: date
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=1024)  # per zone set: NANP alone has some 35
 def _minute_clocks(timezones: tuple[str, ...], minute: int) -> tuple[_Clock, ...] | None:
     """The wall clocks the zones show through `minute` (minutes since the epoch), one per
     distinct UTC offset; None when an offset changes within the minute or is not a whole
@@ -174,6 +174,10 @@ class LocalView:
         self._moments: tuple[datetime, ...] | None = None
         utc = at.astimezone(UTC)
         clocks = _minute_clocks(timezones, (utc - _EPOCH) // _MINUTE)  # exact, unlike floats
+        if clocks is not None and at.tzinfo is not UTC and at.tzinfo in _zones(timezones):
+            # astimezone() leaves a time in one of the zones as it is, even one in a
+            # spring-forward gap, which UTC would move: read as zoneinfo reads it.
+            clocks = None
         if clocks is None:  # an offset changes within this minute: zone by zone
             moments = self.moments
             offsets = tuple(t.utcoffset() or timedelta(0) for t in moments)
@@ -191,12 +195,13 @@ class LocalView:
             iso = [""] * size
             clock = [(0, 0.0)] * size
             dates = [date.min] * size
-            micro = utc.microsecond
-            seconds = utc.second + micro / 1e6
-            second_text = f"{utc.second:02d}.{micro:06d}" if micro else f"{utc.second:02d}"
+            second, micro = utc.second, utc.microsecond
+            fraction = micro / 1e6
+            second_text = f"{second:02d}.{micro:06d}" if micro else f"{second:02d}"
             for c in clocks:
                 text = c.minute_text + second_text + c.offset_text
-                time_of_week = (c.weekday, c.minute_seconds + seconds)
+                # Summed in zoneinfo's order above: the float comes out the same.
+                time_of_week = (c.weekday, c.minute_seconds + second + fraction)
                 for i in c.zones:
                     offsets_of[i] = c.offset
                     iso[i] = text

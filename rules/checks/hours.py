@@ -177,8 +177,9 @@ def _holiday(
     }
     hit = None
     if any(found is not None for found in by_day.values()):
-        moments = view.moments if clocks is None else [view.moments[i] for i in clocks]
-        hit = next((t, found) for t in moments if (found := by_day[t.date()]) is not None)
+        indices = range(len(view.zones)) if clocks is None else clocks
+        index, found = next((i, f) for i in indices if (f := by_day[view.dates[i]]) is not None)
+        hit = (view.moment(index), found)
     if hit is None:
         return Finding(
             rid,
@@ -335,7 +336,8 @@ def _details(ctx: RuleContext) -> dict[str, object]:
 @lru_cache(maxsize=1024)
 def _location_details(regions: tuple[str, ...], location: str) -> dict[str, object]:
     # The zones' local times are in the decision's context (`local_times`), once.
-    return {"regions": list(regions), "location": location}
+    # A tuple (JSON's array all the same): no reader can change what the findings share.
+    return {"regions": regions, "location": location}
 
 
 CHECKS = (holiday_bans, windows)

@@ -288,4 +288,5 @@ def test_a_holiday_named_in_one_decision_is_not_in_the_next_decisions_details() 
     for details in shown:  # a reader changing what it was shown changes no finding
         if isinstance(details, dict):
             details["holiday"] = "changed by a reader"
+            assert not isinstance(details.get("regions"), list)  # nor the regions they share
     assert all("holiday" not in f.details for f in workday.findings)

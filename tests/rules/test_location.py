@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from phonenumbers import timezone as pn_timezone
 
@@ -372,7 +372,9 @@ VIEW_ZONES = (
     zones=st.lists(st.sampled_from(VIEW_ZONES), min_size=1, max_size=5, unique=True),
     at=st.one_of(
         st.datetimes(
-            min_value=datetime(1900, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+            min_value=datetime(1900, 1, 1),
+            max_value=datetime(9999, 12, 30),
+            timezones=st.sampled_from([UTC, *map(ZoneInfo, VIEW_ZONES)]),
         ),
         # Around the transitions themselves, where a minute's offsets may not hold.
         st.sampled_from(
@@ -388,6 +390,15 @@ VIEW_ZONES = (
             )
         ),
     ),
+)
+# A float timestamp rounds :59.999999 up to the next minute this far out.
+@example(zones=["UTC"], at=datetime(9000, 1, 1, 0, 0, 59, 999_999, tzinfo=UTC))
+# Seconds and their fraction summed in another order came out one bit off.
+@example(zones=["UTC"], at=datetime(2026, 1, 1, 0, 1, 1, 577_859, tzinfo=UTC))
+# A time in New York's spring-forward gap, on New York's own clock, stays as it is.
+@example(
+    zones=["America/New_York", "UTC"],
+    at=datetime(2026, 3, 8, 2, 30, tzinfo=ZoneInfo("America/New_York")),
 )
 def test_a_local_view_shows_each_zones_clock_as_zoneinfo_does(
     zones: list[str], at: datetime
