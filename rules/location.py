@@ -89,6 +89,10 @@ def offsets_of_year(timezones: tuple[str, ...], at: datetime) -> frozenset[timed
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")  # as `%a` in the C locale
 
 
+_MINUTE = timedelta(minutes=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 @dataclass(frozen=True, slots=True)
 class _Clock:
     """What one UTC offset's wall clock shows through a whole minute, but the seconds."""
@@ -142,10 +146,6 @@ def _minute_clocks(timezones: tuple[str, ...], minute: int) -> tuple[_Clock, ...
     return tuple(clocks)
 
 
-_MINUTE = timedelta(minutes=1)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
 class LocalView:
     """The decision's instant on every candidate zone's clock, worked out once per decision.
 
@@ -178,7 +178,7 @@ class LocalView:
             # astimezone() leaves a time in one of the zones as it is, even one in a
             # spring-forward gap, which UTC would move: read as zoneinfo reads it.
             clocks = None
-        if clocks is None:  # an offset changes within this minute: zone by zone
+        if clocks is None:  # zone by zone, as zoneinfo reads it
             moments = self.moments
             offsets = tuple(t.utcoffset() or timedelta(0) for t in moments)
             iso = [t.isoformat() for t in moments]
@@ -190,7 +190,7 @@ class LocalView:
             dates = [t.date() for t in moments]
         else:
             # Every clock shows the same seconds: only they are formatted for each call.
-            size = len(timezones)
+            size = len(timezones)  # the lists' placeholders are each replaced below
             offsets_of: list[timedelta] = [_MINUTE] * size
             iso = [""] * size
             clock = [(0, 0.0)] * size
