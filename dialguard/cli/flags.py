@@ -257,18 +257,26 @@ def _print_flags(records: Sequence[FlagRecord]) -> None:
         click.echo("no flags")
         return
     if is_terminal():
-        from rich.console import Console
-        from rich.table import Table
+        from dialguard.cli.tables import print_table
 
-        table = Table(
-            "id", "status", "subject", "detector", "measured", "threshold", "calls", "detail"
+        headers = (
+            "id",
+            "status",
+            "subject",
+            "detector",
+            "measured",
+            "threshold",
+            "calls",
+            "detail",
         )
-        for r in records:
-            table.add_row(
+        rows = [
+            (
                 str(r.id), r.status, r.subject, r.detector, f"{r.measured:g}",
                 f"{r.threshold:g}", str(len(r.call_ids)), r.detail,
-            )  # fmt: skip
-        Console().print(table)
+            )
+            for r in records
+        ]  # fmt: skip
+        print_table(headers, rows, whole={"id", "subject"})
         return
     for r in records:
         note = f" [note: {r.note}]" if r.note else ""
@@ -283,15 +291,13 @@ def _print_suspensions(records: Sequence[SuspensionRecord]) -> None:
         click.echo("no suspensions")
         return
     if is_terminal():
-        from rich.console import Console
-        from rich.table import Table
+        from dialguard.cli.tables import print_table
 
-        table = Table("subject", "since (UTC)", "flag", "reason")
-        for r in records:
-            table.add_row(
-                r.subject, f"{r.created_at:%Y-%m-%d %H:%M}", str(r.flag_id or ""), r.reason
-            )
-        Console().print(table)
+        rows = [
+            (r.subject, f"{r.created_at:%Y-%m-%d %H:%M}", str(r.flag_id or ""), r.reason)
+            for r in records
+        ]
+        print_table(("subject", "since (UTC)", "flag", "reason"), rows, whole={"subject"})
         return
     for r in records:
         click.echo(f"{r.subject}\t{r.created_at:%Y-%m-%d %H:%M}\t{r.flag_id or '-'}\t{r.reason}")

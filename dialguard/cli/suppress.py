@@ -146,13 +146,10 @@ def list_(
         return
     columns = ["number", "tenant", "campaign", "reason", "source", "requested_at", "expires_at"]
     if sys.stdout.isatty():
-        from rich.console import Console
-        from rich.table import Table
+        from dialguard.cli.tables import print_table
 
-        table = Table(*columns)
-        for d in dicts:
-            table.add_row(*(str(d[c] or "") for c in columns))
-        Console().print(table)
+        cells = [[str(d[c] or "") for c in columns] for d in dicts]
+        print_table(columns, cells, whole={"number"})
     else:
         for d in dicts:
             click.echo("\t".join(str(d[c] or "") for c in columns))
