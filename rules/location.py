@@ -72,9 +72,12 @@ def utc_offsets(timezones: tuple[str, ...], at: datetime) -> frozenset[timedelta
     return frozenset(at.astimezone(zone).utcoffset() for zone in _zones(timezones))
 
 
+@lru_cache(maxsize=256)
 def offsets_of_year(timezones: tuple[str, ...], at: datetime) -> frozenset[timedelta]:
     """Every UTC offset the zones keep in `at`'s year (winter, summer and now): one offset
-    for a zone without summer time (`EST`, `Etc/GMT+4`, `America/Phoenix`)."""
+    for a zone without summer time (`EST`, `Etc/GMT+4`, `America/Phoenix`). Cached: a
+    toll-free call with a customer zone asks for each candidate zone's once per state table,
+    for the windows and again for the holidays."""
     year = at.astimezone(UTC).year
     instants = (at, datetime(year, 1, 15, tzinfo=UTC), datetime(year, 7, 15, tzinfo=UTC))
     out = set()
