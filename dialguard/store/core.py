@@ -15,7 +15,13 @@ from typing import Any
 
 import aiosqlite
 
-from dialguard.store.facts import INSERT_DECISION, FactsCache, decision_row, gather_facts
+from dialguard.store.facts import (
+    INSERT_DECISION,
+    FactsCache,
+    decision_row,
+    gather_facts,
+    quick_facts,
+)
 from dialguard.store.hotpath import HotPath
 from dialguard.store.schema import MIGRATIONS, SCHEMA_VERSION
 from dialguard.store.timeconv import from_epoch, require_epoch, to_epoch
@@ -249,7 +255,10 @@ class Store:
 
     async def facts_for(self, query: FactQuery) -> Facts:
         """Everything the rules need for one call (see `hotpath.py` and `facts.py`)."""
-        facts = self._hot.read(gather_facts, query, self._facts_cache)
+        cache = self._facts_cache
+        facts = self._hot.read(quick_facts, query, cache, snapshot=False)
+        if facts is None:
+            facts = self._hot.read(gather_facts, query, cache)
         pending = self._hot.pending_attempts(query.number) if query.number else []
         if pending:
             facts = replace(facts, attempts=(*facts.attempts, *pending))

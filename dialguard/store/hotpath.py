@@ -113,12 +113,17 @@ class HotPath:
 
     # -- reads -------------------------------------------------------------------------------
 
-    def read(self, fn: Callable[..., T], *args: object) -> T:
-        """Run `fn(connection, *args)` now, on the event loop (reads only)."""
+    def read(self, fn: Callable[..., T], *args: object, snapshot: bool = True) -> T:
+        """Run `fn(connection, *args)` now, on the event loop (reads only).
+
+        In one read transaction, unless `snapshot` is False: for a `fn` that runs a single
+        statement, which sees one snapshot of its own."""
         if self._read is None:
             raise StoreUnavailable("the store is closed")
         self._check_lag()
         self.check_file()
+        if not snapshot:
+            return fn(self._read, *args)
         # One read transaction: every statement sees the same snapshot, so a register copy
         # swapped by an import in between cannot point at a table already dropped.
         self._read.execute("BEGIN")

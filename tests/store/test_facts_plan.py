@@ -23,15 +23,51 @@ async def test_every_part_of_the_per_number_statement_uses_an_index(store: Store
     assert all(" USING INDEX " in step for step in searches), plan
 
 
-async def test_a_check_reads_the_per_number_facts_in_two_statements(store: Store) -> None:
+async def test_a_check_reads_its_facts_in_one_statement_once_the_cache_is_filled(
+    store: Store, tmp_path: Path
+) -> None:
+    conn = store._hot._read
+    assert conn is not None
+    await import_au_dncr(store, tmp_path, "0412 345 678")
+    query = replace(QUERY, caller_id_registers=["au-dncr"])
+    first = await store.facts_for(query)  # fills the cache, in a read transaction
+    seen: list[str] = []
+    conn.set_trace_callback(seen.append)
+    facts = await store.facts_for(query)
+    # No BEGIN and COMMIT: one statement is one snapshot.
+    assert [s.split()[0] for s in seen] == ["SELECT"]
+    assert seen[0].count('FROM "') == 2  # the callee's and the caller ID's lookups
+    assert facts == first
+    assert list(facts.register_hits) == ["au-dncr"]
+
+
+async def test_a_check_after_a_change_reads_in_a_transaction(store: Store, tmp_path: Path) -> None:
+    """The generation read by the one statement is not the cache's: every fact is read again
+    in one snapshot, and the new register copy is consulted at once."""
     conn = store._hot._read
     assert conn is not None
     await store.facts_for(QUERY)
+    await import_au_dncr(store, tmp_path, "0412 345 678")
+    seen: list[str] = []
+    conn.set_trace_callback(seen.append)
+    facts = await store.facts_for(QUERY)
+    assert [s.split()[0] for s in seen][:2] == ["SELECT", "BEGIN"]
+    assert seen[-1] == "COMMIT"
+    assert list(facts.register_hits) == ["au-dncr"]
+
+
+async def test_the_register_lookups_search_the_primary_key(store: Store, tmp_path: Path) -> None:
+    await import_au_dncr(store, tmp_path, "0412 345 678")
+    await store.facts_for(QUERY)
+    conn = store._hot._read
+    assert conn is not None
     seen: list[str] = []
     conn.set_trace_callback(seen.append)
     await store.facts_for(QUERY)
-    # BEGIN, the per-number facts with the generation, COMMIT: no register is imported here
-    assert [s.split()[0] for s in seen] == ["BEGIN", "SELECT", "COMMIT"]
+    params = {"number": "+61412345678", "tenant": "acme", "since": 0.0, "r0": 61412345678}
+    plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {seen[0]}", params)]
+    register = [step for step in plan if "dncr" in step or "register" in step]
+    assert register and all("PRIMARY KEY" in step for step in register), plan
 
 
 async def test_callee_and_caller_id_register_hits_are_told_apart(
