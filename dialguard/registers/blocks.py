@@ -35,10 +35,24 @@ class FastRun:
 Piece = FastRun | list[Item]
 
 
-def line_blocks(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Re-cut raw byte chunks into blocks of whole lines, each ending in `\\n` (line ends unified)."""
+# How far past a block's last line end a line may run on. Register lines are tens of bytes;
+# a file without line ends (a binary, a wrong export) was otherwise held whole in memory, and
+# grown one copy per chunk (a 60 MB line took 293 MB). A long line inside one block is the
+# format's to reject, as any junk line.
+MAX_LINE_BYTES = 1 << 20
+
+
+class LineTooLong(Exception):
+    """A register file's line runs on past `MAX_LINE_BYTES`: not a register file."""
+
+
+def line_blocks(chunks: Iterable[bytes], max_line: int = MAX_LINE_BYTES) -> Iterator[bytes]:
+    """Re-cut raw byte chunks into blocks of whole lines, each ending in `\\n` (line ends
+    unified). A line still without its end `max_line` bytes after the last block raises
+    LineTooLong, naming it: memory stays within a chunk and `max_line`."""
     carry = b""
     first = True
+    lines = 0  # in the blocks given so far
     for chunk in chunks:
         buf = carry + chunk
         if first:
@@ -54,13 +68,23 @@ def line_blocks(chunks: Iterable[bytes]) -> Iterator[bytes]:
             buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         cut = buf.rfind(b"\n") + 1
         if cut:
-            yield buf[:cut]
+            block = buf[:cut]
+            yield block
+            lines += block.count(b"\n")
         carry = buf[cut:] + held
+        if len(carry) > max_line:
+            raise _too_long(lines + 1, max_line)
     if first:
         carry = carry.removeprefix(BOM)
     if carry:
         carry = carry.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         yield carry if carry.endswith(b"\n") else carry + b"\n"
+
+
+def _too_long(line: int, max_line: int) -> LineTooLong:
+    return LineTooLong(
+        f"line {line:,} is longer than {max_line:,} bytes: not a register file (no line ends?)"
+    )
 
 
 def text_lines(blocks: Iterable[bytes]) -> Iterator[str]:

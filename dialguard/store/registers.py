@@ -38,7 +38,14 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from dialguard.registers.blocks import FastRun, Piece, line_blocks, scan, text_lines
+from dialguard.registers.blocks import (
+    FastRun,
+    LineTooLong,
+    Piece,
+    line_blocks,
+    scan,
+    text_lines,
+)
 from dialguard.registers.files import RegisterFile, RegisterFileError, open_register_file
 from dialguard.registers.readers import Format, Item
 from dialguard.store.core import Store
@@ -97,12 +104,15 @@ class CopyRow:
 
 
 @contextmanager
-def _translated_file_errors() -> Iterator[None]:
-    """A damaged or unusable archive fails the import like any other bad file."""
+def _translated_file_errors(path: Path) -> Iterator[None]:
+    """A damaged or unusable archive, or a line too long to be a register's, fails the
+    import like any other bad file."""
     try:
         yield
     except RegisterFileError as exc:
         raise RegisterImportError(str(exc)) from None
+    except LineTooLong as exc:
+        raise RegisterImportError(f"{path.name}: {exc}") from None
 
 
 def table_prefix(register: str) -> str:
@@ -208,7 +218,7 @@ def import_register_sync(
         for index, one in enumerate(paths):
             lines_before, rejected_before = report.lines, report.rejected
             rejects_before = len(report.rejects)
-            with _translated_file_errors(), open_register_file(one, block_bytes) as source:
+            with _translated_file_errors(one), open_register_file(one, block_bytes) as source:
                 blocks = line_blocks(source.blocks)
                 read_progress = partial(_read_progress, progress, source, sizes, index)
                 if fmt.changes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import itertools
 import zipfile
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from dialguard.registers.blocks import MAX_LINE_BYTES, LineTooLong, line_blocks
 from dialguard.registers.files import open_register_file
 from dialguard.registers.readers import FORMATS
 from dialguard.store import Store
@@ -247,3 +249,34 @@ def test_the_blocks_are_the_text_whatever_the_packing_and_block_size(
     assert read == data
     assert source.kind == kind
     assert checksum == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("kind", ["plain", "gz"])
+async def test_a_line_too_long_for_a_register_fails_the_import_by_name_and_line(
+    store: Store, tmp_path: Path, kind: str
+) -> None:
+    # A file without line ends was held whole in memory, a copy per block read.
+    await load(store, write(tmp_path, "first.txt", "0412345678"))
+    before = await register_tables(store)
+    text = "0412345679\n0412345680\n" + "9" * (2 * MAX_LINE_BYTES) + "\n0412345681\n"
+    path = gzipped(tmp_path, "b.txt.gz", text) if kind == "gz" else write(tmp_path, "b.txt", text)
+
+    with pytest.raises(RegisterImportError, match=rf"{path.name}: line 3 is longer than"):
+        await import_register(
+            store, "au-dncr", path, FORMATS["plain"], "AU", DAY, block_bytes=64 * 1024
+        )
+
+    assert await register_tables(store) == before
+    assert await is_listed(store, "au-dncr", 61412345678)
+    assert not await is_listed(store, "au-dncr", 61412345679)
+
+
+def test_line_blocks_holds_no_more_than_the_longest_line_allowed() -> None:
+    endless = itertools.chain([b"0412345678\n0412"], itertools.repeat(b"5" * 100))
+    blocks = line_blocks(endless, max_line=1000)
+    assert next(blocks) == b"0412345678\n"
+    with pytest.raises(LineTooLong, match="line 2 is longer than 1,000 bytes"):
+        next(blocks)
+    # A line that runs on to exactly the limit is a line.
+    whole = b"".join(line_blocks([b"1" * 1000, b"\n2\n"], max_line=1000))
+    assert whole == b"1" * 1000 + b"\n2\n"
