@@ -110,8 +110,13 @@ def add(
     if expires_at is not None and expires_at <= requested:
         fail(f"--expires {expires} is not after the request date {requested.isoformat()}")
     entry = SuppressionEntry(e164, tenant, campaign, reason, source, requested, expires_at)
-    app.run(lambda store: db.add(store, entry))
-    click.echo(f"suppressed {e164} ({entry.scope})")
+    if app.run(lambda store: db.add(store, entry)):
+        click.echo(f"suppressed {e164} ({entry.scope})")
+    else:
+        click.echo(
+            f"unchanged: {e164} ({entry.scope}) is listed by a request that began after"
+            f" this one lapsed ({expires})"
+        )
 
 
 @suppress.command("remove")

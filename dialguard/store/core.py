@@ -233,14 +233,18 @@ class Store:
 
     async def transaction(
         self, statements: Iterable[tuple[str, Sequence[Any]]], *, durable: bool = False
-    ) -> None:
+    ) -> int:
+        """Run the statements in one transaction; the rows they changed, together."""
+        changed = 0
         async with self.writing(durable=durable) as conn:
             for sql, params in statements:
-                await conn.execute(sql, params)
+                cursor = await conn.execute(sql, params)
+                changed += max(cursor.rowcount, 0)
+        return changed
 
-    async def durable_transaction(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> None:
+    async def durable_transaction(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> int:
         """`transaction`, committed with synchronous=FULL (`writing`)."""
-        await self.transaction(statements, durable=True)
+        return await self.transaction(statements, durable=True)
 
     async def log_event(
         self, kind: str, detail: dict[str, Any], at: datetime | None = None
@@ -332,10 +336,13 @@ class Store:
 
     # -- SuppressionWriter ---------------------------------------------------------------
 
-    async def add_suppression(self, entry: SuppressionEntry) -> None:
-        """Insert or refresh an opt-out; returns once it is on disk (synchronous = FULL)."""
+    async def add_suppression(self, entry: SuppressionEntry) -> bool:
+        """Insert or refresh an opt-out; returns once it is on disk (synchronous = FULL).
+
+        False when nothing changed: the entry of that scope began after this request had
+        lapsed (SUPPRESSION_UPSERT), so it stands as it was."""
         self._hot.check_file(now=True)  # not into a removed file: it would be lost
-        await self.durable_transaction(
+        changed = await self.durable_transaction(
             [
                 (
                     SUPPRESSION_UPSERT.format(rows="VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
@@ -352,6 +359,7 @@ class Store:
                 )
             ]
         )
+        return changed > 0
 
     # -- OutcomeSink -----------------------------------------------------------------------
 

@@ -43,10 +43,13 @@ def _event(entry: SuppressionEntry) -> dict[str, Any]:
     }
 
 
-async def add(store: Store, entry: SuppressionEntry) -> None:
-    """Add (or refresh) one entry; durable before this returns, then audited."""
-    await store.add_suppression(entry)
+async def add(store: Store, entry: SuppressionEntry) -> bool:
+    """Add (or refresh) one entry; durable before this returns, then audited. False when
+    nothing changed (`Store.add_suppression`): no event then."""
+    if not await store.add_suppression(entry):
+        return False
     await store.log_event("suppression.add", _event(entry))
+    return True
 
 
 async def remove(store: Store, number: str, tenant: str | None, campaign: str | None) -> int:

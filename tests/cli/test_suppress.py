@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import sqlite3
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -282,3 +283,22 @@ def test_an_opt_out_that_could_not_be_recorded_is_added_by_hand_as_logged(
     assert [(e["number"], e["tenant"], e["source"]) for e in listed(run)] == [
         ("+61512345678", "acme", "ami-userevent")
     ]
+
+
+def test_an_add_that_lapsed_before_the_entry_in_force_began_says_it_changed_nothing(
+    run: Cli,
+) -> None:
+    assert run("suppress", "add", "+61412345678", "--date", "2026-03-01").exit_code == 0
+    before = listed(run)
+
+    result = run(
+        "suppress", "add", "+61412345678", "--date", "2020-01-01", "--expires", "2020-06-01"
+    )
+
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("unchanged: +61412345678 (global)"), result.output
+    assert "suppressed" not in result.output
+    assert listed(run) == before
+    with sqlite3.connect(run.db) as conn:  # no audit event for a change that was not made
+        kinds = [k for (k,) in conn.execute("SELECT kind FROM events ORDER BY id")]
+    assert kinds.count("suppression.add") == 1
