@@ -6,12 +6,17 @@ import click
 
 from dialguard.cli.app import AppContext, cli, emit_json, fail, parse_when, pass_app
 from dialguard.store.logs import LogFilter, log_entries
-from rules.numbers import parse_number
+from rules.numbers import clean_dial_string, parse_number
 
 
 @cli.command("log")
 @click.option("--since", default=None, help="Only entries from this instant (ISO-8601).")
-@click.option("--number", default=None, help="Only this number (read in the tenant's region).")
+@click.option(
+    "--number",
+    default=None,
+    help="Only this number (read in the tenant's region); an emergency number or short code"
+    " as dialled.",
+)
 @click.option("--tenant", default=None)
 @click.option("--verdict", type=click.Choice(["allow", "block"]), default=None)
 @click.option(
@@ -38,20 +43,27 @@ def log_(
     as_json: bool,
 ) -> None:
     """Show decisions (with the outcome of each allowed call) and call outcomes."""
-    e164 = None
+    e164: str | None = None
+    dialled: tuple[str, ...] = ()
     if number is not None:
         policy = app.settings.policy
         parsed = parse_number(
             number, policy.region_for(tenant) if tenant else policy.default_region
         )
-        if parsed.e164 is None:
-            fail(f"--number {number!r} {parsed.problem}")
         e164 = parsed.e164
+        cleaned = clean_dial_string(number)
+        if e164 is None and cleaned is None:
+            fail(f"--number {number!r} {parsed.problem}")
+        if e164 is None and cleaned is not None:
+            # An emergency number or a short code: its decisions name no number, only the
+            # dial string.
+            dialled = tuple(dict.fromkeys((number.strip(), cleaned)))
     if only is True and (verdict or rule):
         fail("--verdict and --rule select decisions; they cannot be used with --outcomes")
     f = LogFilter(
         since=parse_when(since, "--since"),
         number=e164,
+        dialled=dialled,
         tenant=tenant,
         verdict=verdict,
         rule=rule,

@@ -13,7 +13,10 @@ from dialguard.store.timeconv import require_epoch, to_epoch
 @dataclass(frozen=True)
 class LogFilter:
     since: datetime | None = None
-    number: str | None = None
+    number: str | None = None  # E.164
+    # A dial string that is no number in E.164 (000, 112, a short code), as dialled: it is
+    # matched on the rows that have no number.
+    dialled: tuple[str, ...] = ()
     tenant: str | None = None
     verdict: str | None = None
     rule: str | None = None
@@ -40,7 +43,7 @@ async def log_entries(store: Store, f: LogFilter) -> list[dict[str, Any]]:
 
 
 async def _decisions(store: Store, f: LogFilter) -> list[dict[str, Any]]:
-    where, params = _common(f, "d.decided_at", "d.number", "d.tenant")
+    where, params = _common(f, "d", "decided_at")
     if f.verdict is not None:
         where.append("d.verdict = ?")
         params.append(f.verdict)
@@ -82,7 +85,7 @@ async def _decisions(store: Store, f: LogFilter) -> list[dict[str, Any]]:
 
 
 async def _orphan_outcomes(store: Store, f: LogFilter, standalone: bool) -> list[dict[str, Any]]:
-    where, params = _common(f, "o.started_at", "o.number", "o.tenant")
+    where, params = _common(f, "o", "started_at")
     if not standalone:  # outcomes already shown beside their decision are not repeated
         where.append("NOT EXISTS (SELECT 1 FROM decisions d WHERE d.call_id = o.call_id)")
     sql = (
@@ -114,18 +117,21 @@ async def _orphan_outcomes(store: Store, f: LogFilter, standalone: bool) -> list
     ]
 
 
-def _common(
-    f: LogFilter, time_col: str, number_col: str, tenant_col: str
-) -> tuple[list[str], list[Any]]:
+def _common(f: LogFilter, table: str, time_col: str) -> tuple[list[str], list[Any]]:
+    """The conditions every listing shares, on `table` (its alias) and its time column."""
     where: list[str] = []
     params: list[Any] = []
     if f.since is not None:
-        where.append(f"{time_col} >= ?")
+        where.append(f"{table}.{time_col} >= ?")
         params.append(to_epoch(f.since))
     if f.number is not None:
-        where.append(f"{number_col} = ?")
+        where.append(f"{table}.number = ?")
         params.append(f.number)
+    if f.dialled:
+        marks = ", ".join("?" * len(f.dialled))
+        where.append(f"{table}.number IS NULL AND {table}.dialled IN ({marks})")
+        params += f.dialled
     if f.tenant is not None:
-        where.append(f"{tenant_col} = ?")
+        where.append(f"{table}.tenant = ?")
         params.append(f.tenant)
     return where, params

@@ -10,9 +10,11 @@ import pytest
 from click.testing import CliRunner
 
 from dialguard.cli import cli
+from dialguard.guard import Guard
 from dialguard.store import open_store
 from rules.models import CallAttempt, Decision, Verdict
 from rules.outcomes import CallOutcome
+from rules.policy import Policy, TenantSettings
 
 
 @pytest.fixture(name="db")
@@ -80,3 +82,35 @@ def test_filters(db: Path) -> None:
     assert [e["call_id"] for e in run(db, "log", "--number", "+61412345699")] == ["c9"]
     assert [e["call_id"] for e in run(db, "log", "--since", "2026-03-02T01:00:30Z")] == ["c9", "c2"]
     assert len(run(db, "log", "--limit", "1")) == 1
+
+
+@pytest.fixture(name="emergency_db")
+async def _emergency_db(tmp_path: Path) -> Path:
+    """Calls to 000, a mobile and 112, decided and recorded by the guard."""
+    path = tmp_path / "dg.sqlite3"
+    store = await open_store(path)
+    policy = Policy(tenants={"acme": TenantSettings("acme", "AU")})
+    at = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+    for destination, call_id in [("000", "e1"), ("0412345678", "c1"), ("112", "e2")]:
+        attempt = CallAttempt(destination, "+61291234567", at, tenant="acme", call_id=call_id)
+        await Guard(store, policy).check(attempt)
+    await store.close()
+    return path
+
+
+def test_an_emergency_call_is_found_by_the_number_as_dialled(
+    emergency_db: Path, tmp_path: Path
+) -> None:
+    """Its decision names no E.164 number, only the dial string: `--number 000` was refused
+    as a number that could not be read."""
+    settings = tmp_path / "dialguard.toml"
+    settings.write_text('[tenants.acme]\nregion = "AU"\n', encoding="utf-8")
+    db = ["--config", str(settings)]
+
+    found = run(emergency_db, *db, "log", "--number", "000", "--tenant", "acme")
+
+    assert [(e["call_id"], e["number"], e["verdict"]) for e in found] == [("e1", "000", "allow")]
+    mobile = run(emergency_db, *db, "log", "--number", "0412 345 678", "--tenant", "acme")
+    assert [e["call_id"] for e in mobile] == ["c1"]
+    result = CliRunner().invoke(cli, ["--db", str(emergency_db), "log", "--number", "hello"])
+    assert result.exit_code == 2 and "not a telephone number" in result.output
