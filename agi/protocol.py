@@ -20,7 +20,6 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from operator import itemgetter
 from urllib.parse import parse_qsl, urlsplit
 
 ENV_TERMINATOR = b"\n\n"
@@ -142,29 +141,38 @@ def read_request(block: bytes) -> AgiRequest:
 # `agi_arg_1`, `agi_arg_2`...: the names of the arguments, in Asterisk's order.
 _ARG_NAMES = tuple(f"agi_arg_{n}" for n in range(1, 129))
 _ENV_KEYS = list(ENV_ORDER)
-_NAME, _SEP, _VALUE = itemgetter(0), itemgetter(1), itemgetter(2)  # of `str.partition`
 
 
 def _as_asterisk_writes_it(text: str) -> AgiRequest | None:
     """The request of a block exactly as Asterisk 22 writes it, else None (`_read_request`
     reads it then). Every key of ENV_ORDER in that order, then the arguments numbered from 1,
     each line `name: value`, no CR: such a block cannot be forged (env_forgery), and the line
-    by line reading of `_read_request` gives this same result. Compared as whole lists, which
-    costs a fifth of reading line by line; the server sees nothing else from Asterisk 22."""
-    if "\r" in text:
+    by line reading of `_read_request` gives this same result. One regular expression for
+    the fixed keys (a third of splitting and comparing the lines in Python); the server
+    sees nothing else from Asterisk 22."""
+    match = _ASTERISK_ENV.match(text)
+    if match is None:
         return None
-    lines = text.split("\n")
-    if lines[-2:] != ["", ""] or "" in lines[:-2]:
-        return None
-    pairs = [line.partition(": ") for line in lines[:-2]]
-    keys = list(map(_NAME, pairs))
-    known = len(ENV_ORDER)
-    if keys[:known] != _ENV_KEYS or keys[known:] != list(_ARG_NAMES[: len(keys) - known]):
-        return None
-    if not all(map(_SEP, pairs)):
-        return None
-    values = list(map(_VALUE, pairs))
-    return _request(dict(zip(keys, values, strict=True)), None, tuple(values[known:]))
+    *values, rest = match.groups()
+    env = dict(zip(_ENV_KEYS, values, strict=True))
+    args: list[str] = []
+    if rest:
+        for line in rest[:-1].split("\n"):
+            name, sep, value = line.partition(": ")
+            if not sep or len(args) == len(_ARG_NAMES) or name != _ARG_NAMES[len(args)]:
+                return None
+            env[name] = value
+            args.append(value)
+    return _request(env, None, tuple(args))
+
+
+# A block in Asterisk's shape: each key of ENV_ORDER with its value (no line end in it), then
+# the argument lines (checked one by one: their numbers must run 1, 2, 3...), then the blank
+# line that ends the block.
+_ASTERISK_ENV = re.compile(
+    "".join(f"{re.escape(key)}: ([^\n\r]*)\n" for key in ENV_ORDER)
+    + "((?:agi_arg_[^\n\r]*\n)*)\n\\Z"
+)
 
 
 def _read_request(text: str) -> AgiRequest:
