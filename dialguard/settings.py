@@ -74,6 +74,8 @@ class Settings:
     event_loop: str = "auto"
     # Decisions and outcomes older than this many days are deleted; 0 keeps them for ever.
     keep_history_days: int = 0
+    # [ami] cdr_timezone, read whether or not the listener is on (`history import`).
+    cdr_timezone: str | None = None
 
 
 def load_settings(config: str | Path | None, db: str | Path | None = None) -> Settings:
@@ -145,7 +147,7 @@ def settings_from_mapping(raw: Mapping[str, Any], base_dir: Path) -> Settings:
     event_loop = _choice(agi, "agi", "event_loop", EVENT_LOOPS, "auto", errors)
     _unknown(agi, "agi", {"listen", "workers", "event_loop"}, errors)
 
-    ami = _ami(_table(raw, "ami", errors), base_dir, errors)
+    ami, cdr_timezone = _ami(_table(raw, "ami", errors), base_dir, errors)
 
     tenants: dict[str, TenantSettings] = {}
     for name, value in _table(raw, "tenants", errors).items():
@@ -200,6 +202,7 @@ def settings_from_mapping(raw: Mapping[str, Any], base_dir: Path) -> Settings:
         agi_workers=agi_workers,
         event_loop=event_loop,
         keep_history_days=keep_days,
+        cdr_timezone=cdr_timezone,
     )
 
 
@@ -313,9 +316,12 @@ def _flag(
     return value
 
 
-def _ami(table: Mapping[str, Any], base_dir: Path, errors: list[str]) -> AmiSettings | None:
+def _ami(
+    table: Mapping[str, Any], base_dir: Path, errors: list[str]
+) -> tuple[AmiSettings | None, str | None]:
+    """The listener's settings (None: no [ami], or `enabled = false`) and the CDR zone."""
     if not table:
-        return None
+        return None, None
     allowed = {
         "host",
         "port",
@@ -329,8 +335,9 @@ def _ami(table: Mapping[str, Any], base_dir: Path, errors: list[str]) -> AmiSett
         "enabled",
     }
     _unknown(table, "ami", allowed, errors)
-    if not _flag(table, "ami", "enabled", True, errors):
-        return None
+    # Every value is checked, the listener off too: `history import` reads cdr_timezone
+    # either way, and a mistake should not wait to be found until the listener is turned on.
+    enabled = _flag(table, "ami", "enabled", True, errors)
     for key in ("host", "secret", "secret_file", "cdr_timezone"):
         if key in table and not isinstance(table[key], str):
             errors.append(f"ami.{key}: must be a string")
@@ -342,7 +349,7 @@ def _ami(table: Mapping[str, Any], base_dir: Path, errors: list[str]) -> AmiSett
     else:
         secret = str(table.get("secret", ""))
     username = table.get("username", "")
-    if not isinstance(username, str) or not username:
+    if not isinstance(username, str) or (enabled and not username):
         errors.append("ami.username: required when [ami] is configured")
     port = _int(table, "ami", "port", 5038, errors, minimum=1, maximum=65535)
     floats: dict[str, float] = {}
@@ -362,14 +369,19 @@ def _ami(table: Mapping[str, Any], base_dir: Path, errors: list[str]) -> AmiSett
             f"ami.cdr_timezone: {cdr_timezone!r} is not an IANA time zone (e.g. Australia/Sydney)"
         )
         cdr_timezone = None
-    return AmiSettings(
-        str(table.get("host", "127.0.0.1")),
-        port,
-        str(username),
-        secret,
-        secret_file,
-        **floats,
-        cdr_timezone=cdr_timezone,
+    if not enabled:
+        return None, cdr_timezone
+    return (
+        AmiSettings(
+            str(table.get("host", "127.0.0.1")),
+            port,
+            str(username),
+            secret,
+            secret_file,
+            **floats,
+            cdr_timezone=cdr_timezone,
+        ),
+        cdr_timezone,
     )
 
 

@@ -144,3 +144,16 @@ def test_a_listen_address_that_is_not_a_string_is_named(tmp_path: Path, value: s
     # `listen = 4573` loaded as host "4573": serve then said it could not listen on 4573:4573.
     with pytest.raises(SettingsError, match=r"agi\.listen: must be a string"):
         load_settings(_write(tmp_path, f"[agi]\nlisten = {value}\n"))
+
+
+def test_a_disabled_ami_table_is_still_checked_and_keeps_its_cdr_timezone(
+    tmp_path: Path,
+) -> None:
+    path = _write(tmp_path, '[ami]\nenabled = false\ncdr_timezone = "Australia/Perth"\n')
+    settings = load_settings(path)
+    assert settings.ami is None  # no listener, and no username needed for that
+    assert settings.cdr_timezone == "Australia/Perth"
+    _write(tmp_path, '[ami]\nenabled = false\nport = "5038"\ncdr_timezone = "Mars/Olympus"\n')
+    with pytest.raises(SettingsError) as caught:
+        load_settings(path)
+    assert "ami.port" in str(caught.value) and "ami.cdr_timezone" in str(caught.value)

@@ -95,8 +95,8 @@ def import_(
         # Our CSV names its columns; Master.csv has no header. Two names of ours are enough,
         # so that a header with one column misspelt is told what it lacks, not read as CDRs.
         fmt = "csv" if sum(c in CSV_HEADER for c in header) >= 2 else "cdr-csv"
-    if zone is None and fmt == "cdr-csv" and app.settings.ami is not None:
-        zone = app.settings.ami.cdr_timezone
+    if zone is None and fmt == "cdr-csv":
+        zone = app.settings.cdr_timezone
     tz = _zone(zone, utc=fmt == "csv")
     policy = app.settings.policy
     parse = _parse_csv if fmt == "csv" else _parse_cdr

@@ -182,3 +182,19 @@ def test_a_header_with_a_misspelt_column_is_told_what_it_lacks(run: Cli, tmp_pat
     result = run("history", "import", str(path))
     assert result.exit_code == 2
     assert "CSV header lacks started_at" in result.output
+
+
+def test_master_csv_times_follow_cdr_timezone_with_the_listener_off(
+    tmp_path: Path, fixtures_dir: Path
+) -> None:
+    # `[ami] enabled = false` dropped the whole table: Master.csv's times were then read on
+    # this machine's clock, whatever cdr_timezone said.
+    settings = (
+        '[tenants.acme]\nregion = "AU"\n[ami]\nenabled = false\ncdr_timezone = "Australia/Sydney"\n'
+    )
+    run = Cli(tmp_path, settings)
+    master = str(fixtures_dir / "cdr-csv" / "Master.csv")
+    assert run("history", "import", master, "--tenant", "acme").exit_code == 0
+    log = json.loads(run("log", "--outcomes", "--json", "--limit", "100").output)
+    busy = next(e for e in log if e["disposition"] == "BUSY")
+    assert busy["at"] == "2026-11-27T23:20:22+00:00"  # 10:20:22 in Sydney (AEDT, +11)
