@@ -72,7 +72,7 @@ def line_blocks(chunks: Iterable[bytes], max_line: int = MAX_LINE_BYTES) -> Iter
             yield block
             lines += block.count(b"\n")
         carry = buf[cut:] + held
-        if len(carry) > max_line:
+        if len(buf) - cut > max_line:  # the line so far; a held `\r` may end it already
             raise _too_long(lines + 1, max_line)
     if first:
         carry = carry.removeprefix(BOM)

@@ -280,3 +280,6 @@ def test_line_blocks_holds_no_more_than_the_longest_line_allowed() -> None:
     # A line that runs on to exactly the limit is a line.
     whole = b"".join(line_blocks([b"1" * 1000, b"\n2\n"], max_line=1000))
     assert whole == b"1" * 1000 + b"\n2\n"
+    for ending in (b"\r", b"\r\n"):  # ended by a CR the next chunk may pair with a LF
+        chunks = [b"a" + ending + b"1" * 1000 + b"\r", ending[1:] + b"2" + ending]
+        assert b"".join(line_blocks(chunks, max_line=1000)) == b"a\n" + b"1" * 1000 + b"\n2\n"
