@@ -6,7 +6,7 @@ import click
 
 from dialguard.cli.app import AppContext, cli, emit_json, fail, parse_when, pass_app
 from dialguard.store.logs import LogFilter, log_entries
-from rules.numbers import clean_dial_string, parse_number
+from rules.numbers import clean_dial_string, is_emergency, parse_number
 
 
 @cli.command("log")
@@ -47,16 +47,15 @@ def log_(
     dialled: tuple[str, ...] = ()
     if number is not None:
         policy = app.settings.policy
-        parsed = parse_number(
-            number, policy.region_for(tenant) if tenant else policy.default_region
-        )
+        region = policy.region_for(tenant) if tenant else policy.default_region
+        parsed = parse_number(number, region)
         e164 = parsed.e164
         cleaned = clean_dial_string(number)
-        if e164 is None and cleaned is None:
+        if e164 is None and not _short_code(cleaned, region):
             fail(f"--number {number!r} {parsed.problem}")
-        if e164 is None and cleaned is not None:
-            # An emergency number or a short code: its decisions name no number, only the
-            # dial string.
+        if cleaned is not None:
+            # A decision with no E.164 number (an emergency number, a short code, a call
+            # decided by the failure policy) is found by its dial string.
             dialled = tuple(dict.fromkeys((number.strip(), cleaned)))
     if only is True and (verdict or rule):
         fail("--verdict and --rule select decisions; they cannot be used with --outcomes")
@@ -90,3 +89,14 @@ def log_(
         click.echo(head)
     if not entries:
         click.echo("no entries", err=True)
+
+
+# The most digits a short code has (emergency numbers, directory and service codes): longer
+# dial strings that cannot be read are mistakes, refused as before.
+_SHORT_CODE_DIGITS = 6
+
+
+def _short_code(cleaned: str | None, region: str | None) -> bool:
+    if cleaned is None:
+        return False
+    return is_emergency(cleaned, region) or len(cleaned.lstrip("+")) <= _SHORT_CODE_DIGITS

@@ -14,8 +14,8 @@ from dialguard.store.timeconv import require_epoch, to_epoch
 class LogFilter:
     since: datetime | None = None
     number: str | None = None  # E.164
-    # A dial string that is no number in E.164 (000, 112, a short code), as dialled: it is
-    # matched on the rows that have no number.
+    # Dial strings, matched on the rows that have no E.164 number (an emergency number, a
+    # short code, a call decided by the failure policy); with `number`, either matches.
     dialled: tuple[str, ...] = ()
     tenant: str | None = None
     verdict: str | None = None
@@ -124,12 +124,18 @@ def _common(f: LogFilter, table: str, time_col: str) -> tuple[list[str], list[An
     if f.since is not None:
         where.append(f"{table}.{time_col} >= ?")
         params.append(to_epoch(f.since))
-    if f.number is not None:
-        where.append(f"{table}.number = ?")
-        params.append(f.number)
+    by_dialled = ""
     if f.dialled:
         marks = ", ".join("?" * len(f.dialled))
-        where.append(f"{table}.number IS NULL AND {table}.dialled IN ({marks})")
+        by_dialled = f"({table}.number IS NULL AND {table}.dialled IN ({marks}))"
+    if f.number is not None and by_dialled:
+        where.append(f"({table}.number = ? OR {by_dialled})")
+        params += [f.number, *f.dialled]
+    elif f.number is not None:
+        where.append(f"{table}.number = ?")
+        params.append(f.number)
+    elif by_dialled:
+        where.append(by_dialled)
         params += f.dialled
     if f.tenant is not None:
         where.append(f"{table}.tenant = ?")

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from dialguard.cli import cli
 from dialguard.guard import Guard
 from dialguard.store import open_store
+from rules.engine import failure_decision
 from rules.models import CallAttempt, Decision, Verdict
 from rules.outcomes import CallOutcome
 from rules.policy import Policy, TenantSettings
@@ -94,6 +95,10 @@ async def _emergency_db(tmp_path: Path) -> Path:
     for destination, call_id in [("000", "e1"), ("0412345678", "c1"), ("112", "e2")]:
         attempt = CallAttempt(destination, "+61291234567", at, tenant="acme", call_id=call_id)
         await Guard(store, policy).check(attempt)
+    # A check that ran out of time: the failure policy's decision names no number.
+    late = CallAttempt("0412345678", "+61291234567", at, tenant="acme", call_id="t1")
+    timeout = failure_decision(late, policy, "guard.timeout", "too slow")
+    await store.record_decision(late, timeout, 250.0, "agi")
     await store.close()
     return path
 
@@ -110,7 +115,16 @@ def test_an_emergency_call_is_found_by_the_number_as_dialled(
     found = run(emergency_db, *db, "log", "--number", "000", "--tenant", "acme")
 
     assert [(e["call_id"], e["number"], e["verdict"]) for e in found] == [("e1", "000", "allow")]
+    # The number, and the failure policy's decision on the same dial string.
     mobile = run(emergency_db, *db, "log", "--number", "0412 345 678", "--tenant", "acme")
-    assert [e["call_id"] for e in mobile] == ["c1"]
-    result = CliRunner().invoke(cli, ["--db", str(emergency_db), "log", "--number", "hello"])
-    assert result.exit_code == 2 and "not a telephone number" in result.output
+    assert sorted(e["call_id"] for e in mobile) == ["c1", "t1"]
+    for wrong, problem in [
+        ("hello", "not a telephone number"),
+        # Not a short code: a national number no region reads (no --tenant) is a mistake.
+        ("0412345678", "no region is configured"),
+    ]:
+        result = CliRunner().invoke(cli, ["--db", str(emergency_db), *db, "log", "--number", wrong])
+        assert result.exit_code == 2 and problem in result.output, result.output
+    # 112 is a number in Germany (+49112): the AU call to 112 is found all the same.
+    settings.write_text('[guard]\nregion = "DE"\n[tenants.acme]\nregion = "AU"\n', "utf-8")
+    assert [e["call_id"] for e in run(emergency_db, *db, "log", "--number", "112")] == ["e2"]
