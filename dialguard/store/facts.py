@@ -55,10 +55,8 @@ def quick_facts(conn: sqlite3.Connection, query: FactQuery, cache: FactsCache) -
     found = NumberFacts(_lookups(query))
     statement, params = _with_register_lookups(PER_NUMBER, found.lookups, copies[1])
     params.update(number=number, tenant=query.tenant, since=to_epoch(query.attempts_since) or 0.0)
-    cursor = conn.cursor()
-    cursor.row_factory = None
     try:
-        generation = per_number_facts(cursor, statement, params, number, found)
+        generation = per_number_facts(conn, statement, params, number, found)
     except sqlite3.OperationalError:
         return None  # a register table swapped away meanwhile: the generation has moved too
     if generation != cache.generation:
@@ -75,22 +73,19 @@ def gather_facts(conn: sqlite3.Connection, query: FactQuery, cache: FactsCache) 
     prior attempts) are read every time, in two statements (`PER_NUMBER`, then the register
     lookups once the cache is validated: it names the register tables).
     """
-    # Plain tuples: sqlite3.Row costs a Python object and a name lookup per column.
-    cursor = conn.cursor()
-    cursor.row_factory = None
     number = query.number
     found = NumberFacts(_lookups(query))
     if number is None:
-        (generation,) = cursor.execute(GENERATION).fetchone()
+        (generation,) = conn.execute(GENERATION).fetchone()
     else:
         since = to_epoch(query.attempts_since) or 0.0
         params = {"number": number, "tenant": query.tenant, "since": since}
-        generation = per_number_facts(cursor, PER_NUMBER, params, number, found)
+        generation = per_number_facts(conn, PER_NUMBER, params, number, found)
     cache.accept(generation)
     copies, tables = cache.register_copies(conn)
     statement, params = _with_register_lookups("", found.lookups, tables)
     if statement:
-        per_number_facts(cursor, statement, params, number or "", found)
+        per_number_facts(conn, statement, params, number or "", found)
     cid_records: tuple[CallerIdRecord, ...] = ()
     if query.caller_id is not None:
         cid_records = cache.caller_id_records(conn, query.caller_id)
@@ -212,16 +207,29 @@ _REGISTER_PADDING = ", ".join(["NULL"] * 8)
 
 
 def per_number_facts(
-    cursor: sqlite3.Cursor,
+    conn: sqlite3.Connection,
     statement: str,
     params: dict[str, object],
     number: str,
     found: NumberFacts,
 ) -> int:
     """Run `statement` (`PER_NUMBER` and/or register lookups) and fill `found` with its rows;
-    the generation (0 when the statement does not read it)."""
+    the generation (0 when the statement does not read it).
+
+    On a cursor of its own, closed whatever happens: a statement left part-read by an
+    exception would keep its snapshot (and outside a transaction, the next checks' reads
+    with it) for as long as the exception kept the cursor alive."""
+    cursor = conn.cursor()
+    cursor.row_factory = None  # plain tuples: sqlite3.Row costs an object per row
+    try:
+        return _fill(cursor.execute(statement, params), number, found)
+    finally:
+        cursor.close()
+
+
+def _fill(rows: sqlite3.Cursor, number: str, found: NumberFacts) -> int:
     generation = 0
-    for kind, *row in cursor.execute(statement, params):
+    for kind, *row in rows:
         if kind == "g":
             generation = row[0]
         elif kind == "s":

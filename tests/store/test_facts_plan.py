@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import replace
 from pathlib import Path
+
+import pytest
 
 from dialguard.store import Store
 from dialguard.store.facts import PER_NUMBER
@@ -93,3 +96,36 @@ async def test_completing_outcomes_starts_from_the_recent_decisions(store: Store
     assert not [step for step in plan if step.startswith("SCAN")], plan
     assert "SEARCH decisions USING INTEGER PRIMARY KEY (rowid>?)" in plan
     assert any(step.startswith("SEARCH outcomes USING INDEX sqlite_autoindex") for step in plan)
+
+
+async def test_a_read_that_fails_part_way_holds_no_snapshot(store: Store) -> None:
+    """A row the check cannot read (a consent kind a newer dialguard wrote) fails that check;
+    the statement it left part-read kept its snapshot while the exception was alive, and the
+    next checks read the database as it was then."""
+    await store.facts_for(QUERY)  # the cache is filled: the next reads are single statements
+    with sqlite3.connect(store.path) as conn:
+        conn.execute(
+            "INSERT INTO consents (number, tenant, kind, granted_at, created_at)"
+            " VALUES (?, 'acme', 'telepathy', 0, 0)",
+            (QUERY.number,),
+        )
+        for call_id in ("d1", "d2"):  # rows after it: the statement is not at its end
+            conn.execute(
+                "INSERT INTO decisions (call_id, decided_at, source, tenant, campaign, purpose,"
+                " dialled, number, verdict, reason, latency_ms, decision_json)"
+                " VALUES (?, 1.8e9, 'agi', 'acme', 'spring', 'telemarketing', 'x', ?, 'allow',"
+                " 'r', 1, '{}')",
+                (call_id, QUERY.number),
+            )
+    with pytest.raises(ValueError) as failed:
+        await store.facts_for(QUERY)
+    other = replace(QUERY, number="+61412345699")
+    with sqlite3.connect(store.path) as conn:
+        conn.execute(
+            "INSERT INTO suppressions (number, tenant, campaign, reason, source, requested_at,"
+            " created_at) VALUES (?, '', '', 'asked', 'test', 0, 0)",
+            (other.number,),
+        )
+    facts = await store.facts_for(other)
+    assert [s.number for s in facts.suppressions] == [other.number]
+    assert failed.value is not None  # still alive here, as a logged exception may be
