@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from dialguard.gcdefer import FULL_COLLECTIONS, release_in_steps
 from dialguard.logs import get_logger
 from dialguard.store import Store
 from dialguard.store.flags import FlagStore
@@ -107,29 +108,38 @@ class Enforcer:
         if not debounced and started >= self._not_before.get(key, started):
             self._last_run[key] = when
             span = self._short_lookback()
-            window = await self.flags.outcomes_for_tenant(tenant, when - span, when)
-            await self._judge(window, when, only=self._short_detectors(), breaches=False)
+            with FULL_COLLECTIONS.deferred():
+                window = await self.flags.outcomes_for_tenant(tenant, when - span, when)
+                await self._judge(window, when, only=self._short_detectors(), breaches=False)
+                await _release(window)
             ended = self.timer()
             self._not_before[key] = ended + (COST_SHARE - 1) * (ended - started)
         if outcome.abandoned and outcome.campaign:
             span = self.detectors.get("abandoned_rate").lookback
-            window = await self.flags.outcomes_for_campaign(
-                tenant, outcome.campaign, when - span, when
-            )
-            await self._judge(window, when, only=LONG_DETECTORS, breaches=False)
+            with FULL_COLLECTIONS.deferred():
+                window = await self.flags.outcomes_for_campaign(
+                    tenant, outcome.campaign, when - span, when
+                )
+                await self._judge(window, when, only=LONG_DETECTORS, breaches=False)
+                await _release(window)
 
     # -- periodic ----------------------------------------------------------------------------
 
     async def sweep(self, now: datetime | None = None) -> list[Applied]:
         """Run every enabled detector over every stored outcome in its window."""
-        now = now or self.clock()
+        with FULL_COLLECTIONS.deferred():
+            return await self._sweep(now or self.clock())
+
+    async def _sweep(self, now: datetime) -> list[Applied]:
         short = self._short_detectors() | CALL_DETECTORS
         span = max(
             (self.detectors.get(d).lookback for d in short if self._enabled(d)),
             default=timedelta(0),
         )
         await self._complete_outcomes(now)
-        applied = await self._judge(await self.flags.outcomes_in(now - span, now), now, short)
+        window = await self.flags.outcomes_in(now - span, now)
+        applied = await self._judge(window, now, short)
+        await _release(window)
         if self._enabled("abandoned_rate"):
             lookback = self.detectors.get("abandoned_rate").lookback
             for tenant, campaign in await self.flags.campaigns_with_abandoned(now - lookback, now):
@@ -137,6 +147,7 @@ class Enforcer:
                     tenant, campaign, now - lookback, now
                 )
                 applied += await self._judge(window, now, LONG_DETECTORS, breaches=False)
+                await _release(window)
         return applied
 
     # -- internals ---------------------------------------------------------------------------
@@ -209,9 +220,9 @@ class Enforcer:
         context = await self._context(outcomes, only, breaches)
         # On a thread: over a window of tens of thousands of outcomes the detectors run for
         # a second or more, and on the event loop every inline check in that time missed its
-        # deadline (blocked as guard.timeout). The loop still waits out their long C calls
-        # (sorts), which hold the GIL: at most 36 ms over 20,000 outcomes, 79 ms over
-        # 100,000 (bench/detector_stall.py).
+        # deadline (blocked as guard.timeout). What still holds the GIL long is deferred or
+        # cut short: full garbage collections (dialguard/gcdefer.py) and long sorts
+        # (rules.detectors.windows.sorted_in_steps); bench/detector_stall.py measures it.
         findings = await asyncio.to_thread(
             run_detectors, outcomes, now, self.detectors, context, only=only
         )
@@ -246,3 +257,15 @@ class Enforcer:
         if suspended:
             log.warning("suspend", subject=finding.subject, flag_id=result.flag_id)
         return Applied(finding, result.flag_id, result.created, suspended)
+
+
+async def _release(window: list[CallOutcome]) -> None:
+    """Free a detector window on a thread, in steps (`release_in_steps`), before the next
+    full collection may come; a small one at once."""
+    if len(window) < RELEASE_OFF_LOOP:
+        window.clear()
+    else:
+        await asyncio.to_thread(release_in_steps, window)
+
+
+RELEASE_OFF_LOOP = 500  # outcomes: fewer are freed on the loop, quicker than a thread hop

@@ -18,6 +18,7 @@ from typing import Any
 
 import aiosqlite
 
+from dialguard.gcdefer import release_in_steps
 from dialguard.store.core import Store, outcome_from_row
 from dialguard.store.timeconv import from_epoch, require_epoch, to_epoch
 from rules.detectors import FlagFinding
@@ -541,12 +542,19 @@ def _chunks(values: Sequence[str]) -> Iterable[list[str]]:
         yield list(values[i : i + _CHUNK])
 
 
-async def outcomes_from_rows(rows: Sequence[sqlite3.Row]) -> list[CallOutcome]:
+async def outcomes_from_rows(rows: list[sqlite3.Row]) -> list[CallOutcome]:
     """The rows as outcomes, built on a thread: a detector window holds tens of thousands,
-    and building them on the event loop held up the inline checks (about 10 us each)."""
+    and building them on the event loop held up the inline checks (about 10 us each). The
+    rows are freed there too, in steps (`release_in_steps`): `rows` is left empty."""
     if len(rows) < OFF_LOOP_ROWS:
         return [outcome_from_row(row) for row in rows]
-    return await asyncio.to_thread(lambda: [outcome_from_row(row) for row in rows])
+    return await asyncio.to_thread(_outcomes_releasing_rows, rows)
+
+
+def _outcomes_releasing_rows(rows: list[sqlite3.Row]) -> list[CallOutcome]:
+    outcomes = [outcome_from_row(row) for row in rows]
+    release_in_steps(rows)
+    return outcomes
 
 
 def unique(values: Iterable[str]) -> list[str]:
