@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from operator import itemgetter
 
 from rules.detectors.model import (
     MAX_EVIDENCE,
@@ -25,6 +26,7 @@ from rules.detectors.windows import (
     per_callee,
     ring_seconds_of,
     scope_subject,
+    sorted_in_steps,
     span_text,
     talk_seconds_of,
     tenant_of,
@@ -362,7 +364,7 @@ def _sequential_finding(
     """The finding for the runs in `calls`, with the calls in them."""
     by_value = group_by(calls, lambda o: None if (d := _digits(o.number)) is None else str(d))
     runs: list[list[int]] = []
-    for value in sorted(int(v) for v in by_value):
+    for value in sorted_in_steps(int(v) for v in by_value):
         if runs and value == runs[-1][-1] + 1:
             runs[-1].append(value)
         else:
@@ -392,7 +394,8 @@ def repeat_after_abandoned(
     window = [o for o in in_window(outcomes, now, hold * 2) if _callee_country(o.number) == "UK"]
     offending: dict[str, list[CallOutcome]] = defaultdict(list)
     callees: dict[str, set[str]] = defaultdict(set)
-    for (_tenant, number), calls in sorted(_by_tenant_and_number(window).items()):
+    by_callee = _by_tenant_and_number(window)
+    for (_tenant, number), calls in sorted_in_steps(by_callee.items(), key=itemgetter(0)):
         abandoned_at = [t for c in calls if c.abandoned and (t := outcome_time(c)) is not None]
         for later in calls:
             t_later = outcome_time(later)

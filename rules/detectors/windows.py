@@ -2,13 +2,46 @@
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from rules.detectors.model import MAX_EVIDENCE, DetectorSettings, FlagFinding
 from rules.facts import campaign_subject
 from rules.outcomes import CallOutcome
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsRichComparison, SupportsRichComparisonT
+
+T = TypeVar("T")
+
+# Items sorted by one C call at most: sorting runs without giving up the GIL, and the
+# detectors run on a thread beside the checks' event loop. Sorting 100,000 numbers as
+# integers held it 42 ms, 100,000 (tenant, number) keys 258 ms; a run of 4,096 about 1 ms.
+SORT_RUN = 4096
+
+
+@overload
+def sorted_in_steps(
+    items: Iterable[SupportsRichComparisonT], key: None = None
+) -> list[SupportsRichComparisonT]: ...
+@overload
+def sorted_in_steps(items: Iterable[T], key: Callable[[T], SupportsRichComparison]) -> list[T]: ...
+def sorted_in_steps(items: Iterable[Any], key: Callable[[Any], Any] | None = None) -> list[Any]:
+    """`sorted(items, key=key)`, the same list, without holding the GIL long: runs of
+    `SORT_RUN` items are sorted in C and merged in Python (heapq.merge, stable like sorted),
+    which lets the event loop run between them."""
+    whole = list(items)
+    runs = [whole[i : i + SORT_RUN] for i in range(0, len(whole), SORT_RUN)]
+    if key is None:
+        for run in runs:
+            run.sort()
+        return runs[0] if len(runs) == 1 else list(heapq.merge(*runs))
+    for run in runs:
+        run.sort(key=key)
+    return runs[0] if len(runs) == 1 else list(heapq.merge(*runs, key=key))
 
 
 def as_aware(value: datetime) -> datetime:
