@@ -545,7 +545,8 @@ def _chunks(values: Sequence[str]) -> Iterable[list[str]]:
 async def outcomes_from_rows(rows: list[sqlite3.Row]) -> list[CallOutcome]:
     """The rows as outcomes, built on a thread: a detector window holds tens of thousands,
     and building them on the event loop held up the inline checks (about 10 us each). The
-    rows are freed there too, in steps (`release_in_steps`): `rows` is left empty."""
+    rows are freed there too, in steps (`release_in_steps`), and `rows` is left empty; a
+    few (under `OFF_LOOP_ROWS`) are built on the loop and left as they are."""
     if len(rows) < OFF_LOOP_ROWS:
         return [outcome_from_row(row) for row in rows]
     return await asyncio.to_thread(_outcomes_releasing_rows, rows)
