@@ -41,14 +41,9 @@ class FullCollections:
         self._full_count = _full_collections_so_far()
         self._full_seen_at = clock()  # when `_full_count` last changed, as far as seen
 
-    @property
-    def deferring(self) -> bool:
-        return self._saved is not None
-
     @contextlib.contextmanager
     def deferred(self) -> Iterator[None]:
-        overdue = self._overdue()
-        if overdue:
+        if self._overdue():
             self._restore()
         elif self._depth == 0 and self._saved is None:
             threshold0, threshold1, threshold2 = gc.get_threshold()
