@@ -48,13 +48,12 @@ def quick_facts(conn: sqlite3.Connection, query: FactQuery, cache: FactsCache) -
         return None
     cid_records = cache.cached_caller_id_records(query.caller_id)
     has_inventory = cache.cached_inventory(query.tenant)
-    subjects = tuple(suspension_subjects(query.tenant, query.campaign, query.caller_id))
-    suspensions = cache.cached_suspensions(subjects)
+    suspensions = cache.cached_suspensions(_subjects(query))
     if cid_records is None or has_inventory is None or suspensions is None:
         return None
     found = NumberFacts(_lookups(query))
     statement, params = _with_register_lookups(PER_NUMBER, found.lookups, copies[1])
-    params.update(number=number, tenant=query.tenant, since=to_epoch(query.attempts_since) or 0.0)
+    params.update(_per_number_params(query, number))
     try:
         generation = per_number_facts(conn, statement, params, number, found)
     except sqlite3.OperationalError:
@@ -78,8 +77,7 @@ def gather_facts(conn: sqlite3.Connection, query: FactQuery, cache: FactsCache) 
     if number is None:
         (generation,) = conn.execute(GENERATION).fetchone()
     else:
-        since = to_epoch(query.attempts_since) or 0.0
-        params = {"number": number, "tenant": query.tenant, "since": since}
+        params = _per_number_params(query, number)
         generation = per_number_facts(conn, PER_NUMBER, params, number, found)
     cache.accept(generation)
     copies, tables = cache.register_copies(conn)
@@ -89,15 +87,28 @@ def gather_facts(conn: sqlite3.Connection, query: FactQuery, cache: FactsCache) 
     cid_records: tuple[CallerIdRecord, ...] = ()
     if query.caller_id is not None:
         cid_records = cache.caller_id_records(conn, query.caller_id)
-    subjects = tuple(suspension_subjects(query.tenant, query.campaign, query.caller_id))
     return _facts(
         query,
         found,
         copies,
         cid_records,
         cache.has_inventory(conn, query.tenant),
-        cache.suspensions(conn, subjects),
+        cache.suspensions(conn, _subjects(query)),
     )
+
+
+def _per_number_params(query: FactQuery, number: str) -> dict[str, object]:
+    """`PER_NUMBER`'s parameters."""
+    return {
+        "number": number,
+        "tenant": query.tenant,
+        "since": to_epoch(query.attempts_since) or 0.0,
+    }
+
+
+def _subjects(query: FactQuery) -> tuple[str, ...]:
+    """The suspension subjects the call answers to, as the facts cache keys them."""
+    return tuple(suspension_subjects(query.tenant, query.campaign, query.caller_id))
 
 
 def _facts(
