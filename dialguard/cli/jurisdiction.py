@@ -103,6 +103,7 @@ def _rule_dict_plain(rule: HoursRule) -> dict[str, object]:
         "citation": rule.citation,
         "unverified": rule.unverified,
         "consent_lifts": rule.consent_lifts,
+        "standard_time": rule.standard_time,
     }
 
 
@@ -121,8 +122,10 @@ def describe(pack: Jurisdiction, indent: str = "") -> list[str]:
             for day in DAYS
         )
         lift = ", out-of-hours consent lifts it" if rule.consent_lifts else ""
+        standard = ", also read on standard time" if rule.standard_time else ""
         lines.append(
-            f"{indent}  hours {rule.name} [{_purposes(rule.purposes)}]{_mark(rule.unverified)}: {days}{lift}"
+            f"{indent}  hours {rule.name} [{_purposes(rule.purposes)}]{_mark(rule.unverified)}:"
+            f" {days}{standard}{lift}"
         )
         lines.append(f"{indent}    source: {rule.citation}")
     for hol in pack.holidays:

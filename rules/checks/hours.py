@@ -99,6 +99,8 @@ def _window(ctx: RuleContext, label: str, rule: HoursRule) -> Finding:
         )
     indices = range(len(view.clock)) if clocks is None else clocks
     first = next((i for i in indices if not rule.allows(*view.clock[i])), None)
+    if first is None and rule.standard_time:
+        return _on_standard_time(ctx, rid, label, rule, indices, clocks, details)
     if first is None:
         when = view.when if clocks is None else view.when_on(clocks)
         return Finding(
@@ -116,6 +118,43 @@ def _window(ctx: RuleContext, label: str, rule: HoursRule) -> Finding:
         f"{label} {rule.name} window ({DAY_NAMES[weekday]} {window})"
     )
     return _closed(ctx, rid, rule, reason, details)
+
+
+def _on_standard_time(
+    ctx: RuleContext,
+    rid: str,
+    label: str,
+    rule: HoursRule,
+    indices: Iterable[int],
+    clocks: tuple[int, ...] | None,
+    details: dict[str, object],
+) -> Finding:
+    """A window the law gives in standard time, already inside it on every local clock: in
+    summer, 08:30 Central Daylight Time is 07:30 Central Standard Time, outside a Mississippi
+    window that opens at 08:00 CST. Taken at the strictest, the call must be inside both."""
+    view = ctx.local
+    for i in indices:
+        weekday, seconds = view.standard_clock(i)
+        if not rule.allows(weekday, seconds):
+            window = describe_day(rule.days, weekday)
+            minutes = int(seconds) // 60
+            reason = (
+                f"it is {view.stamp(i)} for the callee ({view.zones[i]}), "
+                f"{DAY_NAMES[weekday]} {minutes // 60:02d}:{minutes % 60:02d}:"
+                f"{int(seconds) % 60:02d} on its standard time, outside the {label} "
+                f"{rule.name} window ({DAY_NAMES[weekday]} {window}), which the law gives "
+                f"in standard time"
+            )
+            return _closed(ctx, rid, rule, reason, details)
+    when = view.when if clocks is None else view.when_on(clocks)
+    return Finding(
+        rid,
+        FindingVerdict.ALLOW,
+        f"{when} is inside the {label} {rule.name} window, on local and on standard time",
+        rule.citation,
+        rule.unverified,
+        details,
+    )
 
 
 def holiday_bans(ctx: RuleContext) -> Iterable[Finding]:

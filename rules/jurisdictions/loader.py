@@ -36,7 +36,7 @@ SCOPES = ("campaign", "tenant")
 
 _COMMON = {"name", "purposes", "citation", "unverified", "remove"}
 _KEYS: dict[str, set[str]] = {
-    "hours": _COMMON | {"days", "consent_lifts"},
+    "hours": _COMMON | {"days", "consent_lifts", "standard_time"},
     "holidays": _COMMON
     | {
         "calendar",
@@ -266,6 +266,7 @@ def _hours(item: Mapping[str, Any], where: str, errors: list[str]) -> HoursRule 
         str(item.get("citation", "")),
         bool(item.get("unverified", False)),
         _bool(item, "consent_lifts", where, errors),
+        _bool(item, "standard_time", where, errors),
     )
 
 

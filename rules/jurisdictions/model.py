@@ -25,6 +25,9 @@ class HoursRule:
 
     A weekday absent from `days` (or with no intervals) is a day without calls.
     `consent_lifts`: out-of-hours consent (`consent add --kind out-of-hours`) lifts the rule.
+    `standard_time`: the law names a standard time (Mississippi's "Central Standard Time"),
+    which may mean the zone's standard time all year or its local time: the call must be
+    inside the window on both clocks, the strictest reading.
     """
 
     name: str
@@ -33,6 +36,7 @@ class HoursRule:
     citation: str
     unverified: bool = False
     consent_lifts: bool = False
+    standard_time: bool = False
 
     def allows(self, weekday: int, seconds: float) -> bool:
         # A loop, not any() over a generator: asked for every candidate zone of every call.

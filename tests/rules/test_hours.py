@@ -3,7 +3,7 @@ morning, the area code spanning two zones, the Sunday in a state that bans Sunda
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from rules.engine import decide, prepare
 from rules.facts import ConsentKind, ConsentRecord, Facts
-from rules.jurisdictions import default_packs
+from rules.jurisdictions import default_packs, from_settings
 from rules.models import CallAttempt, Decision, Finding, FindingVerdict, Purpose
 from rules.policy import Policy
 
@@ -230,6 +230,82 @@ def test_sunday_is_banned_in_mississippi_alabama_and_louisiana() -> None:
         assert not blocked(monday, "hours")
 
 
+MISSISSIPPI = "+16015550100"  # area code 601: Jackson, America/Chicago
+CHICAGO = ZoneInfo("America/Chicago")
+CST = timezone(timedelta(hours=-6), "CST")
+
+
+def test_a_mississippi_summer_morning_opens_at_08_00_central_standard_time() -> None:
+    # 08:30 CDT is 07:30 CST: inside the federal window, outside the statute's.
+    early = decide_at(MISSISSIPPI, datetime(2026, 7, 14, 8, 30, tzinfo=CHICAGO))
+    opened = decide_at(MISSISSIPPI, datetime(2026, 7, 14, 9, 0, tzinfo=CHICAGO))
+
+    assert blocked(early, "hours") == ["hours.us-ms-solicitation"]
+    reason = rule(early, "hours.us-ms-solicitation").reason
+    assert "Tue 08:30:00" in reason and "Tue 07:30:00 on its standard time" in reason
+    finding = rule(opened, "hours.us-ms-solicitation")
+    assert finding.verdict is FindingVerdict.ALLOW
+    assert "on local and on standard time" in finding.reason
+
+
+def test_a_mississippi_winter_morning_and_summer_evening_keep_the_wall_clock_window() -> None:
+    winter = decide_at(MISSISSIPPI, datetime(2026, 1, 13, 8, 0, tzinfo=CHICAGO))
+    summer_evening = decide_at(MISSISSIPPI, datetime(2026, 7, 14, 19, 59, 59, tzinfo=CHICAGO))
+    summer_late = decide_at(MISSISSIPPI, datetime(2026, 7, 14, 20, 0, tzinfo=CHICAGO))
+
+    assert rule(winter, "hours.us-ms-solicitation").verdict is FindingVerdict.ALLOW
+    assert rule(summer_evening, "hours.us-ms-solicitation").verdict is FindingVerdict.ALLOW
+    # 20:00 CDT is 19:00 CST: the wall clock is the stricter reading in the evening.
+    assert rule(summer_late, "hours.us-ms-solicitation").verdict is FindingVerdict.BLOCK
+
+
+def test_a_state_without_a_standard_time_law_keeps_its_summer_morning() -> None:
+    alabama = decide_at("+12055550100", datetime(2026, 7, 14, 8, 30, tzinfo=CHICAGO))
+    assert not blocked(alabama, "hours")
+
+
+def test_an_override_can_read_a_window_on_the_wall_clock_only() -> None:
+    jurisdictions, errors = from_settings(
+        {"US": {"states": {"MS": {"hours": [{"name": "solicitation", "standard_time": False}]}}}}
+    )
+    assert errors == []
+    policy = Policy(jurisdictions=jurisdictions)
+    attempt = CallAttempt(
+        MISSISSIPPI,
+        "+61291234567",
+        datetime(2026, 7, 14, 8, 30, tzinfo=CHICAGO),
+        tenant="acme",
+        campaign="spring",
+    )
+    decision = decide(prepare(attempt, policy), Facts())
+    assert rule(decision, "hours.us-ms-solicitation").verdict is FindingVerdict.ALLOW
+
+
+def test_standard_time_must_be_true_or_false() -> None:
+    _, errors = from_settings(
+        {"US": {"states": {"MS": {"hours": [{"name": "solicitation", "standard_time": "yes"}]}}}}
+    )
+    assert errors == [
+        "jurisdictions.US.states.MS.hours.solicitation.standard_time: must be true or false"
+    ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    instant=st.datetimes(
+        min_value=datetime(2024, 1, 1), max_value=datetime(2030, 12, 31), timezones=st.just(UTC)
+    )
+)
+def test_mississippi_allows_exactly_inside_08_to_20_on_both_clocks(instant: datetime) -> None:
+    decision = decide_at(MISSISSIPPI, instant)
+    inside = True
+    for local in (instant.astimezone(CHICAGO), instant.astimezone(CST)):
+        seconds = local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
+        inside &= local.weekday() != 6 and 8 * 3600 <= seconds < 20 * 3600
+    expected = FindingVerdict.ALLOW if inside else FindingVerdict.BLOCK
+    assert rule(decision, "hours.us-ms-solicitation").verdict is expected
+
+
 def test_texas_sunday_calls_start_at_noon() -> None:
     central = ZoneInfo("America/Chicago")
     assert blocked(
@@ -394,8 +470,12 @@ def test_a_toll_free_number_s_windows_are_each_read_on_their_own_clocks(instant:
             allowed = True
             for zone in zones:
                 local = instant.astimezone(ZoneInfo(zone))
-                seconds = local.hour * 3600 + local.minute * 60 + local.second
-                allowed &= hours_rule.allows(local.weekday(), seconds + local.microsecond / 1e6)
+                readings = [local.replace(tzinfo=None)]
+                if hours_rule.standard_time:  # Mississippi's: on standard time too
+                    readings.append(readings[0] - (local.dst() or timedelta(0)))
+                for clock in readings:
+                    seconds = clock.hour * 3600 + clock.minute * 60 + clock.second
+                    allowed &= hours_rule.allows(clock.weekday(), seconds + clock.microsecond / 1e6)
             found = rule(decision, f"hours.{label.lower()}-{hours_rule.name}")
             assert (found.verdict is FindingVerdict.ALLOW) is allowed, (label, found.reason)
 
