@@ -55,7 +55,7 @@ def quick_facts(conn: sqlite3.Connection, query: FactQuery, cache: FactsCache) -
     statement, params = _with_register_lookups(PER_NUMBER, found.lookups, copies[1])
     params.update(_per_number_params(query, number))
     try:
-        generation = per_number_facts(conn, statement, params, number, found)
+        generation = read_number_facts(conn, statement, params, number, found)
     except sqlite3.OperationalError:
         return None  # a register table swapped away meanwhile: the generation has moved too
     if generation != cache.generation:
@@ -78,12 +78,12 @@ def gather_facts(conn: sqlite3.Connection, query: FactQuery, cache: FactsCache) 
         (generation,) = conn.execute(GENERATION).fetchone()
     else:
         params = _per_number_params(query, number)
-        generation = per_number_facts(conn, PER_NUMBER, params, number, found)
+        generation = read_number_facts(conn, PER_NUMBER, params, number, found)
     cache.accept(generation)
     copies, tables = cache.register_copies(conn)
     statement, params = _with_register_lookups("", found.lookups, tables)
     if statement:
-        per_number_facts(conn, statement, params, number or "", found)
+        read_number_facts(conn, statement, params, number or "", found)
     cid_records: tuple[CallerIdRecord, ...] = ()
     if query.caller_id is not None:
         cid_records = cache.caller_id_records(conn, query.caller_id)
@@ -217,7 +217,7 @@ class NumberFacts:
 _REGISTER_PADDING = ", ".join(["NULL"] * 8)
 
 
-def per_number_facts(
+def read_number_facts(
     conn: sqlite3.Connection,
     statement: str,
     params: dict[str, object],
