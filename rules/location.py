@@ -234,17 +234,6 @@ class LocalView:
             return self._moments[index]
         return self._at.astimezone(_zones(self.zones)[index])
 
-    def standard_clock(self, index: int) -> tuple[int, float]:
-        """Zone `index`'s `clock` on its standard time: the local time less any summer
-        (daylight saving) offset in force at the instant, as a law naming a standard time
-        reads it (`HoursRule.standard_time`)."""
-        moment = self.moment(index)
-        saving = moment.dst()
-        if not saving:
-            return self.clock[index]
-        t = moment.replace(tzinfo=None) - saving
-        return t.weekday(), t.hour * 3600 + t.minute * 60 + t.second + t.microsecond / 1e6
-
     def clocks_of(self, zones: tuple[str, ...]) -> tuple[int, ...]:
         """The indices of the candidate zones that show the same time as one of `zones`
         (by UTC offset at this instant, whatever their names: `US/Eastern` is New York's).

@@ -11,7 +11,14 @@ import click
 
 from dialguard.cli.app import AppContext, InputError, cli, emit_json, pass_app
 from rules.jurisdictions import Jurisdiction
-from rules.jurisdictions.model import DAYS, CapRule, ConsentRegime, HolidayRule, HoursRule
+from rules.jurisdictions.model import (
+    DAYS,
+    CapRule,
+    ConsentRegime,
+    HolidayRule,
+    HoursRule,
+    offset_text,
+)
 
 
 @cli.group()
@@ -103,7 +110,9 @@ def _rule_dict_plain(rule: HoursRule) -> dict[str, object]:
         "citation": rule.citation,
         "unverified": rule.unverified,
         "consent_lifts": rule.consent_lifts,
-        "standard_time": rule.standard_time,
+        "standard_time": (
+            offset_text(rule.standard_time) if rule.standard_time is not None else None
+        ),
     }
 
 
@@ -122,7 +131,11 @@ def describe(pack: Jurisdiction, indent: str = "") -> list[str]:
             for day in DAYS
         )
         lift = ", out-of-hours consent lifts it" if rule.consent_lifts else ""
-        standard = ", also read on standard time" if rule.standard_time else ""
+        standard = (
+            f", also read at UTC{offset_text(rule.standard_time)} (the law's standard time)"
+            if rule.standard_time is not None
+            else ""
+        )
         lines.append(
             f"{indent}  hours {rule.name} [{_purposes(rule.purposes)}]{_mark(rule.unverified)}:"
             f" {days}{standard}{lift}"

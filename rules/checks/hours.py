@@ -9,7 +9,7 @@ candidate time zone: the call is allowed only if all of them allow it. Windows a
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date
+from datetime import UTC, date, timedelta
 from functools import cache, lru_cache
 
 import holidays as holiday_calendars
@@ -22,7 +22,7 @@ from rules.jurisdictions.applicable import (
     nothing_applies,
     rule_id,
 )
-from rules.jurisdictions.model import DAYS, HolidayRule, HoursRule
+from rules.jurisdictions.model import DAYS, HolidayRule, HoursRule, offset_text
 from rules.location import DAY_NAMES, offsets_of_year, region_zones
 from rules.models import Finding, FindingVerdict
 
@@ -99,8 +99,8 @@ def _window(ctx: RuleContext, label: str, rule: HoursRule) -> Finding:
         )
     indices = range(len(view.clock)) if clocks is None else clocks
     first = next((i for i in indices if not rule.allows(*view.clock[i])), None)
-    if first is None and rule.standard_time:
-        return _on_standard_time(ctx, rid, label, rule, indices, clocks, details)
+    if first is None and rule.standard_time is not None:
+        return _on_standard_time(ctx, rid, label, rule, rule.standard_time, clocks, details)
     if first is None:
         when = view.when if clocks is None else view.when_on(clocks)
         return Finding(
@@ -125,36 +125,35 @@ def _on_standard_time(
     rid: str,
     label: str,
     rule: HoursRule,
-    indices: Iterable[int],
+    offset: timedelta,
     clocks: tuple[int, ...] | None,
     details: dict[str, object],
 ) -> Finding:
-    """A window the law gives in standard time, already inside it on every local clock: in
-    summer, 08:30 Central Daylight Time is 07:30 Central Standard Time, outside a Mississippi
-    window that opens at 08:00 CST. Taken at the strictest, the call must be inside both."""
-    view = ctx.local
-    for i in indices:
-        weekday, seconds = view.standard_clock(i)
-        if not rule.allows(weekday, seconds):
-            window = describe_day(rule.days, weekday)
-            minutes = int(seconds) // 60
-            reason = (
-                f"it is {view.stamp(i)} for the callee ({view.zones[i]}), "
-                f"{DAY_NAMES[weekday]} {minutes // 60:02d}:{minutes % 60:02d}:"
-                f"{int(seconds) % 60:02d} on its standard time, outside the {label} "
-                f"{rule.name} window ({DAY_NAMES[weekday]} {window}), which the law gives "
-                f"in standard time"
-            )
-            return _closed(ctx, rid, rule, reason, details)
-    when = view.when if clocks is None else view.when_on(clocks)
-    return Finding(
-        rid,
-        FindingVerdict.ALLOW,
-        f"{when} is inside the {label} {rule.name} window, on local and on standard time",
-        rule.citation,
-        rule.unverified,
-        details,
+    """A window the law gives in a standard time, already inside it on the callee's clock:
+    the call must be inside it on the law's clock too. In summer, 08:30 Central Daylight
+    Time is 07:30 Central Standard Time, outside Mississippi's window that opens at 08:00
+    CST; and a callee said to be on Eastern time is read on CST all the same."""
+    law = ctx.attempt.at.astimezone(UTC).replace(tzinfo=None) + offset
+    weekday = law.weekday()
+    seconds = law.hour * 3600 + law.minute * 60 + law.second + law.microsecond / 1e6
+    on_law = f"{DAY_NAMES[weekday]} {law:%H:%M:%S} at UTC{offset_text(offset)}"
+    when = ctx.local.when if clocks is None else ctx.local.when_on(clocks)
+    if rule.allows(weekday, seconds):
+        return Finding(
+            rid,
+            FindingVerdict.ALLOW,
+            f"{when} is inside the {label} {rule.name} window, and so is {on_law}, the "
+            "standard time the law names",
+            rule.citation,
+            rule.unverified,
+            details,
+        )
+    reason = (
+        f"it is {on_law}, the standard time the law names, outside the {label} {rule.name}"
+        f" window ({DAY_NAMES[weekday]} {describe_day(rule.days, weekday)}); for the callee"
+        f" it is {when}"
     )
+    return _closed(ctx, rid, rule, reason, details)
 
 
 def holiday_bans(ctx: RuleContext) -> Iterable[Finding]:

@@ -8,6 +8,7 @@ and the override mapping, so it stays deterministic. Validation names every bad 
 from __future__ import annotations
 
 import copy
+import re
 import tomllib
 from collections.abc import Mapping
 from datetime import date, timedelta
@@ -266,8 +267,24 @@ def _hours(item: Mapping[str, Any], where: str, errors: list[str]) -> HoursRule 
         str(item.get("citation", "")),
         bool(item.get("unverified", False)),
         _bool(item, "consent_lifts", where, errors),
-        _bool(item, "standard_time", where, errors),
+        _utc_offset(item, "standard_time", where, errors),
     )
+
+
+def _utc_offset(
+    item: Mapping[str, Any], key: str, where: str, errors: list[str]
+) -> timedelta | None:
+    """An optional UTC offset written `-06:00` (hours and minutes, signed)."""
+    value = item.get(key)
+    if value is None or value is False:  # false: an override turning a pack's off
+        return None
+    match = re.fullmatch(r"([+-])(\d{2}):(\d{2})", value) if isinstance(value, str) else None
+    hours, minutes = (int(match[2]), int(match[3])) if match else (99, 99)
+    if match is None or hours > 14 or minutes > 59:
+        errors.append(f'{where}.{key}: must be a UTC offset such as "-06:00", or false')
+        return None
+    offset = timedelta(hours=hours, minutes=minutes)
+    return -offset if match[1] == "-" else offset
 
 
 def _holiday(item: Mapping[str, Any], where: str, errors: list[str]) -> HolidayRule | None:

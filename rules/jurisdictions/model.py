@@ -25,9 +25,9 @@ class HoursRule:
 
     A weekday absent from `days` (or with no intervals) is a day without calls.
     `consent_lifts`: out-of-hours consent (`consent add --kind out-of-hours`) lifts the rule.
-    `standard_time`: the law names a standard time (Mississippi's "Central Standard Time"),
-    which may mean the zone's standard time all year or its local time: the call must be
-    inside the window on both clocks, the strictest reading.
+    `standard_time`: the UTC offset of a standard time the law names (Mississippi's
+    "Central Standard Time", -6 hours). That may mean that clock all year, or the callee's
+    local time: the call must be inside the window on both, the strictest reading.
     """
 
     name: str
@@ -36,7 +36,7 @@ class HoursRule:
     citation: str
     unverified: bool = False
     consent_lifts: bool = False
-    standard_time: bool = False
+    standard_time: timedelta | None = None
 
     def allows(self, weekday: int, seconds: float) -> bool:
         # A loop, not any() over a generator: asked for every candidate zone of every call.
@@ -44,6 +44,13 @@ class HoursRule:
             if start <= seconds < end:
                 return True
         return False
+
+
+def offset_text(offset: timedelta) -> str:
+    """A UTC offset as packs write it (`HoursRule.standard_time`): `-06:00`."""
+    minutes = int(offset.total_seconds()) // 60
+    sign = "-" if minutes < 0 else "+"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,14 @@ def test_show_json_of_a_state(tmp_path: Path) -> None:
     assert pack["hours"][0]["days"]["mon"] == [["08:00", "20:00"]]
     assert pack["caps"][0]["limit"] == 3
     assert pack["caps"][0]["citation"].startswith("Fla. Stat. 501.616(6)(b)")
+    assert pack["hours"][0]["standard_time"] is None
+
+
+def test_show_says_a_window_is_read_on_the_law_s_standard_time(tmp_path: Path) -> None:
+    cli = _cli(tmp_path)
+    assert "also read at UTC-06:00" in cli("jurisdiction", "show", "US-MS").output
+    pack = json.loads(cli("jurisdiction", "show", "US-MS", "--json").output)
+    assert pack["hours"][0]["standard_time"] == "-06:00"
 
 
 def test_an_unknown_pack_is_an_input_error(tmp_path: Path) -> None:

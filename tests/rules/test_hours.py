@@ -242,10 +242,11 @@ def test_a_mississippi_summer_morning_opens_at_08_00_central_standard_time() -> 
 
     assert blocked(early, "hours") == ["hours.us-ms-solicitation"]
     reason = rule(early, "hours.us-ms-solicitation").reason
-    assert "Tue 08:30:00" in reason and "Tue 07:30:00 on its standard time" in reason
+    assert "Tue 07:30:00 at UTC-06:00, the standard time the law names" in reason
+    assert "Tue 08:30:00 (America/Chicago)" in reason
     finding = rule(opened, "hours.us-ms-solicitation")
     assert finding.verdict is FindingVerdict.ALLOW
-    assert "on local and on standard time" in finding.reason
+    assert "and so is Tue 08:00:00 at UTC-06:00" in finding.reason
 
 
 def test_a_mississippi_winter_morning_and_summer_evening_keep_the_wall_clock_window() -> None:
@@ -259,34 +260,67 @@ def test_a_mississippi_winter_morning_and_summer_evening_keep_the_wall_clock_win
     assert rule(summer_late, "hours.us-ms-solicitation").verdict is FindingVerdict.BLOCK
 
 
+@pytest.mark.parametrize(
+    ("at", "tz", "region"),
+    [
+        # 07:30 CST, summer and winter, for a callee said to be on Eastern time.
+        (datetime(2026, 7, 14, 13, 30, tzinfo=UTC), "EST", None),
+        (datetime(2026, 1, 14, 13, 30, tzinfo=UTC), "Etc/GMT+5", "US-MS"),
+        (datetime(2026, 7, 14, 13, 30, tzinfo=UTC), "America/New_York", "US-MS"),
+        # Tue 20:30 CST, 19:30 on a Mountain clock.
+        (datetime(2026, 1, 14, 2, 30, tzinfo=UTC), "America/Denver", "US-MS"),
+    ],
+)
+def test_mississippi_s_window_is_read_on_cst_whatever_zone_the_callee_is_said_to_be_on(
+    at: datetime, tz: str, region: str | None
+) -> None:
+    decision = decide_at(MISSISSIPPI, at, tz=tz, region=region)
+    finding = rule(decision, "hours.us-ms-solicitation")
+    assert finding.verdict is FindingVerdict.BLOCK
+    assert "at UTC-06:00, the standard time the law names" in finding.reason
+
+
+def test_a_toll_free_callee_on_eastern_standard_time_is_held_to_cst_in_mississippi() -> None:
+    # EST's UTC-5 is Chicago's summer clock, so Mississippi's table applies: 08:30 CDT.
+    decision = decide_at(TOLL_FREE, datetime(2026, 7, 14, 13, 30, tzinfo=UTC), tz="EST")
+    assert rule(decision, "hours.us-ms-solicitation").verdict is FindingVerdict.BLOCK
+
+
 def test_a_state_without_a_standard_time_law_keeps_its_summer_morning() -> None:
     alabama = decide_at("+12055550100", datetime(2026, 7, 14, 8, 30, tzinfo=CHICAGO))
     assert not blocked(alabama, "hours")
 
 
-def test_an_override_can_read_a_window_on_the_wall_clock_only() -> None:
-    jurisdictions, errors = from_settings(
-        {"US": {"states": {"MS": {"hours": [{"name": "solicitation", "standard_time": False}]}}}}
-    )
+def _with(override: dict[str, object]) -> Policy:
+    jurisdictions, errors = from_settings({"US": {"states": override}})
     assert errors == []
-    policy = Policy(jurisdictions=jurisdictions)
-    attempt = CallAttempt(
-        MISSISSIPPI,
-        "+61291234567",
-        datetime(2026, 7, 14, 8, 30, tzinfo=CHICAGO),
-        tenant="acme",
-        campaign="spring",
+    return Policy(jurisdictions=jurisdictions)
+
+
+def _ms_at(at: datetime, policy: Policy, number: str = MISSISSIPPI) -> Decision:
+    attempt = CallAttempt(number, "+61291234567", at, tenant="acme", campaign="spring")
+    return decide(prepare(attempt, policy), Facts())
+
+
+def test_an_override_turns_the_standard_time_reading_off_or_on() -> None:
+    summer_0830 = datetime(2026, 7, 14, 8, 30, tzinfo=CHICAGO)
+    off = _with({"MS": {"hours": [{"name": "solicitation", "standard_time": False}]}})
+    assert rule(_ms_at(summer_0830, off), "hours.us-ms-solicitation").verdict is (
+        FindingVerdict.ALLOW
     )
-    decision = decide(prepare(attempt, policy), Facts())
-    assert rule(decision, "hours.us-ms-solicitation").verdict is FindingVerdict.ALLOW
+    alabama_on = _with({"AL": {"hours": [{"name": "solicitation", "standard_time": "-06:00"}]}})
+    alabama = _ms_at(summer_0830, alabama_on, "+12055550100")
+    assert rule(alabama, "hours.us-al-solicitation").verdict is FindingVerdict.BLOCK
 
 
-def test_standard_time_must_be_true_or_false() -> None:
+@pytest.mark.parametrize("value", ["yes", True, 6, "-6", "-06:60", "+15:00", "06:00"])
+def test_standard_time_must_be_a_utc_offset(value: object) -> None:
     _, errors = from_settings(
-        {"US": {"states": {"MS": {"hours": [{"name": "solicitation", "standard_time": "yes"}]}}}}
+        {"US": {"states": {"MS": {"hours": [{"name": "solicitation", "standard_time": value}]}}}}
     )
     assert errors == [
-        "jurisdictions.US.states.MS.hours.solicitation.standard_time: must be true or false"
+        "jurisdictions.US.states.MS.hours.solicitation.standard_time: must be a UTC offset"
+        ' such as "-06:00", or false'
     ]
 
 
@@ -294,12 +328,15 @@ def test_standard_time_must_be_true_or_false() -> None:
 @given(
     instant=st.datetimes(
         min_value=datetime(2024, 1, 1), max_value=datetime(2030, 12, 31), timezones=st.just(UTC)
-    )
+    ),
+    tz=st.sampled_from([None, "America/Chicago", "EST", "America/Denver", "Etc/GMT+6"]),
 )
-def test_mississippi_allows_exactly_inside_08_to_20_on_both_clocks(instant: datetime) -> None:
-    decision = decide_at(MISSISSIPPI, instant)
+def test_mississippi_allows_exactly_inside_08_to_20_on_both_clocks(
+    instant: datetime, tz: str | None
+) -> None:
+    decision = decide_at(MISSISSIPPI, instant, tz=tz, region="US-MS" if tz else None)
     inside = True
-    for local in (instant.astimezone(CHICAGO), instant.astimezone(CST)):
+    for local in (instant.astimezone(ZoneInfo(tz or "America/Chicago")), instant.astimezone(CST)):
         seconds = local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
         inside &= local.weekday() != 6 and 8 * 3600 <= seconds < 20 * 3600
     expected = FindingVerdict.ALLOW if inside else FindingVerdict.BLOCK
@@ -471,8 +508,9 @@ def test_a_toll_free_number_s_windows_are_each_read_on_their_own_clocks(instant:
             for zone in zones:
                 local = instant.astimezone(ZoneInfo(zone))
                 readings = [local.replace(tzinfo=None)]
-                if hours_rule.standard_time:  # Mississippi's: on standard time too
-                    readings.append(readings[0] - (local.dst() or timedelta(0)))
+                if hours_rule.standard_time is not None:  # Mississippi's: on CST too
+                    law = timezone(hours_rule.standard_time)
+                    readings.append(instant.astimezone(law).replace(tzinfo=None))
                 for clock in readings:
                     seconds = clock.hour * 3600 + clock.minute * 60 + clock.second
                     allowed &= hours_rule.allows(clock.weekday(), seconds + clock.microsecond / 1e6)
