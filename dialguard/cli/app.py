@@ -279,6 +279,18 @@ def fail(message: str) -> NoReturn:
     raise InputError(message)
 
 
+def scope_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A `--tenant` or `--campaign` as the AGI route reads its channel variables: spaces
+    around it dropped. An empty one is refused: `--tenant "$T"` with T unset would otherwise
+    add (or remove) a global opt-out, and `"acme "` one that no call of acme's matches."""
+    if value is None:
+        return None
+    name = value.strip()
+    if not name:
+        raise click.BadParameter("is empty: give a name, or leave the option out")
+    return name
+
+
 def readable_file(path: str) -> Path:
     p = Path(path).expanduser()
     if not p.exists():

@@ -14,7 +14,15 @@ from pathlib import Path
 
 import click
 
-from dialguard.cli.app import AppContext, InputError, cli, emit_json, pass_app, readable_file
+from dialguard.cli.app import (
+    AppContext,
+    InputError,
+    cli,
+    emit_json,
+    pass_app,
+    readable_file,
+    scope_name,
+)
 from dialguard.stirshaken import StirShakenError, parse_stir_shaken
 from dialguard.store import Store
 from dialguard.store.callerids import (
@@ -39,7 +47,9 @@ def callerid() -> None:
 # NUMBER takes several words so that `callerid add 02 9123 4567` works unquoted.
 @callerid.command("add")
 @click.argument("words", metavar="NUMBER", nargs=-1, required=True)
-@click.option("--tenant", required=True, help="The tenant that owns the number.")
+@click.option(
+    "--tenant", callback=scope_name, required=True, help="The tenant that owns the number."
+)
 @click.option("--pool", default=None, help="A named rotation pool.")
 @pass_app
 def add(app: AppContext, words: tuple[str, ...], tenant: str, pool: str | None) -> None:
@@ -67,7 +77,7 @@ def add(app: AppContext, words: tuple[str, ...], tenant: str, pool: str | None) 
 
 @callerid.command("remove")
 @click.argument("words", metavar="NUMBER", nargs=-1, required=True)
-@click.option("--tenant", required=True)
+@click.option("--tenant", callback=scope_name, required=True)
 @pass_app
 def remove(app: AppContext, words: tuple[str, ...], tenant: str) -> None:
     """Remove NUMBER from TENANT's inventory."""
@@ -80,7 +90,7 @@ def remove(app: AppContext, words: tuple[str, ...], tenant: str) -> None:
 
 
 @callerid.command("list")
-@click.option("--tenant", default=None)
+@click.option("--tenant", callback=scope_name, default=None)
 @click.option("--pool", default=None)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @pass_app
@@ -102,7 +112,9 @@ def list_(app: AppContext, tenant: str | None, pool: str | None, as_json: bool) 
 
 @callerid.command("import")
 @click.argument("file")
-@click.option("--tenant", default=None, help="Tenant for rows without a tenant column.")
+@click.option(
+    "--tenant", callback=scope_name, default=None, help="Tenant for rows without a tenant column."
+)
 @click.option("--pool", default=None, help="Pool for rows without a pool column.")
 @click.option(
     "--format",

@@ -13,6 +13,7 @@ from dialguard.cli.app import (
     emit_json,
     parse_when,
     pass_app,
+    scope_name,
     silence_stdout,
 )
 from dialguard.guard import Guard
@@ -24,8 +25,10 @@ from rules.numbers import is_emergency
 @cli.command()
 @click.argument("number")
 @click.option("--caller-id", required=True, help="The caller ID the call would present.")
-@click.option("--tenant", default="default", show_default=True)
-@click.option("--campaign", default=None, help="A campaign makes this dialler traffic.")
+@click.option("--tenant", callback=scope_name, default="default", show_default=True)
+@click.option(
+    "--campaign", callback=scope_name, default=None, help="A campaign makes this dialler traffic."
+)
 @click.option(
     "--purpose",
     type=click.Choice([p.value for p in Purpose], case_sensitive=False),  # as the AGI route

@@ -20,6 +20,7 @@ from dialguard.cli.app import (
     emit_json,
     parse_when,
     pass_app,
+    scope_name,
 )
 from dialguard.store import Store
 from dialguard.store.consents import add_consent, list_consents, revoke_consents
@@ -37,7 +38,7 @@ def consent() -> None:
 
 @consent.command("add")
 @click.argument("number")
-@click.option("--tenant", required=True)
+@click.option("--tenant", callback=scope_name, required=True)
 @click.option("--kind", required=True, type=click.Choice(_KINDS))
 @click.option(
     "--date",
@@ -45,7 +46,9 @@ def consent() -> None:
     required=True,
     help="When it was given (the purchase or inquiry for an EBR).",
 )
-@click.option("--campaign", default=None, help="Limit the consent to one campaign.")
+@click.option(
+    "--campaign", callback=scope_name, default=None, help="Limit the consent to one campaign."
+)
 @click.option("--expires", default=None, help="When it lapses (e.g. ES: 2 years).")
 @click.option("--note", default="", help="Where the proof is kept.")
 @pass_app
@@ -88,9 +91,11 @@ def add(
 
 @consent.command("revoke")
 @click.argument("number")
-@click.option("--tenant", required=True)
+@click.option("--tenant", callback=scope_name, required=True)
 @click.option("--kind", default=None, type=click.Choice(_KINDS), help="Only this kind.")
-@click.option("--campaign", default=None, help="Only records for this campaign.")
+@click.option(
+    "--campaign", callback=scope_name, default=None, help="Only records for this campaign."
+)
 @click.option("--date", "date_text", default=None, help="When it was withdrawn (default: now).")
 @pass_app
 def revoke(
@@ -117,7 +122,7 @@ def revoke(
 
 
 @consent.command("list")
-@click.option("--tenant", default=None)
+@click.option("--tenant", callback=scope_name, default=None)
 @click.option("--number", default=None)
 @click.option("--json", "as_json", is_flag=True)
 @pass_app

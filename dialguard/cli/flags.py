@@ -20,6 +20,7 @@ from dialguard.cli.app import (
     is_terminal,
     parse_when,
     pass_app,
+    scope_name,
 )
 from dialguard.enforcement import Enforcer
 from dialguard.store import Store
@@ -80,6 +81,7 @@ def parse_subject(text: str, policy: Policy, tenant: str | None, *, callee: bool
 @click.option("--detector", default=None, help=f"One of: {', '.join(SPECS)}.")
 @click.option(
     "--tenant",
+    callback=scope_name,
     default=None,
     help="Whose campaign:NAME, and the region of a callerid/callee subject.",
 )
@@ -162,6 +164,7 @@ def _close(app: AppContext, flag_id: int, status: str, note: str) -> None:
 @click.option("--reason", required=True, help="Why, in one sentence (shown on every block).")
 @click.option(
     "--tenant",
+    callback=scope_name,
     default=None,
     help="Whose campaign:NAME (default: every tenant's), and the region of a callerid:NUMBER.",
 )
@@ -187,6 +190,7 @@ def suspend(app: AppContext, subject: str, reason: str, tenant: str | None) -> N
 @click.option("--reason", default="lifted by an operator", show_default=True)
 @click.option(
     "--tenant",
+    callback=scope_name,
     default=None,
     help="Whose campaign:NAME (default: every tenant's), and the region of a callerid:NUMBER.",
 )

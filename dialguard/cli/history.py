@@ -32,6 +32,7 @@ from dialguard.cli.app import (
     in_range,
     pass_app,
     readable_file,
+    scope_name,
 )
 from dialguard.store import Store
 from dialguard.store.history import HistoryImport
@@ -57,8 +58,12 @@ def history() -> None:
 
 @history.command("import")
 @click.argument("file")
-@click.option("--tenant", default=None, help="Tenant of rows that do not name one.")
-@click.option("--campaign", default=None, help="Campaign of rows that do not name one.")
+@click.option(
+    "--tenant", callback=scope_name, default=None, help="Tenant of rows that do not name one."
+)
+@click.option(
+    "--campaign", callback=scope_name, default=None, help="Campaign of rows that do not name one."
+)
 @click.option(
     "--format",
     "fmt",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from dialguard.cli.app import AppContext, cli, emit_json, fail, parse_when, pass_app
+from dialguard.cli.app import AppContext, cli, emit_json, fail, parse_when, pass_app, scope_name
 from dialguard.store.logs import LogFilter, log_entries
 from rules.numbers import clean_dial_string, is_emergency, parse_number
 
@@ -17,7 +17,7 @@ from rules.numbers import clean_dial_string, is_emergency, parse_number
     help="Only this number (read in the tenant's region); an emergency number or short code"
     " as dialled.",
 )
-@click.option("--tenant", default=None)
+@click.option("--tenant", callback=scope_name, default=None)
 @click.option("--verdict", type=click.Choice(["allow", "block"]), default=None)
 @click.option(
     "--rule", default=None, help="Only decisions taken by this rule id, or by any rule of a family."

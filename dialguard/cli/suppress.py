@@ -28,6 +28,7 @@ from dialguard.cli.app import (
     parse_when,
     pass_app,
     readable_file,
+    scope_name,
 )
 from dialguard.registers.files import DECOMPRESS_ERRORS, RegisterFileError, open_text
 from dialguard.store import Store
@@ -83,8 +84,15 @@ def _problem(
 
 @suppress.command("add")
 @click.argument("number")
-@click.option("--tenant", default=None, help="Only this tenant's calls (default: global).")
-@click.option("--campaign", default=None, help="Only this campaign of the tenant.")
+@click.option(
+    "--tenant",
+    callback=scope_name,
+    default=None,
+    help="Only this tenant's calls (default: global).",
+)
+@click.option(
+    "--campaign", callback=scope_name, default=None, help="Only this campaign of the tenant."
+)
 @click.option("--reason", default="", help="Why (free text).")
 @click.option("--source", default="cli", show_default=True, help="Where the request came from.")
 @click.option(
@@ -121,8 +129,8 @@ def add(
 
 @suppress.command("remove")
 @click.argument("number")
-@click.option("--tenant", default=None)
-@click.option("--campaign", default=None)
+@click.option("--tenant", callback=scope_name, default=None)
+@click.option("--campaign", callback=scope_name, default=None)
 @pass_app
 def remove(app: AppContext, number: str, tenant: str | None, campaign: str | None) -> None:
     """Take NUMBER off the list, for exactly this scope (exit 0 even if it was not listed)."""
@@ -134,8 +142,10 @@ def remove(app: AppContext, number: str, tenant: str | None, campaign: str | Non
 
 
 @suppress.command("list")
-@click.option("--tenant", default=None, help="Entries of this tenant only.")
-@click.option("--campaign", default=None, help="Entries of this campaign only.")
+@click.option("--tenant", callback=scope_name, default=None, help="Entries of this tenant only.")
+@click.option(
+    "--campaign", callback=scope_name, default=None, help="Entries of this campaign only."
+)
 @click.option("--number", default=None, help="Entries for this number only.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_app
@@ -186,8 +196,12 @@ def export(app: AppContext, as_json: bool, as_csv: bool) -> None:
 
 @suppress.command("import")
 @click.argument("file")
-@click.option("--tenant", default=None, help="Scope for lines that do not name one.")
-@click.option("--campaign", default=None, help="Campaign for lines that do not name one.")
+@click.option(
+    "--tenant", callback=scope_name, default=None, help="Scope for lines that do not name one."
+)
+@click.option(
+    "--campaign", callback=scope_name, default=None, help="Campaign for lines that do not name one."
+)
 @click.option("--reason", default="", help="Reason for lines that do not give one.")
 @click.option("--source", default=None, help="Source recorded (default: import:FILE).")
 @click.option("--skip-bad", is_flag=True, help="Import the good lines even if some are bad.")

@@ -302,3 +302,40 @@ def test_an_add_that_lapsed_before_the_entry_in_force_began_says_it_changed_noth
     with sqlite3.connect(run.db) as conn:  # no audit event for a change that was not made
         kinds = [k for (k,) in conn.execute("SELECT kind FROM events ORDER BY id")]
     assert kinds.count("suppression.add") == 1
+
+
+def test_a_tenant_or_campaign_with_spaces_around_it_is_the_one_calls_name(  # type: ignore[no-untyped-def]
+    run, tmp_path: Path
+) -> None:
+    # The AGI route reads `DIALGUARD_TENANT` without the spaces around it, and so does check.
+    assert run("suppress", "add", "0412345690", "--tenant", "acme ").exit_code == 0
+    listing = tmp_path / "list.txt"
+    listing.write_text("0412345691\n", encoding="utf-8")
+    imported = run(
+        "suppress", "import", str(listing), "--tenant", " acme", "--campaign", " spring"
+    )
+    assert imported.exit_code == 0, imported.output
+    assert [(e["tenant"], e["campaign"]) for e in listed(run)] == [
+        ("acme", None),
+        ("acme", "spring"),
+    ]
+    at = "2026-11-30T00:00:00Z"
+    assert run.findings("0412345690", at, "suppression")[0]["verdict"] == "block"
+    findings = run.check("0412345691", at, "--campaign", "spring")["findings"]
+    assert isinstance(findings, list)
+    assert [f["verdict"] for f in findings if f["rule"].startswith("suppression.")] == ["block"]
+
+
+@pytest.mark.parametrize("command", ["add", "remove", "list"])
+@pytest.mark.parametrize("option", ["--tenant", "--campaign"])
+def test_an_empty_tenant_or_campaign_is_refused_and_changes_nothing(  # type: ignore[no-untyped-def]
+    run, command: str, option: str
+) -> None:
+    assert run("suppress", "add", "+61412345692").exit_code == 0  # a global opt-out
+    number = [] if command == "list" else ["+61412345692"]
+    scope = ["--tenant", "acme"] if option == "--campaign" else []
+    result = run("suppress", command, *number, *scope, option, "  ")
+    assert result.exit_code == 2
+    assert result.output.strip().count("\n") == 0
+    assert f"{option}" in result.output and "is empty" in result.output
+    assert [(e["number"], e["tenant"]) for e in listed(run)] == [("+61412345692", None)]
