@@ -24,6 +24,7 @@ from rules.detectors import DetectorPolicy
 from rules.jurisdictions.model import ATTEMPT_LOOKBACK
 from rules.location import is_zone
 from rules.models import Purpose, Verdict
+from rules.numbers import shorten
 from rules.policy import DEFAULT_REGISTERS, Policy, RegisterSpec, TenantSettings
 
 MAX_AGI_WORKERS = 64
@@ -83,7 +84,7 @@ def load_settings(config: str | Path | None, db: str | Path | None = None) -> Se
     raw: dict[str, Any] = {}
     source: Path | None = None
     if config is not None:
-        source = Path(config).expanduser()
+        source = _expanded(Path(config), "settings file")
         try:
             raw = tomllib.loads(source.read_text(encoding="utf-8-sig"))
         except FileNotFoundError:
@@ -95,8 +96,17 @@ def load_settings(config: str | Path | None, db: str | Path | None = None) -> Se
     settings = settings_from_mapping(raw, base_dir=source.parent if source else Path.cwd())
     overrides: dict[str, Any] = {"source": source}
     if db is not None:
-        overrides["db_path"] = Path(db).expanduser()
+        overrides["db_path"] = _expanded(Path(db), "--db")
     return _replace(settings, **overrides)
+
+
+def _expanded(path: Path, what: str) -> Path:
+    """`path` with `~` or `~user` expanded; a SettingsError naming `what` when it cannot be
+    (no such user, no home directory), which pathlib raises as a RuntimeError."""
+    try:
+        return path.expanduser()
+    except RuntimeError as exc:
+        raise SettingsError(f"{what} {shorten(str(path))}: {exc}") from None
 
 
 def settings_from_mapping(raw: Mapping[str, Any], base_dir: Path) -> Settings:
@@ -126,7 +136,10 @@ def settings_from_mapping(raw: Mapping[str, Any], base_dir: Path) -> Settings:
     db_path = default_db_path()
     if "path" in database:
         if isinstance(database["path"], str) and database["path"]:
-            db_path = (base_dir / Path(database["path"]).expanduser()).resolve()
+            try:
+                db_path = (base_dir / _expanded(Path(database["path"]), "")).resolve()
+            except SettingsError as exc:
+                errors.append(f"database.path:{exc}")
         else:
             errors.append("database.path: must be a non-empty string")
     keep_days = _int(
@@ -345,7 +358,10 @@ def _ami(
     if "secret" in table and "secret_file" in table:
         errors.append("ami: give secret or secret_file, not both")
     elif "secret_file" in table:
-        secret_file = (base_dir / str(table["secret_file"])).expanduser()
+        try:
+            secret_file = base_dir / _expanded(Path(str(table["secret_file"])), "")
+        except SettingsError as exc:
+            errors.append(f"ami.secret_file:{exc}")
     else:
         secret = str(table.get("secret", ""))
     username = table.get("username", "")
@@ -359,7 +375,12 @@ def _ami(
         ("ping_interval_s", 10.0),
     ):
         value = table.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)  # TOML's nan and inf: asyncio.sleep(nan) raises
+            or value <= 0
+        ):
             errors.append(f"ami.{key}: must be a positive number of seconds")
             value = default
         floats[key] = float(value)
@@ -387,7 +408,7 @@ def _ami(
 
 def read_secret_file(path: Path) -> str:
     try:
-        secret = path.expanduser().read_text(encoding="utf-8").strip()
+        secret = path.read_text(encoding="utf-8").strip()
     except OSError as exc:
         raise SettingsError(f"cannot read secret file {path}: {exc.strerror}") from None
     except UnicodeDecodeError:

@@ -26,6 +26,7 @@ from dialguard.settings import Settings, SettingsError, default_db_path, load_se
 from dialguard.store import Store, StoreError, open_store
 from dialguard.store.hotpath import StoreUnavailable, is_lock_error
 from rules.models import FIRST_YEAR, LAST_YEAR  # what the store's epoch seconds hold
+from rules.numbers import shorten
 
 T = TypeVar("T")
 
@@ -121,9 +122,15 @@ def check_db_path(path: Path) -> bool:
     folder that does not exist (the default path's folder is made). A mistyped --db would
     otherwise make an empty database: `serve` blocked every call on it, the lists looked
     empty, and imports went where the daemon never reads."""
-    if path.exists():
+    try:
+        exists, folder = path.exists(), path.parent.is_dir()
+    except OSError as exc:  # a folder on the way that cannot be entered, a name too long
+        raise InputError(
+            f"the database {shorten(str(path))} cannot be reached: {exc.strerror or exc}"
+        ) from None
+    if exists:
         return False
-    if not path.parent.is_dir() and path != default_db_path():
+    if not folder and path != default_db_path():
         raise InputError(
             f"no database at {path}: its folder does not exist (check --db,"
             " DIALGUARD_DB or [database] path in the settings)"
@@ -292,16 +299,23 @@ def scope_name(ctx: click.Context, param: click.Parameter, value: str | None) ->
 
 
 def readable_file(path: str) -> Path:
-    p = Path(path).expanduser()
-    if not p.exists():
-        fail(f"{path}: no such file")
-    if p.is_dir():
-        fail(f"{path}: is a folder, not a file")
+    name = shorten(path)
+    try:
+        p = Path(path).expanduser()
+        exists, folder = p.exists(), p.is_dir()
+    except RuntimeError as exc:  # ~nosuchuser, or no home directory to expand ~ to
+        fail(f"{name}: {exc}")
+    except OSError as exc:  # a folder on the way that cannot be entered, a name too long
+        fail(f"{name}: cannot be read ({exc.strerror or exc})")
+    if not exists:
+        fail(f"{name}: no such file")
+    if folder:
+        fail(f"{name}: is a folder, not a file")
     try:
         with p.open("rb"):
             pass
     except OSError as exc:
-        fail(f"{path}: cannot be read ({exc.strerror})")
+        fail(f"{name}: cannot be read ({exc.strerror})")
     return p
 
 

@@ -8,6 +8,7 @@ and the override mapping, so it stays deterministic. Validation names every bad 
 from __future__ import annotations
 
 import copy
+import math
 import re
 import tomllib
 from collections.abc import Mapping
@@ -374,7 +375,12 @@ def _holiday_dates(raw: object, where: str, errors: list[str]) -> dict[str, str]
 
 def _cap(item: Mapping[str, Any], where: str, errors: list[str]) -> CapRule | None:
     window = item.get("window_hours")
-    if isinstance(window, bool) or not isinstance(window, int | float) or window <= 0:
+    if (
+        isinstance(window, bool)
+        or not isinstance(window, int | float)
+        or not math.isfinite(window)  # TOML's nan passed both comparisons
+        or window <= 0
+    ):
         errors.append(f"{where}.window_hours: must be a positive number of hours")
         window = 24
     elif window > ATTEMPT_LOOKBACK / timedelta(hours=1):

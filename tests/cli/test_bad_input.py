@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
+from click.testing import CliRunner
 
 from dialguard.cli.app import LAST_MIDNIGHT, parse_when
+from dialguard.cli.app import cli as cli_group
 from dialguard.settings import SettingsError, load_settings
 from tests.cli.conftest import Cli
 
@@ -314,3 +316,63 @@ def test_a_stderr_that_cannot_be_written_does_not_keep_the_process_alive(
         child.wait(30)  # raises TimeoutExpired if it hangs
     finally:
         child.kill()
+
+
+TOO_LONG = "a" * 300  # longer than a file name may be (NAME_MAX 255): stat fails
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["suppress", "import", TOO_LONG],
+        ["registry", "import", TOO_LONG, "--registry", "au-dncr", "--as-of", "2026-01-01"],
+        ["history", "import", TOO_LONG, "--tenant", "acme"],
+        ["callerid", "import", TOO_LONG, "--tenant", "acme"],
+        ["suppress", "import", "~no-such-user-of-dialguard/list.txt"],
+    ],
+)
+def test_a_file_that_cannot_even_be_looked_up_is_one_line(run: Cli, args: list[str]) -> None:
+    # Path.exists() raises for these (ENAMETOOLONG; EACCES on a folder that cannot be
+    # entered; RuntimeError for ~user): each was a traceback with exit status 1.
+    output = one_line(run(*args))
+    assert ("File name too long" in output) or ("home directory" in output), output
+    assert TOO_LONG not in output  # quoted shortened, not 300 characters
+
+
+@pytest.mark.parametrize(
+    ("db", "says"),
+    [
+        (f"{TOO_LONG}/dialguard.sqlite3", "cannot be reached: File name too long"),
+        ("~no-such-user-of-dialguard/dialguard.sqlite3", "home directory"),
+    ],
+)
+def test_a_database_path_that_cannot_even_be_looked_up_is_one_line(
+    tmp_path: Path, db: str, says: str
+) -> None:
+    cli = Cli(tmp_path)
+    result = CliRunner().invoke(cli_group, ["--db", db, "--config", str(cli.config), "log"])
+    assert says in one_line(result)
+
+
+@pytest.mark.parametrize(
+    ("toml", "key"),
+    [
+        ('[ami]\nusername = "u"\nsecret = "s"\nreconnect_min_s = nan\n', "ami.reconnect_min_s"),
+        ('[ami]\nusername = "u"\nsecret = "s"\nping_interval_s = inf\n', "ami.ping_interval_s"),
+        ('[database]\npath = "~no-such-user-of-dialguard/x.sqlite3"\n', "database.path"),
+        (
+            '[ami]\nusername = "u"\nsecret_file = "~no-such-user-of-dialguard/secret"\n',
+            "ami.secret_file",
+        ),
+        (
+            '[[jurisdictions.US.states.FL.caps]]\nname = "same-subject"\nwindow_hours = nan\n',
+            "jurisdictions.US.states.FL.caps.same-subject.window_hours: must be a positive",
+        ),
+    ],
+)
+def test_settings_that_cannot_be_used_are_named(tmp_path: Path, toml: str, key: str) -> None:
+    path = tmp_path / "dialguard.toml"
+    path.write_text(toml, encoding="utf-8")
+    with pytest.raises(SettingsError) as raised:
+        load_settings(path)
+    assert key in str(raised.value)

@@ -311,9 +311,7 @@ def test_a_tenant_or_campaign_with_spaces_around_it_is_the_one_calls_name(  # ty
     assert run("suppress", "add", "0412345690", "--tenant", "acme ").exit_code == 0
     listing = tmp_path / "list.txt"
     listing.write_text("0412345691\n", encoding="utf-8")
-    imported = run(
-        "suppress", "import", str(listing), "--tenant", " acme", "--campaign", " spring"
-    )
+    imported = run("suppress", "import", str(listing), "--tenant", " acme", "--campaign", " spring")
     assert imported.exit_code == 0, imported.output
     assert [(e["tenant"], e["campaign"]) for e in listed(run)] == [
         ("acme", None),
