@@ -36,7 +36,7 @@ from dialguard.cli.app import (
 )
 from dialguard.store import Store
 from dialguard.store.history import HistoryImport
-from rules.numbers import parse_number
+from rules.numbers import parse_number, shorten
 from rules.outcomes import CallOutcome
 from rules.policy import Policy
 
@@ -201,6 +201,11 @@ def _when(text: str, tz: tzinfo | None, field: str = "started_at") -> datetime:
         raise ValueError(exc.format_message()) from None
 
 
+# A billsec beyond a year is a wrong field, not a call; beyond 2**63 SQLite cannot store it,
+# and one such row failed the whole import with a traceback.
+MAX_BILLSEC = 366 * 86_400
+
+
 def _billsec(text: str) -> int | None:
     if not text:
         return None
@@ -208,8 +213,10 @@ def _billsec(text: str) -> int | None:
         seconds = int(text)
     except ValueError:
         seconds = -1
-    if seconds < 0:
-        raise ValueError(f"billsec {text!r} is not a whole number of seconds")
+    if not 0 <= seconds <= MAX_BILLSEC:
+        raise ValueError(
+            f"billsec {shorten(text)!r} is not a whole number of seconds, at most a year"
+        )
     return seconds
 
 

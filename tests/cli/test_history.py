@@ -104,14 +104,16 @@ def test_a_line_the_store_cannot_keep_is_rejected_naming_its_field(run, tmp_path
         "0412345678,acme,,9999-12-31T23:59:59-05:00,ANSWERED,30",  # broke every later read
         "0412345678,acme,,2026-13-01T10:00:00+11:00,ANSWERED,30",
         "0412345678,acme,,2026-03-02T10:00:00+11:00,ANSWERED,abc",
+        "0412345678,acme,,2026-03-03T10:00:00+11:00,ANSWERED,99999999999999999999",  # a crash
     )
     report = json.loads(run("history", "import", str(path), "--json").output)
-    assert (report["added"], report["rejected"]) == (1, 3)
+    assert (report["added"], report["rejected"]) == (1, 4)
     problems = [r["problem"] for r in report["rejects"]]
     assert "not between 1970 and 9998" in problems[0]
     # Each reason names its field (they were `month must be in 1..12`, `invalid literal`).
     assert problems[1].startswith("started_at '2026-13-01T10:00:00+11:00' is not")
-    assert problems[2] == "billsec 'abc' is not a whole number of seconds"
+    assert problems[2] == "billsec 'abc' is not a whole number of seconds, at most a year"
+    assert problems[3].startswith("billsec '99999999999999999999' is not a whole number")
     assert run("log", "--number", "0412345678", "--tenant", "acme").exit_code == 0
 
 
