@@ -72,6 +72,14 @@ async def open_store(
     return store
 
 
+async def _roll_back(conn: aiosqlite.Connection) -> None:
+    """ROLLBACK, unless SQLite has rolled the transaction back itself: it does on a full disk
+    or an I/O error, and a ROLLBACK then raised "no transaction is active" in place of the
+    error that said what had happened."""
+    if conn.in_transaction:
+        await conn.execute("ROLLBACK")
+
+
 # Add an opt-out, or refresh the one for the same number and scope: the earliest request,
 # the longer expiry (a later import never shortens an opt-out, nor puts an end to a permanent
 # one such as the callee's own IVR request; to shorten one, remove it and add it again), and
@@ -171,7 +179,7 @@ class Store:
                     await self.conn.execute(f"PRAGMA user_version = {number}")
                 await self.conn.execute("COMMIT")
             except BaseException:
-                await self.conn.execute("ROLLBACK")
+                await _roll_back(self.conn)
                 raise
 
     async def _user_version(self) -> int:
@@ -225,7 +233,7 @@ class Store:
                     yield conn
                     await conn.execute("COMMIT")
                 except BaseException:
-                    await conn.execute("ROLLBACK")
+                    await _roll_back(conn)
                     raise
             finally:
                 if durable:

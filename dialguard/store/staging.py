@@ -62,7 +62,8 @@ class StagedImport(Generic[T]):
             await conn.executemany(self._insert, rows)
             await conn.execute("COMMIT")
         except BaseException:
-            await conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite ends it itself on a full disk (store.core)
+                await conn.execute("ROLLBACK")
             raise
         self.staged += len(rows)
 

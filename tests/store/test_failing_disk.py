@@ -1,16 +1,23 @@
 """Decision records wait out a full disk, as they do a lock: the checks fail closed, and
 nothing is lost once there is room again. The disk fills for real: a child process whose
-file-size limit (RLIMIT_FSIZE) stops every write to the database files."""
+file-size limit (RLIMIT_FSIZE) stops every write to the database files. A write transaction
+or an import that meets a full disk (here `max_page_count`) says so, and writes nothing."""
 
 from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
+from dialguard.store import Store, open_store
+from dialguard.store.suppressions import SuppressionImport
+from rules.facts import SuppressionEntry
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -70,3 +77,51 @@ def test_a_full_disk_fails_the_checks_closed_and_loses_no_record(tmp_path: Path)
     assert done.returncode == 0, done.stderr[-2000:]
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen == {"full": "unavailable", "after": "decided", "rows": ["c1"]}
+
+
+async def _store_with_no_room(path: Path) -> Store:
+    store = await open_store(path)
+    async with store.conn.execute("PRAGMA page_count") as cursor:
+        row = await cursor.fetchone()
+    assert row is not None
+    # The database may not grow: SQLite fails the write as on a full disk, and rolls the
+    # transaction back itself.
+    await store.conn.execute(f"PRAGMA max_page_count = {row[0]}")
+    await store.conn.execute("PRAGMA temp.max_page_count = 2")
+    return store
+
+
+def _entries(count: int) -> list[SuppressionEntry]:
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+    return [
+        SuppressionEntry(f"+614{i:08d}", "acme", None, "r" * 200, "test", at) for i in range(count)
+    ]
+
+
+async def test_a_full_disk_in_a_write_transaction_is_named_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    store = await _store_with_no_room(tmp_path / "full.sqlite3")
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="database or disk is full"):
+            async with store.writing() as conn:  # it said "cannot rollback"
+                for entry in _entries(2000):
+                    await conn.execute(
+                        "INSERT INTO suppressions (number, tenant, campaign, reason, source,"
+                        " requested_at, created_at) VALUES (?, ?, '', ?, ?, 0, 0)",
+                        (entry.number, entry.tenant, entry.reason, entry.source),
+                    )
+        row = await store.fetchone("SELECT count(*) FROM suppressions")
+        assert row is not None and row[0] == 0
+    finally:
+        await store.close()
+
+
+async def test_a_full_disk_while_an_import_is_staged_is_named(tmp_path: Path) -> None:
+    store = await _store_with_no_room(tmp_path / "full.sqlite3")
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="database or disk is full"):
+            async with SuppressionImport(store) as staged:
+                await staged.add(_entries(5000))
+    finally:
+        await store.close()
