@@ -129,6 +129,15 @@ async def start_daemon(settings: Settings, *, ami: AmiSettings | None) -> Daemon
     store = await open_store(
         settings.db_path, busy_timeout_ms=max(10, settings.policy.deadline_ms // 2)
     )
+    problem = await store.cannot_write()
+    if problem is not None:
+        # Served, every check would block once its record had waited 2 s, and the first
+        # calls would be allowed with no audit record.
+        await store.close()
+        raise DaemonError(
+            f"the database {settings.db_path} cannot be written ({problem}): serve records"
+            " every decision, so it must run as a user who can write the file and its folder"
+        )
     guard = Guard(store, settings.policy)
     workers = max(1, settings.agi_workers)
     if workers > 1:

@@ -22,7 +22,7 @@ from dialguard.store.facts import (
     gather_facts,
     quick_facts,
 )
-from dialguard.store.hotpath import HotPath
+from dialguard.store.hotpath import HotPath, is_lock_error
 from dialguard.store.schema import MIGRATIONS, SCHEMA_VERSION
 from dialguard.store.timeconv import from_epoch, require_epoch, to_epoch
 from rules.facts import (
@@ -181,6 +181,26 @@ class Store:
             except BaseException:
                 await _roll_back(self.conn)
                 raise
+
+    async def cannot_write(self) -> str | None:
+        """Why the database cannot be written (a read-only file, folder or mount), or None.
+
+        Opening, reading and even `BEGIN IMMEDIATE` all succeed on a read-only file: only a
+        write fails. So one is tried, changing nothing (the schema version set to itself),
+        and rolled back. A lock held elsewhere (an import) is not a reason: writes wait it
+        out."""
+        version = await self._user_version()
+        try:
+            await self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                await self.conn.execute(f"PRAGMA user_version = {version}")
+            finally:
+                await _roll_back(self.conn)
+        except sqlite3.OperationalError as exc:
+            if is_lock_error(exc):
+                return None
+            return str(exc)
+        return None
 
     async def _user_version(self) -> int:
         async with self.conn.execute("PRAGMA user_version") as cur:

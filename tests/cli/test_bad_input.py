@@ -4,11 +4,15 @@ Cases found by a review of every command (each failed before its fix)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import shutil
 import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
@@ -376,3 +380,39 @@ def test_settings_that_cannot_be_used_are_named(tmp_path: Path, toml: str, key: 
     with pytest.raises(SettingsError) as raised:
         load_settings(path)
     assert key in str(raised.value)
+
+
+@contextlib.contextmanager
+def _read_only(path: Path) -> Iterator[None]:
+    """Make `path` a file no one can write: immutable for root (who writes any mode), mode
+    0444 for anyone else."""
+    if os.geteuid() != 0:
+        path.chmod(0o444)
+        yield
+        return
+    if shutil.which("chattr") is None:
+        pytest.skip("run as root without chattr: a file root cannot write cannot be made")
+    if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+        pytest.skip("run as root on a file system without the immutable flag (chattr +i)")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def test_serve_refuses_a_database_it_cannot_write(run: Cli) -> None:
+    # It served: the first calls were allowed with no audit record, then every call was
+    # blocked (guard.error) once the records had waited 2 s, with only a warning logged.
+    assert run("suppress", "list").exit_code == 0  # the schema is in place
+    with _read_only(run.db):
+        options = ["--db", str(run.db), "--config", str(run.config)]
+        done = subprocess.run(
+            [sys.executable, "-m", "dialguard.cli", *options, "serve", "--no-ami"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=REPO,
+        )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert "cannot be written" in done.stderr and "readonly" in done.stderr
