@@ -138,6 +138,7 @@ class Store:
 
     async def _setup(self, busy_timeout_ms: int) -> None:
         await self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        await self._refuse_a_foreign_database()
         await self._enter_wal(busy_timeout_ms)
         # NORMAL is crash-safe in WAL mode (an application crash loses nothing committed);
         # opt-outs switch to FULL for their own commit, see add_suppression.
@@ -161,6 +162,23 @@ class Store:
                     raise
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.1)
+
+    async def _refuse_a_foreign_database(self) -> None:
+        """Before anything is changed: a `--db` that names another application's SQLite file
+        (Asterisk's astdb, say) was switched to WAL mode and given dialguard's tables. A
+        dialguard database has a schema version from its first migration on."""
+        version = await self._user_version()
+        if version > 0:
+            return
+        async with self.conn.execute(
+            "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite!_%' ESCAPE '!'"
+        ) as cur:
+            row = await cur.fetchone()
+        if version < 0 or (row is not None and row[0] > 0):
+            raise StoreError(
+                f"{self.path} is not a dialguard database (it holds another application's"
+                f" tables, schema version {version}): give dialguard a file of its own"
+            )
 
     async def _migrate(self) -> None:
         version = await self._user_version()

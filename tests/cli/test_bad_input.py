@@ -416,3 +416,21 @@ def test_serve_refuses_a_database_it_cannot_write(run: Cli) -> None:
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert "cannot be written" in done.stderr and "readonly" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "setup",
+    [
+        "CREATE TABLE astdb (key VARCHAR(256), value VARCHAR(256))",  # Asterisk's own
+        "PRAGMA user_version = -3",
+    ],
+)
+def test_another_application_s_sqlite_file_is_refused_and_left_as_it_was(
+    run: Cli, setup: str
+) -> None:
+    with sqlite3.connect(run.db) as conn:
+        conn.execute(setup)
+    before = run.db.read_bytes()
+    output = one_line(run("suppress", "list"))
+    assert "is not a dialguard database" in output
+    assert run.db.read_bytes() == before  # not switched to WAL, no tables added
