@@ -167,6 +167,12 @@ def settings_from_mapping(raw: Mapping[str, Any], base_dir: Path) -> Settings:
         if not isinstance(value, dict):
             errors.append(f"tenants.{name}: must be a table")
             continue
+        if name != name.strip() or not name:
+            # A call's tenant is read without the spaces around it: this one no call names.
+            errors.append(
+                f"tenants.{name!r}: a tenant's name may not be empty, nor begin or end with a space"
+            )
+            continue
         tenants[name] = TenantSettings(
             name, _region(value.get("region"), f"tenants.{name}.region", errors)
         )
@@ -241,8 +247,10 @@ def parse_host_port(text: str, default_port: int) -> tuple[str, int]:
     """`HOST:PORT`, `HOST`, `[v6]:PORT` or `:PORT`."""
     text = text.strip()
     if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port_text = rest.lstrip(":")
+        host, closed, rest = text[1:].partition("]")
+        if not closed or (rest and not rest.startswith(":")):
+            raise ValueError(f"{shorten(text)!r} is not [IPv6]:PORT (a bracket is not closed)")
+        port_text = rest[1:]
     elif text.count(":") == 1:
         host, port_text = text.split(":")
     else:
@@ -251,7 +259,7 @@ def parse_host_port(text: str, default_port: int) -> tuple[str, int]:
     if not port_text:
         return host, default_port
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ValueError(f"{text!r} has no valid port (1-65535)")
+        raise ValueError(f"{shorten(text)!r} has no valid port (1-65535)")
     return host, int(port_text)
 
 

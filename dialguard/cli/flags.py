@@ -27,7 +27,7 @@ from dialguard.store import Store
 from dialguard.store.flags import FlagRecord, FlagStore, SuspensionRecord
 from rules.detectors import SPECS
 from rules.facts import campaign_subject
-from rules.numbers import parse_number
+from rules.numbers import parse_number, shorten
 from rules.policy import Policy
 
 SUBJECT_KINDS = ("tenant", "campaign", "callerid")
@@ -49,16 +49,19 @@ def parse_subject(text: str, policy: Policy, tenant: str | None, *, callee: bool
     name = name.strip()
     # A name may hold spaces: the check route takes `DIALGUARD_CAMPAIGN="spring sale"`, and
     # a suspension of it must be possible to lift.
+    owner, slash, own_name = name.partition("/")
+    if kind == "campaign" and slash and not (owner.strip() and own_name.strip()):
+        name = ""  # `campaign:acme/` or `campaign:/spring`: a tenant or a name is missing
     if not sep or kind not in kinds or not name:
         raise InputError(
-            f"subject {text!r} must be {', '.join(_form(k) for k in kinds[:-1])} or "
+            f"subject {shorten(text)!r} must be {', '.join(_form(k) for k in kinds[:-1])} or "
             f"{_form(kinds[-1])}"
         )
     if kind in ("callerid", "callee"):
         region = policy.region_for(tenant) if tenant else policy.default_region
         number = parse_number(name, region)
         if number.e164 is None:
-            raise InputError(f"subject {text!r}: the number {number.problem}")
+            raise InputError(f"subject {shorten(text)!r}: the number {number.problem}")
         name = number.e164
     if kind == "campaign" and tenant:
         return campaign_subject(tenant.strip(), name)

@@ -61,6 +61,9 @@ def serve(
         except ValueError as exc:
             raise InputError(f"--agi: {exc}") from None
         settings = replace(settings, agi_host=host, agi_port=port)
+    if no_ami and (ami_address, ami_user, ami_secret_file) != (None, None, None):
+        # Which was meant cannot be told: one would be ignored without a word.
+        raise InputError("--no-ami cannot be given with --ami, --ami-user or --ami-secret-file")
     ami = None if no_ami else _ami_settings(settings.ami, ami_address, ami_user, ami_secret_file)
     try:
         run(run_until_signalled(settings, ami=ami), settings.event_loop)

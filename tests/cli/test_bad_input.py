@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -434,3 +435,32 @@ def test_another_application_s_sqlite_file_is_refused_and_left_as_it_was(
     output = one_line(run("suppress", "list"))
     assert "is not a dialguard database" in output
     assert run.db.read_bytes() == before  # not switched to WAL, no tables added
+
+
+@pytest.mark.parametrize(
+    ("toml", "says"),
+    [
+        ('[tenants.""]\nregion = "AU"\n', "tenants.'': a tenant's name may not be empty"),
+        ('[tenants." acme"]\nregion = "AU"\n', "tenants.' acme': a tenant's name may not"),
+        ('[agi]\nlisten = "[::1"\n', "agi.listen: '[::1' is not [IPv6]:PORT"),
+        ('[agi]\nlisten = "[::1]4573"\n', "agi.listen: '[::1]4573' is not [IPv6]:PORT"),
+    ],
+)
+def test_names_and_addresses_no_call_could_use_are_named(
+    tmp_path: Path, toml: str, says: str
+) -> None:
+    path = tmp_path / "dialguard.toml"
+    path.write_text(toml, encoding="utf-8")
+    with pytest.raises(SettingsError, match=re.escape(says)):
+        load_settings(path)
+
+
+@pytest.mark.parametrize("subject", ["campaign:acme/", "campaign:/spring", "campaign: / "])
+def test_a_campaign_subject_without_its_tenant_or_name_is_refused(run: Cli, subject: str) -> None:
+    assert "must be" in one_line(run("suspend", subject, "--reason", "complaints"))
+    assert run("suspensions", "--json").output.strip() == "[]"
+
+
+def test_serve_refuses_no_ami_with_ami_options(run: Cli) -> None:
+    output = one_line(run("serve", "--no-ami", "--ami-user", "dialguard"))
+    assert "--no-ami cannot be given with" in output
