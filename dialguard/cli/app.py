@@ -235,7 +235,9 @@ def parse_when(text: str | None, option: str, *, day_starts: tzinfo = UTC) -> da
     try:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise InputError(f"{option}: {text!r} is not an ISO-8601 date or date-time") from None
+        raise InputError(
+            f"{option}: {shorten(text)!r} is not an ISO-8601 date or date-time"
+        ) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=day_starts if _is_date_alone(text) else UTC)
     return in_range(value, text, option)
@@ -269,7 +271,7 @@ def in_range(value: datetime, text: str, option: str) -> datetime:
     except OverflowError:
         year = 0
     if not FIRST_YEAR <= year <= LAST_YEAR:
-        raise InputError(f"{option}: {text!r} is not between {FIRST_YEAR} and {LAST_YEAR}")
+        raise InputError(f"{option}: {shorten(text)!r} is not between {FIRST_YEAR} and {LAST_YEAR}")
     return value
 
 
@@ -279,7 +281,7 @@ def parse_day(text: str | None, option: str) -> date | None:
     try:
         return date.fromisoformat(text.strip())
     except ValueError:
-        raise InputError(f"{option}: {text!r} is not a date (YYYY-MM-DD)") from None
+        raise InputError(f"{option}: {shorten(text)!r} is not a date (YYYY-MM-DD)") from None
 
 
 def fail(message: str) -> NoReturn:

@@ -267,7 +267,9 @@ def _plan(
             (n for n in (owner, row_pool) if n is not None and not _NAME.match(n)), None
         )
         if bad_name is not None:
-            rejected.append(f"line {line.lineno}: {bad_name!r} is not a valid tenant or pool name")
+            rejected.append(
+                f"line {line.lineno}: {shorten(bad_name)!r} is not a valid tenant or pool name"
+            )
             continue
         e164, problem = _e164(line.number, owner, policy, stir_shaken)
         if e164 is None:

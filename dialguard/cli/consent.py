@@ -25,7 +25,7 @@ from dialguard.cli.app import (
 from dialguard.store import Store
 from dialguard.store.consents import add_consent, list_consents, revoke_consents
 from rules.facts import ConsentKind, ConsentRecord
-from rules.numbers import parse_number
+from rules.numbers import parse_number, shorten
 from rules.policy import Policy
 
 _KINDS = [k.value for k in ConsentKind]
@@ -151,5 +151,5 @@ def list_(app: AppContext, tenant: str | None, number: str | None, as_json: bool
 def _e164(number: str, tenant: str, policy: Policy) -> str:
     parsed = parse_number(number, policy.region_for(tenant))
     if parsed.e164 is None or not parsed.valid:
-        raise InputError(f"{number!r} {parsed.problem}")
+        raise InputError(f"{shorten(number)!r} {parsed.problem}")
     return parsed.e164

@@ -104,7 +104,9 @@ def flags(
     app = ctx.find_object(AppContext)
     assert app is not None
     if detector is not None and detector not in SPECS:
-        raise InputError(f"--detector: {detector!r} is not a detector ({', '.join(SPECS)})")
+        raise InputError(
+            f"--detector: {shorten(detector)!r} is not a detector ({', '.join(SPECS)})"
+        )
     wanted = parse_subject(subject, app.settings.policy, tenant, callee=True) if subject else None
 
     async def body(store: Store) -> list[FlagRecord]:

@@ -165,7 +165,7 @@ def _zone(name: str | None, *, utc: bool) -> tzinfo | None:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        fail(f"--timezone: {name!r} is not an IANA time zone")
+        fail(f"--timezone: {shorten(name)!r} is not an IANA time zone")
 
 
 def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
@@ -189,12 +189,12 @@ def _when(text: str, tz: tzinfo | None, field: str = "started_at") -> datetime:
     try:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(f"{field} {text!r} is not an ISO-8601 date-time") from None
+        raise ValueError(f"{field} {shorten(text)!r} is not an ISO-8601 date-time") from None
     if value.tzinfo is None:
         try:
             value = value.replace(tzinfo=tz) if tz is not None else value.astimezone()
         except (OverflowError, ValueError, OSError):  # astimezone: outside the C library's
-            raise ValueError(f"{field} {text!r} is not between 1970 and 9998") from None
+            raise ValueError(f"{field} {shorten(text)!r} is not between 1970 and 9998") from None
     try:
         return in_range(value, text, field)
     except InputError as exc:
@@ -223,7 +223,7 @@ def _billsec(text: str) -> int | None:
 def _number(raw: str, tenant: str | None, policy: Policy) -> str | str:
     parsed = parse_number(raw, policy.region_for(tenant) if tenant else policy.default_region)
     if parsed.e164 is None:
-        raise ValueError(f"number {raw!r} {parsed.problem}")
+        raise ValueError(f"number {shorten(raw)!r} {parsed.problem}")
     return parsed.e164
 
 

@@ -19,6 +19,7 @@ from rules.jurisdictions.model import (
     HoursRule,
     offset_text,
 )
+from rules.numbers import shorten
 
 
 @cli.group()
@@ -52,7 +53,9 @@ def show(app: AppContext, code: str, as_json: bool) -> None:
     if pack is not None and state:
         pack = pack.states.get(state)
     if pack is None:
-        raise InputError(f"no jurisdiction pack {code!r} (known: {', '.join(sorted(packs))})")
+        raise InputError(
+            f"no jurisdiction pack {shorten(code)!r} (known: {', '.join(sorted(packs))})"
+        )
     if as_json:
         emit_json(as_dict(pack))
         return

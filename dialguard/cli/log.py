@@ -6,7 +6,7 @@ import click
 
 from dialguard.cli.app import AppContext, cli, emit_json, fail, parse_when, pass_app, scope_name
 from dialguard.store.logs import LogFilter, log_entries
-from rules.numbers import clean_dial_string, is_emergency, parse_number
+from rules.numbers import clean_dial_string, is_emergency, parse_number, shorten
 
 
 @cli.command("log")
@@ -52,7 +52,7 @@ def log_(
         e164 = parsed.e164
         cleaned = clean_dial_string(number)
         if e164 is None and not _short_code(cleaned, region):
-            fail(f"--number {number!r} {parsed.problem}")
+            fail(f"--number {shorten(number)!r} {parsed.problem}")
         if cleaned is not None:
             # A decision with no E.164 number (an emergency number, a short code, a call
             # decided by the failure policy) is found by its dial string.

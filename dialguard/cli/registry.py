@@ -26,6 +26,7 @@ from dialguard.store.registers import (
     imported_at,
     register_copy_rows,
 )
+from rules.numbers import shorten
 from rules.policy import RegisterSpec
 
 
@@ -37,7 +38,9 @@ def registry() -> None:
 def _spec(app: AppContext, name: str) -> RegisterSpec:
     registers = app.settings.policy.registers
     if name not in registers:
-        fail(f"--registry {name!r} is not a known register (known: {', '.join(sorted(registers))})")
+        fail(
+            f"--registry {shorten(name)!r} is not a known register (known: {', '.join(sorted(registers))})"
+        )
     return registers[name]
 
 

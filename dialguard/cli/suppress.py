@@ -62,7 +62,7 @@ def normalise(raw: str, tenant: str | None, policy: Policy, *, assigned: bool = 
     `assigned`: the number must also be valid (`_problem`)."""
     e164, problem = _problem(raw, tenant, policy, assigned=assigned)
     if e164 is None:
-        fail(problem or f"{raw!r} is not a number")
+        fail(problem or f"{shorten(raw)!r} is not a number")
     return e164
 
 
@@ -321,7 +321,10 @@ def _received(text: str | None, option: str, now: datetime) -> datetime:
     today east of UTC, taken as now."""
     requested = parse_when(text, option) or now
     if requested > now + DATE_SLACK:
-        fail(f"{option} {text!r} is in the future: give the date the request was received")
+        fail(
+            f"{option} {shorten(text or '')!r} is in the future: give the date the request"
+            " was received"
+        )
     return min(requested, now)
 
 

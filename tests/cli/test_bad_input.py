@@ -464,3 +464,23 @@ def test_a_campaign_subject_without_its_tenant_or_name_is_refused(run: Cli, subj
 def test_serve_refuses_no_ami_with_ami_options(run: Cli) -> None:
     output = one_line(run("serve", "--no-ami", "--ami-user", "dialguard"))
     assert "--no-ami cannot be given with" in output
+
+
+LONG = "9" * 100_000
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["log", "--number", LONG],
+        ["consent", "add", LONG, "--tenant", "acme", "--kind", "express"],
+        ["suspend", f"campaign{LONG}", "--reason", "r"],
+        ["check", "0412345678", "--caller-id", "0291234567", "--at", LONG],
+        ["suppress", "add", "+61412345678", "--expires", LONG],
+        ["jurisdiction", "show", LONG],
+        ["registry", "status", "--registry", LONG],
+    ],
+)
+def test_a_huge_argument_is_not_repeated_whole_in_the_error(run: Cli, args: list[str]) -> None:
+    output = one_line(run(*args))
+    assert len(output) < 400, output[:200]
