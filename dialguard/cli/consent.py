@@ -116,7 +116,7 @@ def revoke(
     )
     if count == 0:
         raise InputError(
-            f"no consent for {e164} and tenant {tenant} is left unrevoked at that time"
+            f"no consent for {e164} and tenant {tenant} was given and left unrevoked by that time"
         )
     click.echo(f"revoked {count} consent record{'s' if count != 1 else ''} for {e164}")
 

@@ -77,15 +77,17 @@ async def revoke_consents(
     kind: ConsentKind | None = None,
     campaign: str | None = None,
 ) -> int:
-    """Mark the matching consents not revoked by `at` as revoked at `at`; returns how many.
+    """Mark the matching consents given by `at` and not revoked by then as revoked at `at`;
+    returns how many.
 
     A revocation dated later is brought forward (the callee withdrew sooner); an earlier one
-    is never put off."""
+    is never put off. A consent given after `at` stands: the callee withdrew, then agreed
+    again (revoking it made it never in force)."""
     sql = (
         "UPDATE consents SET revoked_at = ? WHERE number = ? AND tenant = ?"
-        " AND (revoked_at IS NULL OR revoked_at > ?)"
+        " AND granted_at <= ? AND (revoked_at IS NULL OR revoked_at > ?)"
     )
-    params: list[object] = [to_epoch(at), number, tenant, to_epoch(at)]
+    params: list[object] = [to_epoch(at), number, tenant, to_epoch(at), to_epoch(at)]
     if kind is not None:
         sql += " AND kind = ?"
         params.append(kind.value)

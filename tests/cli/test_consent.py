@@ -64,6 +64,19 @@ def test_a_revocation_scheduled_for_later_can_be_brought_forward(run: Cli) -> No
     assert run.check("+493012345678", "2026-06-10T09:00:00Z")["rule"] == "consent.de-opt-in"
 
 
+def test_a_revocation_dated_before_a_consent_leaves_it_in_force(run: Cli) -> None:
+    # A withdrawal in 2020 revoked the consent given in 2026: it was never in force after.
+    added = run(
+        "consent", "add", "+493012345678", "--tenant", "acme", "--kind", "express",
+        "--date", "2026-06-01",
+    )  # fmt: skip
+    assert added.exit_code == 0, added.output
+    early = run("consent", "revoke", "+493012345678", "--tenant", "acme", "--date", "2020-01-01")
+    assert early.exit_code == 2 and "was given and left unrevoked" in early.output
+    consent = run.findings("+493012345678", "2026-06-10T09:00:00Z", "consent")
+    assert [f["verdict"] for f in consent] == ["allow"]
+
+
 def test_a_consent_given_by_date_alone_counts_only_while_that_day_holds_everywhere(
     run: Cli,
 ) -> None:
