@@ -114,6 +114,14 @@ def import_(
         report = app.run(body)
     except RegisterImportError as exc:
         fail(str(exc))
+    if spec.max_age_days is not None and date.today() > as_of + timedelta(days=spec.max_age_days):
+        # Imported all the same (the file was sound), but the operator should know at once.
+        click.echo(
+            f"dialguard: warning: a {name} copy of {as_of} is stale already (older than"
+            f" {spec.max_age_days} days): every call it covers is blocked (registry.stale)"
+            " until a current copy is imported",
+            err=True,
+        )
     if as_json:
         emit_json(report.as_dict())
         return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from datetime import date, timedelta
 from pathlib import Path
 
 
@@ -122,3 +123,18 @@ def test_area_code_files_import_as_one_copy(run, tmp_path: Path) -> None:  # typ
 def copy_count(run, register: str) -> int:  # type: ignore[no-untyped-def]
     status = json.loads(run("registry", "status", "--json").output)
     return int(next(s for s in status if s["register"] == register)["count"])
+
+
+def test_a_copy_stale_on_arrival_is_imported_with_a_warning(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # An old --as-of replaced a fresh copy silently, and every call it covers was blocked.
+    path = tmp_path / "wash.txt"
+    path.write_text("0412345678\n", encoding="utf-8")
+    today = date.today()  # as the command's default --as-of
+    for as_of, warned in ((today - timedelta(days=30), False), (today - timedelta(days=31), True)):
+        result = run(
+            "registry", "import", str(path), "--registry", "au-dncr", "--as-of", as_of.isoformat()
+        )
+        assert result.exit_code == 0, result.output
+        assert ("au-dncr copy of" in result.output and "is stale already" in result.output) is (
+            warned
+        )
