@@ -12,6 +12,7 @@ import io
 import json
 import os
 import sqlite3
+import stat
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -305,6 +306,7 @@ def readable_file(path: str) -> Path:
     try:
         p = Path(path).expanduser()
         exists, folder = p.exists(), p.is_dir()
+        regular = exists and stat.S_ISREG(p.stat().st_mode)
     except RuntimeError as exc:  # ~nosuchuser, or no home directory to expand ~ to
         fail(f"{name}: {exc}")
     except OSError as exc:  # a folder on the way that cannot be entered, a name too long
@@ -313,6 +315,10 @@ def readable_file(path: str) -> Path:
         fail(f"{name}: no such file")
     if folder:
         fail(f"{name}: is a folder, not a file")
+    if not regular:
+        # A named pipe was opened here and again to read it, and the second open waited
+        # for a writer for ever; the imports read their file more than once.
+        fail(f"{name}: is a pipe or a device, not a file: save it to a file first")
     try:
         with p.open("rb"):
             pass

@@ -484,3 +484,19 @@ LONG = "9" * 100_000
 def test_a_huge_argument_is_not_repeated_whole_in_the_error(run: Cli, args: list[str]) -> None:
     output = one_line(run(*args))
     assert len(output) < 400, output[:200]
+
+
+def test_a_named_pipe_given_as_a_file_is_refused_at_once(run: Cli, tmp_path: Path) -> None:
+    fifo = tmp_path / "list.fifo"
+    os.mkfifo(fifo)
+    # In a child: the import used to wait for ever on a second open of the pipe.
+    options = ["--db", str(run.db), "--config", str(run.config)]
+    done = subprocess.run(
+        [sys.executable, "-m", "dialguard.cli", *options, "suppress", "import", str(fifo)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=REPO,
+    )
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert "is a pipe or a device, not a file" in done.stderr
