@@ -84,7 +84,7 @@ def load_settings(config: str | Path | None, db: str | Path | None = None) -> Se
     raw: dict[str, Any] = {}
     source: Path | None = None
     if config is not None:
-        source = _expanded(Path(config), "settings file")
+        source = expand_path(Path(config), "settings file")
         try:
             raw = tomllib.loads(source.read_text(encoding="utf-8-sig"))
         except FileNotFoundError:
@@ -96,11 +96,11 @@ def load_settings(config: str | Path | None, db: str | Path | None = None) -> Se
     settings = settings_from_mapping(raw, base_dir=source.parent if source else Path.cwd())
     overrides: dict[str, Any] = {"source": source}
     if db is not None:
-        overrides["db_path"] = _expanded(Path(db), "--db")
+        overrides["db_path"] = expand_path(Path(db), "--db")
     return _replace(settings, **overrides)
 
 
-def _expanded(path: Path, what: str) -> Path:
+def expand_path(path: Path, what: str) -> Path:
     """`path` with `~` or `~user` expanded; a SettingsError naming `what` when it cannot be
     (no such user, no home directory), which pathlib raises as a RuntimeError."""
     try:
@@ -137,9 +137,11 @@ def settings_from_mapping(raw: Mapping[str, Any], base_dir: Path) -> Settings:
     if "path" in database:
         if isinstance(database["path"], str) and database["path"]:
             try:
-                db_path = (base_dir / _expanded(Path(database["path"]), "")).resolve()
+                db_path = (base_dir / expand_path(Path(database["path"]), "")).resolve()
             except SettingsError as exc:
                 errors.append(f"database.path:{exc}")
+            except (RuntimeError, OSError) as exc:  # a symbolic link loop (3.11-3.12)
+                errors.append(f"database.path: {shorten(database['path'])}: {exc}")
         else:
             errors.append("database.path: must be a non-empty string")
     keep_days = _int(
@@ -367,7 +369,7 @@ def _ami(
         errors.append("ami: give secret or secret_file, not both")
     elif "secret_file" in table:
         try:
-            secret_file = base_dir / _expanded(Path(str(table["secret_file"])), "")
+            secret_file = base_dir / expand_path(Path(str(table["secret_file"])), "")
         except SettingsError as exc:
             errors.append(f"ami.secret_file:{exc}")
     else:

@@ -50,7 +50,7 @@ def parse_subject(text: str, policy: Policy, tenant: str | None, *, callee: bool
     # A name may hold spaces: the check route takes `DIALGUARD_CAMPAIGN="spring sale"`, and
     # a suspension of it must be possible to lift.
     owner, slash, own_name = name.partition("/")
-    if kind == "campaign" and slash and not (owner.strip() and own_name.strip()):
+    if kind == "campaign" and not tenant and slash and not (owner.strip() and own_name.strip()):
         name = ""  # `campaign:acme/` or `campaign:/spring`: a tenant or a name is missing
     if not sep or kind not in kinds or not name:
         raise InputError(

@@ -251,7 +251,7 @@ def _parse_csv(
             disposition = f.get("disposition", "").upper()
             if disposition not in DISPOSITIONS:
                 raise ValueError(
-                    f"disposition {f.get('disposition')!r} is not one of {', '.join(sorted(DISPOSITIONS))}"
+                    f"disposition {shorten(f.get('disposition') or '')!r} is not one of {', '.join(sorted(DISPOSITIONS))}"
                 )
             started = _when(f["started_at"], tz)
             billsec = _billsec(f.get("billsec", ""))
@@ -303,7 +303,9 @@ def _parse_cdr(
             number = _number(f["dst"], row_tenant, policy)
             disposition = f["disposition"].upper()
             if disposition not in DISPOSITIONS:
-                raise ValueError(f"disposition {f['disposition']!r} is not a CDR disposition")
+                raise ValueError(
+                    f"disposition {shorten(f['disposition'])!r} is not a CDR disposition"
+                )
             started = _when(f["start"], tz, "start")
             answered = _when(f["answer"], tz, "answer") if f["answer"] else None
             ended = _when(f["end"], tz, "end") if f["end"] else None

@@ -114,12 +114,14 @@ def import_(
         report = app.run(body)
     except RegisterImportError as exc:
         fail(str(exc))
-    if spec.max_age_days is not None and date.today() > as_of + timedelta(days=spec.max_age_days):
+    # The check judges a copy's age on the callee's date, the latest of which is UTC+14's.
+    latest_day = (datetime.now(UTC) + timedelta(hours=14)).date()
+    if spec.max_age_days is not None and latest_day > as_of + timedelta(days=spec.max_age_days):
         # Imported all the same (the file was sound), but the operator should know at once.
         click.echo(
-            f"dialguard: warning: a {name} copy of {as_of} is stale already (older than"
-            f" {spec.max_age_days} days): every call it covers is blocked (registry.stale)"
-            " until a current copy is imported",
+            f"dialguard: warning: a {name} copy of {as_of} is older than"
+            f" {spec.max_age_days} days where it is {latest_day} already: the calls it covers"
+            " there are blocked (registry.stale) until a current copy is imported",
             err=True,
         )
     if as_json:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import click
 
@@ -14,6 +15,7 @@ from dialguard.settings import (
     MAX_AGI_WORKERS,
     AmiSettings,
     SettingsError,
+    expand_path,
     parse_host_port,
     read_secret_file,
 )
@@ -86,9 +88,11 @@ def _ami_settings(
     if user is not None:
         ami = replace(ami, username=user)
     if secret_file is not None:
-        from pathlib import Path
-
-        ami = replace(ami, secret_file=Path(secret_file), secret="")
+        try:  # `--ami-secret-file=~/secret`: no shell expands that `~`
+            path = expand_path(Path(secret_file), "--ami-secret-file")
+        except SettingsError as exc:
+            raise InputError(str(exc)) from None
+        ami = replace(ami, secret_file=path, secret="")
     if not ami.username:
         raise InputError("--ami-user (or [ami] username) is required to connect to AMI")
     if ami.secret_file is None and not ami.secret:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from dialguard.store.core import Store
 from dialguard.store.facts import consent_from_row
@@ -69,6 +69,10 @@ async def add_consent(store: Store, record: ConsentRecord, note: str = "") -> in
     return int(row[0]) if row is not None else 0
 
 
+# How far apart the same calendar date can begin across the world's zones (UTC+14 to UTC-12).
+SAME_DAY = timedelta(hours=26)
+
+
 async def revoke_consents(
     store: Store,
     number: str,
@@ -82,12 +86,21 @@ async def revoke_consents(
 
     A revocation dated later is brought forward (the callee withdrew sooner); an earlier one
     is never put off. A consent given after `at` stands: the callee withdrew, then agreed
-    again (revoking it made it never in force)."""
+    again (revoking it made it never in force). But a date alone spans 26 hours across the
+    zones (a consent dated D is taken from D at UTC-12, a revocation dated D from D at
+    UTC+14), so a consent given up to `SAME_DAY` after `at` is revoked too: the same day,
+    the withdrawal is taken to come last, the stricter order."""
     sql = (
         "UPDATE consents SET revoked_at = ? WHERE number = ? AND tenant = ?"
         " AND granted_at <= ? AND (revoked_at IS NULL OR revoked_at > ?)"
     )
-    params: list[object] = [to_epoch(at), number, tenant, to_epoch(at), to_epoch(at)]
+    params: list[object] = [
+        to_epoch(at),
+        number,
+        tenant,
+        to_epoch(at + SAME_DAY),
+        to_epoch(at),
+    ]
     if kind is not None:
         sql += " AND kind = ?"
         params.append(kind.value)

@@ -166,15 +166,20 @@ class Store:
     async def _refuse_a_foreign_database(self) -> None:
         """Before anything is changed: a `--db` that names another application's SQLite file
         (Asterisk's astdb, say) was switched to WAL mode and given dialguard's tables. A
-        dialguard database has a schema version from its first migration on."""
-        version = await self._user_version()
-        if version > 0:
-            return
+        dialguard database is empty, or has a schema version and its `suppressions` table
+        from its first migration on.
+
+        One statement, so one snapshot: read apart, another process's first migration
+        committed in between showed version 0 with tables, a dialguard file refused."""
         async with self.conn.execute(
-            "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite!_%' ESCAPE '!'"
+            "SELECT user_version,"
+            " (SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite!_%' ESCAPE '!'),"
+            " (SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'suppressions')"
+            " FROM pragma_user_version"
         ) as cur:
             row = await cur.fetchone()
-        if version < 0 or (row is not None and row[0] > 0):
+        version, tables, ours = (int(v) for v in row) if row is not None else (0, 0, 0)
+        if version < 0 or (version == 0 and tables) or (version > 0 and not ours):
             raise StoreError(
                 f"{self.path} is not a dialguard database (it holds another application's"
                 f" tables, schema version {version}): give dialguard a file of its own"

@@ -424,13 +424,16 @@ def test_serve_refuses_a_database_it_cannot_write(run: Cli) -> None:
     [
         "CREATE TABLE astdb (key VARCHAR(256), value VARCHAR(256))",  # Asterisk's own
         "PRAGMA user_version = -3",
+        # Another application's versioned schema: switched to WAL before migrations refused it.
+        "CREATE TABLE notes (body TEXT); PRAGMA user_version = 7",
+        "CREATE TABLE notes (body TEXT); PRAGMA user_version = 2",
     ],
 )
 def test_another_application_s_sqlite_file_is_refused_and_left_as_it_was(
     run: Cli, setup: str
 ) -> None:
     with sqlite3.connect(run.db) as conn:
-        conn.execute(setup)
+        conn.executescript(setup)
     before = run.db.read_bytes()
     output = one_line(run("suppress", "list"))
     assert "is not a dialguard database" in output
@@ -500,3 +503,28 @@ def test_a_named_pipe_given_as_a_file_is_refused_at_once(run: Cli, tmp_path: Pat
     )
     assert done.returncode == 2 and done.stderr.count("\n") == 1
     assert "is a pipe or a device, not a file" in done.stderr
+
+
+def test_an_ami_secret_file_under_home_is_read_from_home(run: Cli, tmp_path: Path) -> None:
+    # `--ami-secret-file=~/secret` reaches dialguard with its `~`: no shell expands it there.
+    home = tmp_path / "home"
+    home.mkdir()
+    args = ["--db", str(run.db), "--config", str(run.config), "serve", "--ami", "127.0.0.1:1"]
+    args += ["--ami-user", "dialguard", "--ami-secret-file=~/ami-secret"]
+    result = CliRunner().invoke(cli_group, args, env={"HOME": str(home)})
+    assert f"cannot read secret file {home / 'ami-secret'}" in one_line(result)
+
+
+def test_a_database_path_in_a_symbolic_link_loop_is_named(tmp_path: Path) -> None:
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    path = tmp_path / "dialguard.toml"
+    path.write_text(f'[database]\npath = "{loop}/dialguard.sqlite3"\n', encoding="utf-8")
+    with pytest.raises(SettingsError, match=re.escape("database.path: ")):
+        load_settings(path)
+
+
+def test_a_tenant_s_campaign_may_hold_a_slash(run: Cli) -> None:
+    # With --tenant, all after `campaign:` is the campaign's name, a `/` and all.
+    result = run("suspend", "campaign:sale/", "--tenant", "acme", "--reason", "complaints")
+    assert result.exit_code == 0, result.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,20 @@ def test_a_revocation_dated_before_a_consent_leaves_it_in_force(run: Cli) -> Non
     assert early.exit_code == 2 and "was given and left unrevoked" in early.output
     consent = run.findings("+493012345678", "2026-06-10T09:00:00Z", "consent")
     assert [f["verdict"] for f in consent] == ["allow"]
+
+
+@pytest.mark.parametrize("when", [["--date", "2026-06-01"], []])
+def test_a_consent_withdrawn_the_day_it_was_given_is_revoked(run: Cli, when: list[str]) -> None:
+    # Dated by day, the consent is taken from the 1st at UTC-12 and the revocation from the
+    # 1st at UTC+14: 26 hours earlier. Matching only consents given before it revoked none.
+    # Without --date the revocation is now, which may be before noon UTC of that day too.
+    day = ["--date", "2026-06-01"] if when else ["--date", date.today().isoformat()]
+    added = run("consent", "add", "+493012345678", "--tenant", "acme", "--kind", "express", *day)
+    assert added.exit_code == 0, added.output
+    revoked = run("consent", "revoke", "+493012345678", "--tenant", "acme", *when)
+    assert revoked.exit_code == 0, revoked.output
+    at = "2026-06-10T09:00:00Z" if when else f"{date.today() + timedelta(days=3)}T09:00:00Z"
+    assert run.check("+493012345678", at)["rule"] == "consent.de-opt-in"
 
 
 def test_a_consent_given_by_date_alone_counts_only_while_that_day_holds_everywhere(
