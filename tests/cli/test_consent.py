@@ -46,14 +46,19 @@ def test_german_call_blocked_until_consent_is_added_and_again_after_revocation(r
     assert run.check("+493012345678", "2026-06-08T09:00:00Z")["verdict"] == "allow"
 
 
+def _add_express(run: Cli, day: str) -> None:
+    """Tenant acme's express consent for the Berlin number, given on `day`."""
+    added = run(
+        "consent", "add", "+493012345678", "--tenant", "acme", "--kind", "express",
+        "--date", day,
+    )  # fmt: skip
+    assert added.exit_code == 0, added.output
+
+
 def test_a_revocation_scheduled_for_later_can_be_brought_forward(run: Cli) -> None:
     # A consent revoked at a later date was no longer "not revoked": withdrawing it now
     # matched nothing, and the callee went on being called under it until that date.
-    added = run(
-        "consent", "add", "+493012345678", "--tenant", "acme", "--kind", "express",
-        "--date", "2026-06-01",
-    )  # fmt: skip
-    assert added.exit_code == 0, added.output
+    _add_express(run, "2026-06-01")
     later = run("consent", "revoke", "+493012345678", "--tenant", "acme", "--date", "2026-09-01")
     assert later.exit_code == 0, later.output
     sooner = run("consent", "revoke", "+493012345678", "--tenant", "acme", "--date", "2026-06-09")
@@ -67,11 +72,7 @@ def test_a_revocation_scheduled_for_later_can_be_brought_forward(run: Cli) -> No
 
 def test_a_revocation_dated_before_a_consent_leaves_it_in_force(run: Cli) -> None:
     # A withdrawal in 2020 revoked the consent given in 2026: it was never in force after.
-    added = run(
-        "consent", "add", "+493012345678", "--tenant", "acme", "--kind", "express",
-        "--date", "2026-06-01",
-    )  # fmt: skip
-    assert added.exit_code == 0, added.output
+    _add_express(run, "2026-06-01")
     early = run("consent", "revoke", "+493012345678", "--tenant", "acme", "--date", "2020-01-01")
     assert early.exit_code == 2 and "was given and left unrevoked" in early.output
     consent = run.findings("+493012345678", "2026-06-10T09:00:00Z", "consent")
@@ -83,9 +84,7 @@ def test_a_consent_withdrawn_the_day_it_was_given_is_revoked(run: Cli, when: lis
     # Dated by day, the consent is taken from the 1st at UTC-12 and the revocation from the
     # 1st at UTC+14: 26 hours earlier. Matching only consents given before it revoked none.
     # Without --date the revocation is now, which may be before noon UTC of that day too.
-    day = ["--date", "2026-06-01"] if when else ["--date", date.today().isoformat()]
-    added = run("consent", "add", "+493012345678", "--tenant", "acme", "--kind", "express", *day)
-    assert added.exit_code == 0, added.output
+    _add_express(run, "2026-06-01" if when else date.today().isoformat())
     revoked = run("consent", "revoke", "+493012345678", "--tenant", "acme", *when)
     assert revoked.exit_code == 0, revoked.output
     at = "2026-06-10T09:00:00Z" if when else f"{date.today() + timedelta(days=3)}T09:00:00Z"
