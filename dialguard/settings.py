@@ -137,9 +137,11 @@ def settings_from_mapping(raw: Mapping[str, Any], base_dir: Path) -> Settings:
     if "path" in database:
         if isinstance(database["path"], str) and database["path"]:
             try:
-                db_path = (base_dir / expand_path(Path(database["path"]), "")).resolve()
+                db_path = (
+                    base_dir / expand_path(Path(database["path"]), "database.path:")
+                ).resolve()
             except SettingsError as exc:
-                errors.append(f"database.path:{exc}")
+                errors.append(str(exc))
             except (RuntimeError, OSError) as exc:  # a symbolic link loop (3.11-3.12)
                 errors.append(f"database.path: {shorten(database['path'])}: {exc}")
         else:
@@ -369,9 +371,11 @@ def _ami(
         errors.append("ami: give secret or secret_file, not both")
     elif "secret_file" in table:
         try:
-            secret_file = base_dir / expand_path(Path(str(table["secret_file"])), "")
+            secret_file = base_dir / expand_path(
+                Path(str(table["secret_file"])), "ami.secret_file:"
+            )
         except SettingsError as exc:
-            errors.append(f"ami.secret_file:{exc}")
+            errors.append(str(exc))
     else:
         secret = str(table.get("secret", ""))
     username = table.get("username", "")

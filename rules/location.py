@@ -92,6 +92,11 @@ def offsets_of_year(timezones: tuple[str, ...], at: datetime) -> frozenset[timed
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")  # as `%a` in the C locale
 
 
+def clock_of(t: datetime) -> tuple[int, float]:
+    """`t`'s (weekday, seconds since its midnight), as calling windows read a clock."""
+    return t.weekday(), t.hour * 3600 + t.minute * 60 + t.second + t.microsecond / 1e6
+
+
 _MINUTE = timedelta(minutes=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -186,10 +191,7 @@ class LocalView:
             offsets = tuple(t.utcoffset() or timedelta(0) for t in moments)
             iso = [t.isoformat() for t in moments]
             # (weekday, seconds since local midnight), as calling windows read them.
-            clock = [
-                (t.weekday(), t.hour * 3600 + t.minute * 60 + t.second + t.microsecond / 1e6)
-                for t in moments
-            ]
+            clock = [clock_of(t) for t in moments]
             dates = [t.date() for t in moments]
         else:
             # Every clock shows the same seconds: only they are formatted for each call.

@@ -66,8 +66,8 @@ def check(
         destination=number,
         caller_id=caller_id,
         at=at,
-        tenant=tenant.strip(),  # as the AGI route reads its channel variables
-        campaign=(campaign or "").strip() or None,
+        tenant=tenant,  # read as the AGI route reads its channel variables (scope_name)
+        campaign=campaign,
         purpose=Purpose(purpose),
         caller_id_presentation=caller_id_presentation,
         callee_timezone=callee_timezone,

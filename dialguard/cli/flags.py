@@ -64,7 +64,7 @@ def parse_subject(text: str, policy: Policy, tenant: str | None, *, callee: bool
             raise InputError(f"subject {shorten(text)!r}: the number {number.problem}")
         name = number.e164
     if kind == "campaign" and tenant:
-        return campaign_subject(tenant.strip(), name)
+        return campaign_subject(tenant, name)
     return f"{kind}:{name}"
 
 

@@ -23,7 +23,7 @@ from rules.jurisdictions.applicable import (
     rule_id,
 )
 from rules.jurisdictions.model import DAYS, HolidayRule, HoursRule, offset_text
-from rules.location import DAY_NAMES, offsets_of_year, region_zones
+from rules.location import DAY_NAMES, clock_of, offsets_of_year, region_zones
 from rules.models import Finding, FindingVerdict
 
 
@@ -134,8 +134,7 @@ def _on_standard_time(
     Time is 07:30 Central Standard Time, outside Mississippi's window that opens at 08:00
     CST; and a callee said to be on Eastern time is read on CST all the same."""
     law = ctx.attempt.at.astimezone(UTC).replace(tzinfo=None) + offset
-    weekday = law.weekday()
-    seconds = law.hour * 3600 + law.minute * 60 + law.second + law.microsecond / 1e6
+    weekday, seconds = clock_of(law)
     on_law = f"{DAY_NAMES[weekday]} {law:%H:%M:%S} at UTC{offset_text(offset)}"
     when = ctx.local.when if clocks is None else ctx.local.when_on(clocks)
     if rule.allows(weekday, seconds):
