@@ -301,21 +301,25 @@ def scope_name(ctx: click.Context, param: click.Parameter, value: str | None) ->
     return name
 
 
+# What Path.exists() reads as "not there" (pathlib's _ignore_error): a dangling link too.
+_NO_SUCH_FILE = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP})
+
+
 def readable_file(path: str) -> Path:
     name = shorten(path)
     try:
         p = Path(path).expanduser()
-        exists, folder = p.exists(), p.is_dir()
-        regular = exists and stat.S_ISREG(p.stat().st_mode)
+        mode = p.stat().st_mode  # one look, for all the questions below
     except RuntimeError as exc:  # ~nosuchuser, or no home directory to expand ~ to
         fail(f"{name}: {exc}")
-    except OSError as exc:  # a folder on the way that cannot be entered, a name too long
+    except OSError as exc:
+        if exc.errno in _NO_SUCH_FILE:
+            fail(f"{name}: no such file")
+        # a folder on the way that cannot be entered, a name too long
         fail(f"{name}: cannot be read ({exc.strerror or exc})")
-    if not exists:
-        fail(f"{name}: no such file")
-    if folder:
+    if stat.S_ISDIR(mode):
         fail(f"{name}: is a folder, not a file")
-    if not regular:
+    if not stat.S_ISREG(mode):
         # A named pipe was opened here and again to read it, and the second open waited
         # for a writer for ever; the imports read their file more than once.
         fail(f"{name}: is a pipe or a device, not a file: save it to a file first")
