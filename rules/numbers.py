@@ -209,6 +209,12 @@ def _region_and_type(number: PhoneNumber) -> tuple[str | None, int]:
     return None, PhoneNumberType.UNKNOWN
 
 
+def country_text(country: str | None) -> str:
+    """A country as a reason names it: its code, or what a number without one is (an
+    unassigned range has no country: the reason must not read "calls to None")."""
+    return country or "numbers of no known country"
+
+
 def is_emergency(raw: str, region: str | None) -> bool:
     """True when the dial string is an emergency number for the region (or a well-known one)."""
     cleaned = clean_dial_string(raw)

@@ -16,6 +16,7 @@ from rules.context import RuleContext
 from rules.jurisdictions.applicable import consent_in_force, rule_id, tables
 from rules.jurisdictions.model import ConsentRegime
 from rules.models import Finding, FindingVerdict, Purpose
+from rules.numbers import country_text
 
 
 def opt_in(ctx: RuleContext) -> Iterable[Finding]:
@@ -69,11 +70,11 @@ def _no_regime(
     purpose: Purpose, country: str | None, number_type: str | None, day: date
 ) -> Finding:
     # One finding per (purpose, country, number type, day): it depends on nothing else.
+    callee = f"this {country} {number_type} number" if country else country_text(country)
     return Finding(
         "consent.none",
         FindingVerdict.SKIP,
-        f"no opt-in regime applies to {purpose.value} calls to this {country} {number_type} "
-        f"number on {day}",
+        f"no opt-in regime applies to {purpose.value} calls to {callee} on {day}",
     )
 
 

@@ -17,6 +17,7 @@ from rules.context import RuleContext
 from rules.facts import ConsentKind
 from rules.jurisdictions.applicable import consents_in_force
 from rules.models import Finding, FindingVerdict
+from rules.numbers import country_text
 from rules.policy import RegisterSpec
 
 
@@ -29,7 +30,7 @@ def registers(ctx: RuleContext) -> Iterable[Finding]:
         yield Finding(
             "registry.none",
             FindingVerdict.SKIP,
-            f"no do-not-call register is configured for {ctx.location.country}",
+            f"no do-not-call register is configured for {country_text(ctx.location.country)}",
         )
         return
     for spec in specs:

@@ -11,6 +11,7 @@ from rules.context import RuleContext
 from rules.facts import ConsentKind, ConsentRecord
 from rules.jurisdictions.model import Jurisdiction
 from rules.models import Finding, FindingVerdict, Purpose
+from rules.numbers import country_text
 
 
 class _ForPurposes(Protocol):
@@ -66,7 +67,9 @@ def nothing_applies(ctx: RuleContext, rule: str, what: str) -> Finding:
 def _nothing_applies(rule: str, what: str, purpose: Purpose, country: str | None) -> Finding:
     # One finding per (family, purpose, country): it depends on nothing else.
     return Finding(
-        rule, FindingVerdict.SKIP, f"no {what} applies to {purpose.value} calls to {country}"
+        rule,
+        FindingVerdict.SKIP,
+        f"no {what} applies to {purpose.value} calls to {country_text(country)}",
     )
 
 

@@ -72,6 +72,20 @@ def test_a_huge_destination_is_quoted_short_in_the_reason(policy: Policy) -> Non
     assert "'" + "4" * 37 + "...'" in decision.reason and len(decision.reason) < 200
 
 
+def test_an_unassigned_range_is_named_without_a_country_in_every_finding(
+    policy: Policy,
+) -> None:
+    # +61 479 is not assigned: the number has no country, and the skipped families' reasons
+    # (kept in the audit record) read "calls to None" and "this None unknown number".
+    decision = decide(prepare(_attempt(destination="+61479542916"), policy), _facts())
+
+    assert decision.rule == "number.invalid"
+    skipped = {f.rule: f.reason for f in decision.findings if f.verdict is FindingVerdict.SKIP}
+    assert {"registry.none", "consent.none", "hours.none"} <= skipped.keys()
+    assert all("None" not in reason for reason in skipped.values()), skipped
+    assert "numbers of no known country" in skipped["hours.none"]
+
+
 @pytest.mark.parametrize(
     ("tenant", "campaign", "rule"),
     [
