@@ -146,14 +146,29 @@ def remove(app: AppContext, number: str, tenant: str | None, campaign: str | Non
 @click.option(
     "--campaign", callback=scope_name, default=None, help="Entries of this campaign only."
 )
+@click.option(
+    "--global",
+    "global_only",
+    is_flag=True,
+    help="Global entries only (those that block every tenant's calls).",
+)
 @click.option("--number", default=None, help="Entries for this number only.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_app
 def list_(
-    app: AppContext, tenant: str | None, campaign: str | None, number: str | None, as_json: bool
+    app: AppContext,
+    tenant: str | None,
+    campaign: str | None,
+    global_only: bool,
+    number: str | None,
+    as_json: bool,
 ) -> None:
     """Show the suppression list."""
-    e164 = normalise(number, tenant, app.settings.policy) if number else None
+    if global_only:
+        if tenant is not None or campaign is not None:
+            fail("give --global or --tenant/--campaign, not both")
+        tenant = campaign = ""  # how the list stores an entry for every tenant
+    e164 = normalise(number, tenant or None, app.settings.policy) if number else None
     rows = app.run(lambda store: db.list_entries(store, tenant, campaign, e164))
     dicts = [r.as_dict() for r in rows]
     if as_json:

@@ -43,6 +43,24 @@ def test_add_list_remove_round_trip(run) -> None:  # type: ignore[no-untyped-def
     assert [e["number"] for e in listed(run)] == ["+61412345679"]
 
 
+def test_list_global_shows_the_entries_for_every_tenant_alone(run) -> None:  # type: ignore[no-untyped-def]
+    # `--tenant ""` listed them until empty names were refused; --global says what it means.
+    assert run("suppress", "add", "+61412345678", "--tenant", "acme").exit_code == 0
+    assert (
+        run("suppress", "add", "+61412345679", "--tenant", "acme", "--campaign", "x").exit_code == 0
+    )
+    assert run("suppress", "add", "+61412345680").exit_code == 0
+    result = run("suppress", "list", "--global", "--json")
+    assert result.exit_code == 0, result.output
+    assert [(e["number"], e["tenant"]) for e in json.loads(result.output)] == [
+        ("+61412345680", None)
+    ]
+    found = run("suppress", "list", "--global", "--number", "+61412345678", "--json")
+    assert json.loads(found.output) == []
+    both = run("suppress", "list", "--global", "--tenant", "acme")
+    assert both.exit_code == 2 and "not both" in both.output
+
+
 def test_bad_number_is_one_line_exit_2_and_writes_nothing(run) -> None:  # type: ignore[no-untyped-def]
     result = run("suppress", "add", "hello", "--tenant", "acme")
     assert result.exit_code == 2
