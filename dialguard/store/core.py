@@ -211,8 +211,12 @@ class Store:
         Opening, reading and even `BEGIN IMMEDIATE` all succeed on a read-only file: only a
         write fails. So one is tried, changing nothing (the schema version set to itself),
         and rolled back. A lock held elsewhere (an import) is not a reason: writes wait it
-        out."""
+        out. So the probe does not wait for one: `serve` waited the whole busy timeout at
+        start while an import held the database, to conclude nothing."""
         version = await self._user_version()
+        async with self.conn.execute("PRAGMA busy_timeout") as cur:
+            row = await cur.fetchone()
+        await self.conn.execute("PRAGMA busy_timeout = 0")
         try:
             await self.conn.execute("BEGIN IMMEDIATE")
             try:
@@ -223,6 +227,8 @@ class Store:
             if is_lock_error(exc):
                 return None
             return str(exc)
+        finally:
+            await self.conn.execute(f"PRAGMA busy_timeout = {int(row[0]) if row else 0}")
         return None
 
     async def _user_version(self) -> int:
