@@ -221,7 +221,7 @@ def _holiday(
         return Finding(
             rid,
             FindingVerdict.ALLOW,
-            f"{_dates(days)} is not a {label} {rule.name} holiday for the callee",
+            f"{_dates(days)} is not a holiday for the callee ({label} {rule.name})",
             rule.citation,
             rule.unverified,
             details,
@@ -233,7 +233,7 @@ def _holiday(
     )
     reason = (
         f"{moment:%a %Y-%m-%d} is {name}{where} for the callee ({moment.tzinfo}), "
-        f"a {label} {rule.name} day without calls{note}"
+        f"a day without calls ({label} {rule.name}){note}"
     )
     details = {**details, "holiday": name}
     return _closed(ctx, rid, rule, reason, details)

@@ -44,6 +44,14 @@ def test_au_boxing_day_2026_on_a_saturday_is_a_national_holiday() -> None:
     blocks = holiday_blocks(decide_at("+61298765432", datetime(2026, 12, 26, 10, 0, tzinfo=SYDNEY)))
     assert "holiday.au-national" in blocks
     assert "Boxing Day" in blocks["holiday.au-national"]
+    # Named after the day, not as "a AU national day".
+    assert blocks["holiday.au-national"].endswith("a day without calls (AU national)")
+
+
+def test_a_day_that_is_no_holiday_names_the_calendar_it_was_looked_up_in() -> None:
+    decision = decide_at("+61298765432", datetime(2026, 12, 1, 10, 0, tzinfo=SYDNEY))
+    [reason] = [f.reason for f in decision.findings if f.rule == "holiday.au-national"]
+    assert reason == "2026-12-01 is not a holiday for the callee (AU national)"
 
 
 def test_au_substitute_monday_28_dec_2026_is_blocked_conservatively_and_says_so() -> None:
