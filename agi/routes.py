@@ -9,6 +9,7 @@ Bad input never allows a call, whatever the failure policy says.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +24,7 @@ from rules.engine import decide, failure_decision, prepare
 from rules.facts import Facts, SuppressionEntry, to_add_by_hand
 from rules.location import address_problems
 from rules.models import CallAttempt, Decision, Finding, FindingVerdict, Purpose, Verdict
-from rules.numbers import is_dial_string
+from rules.numbers import is_dial_string, shorten
 from rules.policy import Policy
 
 log = structlog.get_logger("agi")
@@ -144,13 +145,18 @@ def verdict_variables(decision: Decision) -> dict[str, str]:
 
 
 def destination_of(request: AgiRequest) -> str:
-    """The first AGI argument when it is a dial string, else `agi_extension`.
+    """The first AGI argument when it is meant as a number, else `agi_extension`.
 
     The recorded dialplan passes the campaign name as `agi_arg_1` (a comma in the AGI URL),
-    so a non-number first argument is not an error, only a reason to look at the extension.
+    so a first argument such as `spring` is not an error, only a reason to look at the
+    extension. One that starts as a number does, or is a channel's or a URI's dial string
+    (`0412345678#`, `PJSIP/0412345678@trunk`, `tel:+61...`), was meant as the destination:
+    it is decided as given, and blocks as `number.invalid` when it cannot be read. Read as a
+    campaign name, the extension was checked in its place and could allow a call to a number
+    on a suppression list.
     """
     first = request.args[0] if request.args else ""
-    if first and is_dial_string(first):
+    if first.strip() and (is_dial_string(first) or _MEANT_AS_A_NUMBER.match(first)):
         return first.strip()
     if first:
         log.warning(
@@ -160,6 +166,11 @@ def destination_of(request: AgiRequest) -> str:
             used="agi_extension",
         )
     return (request.get("agi_extension") or "").strip()
+
+
+# Starts as a number, a short code or a bracketed area code does; or holds a channel's `/`,
+# a SIP URI's `@` or a URI scheme's `:`.
+_MEANT_AS_A_NUMBER = re.compile(r"\s*[0-9+(*#]|[^/@:]*[/@:]")
 
 
 def caller_id_of(request: AgiRequest) -> str | None:
@@ -307,7 +318,8 @@ def _ms(ctx: RouteContext) -> int:
 async def handle_optout(session: AgiSession, ctx: RouteContext) -> None:
     """Record a tenant-wide opt-out for the callee; answer OK only once it is durable.
 
-    The number is the first AGI argument when it is a dial string, else `agi_extension`:
+    The number is the first AGI argument when it is meant as one (`destination_of`), else
+    `agi_extension`:
     on an outbound campaign leg the IVR runs on the callee's channel, whose extension is the
     dialled number (the caller ID there is ours, never the person opting out).
     """
@@ -330,7 +342,13 @@ async def handle_optout(session: AgiSession, ctx: RouteContext) -> None:
             raw = destination_of(request)
             parsed = ctx.service.normalize(raw, tenant)
             if parsed.e164 is None:
-                reason = f"the number {raw!r} {parsed.problem or 'cannot be read'}"
+                reason = f"the number {shorten(raw)!r} {parsed.problem or 'cannot be read'}"
+                ignored = request.args[0].strip() if request.args else ""
+                if ignored and ignored != raw:  # the extension stood in for the argument
+                    reason = (
+                        f"the first argument {shorten(ignored)!r} is not a number, and the"
+                        f" extension {shorten(raw)!r} {parsed.problem or 'cannot be read'}"
+                    )
             else:
                 entry = SuppressionEntry(
                     number=parsed.e164,

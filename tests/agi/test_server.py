@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -680,6 +680,47 @@ async def test_real_guard_records_the_recorded_call(store: Store, policy: Policy
     assert row["verdict"] == fake.set_variables["DIALGUARD_VERDICT"].lower()
     assert (row["rule"] or "") == fake.set_variables["DIALGUARD_RULE"]
     assert json.loads(row["decision_json"])["inputs"]["call_id"] == "1795859878.63"
+
+
+@pytest.mark.parametrize(
+    "argument", ["0412777001#", "PJSIP/0412777001@carrier", "tel:+61412777001", "(04) 1277 7001x"]
+)
+async def test_a_first_argument_meant_as_a_number_is_decided_not_swapped_for_the_extension(
+    store: Store, policy: Policy, argument: str
+) -> None:
+    # Read as a campaign name, it was ignored and the extension, a number on no list, was
+    # checked and allowed: the verdict was another number's.
+    guard = Guard(store, policy)
+    await store.add_suppression(
+        SuppressionEntry("+61412777001", "acme", None, "asked", "cli", datetime.now(UTC))
+    )
+    server = await start_agi_server("127.0.0.1", 0, guard, deadline_ms=2000)
+    try:
+        env = allow_answered_env(agi_extension="61400000001", agi_arg_1=argument)
+        fake = await run_call(server, FakeAsterisk(env))
+    finally:
+        await server.shutdown()
+    assert fake.set_variables["DIALGUARD_VERDICT"] == "BLOCK"
+    assert fake.set_variables["DIALGUARD_RULE"] == "number.invalid"
+    assert repr(argument) in fake.set_variables["DIALGUARD_REASON"]
+
+
+async def test_an_optout_whose_argument_and_extension_are_both_unreadable_names_both(
+    store: Store, policy: Policy
+) -> None:
+    # It said "the number 's' is not a telephone number", naming the IVR's extension only.
+    server = await start_agi_server("127.0.0.1", 0, Guard(store, policy), deadline_ms=2000)
+    try:
+        env = allow_answered_env(
+            agi_network_script="optout?tenant=acme", agi_extension="s", agi_arg_1="anonymous"
+        )
+        fake = await run_call(server, FakeAsterisk(env))
+    finally:
+        await server.shutdown()
+    assert fake.set_variables["DIALGUARD_OPTOUT"] == "FAILED"
+    reason = fake.set_variables["DIALGUARD_OPTOUT_REASON"]
+    assert "'anonymous'" in reason and "'s'" in reason, reason
+    assert await store.fetchall("SELECT number FROM suppressions") == []
 
 
 async def test_real_guard_optout_is_durable_before_ok(store: Store, policy: Policy) -> None:
