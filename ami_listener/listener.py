@@ -552,8 +552,11 @@ class AmiListener:
     async def _opt_out(self, request: OptOutRequest, now: datetime) -> None:
         """Tenant-wide opt-out. The tenant is, in order: the guard's decision for the call
         that raised the event (its Uniqueid or Linkedid), the event's `Tenant:` header, then
-        `default_tenant`. The campaign from the event is recorded in the reason only: an
-        opt-out covers all the tenant's campaigns."""
+        `default_tenant`. A header that names another tenant than the decision's is recorded
+        too: the person asked not to be called, and both the tenant whose call reached them
+        and the one the dialplan names are told (recording the decision's alone dropped the
+        header's without a word). The campaign from the event is recorded in the reason
+        only: an opt-out covers all the tenant's campaigns."""
         decision = None
         for call_id in (request.uniqueid, request.linkedid):
             if call_id is not None and decision is None:
@@ -594,29 +597,36 @@ class AmiListener:
         reason = f"opt-out requested on the call (UserEvent {request.event_name})"
         if campaign:
             reason += f", campaign {campaign}"
-        entry = SuppressionEntry(
-            number=parsed.e164,
-            tenant=tenant,
-            campaign=None,
-            reason=reason,
-            source=OPTOUT_SOURCE,
-            requested_at=now,
-        )
-        try:
-            await self.sink.add_suppression(entry)
-        except Exception as exc:
-            # Named here, so that an operator can add it by hand: the event is gone.
-            log.error(
-                "ami_optout_not_recorded",
-                number=entry.number,
-                tenant=tenant,
-                error=repr(exc)[:300],
-                **to_add_by_hand(entry),  # `suppress add` would refuse a number unknown yet
+        tenants = [tenant]
+        if request.tenant and request.tenant != tenant:
+            tenants.append(request.tenant)
+            log.warning(
+                "ami_optout_two_tenants", number=parsed.e164, decision=tenant, header=request.tenant
             )
-            raise
-        log.info(
-            "optout", number=entry.number, tenant=tenant, campaign=campaign, source=OPTOUT_SOURCE
-        )
+        for each in tenants:
+            entry = SuppressionEntry(
+                number=parsed.e164,
+                tenant=each,
+                campaign=None,
+                reason=reason,
+                source=OPTOUT_SOURCE,
+                requested_at=now,
+            )
+            try:
+                await self.sink.add_suppression(entry)
+            except Exception as exc:
+                # Named here, so that an operator can add it by hand: the event is gone.
+                log.error(
+                    "ami_optout_not_recorded",
+                    number=entry.number,
+                    tenant=each,
+                    error=repr(exc)[:300],
+                    **to_add_by_hand(entry),  # `suppress add` would refuse a number unknown yet
+                )
+                raise
+            log.info(
+                "optout", number=entry.number, tenant=each, campaign=campaign, source=OPTOUT_SOURCE
+            )
 
     async def _decision_for_linked(self, linkedid: str) -> Any:
         """The decision of the attempt leg of an open call (the UserEvent is raised on the

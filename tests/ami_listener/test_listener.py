@@ -154,6 +154,23 @@ async def test_optout_takes_the_tenant_of_the_decision(
     assert [tuple(r) for r in rows] == [("+61400000006", "acme", "")]
 
 
+async def test_an_optout_whose_header_names_another_tenant_is_recorded_for_both(
+    serve: Any, store: Store, fixtures_dir: Path
+) -> None:
+    # The decision's tenant won and the header's was dropped without a word; the person
+    # asked not to be called, so both tenants are told.
+    await record_decision(store, "1795859911.81", "acme", None)
+    raw = (fixtures_dir / "optout-userevent" / "ami.txt").read_bytes()
+    assert raw.count(b"Number: 61400000006\r\n") == 1
+    named = raw.replace(b"Number: 61400000006\r\n", b"Number: 61400000006\r\nTenant: other\r\n")
+    with capture_logs() as logs:
+        fake, listener = await serve(store, [Session(named)])
+        await settled(listener, fake)
+    rows = await store.fetchall("SELECT number, tenant FROM suppressions ORDER BY tenant")
+    assert [tuple(r) for r in rows] == [("+61400000006", "acme"), ("+61400000006", "other")]
+    assert any(e["event"] == "ami_optout_two_tenants" for e in logs)
+
+
 async def test_an_optout_and_an_outcome_wait_out_a_locked_database(
     serve: Any, tmp_path: Path, fixtures_dir: Path
 ) -> None:
