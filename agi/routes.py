@@ -20,7 +20,7 @@ import structlog
 from agi.protocol import AgiProtocolError, AgiRequest
 from agi.service import GuardService
 from agi.session import AgiSession, Budget
-from rules.engine import decide, failure_decision, prepare
+from rules.engine import decide, failure_decision, number_as_read, prepare
 from rules.facts import Facts, SuppressionEntry, to_add_by_hand
 from rules.location import address_problems
 from rules.models import CallAttempt, Decision, Finding, FindingVerdict, Purpose, Verdict
@@ -243,7 +243,7 @@ def build_attempt(
     )
 
 
-def input_error_decision(attempt: CallAttempt, reason: str) -> Decision:
+def input_error_decision(attempt: CallAttempt, reason: str, policy: Policy) -> Decision:
     """Bad input blocks regardless of the failure policy: it is not the guard failing."""
     sentence = f"the call cannot be checked: {reason}"
     return Decision(
@@ -251,7 +251,7 @@ def input_error_decision(attempt: CallAttempt, reason: str) -> Decision:
         rule="guard.error",
         reason=sentence,
         citation=INPUT_CITATION,
-        number=None,
+        number=number_as_read(attempt, policy),
         caller_id=attempt.caller_id,
         jurisdiction=None,
         local_time=None,
@@ -290,7 +290,7 @@ def _bad_input(
 ) -> Decision:
     """Bad input, logged and recorded: blocked whatever the failure policy
     (`input_error_decision`), unless `decision` (the emergency rule's) decides it."""
-    decision = decision or input_error_decision(attempt, reason)
+    decision = decision or input_error_decision(attempt, reason, ctx.policy)
     log.warning("agi_bad_input", uniqueid=attempt.call_id, reason=reason)
     _record_later(ctx, attempt, decision)
     return decision

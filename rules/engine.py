@@ -125,13 +125,24 @@ def failure_decision(attempt: CallAttempt, policy: Policy, rule: str, reason: st
         rule=rule if verdict is Verdict.BLOCK else None,
         reason=reason if verdict is Verdict.BLOCK else f"allowed by failure policy: {reason}",
         citation=finding.citation,
-        number=None,
+        number=number_as_read(attempt, policy),
         caller_id=attempt.caller_id,
         jurisdiction=None,
         local_time=None,
         findings=(finding,),
         context={"failure_policy": verdict.value},
     )
+
+
+def number_as_read(attempt: CallAttempt, policy: Policy) -> str | None:
+    """The destination in E.164 when it can be read, for a decision made without the rules
+    (the failure policy, bad input): `log --number` finds it by that number, and a call the
+    failure policy allowed counts toward the caps as any allowed call does. Never raises:
+    the guard may be failing on this very number."""
+    try:
+        return parse_number(attempt.destination, policy.region_for(attempt.tenant)).e164
+    except Exception:
+        return None
 
 
 def _family(rule_id: str) -> str:

@@ -723,6 +723,27 @@ async def test_an_optout_whose_argument_and_extension_are_both_unreadable_names_
     assert await store.fetchall("SELECT number FROM suppressions") == []
 
 
+async def test_a_call_blocked_for_bad_input_is_recorded_under_its_number(
+    store: Store, policy: Policy
+) -> None:
+    # Recorded with no number, it was found by `log --number` only under the dial string
+    # exactly as Asterisk passed it.
+    server = await start_agi_server("127.0.0.1", 0, Guard(store, policy), deadline_ms=2000)
+    try:
+        env = allow_answered_env()
+        fake = await run_call(server, FakeAsterisk(env, variables={"DIALGUARD_PURPOSE": "lunch"}))
+    finally:
+        await server.shutdown()
+    assert fake.set_variables["DIALGUARD_RULE"] == "guard.error"
+    row = await store.decision_for_call("1795859878.63")
+    assert row is not None
+    assert (row["rule"], row["number"], row["dialled"]) == (
+        "guard.error",
+        "+61400000001",
+        "61400000001",
+    )
+
+
 async def test_real_guard_optout_is_durable_before_ok(store: Store, policy: Policy) -> None:
     guard = Guard(store, policy)
     server = await start_agi_server("127.0.0.1", 0, guard, deadline_ms=2000)

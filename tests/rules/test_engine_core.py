@@ -198,6 +198,19 @@ def test_the_failure_policy_blocks_by_default_and_can_allow(policy: Policy) -> N
     assert allowed.findings[0].rule == "guard.timeout"
 
 
+@pytest.mark.parametrize(
+    ("destination", "number"),
+    [("0412 345 678", "+61412345678"), ("+61412345678", "+61412345678"), ("spring", None)],
+)
+def test_a_failure_decision_names_the_number_when_it_reads(
+    policy: Policy, destination: str, number: str | None
+) -> None:
+    # With no number, its record was found by `log --number` only under the dial string as
+    # given, and a call the failure policy allowed did not count toward the caps.
+    attempt = _attempt(destination=destination)
+    assert failure_decision(attempt, policy, "guard.timeout", "slow").number == number
+
+
 def test_a_naive_decision_clock_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         CallAttempt(NUMBER, None, datetime(2026, 1, 1))
