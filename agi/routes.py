@@ -113,7 +113,7 @@ async def handle_check(session: AgiSession, ctx: RouteContext) -> None:
             ctx,
             attempt or provisional_attempt(request, at, destination),
             "guard.timeout",
-            f"the guard did not decide within {_ms(ctx)} ms",
+            f"the guard did not decide within {_ms(ctx)}",
         )
     except ConnectionError:
         raise  # Asterisk is gone: nobody to tell
@@ -308,8 +308,12 @@ def _record_later(ctx: RouteContext, attempt: CallAttempt, decision: Decision) -
     ctx.spawn(ctx.service.record(attempt, decision, latency_ms, SOURCE))
 
 
-def _ms(ctx: RouteContext) -> int:
-    return round((ctx.budget.decide_by - ctx.budget.started) * 1000)
+def _ms(ctx: RouteContext) -> str:
+    """The time the decision had, and the budget it is part of: the rest of `deadline_ms`
+    is kept to answer Asterisk (a reason of "200 ms" read as a setting of 250 ignored)."""
+    budget = ctx.budget
+    decide = round((budget.decide_by - budget.started) * 1000)
+    return f"{decide} ms (of the {round((budget.end - budget.started) * 1000)} ms deadline)"
 
 
 # -- optout ---------------------------------------------------------------------------------
@@ -367,7 +371,7 @@ async def handle_optout(session: AgiSession, ctx: RouteContext) -> None:
     except BadInput as exc:
         reason = str(exc)
     except TimeoutError:
-        reason = f"the opt-out was not confirmed within {_ms(ctx)} ms"
+        reason = f"the opt-out was not confirmed within {_ms(ctx)}"
     except ConnectionError:
         raise
     except Exception as exc:

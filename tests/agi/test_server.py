@@ -370,6 +370,11 @@ async def test_slow_service_times_out_and_blocks_within_the_deadline(
     fake = await run_call(server, FakeAsterisk(allow_answered_env()))
     assert fake.set_variables["DIALGUARD_VERDICT"] == "BLOCK"
     assert fake.set_variables["DIALGUARD_RULE"] == "guard.timeout"
+    # It said "within 200 ms", which read as a deadline setting of 200 where it is 250.
+    assert fake.set_variables["DIALGUARD_REASON"] == (
+        f"the guard did not decide within {DEADLINE_MS * 4 // 5} ms (of the {DEADLINE_MS} ms"
+        " deadline)"
+    )
     assert fake.elapsed_s < DEADLINE_MS / 1000 + 0.1
     await server.shutdown()  # waits for the background record
     [(attempt, decision, source)] = service.recorded
