@@ -17,7 +17,7 @@ would and then runs the sample's `[outbound]` route:
      same => n,Hangup()
 
 with the globals DG_CID, DG_TENANT and DG_CAMPAIGN set (`dialplan set global ...`), the
-trunk in `[outbound]` replaced by a context that answers (e.g. `Dial(Local/${EXTEN}@callee)`),
+trunk in `[outbound-checked]` replaced by a context that answers (e.g. `Dial(Local/${EXTEN}@callee)`),
 and `dialguard serve` running. It originates calls to consecutive numbers at a fixed rate and
 times each AGI from the `Newexten` event of its priority to that of the next one (the
 `Timestamp` headers of `timestampevents = yes`, in microseconds): connecting, the

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from rules.numbers import is_emergency
+
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "asterisk-conf"
 
@@ -97,3 +99,28 @@ def test_the_opt_out_is_raised_before_its_bounded_agi() -> None:
     ivr = _context((CONF / "extensions.conf").read_text(encoding="utf-8"), "dialguard-optout-ivr")
     assert _bounded(ivr)
     assert ivr.index("UserEvent(DialguardOptOut") < ivr.index("AGI(agi://")
+
+
+# regulations.md 6.7: a person's call to these bypasses the guard and is never delayed.
+EMERGENCY_NUMBERS = ("000", "106", "112", "911", "999", "110", "15", "17", "18", "115")
+
+
+def test_a_persons_emergency_call_is_dialled_without_the_guard() -> None:
+    # Every call went through the AGI, whose failure or 3 s bound hangs up with cause 21:
+    # a guard that was down rejected a person's 000 call.
+    dialplan = (CONF / "extensions.conf").read_text(encoding="utf-8")
+    outbound = _context(dialplan, "outbound")
+    for number in EMERGENCY_NUMBERS:
+        assert f"exten => {number},1,Goto(dialguard-emergency,${{EXTEN}},1)" in outbound
+    emergency = _context(dialplan, "dialguard-emergency")
+    # Dialler traffic leaves for the checked route first; a person's call is dialled with
+    # no AGI, Gosub or timeout before the Dial.
+    to_check = emergency.index('GotoIf($["${DIALGUARD_CAMPAIGN}" != ""]?outbound-checked,')
+    dial = emergency.index("Dial(")
+    assert to_check < dial
+    assert not re.search(r"AGI\(|Gosub\(|TIMEOUT\(", emergency)
+    checked = _context(dialplan, "outbound-checked")
+    assert checked.index("Gosub(sub-dialguard-check,") < checked.index("Dial(")
+    # The same numbers the rules know for emergency.person and emergency.campaign.
+    regions = ("AU", "US", "GB", "DE", "FR")
+    assert all(any(is_emergency(n, r) for r in regions) for n in EMERGENCY_NUMBERS)
