@@ -418,19 +418,37 @@ def _nanp_state_zones() -> dict[str, tuple[str, ...]]:
     return {region: tuple(zones) for region, zones in out.items()}
 
 
-# Australian external territories on +61: phonenumbers names them apart (CC, CX), but the
-# DNCR Act, the Telemarketing Standard and Australian caller-ID rules cover their numbers
-# (regulations.md 1.1, 1.4). Their clocks are their own.
-_AU_TERRITORIES = {"CC": "Indian/Cocos", "CX": "Indian/Christmas"}
+# Territories phonenumbers names apart whose numbers another country's law covers, with the
+# region each is and its clock:
+# - Australia's external territories on +61 (CC, CX): the DNCR Act, the Telemarketing
+#   Standard and Australian caller-ID rules cover their numbers (regulations.md 1.1, 1.4);
+# - France's overseas departments (GP, MQ, GF, RE, YT) and the collectivities where the Code
+#   de la consommation applies (BL, MF, PM), each on a country code of its own: D.223-9 reads
+#   the hours "in the consumer's time zone", and Bloctel, the caps and the opt-in cover their
+#   consumers (regulations.md 3.3; ARCEP gives them canvassing ranges of their own). Without
+#   this, a call to Réunion at 03:00 met no French rule at all.
+_TERRITORIES: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "CC": ("AU", (), "Indian/Cocos"),
+    "CX": ("AU", (), "Indian/Christmas"),
+    "GP": ("FR", ("FR-971",), "America/Guadeloupe"),
+    "MQ": ("FR", ("FR-972",), "America/Martinique"),
+    "GF": ("FR", ("FR-973",), "America/Cayenne"),
+    "RE": ("FR", ("FR-974",), "Indian/Reunion"),
+    "YT": ("FR", ("FR-976",), "Indian/Mayotte"),
+    "BL": ("FR", ("FR-BL",), "America/St_Barthelemy"),
+    "MF": ("FR", ("FR-MF",), "America/Marigot"),
+    "PM": ("FR", ("FR-PM",), "America/Miquelon"),
+}
 
 
 def law_country(number: ParsedNumber) -> str | None:
     """The country whose law (and registers) govern calls to `number`: the US for its
-    territories' +1 numbers, Australia for its external territories' +61 ones; else the
-    country phonenumbers names."""
+    territories' +1 numbers, Australia and France for their territories (`_TERRITORIES`);
+    else the country phonenumbers names."""
     country = number.country
-    if country in _AU_TERRITORIES and (number.e164 or "").startswith("+61"):
-        return "AU"
+    territory = _TERRITORIES.get(country or "")
+    if territory is not None:
+        return territory[0]
     if (number.e164 or "").startswith("+1") and number.national:
         row = nanp_table().get(number.national[:3])
         if row is not None:
@@ -442,10 +460,11 @@ def _from_number(destination: ParsedNumber, policy: Policy) -> CalleeLocation:
     country = destination.country
     if country is None or destination.national is None:
         return CalleeLocation(country, source="unknown", basis="no usable number")
-    territory_zone = _AU_TERRITORIES.get(country)
-    if territory_zone is not None and (destination.e164 or "").startswith("+61"):
-        basis = f"{country} number: an Australian external territory, on {territory_zone}"
-        return CalleeLocation("AU", (), (territory_zone,), "number", basis)
+    territory = _TERRITORIES.get(country)
+    if territory is not None:
+        law, regions, zone = territory
+        basis = f"{country} number: a territory under {law} law, on {zone}"
+        return CalleeLocation(law, regions, (zone,), "number", basis)
     pack = policy.jurisdictions.for_country(country)
     national = destination.national
     if destination.e164 and destination.e164.startswith("+1"):

@@ -27,6 +27,7 @@ from typing import Any
 
 import phonenumbers
 
+from rules.location import law_country
 from rules.numbers import parse_number, register_key, shorten
 
 Item = tuple[int, int | None, str | None, bool]
@@ -173,7 +174,11 @@ def _slow_key(text: str, country: str | None, plan: _Plan | None) -> tuple[int |
     parsed = parse_number(text, country)
     if parsed.e164 is None or not parsed.valid:
         return None, f"{shorten(text)!r} {parsed.problem}"
-    if plan is not None and not parsed.e164.startswith("+" + plan.cc):
+    if (
+        plan is not None
+        and not parsed.e164.startswith("+" + plan.cc)
+        and law_country(parsed) != country  # France's overseas numbers are Bloctel's too
+    ):
         return None, f"{shorten(text)!r} is a number of another country ({parsed.e164})"
     # A key must read back as itself, or a dialled number could never match it.
     if parse_number(parsed.e164, None).e164 != parsed.e164:

@@ -328,9 +328,10 @@ def test_every_region_a_pack_names_is_one_it_lists() -> None:
 
 
 def test_an_override_s_region_codes_are_checked() -> None:
-    from rules.jurisdictions import from_settings
+    from rules.jurisdictions import default_packs, from_settings
 
-    codes = ["FR-75", "FR-57", "FR-67", "FR-68", "FR-GES", "DE-BY", "FR-TOOLONG"]
+    overseas = sorted(default_packs()["FR"].region_timezones)  # the pack's own, kept
+    codes = ["FR-75", "FR-57", "FR-67", "FR-68", "FR-GES", *overseas, "DE-BY", "FR-TOOLONG"]
     _, errors = from_settings({"FR": {"location": {"region_codes": codes}}})
     assert [e.split(": ", 1)[1] for e in errors] == [
         "'DE-BY' is not a region code of FR (FR-SUB)",

@@ -98,6 +98,15 @@ def test_fr_bloctel_first_field_and_header() -> None:
     assert rejected_lines(items) == []
 
 
+def test_a_french_register_takes_the_overseas_numbers_french_law_covers() -> None:
+    # Réunion (+262) and Guadeloupe (+590) numbers are French callees (rules.location), so a
+    # Bloctel copy holds them; they were rejected as another country's. Spain's are not.
+    lines = ["+262692123456", "+590690001234", "0612345678", "+34612345678"]
+    items = list(read_plain(iter(lines), "FR"))
+    assert [k for _, k, _ in accepted(items)] == [262692123456, 590690001234, 33612345678]
+    assert rejected_lines(items) == [4]
+
+
 def test_be_dncm_fills_registration_date() -> None:
     items = read(read_be_dncm, "be-dncm.txt", "BE")
     assert accepted(items) == [
