@@ -110,7 +110,8 @@ def _cap(ctx: RuleContext, label: str, rule: CapRule, attempts: list[PriorAttemp
     return Finding(
         rid,
         FindingVerdict.ALLOW,
-        f"no {_TRIGGER_WORDS[rule.trigger]} {key} in the last {span} ({label} {rule.name})",
+        f"no {_TRIGGER_WORDS[rule.trigger].split(' ', 1)[1]} {key} in the last {span}"
+        f" ({label} {rule.name})",
         rule.citation,
         rule.unverified,
     )

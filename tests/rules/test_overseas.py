@@ -60,6 +60,9 @@ def test_a_reunion_sunday_night_call_is_outside_the_french_window() -> None:
     assert {"consent.fr-opt-in-2026", "frequency.fr-four-in-30-days"} <= {
         f.rule for f in decision.findings
     }
+    # Said "no a refusal by tenant acme" before.
+    [lock] = [f.reason for f in decision.findings if f.rule == "frequency.fr-refusal-lock"]
+    assert lock == "no refusal by tenant acme in the last 60 days (FR refusal-lock)"
 
 
 def test_a_reunion_weekday_morning_is_read_on_reunion_time_not_paris_time() -> None:
