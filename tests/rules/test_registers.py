@@ -112,6 +112,23 @@ def test_a_cocos_or_christmas_island_number_on_the_dncr_is_blocked(number: str) 
 
 @pytest.mark.parametrize(
     ("kind", "verdict"),
+    [(ConsentKind.CONTRACT, FindingVerdict.BLOCK), (ConsentKind.EXPRESS, FindingVerdict.ALLOW)],
+)
+def test_a_contract_does_not_lift_the_belgian_list(
+    kind: ConsentKind, verdict: FindingVerdict
+) -> None:
+    # It "applies to customers and prospects, B2B and B2C" (regulations.md 3.8): an
+    # existing contract lifted it. Express consent does, unverified, and says so.
+    consent = ConsentRecord("+32470123456", "acme", kind, datetime(2026, 1, 1, tzinfo=UTC))
+    at = datetime(2026, 11, 30, 10, tzinfo=UTC)  # 11:00 in Brussels, a Monday
+    decision = decide_on("+32470123456", at, "be-dncm", date(2026, 11, 28), consents=(consent,))
+    [found] = [f for f in decision.findings if f.rule == "registry.be-dncm"]
+    assert found.verdict is verdict
+    assert found.unverified is (verdict is FindingVerdict.ALLOW)
+
+
+@pytest.mark.parametrize(
+    ("kind", "verdict"),
     [
         (ConsentKind.CONTRACT, FindingVerdict.ALLOW),
         (ConsentKind.EXPRESS, FindingVerdict.BLOCK),
