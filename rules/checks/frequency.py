@@ -5,7 +5,8 @@ one call seen by several sources (same `call_id`) counts once. Windows are rolli
 inclusive of their far end: a call exactly 24 h ago still counts in a 24 h window (the
 conservative reading). Keys follow regulations.md 6.4: `campaign` scope is (tenant, number,
 campaign) - the subject for FL/OK/MD, the debt for Regulation F; `tenant` scope is
-(tenant, number) - the professional for France, the caller for Ofcom.
+(tenant, number) - the professional for France; `number` scope is the number alone, whoever
+calls it - Ofcom's repeat-call lock as regulations.md 6.4 keys it.
 """
 
 from __future__ import annotations
@@ -65,11 +66,7 @@ def caps(ctx: RuleContext) -> Iterable[Finding]:
 def _cap(ctx: RuleContext, label: str, rule: CapRule, attempts: list[PriorAttempt]) -> Finding:
     at = ctx.attempt.at
     window = timedelta(hours=rule.window_hours)
-    in_scope = [
-        a
-        for a in attempts
-        if at - window <= a.at <= at and a.tenant == ctx.attempt.tenant and _same_key(ctx, rule, a)
-    ]
+    in_scope = [a for a in attempts if at - window <= a.at <= at and _same_key(ctx, rule, a)]
     rid = rule_id("frequency", label, rule.name)
     key = _key(ctx, rule)
     span = _span(rule.window_hours)
@@ -118,10 +115,16 @@ def _cap(ctx: RuleContext, label: str, rule: CapRule, attempts: list[PriorAttemp
 
 
 def _same_key(ctx: RuleContext, rule: CapRule, attempt: PriorAttempt) -> bool:
+    if rule.scope == "number":
+        return True
+    if attempt.tenant != ctx.attempt.tenant:
+        return False
     return rule.scope == "tenant" or attempt.campaign == ctx.attempt.campaign
 
 
 def _key(ctx: RuleContext, rule: CapRule) -> str:
+    if rule.scope == "number":
+        return "by any tenant"
     if rule.scope == "tenant":
         return f"by tenant {ctx.attempt.tenant}"
     return f"by tenant {ctx.attempt.tenant} for campaign {ctx.attempt.campaign or '(none)'}"

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from rules.checks.frequency import merged_attempts
 from rules.engine import decide, prepare
 from rules.facts import Facts, PriorAttempt
+from rules.jurisdictions import from_settings
 from rules.models import CallAttempt, Decision, FindingVerdict, Purpose
 from rules.policy import Policy
 
@@ -157,13 +158,41 @@ def test_uk_72_hours_after_an_abandoned_call() -> None:
     assert verdict(
         decide_with("+442079460000", abandoned), "frequency.gb-ofcom-after-abandoned"
     ) is (FindingVerdict.BLOCK)
+    expired = [
+        PriorAttempt(AT - timedelta(hours=73), "acme", "x", None, "outcome", "a1", "ABANDONED")
+    ]
+    assert (
+        verdict(decide_with("+442079460000", expired), "frequency.gb-ofcom-after-abandoned")
+        is FindingVerdict.ALLOW
+    )
+
+
+def test_the_uk_lock_is_the_number_s_whoever_abandoned_the_call() -> None:
+    # regulations.md 6.4 keys it on the number: another tenant's abandoned call let this one
+    # call straight away. An override can read it per caller again.
     other_tenant = [
         PriorAttempt(AT - timedelta(hours=71), "globex", "x", None, "outcome", "a1", "ABANDONED")
     ]
-    assert (
-        verdict(decide_with("+442079460000", other_tenant), "frequency.gb-ofcom-after-abandoned")
-        is FindingVerdict.ALLOW
+    decision = decide_with("+442079460000", other_tenant)
+    found = next(f for f in decision.findings if f.rule == "frequency.gb-ofcom-after-abandoned")
+    assert found.verdict is FindingVerdict.BLOCK and "by any tenant" in found.reason
+    packs, errors = from_settings(
+        {"GB": {"caps": [{"name": "ofcom-after-abandoned", "scope": "tenant"}]}}
     )
+    assert errors == []
+    attempt = CallAttempt("+442079460000", "+61291234567", AT, tenant="acme", campaign="c")
+    policy = Policy(jurisdictions=packs)
+    per_caller = decide(prepare(attempt, policy), Facts(attempts=tuple(other_tenant)))
+    assert verdict(per_caller, "frequency.gb-ofcom-after-abandoned") is FindingVerdict.ALLOW
+
+
+def test_a_french_cap_counts_this_tenant_s_calls_only() -> None:
+    # D.223-9 counts per professional: another tenant's calls are not this one's.
+    others = [
+        PriorAttempt(AT - timedelta(days=d), "globex", "a", None, "outcome", f"g{d}")
+        for d in range(1, 6)
+    ]
+    assert verdict(decide_with(FR, others), "frequency.fr-four-in-30-days") is FindingVerdict.ALLOW
 
 
 async def test_the_store_feeds_outcomes_history_refusals_and_abandons_to_the_caps(store) -> None:  # type: ignore[no-untyped-def]
