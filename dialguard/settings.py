@@ -12,7 +12,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -437,6 +437,7 @@ _REGISTER_KEYS = {
     "covers",
     "max_age_days",
     "effective_after_days",
+    "binds_until",
     "applies_to",
     "citation",
     "label",
@@ -475,6 +476,16 @@ def _register(
         changes["effective_after_days"] = (
             _int(value, prefix, "effective_after_days", 0, errors, minimum=0, maximum=3650) or None
         )
+    if "binds_until" in value:
+        # Where a law ends the register (Bloctel with France's switch to opt-in, a date the
+        # docs could not settle [U]): a TOML date, or false for no end.
+        until = value["binds_until"]
+        if until is False:
+            changes["binds_until"] = None
+        elif isinstance(until, date) and not isinstance(until, datetime):
+            changes["binds_until"] = until
+        else:
+            errors.append(f"{prefix}.binds_until: must be a date (2026-08-10) or false")
     if "applies_to" in value:
         changes["applies_to"] = _choice(
             value, prefix, "applies_to", ("callee", "caller_id"), "callee", errors

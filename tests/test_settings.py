@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -137,6 +138,19 @@ def test_a_register_max_age_of_zero_is_refused_not_read_as_no_limit(tmp_path: Pa
         load_settings(path)
     shortened = load_settings(_write(tmp_path, "[registers.au-dncr]\nmax_age_days = 7\n"))
     assert shortened.policy.registers["au-dncr"].max_age_days == 7
+
+
+def test_bloctel_s_end_date_is_a_setting(tmp_path: Path) -> None:
+    # The date France's opt-in replaces Bloctel is [U] (11 or 1 August 2026); with the
+    # opt-in moved later by an override, Bloctel-listed numbers were callable in between.
+    later = load_settings(_write(tmp_path, "[registers.fr-bloctel]\nbinds_until = 2026-09-30\n"))
+    assert later.policy.registers["fr-bloctel"].binds_until == date(2026, 9, 30)
+    never = load_settings(_write(tmp_path, "[registers.fr-bloctel]\nbinds_until = false\n"))
+    assert never.policy.registers["fr-bloctel"].binds_until is None
+    for bad in ('"2026-09-30"', "2026-09-30T00:00:00", "true"):
+        path = _write(tmp_path, f"[registers.fr-bloctel]\nbinds_until = {bad}\n")
+        with pytest.raises(SettingsError, match=r"registers\.fr-bloctel\.binds_until: must be"):
+            load_settings(path)
 
 
 @pytest.mark.parametrize("value", ["4573", '["a"]', "true"])
