@@ -13,7 +13,7 @@ from datetime import date
 from functools import lru_cache
 
 from rules.context import RuleContext
-from rules.jurisdictions.applicable import consent_in_force, rule_id, tables
+from rules.jurisdictions.applicable import consents_in_force, rule_id, tables
 from rules.jurisdictions.model import ConsentRegime
 from rules.models import Finding, FindingVerdict, Purpose
 from rules.numbers import country_text
@@ -43,7 +43,23 @@ def opt_in(ctx: RuleContext) -> Iterable[Finding]:
 
 def _regime(ctx: RuleContext, label: str, regime: ConsentRegime) -> Finding:
     rid = rule_id("consent", label, regime.name)
-    consent = consent_in_force(ctx, regime.accepts)
+    at = ctx.attempt.at
+    in_force = consents_in_force(ctx, regime.accepts)
+    consent = next((c for c in in_force if not regime.too_old(c.kind, c.granted_at, at)), None)
+    if consent is None and in_force:
+        stale = in_force[0]  # the most recent: every other is older still
+        days = dict(regime.max_age_days)[stale.kind]
+        return Finding(
+            rid,
+            FindingVerdict.BLOCK,
+            f"the {stale.kind.value} consent for tenant {stale.tenant} recorded on "
+            f"{stale.granted_at:%Y-%m-%d} is more than {days} days old, and {label} "
+            f"{regime.name} needs it renewed; record the renewed consent with `dialguard "
+            "consent add`",
+            regime.citation,
+            regime.unverified,
+            {"accepts": sorted(k.value for k in regime.accepts), "max_age_days": days},
+        )
     if consent is not None:
         return Finding(
             rid,

@@ -52,7 +52,7 @@ _KEYS: dict[str, set[str]] = {
         "consent_lifts",
     },
     "caps": _COMMON | {"window_hours", "trigger", "limit", "scope"},
-    "consent": _COMMON | {"accepts", "since", "until", "number_types"},
+    "consent": _COMMON | {"accepts", "since", "until", "number_types", "max_age_days"},
 }
 _PACK_KEYS = {"code", "name", "notes", "location", "states", *RULE_LISTS}
 _LOCATION_KEYS = {"timezones", "regions", "prefixes", "citation", "region_codes"}
@@ -457,7 +457,30 @@ def _regime(item: Mapping[str, Any], where: str, errors: list[str]) -> ConsentRe
         bounds["until"],
         frozenset(types),
         bool(item.get("unverified", False)),
+        _max_ages(item.get("max_age_days", {}), accepts, where, errors),
     )
+
+
+def _max_ages(
+    value: object, accepts: frozenset[ConsentKind], where: str, errors: list[str]
+) -> tuple[tuple[ConsentKind, int], ...]:
+    """`max_age_days = { express = 730 }`: days a consent of each kind counts for."""
+    problem = f"{where}.max_age_days: must be a table of accepted consent kinds and days (1-36500)"
+    if not isinstance(value, dict):
+        errors.append(problem)
+        return ()
+    ages: list[tuple[ConsentKind, int]] = []
+    for kind, days in value.items():
+        try:
+            parsed = ConsentKind(kind)
+        except ValueError:
+            parsed = None
+        good_days = isinstance(days, int) and not isinstance(days, bool) and 1 <= days <= 36500
+        if parsed is None or parsed not in accepts or not good_days:
+            errors.append(problem)
+            return ()
+        ages.append((parsed, days))
+    return tuple(ages)
 
 
 def _region_codes(location: dict[str, Any], code: str, path: str, errors: list[str]) -> list[str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from rules.facts import ConsentKind
 from rules.models import Purpose
@@ -121,6 +121,8 @@ class ConsentRegime:
 
     `since`/`until` bound when the regime applies (callee's local date, `until` exclusive);
     `number_types` limits it to those phonenumbers types (empty: every number).
+    `max_age_days`: a consent of that kind counts only this many days after it was given
+    (Spain's renewal every two years), whatever the record's own expiry.
     """
 
     name: str
@@ -131,6 +133,12 @@ class ConsentRegime:
     until: date | None = None
     number_types: frozenset[str] = frozenset()
     unverified: bool = False
+    max_age_days: tuple[tuple[ConsentKind, int], ...] = ()  # (kind, days): hashable
+
+    def too_old(self, kind: ConsentKind, granted_at: datetime, at: datetime) -> bool:
+        """A consent of `kind` given at `granted_at` no longer counts at `at`."""
+        days = dict(self.max_age_days).get(kind)
+        return days is not None and at >= granted_at + timedelta(days=days)
 
     def in_force(self, day: date) -> bool:
         return (self.since is None or self.since <= day) and (

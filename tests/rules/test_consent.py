@@ -122,6 +122,38 @@ def test_spain_opt_in_since_29_june_2023() -> None:
     )
 
 
+def test_a_spanish_consent_lapses_two_years_after_it_was_given() -> None:
+    # Consent must be renewed every two years (regulations.md 3.5): one from 2020 allowed
+    # calls in 2026. A newer consent counts again; a contract is not aged.
+    madrid = ZoneInfo("Europe/Madrid")
+    given = datetime(2024, 9, 16, 10, tzinfo=madrid)
+    at = given + timedelta(days=730)
+    number = "+34912345678"
+    express = consent(number, ConsentKind.EXPRESS, given)
+    just_before = decide_with(number, at - timedelta(seconds=1), (express,))
+    assert verdict(just_before, "consent.es-opt-in-2023") is FindingVerdict.ALLOW
+    lapsed = decide_with(number, at, (express,))
+    [finding] = [f for f in lapsed.findings if f.rule == "consent.es-opt-in-2023"]
+    assert finding.verdict is FindingVerdict.BLOCK
+    assert "recorded on 2024-09-16 is more than 730 days old" in finding.reason
+    renewed = consent(number, ConsentKind.EXPRESS, at - timedelta(days=1))
+    again = decide_with(number, at, (express, renewed))
+    assert verdict(again, "consent.es-opt-in-2023") is FindingVerdict.ALLOW
+    contract = consent(number, ConsentKind.CONTRACT, given - timedelta(days=2000))
+    assert verdict(decide_with(number, at, (contract,)), "consent.es-opt-in-2023") is (
+        FindingVerdict.ALLOW
+    )
+
+
+def test_a_consent_regime_s_maximum_ages_are_checked() -> None:
+    from rules.jurisdictions import from_settings
+
+    for bad in ({"express": 0}, {"express": "730"}, {"ebr-purchase": 30}, {"nonsense": 1}, 730):
+        override = {"ES": {"consent": [{"name": "opt-in-2023", "max_age_days": bad}]}}
+        _, errors = from_settings(override)
+        assert any("max_age_days: must be a table" in e for e in errors), (bad, errors)
+
+
 def test_netherlands_opt_in_covers_charity_but_not_informational_calls() -> None:
     at = datetime(2026, 6, 10, 11, 0, tzinfo=ZoneInfo("Europe/Amsterdam"))
     assert decide_with("+31201234567", at, purpose=Purpose.CHARITY).rule == "consent.nl-opt-in"
