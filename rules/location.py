@@ -473,6 +473,14 @@ def _from_number(destination: ParsedNumber, policy: Policy) -> CalleeLocation:
             # The table's country: phonenumbers calls +1 787 "PR", and US law applies there.
             nanp_country, regions, zones = row
             basis = f"area code {national[:3]}"
+            # A prefix in the law's pack (an override of a two-zone area code, [U] in the
+            # table) wins over the table: it was accepted, shown in force, and never read.
+            law_pack = policy.jurisdictions.for_country(nanp_country)
+            if law_pack is not None and law_pack.prefixes:
+                prefix = _longest_prefix(law_pack.prefixes, national)
+                if prefix is not None:
+                    regions, zones = law_pack.prefixes[prefix]
+                    basis = f"prefix {prefix} of the {nanp_country} pack"
             return CalleeLocation(nanp_country, regions, zones, "number", basis)
     elif destination.number_type not in _NO_LOCATION_TYPES and pack is not None:
         prefix = _longest_prefix(pack.prefixes, national)

@@ -119,6 +119,32 @@ def test_a_known_customer_time_zone_overrides_the_area_code() -> None:
     assert decision.context["location_source"] == "customer"
 
 
+def test_an_override_of_an_area_code_s_zones_is_read() -> None:
+    # The two-zone area codes are [U] (regulations.md 6.1): an override of one was accepted,
+    # shown by `jurisdiction show`, and never read; the table's zones were used.
+    override = {
+        "US": {
+            "location": {
+                "prefixes": {
+                    "212": {
+                        "regions": ["US-NY"],
+                        "timezones": ["America/New_York", "America/Los_Angeles"],
+                    }
+                }
+            }
+        }
+    }
+    packs, errors = from_settings(override)
+    assert errors == []
+    at = datetime(2026, 11, 16, 9, 0, tzinfo=NY)  # 06:00 in Los Angeles
+    attempt = CallAttempt(NY_NUMBER, "+61291234567", at, tenant="acme", campaign="spring")
+    shipped = decide(prepare(attempt, Policy()), Facts())
+    assert blocked(shipped, "hours") == []
+    overridden = decide(prepare(attempt, Policy(jurisdictions=packs)), Facts())
+    assert blocked(overridden, "hours") == ["hours.us-solicitation"]
+    assert "America/Los_Angeles" in overridden.context["timezones"]
+
+
 def test_area_code_928_takes_navajo_dst_into_account() -> None:
     # In summer Phoenix is UTC-7 all year, the Navajo Nation (America/Denver) UTC-6.
     # 14:30 UTC: 07:30 Phoenix (closed) -> blocked; 15:30 UTC: 08:30 Phoenix, 09:30 Navajo -> ok.
