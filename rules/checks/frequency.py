@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from rules.context import RuleContext
 from rules.facts import PriorAttempt
@@ -65,8 +66,8 @@ def caps(ctx: RuleContext) -> Iterable[Finding]:
 
 def _cap(ctx: RuleContext, label: str, rule: CapRule, attempts: list[PriorAttempt]) -> Finding:
     at = ctx.attempt.at
-    window = timedelta(hours=rule.window_hours)
-    in_scope = [a for a in attempts if at - window <= a.at <= at and _same_key(ctx, rule, a)]
+    since = _window_start(ctx, rule)
+    in_scope = [a for a in attempts if since <= a.at <= at and _same_key(ctx, rule, a)]
     rid = rule_id("frequency", label, rule.name)
     key = _key(ctx, rule)
     span = _span(rule.window_hours)
@@ -79,7 +80,7 @@ def _cap(ctx: RuleContext, label: str, rule: CapRule, attempts: list[PriorAttemp
                 FindingVerdict.BLOCK,
                 f"{len(in_scope)} calls to {ctx.destination.e164} {key} in the last {span} "
                 f"already reach the {label} limit of {rule.limit}; the next is allowed after "
-                f"{_utc(sorted(a.at for a in in_scope)[len(in_scope) - rule.limit] + window)}",
+                f"{_utc(_window_end(ctx, rule, sorted(a.at for a in in_scope)[-rule.limit]))}",
                 rule.citation,
                 rule.unverified,
                 {**details, "oldest": oldest.isoformat()},
@@ -99,7 +100,8 @@ def _cap(ctx: RuleContext, label: str, rule: CapRule, attempts: list[PriorAttemp
             rid,
             FindingVerdict.BLOCK,
             f"{_TRIGGER_WORDS[rule.trigger]} with {ctx.destination.e164} on {_utc(last)} {key}: "
-            f"no call for {span} under the {label} {rule.name} rule, until {_utc(last + window)}",
+            f"no call for {span} under the {label} {rule.name} rule, until "
+            f"{_utc(_window_end(ctx, rule, last))}",
             rule.citation,
             rule.unverified,
             {"since": last.isoformat(), "key": key},
@@ -112,6 +114,32 @@ def _cap(ctx: RuleContext, label: str, rule: CapRule, attempts: list[PriorAttemp
         rule.citation,
         rule.unverified,
     )
+
+
+def _window_start(ctx: RuleContext, rule: CapRule) -> datetime:
+    """The far end (inclusive) of the window that ends at this call. In calendar days, the
+    same wall-clock time that many days back on each of the callee's clocks, the earliest
+    (both readings of a repeated hour): across a clock change, an hour more than the hours."""
+    # Hours are elapsed time: counted in UTC (on a zone's clock, Python's arithmetic is the
+    # wall clock's, and a time given on one would count calendar hours).
+    start = ctx.attempt.at.astimezone(UTC) - timedelta(hours=rule.window_hours)
+    if rule.calendar_days:
+        days = timedelta(days=rule.window_hours // 24)
+        for i in range(len(ctx.local.zones)):
+            back = ctx.local.moment(i) - days  # wall-clock arithmetic on the zone's clock
+            start = min(start, *(back.replace(fold=fold).astimezone(UTC) for fold in (0, 1)))
+    return start
+
+
+def _window_end(ctx: RuleContext, rule: CapRule, t: datetime) -> datetime:
+    """When the window an attempt at `t` opened ends: `_window_start`'s counterpart."""
+    end = t.astimezone(UTC) + timedelta(hours=rule.window_hours)
+    if rule.calendar_days:
+        days = timedelta(days=rule.window_hours // 24)
+        for zone in ctx.local.zones:
+            ahead = t.astimezone(ZoneInfo(zone)) + days
+            end = max(end, *(ahead.replace(fold=fold).astimezone(UTC) for fold in (0, 1)))
+    return end
 
 
 def _same_key(ctx: RuleContext, rule: CapRule, attempt: PriorAttempt) -> bool:

@@ -51,7 +51,7 @@ _KEYS: dict[str, set[str]] = {
         "conservative",
         "consent_lifts",
     },
-    "caps": _COMMON | {"window_hours", "trigger", "limit", "scope"},
+    "caps": _COMMON | {"window_hours", "trigger", "limit", "scope", "calendar_days"},
     "consent": _COMMON | {"accepts", "since", "until", "number_types", "max_age_days"},
 }
 _PACK_KEYS = {"code", "name", "notes", "location", "states", *RULE_LISTS}
@@ -404,6 +404,17 @@ def _cap(item: Mapping[str, Any], where: str, errors: list[str]) -> CapRule | No
     ):
         errors.append(f"{where}.limit: must be a whole number of calls, at least 1")
         limit = 1
+    calendar_days = item.get("calendar_days", False)
+    if not isinstance(calendar_days, bool):
+        errors.append(f"{where}.calendar_days: must be true or false")
+        calendar_days = False
+    elif calendar_days and (window % 24 or window > _CALENDAR_MAX_HOURS):
+        # Whole days, and room for the hour a clock change adds within what is read.
+        errors.append(
+            f"{where}.window_hours: with calendar_days, whole days of at most"
+            f" {_CALENDAR_MAX_HOURS // 24} ({_CALENDAR_MAX_HOURS:g} hours)"
+        )
+        calendar_days = False
     return CapRule(
         str(item.get("name")),
         _purposes(item, where, errors),
@@ -413,7 +424,11 @@ def _cap(item: Mapping[str, Any], where: str, errors: list[str]) -> CapRule | No
         int(limit) if isinstance(limit, int) else 0,
         str(scope),
         bool(item.get("unverified", False)),
+        calendar_days,
     )
+
+
+_CALENDAR_MAX_HOURS = (ATTEMPT_LOOKBACK.days - 1) * 24
 
 
 @cache

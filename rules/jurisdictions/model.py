@@ -102,7 +102,9 @@ class CapRule:
     after such an attempt. `scope` "campaign" counts the tenant's calls in the same campaign
     (the subject, or the debt for Regulation F); "tenant" counts all the tenant's calls;
     "number" counts every tenant's calls to the number (regulations.md 6.4 keys Ofcom's
-    repeat-call lock on the number alone).
+    repeat-call lock on the number alone). `calendar_days`: the window is whole days on the
+    callee's clock (France's "30 calendar days"), which across a clock change is an hour
+    longer than the same number of hours; the longer reading is taken.
     """
 
     name: str
@@ -113,6 +115,7 @@ class CapRule:
     limit: int = 0
     scope: str = "campaign"
     unverified: bool = False
+    calendar_days: bool = False
 
 
 @dataclass(frozen=True, slots=True)

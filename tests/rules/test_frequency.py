@@ -4,12 +4,13 @@ lock, France 4 per 30 days and the 60-day refusal lock, Ofcom 72 h after an aban
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from rules.checks.frequency import merged_attempts
 from rules.engine import decide, prepare
 from rules.facts import Facts, PriorAttempt
 from rules.jurisdictions import from_settings
-from rules.models import CallAttempt, Decision, FindingVerdict, Purpose
+from rules.models import CallAttempt, Decision, Finding, FindingVerdict, Purpose
 from rules.policy import Policy
 
 AT = datetime(2026, 6, 10, 16, 0, tzinfo=UTC)  # Wed, noon in Florida
@@ -149,6 +150,40 @@ def test_france_60_days_after_a_refusal() -> None:
         )
     ]
     assert verdict(decide_with(FR, expired), "frequency.fr-refusal-lock") is FindingVerdict.ALLOW
+
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def test_the_french_refusal_lock_is_60_days_on_the_callee_s_clock() -> None:
+    # Refused at 15:00 CEST on 4 Sep; 60 calendar days end at 15:00 CET on 3 Nov, an hour
+    # after 1,440 hours do: the call at 14:30 that day was allowed.
+    refused_at = datetime(2026, 9, 4, 15, 0, tzinfo=PARIS)
+    refusal = [PriorAttempt(refused_at, "acme", "a", None, "outcome", "r1", refused=True)]
+
+    def lock(at: datetime) -> Finding:
+        decision = decide_with(FR, refusal, at=at.astimezone(UTC))  # as the guard's clock is
+        return next(f for f in decision.findings if f.rule == "frequency.fr-refusal-lock")
+
+    blocked = lock(datetime(2026, 11, 3, 14, 30, tzinfo=PARIS))
+    assert blocked.verdict is FindingVerdict.BLOCK
+    assert "until 2026-11-03 14:00 UTC" in blocked.reason
+    assert lock(datetime(2026, 11, 3, 15, 0, tzinfo=PARIS)).verdict is FindingVerdict.BLOCK
+    after = datetime(2026, 11, 3, 15, 0, 1, tzinfo=PARIS)
+    assert lock(after).verdict is FindingVerdict.ALLOW
+
+
+def test_the_french_four_in_30_days_counts_calendar_days_across_the_clock_change() -> None:
+    first = datetime(2026, 9, 30, 15, 0, tzinfo=PARIS)
+    four = [
+        PriorAttempt(first + timedelta(minutes=i), "acme", "a", None, "outcome", f"c{i}")
+        for i in range(4)
+    ]
+    at = datetime(2026, 10, 30, 14, 20, tzinfo=PARIS)  # 29 days 23 h 20 min by the clock
+    utc = at.astimezone(UTC)
+    assert verdict(decide_with(FR, four, at=utc), "frequency.fr-four-in-30-days") is (
+        FindingVerdict.BLOCK
+    )
 
 
 def test_uk_72_hours_after_an_abandoned_call() -> None:
