@@ -670,13 +670,17 @@ async def test_many_concurrent_checks(service: FakeService) -> None:
 # -- the real guard -------------------------------------------------------------------------
 
 
-async def test_real_guard_records_the_recorded_call(store: Store, policy: Policy) -> None:
-    guard = Guard(store, policy)
-    server = await start_agi_server("127.0.0.1", 0, guard, deadline_ms=2000)
+async def call_the_real_guard(store: Store, policy: Policy, fake: FakeAsterisk) -> FakeAsterisk:
+    """One call to a server in front of the real guard and store, then the server stopped."""
+    server = await start_agi_server("127.0.0.1", 0, Guard(store, policy), deadline_ms=2000)
     try:
-        fake = await run_call(server, FakeAsterisk(allow_answered_env()))
+        return await run_call(server, fake)
     finally:
         await server.shutdown()
+
+
+async def test_real_guard_records_the_recorded_call(store: Store, policy: Policy) -> None:
+    fake = await call_the_real_guard(store, policy, FakeAsterisk(allow_answered_env()))
     assert fake.set_variables["DIALGUARD_VERDICT"] in {"ALLOW", "BLOCK"}
     row = await store.decision_for_call("1795859878.63")
     assert row is not None
@@ -695,16 +699,11 @@ async def test_a_first_argument_meant_as_a_number_is_decided_not_swapped_for_the
 ) -> None:
     # Read as a campaign name, it was ignored and the extension, a number on no list, was
     # checked and allowed: the verdict was another number's.
-    guard = Guard(store, policy)
     await store.add_suppression(
         SuppressionEntry("+61412777001", "acme", None, "asked", "cli", datetime.now(UTC))
     )
-    server = await start_agi_server("127.0.0.1", 0, guard, deadline_ms=2000)
-    try:
-        env = allow_answered_env(agi_extension="61400000001", agi_arg_1=argument)
-        fake = await run_call(server, FakeAsterisk(env))
-    finally:
-        await server.shutdown()
+    env = allow_answered_env(agi_extension="61400000001", agi_arg_1=argument)
+    fake = await call_the_real_guard(store, policy, FakeAsterisk(env))
     assert fake.set_variables["DIALGUARD_VERDICT"] == "BLOCK"
     assert fake.set_variables["DIALGUARD_RULE"] == "number.invalid"
     assert repr(argument) in fake.set_variables["DIALGUARD_REASON"]
@@ -714,14 +713,10 @@ async def test_an_optout_whose_argument_and_extension_are_both_unreadable_names_
     store: Store, policy: Policy
 ) -> None:
     # It said "the number 's' is not a telephone number", naming the IVR's extension only.
-    server = await start_agi_server("127.0.0.1", 0, Guard(store, policy), deadline_ms=2000)
-    try:
-        env = allow_answered_env(
-            agi_network_script="optout?tenant=acme", agi_extension="s", agi_arg_1="anonymous"
-        )
-        fake = await run_call(server, FakeAsterisk(env))
-    finally:
-        await server.shutdown()
+    env = allow_answered_env(
+        agi_network_script="optout?tenant=acme", agi_extension="s", agi_arg_1="anonymous"
+    )
+    fake = await call_the_real_guard(store, policy, FakeAsterisk(env))
     assert fake.set_variables["DIALGUARD_OPTOUT"] == "FAILED"
     reason = fake.set_variables["DIALGUARD_OPTOUT_REASON"]
     assert "'anonymous'" in reason and "'s'" in reason, reason
@@ -733,12 +728,8 @@ async def test_a_call_blocked_for_bad_input_is_recorded_under_its_number(
 ) -> None:
     # Recorded with no number, it was found by `log --number` only under the dial string
     # exactly as Asterisk passed it.
-    server = await start_agi_server("127.0.0.1", 0, Guard(store, policy), deadline_ms=2000)
-    try:
-        env = allow_answered_env()
-        fake = await run_call(server, FakeAsterisk(env, variables={"DIALGUARD_PURPOSE": "lunch"}))
-    finally:
-        await server.shutdown()
+    bad_purpose = FakeAsterisk(allow_answered_env(), variables={"DIALGUARD_PURPOSE": "lunch"})
+    fake = await call_the_real_guard(store, policy, bad_purpose)
     assert fake.set_variables["DIALGUARD_RULE"] == "guard.error"
     row = await store.decision_for_call("1795859878.63")
     assert row is not None
@@ -750,13 +741,8 @@ async def test_a_call_blocked_for_bad_input_is_recorded_under_its_number(
 
 
 async def test_real_guard_optout_is_durable_before_ok(store: Store, policy: Policy) -> None:
-    guard = Guard(store, policy)
-    server = await start_agi_server("127.0.0.1", 0, guard, deadline_ms=2000)
-    try:
-        env = allow_answered_env(agi_network_script="optout?tenant=acme")
-        fake = await run_call(server, FakeAsterisk(env))
-    finally:
-        await server.shutdown()
+    env = allow_answered_env(agi_network_script="optout?tenant=acme")
+    fake = await call_the_real_guard(store, policy, FakeAsterisk(env))
     assert fake.set_variables["DIALGUARD_OPTOUT"] == "OK"
     rows = await store.fetchall("SELECT number, tenant, campaign, source FROM suppressions")
     assert [tuple(r) for r in rows] == [("+61400000001", "acme", "", "agi-optout")]

@@ -132,6 +132,13 @@ async def test_blocked_call_stored_as_rejected(
     assert (row["call_id"], row["disposition"], row["cause"]) == ("1795859887.67", "REJECTED", 21)
 
 
+def recorded_optout_with(fixtures_dir: Path, number_line: bytes) -> Session:
+    """The recorded opt-out session with its UserEvent's `Number:` line replaced."""
+    raw = (fixtures_dir / "optout-userevent" / "ami.txt").read_bytes()
+    assert raw.count(b"Number: 61400000006\r\n") == 1
+    return Session(raw.replace(b"Number: 61400000006\r\n", number_line))
+
+
 async def test_optout_without_decision_goes_to_default_tenant(
     serve: Any, store: Store, fixtures_dir: Path
 ) -> None:
@@ -160,11 +167,9 @@ async def test_an_optout_whose_header_names_another_tenant_is_recorded_for_both(
     # The decision's tenant won and the header's was dropped without a word; the person
     # asked not to be called, so both tenants are told.
     await record_decision(store, "1795859911.81", "acme", None)
-    raw = (fixtures_dir / "optout-userevent" / "ami.txt").read_bytes()
-    assert raw.count(b"Number: 61400000006\r\n") == 1
-    named = raw.replace(b"Number: 61400000006\r\n", b"Number: 61400000006\r\nTenant: other\r\n")
+    named = recorded_optout_with(fixtures_dir, b"Number: 61400000006\r\nTenant: other\r\n")
     with capture_logs() as logs:
-        fake, listener = await serve(store, [Session(named)])
+        fake, listener = await serve(store, [named])
         await settled(listener, fake)
     rows = await store.fetchall("SELECT number, tenant FROM suppressions ORDER BY tenant")
     assert [tuple(r) for r in rows] == [("+61400000006", "acme"), ("+61400000006", "other")]
@@ -472,11 +477,9 @@ async def test_an_optout_whose_number_is_unreadable_takes_the_number_the_guard_d
     # The UserEvent is the dialplan's fallback when the AGI opt-out failed: the last
     # chance to record the callee, who pressed the key whatever the dialler put in Number.
     await record_decision(store, "1795859911.81", "acme", "spring")
-    raw = (fixtures_dir / "optout-userevent" / "ami.txt").read_bytes()
-    assert raw.count(b"Number: 61400000006\r\n") == 1
-    forged = raw.replace(b"Number: 61400000006\r\n", b"Number: unknown\r\n")
+    forged = recorded_optout_with(fixtures_dir, b"Number: unknown\r\n")
     with capture_logs() as logs:
-        fake, listener = await serve(store, [Session(forged)])
+        fake, listener = await serve(store, [forged])
         await settled(listener, fake)
     rows = await store.fetchall("SELECT number, tenant FROM suppressions")
     assert [tuple(r) for r in rows] == [("+61400000006", "acme")]
