@@ -427,16 +427,19 @@ def _nanp_state_zones() -> dict[str, tuple[str, ...]]:
 #   the hours "in the consumer's time zone", and Bloctel, the caps and the opt-in cover their
 #   consumers (regulations.md 3.3; ARCEP gives them canvassing ranges of their own). Without
 #   this, a call to Réunion at 03:00 met no French rule at all.
+_ON_590 = ("FR-971", "FR-BL", "FR-MF")
 _TERRITORIES: dict[str, tuple[str, tuple[str, ...], str]] = {
     "CC": ("AU", (), "Indian/Cocos"),
     "CX": ("AU", (), "Indian/Christmas"),
-    "GP": ("FR", ("FR-971",), "America/Guadeloupe"),
+    # +590 is shared by Guadeloupe, Saint-Barthélemy and Saint-Martin (one clock), and
+    # phonenumbers names a mobile GP wherever it is: each number takes all three calendars.
+    "GP": ("FR", _ON_590, "America/Guadeloupe"),
     "MQ": ("FR", ("FR-972",), "America/Martinique"),
     "GF": ("FR", ("FR-973",), "America/Cayenne"),
     "RE": ("FR", ("FR-974",), "Indian/Reunion"),
     "YT": ("FR", ("FR-976",), "Indian/Mayotte"),
-    "BL": ("FR", ("FR-BL",), "America/St_Barthelemy"),
-    "MF": ("FR", ("FR-MF",), "America/Marigot"),
+    "BL": ("FR", _ON_590, "America/St_Barthelemy"),
+    "MF": ("FR", _ON_590, "America/Marigot"),
     "PM": ("FR", ("FR-PM",), "America/Miquelon"),
 }
 

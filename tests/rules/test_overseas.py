@@ -33,23 +33,23 @@ def finding(decision: Decision, family: str) -> Finding:
 
 
 @pytest.mark.parametrize(
-    ("number", "region", "zone"),
+    ("number", "regions", "zone"),
     [
-        ("+590690001234", "FR-971", "America/Guadeloupe"),
-        ("+596696201234", "FR-972", "America/Martinique"),
-        ("+594694201234", "FR-973", "America/Cayenne"),
-        ("+262692123456", "FR-974", "Indian/Reunion"),
-        ("+262639012345", "FR-976", "Indian/Mayotte"),
-        ("+508551234", "FR-PM", "America/Miquelon"),
+        ("+590690001234", ("FR-971", "FR-BL", "FR-MF"), "America/Guadeloupe"),
+        ("+596696201234", ("FR-972",), "America/Martinique"),
+        ("+594694201234", ("FR-973",), "America/Cayenne"),
+        ("+262692123456", ("FR-974",), "Indian/Reunion"),
+        ("+262639012345", ("FR-976",), "Indian/Mayotte"),
+        ("+508551234", ("FR-PM",), "America/Miquelon"),
     ],
 )
 def test_a_french_overseas_number_is_a_french_callee_on_its_own_clock(
-    number: str, region: str, zone: str
+    number: str, regions: tuple[str, ...], zone: str
 ) -> None:
     # They met no French rule at all: no hours, holidays, caps, Bloctel or opt-in.
     attempt = CallAttempt(number, None, datetime(2026, 9, 14, tzinfo=PARIS))
     location = locate(attempt, parse_number(number, None), Policy())
-    assert (location.country, location.regions, location.timezones) == ("FR", (region,), (zone,))
+    assert (location.country, location.regions, location.timezones) == ("FR", regions, (zone,))
 
 
 def test_a_reunion_sunday_night_call_is_outside_the_french_window() -> None:
@@ -78,6 +78,31 @@ def test_reunion_s_own_holiday_is_kept() -> None:
     assert holiday.verdict.value == "block" and "Abolition of Slavery" in holiday.reason
     metropolitan = decide_at("+33612345678", datetime(2027, 12, 20, 11, 0, tzinfo=PARIS))
     assert finding(metropolitan, "holiday").verdict.value == "allow"
+
+
+@pytest.mark.parametrize(
+    ("number", "region", "day", "zone"),
+    [
+        # +590 mobiles are named GP by phonenumbers wherever they are: Saint-Martin's day.
+        ("+590690001234", None, datetime(2027, 5, 28, 11), "America/Guadeloupe"),
+        # Addresses given by the other codes the pack accepts for each territory.
+        ("+33612345678", "FR-RE", datetime(2027, 12, 20, 11), "Indian/Reunion"),
+        ("+33612345678", "FR-LRE", datetime(2027, 12, 20, 11), "Indian/Reunion"),
+        ("+33612345678", "FR-GP", datetime(2027, 5, 27, 11), "America/Guadeloupe"),
+        ("+33612345678", "FR-GF", datetime(2027, 6, 10, 11), "America/Cayenne"),
+        ("+33612345678", "FR-MAY", datetime(2027, 4, 27, 11), "Indian/Mayotte"),
+        ("+33612345678", "FR-977", datetime(2027, 10, 9, 11), "America/St_Barthelemy"),
+        ("+33612345678", "FR-978", datetime(2027, 5, 28, 11), "America/Marigot"),
+    ],
+)
+def test_every_code_of_an_overseas_territory_keeps_its_holidays(
+    number: str, region: str | None, day: datetime, zone: str
+) -> None:
+    # They had the territory's clock and missed its holidays: only the numeric codes
+    # (FR-974) named the holidays library's subdivision.
+    at = day.replace(tzinfo=ZoneInfo(zone))
+    holiday = finding(decide_at(number, at, region=region), "holiday")
+    assert holiday.verdict.value == "block" and "Abolition of Slavery" in holiday.reason
 
 
 @pytest.mark.parametrize(
