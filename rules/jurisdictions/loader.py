@@ -479,22 +479,27 @@ def _regime(item: Mapping[str, Any], where: str, errors: list[str]) -> ConsentRe
 def _max_ages(
     value: object, accepts: frozenset[ConsentKind], where: str, errors: list[str]
 ) -> tuple[tuple[ConsentKind, int], ...]:
-    """`max_age_days = { express = 730 }`: days a consent of each kind counts for."""
-    problem = f"{where}.max_age_days: must be a table of accepted consent kinds and days (1-36500)"
+    """`max_age_days = { express = 730 }`: days a consent of each kind counts for.
+
+    An age for a kind the regime does not accept is dropped: an override of `accepts` that
+    leaves out a kind the pack ages (express-written in Spain) must not be refused for a
+    key its author never wrote."""
+    key = f"{where}.max_age_days"
     if not isinstance(value, dict):
-        errors.append(problem)
+        errors.append(f"{key}: must be a table of consent kinds and days, e.g. {{ express = 730 }}")
         return ()
     ages: list[tuple[ConsentKind, int]] = []
     for kind, days in value.items():
         try:
             parsed = ConsentKind(kind)
         except ValueError:
-            parsed = None
-        good_days = isinstance(days, int) and not isinstance(days, bool) and 1 <= days <= 36500
-        if parsed is None or parsed not in accepts or not good_days:
-            errors.append(problem)
-            return ()
-        ages.append((parsed, days))
+            errors.append(f"{key}.{kind}: not a consent kind ({', '.join(ConsentKind)})")
+            continue
+        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 36500:
+            errors.append(f"{key}.{kind}: must be a whole number of days, 1 to 36500")
+            continue
+        if parsed in accepts:
+            ages.append((parsed, days))
     return tuple(ages)
 
 

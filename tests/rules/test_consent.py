@@ -148,10 +148,21 @@ def test_a_spanish_consent_lapses_two_years_after_it_was_given() -> None:
 def test_a_consent_regime_s_maximum_ages_are_checked() -> None:
     from rules.jurisdictions import from_settings
 
-    for bad in ({"express": 0}, {"express": "730"}, {"ebr-purchase": 30}, {"nonsense": 1}, 730):
+    for bad, problem in (
+        ({"express": 0}, "max_age_days.express: must be a whole number"),
+        ({"express": "730"}, "max_age_days.express: must be a whole number"),
+        ({"nonsense": 1}, "max_age_days.nonsense: not a consent kind"),
+        (730, "max_age_days: must be a table"),
+    ):
         override = {"ES": {"consent": [{"name": "opt-in-2023", "max_age_days": bad}]}}
         _, errors = from_settings(override)
-        assert any("max_age_days: must be a table" in e for e in errors), (bad, errors)
+        assert any(problem in e for e in errors), (bad, errors)
+    # An override that stops accepting a kind the pack ages is not refused for it.
+    narrower = {"ES": {"consent": [{"name": "opt-in-2023", "accepts": ["express", "contract"]}]}}
+    packs, errors = from_settings(narrower)
+    assert errors == []
+    [regime] = packs.for_country("ES").consent  # type: ignore[union-attr]
+    assert regime.max_age_days == ((ConsentKind.EXPRESS, 730),)
 
 
 def test_netherlands_opt_in_covers_charity_but_not_informational_calls() -> None:
