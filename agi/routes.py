@@ -24,7 +24,7 @@ from rules.engine import decide, failure_decision, number_as_read, prepare
 from rules.facts import Facts, SuppressionEntry, to_add_by_hand
 from rules.location import address_problems
 from rules.models import CallAttempt, Decision, Finding, FindingVerdict, Purpose, Verdict
-from rules.numbers import is_dial_string, shorten
+from rules.numbers import ParsedNumber, is_dial_string, shorten
 from rules.policy import Policy
 
 log = structlog.get_logger("agi")
@@ -343,17 +343,8 @@ async def handle_optout(session: AgiSession, ctx: RouteContext) -> None:
             # IVR's UserEvent, raised beside this route, records it for the tenant whose
             # call it was (the AMI listener reads it from the guard's decision).
             tenant = _setting(request, variables, "tenant") or "default"
-            raw = destination_of(request)
-            parsed = ctx.service.normalize(raw, tenant)
-            if parsed.e164 is None:
-                reason = f"the number {shorten(raw)!r} {parsed.problem or 'cannot be read'}"
-                ignored = request.args[0].strip() if request.args else ""
-                if ignored and ignored != raw:  # the extension stood in for the argument
-                    reason = (
-                        f"the first argument {shorten(ignored)!r} is not a number, and the"
-                        f" extension {shorten(raw)!r} {parsed.problem or 'cannot be read'}"
-                    )
-            else:
+            parsed, reason = _optout_number(request, ctx, tenant)
+            if parsed.e164 is not None:
                 entry = SuppressionEntry(
                     number=parsed.e164,
                     tenant=tenant,
@@ -379,6 +370,33 @@ async def handle_optout(session: AgiSession, ctx: RouteContext) -> None:
     if status != "OK":
         log.warning("agi_optout_failed", uniqueid=request.uniqueid, reason=reason)
     await session.finish({"DIALGUARD_OPTOUT": status, "DIALGUARD_OPTOUT_REASON": reason})
+
+
+def _optout_number(request: AgiRequest, ctx: RouteContext, tenant: str) -> tuple[ParsedNumber, str]:
+    """The number to opt out and, when it cannot be read, why.
+
+    The first argument meant as a number, else the extension (`destination_of`). Unlike the
+    check, which blocks a number it cannot read, an opt-out whose argument does not read
+    falls back to the extension too: one number too many on the list is the safe side, and
+    failing lost the request when the AMI listener could not recover it."""
+    first = request.args[0].strip() if request.args else ""
+    extension = (request.get("agi_extension") or "").strip()
+    raw = destination_of(request)
+    parsed = ctx.service.normalize(raw, tenant)
+    if parsed.e164 is None and raw == first and extension and extension != first:
+        fallback = ctx.service.normalize(extension, tenant)
+        if fallback.e164 is not None:
+            log.warning("agi_optout_arg_unreadable", arg=shorten(first), used="agi_extension")
+            return fallback, ""
+    if parsed.e164 is not None:
+        return parsed, ""
+    if first and extension and first != extension:
+        other = ctx.service.normalize(extension, tenant) if raw == first else parsed
+        return parsed, (
+            f"the first argument {shorten(first)!r} is not a number to opt out, and the"
+            f" extension {shorten(extension)!r} {other.problem or 'cannot be read'}"
+        )
+    return parsed, f"the number {shorten(raw)!r} {parsed.problem or 'cannot be read'}"
 
 
 async def _until_durable(service: GuardService, entry: SuppressionEntry) -> None:

@@ -723,6 +723,24 @@ async def test_an_optout_whose_argument_and_extension_are_both_unreadable_names_
     assert await store.fetchall("SELECT number FROM suppressions") == []
 
 
+async def test_an_optout_whose_argument_does_not_read_records_the_extension(
+    store: Store, policy: Policy
+) -> None:
+    # The check blocks such an argument; the opt-out answered FAILED and recorded nothing,
+    # a request lost whenever the AMI listener could not recover it.
+    env = allow_answered_env(
+        agi_network_script="optout?tenant=acme",
+        agi_extension="61412777001",
+        agi_arg_1="0412777001#",
+    )
+    with structlog.testing.capture_logs() as logs:
+        fake = await call_the_real_guard(store, policy, FakeAsterisk(env))
+    assert fake.set_variables["DIALGUARD_OPTOUT"] == "OK"
+    rows = await store.fetchall("SELECT number, tenant FROM suppressions")
+    assert [tuple(r) for r in rows] == [("+61412777001", "acme")]
+    assert [e["arg"] for e in logs if e["event"] == "agi_optout_arg_unreadable"] == ["0412777001#"]
+
+
 async def test_a_call_blocked_for_bad_input_is_recorded_under_its_number(
     store: Store, policy: Policy
 ) -> None:
