@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from rules.checks import callerid, consent, core, frequency, hours, registry
 from rules.context import RuleContext
@@ -78,7 +79,7 @@ def prepare(attempt: CallAttempt, policy: Policy) -> Prepared:
         caller_id=caller_id.e164 if caller_id else None,
         registers=registers,
         caller_id_registers=[s.name for s in policy.caller_id_registers()],
-        attempts_since=attempt.at - policy.attempt_lookback,
+        attempts_since=attempt.at - policy.attempt_lookback - CALENDAR_SLACK,
     )
     return Prepared(
         attempt,
@@ -132,6 +133,11 @@ def failure_decision(attempt: CallAttempt, policy: Policy, rule: str, reason: st
         findings=(finding,),
         context={"failure_policy": verdict.value},
     )
+
+
+# A cap counted in calendar days starts at a local midnight: up to a day, and a clock
+# change's hour, before the same time that many days back (rules/checks/frequency.py).
+CALENDAR_SLACK = timedelta(hours=25)
 
 
 def number_as_read(attempt: CallAttempt, policy: Policy) -> str | None:

@@ -11,9 +11,9 @@ calls it - Ofcom's repeat-call lock as regulations.md 6.4 keys it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from rules.context import RuleContext
@@ -117,29 +117,38 @@ def _cap(ctx: RuleContext, label: str, rule: CapRule, attempts: list[PriorAttemp
 
 
 def _window_start(ctx: RuleContext, rule: CapRule) -> datetime:
-    """The far end (inclusive) of the window that ends at this call. In calendar days, the
-    same wall-clock time that many days back on each of the callee's clocks, the earliest
-    (both readings of a repeated hour): across a clock change, an hour more than the hours."""
+    """The far end (inclusive) of the window that ends at this call.
+
+    In calendar days (N of them), an attempt counts while today is at most N days after its
+    date, on the callee's clock: the window starts at the local midnight N days back, on
+    whichever candidate clock that is earliest. A period of days ends at the end of its last
+    day, so a lock set on the 4th at 15:00 holds through the whole 60th day after."""
     # Hours are elapsed time: counted in UTC (on a zone's clock, Python's arithmetic is the
     # wall clock's, and a time given on one would count calendar hours).
     start = ctx.attempt.at.astimezone(UTC) - timedelta(hours=rule.window_hours)
     if rule.calendar_days:
-        days = timedelta(days=rule.window_hours // 24)
-        for i in range(len(ctx.local.zones)):
-            back = ctx.local.moment(i) - days  # wall-clock arithmetic on the zone's clock
-            start = min(start, *(back.replace(fold=fold).astimezone(UTC) for fold in (0, 1)))
+        back = timedelta(days=rule.window_hours // 24)
+        for i, zone in enumerate(ctx.local.zones):
+            start = min(start, _midnight(ctx.local.moment(i).date() - back, zone, min))
     return start
 
 
 def _window_end(ctx: RuleContext, rule: CapRule, t: datetime) -> datetime:
-    """When the window an attempt at `t` opened ends: `_window_start`'s counterpart."""
+    """When the window an attempt at `t` opened ends (the first instant it no longer
+    counts): `_window_start`'s counterpart, the local midnight after its Nth day."""
     end = t.astimezone(UTC) + timedelta(hours=rule.window_hours)
     if rule.calendar_days:
-        days = timedelta(days=rule.window_hours // 24)
+        after = timedelta(days=rule.window_hours // 24 + 1)
         for zone in ctx.local.zones:
-            ahead = t.astimezone(ZoneInfo(zone)) + days
-            end = max(end, *(ahead.replace(fold=fold).astimezone(UTC) for fold in (0, 1)))
+            end = max(end, _midnight(t.astimezone(ZoneInfo(zone)).date() + after, zone, max))
     return end
+
+
+def _midnight(day: date, zone: str, pick: Callable[..., datetime]) -> datetime:
+    """The start of `day` on `zone`'s clock, in UTC: of a midnight that a clock change
+    repeats or skips, the earlier or later reading as `pick` (min or max) says."""
+    local = datetime.combine(day, time(0), ZoneInfo(zone))
+    return pick(local.replace(fold=fold).astimezone(UTC) for fold in (0, 1))
 
 
 def _same_key(ctx: RuleContext, rule: CapRule, attempt: PriorAttempt) -> bool:

@@ -103,8 +103,8 @@ class CapRule:
     (the subject, or the debt for Regulation F); "tenant" counts all the tenant's calls;
     "number" counts every tenant's calls to the number (regulations.md 6.4 keys Ofcom's
     repeat-call lock on the number alone). `calendar_days`: the window is whole days on the
-    callee's clock (France's "30 calendar days"), which across a clock change is an hour
-    longer than the same number of hours; the longer reading is taken.
+    callee's clock (France's "30 calendar days"): an attempt counts until the end of the
+    Nth day after its date, as a period of days ends.
     """
 
     name: str

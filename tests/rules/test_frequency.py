@@ -140,24 +140,25 @@ def test_france_fifth_attempt_in_30_days_is_blocked_for_any_campaign_of_the_prof
 
 
 def test_france_60_days_after_a_refusal() -> None:
-    refused = [
-        PriorAttempt(AT - timedelta(days=59), "acme", "a", None, "outcome", "r1", refused=True)
-    ]
-    assert verdict(decide_with(FR, refused), "frequency.fr-refusal-lock") is FindingVerdict.BLOCK
-    expired = [
-        PriorAttempt(
-            AT - timedelta(days=60, seconds=1), "acme", "a", None, "outcome", "r1", refused=True
-        )
-    ]
-    assert verdict(decide_with(FR, expired), "frequency.fr-refusal-lock") is FindingVerdict.ALLOW
+    # AT is 18:00 on 10 June in Paris: a refusal on 11 April (60 days before) still locks,
+    # one late on 10 April no longer does.
+    def refused_at(day: int, hour: int, minute: int) -> list[PriorAttempt]:
+        when = datetime(2026, 4, day, hour, minute, tzinfo=PARIS).astimezone(UTC)
+        return [PriorAttempt(when, "acme", "a", None, "outcome", "r1", refused=True)]
+
+    locked = decide_with(FR, refused_at(11, 0, 0))
+    assert verdict(locked, "frequency.fr-refusal-lock") is FindingVerdict.BLOCK
+    expired = decide_with(FR, refused_at(10, 23, 59))
+    assert verdict(expired, "frequency.fr-refusal-lock") is FindingVerdict.ALLOW
 
 
 PARIS = ZoneInfo("Europe/Paris")
 
 
 def test_the_french_refusal_lock_is_60_days_on_the_callee_s_clock() -> None:
-    # Refused at 15:00 CEST on 4 Sep; 60 calendar days end at 15:00 CET on 3 Nov, an hour
-    # after 1,440 hours do: the call at 14:30 that day was allowed.
+    # Refused at 15:00 CEST on 4 Sep. Counted as 1,440 hours the lock ended at 14:00 CET on
+    # 3 Nov, the 60th day, and the call at 14:30 that day was allowed; a period of 60 days
+    # ends at the end of its last day, midnight on the callee's clock.
     refused_at = datetime(2026, 9, 4, 15, 0, tzinfo=PARIS)
     refusal = [PriorAttempt(refused_at, "acme", "a", None, "outcome", "r1", refused=True)]
 
@@ -167,10 +168,10 @@ def test_the_french_refusal_lock_is_60_days_on_the_callee_s_clock() -> None:
 
     blocked = lock(datetime(2026, 11, 3, 14, 30, tzinfo=PARIS))
     assert blocked.verdict is FindingVerdict.BLOCK
-    assert "until 2026-11-03 14:00 UTC" in blocked.reason
-    assert lock(datetime(2026, 11, 3, 15, 0, tzinfo=PARIS)).verdict is FindingVerdict.BLOCK
-    after = datetime(2026, 11, 3, 15, 0, 1, tzinfo=PARIS)
-    assert lock(after).verdict is FindingVerdict.ALLOW
+    assert "until 2026-11-03 23:00 UTC" in blocked.reason  # midnight in Paris
+    last = datetime(2026, 11, 3, 23, 59, 59, tzinfo=PARIS)
+    assert lock(last).verdict is FindingVerdict.BLOCK
+    assert lock(datetime(2026, 11, 4, 0, 0, tzinfo=PARIS)).verdict is FindingVerdict.ALLOW
 
 
 def test_the_french_four_in_30_days_counts_calendar_days_across_the_clock_change() -> None:
@@ -183,6 +184,15 @@ def test_the_french_four_in_30_days_counts_calendar_days_across_the_clock_change
     utc = at.astimezone(UTC)
     assert verdict(decide_with(FR, four, at=utc), "frequency.fr-four-in-30-days") is (
         FindingVerdict.BLOCK
+    )
+    # 30 October is 30 days after the calls' date all day; from the 31st they no longer count.
+    last = datetime(2026, 10, 30, 23, 59, tzinfo=PARIS).astimezone(UTC)
+    assert verdict(decide_with(FR, four, at=last), "frequency.fr-four-in-30-days") is (
+        FindingVerdict.BLOCK
+    )
+    next_day = datetime(2026, 10, 31, 0, 0, tzinfo=PARIS).astimezone(UTC)
+    assert verdict(decide_with(FR, four, at=next_day), "frequency.fr-four-in-30-days") is (
+        FindingVerdict.ALLOW
     )
 
 
