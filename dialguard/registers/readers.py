@@ -46,6 +46,18 @@ class _Plan:
     cc: str
 
 
+# French overseas numbers written in France's national form (0692 12 34 56): phonenumbers
+# reads them as +33 numbers that do not exist, so a Bloctel copy keyed so protected nobody.
+# The three digits after the 0 where France has no number and a department does, and its
+# country code (ARCEP's plan as phonenumbers has it; tests/store/test_readers.py checks).
+FR_OVERSEAS_NATIONAL = {
+    "262": "262", "639": "262", "692": "262", "693": "262",  # Réunion, Mayotte
+    "590": "590", "690": "590", "691": "590",  # Guadeloupe, Saint-Barthélemy, Saint-Martin
+    "594": "594", "694": "594",  # French Guiana
+    "696": "596", "697": "596",  # Martinique
+}  # fmt: skip
+
+
 @lru_cache(maxsize=64)
 def _plan(country: str | None) -> _Plan | None:
     if country is None:
@@ -111,6 +123,8 @@ def _fast_pattern(
         np_ = meta.national_prefix or ""
         lz = country in _LEADING_ZERO
         start = "(?!00)" + (f"(?!{idd})" if idd else "")
+        if country == "FR":  # overseas numbers in national form: to `number_key`
+            start += "(?!0(?:" + "|".join(FR_OVERSEAS_NATIONAL) + "))"
         lengths = meta.general_desc.possible_length or ()
         as_cc = "|".join(f"{cc}[0-9]{{{n}}}" for n in lengths)
         national = start + (f"(?!{re.escape(np_)})" if np_ else "")
@@ -161,6 +175,10 @@ def number_key(text: str, country: str | None) -> tuple[int | None, str | None]:
     s = text.strip()
     if not s:
         return None, "has no number"
+    if country == "FR" and len(s) == 10 and s[0] == "0" and s.isdigit():
+        overseas = FR_OVERSEAS_NATIONAL.get(s[1:4])
+        if overseas is not None:
+            return int(overseas + s[1:]), None
     fast = _fast_line(country)
     if fast is not None and s.isascii() and (s.isdigit() or (s[0] == "+" and s[1:].isdigit())):
         line, cc, groups = fast
