@@ -157,10 +157,15 @@ def describe(pack: Jurisdiction, indent: str = "") -> list[str]:
         )
         lines.append(f"{indent}    source: {hol.citation}")
     for cap in pack.caps:
+        span = (
+            f"{cap.window_hours / 24:g} calendar days on the callee's clock"
+            if cap.calendar_days
+            else f"{cap.window_hours:g} h"
+        )
         what = (
-            f"at most {cap.limit} calls per {cap.window_hours:g} h"
+            f"at most {cap.limit} calls per {span}"
             if cap.trigger == "attempt"
-            else f"no call for {cap.window_hours:g} h after {cap.trigger}"
+            else f"no call for {span} after {cap.trigger}"
         )
         lines.append(
             f"{indent}  cap {cap.name} [{_purposes(cap.purposes)}]{_mark(cap.unverified)}: {what}, "
@@ -173,9 +178,12 @@ def describe(pack: Jurisdiction, indent: str = "") -> list[str]:
             f" to {', '.join(sorted(regime.number_types))} numbers" if regime.number_types else ""
         )
         kinds = ", ".join(sorted(k.value for k in regime.accepts))
+        aged = "".join(
+            f"; {kind.value} lapses after {days} days" for kind, days in regime.max_age_days
+        )
         lines.append(
             f"{indent}  consent {regime.name} [{_purposes(regime.purposes)}]{_mark(regime.unverified)}: "
-            f"opt-in{since}{types}; accepts {kinds}"
+            f"opt-in{since}{types}; accepts {kinds}{aged}"
         )
         lines.append(f"{indent}    source: {regime.citation}")
     lines += [f"{indent}  note: {note}" for note in pack.notes]

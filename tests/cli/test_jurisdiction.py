@@ -46,6 +46,15 @@ def test_show_says_a_window_is_read_on_the_law_s_standard_time(tmp_path: Path) -
     assert pack["hours"][0]["standard_time"] == "-06:00"
 
 
+def test_show_says_a_cap_counts_calendar_days_and_a_consent_lapses(tmp_path: Path) -> None:
+    # Both are read by the guard; `show` said "per 720 h" and nothing of the 730 days.
+    cli = _cli(tmp_path)
+    assert "at most 4 calls per 30 calendar days on the callee's clock" in (
+        cli("jurisdiction", "show", "FR").output
+    )
+    assert "express lapses after 730 days" in cli("jurisdiction", "show", "ES").output
+
+
 def test_an_unknown_pack_is_an_input_error(tmp_path: Path) -> None:
     result = _cli(tmp_path)("jurisdiction", "show", "ZZ")
     assert result.exit_code == 2 and "no jurisdiction pack 'ZZ'" in result.output
