@@ -21,6 +21,7 @@ from rules import callerid as callerid_rules
 from rules import detectors as detector_rules
 from rules import jurisdictions as jurisdiction_rules
 from rules.detectors import DetectorPolicy
+from rules.facts import ConsentKind
 from rules.jurisdictions.model import ATTEMPT_LOOKBACK
 from rules.location import is_zone
 from rules.models import Purpose, Verdict
@@ -438,11 +439,38 @@ _REGISTER_KEYS = {
     "max_age_days",
     "effective_after_days",
     "binds_until",
+    "exemptions",
     "applies_to",
     "citation",
     "label",
     "unverified",
 }
+
+
+def _exemptions(
+    value: Any, prefix: str, errors: list[str]
+) -> tuple[tuple[ConsentKind, int | None], ...] | None:
+    """`exemptions = { express = true, ebr-purchase = 18 }`: the consent kinds that lift the
+    register, each for as long as its record is in force (true) or that many months; `{}`:
+    nothing lifts it. Replaces the shipped table (some of whose entries are [U])."""
+    key = f"{prefix}.exemptions"
+    if not isinstance(value, dict):
+        errors.append(f"{key}: must be a table of consent kinds, e.g. {{ express = true }}")
+        return None
+    found: list[tuple[ConsentKind, int | None]] = []
+    for kind, lasts in value.items():
+        try:
+            parsed = ConsentKind(kind)
+        except ValueError:
+            errors.append(f"{key}.{kind}: not a consent kind ({', '.join(ConsentKind)})")
+            continue
+        if lasts is True:
+            found.append((parsed, None))
+        elif isinstance(lasts, int) and not isinstance(lasts, bool) and 1 <= lasts <= 1200:
+            found.append((parsed, lasts))
+        else:
+            errors.append(f"{key}.{kind}: must be true, or a number of months from 1 to 1200")
+    return tuple(found)
 
 
 def _register(
@@ -486,6 +514,8 @@ def _register(
             changes["binds_until"] = until
         else:
             errors.append(f"{prefix}.binds_until: must be a date (2026-08-10) or false")
+    if "exemptions" in value:
+        changes["exemptions"] = _exemptions(value["exemptions"], prefix, errors)
     if "applies_to" in value:
         changes["applies_to"] = _choice(
             value, prefix, "applies_to", ("callee", "caller_id"), "callee", errors

@@ -14,6 +14,7 @@ from typing import Any
 
 from rules.callerid import CallerIdPolicy
 from rules.detectors import DetectorPolicy
+from rules.facts import ConsentKind
 from rules.jurisdictions import JurisdictionPolicy
 from rules.jurisdictions.model import ATTEMPT_LOOKBACK
 from rules.models import Purpose, Verdict
@@ -37,6 +38,9 @@ class RegisterSpec:
     numbers that must never be presented.
     `binds_until`: the last day the register binds, where a law ends it (Bloctel gives way
     to the opt-in regime); later calls are not looked up on it.
+    `exemptions`: the consent kinds that lift it, each with how many months it lasts (None:
+    as long as the record is in force); None keeps the shipped table
+    (rules/checks/registry.py `REGISTER_EXEMPTIONS`).
     """
 
     name: str
@@ -49,6 +53,7 @@ class RegisterSpec:
     unverified: bool = False
     label: str = ""
     binds_until: date | None = None
+    exemptions: tuple[tuple[ConsentKind, int | None], ...] | None = None
 
 
 # regulations.md section 0 and 5: the registers the contract names, with their freshness.

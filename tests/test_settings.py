@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from dialguard.settings import SettingsError, load_settings, parse_host_port
+from rules.facts import ConsentKind
 from rules.models import Verdict
 
 REPO = Path(__file__).resolve().parents[1]
@@ -150,6 +151,24 @@ def test_bloctel_s_end_date_is_a_setting(tmp_path: Path) -> None:
     for bad in ('"2026-09-30"', "2026-09-30T00:00:00", "true"):
         path = _write(tmp_path, f"[registers.fr-bloctel]\nbinds_until = {bad}\n")
         with pytest.raises(SettingsError, match=r"registers\.fr-bloctel\.binds_until: must be"):
+            load_settings(path)
+
+
+def test_a_register_s_exemptions_are_a_setting(tmp_path: Path) -> None:
+    # The shipped table is code, some of it [U] (Belgium's express consent): an operator
+    # whose lawyer reads it otherwise could not change it.
+    path = _write(tmp_path, "[registers.be-dncm]\nexemptions = { contract = 12 }\n")
+    spec = load_settings(path).policy.registers["be-dncm"]
+    assert spec.exemptions == ((ConsentKind.CONTRACT, 12),)
+    closed = load_settings(_write(tmp_path, "[registers.be-dncm]\nexemptions = {}\n"))
+    assert closed.policy.registers["be-dncm"].exemptions == ()
+    for bad, problem in (
+        ("{ contract = 0 }", "exemptions.contract: must be true, or a number of months"),
+        ("{ friendship = true }", "exemptions.friendship: not a consent kind"),
+        ('"express"', "exemptions: must be a table"),
+    ):
+        path = _write(tmp_path, f"[registers.be-dncm]\nexemptions = {bad}\n")
+        with pytest.raises(SettingsError, match=problem):
             load_settings(path)
 
 

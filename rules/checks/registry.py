@@ -10,7 +10,7 @@ jurisdiction packs through `exemption_for`.
 from __future__ import annotations
 
 from calendar import monthrange
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 
 from rules.context import RuleContext
@@ -128,7 +128,7 @@ def exemption_for(ctx: RuleContext, spec: RegisterSpec) -> Finding | None:
     non-profits, research) are not here: they are the register's `covers` (rules/policy.py).
     An internal opt-out is decided before this family, so it always wins over consent.
     """
-    accepted = REGISTER_EXEMPTIONS.get(spec.name, _DEFAULT_EXEMPTIONS)
+    accepted = _exemptions_of(spec)
     at = ctx.attempt.at
     registered_by = _registered_by(ctx, spec)
     for kind, (months, citation) in accepted.items():
@@ -199,6 +199,14 @@ def add_months(moment: datetime, months: int) -> datetime:
     index = moment.month - 1 + months
     year, month = moment.year + index // 12, index % 12 + 1
     return moment.replace(year=year, month=month, day=min(moment.day, monthrange(year, month)[1]))
+
+
+def _exemptions_of(spec: RegisterSpec) -> Mapping[ConsentKind, tuple[int | None, str]]:
+    """What lifts the register: the settings' table when they give one, else the shipped."""
+    if spec.exemptions is None:
+        return REGISTER_EXEMPTIONS.get(spec.name, _DEFAULT_EXEMPTIONS)
+    source = f"dialguard.toml [registers.{spec.name}] exemptions"
+    return {kind: (months, source) for kind, months in spec.exemptions}
 
 
 _EXPRESS = "consent to the caller overrides the register"

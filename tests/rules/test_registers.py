@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
@@ -15,8 +16,8 @@ from rules.facts import (
     RegisterCopy,
     RegisterHit,
 )
-from rules.models import CallAttempt, Decision, FindingVerdict, Purpose
-from rules.policy import Policy
+from rules.models import CallAttempt, Decision, Finding, FindingVerdict, Purpose
+from rules.policy import DEFAULT_REGISTERS, Policy
 
 CID = "+61291234567"
 
@@ -125,6 +126,36 @@ def test_a_contract_does_not_lift_the_belgian_list(
     [found] = [f for f in decision.findings if f.rule == "registry.be-dncm"]
     assert found.verdict is verdict
     assert found.unverified is (verdict is FindingVerdict.ALLOW)
+
+
+def test_exemptions_from_the_settings_replace_the_shipped_ones() -> None:
+    # A contract of at most 12 months lifts the list; express consent no longer does.
+    spec = replace(DEFAULT_REGISTERS["be-dncm"], exemptions=((ConsentKind.CONTRACT, 12),))
+    policy = Policy(registers={**DEFAULT_REGISTERS, "be-dncm": spec})
+    at = datetime(2026, 11, 30, 10, tzinfo=UTC)
+
+    def finding_for(kind: ConsentKind, granted: datetime) -> Finding:
+        consent = ConsentRecord("+32470123456", "acme", kind, granted)
+        copy = RegisterCopy("be-dncm", date(2026, 11, 28), 1, "x", datetime(2026, 1, 1, tzinfo=UTC))
+        facts = Facts(
+            register_copies={"be-dncm": copy},
+            register_hits={"be-dncm": RegisterHit("be-dncm", None)},
+            caller_id_records=(CallerIdRecord(CID, "acme"),),
+            tenant_has_inventory=True,
+            consents=(consent,),
+        )
+        attempt = CallAttempt("+32470123456", CID, at, tenant="acme")
+        decision = decide(prepare(attempt, policy), facts)
+        return next(f for f in decision.findings if f.rule == "registry.be-dncm")
+
+    lifted = finding_for(ConsentKind.CONTRACT, datetime(2026, 1, 1, tzinfo=UTC))
+    assert lifted.verdict is FindingVerdict.ALLOW
+    assert "[registers.be-dncm] exemptions" in lifted.citation and not lifted.unverified
+    old = finding_for(ConsentKind.CONTRACT, datetime(2025, 11, 1, tzinfo=UTC))
+    assert old.verdict is FindingVerdict.BLOCK  # past its 12 months
+    assert finding_for(ConsentKind.EXPRESS, at - timedelta(days=1)).verdict is (
+        FindingVerdict.BLOCK
+    )
 
 
 @pytest.mark.parametrize(
