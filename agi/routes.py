@@ -343,7 +343,8 @@ async def handle_optout(session: AgiSession, ctx: RouteContext) -> None:
             # IVR's UserEvent, raised beside this route, records it for the tenant whose
             # call it was (the AMI listener reads it from the guard's decision).
             tenant = _setting(request, variables, "tenant") or "default"
-            parsed, reason = _optout_number(request, ctx, tenant)
+            parsed, why = _optout_number(request, ctx, tenant)
+            reason = why
             if parsed.e164 is not None:
                 entry = SuppressionEntry(
                     number=parsed.e164,
@@ -359,6 +360,8 @@ async def handle_optout(session: AgiSession, ctx: RouteContext) -> None:
                 ctx.spawn(write, bounded=False)
                 await asyncio.shield(write)
                 status, reason = "OK", f"{parsed.e164} opted out of all calls from {tenant}"
+                if why:  # the extension stood in for an argument that did not read
+                    reason += f" ({why})"
     except BadInput as exc:
         reason = str(exc)
     except TimeoutError:
@@ -373,7 +376,7 @@ async def handle_optout(session: AgiSession, ctx: RouteContext) -> None:
 
 
 def _optout_number(request: AgiRequest, ctx: RouteContext, tenant: str) -> tuple[ParsedNumber, str]:
-    """The number to opt out and, when it cannot be read, why.
+    """The number to opt out, and why it cannot be read or why another was taken.
 
     The first argument meant as a number, else the extension (`destination_of`). Unlike the
     check, which blocks a number it cannot read, an opt-out whose argument does not read
@@ -387,7 +390,7 @@ def _optout_number(request: AgiRequest, ctx: RouteContext, tenant: str) -> tuple
         fallback = ctx.service.normalize(extension, tenant)
         if fallback.e164 is not None:
             log.warning("agi_optout_arg_unreadable", arg=shorten(first), used="agi_extension")
-            return fallback, ""
+            return fallback, f"the extension's: the first argument {shorten(first)!r} is not one"
     if parsed.e164 is not None:
         return parsed, ""
     if first and extension and first != extension:

@@ -138,6 +138,29 @@ def is_dial_string(raw: str) -> bool:
     return clean_dial_string(raw) is not None
 
 
+# France's overseas departments have country codes of their own, but their numbers are
+# written in France's national form (0692 12 34 56), as they are dialled from anywhere in
+# France. phonenumbers reads that form as +33, where most do not exist (0692...) and some it
+# takes for metropolitan lines (0596, Martinique's; 0263, 0269). The three digits after the
+# 0 and the country code they take (ARCEP's plan as phonenumbers' metadata has it;
+# tests/rules/test_numbers.py checks every department's fixed and mobile examples).
+FR_OVERSEAS_NATIONAL = {
+    "262": "262", "263": "262", "269": "262", "639": "262", "692": "262", "693": "262",
+    "590": "590", "690": "590", "691": "590",  # Guadeloupe, Saint-Barthélemy, Saint-Martin
+    "594": "594", "694": "594",  # French Guiana
+    "596": "596", "696": "596", "697": "596",  # Martinique
+}  # fmt: skip
+
+
+def _overseas_in_french_form(cleaned: str, region: str | None) -> str:
+    """`cleaned` in E.164 when it is a French overseas number in France's national form."""
+    if region == "FR" and len(cleaned) == 10 and cleaned[0] == "0" and cleaned.isdigit():
+        code = FR_OVERSEAS_NATIONAL.get(cleaned[1:4])
+        if code is not None:
+            return f"+{code}{cleaned[1:]}"
+    return cleaned
+
+
 @lru_cache(maxsize=65536)
 def parse_number(raw: str, region: str | None) -> ParsedNumber:
     """Parse a number as dialled or presented.
@@ -150,6 +173,7 @@ def parse_number(raw: str, region: str | None) -> ParsedNumber:
     cleaned = clean_dial_string(raw)
     if cleaned is None:
         return _unusable(raw, "is not a telephone number")
+    cleaned = _overseas_in_french_form(cleaned, region)
     if not cleaned.startswith("+") and region is None:
         return _unusable(
             raw,

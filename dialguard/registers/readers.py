@@ -28,7 +28,7 @@ from typing import Any
 import phonenumbers
 
 from rules.location import law_country
-from rules.numbers import parse_number, register_key, shorten
+from rules.numbers import FR_OVERSEAS_NATIONAL, parse_number, register_key, shorten
 
 Item = tuple[int, int | None, str | None, bool]
 Parsed = tuple[int | None, str | None, bool]  # an Item without its line number
@@ -44,18 +44,6 @@ class _Plan:
     """The country code numbers read in a country's national format get."""
 
     cc: str
-
-
-# French overseas numbers written in France's national form (0692 12 34 56): phonenumbers
-# reads them as +33 numbers that do not exist, so a Bloctel copy keyed so protected nobody.
-# The three digits after the 0 where France has no number and a department does, and its
-# country code (ARCEP's plan as phonenumbers has it; tests/store/test_readers.py checks).
-FR_OVERSEAS_NATIONAL = {
-    "262": "262", "639": "262", "692": "262", "693": "262",  # Réunion, Mayotte
-    "590": "590", "690": "590", "691": "590",  # Guadeloupe, Saint-Barthélemy, Saint-Martin
-    "594": "594", "694": "594",  # French Guiana
-    "696": "596", "697": "596",  # Martinique
-}  # fmt: skip
 
 
 @lru_cache(maxsize=64)
@@ -123,7 +111,7 @@ def _fast_pattern(
         np_ = meta.national_prefix or ""
         lz = country in _LEADING_ZERO
         start = "(?!00)" + (f"(?!{idd})" if idd else "")
-        if country == "FR":  # overseas numbers in national form: to `number_key`
+        if country == "FR":  # overseas numbers in France's form: to parse_number
             start += "(?!0(?:" + "|".join(FR_OVERSEAS_NATIONAL) + "))"
         lengths = meta.general_desc.possible_length or ()
         as_cc = "|".join(f"{cc}[0-9]{{{n}}}" for n in lengths)
@@ -175,10 +163,6 @@ def number_key(text: str, country: str | None) -> tuple[int | None, str | None]:
     s = text.strip()
     if not s:
         return None, "has no number"
-    if country == "FR" and len(s) == 10 and s[0] == "0" and s.isdigit():
-        overseas = FR_OVERSEAS_NATIONAL.get(s[1:4])
-        if overseas is not None:
-            return int(overseas + s[1:]), None
     fast = _fast_line(country)
     if fast is not None and s.isascii() and (s.isdigit() or (s[0] == "+" and s[1:].isdigit())):
         line, cc, groups = fast

@@ -23,6 +23,7 @@ import phonenumbers
 
 from rules.callerid import FR_CITATION, PREMIUM_TYPE_CITATION
 from rules.context import RuleContext
+from rules.location import law_country
 from rules.models import Finding, FindingVerdict, Purpose, presentation_allowed
 
 CLI_CITATION = (
@@ -426,7 +427,9 @@ def fr_canvassing(ctx: RuleContext) -> Iterable[Finding]:
     policy = ctx.policy.callerid
     canvassing = ctx.attempt.purpose is Purpose.TELEMARKETING
     national = parsed.national or ""
-    is_fr = cid.startswith("+33")
+    # A number of French law: the overseas departments' (+262, +590...) are written and
+    # allocated in France's plan too (ARCEP's 09475-09479 are theirs).
+    is_fr = law_country(parsed) == "FR"
     mobile = is_fr and national.startswith(policy.fr_mobile_prefixes)
     if mobile and (canvassing or ctx.attempt.is_campaign):
         yield Finding(

@@ -11,7 +11,7 @@ calls it - Ofcom's repeat-call lock as regulations.md 6.4 keys it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -129,7 +129,7 @@ def _window_start(ctx: RuleContext, rule: CapRule) -> datetime:
     if rule.calendar_days:
         back = timedelta(days=rule.window_hours // 24)
         for i, zone in enumerate(ctx.local.zones):
-            start = min(start, _midnight(ctx.local.moment(i).date() - back, zone, min))
+            start = min(start, _midnight(ctx.local.moment(i).date() - back, zone))
     return start
 
 
@@ -140,15 +140,16 @@ def _window_end(ctx: RuleContext, rule: CapRule, t: datetime) -> datetime:
     if rule.calendar_days:
         after = timedelta(days=rule.window_hours // 24 + 1)
         for zone in ctx.local.zones:
-            end = max(end, _midnight(t.astimezone(ZoneInfo(zone)).date() + after, zone, max))
+            end = max(end, _midnight(t.astimezone(ZoneInfo(zone)).date() + after, zone))
     return end
 
 
-def _midnight(day: date, zone: str, pick: Callable[..., datetime]) -> datetime:
-    """The start of `day` on `zone`'s clock, in UTC: of a midnight that a clock change
-    repeats or skips, the earlier or later reading as `pick` (min or max) says."""
-    local = datetime.combine(day, time(0), ZoneInfo(zone))
-    return pick(local.replace(fold=fold).astimezone(UTC) for fold in (0, 1))
+def _midnight(day: date, zone: str) -> datetime:
+    """The first instant of `day` on `zone`'s clock, in UTC. Where a clock change repeats
+    midnight, its first reading (fold 0); where it skips midnight (the Azores, Santiago,
+    Beirut...), fold 0 reads the skipped time on the old offset, which is the instant the
+    day began. Fold 1 there is an hour earlier, in the day before."""
+    return datetime.combine(day, time(0), ZoneInfo(zone)).astimezone(UTC)
 
 
 def _same_key(ctx: RuleContext, rule: CapRule, attempt: PriorAttempt) -> bool:

@@ -104,7 +104,8 @@ class CapRule:
     "number" counts every tenant's calls to the number (regulations.md 6.4 keys Ofcom's
     repeat-call lock on the number alone). `calendar_days`: the window is whole days on the
     callee's clock (France's "30 calendar days"): an attempt counts until the end of the
-    Nth day after its date, as a period of days ends.
+    Nth day after its date, as a period of days ends, and never for less than
+    `window_hours` (after a spring clock change the days can be an hour shorter).
     """
 
     name: str

@@ -736,6 +736,10 @@ async def test_an_optout_whose_argument_does_not_read_records_the_extension(
     with structlog.testing.capture_logs() as logs:
         fake = await call_the_real_guard(store, policy, FakeAsterisk(env))
     assert fake.set_variables["DIALGUARD_OPTOUT"] == "OK"
+    assert fake.set_variables["DIALGUARD_OPTOUT_REASON"] == (
+        "+61412777001 opted out of all calls from acme"
+        " (the extension's: the first argument '0412777001#' is not one)"
+    )
     rows = await store.fetchall("SELECT number, tenant FROM suppressions")
     assert [tuple(r) for r in rows] == [("+61412777001", "acme")]
     assert [e["arg"] for e in logs if e["event"] == "agi_optout_arg_unreadable"] == ["0412777001#"]

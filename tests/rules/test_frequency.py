@@ -174,6 +174,41 @@ def test_the_french_refusal_lock_is_60_days_on_the_callee_s_clock() -> None:
     assert lock(datetime(2026, 11, 4, 0, 0, tzinfo=PARIS)).verdict is FindingVerdict.ALLOW
 
 
+def test_a_calendar_lock_ends_at_the_day_s_first_instant_where_midnight_is_skipped_or_repeated() -> (
+    None
+):
+    # The Azores skip midnight in March and repeat it in October. The start of a day was
+    # taken an hour early where it is skipped (a whole extra day blocked) and at the second
+    # reading where it is repeated (an hour late).
+    azores = ZoneInfo("Atlantic/Azores")
+
+    def lock(refused: datetime, at: datetime) -> Finding:
+        prior = [PriorAttempt(refused, "acme", "a", None, "outcome", "r1", refused=True)]
+        attempt = CallAttempt(
+            FR,
+            "+61291234567",
+            at.astimezone(UTC),
+            tenant="acme",
+            campaign="roofing",
+            callee_timezone="Atlantic/Azores",
+        )
+        decision = decide(prepare(attempt, Policy()), Facts(attempts=tuple(prior)))
+        return next(f for f in decision.findings if f.rule == "frequency.fr-refusal-lock")
+
+    # Refused in the evening of 27 March: locked through 26 May, the 60th day after.
+    march = datetime(2026, 3, 27, 20, 0, tzinfo=azores)
+    assert lock(march, datetime(2026, 5, 26, 23, 0, tzinfo=azores)).verdict is FindingVerdict.BLOCK
+    assert lock(march, datetime(2026, 5, 27, 12, 0, tzinfo=azores)).verdict is FindingVerdict.ALLOW
+    # Refused on 25 August at noon: locked through 24 October; 25 October starts at the
+    # first of its two midnights, 00:00 UTC.
+    august = datetime(2026, 8, 25, 12, 0, tzinfo=azores)
+    blocked = lock(august, datetime(2026, 10, 24, 23, 30, tzinfo=azores))
+    assert blocked.verdict is FindingVerdict.BLOCK
+    assert "until 2026-10-25 00:00 UTC" in blocked.reason
+    after = datetime(2026, 10, 25, 0, 30, tzinfo=UTC)
+    assert lock(august, after).verdict is FindingVerdict.ALLOW
+
+
 def test_the_french_four_in_30_days_counts_calendar_days_across_the_clock_change() -> None:
     first = datetime(2026, 9, 30, 15, 0, tzinfo=PARIS)
     four = [

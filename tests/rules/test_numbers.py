@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from rules.numbers import (
     EMERGENCY_BY_REGION,
     EMERGENCY_SHORT_CODES,
+    FR_OVERSEAS_NATIONAL,
     clean_dial_string,
     is_emergency,
     parse_number,
@@ -166,3 +167,44 @@ def test_region_and_type_are_phonenumbers_own_for_every_example_number() -> None
         kind = names[phonenumbers.number_type(number)].lower()
         assert parsed.number_type == kind, e164
         assert parsed.valid == phonenumbers.is_valid_number(number), e164
+
+
+@pytest.mark.parametrize(
+    ("dialled", "e164", "country"),
+    [
+        ("0692123456", "+262692123456", "RE"),
+        ("06 92 12 34 56", "+262692123456", "RE"),
+        ("0269612345", "+262269612345", "YT"),
+        ("0596601234", "+596596601234", "MQ"),  # phonenumbers took it for a Paris line
+        ("0690001234", "+590690001234", "GP"),
+        ("0694201234", "+594694201234", "GF"),
+        ("0612345678", "+33612345678", "FR"),
+    ],
+)
+def test_a_french_overseas_number_in_france_s_national_form_is_the_department_s(
+    dialled: str, e164: str, country: str
+) -> None:
+    # Dialled from France as 0692 12 34 56, it was read as +33 692..., which does not exist
+    # (blocked as invalid), or as a metropolitan line on Paris time (0596...).
+    parsed = parse_number(dialled, "FR")
+    assert (parsed.e164, parsed.country, parsed.valid) == (e164, country, True)
+    assert parse_number("0692123456", "AU").e164 != "+262692123456"  # France's form only
+
+
+@pytest.mark.parametrize("region", ["RE", "YT", "GP", "MQ", "GF", "BL", "MF"])
+def test_every_overseas_department_s_numbers_are_in_the_french_form_table(region: str) -> None:
+    """Each department's fixed and mobile example numbers (phonenumbers' metadata) start
+    with a prefix of the table, under their own country code."""
+    for kind in (phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.MOBILE):
+        example = phonenumbers.example_number_for_type(region, kind)
+        national = str(example.national_number)
+        assert FR_OVERSEAS_NATIONAL.get(national[:3]) == str(example.country_code), (kind, national)
+
+
+@pytest.mark.parametrize(("prefix", "code"), sorted(FR_OVERSEAS_NATIONAL.items()))
+def test_each_prefix_of_the_french_form_table_is_a_department_s(prefix: str, code: str) -> None:
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE[int(code)]
+    samples = [prefix + f"{n:06d}" for n in range(0, 10**6, 7919)]
+    assert any(
+        phonenumbers.is_valid_number(phonenumbers.parse("+" + code + x, None)) for x in samples
+    ), regions

@@ -93,6 +93,9 @@ def test_reunion_s_own_holiday_is_kept() -> None:
         ("+33612345678", "FR-MAY", datetime(2027, 4, 27, 11), "Indian/Mayotte"),
         ("+33612345678", "FR-977", datetime(2027, 10, 9, 11), "America/St_Barthelemy"),
         ("+33612345678", "FR-978", datetime(2027, 5, 28, 11), "America/Marigot"),
+        ("+33612345678", "FR-988", datetime(2026, 9, 24, 11), "Pacific/Noumea"),
+        ("+33612345678", "FR-987", datetime(2026, 3, 5, 11), "Pacific/Tahiti"),
+        ("+33612345678", "FR-986", datetime(2026, 4, 28, 11), "Pacific/Wallis"),
     ],
 )
 def test_every_code_of_an_overseas_territory_keeps_its_holidays(
@@ -102,7 +105,7 @@ def test_every_code_of_an_overseas_territory_keeps_its_holidays(
     # (FR-974) named the holidays library's subdivision.
     at = day.replace(tzinfo=ZoneInfo(zone))
     holiday = finding(decide_at(number, at, region=region), "holiday")
-    assert holiday.verdict.value == "block" and "Abolition of Slavery" in holiday.reason
+    assert holiday.verdict.value == "block" and f"({zone})" in holiday.reason
 
 
 @pytest.mark.parametrize(
@@ -148,3 +151,24 @@ def test_lord_howe_island_is_one_of_an_australian_mobile_s_clocks(region: str | 
     )
     hours = finding(decide(prepare(attempt, Policy()), Facts()), "hours")
     assert hours.verdict.value == "block" and "(Australia/Lord_Howe)" in hours.reason
+
+
+@pytest.mark.parametrize(
+    ("caller_id", "verdict"),
+    [
+        ("+262947812345", "allow"),  # Réunion's 0947 8x xx xx, an overseas canvassing range
+        ("+590947512345", "allow"),
+        ("+33162000000", "allow"),
+        ("+262262123456", "block"),  # a Réunion landline: not a canvassing range
+    ],
+)
+def test_an_overseas_caller_id_in_the_canvassing_ranges_passes(
+    caller_id: str, verdict: str
+) -> None:
+    # Only +33 numbers were read in France's plan: the overseas ranges (09475-09479), which
+    # are dialled under the departments' codes, were blocked as outside every range.
+    at = datetime(2026, 7, 15, 10, 0, tzinfo=REUNION)  # a Wednesday
+    attempt = CallAttempt("+262692123456", caller_id, at, tenant="acme", campaign="spring")
+    decision = decide(prepare(attempt, Policy()), Facts())
+    found = next(f for f in decision.findings if f.rule == "callerid.fr_canvassing_range")
+    assert found.verdict.value == verdict, found.reason

@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 from dialguard.registers.blocks import BOM, FastRun, line_blocks, scan
 from dialguard.registers.readers import (
     FORMATS,
-    FR_OVERSEAS_NATIONAL,
     Format,
     Item,
     default_format,
@@ -112,29 +111,13 @@ def test_a_french_register_reads_overseas_numbers_written_in_national_form() -> 
     # "0692 12 34 56" is Réunion's; read as +33 692..., a number France does not have, it
     # was keyed where no call ever matched, and no line was reported. Both readers agree,
     # and the block scanner leaves such lines to the line reader.
-    lines = ["0692123456", "0690001234", "0694201234", "0696201234", "0612345678"]
-    keys = [262692123456, 590690001234, 594694201234, 596696201234, 33612345678]
+    lines = ["0692123456", "0690001234", "0694201234", "0596601234", "06 92 12 34 56", "0612345678"]
+    keys = [262692123456, 590690001234, 594694201234, 596596601234, 262692123456, 33612345678]
     data = "".join(line + "\n" for line in lines).encode()
     fast, bulk = _fast_items(FORMATS["plain"], data, "FR", 1 << 20)
     assert fast == _slow_items(FORMATS["plain"], data, "FR")
     assert [k for _, k, _ in accepted(fast)] == keys
-    assert bulk == [5]
-
-
-@pytest.mark.parametrize(("prefix", "cc"), sorted(FR_OVERSEAS_NATIONAL.items()))
-def test_the_overseas_prefixes_are_france_s_gaps_and_a_department_s_numbers(
-    prefix: str, cc: str
-) -> None:
-    """What phonenumbers' metadata says of each: no French number has it, and numbers of
-    the department on `cc` do."""
-    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE[int(cc)]
-    samples = ["0" + prefix + f"{n:06d}" for n in range(0, 10**6, 7919)]
-    assert not any(phonenumbers.is_valid_number(phonenumbers.parse(x, "FR")) for x in samples)
-    assert any(
-        phonenumbers.is_valid_number(phonenumbers.parse(x, region))
-        for x in samples
-        for region in regions
-    )
+    assert bulk == [6]
 
 
 def test_be_dncm_fills_registration_date() -> None:
