@@ -134,6 +134,11 @@ def _merge_rules(base: list[Any], override: list[Any]) -> list[Any]:
                 merged[table] = {**rules[index][table], **item[table]}
         if isinstance(merged.get("dates"), dict):
             merged["dates"] = {day: name for day, name in merged["dates"].items() if name != ""}
+        ages, kinds = merged.get("max_age_days"), item.get("accepts")
+        if "max_age_days" not in item and isinstance(ages, dict) and isinstance(kinds, list):
+            # A consent regime's new `accepts` keeps the pack's ages of the kinds it still
+            # accepts: Spain's express-written age must not refuse an override dropping it.
+            merged["max_age_days"] = {kind: days for kind, days in ages.items() if kind in kinds}
         rules[index] = merged
     return rules
 
@@ -479,11 +484,9 @@ def _regime(item: Mapping[str, Any], where: str, errors: list[str]) -> ConsentRe
 def _max_ages(
     value: object, accepts: frozenset[ConsentKind], where: str, errors: list[str]
 ) -> tuple[tuple[ConsentKind, int], ...]:
-    """`max_age_days = { express = 730 }`: days a consent of each kind counts for.
-
-    An age for a kind the regime does not accept is dropped: an override of `accepts` that
-    leaves out a kind the pack ages (express-written in Spain) must not be refused for a
-    key its author never wrote."""
+    """`max_age_days = { express = 730 }`: days a consent of each kind counts for, each
+    kind one the regime accepts (`merge` drops the pack's ages of kinds an override no
+    longer accepts)."""
     key = f"{where}.max_age_days"
     if not isinstance(value, dict):
         errors.append(f"{key}: must be a table of consent kinds and days, e.g. {{ express = 730 }}")
@@ -498,8 +501,10 @@ def _max_ages(
         if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 36500:
             errors.append(f"{key}.{kind}: must be a whole number of days, 1 to 36500")
             continue
-        if parsed in accepts:
-            ages.append((parsed, days))
+        if parsed not in accepts:
+            errors.append(f"{key}.{kind}: not a kind this regime accepts")
+            continue
+        ages.append((parsed, days))
     return tuple(ages)
 
 

@@ -152,6 +152,7 @@ def test_a_consent_regime_s_maximum_ages_are_checked() -> None:
         ({"express": 0}, "max_age_days.express: must be a whole number"),
         ({"express": "730"}, "max_age_days.express: must be a whole number"),
         ({"nonsense": 1}, "max_age_days.nonsense: not a consent kind"),
+        ({"ebr-purchase": 30}, "max_age_days.ebr-purchase: not a kind this regime accepts"),
         (730, "max_age_days: must be a table"),
     ):
         override = {"ES": {"consent": [{"name": "opt-in-2023", "max_age_days": bad}]}}
