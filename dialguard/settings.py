@@ -22,6 +22,7 @@ from rules import detectors as detector_rules
 from rules import jurisdictions as jurisdiction_rules
 from rules.detectors import DetectorPolicy
 from rules.facts import ConsentKind
+from rules.jurisdictions.loader import consent_kind_table
 from rules.jurisdictions.model import ATTEMPT_LOOKBACK
 from rules.location import is_zone
 from rules.models import Purpose, Verdict
@@ -449,27 +450,19 @@ _REGISTER_KEYS = {
 
 def _exemptions(
     value: Any, prefix: str, errors: list[str]
-) -> tuple[tuple[ConsentKind, int | None], ...] | None:
+) -> tuple[tuple[ConsentKind, int | None], ...]:
     """`exemptions = { express = true, ebr-purchase = 18 }`: the consent kinds that lift the
     register, each for as long as its record is in force (true) or that many months; `{}`:
     nothing lifts it. Replaces the shipped table (some of whose entries are [U])."""
     key = f"{prefix}.exemptions"
-    if not isinstance(value, dict):
-        errors.append(f"{key}: must be a table of consent kinds, e.g. {{ express = true }}")
-        return None
     found: list[tuple[ConsentKind, int | None]] = []
-    for kind, lasts in value.items():
-        try:
-            parsed = ConsentKind(kind)
-        except ValueError:
-            errors.append(f"{key}.{kind}: not a consent kind ({', '.join(ConsentKind)})")
-            continue
+    for kind, lasts in consent_kind_table(value, key, "{ express = true }", errors):
         if lasts is True:
-            found.append((parsed, None))
+            found.append((kind, None))
         elif isinstance(lasts, int) and not isinstance(lasts, bool) and 1 <= lasts <= 1200:
-            found.append((parsed, lasts))
+            found.append((kind, lasts))
         else:
-            errors.append(f"{key}.{kind}: must be true, or a number of months from 1 to 1200")
+            errors.append(f"{key}.{kind.value}: must be true, or a number of months from 1 to 1200")
     return tuple(found)
 
 

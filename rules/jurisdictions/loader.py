@@ -488,24 +488,32 @@ def _max_ages(
     kind one the regime accepts (`merge` drops the pack's ages of kinds an override no
     longer accepts)."""
     key = f"{where}.max_age_days"
-    if not isinstance(value, dict):
-        errors.append(f"{key}: must be a table of consent kinds and days, e.g. {{ express = 730 }}")
-        return ()
     ages: list[tuple[ConsentKind, int]] = []
-    for kind, days in value.items():
+    for kind, days in consent_kind_table(value, key, "{ express = 730 }", errors):
+        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 36500:
+            errors.append(f"{key}.{kind.value}: must be a whole number of days, 1 to 36500")
+        elif kind not in accepts:
+            errors.append(f"{key}.{kind.value}: not a kind this regime accepts")
+        else:
+            ages.append((kind, days))
+    return tuple(ages)
+
+
+def consent_kind_table(
+    value: object, key: str, example: str, errors: list[str]
+) -> list[tuple[ConsentKind, object]]:
+    """The entries of a settings table keyed by consent kind (`{ express = 730 }`), each
+    kind checked; an error for anything else, named by `key`."""
+    if not isinstance(value, dict):
+        errors.append(f"{key}: must be a table of consent kinds, e.g. {example}")
+        return []
+    entries: list[tuple[ConsentKind, object]] = []
+    for kind, item in value.items():
         try:
-            parsed = ConsentKind(kind)
+            entries.append((ConsentKind(kind), item))
         except ValueError:
             errors.append(f"{key}.{kind}: not a consent kind ({', '.join(ConsentKind)})")
-            continue
-        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 36500:
-            errors.append(f"{key}.{kind}: must be a whole number of days, 1 to 36500")
-            continue
-        if parsed not in accepts:
-            errors.append(f"{key}.{kind}: not a kind this regime accepts")
-            continue
-        ages.append((parsed, days))
-    return tuple(ages)
+    return entries
 
 
 def _region_codes(location: dict[str, Any], code: str, path: str, errors: list[str]) -> list[str]:
