@@ -82,7 +82,12 @@ def open_register_file(path: Path, block_bytes: int) -> Iterator[RegisterFile]:
     with ExitStack() as stack:
         raw: BinaryIO = stack.enter_context(path.open("rb"))
         size = os.fstat(raw.fileno()).st_size
-        kind = _packing(raw)
+        try:
+            kind = _packing(raw)
+        except OSError as exc:  # a file that opens and cannot be read (EIO)
+            raise RegisterFileError(
+                f"{path.name}: cannot be read ({exc.strerror or exc})"
+            ) from None
         if kind == "zip":
             yield _zip_member(path, raw, block_bytes, stack)
             return
@@ -173,6 +178,10 @@ def _blocks(path: Path, kind: str, text: _Reader, block_bytes: int) -> Iterator[
             block = text.read(block_bytes)
         except DECOMPRESS_ERRORS as exc:
             if kind == "plain":
+                if isinstance(exc, OSError):  # a disk or file that fails part-way (EIO)
+                    raise RegisterFileError(
+                        f"{path.name}: cannot be read ({exc.strerror or exc})"
+                    ) from None
                 raise
             raise RegisterFileError(f"{path.name}: not a readable {kind} file ({exc})") from None
         if not block:

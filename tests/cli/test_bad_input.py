@@ -505,6 +505,15 @@ def test_a_named_pipe_given_as_a_file_is_refused_at_once(run: Cli, tmp_path: Pat
     assert "is a pipe or a device, not a file" in done.stderr
 
 
+@pytest.mark.skipif(not Path("/proc/self/mem").exists(), reason="needs Linux's /proc")
+def test_a_register_file_that_opens_and_cannot_be_read_is_named(run: Cli) -> None:
+    # /proc/self/mem opens and fails every read (EIO): the import said "input/output
+    # error" without naming the file.
+    result = run("registry", "import", "/proc/self/mem", "--registry", "au-dncr")
+    assert result.exit_code == 2
+    assert one_line(result) == "dialguard: mem: cannot be read (Input/output error)\n"
+
+
 def test_an_ami_secret_file_under_home_is_read_from_home(run: Cli, tmp_path: Path) -> None:
     # `--ami-secret-file=~/secret` reaches dialguard with its `~`: no shell expands it there.
     home = tmp_path / "home"
