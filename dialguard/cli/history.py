@@ -227,6 +227,16 @@ def _number(raw: str, tenant: str | None, policy: Policy) -> str | str:
     return parsed.e164
 
 
+def _caller_id(raw: str, tenant: str, policy: Policy) -> str | None:
+    """A CDR's `src` as the guard reads a caller ID (E.164 when it parses in the tenant's
+    region, else as it is), as the AMI listener stores it: kept raw, `0291234567` was
+    flagged and suspended as `callerid:0291234567`, which no check matched, and counted
+    apart from `+61291234567` in the rotation detector."""
+    if not raw:
+        return None
+    return parse_number(raw, policy.region_for(tenant)).e164 or raw
+
+
 def _parse_csv(
     rows: Iterator[tuple[int, list[str]]],
     tenant: str | None,
@@ -323,7 +333,7 @@ def _parse_cdr(
                 linkedid=f.get("linkedid") or None,
                 number=number,
                 dialled=f["dst"],
-                caller_id=f["src"] or None,
+                caller_id=_caller_id(f["src"], row_tenant, policy),
                 tenant=row_tenant,
                 campaign=campaign,
                 started_at=started,

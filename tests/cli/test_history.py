@@ -145,6 +145,20 @@ def test_master_csv_rows_without_a_uniqueid_are_told_apart(
     assert (report["accepted"], report["added"]) == (len(rows), len(rows))
 
 
+def test_a_master_csv_caller_id_is_stored_as_the_guard_reads_it(
+    run, tmp_path: Path, fixtures_dir: Path
+) -> None:  # type: ignore[no-untyped-def]
+    # Kept as `0291234567`, it was flagged and suspended under a subject no check matched,
+    # and counted apart from +61291234567 by the rotation detector.
+    rows = dial_rows(fixtures_dir)
+    path = tmp_path / "Master.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([row[0], "0291234567", *row[2:]] for row in rows)
+    assert run("history", "import", str(path), "--tenant", "acme").exit_code == 0
+    log = json.loads(run("log", "--outcomes", "--json", "--limit", "100").output)
+    assert {e["caller_id"] for e in log} == {"+61291234567"}
+
+
 def test_csv_times_without_an_offset_are_utc_and_unknown_columns_are_named(
     run, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
