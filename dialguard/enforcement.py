@@ -6,13 +6,13 @@ and `sweep(now)` is what the daemon runs every minute. Cost per outcome is bound
 - the breach check (suppressed or registered number) runs for that one call, immediately, so
   a campaign that breaches is suspended before its next check;
 - the other detectors run over the outcome's tenant for their own windows (the widest short
-  window, 24 h by default), at most once per `debounce` of call time per tenant, and, on
+  window, 144 h by default: a hold after an abandoned call reads two), at most once per `debounce` of call time per tenant, and, on
   the machine's clock, at most a `COST_SHARE`-th of the time: a busy tenant's window costs
   seconds, and the checks need the CPU more than a flag needs to be early. The sweep picks
   up what a debounced burst left;
-- the 30-day abandoned-call rate is read for the outcome's campaign only when the outcome is
-  an abandoned call (only those can raise the rate), and by the sweep for campaigns that
-  abandoned a call in the window.
+- the 30-day abandoned-call rate is read for the outcome's campaign (or its tenant's calls
+  without one) only when the outcome is an abandoned call (only those can raise the rate),
+  and by the sweep for the campaigns and tenants that abandoned a call in the window.
 
 A suspension is a row in `suspensions`; `Store.facts_for` reads it on every check, so the next
 call of a suspended tenant, campaign or caller ID is blocked (`suspension.*`). A finding
@@ -114,7 +114,7 @@ class Enforcer:
                 await _release(window)
             ended = self.timer()
             self._not_before[key] = ended + (COST_SHARE - 1) * (ended - started)
-        if outcome.abandoned and outcome.campaign:
+        if outcome.abandoned:  # the campaign's rate, or the tenant's calls without one
             span = self.detectors.get("abandoned_rate").lookback
             with FULL_COLLECTIONS.deferred():
                 window = await self.flags.outcomes_for_campaign(

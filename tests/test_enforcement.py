@@ -190,6 +190,34 @@ async def test_an_ordinary_campaign_raises_no_flag(store: Store, policy: Policy)
     assert await open_flags(store) == {}
 
 
+async def test_a_call_centre_s_calls_without_a_campaign_have_an_abandoned_rate(
+    store: Store, policy: Policy
+) -> None:
+    # regulations.md 3.2 measures it "per campaign or per call centre": calls without a
+    # campaign were never measured, by the sweep or when an abandoned one was recorded.
+    start = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+    outcomes = [
+        CallOutcome(
+            call_id=f"cc{i}",
+            number=f"+44207{1_000_000 + 7919 * i:07d}",
+            caller_id="+442079460000",
+            tenant="acme",
+            campaign=None,
+            started_at=start + timedelta(minutes=5 * i),
+            answered_at=start + timedelta(minutes=5 * i, seconds=5),
+            ended_at=start + timedelta(minutes=5 * i, seconds=65),
+            disposition="ANSWERED",
+            billsec=60,
+            abandoned=i < 5,
+        )
+        for i in range(25)
+    ]
+    enforcer = judging_every_outcome(store, policy)
+    await replay(store, enforcer, outcomes)
+    flags = await open_flags(store)
+    assert len(flags[("tenant:acme", "abandoned_rate")]) == 5, flags
+
+
 async def opted_out_and_called(store: Store) -> CallOutcome:
     """acme's callee +61400000009 opted out three days ago; campaign winter calls them now."""
     await store.add_suppression(

@@ -138,14 +138,20 @@ class FlagStore:
         return await outcomes_from_rows(rows)
 
     async def outcomes_for_campaign(
-        self, tenant: str | None, campaign: str, start: datetime, end: datetime
+        self, tenant: str | None, campaign: str | None, start: datetime, end: datetime
     ) -> list[CallOutcome]:
+        """A campaign's outcomes, or (`campaign` None) the tenant's calls without one."""
         where = "tenant IS NULL" if tenant is None else "tenant = ?"
         params: list[Any] = [] if tenant is None else [tenant]
+        if campaign is None:
+            where += " AND campaign IS NULL"
+        else:
+            where += " AND campaign = ?"
+            params.append(campaign)
         rows = await self.store.fetchall(
-            f"SELECT * FROM outcomes WHERE {where} AND campaign = ? AND started_at >= ?"
+            f"SELECT * FROM outcomes WHERE {where} AND started_at >= ?"
             " AND started_at <= ? ORDER BY call_id",
-            [*params, campaign, to_epoch(start), to_epoch(end)],
+            [*params, to_epoch(start), to_epoch(end)],
         )
         return await outcomes_from_rows(rows)
 
@@ -184,10 +190,12 @@ class FlagStore:
 
     async def campaigns_with_abandoned(
         self, start: datetime, end: datetime
-    ) -> list[tuple[str | None, str]]:
+    ) -> list[tuple[str | None, str | None]]:
+        """The (tenant, campaign) with an abandoned call in the span; campaign None for a
+        tenant's calls without one."""
         rows = await self.store.fetchall(
             "SELECT DISTINCT tenant, campaign FROM outcomes WHERE started_at >= ?"
-            " AND started_at <= ? AND abandoned = 1 AND campaign IS NOT NULL",
+            " AND started_at <= ? AND abandoned = 1",
             (to_epoch(start), to_epoch(end)),
         )
         return [(row["tenant"], row["campaign"]) for row in rows]
