@@ -95,9 +95,7 @@ def short_calls(
     short_s = settings.value("short_seconds")
     max_ratio = settings.value("max_ratio")
     findings = []
-    for cid, calls in sorted(
-        group_by(in_window(outcomes, now, span), lambda o: o.caller_id).items()
-    ):
+    for subject, whose, calls in _callers(in_window(outcomes, now, span)):
         if len(calls) < settings.count("min_attempts"):
             continue  # the small-sample guard: too few attempts to judge
         answered = [c for c in calls if c.answered]
@@ -109,18 +107,31 @@ def short_calls(
             findings.append(
                 make_finding(
                     settings,
-                    f"callerid:{cid}",
+                    subject,
                     now,
                     span,
                     ratio,
                     max_ratio,
                     short,
-                    f"{len(short)} of {len(answered)} answered calls from {cid} "
+                    f"{len(short)} of {len(answered)} answered calls {whose} "
                     f"({ratio:.1%}) lasted under {short_s:g} s in {span_text(span)}, "
                     f"above the {max_ratio:.0%} allowed",
                 )
             )
     return findings
+
+
+def _callers(window: Sequence[CallOutcome]) -> list[tuple[str, str, list[CallOutcome]]]:
+    """(subject, "from X" / "by X", calls) for each caller ID, and for each campaign (or
+    tenant without one): a caller that withholds its number, or spreads its calls over
+    several, is judged too. Keyed on the caller ID alone, withheld calls were dropped and
+    five caller IDs each stayed under the minimum sample."""
+    by_cid = group_by(window, lambda o: o.caller_id)
+    by_scope = group_by(window, scope_subject)
+    return [
+        *((f"callerid:{cid}", f"from {cid}", calls) for cid, calls in sorted(by_cid.items())),
+        *((subject, f"by {subject}", calls) for subject, calls in sorted(by_scope.items())),
+    ]
 
 
 def answer_profile(
@@ -133,25 +144,22 @@ def answer_profile(
     min_asr = settings.value("min_asr")
     min_acd = settings.value("min_acd_seconds")
     findings = []
-    for cid, calls in sorted(
-        group_by(in_window(outcomes, now, span), lambda o: o.caller_id).items()
-    ):
+    for subject, whose, calls in _callers(in_window(outcomes, now, span)):
         if len(calls) < settings.count("min_attempts"):
             continue
         answered = [c for c in calls if c.answered]
         asr = len(answered) / len(calls)
         durations = [t for c in answered if (t := talk_seconds_of(c)) is not None]
         acd = sum(durations) / len(durations) if durations else None
-        subject = f"callerid:{cid}"
         if asr < min_asr:
             detail = (
-                f"only {len(answered)} of {len(calls)} calls from {cid} were answered "
+                f"only {len(answered)} of {len(calls)} calls {whose} were answered "
                 f"({asr:.1%}) in {span_text(span)}, below the {min_asr:.0%} expected"
             )
             findings.append(make_finding(settings, subject, now, span, asr, min_asr, calls, detail))
         elif acd is not None and acd < min_acd:
             detail = (
-                f"answered calls from {cid} lasted {acd:.1f} s on average in "
+                f"answered calls {whose} lasted {acd:.1f} s on average in "
                 f"{span_text(span)}, below the {min_acd:g} s expected"
             )
             findings.append(

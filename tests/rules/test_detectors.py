@@ -108,11 +108,33 @@ def test_short_calls_at_exactly_20_percent_of_100_is_not_flagged() -> None:
 
 
 def test_short_calls_above_20_percent_of_100_is_flagged_on_the_caller_id() -> None:
-    [finding] = run("short_calls", _short_mix(100, 21))
-    assert finding.subject == "callerid:+61291234567"
-    assert finding.measured == pytest.approx(0.21)
-    assert finding.threshold == pytest.approx(0.20)
-    assert len(finding.evidence) == 21
+    findings = run("short_calls", _short_mix(100, 21))
+    # The caller ID, and the campaign answerable for it.
+    assert [f.subject for f in findings] == ["callerid:+61291234567", "campaign:acme/spring"]
+    for finding in findings:
+        assert finding.measured == pytest.approx(0.21)
+        assert finding.threshold == pytest.approx(0.20)
+        assert len(finding.evidence) == 21
+
+
+@pytest.mark.parametrize("caller_ids", [[""], [f"+6129123456{n}" for n in range(5)]])
+def test_short_calls_withheld_or_spread_over_caller_ids_are_flagged_on_the_campaign(
+    caller_ids: list[str],
+) -> None:
+    # Keyed on the caller ID alone, withheld calls were dropped, and five caller IDs of 90
+    # calls each stayed under the 100-call sample: 450 one-second calls raised nothing.
+    calls = [
+        call(
+            i,
+            f"+614{10_000_000 + 37 * i:08d}",
+            caller_id=caller_ids[i % len(caller_ids)] or None,
+            billsec=1,
+        )  # type: ignore[arg-type]
+        for i in range(450 if len(caller_ids) > 1 else 120)
+    ]
+    findings = run("short_calls", calls)
+    assert [f.subject for f in findings] == ["campaign:acme/spring"]
+    assert run("answer_profile", calls)[-1].subject == "campaign:acme/spring"
 
 
 def test_short_calls_small_sample_guard_holds_at_99_attempts() -> None:
@@ -126,15 +148,16 @@ def test_short_call_boundary_is_6_seconds() -> None:
 
 def test_answer_profile_flags_a_low_answer_seizure_ratio() -> None:
     calls = [call(i, f"+6140000{i:04d}", answered=i < 9) for i in range(100)]
-    [finding] = run("answer_profile", calls)
-    assert finding.measured == pytest.approx(0.09)
+    [by_caller_id, by_campaign] = run("answer_profile", calls)
+    assert by_caller_id.measured == by_campaign.measured == pytest.approx(0.09)
     calls = [call(i, f"+6140000{i:04d}", answered=i < 10) for i in range(100)]
     assert run("answer_profile", calls) == []
 
 
 def test_answer_profile_flags_a_short_average_duration() -> None:
-    [finding] = run("answer_profile", [call(i, f"+6140000{i:04d}", billsec=9) for i in range(100)])
-    assert "average" in finding.detail and finding.measured == 9
+    findings = run("answer_profile", [call(i, f"+6140000{i:04d}", billsec=9) for i in range(100)])
+    assert [f.subject for f in findings] == ["callerid:+61291234567", "campaign:acme/spring"]
+    assert all("average" in f.detail and f.measured == 9 for f in findings)
 
 
 # -- abandoned calls ------------------------------------------------------------------------
