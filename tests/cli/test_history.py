@@ -134,13 +134,18 @@ def test_a_master_csv_call_is_stored_under_the_id_the_ami_listener_uses(
     assert {e["call_id"] for e in log} == {row[16] for row in dial_rows(fixtures_dir)}
 
 
+def master_csv_of(path: Path, rows: list[list[str]]) -> Path:
+    """A Master.csv holding `rows`."""
+    with path.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
+    return path
+
+
 def test_master_csv_rows_without_a_uniqueid_are_told_apart(
     run, tmp_path: Path, fixtures_dir: Path
 ) -> None:  # type: ignore[no-untyped-def]
     rows = dial_rows(fixtures_dir)
-    path = tmp_path / "Master.csv"
-    with path.open("w", newline="", encoding="utf-8") as f:
-        csv.writer(f).writerows([*row[:16], ""] for row in rows)  # without loguniqueid
+    path = master_csv_of(tmp_path / "Master.csv", [[*row[:16], ""] for row in rows])
     report = json.loads(run("history", "import", str(path), "--tenant", "acme", "--json").output)
     assert (report["accepted"], report["added"]) == (len(rows), len(rows))
 
@@ -150,10 +155,8 @@ def test_a_master_csv_caller_id_is_stored_as_the_guard_reads_it(
 ) -> None:  # type: ignore[no-untyped-def]
     # Kept as `0291234567`, it was flagged and suspended under a subject no check matched,
     # and counted apart from +61291234567 by the rotation detector.
-    rows = dial_rows(fixtures_dir)
-    path = tmp_path / "Master.csv"
-    with path.open("w", newline="", encoding="utf-8") as f:
-        csv.writer(f).writerows([row[0], "0291234567", *row[2:]] for row in rows)
+    rows = [[row[0], "0291234567", *row[2:]] for row in dial_rows(fixtures_dir)]
+    path = master_csv_of(tmp_path / "Master.csv", rows)
     assert run("history", "import", str(path), "--tenant", "acme").exit_code == 0
     log = json.loads(run("log", "--outcomes", "--json", "--limit", "100").output)
     assert {e["caller_id"] for e in log} == {"+61291234567"}
