@@ -118,7 +118,7 @@ def short_calls(
                     f"above the {max_ratio:.0%} allowed",
                 )
             )
-    return findings
+    return _tenants_flagged_only(findings)
 
 
 def _callers(window: Sequence[CallOutcome]) -> list[tuple[str, str, list[CallOutcome]]]:
@@ -165,7 +165,7 @@ def answer_profile(
             findings.append(
                 make_finding(settings, subject, now, span, acd, min_acd, answered, detail)
             )
-    return findings
+    return _tenants_flagged_only(findings)
 
 
 def _callee_country(number: str | None) -> str:
@@ -217,7 +217,7 @@ def abandoned_rate(
                 )
         if candidates:  # one flag per subject: the worst rate
             findings.append(max(candidates, key=lambda f: (f.measured, f.detail)))
-    return findings
+    return _tenants_flagged_only(findings)
 
 
 def _no_answer(outcome: CallOutcome) -> bool:
@@ -465,15 +465,16 @@ def breach(
             detail,
             (c.number for c in calls if c.number),
         )
-        if subject.startswith("tenant:"):
-            # A person's call without a campaign: flag it, do not suspend the whole tenant.
-            finding = _replace_action(finding, Action.FLAG)
         findings.append(finding)
-    return findings
+    return _tenants_flagged_only(findings)
 
 
-def _replace_action(finding: FlagFinding, action: Action) -> FlagFinding:
-    return replace(finding, action=action)
+def _tenants_flagged_only(findings: list[FlagFinding]) -> list[FlagFinding]:
+    """Findings on a whole tenant (its calls without a campaign, a person's among them) are
+    flagged, never suspended, whatever the detector's action: an operator decides that."""
+    return [
+        replace(f, action=Action.FLAG) if f.subject.startswith("tenant:") else f for f in findings
+    ]
 
 
 def accumulate(

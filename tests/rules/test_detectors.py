@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -135,6 +136,25 @@ def test_short_calls_withheld_or_spread_over_caller_ids_are_flagged_on_the_campa
     findings = run("short_calls", calls)
     assert [f.subject for f in findings] == ["campaign:acme/spring"]
     assert run("answer_profile", calls)[-1].subject == "campaign:acme/spring"
+
+
+def test_a_suspending_short_calls_suspends_a_campaign_and_only_flags_a_whole_tenant() -> None:
+    # Calls without a campaign are the tenant's, a person's among them: as for a breach, an
+    # operator decides on suspending the whole tenant.
+    policy, errors = from_settings({"short_calls": {"action": "suspend"}})
+    assert errors == []
+    mix = _short_mix(100, 50)
+    with_campaign = run_detectors(mix, NOW, policy, EMPTY, only=["short_calls"])
+    assert {f.subject: f.action for f in with_campaign} == {
+        "callerid:+61291234567": Action.SUSPEND,
+        "campaign:acme/spring": Action.SUSPEND,
+    }
+    without = [replace(c, campaign=None) for c in mix]
+    findings = run_detectors(without, NOW, policy, EMPTY, only=["short_calls"])
+    assert {f.subject: f.action for f in findings} == {
+        "callerid:+61291234567": Action.SUSPEND,
+        "tenant:acme": Action.FLAG,
+    }
 
 
 def test_short_calls_small_sample_guard_holds_at_99_attempts() -> None:
