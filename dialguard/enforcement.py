@@ -6,7 +6,7 @@ and `sweep(now)` is what the daemon runs every minute. Cost per outcome is bound
 - the breach check (suppressed or registered number) runs for that one call, immediately, so
   a campaign that breaches is suspended before its next check;
 - the other detectors run over the outcome's tenant for their own windows (the widest short
-  window, 144 h by default: a hold after an abandoned call reads two), at most once per `debounce` of call time per tenant, and, on
+  window, 72 h by default), at most once per `debounce` of call time per tenant, and, on
   the machine's clock, at most a `COST_SHARE`-th of the time: a busy tenant's window costs
   seconds, and the checks need the CPU more than a flag needs to be early. The sweep picks
   up what a debounced burst left;

@@ -403,15 +403,13 @@ def repeat_after_abandoned(
     window = [o for o in in_window(outcomes, now, hold * 2) if _callee_country(o.number) == "UK"]
     offending: dict[str, list[CallOutcome]] = defaultdict(list)
     callees: dict[str, set[str]] = defaultdict(set)
-    # Keyed on the number, whoever called it (regulations.md 6.4, as the GB cap is): another
-    # tenant's abandoned call locks the number too.
-    by_callee = _by_number(window)
-    for number, calls in sorted_in_steps(by_callee.items(), key=itemgetter(0)):
+    by_callee = _by_tenant_and_number(window)
+    for (_tenant, number), calls in sorted_in_steps(by_callee.items(), key=itemgetter(0)):
         abandoned_at = [t for c in calls if c.abandoned and (t := outcome_time(c)) is not None]
         for later in calls:
             t_later = outcome_time(later)
-            if t_later is None or t_later < end - hold:
-                continue
+            if t_later is None or t_later < end - hold or not later.campaign:
+                continue  # a call without a campaign is a person's: a live operator
             causes = [t for t in abandoned_at if t < t_later <= t + hold]
             if causes:
                 subject = scope_subject(later)
@@ -430,11 +428,13 @@ def repeat_after_abandoned(
     return findings
 
 
-def _by_number(outcomes: Iterable[CallOutcome]) -> dict[str, list[CallOutcome]]:
-    groups: dict[str, list[CallOutcome]] = defaultdict(list)
+def _by_tenant_and_number(
+    outcomes: Iterable[CallOutcome],
+) -> dict[tuple[str, str], list[CallOutcome]]:
+    groups: dict[tuple[str, str], list[CallOutcome]] = defaultdict(list)
     for o in outcomes:
         if o.number is not None:
-            groups[o.number].append(o)
+            groups[(tenant_of(o), o.number)].append(o)
     return groups
 
 

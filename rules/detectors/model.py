@@ -82,9 +82,6 @@ class DetectorSpec:
     action: Action = Action.FLAG
     enabled: bool = True
     unverified: bool = False
-    # How many of its widest window the detector reads back: a hold after an event judges
-    # calls in the window against events up to a hold before it (2).
-    reads_windows: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +111,7 @@ class DetectorSettings:
 
     @property
     def lookback(self) -> timedelta:
-        """The widest stretch of past outcomes this detector reads (what the enforcer's
-        sweep fetches and retention keeps)."""
+        """The widest stretch of past outcomes this detector reads."""
         spans = [timedelta(hours=v) for k, v in self.values.items() if k.endswith("_hours")]
         spans += [timedelta(days=v) for k, v in self.values.items() if k.endswith("_days")]
-        return max(spans, default=timedelta(0)) * self.spec.reads_windows
+        return max(spans, default=timedelta(0))

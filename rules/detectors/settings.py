@@ -156,9 +156,6 @@ SPECS: Mapping[str, DetectorSpec] = {
             Basis.LAW,
             {"hold_hours": _window(72, "hours after an abandoned call")},
             unverified=True,
-            # Calls in the last `hold_hours`, against abandoned calls up to `hold_hours`
-            # before them: the sweep fetched one hold only, and missed the older ones.
-            reads_windows=2,
         ),
         DetectorSpec(
             "breach",

