@@ -94,44 +94,54 @@ def short_calls(
     span = settings.hours("window_hours")
     short_s = settings.value("short_seconds")
     max_ratio = settings.value("max_ratio")
-    findings = []
-    for subject, whose, calls in _callers(in_window(outcomes, now, span)):
+
+    def judge(subject: str, whose: str, calls: list[CallOutcome]) -> FlagFinding | None:
         if len(calls) < settings.count("min_attempts"):
-            continue  # the small-sample guard: too few attempts to judge
+            return None  # the small-sample guard: too few attempts to judge
         answered = [c for c in calls if c.answered]
         short = [c for c in answered if (t := talk_seconds_of(c)) is not None and t < short_s]
-        if not answered:
-            continue
+        if not answered or len(short) / len(answered) <= max_ratio:
+            return None
         ratio = len(short) / len(answered)
-        if ratio > max_ratio:
-            findings.append(
-                make_finding(
-                    settings,
-                    subject,
-                    now,
-                    span,
-                    ratio,
-                    max_ratio,
-                    short,
-                    f"{len(short)} of {len(answered)} answered calls {whose} "
-                    f"({ratio:.1%}) lasted under {short_s:g} s in {span_text(span)}, "
-                    f"above the {max_ratio:.0%} allowed",
-                )
-            )
+        return make_finding(
+            settings,
+            subject,
+            now,
+            span,
+            ratio,
+            max_ratio,
+            short,
+            f"{len(short)} of {len(answered)} answered calls {whose} "
+            f"({ratio:.1%}) lasted under {short_s:g} s in {span_text(span)}, "
+            f"above the {max_ratio:.0%} allowed",
+        )
+
+    return _by_caller(in_window(outcomes, now, span), judge)
+
+
+Judge = Callable[[str, str, list[CallOutcome]], "FlagFinding | None"]
+
+
+def _by_caller(window: Sequence[CallOutcome], judge: Judge) -> list[FlagFinding]:
+    """`judge` each caller ID's calls, then each campaign's (or tenant's without one) that
+    no flagged caller ID explains: a caller that withholds its number, or spreads its calls
+    over several, is judged too. Keyed on the caller ID alone, withheld calls were dropped
+    and five caller IDs each stayed under the minimum sample. A campaign is not flagged
+    again for the calls of a caller ID flagged already. Findings on a whole tenant are
+    flagged only (`_tenants_flagged_only`)."""
+    findings: list[FlagFinding] = []
+    flagged: set[str] = set()
+    for cid, calls in sorted(group_by(window, lambda o: o.caller_id).items()):
+        found = judge(f"callerid:{cid}", f"from {cid}", calls)
+        if found is not None:
+            findings.append(found)
+            flagged.add(cid)
+    rest = [o for o in window if o.caller_id not in flagged]
+    for subject, calls in sorted(group_by(rest, scope_subject).items()):
+        found = judge(subject, f"by {subject}", calls)
+        if found is not None:
+            findings.append(found)
     return _tenants_flagged_only(findings)
-
-
-def _callers(window: Sequence[CallOutcome]) -> list[tuple[str, str, list[CallOutcome]]]:
-    """(subject, "from X" / "by X", calls) for each caller ID, and for each campaign (or
-    tenant without one): a caller that withholds its number, or spreads its calls over
-    several, is judged too. Keyed on the caller ID alone, withheld calls were dropped and
-    five caller IDs each stayed under the minimum sample."""
-    by_cid = group_by(window, lambda o: o.caller_id)
-    by_scope = group_by(window, scope_subject)
-    return [
-        *((f"callerid:{cid}", f"from {cid}", calls) for cid, calls in sorted(by_cid.items())),
-        *((subject, f"by {subject}", calls) for subject, calls in sorted(by_scope.items())),
-    ]
 
 
 def answer_profile(
@@ -143,10 +153,10 @@ def answer_profile(
     span = settings.hours("window_hours")
     min_asr = settings.value("min_asr")
     min_acd = settings.value("min_acd_seconds")
-    findings = []
-    for subject, whose, calls in _callers(in_window(outcomes, now, span)):
+
+    def judge(subject: str, whose: str, calls: list[CallOutcome]) -> FlagFinding | None:
         if len(calls) < settings.count("min_attempts"):
-            continue
+            return None
         answered = [c for c in calls if c.answered]
         asr = len(answered) / len(calls)
         durations = [t for c in answered if (t := talk_seconds_of(c)) is not None]
@@ -156,16 +166,16 @@ def answer_profile(
                 f"only {len(answered)} of {len(calls)} calls {whose} were answered "
                 f"({asr:.1%}) in {span_text(span)}, below the {min_asr:.0%} expected"
             )
-            findings.append(make_finding(settings, subject, now, span, asr, min_asr, calls, detail))
-        elif acd is not None and acd < min_acd:
+            return make_finding(settings, subject, now, span, asr, min_asr, calls, detail)
+        if acd is not None and acd < min_acd:
             detail = (
                 f"answered calls {whose} lasted {acd:.1f} s on average in "
                 f"{span_text(span)}, below the {min_acd:g} s expected"
             )
-            findings.append(
-                make_finding(settings, subject, now, span, acd, min_acd, answered, detail)
-            )
-    return _tenants_flagged_only(findings)
+            return make_finding(settings, subject, now, span, acd, min_acd, answered, detail)
+        return None
+
+    return _by_caller(in_window(outcomes, now, span), judge)
 
 
 def _callee_country(number: str | None) -> str:
