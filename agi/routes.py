@@ -386,20 +386,23 @@ def _optout_number(request: AgiRequest, ctx: RouteContext, tenant: str) -> tuple
     extension = (request.get("agi_extension") or "").strip()
     raw = destination_of(request)
     parsed = ctx.service.normalize(raw, tenant)
-    if parsed.e164 is None and raw == first and extension and extension != first:
-        fallback = ctx.service.normalize(extension, tenant)
-        if fallback.e164 is not None:
-            log.warning("agi_optout_arg_unreadable", arg=shorten(first), used="agi_extension")
-            return fallback, f"the extension's: the first argument {shorten(first)!r} is not one"
     if parsed.e164 is not None:
         return parsed, ""
-    if first and extension and first != extension:
-        other = ctx.service.normalize(extension, tenant) if raw == first else parsed
-        return parsed, (
-            f"the first argument {shorten(first)!r} is not a number to opt out, and the"
-            f" extension {shorten(extension)!r} {other.problem or 'cannot be read'}"
-        )
-    return parsed, f"the number {shorten(raw)!r} {parsed.problem or 'cannot be read'}"
+    if not first or not extension or first == extension:
+        return parsed, f"the number {shorten(raw)!r} {parsed.problem or 'cannot be read'}"
+    # Both were there: `raw` is the argument (then try the extension) or the extension.
+    on_extension = parsed
+    if raw == first:
+        on_extension = ctx.service.normalize(extension, tenant)
+        if on_extension.e164 is not None:
+            log.warning("agi_optout_arg_unreadable", arg=shorten(first), used="agi_extension")
+            return on_extension, (
+                f"the extension's: the first argument {shorten(first)!r} is not one"
+            )
+    return parsed, (
+        f"the first argument {shorten(first)!r} is not a number to opt out, and the"
+        f" extension {shorten(extension)!r} {on_extension.problem or 'cannot be read'}"
+    )
 
 
 async def _until_durable(service: GuardService, entry: SuppressionEntry) -> None:

@@ -85,9 +85,7 @@ def open_register_file(path: Path, block_bytes: int) -> Iterator[RegisterFile]:
         try:
             kind = _packing(raw)
         except OSError as exc:  # a file that opens and cannot be read (EIO)
-            raise RegisterFileError(
-                f"{path.name}: cannot be read ({exc.strerror or exc})"
-            ) from None
+            raise _unreadable(path, exc) from None
         if kind == "zip":
             yield _zip_member(path, raw, block_bytes, stack)
             return
@@ -171,6 +169,10 @@ def _zip_member(path: Path, raw: BinaryIO, block_bytes: int, stack: ExitStack) -
     )
 
 
+def _unreadable(path: Path, exc: OSError) -> RegisterFileError:
+    return RegisterFileError(f"{path.name}: cannot be read ({exc.strerror or exc})")
+
+
 def _blocks(path: Path, kind: str, text: _Reader, block_bytes: int) -> Iterator[bytes]:
     """The blocks of `text`, a damaged archive reported in one line."""
     while True:
@@ -179,9 +181,7 @@ def _blocks(path: Path, kind: str, text: _Reader, block_bytes: int) -> Iterator[
         except DECOMPRESS_ERRORS as exc:
             if kind == "plain":
                 if isinstance(exc, OSError):  # a disk or file that fails part-way (EIO)
-                    raise RegisterFileError(
-                        f"{path.name}: cannot be read ({exc.strerror or exc})"
-                    ) from None
+                    raise _unreadable(path, exc) from None
                 raise
             raise RegisterFileError(f"{path.name}: not a readable {kind} file ({exc})") from None
         if not block:

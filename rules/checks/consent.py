@@ -48,7 +48,7 @@ def _regime(ctx: RuleContext, label: str, regime: ConsentRegime) -> Finding:
     consent = next((c for c in in_force if not regime.too_old(c.kind, c.granted_at, at)), None)
     if consent is None and in_force:
         stale = in_force[0]  # the most recent: every other is older still
-        days = dict(regime.max_age_days)[stale.kind]
+        days = regime.max_age(stale.kind)
         return Finding(
             rid,
             FindingVerdict.BLOCK,

@@ -100,9 +100,9 @@ def short_calls(
             return None  # the small-sample guard: too few attempts to judge
         answered = [c for c in calls if c.answered]
         short = [c for c in answered if (t := talk_seconds_of(c)) is not None and t < short_s]
-        if not answered or len(short) / len(answered) <= max_ratio:
+        ratio = len(short) / len(answered) if answered else 0.0
+        if ratio <= max_ratio:
             return None
-        ratio = len(short) / len(answered)
         return make_finding(
             settings,
             subject,

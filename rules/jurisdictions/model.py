@@ -139,9 +139,13 @@ class ConsentRegime:
     unverified: bool = False
     max_age_days: tuple[tuple[ConsentKind, int], ...] = ()  # (kind, days): hashable
 
+    def max_age(self, kind: ConsentKind) -> int | None:
+        """The days a consent of `kind` counts for, or None for as long as it is in force."""
+        return next((days for aged, days in self.max_age_days if aged is kind), None)
+
     def too_old(self, kind: ConsentKind, granted_at: datetime, at: datetime) -> bool:
         """A consent of `kind` given at `granted_at` no longer counts at `at`."""
-        days = dict(self.max_age_days).get(kind)
+        days = self.max_age(kind)
         return days is not None and at >= granted_at + timedelta(days=days)
 
     def in_force(self, day: date) -> bool:
