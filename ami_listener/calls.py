@@ -20,7 +20,7 @@ How a call is read from the events (as the Asterisk 22 recordings show them):
   never read: its `Cause` is a bitmask, not Q.850.
 
 Outcomes are emitted when the call ends, and again (merged) when later information arrives
-for it (a late `Cdr`, a `DialguardAbandoned` mark) only if that changes the record, so a
+for it (a late `Cdr`, a `DialguardAbandoned` or `DialguardAmd` mark) only if that changes the record, so a
 replayed stream never produces a different or doubled record. Calls whose end never arrives
 are closed by `sweep(now)` after `stale_after`.
 
@@ -46,6 +46,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 
 from ami_listener.events import (
     AbandonMark,
+    AmdMark,
     Event,
     header_value,
     parse_chanvariables,
@@ -107,6 +108,7 @@ class _Attempt:
     cause_txt: str | None = None
     cdr: _Cdr | None = None
     abandoned: bool = False
+    amd: str | None = None  # AMDSTATUS from DialguardAmd
     rejected: bool = False
     legs: list[str] = field(default_factory=list)  # Local hops it dialled on through
     targets: set[str] = field(default_factory=set)  # the channels it dialled, by name
@@ -148,6 +150,7 @@ class _Attempt:
             cause_txt=self.cause_txt,
             billsec=billsec,
             abandoned=self.abandoned,
+            amd=self.amd,
         )
 
 
@@ -487,9 +490,12 @@ class CallTracker:
 
     def _on_user_event(self, event: Mapping[str, object], at: datetime) -> list[CallOutcome]:
         mark = parse_user_event(event)
-        if not isinstance(mark, AbandonMark):
-            return []
-        return self._mark_abandoned(mark, at)
+        if isinstance(mark, AbandonMark):
+            return self._mark(mark, at, _set_abandoned)
+        if isinstance(mark, AmdMark):
+            status = mark.status
+            return self._mark(mark, at, lambda attempt: _set_amd(attempt, status))
+        return []
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -574,14 +580,18 @@ class CallTracker:
         self._finished[uid] = (attempt, after)
         return [after]
 
-    def _mark_abandoned(self, mark: AbandonMark, at: datetime) -> list[CallOutcome]:
+    def _mark(
+        self, mark: AbandonMark | AmdMark, at: datetime, apply: Callable[[_Attempt], None]
+    ) -> list[CallOutcome]:
+        """Apply a mark to the attempts of the call it names: by its channel's ids, else by
+        the callee's number (an open call, or one that ended moments before)."""
         lid = mark.linkedid
         if mark.uniqueid is not None and mark.uniqueid in self._channels:
             lid = self._channels[mark.uniqueid].linkedid
         call = self._calls.get(lid) if lid is not None else None
         if call is not None and call.attempts:
             for attempt in call.attempts.values():
-                attempt.abandoned = True
+                apply(attempt)
             call.last_seen = at
             return []
         finished = [
@@ -599,7 +609,7 @@ class CallTracker:
                 ]
                 if matches:
                     for attempt in matches:
-                        attempt.abandoned = True
+                        apply(attempt)
                     return []
             finished = [
                 uid
@@ -607,21 +617,30 @@ class CallTracker:
                 if _same_number(outcome.dialled, digits)
                 and _same_scope(attempt, mark)
                 and attempt.ended_at is not None
-                and abs(at - attempt.ended_at) <= ABANDON_MARK_WINDOW
+                and abs(at - attempt.ended_at) <= MARK_WINDOW
             ][:1]
         out: list[CallOutcome] = []
         for uid in finished:
-            out.extend(self._late(uid, lambda a: setattr(a, "abandoned", True)))
+            out.extend(self._late(uid, apply))
         return out
 
 
 # A mark no id ties to a call is matched by the callee's number alone only to a call that
 # ended moments before (a dialler marks a call as it gives up on it): an older call to the
-# same callee, perhaps another tenant's, would otherwise take the blame in its abandon rate.
-ABANDON_MARK_WINDOW = timedelta(minutes=5)
+# same callee, perhaps another tenant's, would otherwise take the blame in its abandon rate
+# (or its AMD lock).
+MARK_WINDOW = timedelta(minutes=5)
 
 
-def _same_scope(attempt: _Attempt, mark: AbandonMark) -> bool:
+def _set_abandoned(attempt: _Attempt) -> None:
+    attempt.abandoned = True
+
+
+def _set_amd(attempt: _Attempt, status: str) -> None:
+    attempt.amd = status
+
+
+def _same_scope(attempt: _Attempt, mark: AbandonMark | AmdMark) -> bool:
     """No tenant or campaign that both name differs."""
     return all(
         not (mine and theirs) or mine == theirs

@@ -8,6 +8,7 @@ UserEvent names (matched case-insensitively):
 - `DialguardOptOut` (the contract, docs/architecture.md) and `OptOutRequest` (an alias: the
   opt-out IVR in the recorded dialplan raises that name) -> `OptOutRequest`.
 - `DialguardAbandoned` -> `AbandonMark`.
+- `DialguardAmd` (`Status: ${AMDSTATUS}`, `Cause: ${AMDCAUSE}`) -> `AmdMark`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ Event = Mapping[str, Any]  # header -> str, or list[str] when repeated
 
 OPTOUT_EVENT_NAMES = frozenset({"dialguardoptout", "optoutrequest"})
 ABANDONED_EVENT_NAMES = frozenset({"dialguardabandoned"})
+AMD_EVENT_NAMES = frozenset({"dialguardamd"})
+# AMDSTATUS values of Asterisk's AMD() (app_amd); a Status outside them is not recorded.
+AMD_STATUSES = frozenset({"MACHINE", "HUMAN", "NOTSURE", "HANGUP"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +48,20 @@ class AbandonMark:
     campaign: str | None
     uniqueid: str | None
     linkedid: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AmdMark:
+    """AMD's verdict on an answered call (`status`, an AMDSTATUS); identifies the call as
+    `AbandonMark` does. `cause` (AMDCAUSE, e.g. `LONGGREETING-2000-1500`) is for the log."""
+
+    number: str | None
+    tenant: str | None
+    campaign: str | None
+    uniqueid: str | None
+    linkedid: str | None
+    status: str
+    cause: str | None
 
 
 def header(event: Event, name: str) -> str | None:
@@ -70,8 +88,9 @@ def header_value(value: object) -> str | None:
     return value or None
 
 
-def parse_user_event(event: Event) -> OptOutRequest | AbandonMark | None:
-    """The dialguard meaning of a `UserEvent`, or None for any other event."""
+def parse_user_event(event: Event) -> OptOutRequest | AbandonMark | AmdMark | None:
+    """The dialguard meaning of a `UserEvent`, or None for any other event (and for a
+    `DialguardAmd` whose Status is no AMDSTATUS: an unset variable gives an empty one)."""
     if (header(event, "Event") or "").lower() != "userevent":
         return None
     name = header(event, "UserEvent") or ""
@@ -92,6 +111,19 @@ def parse_user_event(event: Event) -> OptOutRequest | AbandonMark | None:
             campaign=header(event, "Campaign") or header(event, "CampaignId"),
             uniqueid=header(event, "Uniqueid"),
             linkedid=header(event, "Linkedid"),
+        )
+    if kind in AMD_EVENT_NAMES:
+        status = (header(event, "Status") or "").upper()
+        if status not in AMD_STATUSES:
+            return None
+        return AmdMark(
+            number=header(event, "Number"),
+            tenant=header(event, "Tenant"),
+            campaign=header(event, "Campaign") or header(event, "CampaignId"),
+            uniqueid=header(event, "Uniqueid"),
+            linkedid=header(event, "Linkedid"),
+            status=status,
+            cause=header(event, "Cause"),
         )
     return None
 

@@ -40,7 +40,7 @@ from panoramisk.actions import Action
 from panoramisk.ami_protocol import AMIProtocol
 
 from ami_listener.calls import CallTracker
-from ami_listener.events import OptOutRequest, parse_user_event
+from ami_listener.events import AmdMark, OptOutRequest, parse_user_event
 from rules.facts import SuppressionEntry, to_add_by_hand
 from rules.numbers import ParsedNumber, shorten
 from rules.outcomes import CallOutcome
@@ -432,6 +432,13 @@ class AmiListener:
             request = parse_user_event(headers)
             if isinstance(request, OptOutRequest):
                 await self._opt_out(request, now)
+            elif isinstance(request, AmdMark):  # stored on the call's outcome by the tracker
+                log.debug(
+                    "ami_amd_verdict",
+                    uniqueid=request.uniqueid,
+                    status=request.status,
+                    cause=(request.cause or "")[:80],
+                )
         restarts = self.tracker.restarts
         outcomes = self.tracker.feed(headers, now)
         if self.tracker.restarts != restarts:

@@ -11,8 +11,9 @@ and `sweep(now)` is what the daemon runs every minute. Cost per outcome is bound
   seconds, and the checks need the CPU more than a flag needs to be early. The sweep picks
   up what a debounced burst left;
 - the 30-day abandoned-call rate is read for the outcome's campaign (or its tenant's calls
-  without one) only when the outcome is an abandoned call (only those can raise the rate),
-  and by the sweep for the campaigns and tenants that abandoned a call in the window.
+  without one) only when the outcome is an abandoned call or an answering-machine verdict
+  (only those can raise the rate), and by the sweep for the campaigns and tenants with one
+  in the window.
 
 A suspension is a row in `suspensions`; `Store.facts_for` reads it on every check, so the next
 call of a suspended tenant, campaign or caller ID is blocked (`suspension.*`). A finding
@@ -114,7 +115,7 @@ class Enforcer:
                 await _release(window)
             ended = self.timer()
             self._not_before[key] = ended + (COST_SHARE - 1) * (ended - started)
-        if outcome.abandoned:  # the campaign's rate, or the tenant's calls without one
+        if outcome.abandoned or outcome.machine:  # the campaign's rate, or the tenant's
             span = self.detectors.get("abandoned_rate").lookback
             with FULL_COLLECTIONS.deferred():
                 window = await self.flags.outcomes_for_campaign(
@@ -142,7 +143,7 @@ class Enforcer:
         await _release(window)
         if self._enabled("abandoned_rate"):
             lookback = self.detectors.get("abandoned_rate").lookback
-            for tenant, campaign in await self.flags.campaigns_with_abandoned(now - lookback, now):
+            for tenant, campaign in await self.flags.campaigns_rated(now - lookback, now):
                 window = await self.flags.outcomes_for_campaign(
                     tenant, campaign, now - lookback, now
                 )

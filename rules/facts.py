@@ -116,6 +116,8 @@ class PriorAttempt:
     `history` (imported). One call may appear once per source; `call_id` lets rules merge them.
     `conversation` is True when the call was answered (a right-party conversation for Reg F).
     `refused` is True when the callee refused further calls in that conversation.
+    `machine` is True when AMD classed the answer as an answering machine (Ofcom's 24-hour
+    lock); such a call still counts as a conversation, as AMD's false positives are people.
     """
 
     at: datetime
@@ -128,6 +130,7 @@ class PriorAttempt:
     billsec: int | None = None
     conversation: bool = False
     refused: bool = False
+    machine: bool = False
 
 
 @dataclass(frozen=True, slots=True)

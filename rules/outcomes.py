@@ -9,6 +9,9 @@ from datetime import datetime
 # after the guard failed): it never left the PBX.
 REJECTED = "REJECTED"
 ANSWERED = "ANSWERED"
+# AMDSTATUS of Asterisk's AMD() that says an answering machine took the call. Its others:
+# HUMAN, NOTSURE, HANGUP.
+AMD_MACHINE = "MACHINE"
 
 
 def outranks(disposition: str | None, other: str | None) -> bool:
@@ -25,6 +28,7 @@ class CallOutcome:
     `disposition` is a CDR disposition: ANSWERED, NO ANSWER, BUSY, FAILED, CONGESTION,
     or REJECTED (a call the dialplan refused, Q.850 21, which gives no CDR).
     `ring_seconds` is the time from dial start to answer or to the end of an unanswered call.
+    `amd` is the AMDSTATUS the dialplan reported (`DialguardAmd`), None when AMD did not run.
     """
 
     call_id: str
@@ -43,12 +47,18 @@ class CallOutcome:
     billsec: int | None = None
     abandoned: bool = False
     source: str = "ami"
+    amd: str | None = None
 
     @property
     def placed(self) -> bool:
         """The call went out: anything but REJECTED. A call the guard blocked is no call
         made, so it counts for no detector, cap or breach."""
         return self.disposition != REJECTED
+
+    @property
+    def machine(self) -> bool:
+        """AMD classed the answer as a machine; a false positive is a person hung up on."""
+        return self.amd == AMD_MACHINE
 
     @property
     def answered(self) -> bool:

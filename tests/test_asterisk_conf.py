@@ -49,9 +49,25 @@ def test_the_user_events_the_dialplan_raises_are_understood() -> None:
     events = set(re.findall(r"UserEvent\((Dialguard[A-Za-z]+)", dialplan))
     listener = _source("ami_listener")
 
-    assert {"DialguardOptOut", "DialguardAbandoned"} <= events
+    assert {"DialguardOptOut", "DialguardAbandoned", "DialguardAmd"} <= events
     for event in events - {"DialguardReject"}:
         assert event in listener, f"{event} not handled by ami_listener/"
+
+
+def test_the_amd_subroutine_reports_the_verdict_it_acts_on() -> None:
+    from ami_listener.events import AMD_STATUSES, parse_user_event
+
+    dialplan = (CONF / "extensions.conf").read_text(encoding="utf-8")
+    amd = dialplan[dialplan.index("[sub-dialguard-amd]") :]
+    raised = re.search(r"UserEvent\(DialguardAmd,([^)\n]*)\)", amd)
+    assert raised is not None and amd.index("AMD()") < raised.start()
+    headers = dict(h.split(": ", 1) for h in raised.group(1).split(","))
+    assert headers["Status"] == "${AMDSTATUS}"
+    # As the listener receives it once Asterisk has substituted the variables.
+    event = {"Event": "UserEvent", "UserEvent": "DialguardAmd", **headers, "Status": "MACHINE"}
+    mark = parse_user_event(event)
+    assert mark is not None and getattr(mark, "status", None) == "MACHINE"
+    assert '"${AMDSTATUS}" = "MACHINE"' in amd and "MACHINE" in AMD_STATUSES
 
 
 def test_the_dialplan_fails_closed() -> None:

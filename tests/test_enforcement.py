@@ -218,6 +218,48 @@ async def test_a_call_centre_s_calls_without_a_campaign_have_an_abandoned_rate(
     assert len(flags[("tenant:acme", "abandoned_rate")]) == 5, flags
 
 
+def us_answers(campaign: str, start: datetime, count: int, **kw: object) -> list[CallOutcome]:
+    return [
+        CallOutcome(
+            call_id=f"{campaign}{start:%d}-{i}",
+            number=f"+1202{2_000_000 + 7919 * i:07d}",
+            caller_id="+12025550100",
+            tenant="acme",
+            campaign=campaign,
+            started_at=start + timedelta(minutes=i),
+            answered_at=start + timedelta(minutes=i, seconds=5),
+            ended_at=start + timedelta(minutes=i, seconds=65),
+            disposition="ANSWERED",
+            billsec=60,
+            **kw,  # type: ignore[arg-type]
+        )
+        for i in range(count)
+    ]
+
+
+async def test_answering_machine_verdicts_raise_the_abandoned_rate(
+    store: Store, policy: Policy
+) -> None:
+    # No call was abandoned, but 10 of 110 answers were AMD machine verdicts, counted as
+    # abandoned live answers by default (Ofcom: false positives are people hung up on).
+    # The rate was read only when an abandoned call was recorded, and swept only for
+    # campaigns with one: nothing was flagged.
+    now = datetime.now(UTC)
+    live = us_answers("spring", now - timedelta(days=10), 100)
+    machines = us_answers("spring", now - timedelta(hours=1), 10, amd="MACHINE")
+    enforcer = judging_every_outcome(store, policy)
+    await replay(store, enforcer, live + machines)
+    flags = await open_flags(store)
+    assert len(flags[("campaign:acme/spring", "abandoned_rate")]) == 10, flags
+    # The sweep finds such a campaign too.
+    for outcome in us_answers("autumn", now - timedelta(days=10), 100) + us_answers(
+        "autumn", now - timedelta(hours=1), 10, amd="MACHINE"
+    ):
+        await store.upsert_outcome(outcome)
+    await enforcer.sweep(now)
+    assert ("campaign:acme/autumn", "abandoned_rate") in await open_flags(store)
+
+
 async def opted_out_and_called(store: Store) -> CallOutcome:
     """acme's callee +61400000009 opted out three days ago; campaign winter calls them now."""
     await store.add_suppression(

@@ -86,6 +86,8 @@ def log_(
             head += f"  -> {e['disposition']} {e['billsec'] or 0}s"
             if e["abandoned"]:
                 head += " abandoned"
+            if e["amd"]:
+                head += f" amd={e['amd']}"
         click.echo(head)
     if not entries:
         click.echo("no entries", err=True)

@@ -429,7 +429,8 @@ class Store:
         await self.write(
             "INSERT OR REPLACE INTO outcomes (call_id, linkedid, number, dialled, caller_id, tenant,"
             " campaign, started_at, answered_at, ended_at, disposition, cause, cause_txt, billsec,"
-            " abandoned, source, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " abandoned, source, updated_at, amd)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 merged.call_id,
                 merged.linkedid,
@@ -448,6 +449,7 @@ class Store:
                 int(merged.abandoned),
                 merged.source,
                 time.time(),
+                merged.amd,
             ),
         )
 
@@ -477,4 +479,5 @@ def outcome_from_row(row: sqlite3.Row) -> CallOutcome:
         billsec=row["billsec"],
         abandoned=bool(row["abandoned"]),
         source=row["source"],
+        amd=row["amd"],
     )

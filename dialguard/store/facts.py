@@ -29,6 +29,7 @@ from rules.facts import (
 )
 from rules.models import CallAttempt, Decision, Finding
 from rules.numbers import register_key
+from rules.outcomes import AMD_MACHINE
 from rules.ports import FactQuery
 
 
@@ -169,15 +170,17 @@ GENERATION = "SELECT n FROM facts_generation"
 # are that kind's, padded with NULL to the widest (outcomes). UNION ALL runs its parts one
 # after the other, each with its own index (tests/store/test_facts_plan.py checks the plan).
 PER_NUMBER = (
-    "SELECT 'g', n, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM facts_generation"
+    "SELECT 'g', n, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL"
+    " FROM facts_generation"
     " UNION ALL"
     " SELECT 's', tenant, campaign, reason, source, requested_at, expires_at,"
-    " NULL, NULL, NULL, NULL FROM suppressions WHERE number = :number"
+    " NULL, NULL, NULL, NULL, NULL FROM suppressions WHERE number = :number"
     " UNION ALL"
     " SELECT 'c', tenant, campaign, kind, granted_at, expires_at, revoked_at,"
-    " NULL, NULL, NULL, NULL FROM consents WHERE number = :number AND tenant = :tenant"
+    " NULL, NULL, NULL, NULL, NULL FROM consents WHERE number = :number AND tenant = :tenant"
     " UNION ALL"
-    " SELECT 'd', call_id, decided_at, tenant, campaign, purpose, NULL, NULL, NULL, NULL, NULL"
+    " SELECT 'd', call_id, decided_at, tenant, campaign, purpose,"
+    " NULL, NULL, NULL, NULL, NULL, NULL"
     " FROM decisions WHERE number = :number AND decided_at >= :since AND verdict = 'allow'"
     " AND source = 'agi'"
     " UNION ALL"
@@ -189,7 +192,7 @@ PER_NUMBER = (
     " EXISTS (SELECT 1 FROM suppressions s WHERE s.number = o.number"
     " AND (s.tenant = '' OR s.tenant = coalesce(o.tenant, ''))"
     " AND s.requested_at >= o.started_at"
-    " AND s.requested_at <= coalesce(o.ended_at, o.started_at) + 600)"
+    " AND s.requested_at <= coalesce(o.ended_at, o.started_at) + 600), o.amd"
     " FROM outcomes o LEFT JOIN decisions d ON d.call_id = o.call_id AND d.source = 'agi'"
     " WHERE o.number = :number AND o.started_at >= :since"
     # A call refused after a block never rang: no attempt for the caps (as above, where only
@@ -214,7 +217,7 @@ class NumberFacts:
 
 
 # The columns of PER_NUMBER after a register row's kind, index and registered_on.
-_REGISTER_PADDING = ", ".join(["NULL"] * 8)
+_REGISTER_PADDING = ", ".join(["NULL"] * 9)
 
 
 def read_number_facts(
@@ -316,6 +319,7 @@ def _outcome_attempt(
     billsec: int | None,
     abandoned: int,
     refused: int,
+    amd: str | None,
 ) -> PriorAttempt:
     return PriorAttempt(
         require_epoch(started_at),
@@ -328,6 +332,7 @@ def _outcome_attempt(
         billsec,
         conversation=disposition == "ANSWERED" and (billsec is None or billsec > 0),
         refused=bool(refused),
+        machine=amd == AMD_MACHINE,
     )
 
 

@@ -188,14 +188,15 @@ class FlagStore:
         tenant, of which calls the guard never saw leave many."""
         return await self.store.write(COMPLETE_OUTCOMES, (after_id,))
 
-    async def campaigns_with_abandoned(
+    async def campaigns_rated(
         self, start: datetime, end: datetime
     ) -> list[tuple[str | None, str | None]]:
-        """The (tenant, campaign) with an abandoned call in the span; campaign None for a
-        tenant's calls without one."""
+        """The (tenant, campaign) with an abandoned call or an answering-machine verdict in
+        the span (what an abandoned-call rate can rise by); campaign None for a tenant's
+        calls without one."""
         rows = await self.store.fetchall(
             "SELECT DISTINCT tenant, campaign FROM outcomes WHERE started_at >= ?"
-            " AND started_at <= ? AND abandoned = 1",
+            " AND started_at <= ? AND (abandoned = 1 OR amd = 'MACHINE')",
             (to_epoch(start), to_epoch(end)),
         )
         return [(row["tenant"], row["campaign"]) for row in rows]

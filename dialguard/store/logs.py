@@ -25,9 +25,6 @@ class LogFilter:
     outcomes: bool = True
 
 
-_OUTCOME_COLUMNS = "disposition, billsec, started_at, answered_at, ended_at, abandoned, source"
-
-
 async def log_entries(store: Store, f: LogFilter) -> list[dict[str, Any]]:
     """Decisions (with their call's outcome, when one was recorded) and outcomes without a
     decision, merged newest first. Verdict and rule filters select decisions only."""
@@ -55,7 +52,7 @@ async def _decisions(store: Store, f: LogFilter) -> list[dict[str, Any]]:
         params += [len(f.rule) + 1, f"{f.rule}."]
     sql = (
         "SELECT d.*, o.disposition AS o_disposition, o.billsec AS o_billsec,"
-        " o.abandoned AS o_abandoned FROM decisions d"
+        " o.abandoned AS o_abandoned, o.amd AS o_amd FROM decisions d"
         " LEFT JOIN outcomes o ON o.call_id = d.call_id"
         + (" WHERE " + " AND ".join(where) if where else "")
         + " ORDER BY d.decided_at DESC LIMIT ?"
@@ -79,6 +76,7 @@ async def _decisions(store: Store, f: LogFilter) -> list[dict[str, Any]]:
             "disposition": row["o_disposition"],
             "billsec": row["o_billsec"],
             "abandoned": bool(row["o_abandoned"]) if row["o_abandoned"] is not None else None,
+            "amd": row["o_amd"],
         }
         for row in rows
     ]
@@ -112,6 +110,7 @@ async def _orphan_outcomes(store: Store, f: LogFilter, standalone: bool) -> list
             "disposition": row["disposition"],
             "billsec": row["billsec"],
             "abandoned": bool(row["abandoned"]),
+            "amd": row["amd"],
         }
         for row in rows
     ]

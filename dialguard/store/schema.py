@@ -250,6 +250,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         " WHERE flag_id IS NOT NULL AND flag_id NOT IN (SELECT id FROM flags)",
         "DROP TABLE temp.flag_tenant",
     ),
+    (
+        # The AMDSTATUS the dialplan reported for the call (UserEvent DialguardAmd): MACHINE
+        # locks a UK number for 24 h and counts in the abandoned-call rates; NULL when AMD did
+        # not run, as for every call recorded before.
+        "ALTER TABLE outcomes ADD COLUMN amd TEXT",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

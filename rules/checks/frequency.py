@@ -26,6 +26,7 @@ _TRIGGER_WORDS = {
     "conversation": "a conversation",
     "refusal": "a refusal",
     "abandoned": "an abandoned call",
+    "amd": "an answering-machine verdict",
 }
 
 
@@ -50,6 +51,7 @@ def merged_attempts(attempts: Sequence[PriorAttempt]) -> list[PriorAttempt]:
             billsec=seen.billsec if seen.billsec is not None else attempt.billsec,
             conversation=seen.conversation or attempt.conversation,
             refused=seen.refused or attempt.refused,
+            machine=seen.machine or attempt.machine,
         )
     return out + list(by_call.values())
 
@@ -173,6 +175,8 @@ def _triggered(trigger: str, attempt: PriorAttempt) -> bool:
         return attempt.conversation
     if trigger == "refusal":
         return attempt.refused
+    if trigger == "amd":
+        return attempt.machine
     return attempt.disposition == "ABANDONED"
 
 

@@ -201,6 +201,7 @@ def abandoned_rate(
     }
     rules = {"US": "the US rule", "UK": "Ofcom's rule", "other": "house policy"}
     max_rate = settings.value("max_rate")
+    share = settings.value("amd_false_positive_share")
     findings = []
     # Per campaign, and per tenant (the call centre) for its calls without one: regulations.md
     # 3.2 measures "per campaign or per call centre". Campaign-less calls were not measured.
@@ -212,22 +213,39 @@ def abandoned_rate(
                 for c in in_window(calls, now, span)
                 if _callee_country(c.number) == country and (c.answered or c.abandoned)
             ]
-            if len(window) < settings.count("min_answered"):
-                continue
             abandoned = [c for c in window if c.abandoned]
-            rate = len(abandoned) / len(window)
+            # An answer AMD classed as a machine is no live answer (the US rate's denominator),
+            # but AMD's false positives are people hung up on: Ofcom counts them as abandoned
+            # (regulations.md 3.2). Which ones they were is unknown, so `share` of them counts.
+            machines = [c for c in window if c.machine and not c.abandoned]
+            false_positives = share * len(machines)
+            live = len(window) - len(machines) + false_positives
+            if live < settings.count("min_answered"):  # at least 1
+                continue
+            rate = (len(abandoned) + false_positives) / live
             if rate > max_rate:
                 detail = (
-                    f"{subject} abandoned {len(abandoned)} of {len(window)} live answers "
-                    f"({rate:.1%}) to {country if country != 'other' else 'non-US/UK'} numbers "
-                    f"in {span_text(span)}, above the {max_rate:.0%} {rules[country]} allows"
+                    f"{subject} abandoned {len(abandoned)}{_amd_text(machines, share)} of "
+                    f"{live:g} live answers ({rate:.1%}) to "
+                    f"{country if country != 'other' else 'non-US/UK'} numbers in "
+                    f"{span_text(span)}, above the {max_rate:.0%} {rules[country]} allows"
                 )
+                evidence = abandoned + machines if false_positives else abandoned
                 candidates.append(
-                    make_finding(settings, subject, now, span, rate, max_rate, abandoned, detail)
+                    make_finding(settings, subject, now, span, rate, max_rate, evidence, detail)
                 )
         if candidates:  # one flag per subject: the worst rate
             findings.append(max(candidates, key=lambda f: (f.measured, f.detail)))
     return _tenants_flagged_only(findings)
+
+
+def _amd_text(machines: Sequence[CallOutcome], share: float) -> str:
+    if not machines or not share:
+        return ""
+    return (
+        f" and an estimated {share * len(machines):g} AMD false positives ({share:.0%} of "
+        f"{len(machines)} answering-machine verdicts, amd_false_positive_share)"
+    )
 
 
 def _no_answer(outcome: CallOutcome) -> bool:
@@ -407,20 +425,41 @@ def repeat_after_abandoned(
     settings: DetectorSettings,
     context: DetectorContext,
 ) -> list[FlagFinding]:
+    return _repeats_after(outcomes, now, settings, _abandoned, "an abandoned call")
+
+
+def repeat_after_amd(
+    outcomes: Sequence[CallOutcome],
+    now: datetime,
+    settings: DetectorSettings,
+    context: DetectorContext,
+) -> list[FlagFinding]:
+    return _repeats_after(outcomes, now, settings, _machine, "an answering-machine verdict")
+
+
+def _repeats_after(
+    outcomes: Sequence[CallOutcome],
+    now: datetime,
+    settings: DetectorSettings,
+    marked: Callable[[CallOutcome], bool],
+    what: str,
+) -> list[FlagFinding]:
+    """UK numbers a campaign called again within `hold_hours` of a `marked` call to them by
+    the same tenant."""
     hold = settings.hours("hold_hours")
     end = as_aware(now)
-    # An abandoned call up to `hold` before the window's start can still forbid a call in it.
+    # A marked call up to `hold` before the window's start can still forbid a call in it.
     window = [o for o in in_window(outcomes, now, hold * 2) if _callee_country(o.number) == "UK"]
     offending: dict[str, list[CallOutcome]] = defaultdict(list)
     callees: dict[str, set[str]] = defaultdict(set)
     by_callee = _by_tenant_and_number(window)
     for (_tenant, number), calls in sorted_in_steps(by_callee.items(), key=itemgetter(0)):
-        abandoned_at = [t for c in calls if c.abandoned and (t := outcome_time(c)) is not None]
+        marked_at = [t for c in calls if marked(c) and (t := outcome_time(c)) is not None]
         for later in calls:
             t_later = outcome_time(later)
             if t_later is None or t_later < end - hold or not later.campaign:
                 continue  # a call without a campaign is a person's: a live operator
-            causes = [t for t in abandoned_at if t < t_later <= t + hold]
+            causes = [t for t in marked_at if t < t_later <= t + hold]
             if causes:
                 subject = scope_subject(later)
                 offending[subject].append(later)
@@ -430,12 +469,20 @@ def repeat_after_abandoned(
         count = len(callees[subject])
         detail = (
             f"{subject} called {count} UK number{'s' if count != 1 else ''} again within "
-            f"{span_text(hold)} of an abandoned call (e.g. {sorted(callees[subject])[0]})"
+            f"{span_text(hold)} of {what} (e.g. {sorted(callees[subject])[0]})"
         )
         findings.append(
             make_finding(settings, subject, now, hold, count, 0, calls, detail, callees[subject])
         )
     return findings
+
+
+def _abandoned(outcome: CallOutcome) -> bool:
+    return outcome.abandoned
+
+
+def _machine(outcome: CallOutcome) -> bool:
+    return outcome.machine
 
 
 def _by_tenant_and_number(
@@ -535,6 +582,7 @@ DETECTORS: Mapping[str, Detector] = {
     "callerid_pool": callerid_pool,
     "sequential": sequential,
     "repeat_after_abandoned": repeat_after_abandoned,
+    "repeat_after_amd": repeat_after_amd,
     "breach": breach,
     "unguarded": unguarded,
 }

@@ -71,13 +71,22 @@ SPECS: Mapping[str, DetectorSpec] = {
         DetectorSpec(
             "abandoned_rate",
             "abandoned calls (DialguardAbandoned) over live answers per campaign: US numbers "
-            "over 30 days, UK numbers over 24 h, others over 30 days (house policy)",
+            "over 30 days, UK numbers over 24 h, others over 30 days (house policy). AMD's "
+            "answering-machine verdicts (DialguardAmd) are no live answers, but "
+            "`amd_false_positive_share` of them count as abandoned live answers",
             "US: 47 CFR 64.1200(a)(7), FCC DA 03-2832 [V] and TSR 16 CFR 310.4(b)(4) [S]: "
             "<= 3 % of live answers per campaign per 30 days; UK: Ofcom persistent-misuse "
-            "policy, <= 3 % per 24 h [S]; elsewhere house policy",
+            "policy, <= 3 % per 24 h, AMD false positives counted as abandoned [S]; elsewhere "
+            "house policy",
             Basis.LAW,
             {
                 "max_rate": _ratio(0.03, "abandoned share of live answers allowed"),
+                "amd_false_positive_share": _ratio(
+                    1.0,
+                    "share of AMD's answering-machine verdicts taken to be people hung up on, "
+                    "counted as abandoned live answers: your reasoned estimate (Ofcom names no "
+                    "figure; 1 counts them all)",
+                ),
                 "min_answered": _count(1, "live answers needed before the rate counts"),
                 "us_window_days": Param(30, 1, 366, doc="window for +1 numbers, days"),
                 "uk_window_hours": _window(24, "window for +44 numbers, hours"),
@@ -155,6 +164,17 @@ SPECS: Mapping[str, DetectorSpec] = {
             "unless a live operator is guaranteed (regulations.md 3.2) [S]",
             Basis.LAW,
             {"hold_hours": _window(72, "hours after an abandoned call")},
+            unverified=True,
+        ),
+        DetectorSpec(
+            "repeat_after_amd",
+            "a UK (+44) number called again within `hold_hours` of an answering-machine "
+            "verdict of AMD (DialguardAmd) on a call to it",
+            "Ofcom persistent-misuse policy: a call AMD classed as a machine, false positives "
+            "included, is repeated within 24 h only with a live operator guaranteed "
+            "(regulations.md 3.2) [S]",
+            Basis.LAW,
+            {"hold_hours": _window(24, "hours after an answering-machine verdict")},
             unverified=True,
         ),
         DetectorSpec(

@@ -33,7 +33,7 @@ from rules.numbers import NUMBER_TYPES
 
 PACK_CODES: tuple[str, ...] = ("AU", "US", "GB", "FR", "DE", "ES", "IT", "NL", "BE", "IE")
 RULE_LISTS: tuple[str, ...] = ("hours", "holidays", "caps", "consent")
-TRIGGERS = ("attempt", "conversation", "refusal", "abandoned")
+TRIGGERS = ("attempt", "conversation", "refusal", "abandoned", "amd")
 SCOPES = ("campaign", "tenant", "number")
 
 _COMMON = {"name", "purposes", "citation", "unverified", "remove"}

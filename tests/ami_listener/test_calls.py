@@ -357,6 +357,40 @@ def test_an_abandoned_mark_matched_by_number_alone_takes_only_a_call_just_ended(
     assert marked.abandoned
 
 
+# AMD's verdict on the same call, as [dialguard-amd] raises it on the answered leg.
+AMD_MARK = {
+    "Event": "UserEvent",
+    "UserEvent": "DialguardAmd",
+    "Uniqueid": "1795859878.63",
+    "Linkedid": "1795859878.62",
+    "Number": "61400000001",
+    "Status": "MACHINE",
+    "Cause": "INITIALSILENCE-2500-5000",
+}
+
+
+def test_amd_verdict_is_stored_on_the_call(fixtures_dir: Path) -> None:
+    events = load(fixtures_dir, "allow-answered")
+    cut = next(i for i, e in enumerate(events) if e["Event"] == "DialEnd")
+    [outcome] = run([*events[:cut], AMD_MARK, *events[cut:]])
+    assert outcome.amd == "MACHINE" and outcome.machine and not outcome.abandoned
+    # A verdict that arrives after the call ended updates the recorded outcome, once.
+    tracker = CallTracker()
+    [before] = run(events, tracker)
+    [after] = tracker.feed({**AMD_MARK, "Status": "human"}, NOW)
+    assert before.amd is None and after.amd == "HUMAN" and not after.machine
+    assert tracker.feed({**AMD_MARK, "Status": "human"}, NOW) == []  # a replay changes nothing
+
+
+def test_amd_event_without_a_status_is_ignored(fixtures_dir: Path) -> None:
+    # ${AMDSTATUS} is empty when AMD() did not run before the UserEvent: no verdict to keep.
+    tracker = CallTracker()
+    run(load(fixtures_dir, "allow-answered"), tracker)
+    for status in ("", "maybe"):
+        assert parse_user_event({**AMD_MARK, "Status": status}) is None
+        assert tracker.feed({**AMD_MARK, "Status": status}, NOW) == []
+
+
 def test_user_event_parsing() -> None:
     optout = parse_user_event(
         {

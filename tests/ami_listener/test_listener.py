@@ -139,6 +139,22 @@ def recorded_optout_with(fixtures_dir: Path, number_line: bytes) -> Session:
     return Session(raw.replace(b"Number: 61400000006\r\n", number_line))
 
 
+async def test_an_amd_verdict_from_the_answered_leg_is_stored_on_the_call(
+    serve: Any, store: Store, fixtures_dir: Path
+) -> None:
+    # The recorded callee-leg UserEvent, renamed as [sub-dialguard-amd] raises it: the real
+    # framing and ids, another name and a Status (no recording with AMD() exists).
+    raw = (fixtures_dir / "optout-userevent" / "ami.txt").read_bytes()
+    event = b"UserEvent: OptOutRequest\r\nNumber: 61400000006\r\n"
+    assert raw.count(event) == 1
+    amd = b"UserEvent: DialguardAmd\r\nNumber: 61400000006\r\nStatus: MACHINE\r\n"
+    fake, listener = await serve(store, [Session(raw.replace(event, amd))])
+    await settled(listener, fake)
+    rows = await store.fetchall("SELECT call_id, amd FROM outcomes")
+    assert [(r["call_id"], r["amd"]) for r in rows] == [("1795859911.81", "MACHINE")]
+    assert await store.fetchall("SELECT * FROM suppressions") == []
+
+
 async def test_optout_without_decision_goes_to_default_tenant(
     serve: Any, store: Store, fixtures_dir: Path
 ) -> None:

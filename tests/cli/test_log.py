@@ -46,6 +46,7 @@ async def _db(tmp_path: Path) -> Path:
             started_at=datetime(2026, 3, 2, 1, 0, 5, tzinfo=UTC),
             disposition="ANSWERED",
             billsec=42,
+            amd="HUMAN",
         )
     )
     await store.upsert_outcome(
@@ -69,6 +70,9 @@ def test_merged_newest_first_with_outcome_beside_decision(db: Path) -> None:
         ("decision", "c1"),
     ]
     assert (entries[2]["disposition"], entries[2]["billsec"]) == ("ANSWERED", 42)
+    assert (entries[2]["amd"], entries[0]["amd"]) == ("HUMAN", None)
+    text = CliRunner().invoke(cli, ["--db", str(db), "log"]).output.splitlines()
+    assert text[2].endswith("-> ANSWERED 42s amd=HUMAN") and "amd=" not in text[0]
 
 
 def test_filters(db: Path) -> None:

@@ -39,6 +39,7 @@ def call(
     ring: float = 5.0,
     disposition: str | None = None,
     abandoned: bool = False,
+    amd: str | None = None,
 ) -> CallOutcome:
     started = NOW - timedelta(seconds=ago)
     return CallOutcome(
@@ -53,6 +54,7 @@ def call(
         disposition=disposition or ("ANSWERED" if answered else "NO ANSWER"),
         billsec=billsec if answered else 0,
         abandoned=abandoned,
+        amd=amd,
     )
 
 
@@ -212,6 +214,50 @@ def test_abandoned_rate_window_is_30_days_in_the_us_and_24_hours_in_the_uk() -> 
     assert "house policy" in au.detail
 
 
+def _amd_share(share: float) -> DetectorPolicy:
+    policy, errors = from_settings({"abandoned_rate": {"amd_false_positive_share": share}})
+    assert errors == []
+    return policy
+
+
+def _with_machines(calls: list[CallOutcome], machines: int) -> list[CallOutcome]:
+    """The first `machines` calls that were not abandoned, as AMD's machine verdicts."""
+    marked = [c for c in calls if not c.abandoned][:machines]
+    return [replace(c, amd="MACHINE") if c in marked else c for c in calls]
+
+
+def test_answering_machines_are_no_live_answers_in_the_us_rate() -> None:
+    # 2 abandoned of 100 answers is 2 %; with 40 of them machines, 2 of 60 live answers is
+    # 3.3 %: the US rule counts calls answered by a live person (47 CFR 64.1200(a)(7)).
+    calls = _abandon_mix(100, 2, "+1202")
+    assert run("abandoned_rate", calls) == []
+    no_estimate = _amd_share(0.0)
+    [finding] = run_detectors(
+        _with_machines(calls, 40), NOW, no_estimate, EMPTY, only=["abandoned_rate"]
+    )
+    assert finding.measured == pytest.approx(2 / 60)
+    assert "of 60 live answers" in finding.detail and "false positives" not in finding.detail
+    # Human and not-sure verdicts are live answers.
+    human = [replace(c, amd="HUMAN") for c in calls]
+    assert run_detectors(human, NOW, no_estimate, EMPTY, only=["abandoned_rate"]) == []
+
+
+def test_amd_false_positives_count_as_abandoned_at_the_estimated_share() -> None:
+    # Ofcom: AMD's false positives are abandoned calls; the share is the operator's estimate.
+    calls = _with_machines(_abandon_mix(200, 1, "+44207"), 100)  # 1 abandoned, 100 machines
+    estimate = _amd_share(0.05)
+    [finding] = run_detectors(calls, NOW, estimate, EMPTY, only=["abandoned_rate"])
+    assert finding.measured == pytest.approx((1 + 5) / (100 + 5))
+    assert "an estimated 5 AMD false positives (5% of 100" in finding.detail
+    assert len(finding.evidence) == 101  # the abandoned call and the machine verdicts
+    # By default every machine verdict counts (Ofcom names no figure): 101 of 200.
+    [strict] = run("abandoned_rate", calls)
+    assert strict.measured == pytest.approx(101 / 200)
+    # A share of 0.01 gives 2 of 101: under 3 %.
+    low = _amd_share(0.01)
+    assert run_detectors(calls, NOW, low, EMPTY, only=["abandoned_rate"]) == []
+
+
 # -- ring time, one ring -----------------------------------------------------------------------
 
 
@@ -319,6 +365,21 @@ def test_a_person_s_call_after_an_abandoned_call_is_no_repeat() -> None:
     first = call(1, "+442071234567", abandoned=True, ago=5 * 3600)
     person = call(2, "+442071234567", ago=60, campaign=None)
     assert run("repeat_after_abandoned", [first, person]) == []
+
+
+def test_uk_repeat_within_24_hours_of_an_answering_machine_verdict_is_flagged() -> None:
+    first = call(1, "+442071234567", amd="MACHINE", ago=20 * 3600)
+    [finding] = run("repeat_after_amd", [first, call(2, "+442071234567", ago=60)])
+    assert "answering-machine verdict" in finding.detail and finding.evidence == ("c2",)
+    late = call(1, "+442071234567", amd="MACHINE", ago=25 * 3600)
+    assert run("repeat_after_amd", [late, call(2, "+442071234567", ago=60)]) == []
+    human = call(1, "+442071234567", amd="HUMAN", ago=20 * 3600)
+    assert run("repeat_after_amd", [human, call(2, "+442071234567", ago=60)]) == []
+    person = call(2, "+442071234567", ago=60, campaign=None)
+    assert run("repeat_after_amd", [first, person]) == []
+    # An abandoned call is the other detector's, with its 72 h.
+    abandoned = call(1, "+442071234567", abandoned=True, ago=20 * 3600)
+    assert run("repeat_after_amd", [abandoned, call(2, "+442071234567", ago=60)]) == []
 
 
 # -- breach, unguarded -------------------------------------------------------------------------

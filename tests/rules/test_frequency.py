@@ -1,5 +1,6 @@
 """Frequency caps: FL 3 per 24 h per subject, Regulation F 7 in 7 days and the conversation
-lock, France 4 per 30 days and the 60-day refusal lock, Ofcom 72 h after an abandoned call."""
+lock, France 4 per 30 days and the 60-day refusal lock, Ofcom 72 h after an abandoned call
+and 24 h after an answering-machine verdict."""
 
 from __future__ import annotations
 
@@ -266,6 +267,37 @@ def test_the_uk_lock_is_the_number_s_whoever_abandoned_the_call() -> None:
     assert verdict(per_caller, "frequency.gb-ofcom-after-abandoned") is FindingVerdict.ALLOW
 
 
+def test_uk_24_hours_after_an_answering_machine_verdict() -> None:
+    # Ofcom: a call AMD classed as a machine (false positives are people) is repeated within
+    # 24 h only with a live operator; the guard cannot see one, so it blocks, for any tenant.
+    def machine(hours: float, tenant: str = "globex", **kw: object) -> PriorAttempt:
+        return PriorAttempt(
+            AT - timedelta(hours=hours), tenant, "x", None, "outcome", "m1", "ANSWERED",
+            machine=True, **kw,  # type: ignore[arg-type]
+        )  # fmt: skip
+
+    rule = "frequency.gb-ofcom-after-amd"
+    locked = decide_with("+442079460000", [machine(23)])
+    found = next(f for f in locked.findings if f.rule == rule)
+    assert found.verdict is FindingVerdict.BLOCK
+    assert "answering-machine verdict" in found.reason and "by any tenant" in found.reason
+    assert verdict(decide_with("+442079460000", [machine(25)]), rule) is FindingVerdict.ALLOW
+    # A human verdict, or an answer AMD did not judge, sets no lock.
+    human = [PriorAttempt(AT - timedelta(hours=1), "acme", "x", None, "outcome", "h", "ANSWERED")]
+    assert verdict(decide_with("+442079460000", human), rule) is FindingVerdict.ALLOW
+    # The same call seen as the guard's decision and as its outcome keeps the verdict.
+    decision = PriorAttempt(AT - timedelta(hours=2), "globex", "x", None, "decision", "m1")
+    assert verdict(decide_with("+442079460000", [decision, machine(2)]), rule) is (
+        FindingVerdict.BLOCK
+    )
+    # A deployment whose diallers always reserve an operator removes the cap.
+    packs, errors = from_settings({"GB": {"caps": [{"name": "ofcom-after-amd", "remove": True}]}})
+    assert errors == []
+    attempt = CallAttempt("+442079460000", "+61291234567", AT, tenant="acme", campaign="c")
+    removed = decide(prepare(attempt, Policy(jurisdictions=packs)), Facts(attempts=(machine(1),)))
+    assert all(f.rule != rule for f in removed.findings)
+
+
 def test_a_french_cap_counts_this_tenant_s_calls_only() -> None:
     # D.223-9 counts per professional: another tenant's calls are not this one's.
     others = [
@@ -307,6 +339,18 @@ async def test_the_store_feeds_outcomes_history_refusals_and_abandons_to_the_cap
     )
     await store.upsert_outcome(
         CallOutcome(
+            "m1",
+            number=FR,
+            tenant="acme",
+            campaign="a",
+            started_at=start - timedelta(hours=1),
+            disposition="ANSWERED",
+            billsec=20,
+            amd="MACHINE",
+        )
+    )
+    await store.upsert_outcome(
+        CallOutcome(
             "h1",
             number=FR,
             tenant="acme",
@@ -333,6 +377,7 @@ async def test_the_store_feeds_outcomes_history_refusals_and_abandons_to_the_cap
     assert by_id["u1"].refused and by_id["u1"].conversation and by_id["u1"].source == "outcome"
     assert by_id["u2"].disposition == "ABANDONED" and not by_id["u2"].refused
     assert by_id["h1"].source == "history" and not by_id["h1"].conversation
+    assert by_id["m1"].machine and not by_id["u1"].machine and not by_id["u2"].machine
     decision = decide_with(FR, list(facts.attempts), campaign="b")
     assert verdict(decision, "frequency.fr-refusal-lock") is FindingVerdict.BLOCK
     assert verdict(decision, "suppression.list") is FindingVerdict.ALLOW

@@ -23,3 +23,11 @@ async def test_an_answered_cdr_after_a_cancelled_one_is_kept(store: Store) -> No
     await store.upsert_outcome(cancelled)  # a replay
     [stored] = await store.outcomes_between(AT, AT.replace(minute=39))
     assert (stored.disposition, stored.billsec) == ("ANSWERED", 2)
+
+
+async def test_an_amd_verdict_survives_a_replay_without_it(store: Store) -> None:
+    base = CallOutcome("1.50", number="+442079460000", started_at=AT, disposition="ANSWERED")
+    await store.upsert_outcome(CallOutcome("1.50", started_at=AT, amd="MACHINE"))
+    await store.upsert_outcome(base)  # the Cdr, replayed without the mark
+    [stored] = await store.outcomes_between(AT, AT.replace(minute=39))
+    assert stored.amd == "MACHINE" and stored.machine and stored.disposition == "ANSWERED"
