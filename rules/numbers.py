@@ -141,9 +141,10 @@ def is_dial_string(raw: str) -> bool:
 # France's overseas departments have country codes of their own, but their numbers are
 # written in France's national form (0692 12 34 56), as they are dialled from anywhere in
 # France. phonenumbers reads that form as +33, where most do not exist (0692...) and some it
-# takes for metropolitan lines (0596, Martinique's; 0263, 0269). The three digits after the
-# 0 and the country code they take (ARCEP's plan as phonenumbers' metadata has it;
-# tests/rules/test_numbers.py checks every department's fixed and mobile examples).
+# takes for metropolitan lines (0596, Martinique's; 0263, 0269); a +33 number written with
+# these digits (+33 692..., 0033 596...) is the same line written as from abroad. The three
+# digits after the 0 and the country code they take (ARCEP's plan as phonenumbers' metadata
+# has it; tests/rules/test_numbers.py checks every department's fixed and mobile examples).
 FR_OVERSEAS_NATIONAL = {
     "262": "262", "263": "262", "269": "262", "639": "262", "692": "262", "693": "262",
     "590": "590", "690": "590", "691": "590",  # Guadeloupe, Saint-Barthélemy, Saint-Martin
@@ -152,13 +153,13 @@ FR_OVERSEAS_NATIONAL = {
 }  # fmt: skip
 
 
-def _overseas_in_french_form(cleaned: str, region: str | None) -> str:
-    """`cleaned` in E.164 when it is a French overseas number in France's national form."""
-    if region == "FR" and len(cleaned) == 10 and cleaned[0] == "0" and cleaned.isdigit():
-        code = FR_OVERSEAS_NATIONAL.get(cleaned[1:4])
-        if code is not None:
-            return f"+{code}{cleaned[1:]}"
-    return cleaned
+def _overseas_under_33(number: PhoneNumber) -> PhoneNumber:
+    """A +33 number in one of the overseas ranges, under the department's own code."""
+    national = str(number.national_number)
+    code = FR_OVERSEAS_NATIONAL.get(national[:3]) if len(national) == 9 else None
+    if code is None:
+        return number
+    return phonenumbers.parse(f"+{code}{national}", None)
 
 
 @lru_cache(maxsize=65536)
@@ -173,7 +174,6 @@ def parse_number(raw: str, region: str | None) -> ParsedNumber:
     cleaned = clean_dial_string(raw)
     if cleaned is None:
         return _unusable(raw, "is not a telephone number")
-    cleaned = _overseas_in_french_form(cleaned, region)
     if not cleaned.startswith("+") and region is None:
         return _unusable(
             raw,
@@ -184,6 +184,8 @@ def parse_number(raw: str, region: str | None) -> ParsedNumber:
         number = phonenumbers.parse(cleaned, None if cleaned.startswith("+") else region)
     except NumberParseException as exc:
         return _unusable(raw, f"cannot be read as a telephone number ({_parse_error(exc)})")
+    if number.country_code == 33:
+        number = _overseas_under_33(number)
     if not phonenumbers.is_possible_number(number):
         return _unusable(raw, "has the wrong number of digits for its country")
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

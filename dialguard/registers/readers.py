@@ -111,8 +111,11 @@ def _fast_pattern(
         np_ = meta.national_prefix or ""
         lz = country in _LEADING_ZERO
         start = "(?!00)" + (f"(?!{idd})" if idd else "")
-        if country == "FR":  # overseas numbers in France's form: to parse_number
-            start += "(?!0(?:" + "|".join(FR_OVERSEAS_NATIONAL) + "))"
+        # Overseas numbers in France's form, or under +33: to parse_number, which reads them
+        # under the department's code.
+        overseas = "(?:" + "|".join(FR_OVERSEAS_NATIONAL) + ")"
+        if country == "FR":
+            start += f"(?!0{overseas})"
         lengths = meta.general_desc.possible_length or ()
         as_cc = "|".join(f"{cc}[0-9]{{{n}}}" for n in lengths)
         national = start + (f"(?!{re.escape(np_)})" if np_ else "")
@@ -128,7 +131,8 @@ def _fast_pattern(
             alternatives.append(start + not_cc + exact + esc + _nsn(meta, lz, "trunk", main_npfp))
             groups.append("trunk")
         if intl:
-            e164 = f"\\+{cc}" + _nsn(main, main_region in _LEADING_ZERO, "intl", None)
+            e164 = f"\\+{cc}" + (f"(?!{overseas})" if cc == "33" else "")
+            e164 += _nsn(main, main_region in _LEADING_ZERO, "intl", None)
             alternatives.append(e164)
             groups.append("intl")
         pattern = "(?:" + "|".join(alternatives) + ")"

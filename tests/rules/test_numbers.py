@@ -191,6 +191,25 @@ def test_a_french_overseas_number_in_france_s_national_form_is_the_department_s(
     assert parse_number("0692123456", "AU").e164 != "+262692123456"  # France's form only
 
 
+@pytest.mark.parametrize(
+    ("written", "region", "e164", "country"),
+    [
+        ("+33692123456", "GB", "+262692123456", "RE"),  # no such French number: invalid
+        ("+33 5 96 60 12 34", None, "+596596601234", "MQ"),  # "a metropolitan line"
+        ("0033269612345", "FR", "+262269612345", "YT"),
+        ("+33612345678", None, "+33612345678", "FR"),
+    ],
+)
+def test_an_overseas_number_written_under_33_is_the_department_s(
+    written: str, region: str | None, e164: str, country: str
+) -> None:
+    # The same line as 0692 12 34 56, written as from abroad with France's code: it blocked
+    # as invalid, or was checked as a metropolitan line, and a register keyed it where no
+    # call matched.
+    parsed = parse_number(written, region)
+    assert (parsed.e164, parsed.country, parsed.valid) == (e164, country, True)
+
+
 @pytest.mark.parametrize("region", ["RE", "YT", "GP", "MQ", "GF", "BL", "MF"])
 def test_every_overseas_department_s_numbers_are_in_the_french_form_table(region: str) -> None:
     """Each department's fixed and mobile example numbers (phonenumbers' metadata) start

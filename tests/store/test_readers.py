@@ -120,6 +120,18 @@ def test_a_french_register_reads_overseas_numbers_written_in_national_form() -> 
     assert bulk == [6]
 
 
+def test_a_french_register_reads_overseas_numbers_written_under_33() -> None:
+    # "+33 692 12 34 56" is the same Réunion line; the block scanner took it in bulk as
+    # +33 692..., a number France does not have, and no call ever matched it.
+    lines = ["+33692123456", "+33596601234", "+33612345678", "+262692123456"]
+    keys = [262692123456, 596596601234, 33612345678, 262692123456]
+    data = "".join(line + "\n" for line in lines).encode()
+    fast, bulk = _fast_items(FORMATS["plain"], data, "FR", 1 << 20)
+    assert fast == _slow_items(FORMATS["plain"], data, "FR")
+    assert [k for _, k, _ in accepted(fast)] == keys
+    assert bulk == [3]
+
+
 def test_be_dncm_fills_registration_date() -> None:
     items = read(read_be_dncm, "be-dncm.txt", "BE")
     assert accepted(items) == [
