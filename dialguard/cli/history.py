@@ -102,7 +102,7 @@ def import_(
         fmt = "csv" if sum(c in CSV_HEADER for c in header) >= 2 else "cdr-csv"
     if zone is None and fmt == "cdr-csv":
         zone = app.settings.cdr_timezone
-    tz = _zone(zone, utc=fmt == "csv")
+    times = LocalTimes(_zone(zone, utc=fmt == "csv"))
     policy = app.settings.policy
     parse = _parse_csv if fmt == "csv" else _parse_cdr
     rejects: list[tuple[int, str]] = []  # the first few, for the report
@@ -111,7 +111,7 @@ def import_(
     def attempts() -> Iterator[CallOutcome]:
         """The call attempts of the file, as it is read; rejects and other rows counted."""
         nonlocal rejected, skipped
-        for line_no, result in parse(chain([first], rows), tenant, campaign, tz, policy):
+        for line_no, result in parse(chain([first], rows), tenant, campaign, times, policy):
             if isinstance(result, CallOutcome):
                 yield result
             elif result is None:
@@ -142,6 +142,7 @@ def import_(
         "skipped": skipped,
         "rejected": rejected,
         "rejects": [{"line": n, "problem": p} for n, p in rejects],
+        "clock_change_times": times.clock_changes,
     }
     if as_json:
         emit_json(report)
@@ -151,6 +152,11 @@ def import_(
         f"{accepted - added} duplicate, {rejected} rejected"
         + (f", {skipped} non-attempt rows skipped" if skipped else "")
     )
+    if times.clock_changes:
+        click.echo(
+            f"  {times.clock_changes} local time(s) fell in a clock change (an hour repeated or"
+            " skipped): read at the later of their two instants"
+        )
     for n, p in rejects:
         click.echo(f"  rejected line {n}: {p}")
 
@@ -185,20 +191,46 @@ def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
 Parsed = Iterator[tuple[int, CallOutcome | str | None]]
 
 
-def _when(text: str, tz: tzinfo | None, field: str = "started_at") -> datetime:
-    try:
-        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"{field} {shorten(text)!r} is not an ISO-8601 date-time") from None
-    if value.tzinfo is None:
+class LocalTimes:
+    """Reads the file's date-times; one without an offset is on `tz` (None: this machine's
+    zone, with its daylight saving time on the row's own date).
+
+    A local time that a clock change repeats (autumn) or skips (spring) has two readings an
+    hour apart. The later instant is taken: the call then counts in a cap's or a detector's
+    window as long as either reading would. `clock_changes` counts them for the report."""
+
+    def __init__(self, tz: tzinfo | None) -> None:
+        self.tz = tz
+        self.clock_changes = 0
+
+    def read(self, text: str, field: str = "started_at") -> datetime:
         try:
-            value = value.replace(tzinfo=tz) if tz is not None else value.astimezone()
-        except (OverflowError, ValueError, OSError):  # astimezone: outside the C library's
-            raise ValueError(f"{field} {shorten(text)!r} is not between 1970 and 9998") from None
-    try:
-        return in_range(value, text, field)
-    except InputError as exc:
-        raise ValueError(exc.format_message()) from None
+            value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"{field} {shorten(text)!r} is not an ISO-8601 date-time") from None
+        if value.tzinfo is None:
+            try:
+                value = self._placed(value)
+            except (OverflowError, ValueError, OSError):  # astimezone: outside the C library's
+                raise ValueError(
+                    f"{field} {shorten(text)!r} is not between 1970 and 9998"
+                ) from None
+        try:
+            return in_range(value, text, field)
+        except InputError as exc:
+            raise ValueError(exc.format_message()) from None
+
+    def _placed(self, naive: datetime) -> datetime:
+        tz = self.tz
+        readings = [
+            naive.replace(tzinfo=tz, fold=fold) if tz is not None else naive.replace(fold=fold)
+            for fold in (0, 1)
+        ]
+        first, second = (r.astimezone(UTC) for r in readings)
+        if first == second:
+            return readings[0] if tz is not None else readings[0].astimezone()
+        self.clock_changes += 1
+        return max(first, second)
 
 
 # A billsec beyond a year is a wrong field, not a call; beyond 2**63 SQLite cannot store it,
@@ -241,7 +273,7 @@ def _parse_csv(
     rows: Iterator[tuple[int, list[str]]],
     tenant: str | None,
     campaign: str | None,
-    tz: tzinfo | None,
+    times: LocalTimes,
     policy: Policy,
 ) -> Parsed:
     header = [c.strip().lower() for c in next(rows)[1]]
@@ -263,7 +295,7 @@ def _parse_csv(
                 raise ValueError(
                     f"disposition {shorten(f.get('disposition') or '')!r} is not one of {', '.join(sorted(DISPOSITIONS))}"
                 )
-            started = _when(f["started_at"], tz)
+            started = times.read(f["started_at"])
             billsec = _billsec(f.get("billsec", ""))
         except (ValueError, KeyError) as exc:
             yield line_no, str(exc) if not isinstance(exc, KeyError) else f"missing {exc}"
@@ -295,7 +327,7 @@ def _parse_cdr(
     rows: Iterator[tuple[int, list[str]]],
     tenant: str | None,
     campaign: str | None,
-    tz: tzinfo | None,
+    times: LocalTimes,
     policy: Policy,
 ) -> Parsed:
     for line_no, cells in rows:
@@ -316,9 +348,9 @@ def _parse_cdr(
                 raise ValueError(
                     f"disposition {shorten(f['disposition'])!r} is not a CDR disposition"
                 )
-            started = _when(f["start"], tz, "start")
-            answered = _when(f["answer"], tz, "answer") if f["answer"] else None
-            ended = _when(f["end"], tz, "end") if f["end"] else None
+            started = times.read(f["start"], "start")
+            answered = times.read(f["answer"], "answer") if f["answer"] else None
+            ended = times.read(f["end"], "end") if f["end"] else None
             billsec = _billsec(f["billsec"])
         except ValueError as exc:
             yield line_no, str(exc)

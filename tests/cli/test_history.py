@@ -8,7 +8,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dialguard.cli.history import _when
+from dialguard.cli.history import LocalTimes
 from tests.cli.conftest import Cli
 
 
@@ -181,13 +181,47 @@ def test_master_csv_local_times_keep_each_rows_daylight_saving(monkeypatch) -> N
     monkeypatch.setenv("TZ", "Australia/Sydney")
     time.tzset()
     try:
-        july = _when("2026-07-14 10:20:19", None)
-        january = _when("2026-01-14 10:20:19", None)
+        july = LocalTimes(None).read("2026-07-14 10:20:19")
+        january = LocalTimes(None).read("2026-01-14 10:20:19")
     finally:
         monkeypatch.undo()
         time.tzset()
     assert july == datetime(2026, 7, 14, 0, 20, 19, tzinfo=UTC)
     assert january == datetime(2026, 1, 13, 23, 20, 19, tzinfo=UTC)
+
+
+def test_local_times_in_a_clock_change_are_read_at_the_later_instant_and_reported(
+    run: Cli, tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    # 01:30 on 25 October 2026 happens twice in London (BST, then GMT), and 01:30 on 29
+    # March not at all: Python's first reading was taken without a word, the earlier instant
+    # for the repeated hour (a cap's window then ended an hour early).
+    path = history_csv(
+        tmp_path,
+        "+442071234567,acme,spring,2026-10-25T01:30:00,BUSY,0",
+        "+442071234568,acme,spring,2026-03-29T01:30:00,BUSY,0",
+        "+442071234569,acme,spring,2026-10-25T03:30:00,BUSY,0",
+    )
+    result = run("history", "import", str(path), "--timezone", "Europe/London")
+    assert result.exit_code == 0 and "2 local time(s) fell in a clock change" in result.output
+    log = json.loads(run("log", "--outcomes", "--json").output)
+    assert sorted(e["at"] for e in log) == [
+        "2026-03-29T01:30:00+00:00",  # as if still on GMT: the later of 00:30 and 01:30 UTC
+        "2026-10-25T01:30:00+00:00",  # the second 01:30, on GMT
+        "2026-10-25T03:30:00+00:00",
+    ]
+    # This machine's zone (no --timezone, Master.csv) takes the later reading too.
+    monkeypatch.setenv("TZ", "Europe/London")
+    time.tzset()
+    try:
+        times = LocalTimes(None)
+        repeated = times.read("2026-10-25 01:30:00")
+        plain = times.read("2026-07-14 10:20:19")
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert repeated == datetime(2026, 10, 25, 1, 30, tzinfo=UTC) and times.clock_changes == 1
+    assert plain == datetime(2026, 7, 14, 9, 20, 19, tzinfo=UTC)
 
 
 def test_a_header_with_a_misspelt_column_is_told_what_it_lacks(run: Cli, tmp_path: Path) -> None:
