@@ -468,9 +468,9 @@ class CallTracker:
         cdr = _Cdr(
             disposition=_get(event, "disposition"),
             billsec=_int(_get(event, "billableseconds")),
-            start=self._cdr_time(_get(event, "starttime")),
-            answer=self._cdr_time(_get(event, "answertime")),
-            end=self._cdr_time(_get(event, "endtime")),
+            start=self._cdr_time(_get(event, "starttime"), at),
+            answer=self._cdr_time(_get(event, "answertime"), at),
+            end=self._cdr_time(_get(event, "endtime"), at),
             destination=_get(event, "destination"),
             source=_caller(_get(event, "source")),
         )
@@ -514,20 +514,29 @@ class CallTracker:
         attempt.tenant = attempt.tenant or variables.get("DIALGUARD_TENANT") or None
         attempt.campaign = attempt.campaign or variables.get("DIALGUARD_CAMPAIGN") or None
 
-    def _cdr_time(self, text: str | None) -> datetime | None:
+    def _cdr_time(self, text: str | None, at: datetime) -> datetime | None:
+        """A CDR time, in UTC. Without a zone it is local (`asterisk_tz`, else this
+        machine's), and a local time a clock change repeats or skips has two readings an
+        hour apart: the later one that is not after the event (`at`) is the call's, as
+        the CDR was written after it."""
         if text is None:
             return None
         try:
             local = datetime.fromisoformat(text)
         except ValueError:
             return None
-        if local.tzinfo is None:
-            # No zone given: the naive time is read as this machine's local time.
-            local = local.replace(tzinfo=self.asterisk_tz) if self.asterisk_tz else local
+        if local.tzinfo is not None:
+            readings = [local]
+        elif self.asterisk_tz is not None:
+            readings = [local.replace(tzinfo=self.asterisk_tz, fold=f) for f in (0, 1)]
+        else:  # a naive time with a fold is read as this machine's local time
+            readings = [local.replace(fold=f) for f in (0, 1)]
         try:
-            return local.astimezone(UTC)
+            instants = sorted({r.astimezone(UTC) for r in readings})
         except (ValueError, OverflowError):  # 0001-01-01 east of UTC: before year 1 in UTC
             return None
+        before = [t for t in instants if t <= at + CDR_CLOCK_SLACK]
+        return before[-1] if before else instants[0]
 
     def _finish(self, call: _Call) -> list[CallOutcome]:
         self._calls.pop(call.linkedid, None)
@@ -623,6 +632,11 @@ class CallTracker:
         for uid in finished:
             out.extend(self._late(uid, apply))
         return out
+
+
+# How far a CDR time may be after the event that carries it (clocks, rounding) and still be
+# a reading of it.
+CDR_CLOCK_SLACK = timedelta(minutes=1)
 
 
 # A mark no id ties to a call is matched by the callee's number alone only to a call that

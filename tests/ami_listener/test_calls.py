@@ -502,3 +502,27 @@ def test_dial_to_two_targets_answered_by_one_is_answered_without_a_cdr() -> None
     ]
     [outcome] = run(events)
     assert outcome.disposition == "ANSWERED" and outcome.answered_at is not None
+
+
+def test_a_cdr_time_a_clock_change_repeats_is_read_as_the_event_allows() -> None:
+    # 01:30 on 25 October 2026 happens twice in London. The Cdr is written when the call
+    # ends, so its start is the later reading not after the event: Python's first reading
+    # (BST) put a call made in the second 01:30 an hour early.
+    def started(timestamp: datetime) -> datetime | None:
+        cdr = {
+            "Event": "Cdr",
+            "Uniqueid": "1795000000.1",
+            "LastApplication": "Dial",
+            "Destination": "442071234567",
+            "Disposition": "NO ANSWER",
+            "StartTime": "2026-10-25 01:30:00",
+            "EndTime": "2026-10-25 01:30:40",
+            "Timestamp": f"{timestamp.timestamp():.6f}",
+        }
+        [outcome] = CallTracker(asterisk_tz=ZoneInfo("Europe/London")).feed(cdr, NOW)
+        return outcome.started_at
+
+    second = datetime(2026, 10, 25, 1, 31, tzinfo=UTC)  # 01:31 GMT
+    first = datetime(2026, 10, 25, 0, 31, tzinfo=UTC)  # 01:31 BST
+    assert started(second) == datetime(2026, 10, 25, 1, 30, tzinfo=UTC)
+    assert started(first) == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)
