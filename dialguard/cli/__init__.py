@@ -11,6 +11,7 @@ from dialguard.cli import (  # noqa: F401  (importing registers the commands)
     jurisdiction,
     log,
     registry,
+    scrub,
     serve,
     suppress,
 )

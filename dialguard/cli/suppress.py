@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import click
 
@@ -30,7 +28,7 @@ from dialguard.cli.app import (
     readable_file,
     scope_name,
 )
-from dialguard.registers.files import DECOMPRESS_ERRORS, RegisterFileError, open_text
+from dialguard.cli.listfile import number_records
 from dialguard.store import Store
 from dialguard.store import suppressions as db
 from rules.facts import SuppressionEntry
@@ -285,7 +283,7 @@ def import_(
     def good_entries() -> Iterator[SuppressionEntry]:
         """The entries of the good lines, as the file is read; the bad ones counted."""
         nonlocal bad_lines, lapsed
-        for line_no, fields in _records(path):
+        for line_no, fields in number_records(path, IMPORT_COLUMNS):
             entry = entry_of(fields)
             if isinstance(entry, SuppressionEntry):
                 yield entry
@@ -346,42 +344,3 @@ def _received(text: str | None, option: str, now: datetime) -> datetime:
 IMPORT_COLUMNS = frozenset(
     {"number", "tenant", "campaign", "reason", "source", "requested_at", "expires", "expires_at"}
 )
-
-
-def _records(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    """(line number, fields) per data line, read as the file streams (gzip and a zip holding
-    one file are read as they come); fields always has `number`. A CSV is recognised by a
-    header naming `number`."""
-    try:
-        with open_text(path) as text:
-            blank, first = 0, ""  # the blank lines before the first line with something on it
-            for line in text:
-                if line.strip():
-                    first = line
-                    break
-                blank += 1
-            header = [h.strip().lower() for h in next(csv.reader([first]))] if first else []
-            if "number" in header:
-                unknown = sorted(set(header) - IMPORT_COLUMNS - {""})
-                if unknown:  # a misspelt `tenant` or `expires` would be dropped silently
-                    known = ", ".join(sorted(IMPORT_COLUMNS))
-                    fail(f"{path}: unknown CSV column {', '.join(unknown)} (known: {known})")
-                reader = csv.DictReader(itertools.chain([first], text))
-                reader.fieldnames = [h.strip().lower() for h in reader.fieldnames or []]
-                for row in reader:
-                    values = {k: (v or "").strip() for k, v in row.items() if isinstance(k, str)}
-                    if any(values.values()):
-                        yield blank + reader.line_num, values
-                return
-            for line_no, line in enumerate(itertools.chain([first], text), blank + 1):
-                s = line.strip()
-                if s and not s.startswith("#"):
-                    yield line_no, {"number": s}
-    except UnicodeDecodeError:
-        fail(f"{path}: is not UTF-8 text")
-    except csv.Error as exc:  # a field over the csv module's limit, a NUL byte
-        fail(f"{path}: is not a readable CSV ({exc})")
-    except RegisterFileError as exc:
-        fail(str(exc))
-    except DECOMPRESS_ERRORS as exc:
-        fail(f"{path}: cannot be read ({exc})")

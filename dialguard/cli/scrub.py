@@ -1,0 +1,282 @@
+"""`dialguard scrub`: a lead list decided as the AGI route would decide each call, recording
+nothing: how many numbers a campaign could call at one instant, and why the others would be
+blocked (the "wash" scrub services sell, against this guard's own lists and rules).
+
+The list is read as it streams, and every number is decided at the same instant (`--at`,
+default now) against the store as it is: the list's own numbers are not calls, so they count
+toward no cap, as `check` records nothing. `--out` writes every line's verdict as CSV (to a
+file beside it first, renamed into place once complete, so a failed run leaves no half
+report).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import click
+
+from dialguard.cli.app import (
+    AppContext,
+    cli,
+    emit_json,
+    fail,
+    is_terminal,
+    parse_when,
+    pass_app,
+    readable_file,
+    scope_name,
+)
+from dialguard.cli.listfile import number_records
+from dialguard.guard import Guard
+from dialguard.store import Store
+from rules.location import address_problems
+from rules.models import CallAttempt, Decision, Purpose
+from rules.numbers import is_emergency, shorten
+from rules.policy import Policy
+
+SCRUB_COLUMNS = frozenset({"number", "callee_timezone", "callee_region"})
+OUT_COLUMNS = ["line", "number", "e164", "verdict", "rule", "reason"]
+MAX_REJECTS_SHOWN = 10
+
+
+@cli.command()
+@click.argument("file")
+@click.option("--caller-id", required=True, help="The caller ID the calls would present.")
+@click.option("--tenant", callback=scope_name, default="default", show_default=True)
+@click.option(
+    "--campaign", callback=scope_name, default=None, help="A campaign makes this dialler traffic."
+)
+@click.option(
+    "--purpose",
+    type=click.Choice([p.value for p in Purpose], case_sensitive=False),
+    default="telemarketing",
+    show_default=True,
+)
+@click.option("--at", "at_text", default=None, help="Decision clock, ISO-8601 (default: now).")
+@click.option(
+    "--out",
+    "out",
+    default=None,
+    help="Write every line's verdict, rule and reason as CSV to this file (- for stdout).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@pass_app
+def scrub(
+    app: AppContext,
+    file: str,
+    caller_id: str,
+    tenant: str,
+    campaign: str | None,
+    purpose: str,
+    at_text: str | None,
+    out: str | None,
+    as_json: bool,
+) -> None:
+    """Decide every number of FILE as the AGI route would, at one instant, recording nothing:
+    how many could be called, and what blocks the others. FILE: one number per line, or a CSV
+    whose header names `number` (and optionally `callee_timezone`, `callee_region`); gzip or
+    a zip holding one file. Exit 0 whatever the verdicts."""
+    path = readable_file(file)
+    if out == "-" and as_json:
+        fail("--out - and --json both want stdout: give --out a file")
+    out_path = _out_path(out, path) if out not in (None, "-") else None
+    at = parse_when(at_text, "--at") or datetime.now(UTC)
+    template = CallAttempt(
+        destination="",
+        caller_id=caller_id,
+        at=at,
+        tenant=tenant,
+        campaign=campaign,
+        purpose=Purpose(purpose),
+    )
+    report = Report()
+    with _csv_out(out, out_path) as rows:
+
+        async def body(store: Store) -> None:
+            guard = Guard(store, app.settings.policy)
+            with _progress() as advance:
+                for line_no, fields in number_records(path, SCRUB_COLUMNS):
+                    result = await _decided(guard, template, fields)
+                    report.add(line_no, fields["number"], result)
+                    if rows is not None:
+                        rows.writerow(_row(line_no, fields["number"], result))
+                    advance()
+
+        app.run(body)
+    if report.lines == 0:
+        fail(f"{file}: no numbers found")
+    summary = report.as_dict(str(path), at, out)
+    if as_json:
+        emit_json(summary)
+        return
+    _print(summary, err=out == "-")
+
+
+# -- deciding ------------------------------------------------------------------------------
+
+
+async def _decided(guard: Guard, template: CallAttempt, fields: dict[str, str]) -> Decision | str:
+    """The decision for one line, or what is wrong with its address (the AGI route blocks
+    such a call as bad input, and `check` refuses it: here the line is reported)."""
+    policy: Policy = guard.policy
+    number = fields["number"]
+    zone = fields.get("callee_timezone") or None
+    region = fields.get("callee_region") or None
+    if not is_emergency(number, policy.region_for(template.tenant)):
+        problems = [f"callee_timezone: {p}" for p in address_problems(zone, None, policy)] + [
+            f"callee_region: {p}" for p in address_problems(None, region, policy)
+        ]
+        if problems:
+            return "; ".join(problems)
+    attempt = CallAttempt(
+        destination=number,
+        caller_id=template.caller_id,
+        at=template.at,
+        tenant=template.tenant,
+        campaign=template.campaign,
+        purpose=template.purpose,
+        callee_timezone=zone,
+        callee_region=region,
+    )
+    return await guard.evaluate(attempt)
+
+
+class Report:
+    """Counts by verdict and by deciding rule, and the first rejected lines."""
+
+    def __init__(self) -> None:
+        self.lines = 0
+        self.allowed = 0
+        self.blocked_by: Counter[str] = Counter()
+        self.unverified = 0  # decided on a rule built on an unverified figure
+        self.rejected = 0
+        self.rejects: list[tuple[int, str]] = []
+
+    def add(self, line_no: int, number: str, result: Decision | str) -> None:
+        self.lines += 1
+        if isinstance(result, str):
+            self.rejected += 1
+            if len(self.rejects) < MAX_REJECTS_SHOWN:
+                self.rejects.append((line_no, f"{shorten(number)}: {result}"))
+        elif result.allowed:
+            self.allowed += 1
+        else:
+            self.blocked_by[result.rule or "(none)"] += 1
+            deciding = next((f for f in result.findings if f.rule == result.rule), None)
+            self.unverified += deciding is not None and deciding.unverified
+
+    def as_dict(self, file: str, at: datetime, out: str | None) -> dict[str, Any]:
+        return {
+            "file": file,
+            "at": at.isoformat(),
+            "numbers": self.lines - self.rejected,
+            "allowed": self.allowed,
+            "blocked": sum(self.blocked_by.values()),
+            "blocked_by": dict(self.blocked_by.most_common()),
+            "blocked_on_unverified_figures": self.unverified,
+            "rejected": self.rejected,
+            "rejects": [{"line": n, "problem": p} for n, p in self.rejects],
+            "out": out,
+        }
+
+
+def _row(line_no: int, number: str, result: Decision | str) -> list[object]:
+    if isinstance(result, str):
+        return [line_no, number, "", "rejected", "", result]
+    return [
+        line_no,
+        number,
+        result.number or "",
+        result.verdict.value,
+        result.rule or "",
+        result.reason,
+    ]
+
+
+# -- output ------------------------------------------------------------------------------
+
+
+def _out_path(out: str, source: Path) -> Path:
+    path = Path(out).expanduser()
+    if path.exists() and path.resolve() == source.resolve():
+        fail(f"--out {shorten(out)}: is the list being scrubbed")
+    if path.is_dir():
+        fail(f"--out {shorten(out)}: is a directory")
+    if not path.parent.is_dir():
+        fail(f"--out {shorten(out)}: its folder does not exist")
+    return path
+
+
+@contextlib.contextmanager
+def _csv_out(out: str | None, path: Path | None) -> Iterator[Any]:
+    """A csv writer for `--out` (None without it). A file is written beside its place and
+    renamed there once the run has ended well; a run that fails leaves nothing."""
+    if out is None:
+        yield None
+        return
+    if path is None:  # "-": stdout
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(OUT_COLUMNS)
+        yield writer
+        return
+    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    try:
+        stream: TextIO = partial.open("w", encoding="utf-8", newline="")
+    except OSError as exc:
+        fail(f"--out {shorten(str(path))}: cannot be written ({exc.strerror})")
+    try:
+        with stream:
+            writer = csv.writer(stream, lineterminator="\n")
+            writer.writerow(OUT_COLUMNS)
+            yield writer
+        partial.replace(path)
+    except OSError as exc:  # a full disk, a folder gone
+        fail(f"--out {shorten(str(path))}: cannot be written ({exc.strerror})")
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _progress() -> Iterator[Any]:
+    """A callable to advance by one number: a live count on a terminal, nothing elsewhere."""
+    if not is_terminal():
+        yield lambda: None
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.completed:,} numbers decided"),
+        TimeElapsedColumn(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("scrub", total=None)
+        yield lambda: bar.advance(task)
+
+
+def _print(summary: dict[str, Any], *, err: bool) -> None:
+    numbers = summary["numbers"]
+    lines = [
+        f"{summary['file']}: {numbers:,} number{'s' if numbers != 1 else ''} at {summary['at']}: "
+        f"{summary['allowed']:,} allowed, {summary['blocked']:,} blocked"
+    ]
+    lines += [f"  blocked by {rule}: {count:,}" for rule, count in summary["blocked_by"].items()]
+    if summary["blocked_on_unverified_figures"]:
+        lines.append(
+            f"  ({summary['blocked_on_unverified_figures']:,} of the blocks rest on a figure"
+            " marked unverified: see `dialguard jurisdiction show`)"
+        )
+    if summary["rejected"]:
+        lines.append(f"  {summary['rejected']:,} line(s) rejected:")
+        lines += [f"    line {r['line']}: {r['problem']}" for r in summary["rejects"]]
+    if summary["out"] not in (None, "-"):
+        lines.append(f"  every line's verdict: {summary['out']}")
+    click.echo("\n".join(lines), err=err)

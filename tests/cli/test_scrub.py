@@ -1,0 +1,121 @@
+"""`dialguard scrub`: a lead list decided as the AGI route decides each call, recording nothing."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+from pathlib import Path
+
+from tests.cli.conftest import CALLER_ID, Cli
+
+# A Tuesday, 14:00 in Sydney and 11:00 in Perth: inside the AU telemarketing window on every
+# clock an Australian mobile may be on.
+AT = "2026-12-01T03:00:00Z"
+
+
+def loaded(run: Cli, tmp_path: Path) -> Cli:
+    """acme owns the caller ID; the AU register holds 0412000002; 0412000001 opted out."""
+    register = tmp_path / "dncr.txt"
+    register.write_text("0412000002\n", encoding="utf-8")
+    assert run("registry", "import", str(register), "--registry", "au-dncr").exit_code == 0
+    assert run("callerid", "add", CALLER_ID, "--tenant", "acme").exit_code == 0
+    assert run("suppress", "add", "0412000001", "--tenant", "acme").exit_code == 0
+    return run
+
+
+def scrub(run: Cli, path: Path, *extra: str) -> dict:  # type: ignore[type-arg]
+    result = run(
+        "scrub", str(path), "--caller-id", CALLER_ID, "--tenant", "acme", "--campaign", "spring",
+        "--at", AT, "--json", *extra,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)  # type: ignore[no-any-return]
+
+
+def test_each_number_is_decided_as_the_agi_route_would_and_nothing_is_recorded(
+    run: Cli, tmp_path: Path
+) -> None:
+    loaded(run, tmp_path)
+    leads = tmp_path / "leads.txt"
+    leads.write_text(
+        "# spring campaign\n0412000001\n0412000002\n0412000003\n000\nnot a number\n0412000004\n",
+        encoding="utf-8",
+    )
+    summary = scrub(run, leads)
+    assert (summary["numbers"], summary["allowed"], summary["blocked"]) == (6, 2, 4)
+    assert summary["blocked_by"] == {
+        "suppression.tenant": 1,
+        "registry.au-dncr": 1,
+        "emergency.campaign": 1,
+        "number.invalid": 1,
+    }
+    # The same verdicts as `check`, one by one.
+    for number, verdict in (("0412000001", "block"), ("0412000003", "allow")):
+        assert run.check(number, AT)["verdict"] == verdict
+    # A dry run: no decision recorded, so the list's numbers count toward no cap.
+    log = json.loads(run("log", "--json").output)
+    assert log == []
+
+
+def test_a_csv_gives_each_callee_s_address_and_a_bad_one_is_reported_by_line(
+    run: Cli, tmp_path: Path
+) -> None:
+    loaded(run, tmp_path)
+    leads = tmp_path / "leads.csv"
+    # 20:00 in Sydney is after the window; Perth is three hours behind (17:00 there).
+    leads.write_text(
+        "number,callee_region\n0412000003,AU-WA\n0412000004,AU-NSW\n0412000005,AU-XX\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "verdicts.csv"
+    summary = scrub(run, leads, "--at", "2026-12-01T09:00:00Z", "--out", str(out))
+    assert (summary["allowed"], summary["blocked_by"]) == (1, {"hours.au-telemarketing": 1})
+    assert summary["rejected"] == 1 and summary["rejects"][0]["line"] == 4
+    assert "AU-XX" in summary["rejects"][0]["problem"]
+    with out.open(encoding="utf-8", newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    assert [(r["line"], r["e164"], r["verdict"], r["rule"]) for r in rows] == [
+        ("2", "+61412000003", "allow", ""),
+        ("3", "+61412000004", "block", "hours.au-telemarketing"),
+        ("4", "", "rejected", ""),
+    ]
+    assert [p.name for p in tmp_path.iterdir() if ".partial" in p.name] == []
+
+
+def test_a_gzipped_list_and_the_report_on_stdout(run: Cli, tmp_path: Path) -> None:
+    loaded(run, tmp_path)
+    leads = tmp_path / "leads.txt.gz"
+    leads.write_bytes(gzip.compress(b"0412000002\n0412000003\n"))
+    result = run(
+        "scrub", str(leads), "--caller-id", CALLER_ID, "--tenant", "acme", "--at", AT,
+        "--out", "-",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()  # the counts go to stderr
+    assert "1 allowed, 1 blocked" in result.stderr
+    assert lines[0] == "line,number,e164,verdict,rule,reason"
+    assert lines[1].startswith("1,0412000002,+61412000002,block,registry.au-dncr,")
+    assert lines[2].startswith("2,0412000003,+61412000003,allow,,")
+
+
+def test_bad_input_is_one_line_and_leaves_no_report(run: Cli, tmp_path: Path) -> None:
+    leads = tmp_path / "leads.csv"
+    leads.write_text("number,region\n0412000003,AU-WA\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    cases = [
+        (["scrub", str(leads), "--caller-id", CALLER_ID, "--out", str(out)], "unknown CSV column region"),
+        (["scrub", str(tmp_path / "none.txt"), "--caller-id", CALLER_ID], "no such file"),
+        (["scrub", str(leads), "--caller-id", CALLER_ID, "--out", str(leads)], "is the list being scrubbed"),
+        (["scrub", str(leads), "--caller-id", CALLER_ID, "--out", "-", "--json"], "both want stdout"),
+        (["scrub", str(leads), "--caller-id", CALLER_ID, "--at", "tuesday"], "--at"),
+    ]  # fmt: skip
+    for args, message in cases:
+        result = run(*args)
+        assert result.exit_code == 2 and message in result.output, (args, result.output)
+        assert "Traceback" not in result.output
+    assert not out.exists() and [p for p in tmp_path.iterdir() if ".partial" in p.name] == []
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing yet\n\n", encoding="utf-8")
+    result = run("scrub", str(empty), "--caller-id", CALLER_ID)
+    assert result.exit_code == 2 and "no numbers found" in result.output
