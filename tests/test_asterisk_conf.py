@@ -68,6 +68,12 @@ def test_the_amd_subroutine_reports_the_verdict_it_acts_on() -> None:
     mark = parse_user_event(event)
     assert mark is not None and getattr(mark, "status", None) == "MACHINE"
     assert '"${AMDSTATUS}" = "MACHINE"' in amd and "MACHINE" in AMD_STATUSES
+    # A MACHINE verdict may be a person hung up on: it hears the identification message an
+    # abandoned call gets before Dial() ends the call.
+    machine = amd[amd.index("n(machine)") :]
+    assert machine.index("Playback(custom/abandoned-call-identification)") < machine.index(
+        "Set(GOSUB_RESULT=ABORT)"
+    )
 
 
 def test_the_dialplan_fails_closed() -> None:

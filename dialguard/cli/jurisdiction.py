@@ -167,9 +167,10 @@ def describe(pack: Jurisdiction, indent: str = "") -> list[str]:
             if cap.trigger == "attempt"
             else f"no call for {span} after {cap.trigger}"
         )
+        persons = ", not a person's call (no campaign)" if cap.person_calls_exempt else ""
         lines.append(
             f"{indent}  cap {cap.name} [{_purposes(cap.purposes)}]{_mark(cap.unverified)}: {what}, "
-            f"per {cap.scope}"
+            f"per {cap.scope}{persons}"
         )
         lines.append(f"{indent}    source: {cap.citation}")
     for regime in pack.consent:

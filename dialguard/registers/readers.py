@@ -111,11 +111,11 @@ def _fast_pattern(
         np_ = meta.national_prefix or ""
         lz = country in _LEADING_ZERO
         start = "(?!00)" + (f"(?!{idd})" if idd else "")
-        # Overseas numbers in France's form, or under +33: to parse_number, which reads them
-        # under the department's code.
+        # Overseas numbers in France's form (with or without its 0), or under +33: to
+        # parse_number, which reads them under the department's code.
         overseas = "(?:" + "|".join(FR_OVERSEAS_NATIONAL) + ")"
         if country == "FR":
-            start += f"(?!0{overseas})"
+            start += f"(?!0?{overseas})"
         lengths = meta.general_desc.possible_length or ()
         as_cc = "|".join(f"{cc}[0-9]{{{n}}}" for n in lengths)
         national = start + (f"(?!{re.escape(np_)})" if np_ else "")

@@ -197,8 +197,11 @@ class Store:
             try:
                 # Another process (the daemon, a CLI command) may have migrated meanwhile.
                 if await self._user_version() < number:
-                    for statement in statements:
-                        await self.conn.execute(statement)
+                    for step in statements:
+                        if isinstance(step, str):
+                            await self.conn.execute(step)
+                        else:
+                            await step(self.conn)
                     await self.conn.execute(f"PRAGMA user_version = {number}")
                 await self.conn.execute("COMMIT")
             except BaseException:

@@ -11,7 +11,74 @@ append a new one.
 
 from __future__ import annotations
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
+from collections.abc import Awaitable, Callable
+
+import aiosqlite
+
+from rules.numbers import FR_OVERSEAS_NATIONAL
+
+# A step of a migration: an SQL statement, or a coroutine for what SQL alone cannot name (the
+# tables of the register copies).
+Step = str | Callable[[aiosqlite.Connection], Awaitable[None]]
+
+
+def _overseas_ranges(column: str) -> list[tuple[str, str]]:
+    """(condition, new value) per range of France's overseas numbers written under +33 in
+    `column` (+33 692 12 34 56 -> +262 692 12 34 56): each a range of the text, so that an
+    index on the column serves it."""
+    return [
+        (
+            f"{column} >= '+33{prefix}' AND {column} < '+33{int(prefix) + 1}'"
+            f" AND length({column}) = 12",
+            f"'+{code}' || substr({column}, 4)",
+        )
+        for prefix, code in sorted(FR_OVERSEAS_NATIONAL.items())
+    ]
+
+
+def _overseas_rekeyed(table: str, column: str, *, unique: bool = False) -> list[str]:
+    verb = "UPDATE OR IGNORE" if unique else "UPDATE"
+    return [
+        f"{verb} {table} SET {column} = {new} WHERE {where}"
+        for where, new in _overseas_ranges(column)
+    ]
+
+
+# An opt-out stored under both forms (before and after the upgrade) becomes one entry: the
+# one under the new form, with the later expiry of the two (none, when either has none).
+_SAME_ENTRY_OLD_FORM = (
+    "SELECT {what} FROM suppressions o WHERE o.number = '+33' || substr(suppressions.number, 5)"
+    " AND o.tenant = suppressions.tenant AND o.campaign = suppressions.campaign"
+)
+_MERGE_SUPPRESSION_EXPIRY = (
+    "UPDATE suppressions SET expires_at = CASE"
+    " WHEN expires_at IS NULL THEN NULL"
+    f" WHEN EXISTS ({_SAME_ENTRY_OLD_FORM.format(what='1')} AND o.expires_at IS NULL) THEN NULL"
+    f" ELSE max(expires_at, ({_SAME_ENTRY_OLD_FORM.format(what='max(o.expires_at)')})) END"
+    " WHERE length(number) = 13"
+    f" AND substr(number, 2, 3) IN ({', '.join(repr(c) for c in sorted(set(FR_OVERSEAS_NATIONAL.values())))})"
+    f" AND EXISTS ({_SAME_ENTRY_OLD_FORM.format(what='1')})"
+)
+
+
+async def _overseas_rekeyed_in_registers(conn: aiosqlite.Connection) -> None:
+    """The register copies' keys (E.164 digits) of +33 overseas numbers, under the
+    department's code; a number the copy holds under both is kept once."""
+    async with conn.execute("SELECT table_name FROM register_copies") as cursor:
+        tables = [str(row[0]) for row in await cursor.fetchall()]
+    for table in tables:
+        for prefix, code in sorted(FR_OVERSEAS_NATIONAL.items()):
+            low = int(f"33{prefix}000000")
+            high = low + 999_999
+            shift = int(code) * 10**9 - 33 * 10**9
+            where = f"number BETWEEN {low} AND {high}"
+            await conn.execute(
+                f'UPDATE OR IGNORE "{table}" SET number = number + {shift} WHERE {where}'
+            )
+            await conn.execute(f'DELETE FROM "{table}" WHERE {where}')
+
+
+MIGRATIONS: tuple[tuple[Step, ...], ...] = (
     (
         # Local suppression (opt-out) list. '' means "all" for tenant and campaign so that the
         # UNIQUE constraint makes re-adding an entry an update rather than a duplicate.
@@ -255,6 +322,26 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # locks a UK number for 24 h and counts in the abandoned-call rates; NULL when AMD did
         # not run, as for every call recorded before.
         "ALTER TABLE outcomes ADD COLUMN amd TEXT",
+    ),
+    (
+        # France's overseas numbers are read under their departments' codes (+262 692...,
+        # +596 596...), however they are written: what was stored under +33 is moved there,
+        # or a stored opt-out, consent, caller ID, suspension, call or register entry would
+        # match no call again.
+        *_overseas_rekeyed("suppressions", "number", unique=True),
+        _MERGE_SUPPRESSION_EXPIRY,
+        *(f"DELETE FROM suppressions WHERE {where}" for where, _ in _overseas_ranges("number")),
+        *_overseas_rekeyed("consents", "number"),
+        *_overseas_rekeyed("caller_ids", "number", unique=True),
+        *(f"DELETE FROM caller_ids WHERE {where}" for where, _ in _overseas_ranges("number")),
+        *_overseas_rekeyed("decisions", "number"),
+        *_overseas_rekeyed("outcomes", "number"),
+        *(
+            f"UPDATE OR IGNORE suspensions SET subject = 'callerid:' || {new.replace('subject', 'substr(subject, 10)')}"
+            f" WHERE {where.replace('subject', 'substr(subject, 10)')} AND subject LIKE 'callerid:%'"
+            for where, new in _overseas_ranges("subject")
+        ),
+        _overseas_rekeyed_in_registers,
     ),
 )
 

@@ -73,6 +73,15 @@ def _cap(ctx: RuleContext, label: str, rule: CapRule, attempts: list[PriorAttemp
     rid = rule_id("frequency", label, rule.name)
     key = _key(ctx, rule)
     span = _span(rule.window_hours)
+    if rule.person_calls_exempt and not ctx.attempt.campaign:
+        return Finding(
+            rid,
+            FindingVerdict.ALLOW,
+            f"a person's call (no campaign): a live operator is on the line, which the"
+            f" {label} {rule.name} rule allows",
+            rule.citation,
+            rule.unverified,
+        )
     if rule.trigger == "attempt":
         details: dict[str, object] = {"count": len(in_scope), "limit": rule.limit, "key": key}
         if len(in_scope) >= rule.limit:

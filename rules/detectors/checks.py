@@ -226,7 +226,7 @@ def abandoned_rate(
             if rate > max_rate:
                 detail = (
                     f"{subject} abandoned {len(abandoned)}{_amd_text(machines, share)} of "
-                    f"{live:g} live answers ({rate:.1%}) to "
+                    f"{_count_text(live)} live answers ({rate:.1%}) to "
                     f"{country if country != 'other' else 'non-US/UK'} numbers in "
                     f"{span_text(span)}, above the {max_rate:.0%} {rules[country]} allows"
                 )
@@ -239,11 +239,16 @@ def abandoned_rate(
     return _tenants_flagged_only(findings)
 
 
+def _count_text(value: float) -> str:
+    """A count that an estimate can make fractional: 1200000, 105.5 (never 1.2e+06)."""
+    return f"{value:.0f}" if value == int(value) else f"{value:.1f}"
+
+
 def _amd_text(machines: Sequence[CallOutcome], share: float) -> str:
     if not machines or not share:
         return ""
     return (
-        f" and an estimated {share * len(machines):g} AMD false positives ({share:.0%} of "
+        f" and an estimated {_count_text(share * len(machines))} AMD false positives ({share:.0%} of "
         f"{len(machines)} answering-machine verdicts, amd_false_positive_share)"
     )
 

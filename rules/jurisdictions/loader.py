@@ -51,7 +51,8 @@ _KEYS: dict[str, set[str]] = {
         "conservative",
         "consent_lifts",
     },
-    "caps": _COMMON | {"window_hours", "trigger", "limit", "scope", "calendar_days"},
+    "caps": _COMMON
+    | {"window_hours", "trigger", "limit", "scope", "calendar_days", "person_calls_exempt"},
     "consent": _COMMON | {"accepts", "since", "until", "number_types", "max_age_days"},
 }
 _PACK_KEYS = {"code", "name", "notes", "location", "states", *RULE_LISTS}
@@ -420,6 +421,10 @@ def _cap(item: Mapping[str, Any], where: str, errors: list[str]) -> CapRule | No
             f" {_CALENDAR_MAX_HOURS // 24} ({_CALENDAR_MAX_HOURS:g} hours)"
         )
         calendar_days = False
+    person_calls_exempt = item.get("person_calls_exempt", False)
+    if not isinstance(person_calls_exempt, bool):
+        errors.append(f"{where}.person_calls_exempt: must be true or false")
+        person_calls_exempt = False
     return CapRule(
         str(item.get("name")),
         _purposes(item, where, errors),
@@ -430,6 +435,7 @@ def _cap(item: Mapping[str, Any], where: str, errors: list[str]) -> CapRule | No
         str(scope),
         bool(item.get("unverified", False)),
         calendar_days,
+        person_calls_exempt,
     )
 
 

@@ -106,6 +106,8 @@ class CapRule:
     callee's clock (France's "30 calendar days"): an attempt counts until the end of the
     Nth day after its date, as a period of days ends, and never for less than
     `window_hours` (after a spring clock change the days can be an hour shorter).
+    `person_calls_exempt`: a call without a campaign (a person dialling, so a live operator is
+    on the line) is not held by the rule (Ofcom's locks allow a repeat with an operator).
     """
 
     name: str
@@ -117,6 +119,7 @@ class CapRule:
     scope: str = "campaign"
     unverified: bool = False
     calendar_days: bool = False
+    person_calls_exempt: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -298,6 +298,37 @@ def test_uk_24_hours_after_an_answering_machine_verdict() -> None:
     assert all(f.rule != rule for f in removed.findings)
 
 
+def test_a_person_s_call_is_not_held_by_ofcom_s_locks() -> None:
+    # A call without a campaign is a person dialling: the live operator Ofcom asks for is on
+    # the line. Both locks blocked an agent's follow-up call for a day (or three).
+    prior = [
+        PriorAttempt(AT - timedelta(hours=2), "acme", "x", None, "outcome", "m", "ANSWERED",
+                     machine=True),
+        PriorAttempt(AT - timedelta(hours=3), "acme", "x", None, "outcome", "a", "ABANDONED"),
+    ]  # fmt: skip
+    rules = ("frequency.gb-ofcom-after-amd", "frequency.gb-ofcom-after-abandoned")
+    person = CallAttempt("+442079460000", "+61291234567", AT, tenant="acme", campaign=None)
+    decision = decide(prepare(person, Policy()), Facts(attempts=tuple(prior)))
+    for rule in rules:
+        found = next(f for f in decision.findings if f.rule == rule)
+        assert found.verdict is FindingVerdict.ALLOW and "a person's call" in found.reason
+    dialler = decide_with("+442079460000", prior)
+    assert all(verdict(dialler, rule) is FindingVerdict.BLOCK for rule in rules)
+    # An override holds a person's calls too; a value that is no boolean is refused by name.
+    packs, errors = from_settings(
+        {"GB": {"caps": [{"name": "ofcom-after-amd", "person_calls_exempt": False}]}}
+    )
+    assert errors == []
+    held = decide(prepare(person, Policy(jurisdictions=packs)), Facts(attempts=tuple(prior)))
+    assert verdict(held, rules[0]) is FindingVerdict.BLOCK
+    _, errors = from_settings(
+        {"GB": {"caps": [{"name": "ofcom-after-amd", "person_calls_exempt": 1}]}}
+    )
+    assert errors == [
+        "jurisdictions.GB.caps.ofcom-after-amd.person_calls_exempt: must be true or false"
+    ]
+
+
 def test_a_french_cap_counts_this_tenant_s_calls_only() -> None:
     # D.223-9 counts per professional: another tenant's calls are not this one's.
     others = [

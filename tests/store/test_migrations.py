@@ -224,3 +224,67 @@ async def test_the_upgrade_never_fails_on_clashing_open_flags_and_keeps_slashed_
     assert by_id[holder] == ("campaign:globex/acme/winter", "open")
     assert [r["subject"] for r in suspended] == ["campaign:acme/x/y", "campaign:gone/campaign"]
     assert [json.loads(detail)["subject"] for (detail,) in events] == ["campaign:gone/campaign"]
+
+
+async def test_overseas_numbers_stored_under_33_match_their_calls_after_the_upgrade(
+    tmp_path: Path,
+) -> None:
+    # Martinique's 0596 60 12 34 was stored as +33 596 60 12 34 (phonenumbers took it for a
+    # metropolitan line). Calls now read it as +596 596 60 12 34: the opt-out, the Bloctel
+    # entry and the caller ID stored before stopped matching any call.
+    from datetime import UTC, datetime
+
+    from dialguard.guard import Guard
+    from rules.models import CallAttempt
+    from rules.policy import Policy, TenantSettings
+
+    path = tmp_path / "old.sqlite3"
+    conn = _at_version(path, 5)
+    conn.executemany(
+        "INSERT INTO suppressions (number, tenant, campaign, source, requested_at, expires_at,"
+        " created_at) VALUES (?, ?, '', 'cli', 0, ?, 0)",
+        [
+            ("+33596601234", "acme", None),  # for ever
+            ("+33692123456", "acme", 2e9),  # under both forms: the later expiry is kept
+            ("+262692123456", "acme", 1.9e9),
+            ("+33612345678", "acme", None),  # a metropolitan number: left alone
+        ],
+    )
+    conn.execute(
+        "INSERT INTO caller_ids (number, tenant, created_at) VALUES ('+33262123456', 'acme', 0)"
+    )
+    conn.execute(
+        "INSERT INTO suspensions (subject, reason, created_at) VALUES ('callerid:+33590123456', 'x', 0)"
+    )
+    conn.execute("CREATE TABLE reg_fr (number INTEGER PRIMARY KEY, registered_on TEXT)")
+    conn.executemany(
+        "INSERT INTO reg_fr (number) VALUES (?)",
+        [(33596601235,), (33694201234,), (594694201234,), (33612345679,)],
+    )
+    conn.execute(
+        "INSERT INTO register_copies (register, table_name, as_of, imported_at, count, checksum)"
+        " VALUES ('fr-bloctel', 'reg_fr', '2026-11-20', 0, 4, 'x')"
+    )
+    conn.close()
+    store = await open_store(path)
+    try:
+        opted = await store.fetchall("SELECT number, expires_at FROM suppressions ORDER BY number")
+        ids = await store.fetchall("SELECT number FROM caller_ids")
+        suspended = await store.fetchall("SELECT subject FROM suspensions")
+        keys = await store.fetchall("SELECT number FROM reg_fr ORDER BY number")
+        policy = Policy(tenants={"acme": TenantSettings("acme", "FR")})
+        at = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+        decision = await Guard(store, policy).evaluate(
+            CallAttempt("0596601234", "+33612345678", at, tenant="acme", campaign="c")
+        )
+    finally:
+        await store.close()
+    assert [tuple(r) for r in opted] == [
+        ("+262692123456", 2e9),
+        ("+33612345678", None),
+        ("+596596601234", None),
+    ]
+    assert [r["number"] for r in ids] == ["+262262123456"]
+    assert [r["subject"] for r in suspended] == ["callerid:+590590123456"]
+    assert [r["number"] for r in keys] == [33612345679, 594694201234, 596596601235]
+    assert decision.rule == "suppression.tenant", decision.reason

@@ -121,14 +121,16 @@ def test_a_french_register_reads_overseas_numbers_written_in_national_form() -> 
 
 
 def test_a_french_register_reads_overseas_numbers_written_under_33() -> None:
-    # "+33 692 12 34 56" is the same Réunion line; the block scanner took it in bulk as
-    # +33 692..., a number France does not have, and no call ever matched it.
-    lines = ["+33692123456", "+33596601234", "+33612345678", "+262692123456"]
-    keys = [262692123456, 596596601234, 33612345678, 262692123456]
+    # "+33 692 12 34 56" (or 596601234, France's form without its 0) is the same line as
+    # a call's: the block scanner took it in bulk under +33, where no call ever matched it.
+    lines = ["+33692123456", "+33596601234", "+33612345678", "+262692123456", "596601234"]
+    keys = [262692123456, 596596601234, 33612345678, 262692123456, 596596601234]
     data = "".join(line + "\n" for line in lines).encode()
     fast, bulk = _fast_items(FORMATS["plain"], data, "FR", 1 << 20)
     assert fast == _slow_items(FORMATS["plain"], data, "FR")
     assert [k for _, k, _ in accepted(fast)] == keys
+    # The key a call to each line's number is looked up by (rules.numbers).
+    assert keys == [register_key(parse_number(line, "FR").e164 or "") for line in lines]
     assert bulk == [3]
 
 
