@@ -10,6 +10,7 @@ from __future__ import annotations
 import click
 
 from dialguard.cli.app import AppContext, InputError, cli, emit_json, pass_app
+from rules.checks.frequency import TRIGGER_WORDS
 from rules.jurisdictions import Jurisdiction
 from rules.jurisdictions.model import (
     DAYS,
@@ -165,9 +166,9 @@ def describe(pack: Jurisdiction, indent: str = "") -> list[str]:
         what = (
             f"at most {cap.limit} calls per {span}"
             if cap.trigger == "attempt"
-            else f"no call for {span} after {cap.trigger}"
+            else f"no call for {span} after {TRIGGER_WORDS.get(cap.trigger, cap.trigger)}"
         )
-        persons = ", not a person's call (no campaign)" if cap.person_calls_exempt else ""
+        persons = ", a person's call (no campaign) exempt" if cap.person_calls_exempt else ""
         lines.append(
             f"{indent}  cap {cap.name} [{_purposes(cap.purposes)}]{_mark(cap.unverified)}: {what}, "
             f"per {cap.scope}{persons}"

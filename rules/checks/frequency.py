@@ -22,7 +22,8 @@ from rules.jurisdictions.applicable import applicable_rules, nothing_applies, ru
 from rules.jurisdictions.model import CapRule
 from rules.models import Finding, FindingVerdict
 
-_TRIGGER_WORDS = {
+# How a reason (and `jurisdiction show`) names each trigger.
+TRIGGER_WORDS = {
     "conversation": "a conversation",
     "refusal": "a refusal",
     "abandoned": "an abandoned call",
@@ -110,7 +111,7 @@ def _cap(ctx: RuleContext, label: str, rule: CapRule, attempts: list[PriorAttemp
         return Finding(
             rid,
             FindingVerdict.BLOCK,
-            f"{_TRIGGER_WORDS[rule.trigger]} with {ctx.destination.e164} on {_utc(last)} {key}: "
+            f"{TRIGGER_WORDS[rule.trigger]} with {ctx.destination.e164} on {_utc(last)} {key}: "
             f"no call for {span} under the {label} {rule.name} rule, until "
             f"{_utc(_window_end(ctx, rule, last))}",
             rule.citation,
@@ -120,7 +121,7 @@ def _cap(ctx: RuleContext, label: str, rule: CapRule, attempts: list[PriorAttemp
     return Finding(
         rid,
         FindingVerdict.ALLOW,
-        f"no {_TRIGGER_WORDS[rule.trigger].split(' ', 1)[1]} {key} in the last {span}"
+        f"no {TRIGGER_WORDS[rule.trigger].split(' ', 1)[1]} {key} in the last {span}"
         f" ({label} {rule.name})",
         rule.citation,
         rule.unverified,

@@ -53,6 +53,11 @@ def test_show_says_a_cap_counts_calendar_days_and_a_consent_lapses(tmp_path: Pat
         cli("jurisdiction", "show", "FR").output
     )
     assert "express lapses after 730 days" in cli("jurisdiction", "show", "ES").output
+    gb = cli("jurisdiction", "show", "GB").output
+    assert (
+        "no call for 24 h after an answering-machine verdict, per number, a person's call"
+        " (no campaign) exempt" in gb
+    )
 
 
 def test_an_unknown_pack_is_an_input_error(tmp_path: Path) -> None:
