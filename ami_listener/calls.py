@@ -465,12 +465,16 @@ class CallTracker:
         uid = _get(event, "uniqueid")
         if uid is None:
             return []
+        # The end first: with the call's duration it places the other times of a call that
+        # spans a clock change.
+        end = self._cdr_time(_get(event, "endtime"), at)
+        duration, billsec = _int(_get(event, "duration")), _int(_get(event, "billableseconds"))
         cdr = _Cdr(
             disposition=_get(event, "disposition"),
             billsec=_int(_get(event, "billableseconds")),
-            start=self._cdr_time(_get(event, "starttime"), at),
-            answer=self._cdr_time(_get(event, "answertime"), at),
-            end=self._cdr_time(_get(event, "endtime"), at),
+            start=self._cdr_time(_get(event, "starttime"), end or at, _before(end, duration)),
+            answer=self._cdr_time(_get(event, "answertime"), end or at, _before(end, billsec)),
+            end=end,
             destination=_get(event, "destination"),
             source=_caller(_get(event, "source")),
         )
@@ -514,11 +518,14 @@ class CallTracker:
         attempt.tenant = attempt.tenant or variables.get("DIALGUARD_TENANT") or None
         attempt.campaign = attempt.campaign or variables.get("DIALGUARD_CAMPAIGN") or None
 
-    def _cdr_time(self, text: str | None, at: datetime) -> datetime | None:
+    def _cdr_time(
+        self, text: str | None, at: datetime, near: datetime | None = None
+    ) -> datetime | None:
         """A CDR time, in UTC. Without a zone it is local (`asterisk_tz`, else this
         machine's), and a local time a clock change repeats or skips has two readings an
-        hour apart: the later one that is not after the event (`at`) is the call's, as
-        the CDR was written after it."""
+        hour apart: the one nearest `near` (a start or answer its end and duration place),
+        else the later one that is not after `at` (the event that carries it, as the CDR was
+        written after the call; for its start and answer, its end)."""
         if text is None:
             return None
         try:
@@ -535,6 +542,8 @@ class CallTracker:
             instants = sorted({r.astimezone(UTC) for r in readings})
         except (ValueError, OverflowError):  # 0001-01-01 east of UTC: before year 1 in UTC
             return None
+        if near is not None and len(instants) > 1:
+            return min(instants, key=lambda t: abs(t - near))
         before = [t for t in instants if t <= at + CDR_CLOCK_SLACK]
         return before[-1] if before else instants[0]
 
@@ -632,6 +641,10 @@ class CallTracker:
         for uid in finished:
             out.extend(self._late(uid, apply))
         return out
+
+
+def _before(end: datetime | None, seconds: int | None) -> datetime | None:
+    return end - timedelta(seconds=seconds) if end is not None and seconds is not None else None
 
 
 # How far a CDR time may be after the event that carries it (clocks, rounding) and still be

@@ -162,15 +162,26 @@ def _overseas_under_33(number: PhoneNumber) -> PhoneNumber:
     return phonenumbers.parse(f"+{code}{national}", None)
 
 
-@lru_cache(maxsize=65536)
 def parse_number(raw: str, region: str | None) -> ParsedNumber:
     """Parse a number as dialled or presented.
 
     `region` (ISO 3166 alpha-2) is how national-format numbers are read. International
     forms are accepted as `+CC...` and, when a region is known, with its international
     prefix (00 or 011...) as phonenumbers understands it.
-    Cached: the result is a value, and caller IDs and redialled numbers repeat all day.
+    Cached: the result is a value, and caller IDs and redialled numbers repeat all day. Text
+    longer than any dial string is refused before the cache: 65,536 long junk caller IDs or
+    list lines would otherwise be kept (a 20 KB line each).
     """
+    if len(raw) > _LONGEST_RAW:
+        return _unusable(raw, "is not a telephone number")
+    return _parse_number(raw, region)
+
+
+_LONGEST_RAW = 64  # a dial string is at most 41 characters (_DIAL_STRING), with room for spaces
+
+
+@lru_cache(maxsize=65536)
+def _parse_number(raw: str, region: str | None) -> ParsedNumber:
     cleaned = clean_dial_string(raw)
     if cleaned is None:
         return _unusable(raw, "is not a telephone number")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import hashlib
 from collections.abc import Iterator
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from itertools import chain
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -154,8 +154,9 @@ def import_(
     )
     if times.clock_changes:
         click.echo(
-            f"  {times.clock_changes} local time(s) fell in a clock change (an hour repeated or"
-            " skipped): read at the later of their two instants"
+            f"  {times.clock_changes} local time(s) fell in a clock change (a time repeated or"
+            " skipped): read at the later of their two instants, or as the call's end and"
+            " duration place them"
         )
     for n, p in rejects:
         click.echo(f"  rejected line {n}: {p}")
@@ -196,21 +197,30 @@ class LocalTimes:
     zone, with its daylight saving time on the row's own date).
 
     A local time that a clock change repeats (autumn) or skips (spring) has two readings an
-    hour apart. The later instant is taken: the call then counts in a cap's or a detector's
-    window as long as either reading would. `clock_changes` counts them for the report."""
+    hour (on Lord Howe Island half an hour) apart. The later instant is taken: the call then
+    counts in a cap's or a detector's window as long as either reading would. A time of the
+    same call read before (its end) bounds it, and with the call's duration places it: a
+    call that spans the change cannot start after it ended. `clock_changes` counts them for
+    the report."""
 
     def __init__(self, tz: tzinfo | None) -> None:
         self.tz = tz
         self.clock_changes = 0
 
-    def read(self, text: str, field: str = "started_at") -> datetime:
+    def read(
+        self,
+        text: str,
+        field: str = "started_at",
+        not_after: datetime | None = None,
+        near: datetime | None = None,
+    ) -> datetime:
         try:
             value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
         except ValueError:
             raise ValueError(f"{field} {shorten(text)!r} is not an ISO-8601 date-time") from None
         if value.tzinfo is None:
             try:
-                value = self._placed(value)
+                value = self._placed(value, not_after, near)
             except (OverflowError, ValueError, OSError):  # astimezone: outside the C library's
                 raise ValueError(
                     f"{field} {shorten(text)!r} is not between 1970 and 9998"
@@ -220,17 +230,26 @@ class LocalTimes:
         except InputError as exc:
             raise ValueError(exc.format_message()) from None
 
-    def _placed(self, naive: datetime) -> datetime:
+    def _placed(
+        self, naive: datetime, not_after: datetime | None, near: datetime | None
+    ) -> datetime:
         tz = self.tz
         readings = [
             naive.replace(tzinfo=tz, fold=fold) if tz is not None else naive.replace(fold=fold)
             for fold in (0, 1)
         ]
-        first, second = (r.astimezone(UTC) for r in readings)
+        first, second = sorted(r.astimezone(UTC) for r in readings)
         if first == second:
             return readings[0] if tz is not None else readings[0].astimezone()
         self.clock_changes += 1
-        return max(first, second)
+        if near is not None:
+            return min((first, second), key=lambda t: abs(t - near))
+        return first if not_after is not None and second > not_after else second
+
+
+def _before(end: datetime | None, seconds: int | None) -> datetime | None:
+    """When a call that ended at `end` began, `seconds` before (its CDR's duration)."""
+    return end - timedelta(seconds=seconds) if end is not None and seconds is not None else None
 
 
 # A billsec beyond a year is a wrong field, not a call; beyond 2**63 SQLite cannot store it,
@@ -238,7 +257,7 @@ class LocalTimes:
 MAX_BILLSEC = 366 * 86_400
 
 
-def _billsec(text: str) -> int | None:
+def _billsec(text: str, field: str = "billsec") -> int | None:
     if not text:
         return None
     try:
@@ -247,7 +266,7 @@ def _billsec(text: str) -> int | None:
         seconds = -1
     if not 0 <= seconds <= MAX_BILLSEC:
         raise ValueError(
-            f"billsec {shorten(text)!r} is not a whole number of seconds, at most a year"
+            f"{field} {shorten(text)!r} is not a whole number of seconds, at most a year"
         )
     return seconds
 
@@ -348,10 +367,14 @@ def _parse_cdr(
                 raise ValueError(
                     f"disposition {shorten(f['disposition'])!r} is not a CDR disposition"
                 )
-            started = times.read(f["start"], "start")
-            answered = times.read(f["answer"], "answer") if f["answer"] else None
             ended = times.read(f["end"], "end") if f["end"] else None
-            billsec = _billsec(f["billsec"])
+            duration, billsec = _billsec(f["duration"], "duration"), _billsec(f["billsec"])
+            started = times.read(f["start"], "start", ended, _before(ended, duration))
+            answered = (
+                times.read(f["answer"], "answer", ended, _before(ended, billsec))
+                if f["answer"]
+                else None
+            )
         except ValueError as exc:
             yield line_no, str(exc)
             continue

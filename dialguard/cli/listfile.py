@@ -13,11 +13,14 @@ from dialguard.cli.app import fail
 from dialguard.registers.files import DECOMPRESS_ERRORS, RegisterFileError, open_text
 
 
-def number_records(path: Path, columns: frozenset[str]) -> Iterator[tuple[int, dict[str, str]]]:
+def number_records(
+    path: Path, columns: frozenset[str], *, ignored: list[str] | None = None
+) -> Iterator[tuple[int, dict[str, str]]]:
     """(line number, fields) per data line, read as the file streams; fields always has
     `number`. A CSV is recognised by a header naming `number`; a column outside `columns`
-    is refused by name (a misspelt one would be dropped silently). `#` lines of a plain list
-    are comments."""
+    is refused by name (a misspelt one would be dropped silently), unless `ignored` is given:
+    such columns are then listed there and not read. `#` lines of a plain list are
+    comments."""
     try:
         with open_text(path) as text:
             blank, first = 0, ""  # the blank lines before the first line with something on it
@@ -29,7 +32,9 @@ def number_records(path: Path, columns: frozenset[str]) -> Iterator[tuple[int, d
             header = [h.strip().lower() for h in next(csv.reader([first]))] if first else []
             if "number" in header:
                 unknown = sorted(set(header) - columns - {""})
-                if unknown:
+                if unknown and ignored is not None:
+                    ignored += unknown
+                elif unknown:
                     known = ", ".join(sorted(columns))
                     fail(f"{path}: unknown CSV column {', '.join(unknown)} (known: {known})")
                 reader = csv.DictReader(itertools.chain([first], text))

@@ -11,6 +11,7 @@ report).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import csv
 import os
@@ -43,6 +44,9 @@ from rules.numbers import is_emergency, shorten
 from rules.policy import Policy
 
 SCRUB_COLUMNS = frozenset({"number", "callee_timezone", "callee_region"})
+# The event loop gets a turn every so many lines: the reads are synchronous, and without one
+# a Ctrl-C waited for the end of the list.
+YIELD_EVERY = 256
 OUT_COLUMNS = ["line", "number", "e164", "verdict", "rule", "reason"]
 MAX_REJECTS_SHOWN = 10
 
@@ -82,8 +86,9 @@ def scrub(
 ) -> None:
     """Decide every number of FILE as the AGI route would, at one instant, recording nothing:
     how many could be called, and what blocks the others. FILE: one number per line, or a CSV
-    whose header names `number` (and optionally `callee_timezone`, `callee_region`); gzip or
-    a zip holding one file. Exit 0 whatever the verdicts."""
+    whose header names `number` (and optionally `callee_timezone`, `callee_region`; other
+    columns are not read, and named); gzip or a zip holding one file. Exit 0 whatever the
+    verdicts."""
     path = readable_file(file)
     if out == "-" and as_json:
         fail("--out - and --json both want stdout: give --out a file")
@@ -102,17 +107,21 @@ def scrub(
 
         async def body(store: Store) -> None:
             guard = Guard(store, app.settings.policy)
+            records = number_records(path, SCRUB_COLUMNS, ignored=report.ignored_columns)
             with _progress() as advance:
-                for line_no, fields in number_records(path, SCRUB_COLUMNS):
+                for line_no, fields in records:
                     result = await _decided(guard, template, fields)
-                    report.add(line_no, fields["number"], result)
+                    number = fields.get("number", "")
+                    report.add(line_no, number, result)
                     if rows is not None:
-                        rows.writerow(_row(line_no, fields["number"], result))
+                        rows.writerow(_row(line_no, number, result))
                     advance()
+                    if report.lines % YIELD_EVERY == 0:
+                        await asyncio.sleep(0)
+            if report.lines == 0:  # before --out replaces a file with a bare header
+                fail(f"{file}: no numbers found")
 
         app.run(body)
-    if report.lines == 0:
-        fail(f"{file}: no numbers found")
     summary = report.as_dict(str(path), at, out)
     if as_json:
         emit_json(summary)
@@ -127,7 +136,9 @@ async def _decided(guard: Guard, template: CallAttempt, fields: dict[str, str]) 
     """The decision for one line, or what is wrong with its address (the AGI route blocks
     such a call as bad input, and `check` refuses it: here the line is reported)."""
     policy: Policy = guard.policy
-    number = fields["number"]
+    number = fields.get("number", "")
+    if not number:
+        return "has no number"
     zone = fields.get("callee_timezone") or None
     region = fields.get("callee_region") or None
     if not is_emergency(number, policy.region_for(template.tenant)):
@@ -159,13 +170,14 @@ class Report:
         self.unverified = 0  # decided on a rule built on an unverified figure
         self.rejected = 0
         self.rejects: list[tuple[int, str]] = []
+        self.ignored_columns: list[str] = []  # a lead list's other columns (name, address...)
 
     def add(self, line_no: int, number: str, result: Decision | str) -> None:
         self.lines += 1
         if isinstance(result, str):
             self.rejected += 1
             if len(self.rejects) < MAX_REJECTS_SHOWN:
-                self.rejects.append((line_no, f"{shorten(number)}: {result}"))
+                self.rejects.append((line_no, f"{shorten(number)}: {result}" if number else result))
         elif result.allowed:
             self.allowed += 1
         else:
@@ -184,6 +196,7 @@ class Report:
             "blocked_on_unverified_figures": self.unverified,
             "rejected": self.rejected,
             "rejects": [{"line": n, "problem": p} for n, p in self.rejects],
+            "ignored_columns": self.ignored_columns,
             "out": out,
         }
 
@@ -205,6 +218,8 @@ def _row(line_no: int, number: str, result: Decision | str) -> list[object]:
 
 
 def _out_path(out: str, source: Path) -> Path:
+    if not out.strip():
+        fail("--out: give a file name, or - for stdout")
     path = Path(out).expanduser()
     if path.exists() and path.resolve() == source.resolve():
         fail(f"--out {shorten(out)}: is the list being scrubbed")
@@ -250,12 +265,14 @@ def _progress() -> Iterator[Any]:
     if not is_terminal():
         yield lambda: None
         return
+    from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.completed:,} numbers decided"),
         TimeElapsedColumn(),
+        console=Console(stderr=True),  # stdout may be the CSV (--out -)
         transient=True,
     ) as bar:
         task = bar.add_task("scrub", total=None)
@@ -277,6 +294,8 @@ def _print(summary: dict[str, Any], *, err: bool) -> None:
     if summary["rejected"]:
         lines.append(f"  {summary['rejected']:,} line(s) rejected:")
         lines += [f"    line {r['line']}: {r['problem']}" for r in summary["rejects"]]
+    if summary["ignored_columns"]:
+        lines.append(f"  columns not read: {', '.join(summary['ignored_columns'])}")
     if summary["out"] not in (None, "-"):
         lines.append(f"  every line's verdict: {summary['out']}")
     click.echo("\n".join(lines), err=err)

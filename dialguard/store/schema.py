@@ -36,6 +36,19 @@ def _overseas_ranges(column: str) -> list[tuple[str, str]]:
     ]
 
 
+def _overseas_rekeyed_unindexed(table: str, column: str) -> str:
+    """As `_overseas_rekeyed` for a column without an index: one pass over the table."""
+    codes = " ".join(
+        f"WHEN '{prefix}' THEN '+{code}'" for prefix, code in sorted(FR_OVERSEAS_NATIONAL.items())
+    )
+    prefixes = ", ".join(f"'{prefix}'" for prefix in sorted(FR_OVERSEAS_NATIONAL))
+    return (
+        f"UPDATE {table} SET {column} = (CASE substr({column}, 4, 3) {codes} END)"
+        f" || substr({column}, 4) WHERE {column} GLOB '+33*' AND length({column}) = 12"
+        f" AND substr({column}, 4, 3) IN ({prefixes})"
+    )
+
+
 def _overseas_rekeyed(table: str, column: str, *, unique: bool = False) -> list[str]:
     verb = "UPDATE OR IGNORE" if unique else "UPDATE"
     return [
@@ -63,10 +76,12 @@ _MERGE_SUPPRESSION_EXPIRY = (
 
 async def _overseas_rekeyed_in_registers(conn: aiosqlite.Connection) -> None:
     """The register copies' keys (E.164 digits) of +33 overseas numbers, under the
-    department's code; a number the copy holds under both is kept once."""
+    department's code; a number the copy holds under both is kept once, and the copy's
+    count says so."""
     async with conn.execute("SELECT table_name FROM register_copies") as cursor:
         tables = [str(row[0]) for row in await cursor.fetchall()]
     for table in tables:
+        dropped = 0
         for prefix, code in sorted(FR_OVERSEAS_NATIONAL.items()):
             low = int(f"33{prefix}000000")
             high = low + 999_999
@@ -75,7 +90,13 @@ async def _overseas_rekeyed_in_registers(conn: aiosqlite.Connection) -> None:
             await conn.execute(
                 f'UPDATE OR IGNORE "{table}" SET number = number + {shift} WHERE {where}'
             )
-            await conn.execute(f'DELETE FROM "{table}" WHERE {where}')
+            async with conn.execute(f'DELETE FROM "{table}" WHERE {where}') as cursor:
+                dropped += max(cursor.rowcount, 0)
+        if dropped:
+            await conn.execute(
+                "UPDATE register_copies SET count = count - ? WHERE table_name = ?",
+                (dropped, table),
+            )
 
 
 MIGRATIONS: tuple[tuple[Step, ...], ...] = (
@@ -336,10 +357,21 @@ MIGRATIONS: tuple[tuple[Step, ...], ...] = (
         *(f"DELETE FROM caller_ids WHERE {where}" for where, _ in _overseas_ranges("number")),
         *_overseas_rekeyed("decisions", "number"),
         *_overseas_rekeyed("outcomes", "number"),
+        # The detectors group calls by caller ID: a suspension they made would name a
+        # caller ID no check presents.
+        _overseas_rekeyed_unindexed("decisions", "caller_id"),
+        _overseas_rekeyed_unindexed("outcomes", "caller_id"),
         *(
-            f"UPDATE OR IGNORE suspensions SET subject = 'callerid:' || {new.replace('subject', 'substr(subject, 10)')}"
-            f" WHERE {where.replace('subject', 'substr(subject, 10)')} AND subject LIKE 'callerid:%'"
-            for where, new in _overseas_ranges("subject")
+            f"UPDATE OR IGNORE {table} SET subject = 'callerid:' || {new}"
+            f" WHERE {where} AND subject LIKE 'callerid:%'"
+            for table in ("suspensions", "flags")
+            for where, new in _overseas_ranges("substr(subject, 10)")
+        ),
+        # A suspension under both forms stays under the new one. (A flag whose detector has
+        # an open flag under the new form keeps its old subject: it is history.)
+        *(
+            f"DELETE FROM suspensions WHERE {where} AND subject LIKE 'callerid:%'"
+            for where, _ in _overseas_ranges("substr(subject, 10)")
         ),
         _overseas_rekeyed_in_registers,
     ),

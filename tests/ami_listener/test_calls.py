@@ -526,3 +526,24 @@ def test_a_cdr_time_a_clock_change_repeats_is_read_as_the_event_allows() -> None
     first = datetime(2026, 10, 25, 0, 31, tzinfo=UTC)  # 01:31 BST
     assert started(second) == datetime(2026, 10, 25, 1, 30, tzinfo=UTC)
     assert started(first) == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)
+
+
+def test_a_call_spanning_a_clock_change_starts_before_it_ends() -> None:
+    # 70 minutes from 01:10 BST to 01:20 GMT (Duration 4,200 s): read alone, each time took
+    # its later reading, and the call started an hour late (4,195 s billed in 10 minutes).
+    cdr = {
+        "Event": "Cdr",
+        "Uniqueid": "1795000000.2",
+        "LastApplication": "Dial",
+        "Destination": "442071234567",
+        "Disposition": "ANSWERED",
+        "StartTime": "2026-10-25 01:10:00",
+        "AnswerTime": "2026-10-25 01:10:05",
+        "EndTime": "2026-10-25 01:20:00",
+        "Duration": "4200",
+        "BillableSeconds": "4195",
+        "Timestamp": f"{datetime(2026, 10, 25, 1, 20, 30, tzinfo=UTC).timestamp():.6f}",
+    }
+    [outcome] = CallTracker(asterisk_tz=ZoneInfo("Europe/London")).feed(cdr, NOW)
+    assert outcome.started_at == datetime(2026, 10, 25, 0, 10, tzinfo=UTC)
+    assert outcome.ended_at == datetime(2026, 10, 25, 1, 20, tzinfo=UTC)

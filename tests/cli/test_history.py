@@ -224,6 +224,26 @@ def test_local_times_in_a_clock_change_are_read_at_the_later_instant_and_reporte
     assert plain == datetime(2026, 7, 14, 9, 20, 19, tzinfo=UTC)
 
 
+def test_a_call_spanning_a_clock_change_never_ends_before_it_starts(
+    run: Cli, tmp_path: Path, fixtures_dir: Path
+) -> None:
+    # 01:59:50 (BST) to 01:00:05 (GMT) is a 15 s call across the change. Each time read at
+    # its later instant stored it ending an hour before it started.
+    [row, *_] = dial_rows(fixtures_dir)
+    columns = {name: i for i, name in enumerate(["accountcode", "src", "dst", "dcontext",
+        "clid", "channel", "dstchannel", "lastapp", "lastdata", "start", "answer", "end"])}  # fmt: skip
+    spanning = list(row)
+    spanning[columns["start"]] = "2026-10-25 01:59:50"
+    spanning[columns["answer"]] = "2026-10-25 01:59:55"
+    spanning[columns["end"]] = "2026-10-25 01:00:05"
+    spanning[12:14] = ["15", "10"]  # duration, billsec
+    path = master_csv_of(tmp_path / "Master.csv", [spanning])
+    result = run("history", "import", str(path), "--tenant", "acme", "--timezone", "Europe/London")
+    assert result.exit_code == 0, result.output
+    [entry] = json.loads(run("log", "--outcomes", "--json").output)
+    assert entry["at"] == "2026-10-25T00:59:50+00:00"  # 01:59:50 BST, before the 01:00:05 GMT end
+
+
 def test_a_header_with_a_misspelt_column_is_told_what_it_lacks(run: Cli, tmp_path: Path) -> None:
     # It was read as Master.csv, and the message spoke of cdr_csv's 17 columns.
     path = tmp_path / "calls.csv"

@@ -99,12 +99,24 @@ def test_a_gzipped_list_and_the_report_on_stdout(run: Cli, tmp_path: Path) -> No
     assert lines[2].startswith("2,0412000003,+61412000003,allow,,")
 
 
+def test_a_lead_list_s_other_columns_are_named_and_not_read(run: Cli, tmp_path: Path) -> None:
+    loaded(run, tmp_path)
+    leads = tmp_path / "leads.csv"
+    leads.write_text(
+        "name,number,email\nAda,0412000003,a@example.com\nBob,,b@example.com\n", encoding="utf-8"
+    )
+    summary = scrub(run, leads)
+    assert (summary["allowed"], summary["rejected"]) == (1, 1)
+    assert summary["ignored_columns"] == ["email", "name"]
+    assert summary["rejects"] == [{"line": 3, "problem": "has no number"}]
+
+
 def test_bad_input_is_one_line_and_leaves_no_report(run: Cli, tmp_path: Path) -> None:
     leads = tmp_path / "leads.csv"
-    leads.write_text("number,region\n0412000003,AU-WA\n", encoding="utf-8")
+    leads.write_text("number,callee_region\n0412000003,AU-WA\n", encoding="utf-8")
     out = tmp_path / "out.csv"
     cases = [
-        (["scrub", str(leads), "--caller-id", CALLER_ID, "--out", str(out)], "unknown CSV column region"),
+        (["scrub", str(leads), "--caller-id", CALLER_ID, "--out", ""], "give a file name"),
         (["scrub", str(tmp_path / "none.txt"), "--caller-id", CALLER_ID], "no such file"),
         (["scrub", str(leads), "--caller-id", CALLER_ID, "--out", str(leads)], "is the list being scrubbed"),
         (["scrub", str(leads), "--caller-id", CALLER_ID, "--out", "-", "--json"], "both want stdout"),
@@ -115,7 +127,10 @@ def test_bad_input_is_one_line_and_leaves_no_report(run: Cli, tmp_path: Path) ->
         assert result.exit_code == 2 and message in result.output, (args, result.output)
         assert "Traceback" not in result.output
     assert not out.exists() and [p for p in tmp_path.iterdir() if ".partial" in p.name] == []
+    # A list with no number fails, and leaves an earlier report where it was.
     empty = tmp_path / "empty.txt"
     empty.write_text("# nothing yet\n\n", encoding="utf-8")
-    result = run("scrub", str(empty), "--caller-id", CALLER_ID)
+    out.write_text("an earlier report\n", encoding="utf-8")
+    result = run("scrub", str(empty), "--caller-id", CALLER_ID, "--out", str(out))
     assert result.exit_code == 2 and "no numbers found" in result.output
+    assert out.read_text(encoding="utf-8") == "an earlier report\n"

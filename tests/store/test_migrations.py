@@ -253,8 +253,18 @@ async def test_overseas_numbers_stored_under_33_match_their_calls_after_the_upgr
     conn.execute(
         "INSERT INTO caller_ids (number, tenant, created_at) VALUES ('+33262123456', 'acme', 0)"
     )
+    conn.executemany(
+        "INSERT INTO suspensions (subject, reason, created_at) VALUES (?, 'x', 0)",
+        [("callerid:+33590123456",), ("callerid:+33693999998",), ("callerid:+262693999998",)],
+    )
     conn.execute(
-        "INSERT INTO suspensions (subject, reason, created_at) VALUES ('callerid:+33590123456', 'x', 0)"
+        "INSERT INTO outcomes (call_id, number, caller_id, updated_at)"
+        " VALUES ('o1', '+33692123457', '+33692999999', 0)"
+    )
+    conn.execute(
+        "INSERT INTO flags (subject, detector, window_start, window_end, measured, threshold,"
+        " evidence, opened_at, updated_at) VALUES ('callerid:+33692999999', 'short_calls', 0, 0,"
+        " 1, 0, '{}', 0, 0)"
     )
     conn.execute("CREATE TABLE reg_fr (number INTEGER PRIMARY KEY, registered_on TEXT)")
     conn.executemany(
@@ -272,6 +282,9 @@ async def test_overseas_numbers_stored_under_33_match_their_calls_after_the_upgr
         ids = await store.fetchall("SELECT number FROM caller_ids")
         suspended = await store.fetchall("SELECT subject FROM suspensions")
         keys = await store.fetchall("SELECT number FROM reg_fr ORDER BY number")
+        count = await store.fetchone("SELECT count FROM register_copies")
+        calls = await store.fetchall("SELECT number, caller_id FROM outcomes")
+        flags = await store.fetchall("SELECT subject FROM flags")
         policy = Policy(tenants={"acme": TenantSettings("acme", "FR")})
         at = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
         decision = await Guard(store, policy).evaluate(
@@ -285,6 +298,12 @@ async def test_overseas_numbers_stored_under_33_match_their_calls_after_the_upgr
         ("+596596601234", None),
     ]
     assert [r["number"] for r in ids] == ["+262262123456"]
-    assert [r["subject"] for r in suspended] == ["callerid:+590590123456"]
+    assert sorted(r["subject"] for r in suspended) == [
+        "callerid:+262693999998",
+        "callerid:+590590123456",
+    ]
     assert [r["number"] for r in keys] == [33612345679, 594694201234, 596596601235]
+    assert count is not None and count["count"] == 3  # one number was there twice
+    assert [tuple(r) for r in calls] == [("+262692123457", "+262692999999")]
+    assert [r["subject"] for r in flags] == ["callerid:+262692999999"]
     assert decision.rule == "suppression.tenant", decision.reason
