@@ -52,7 +52,7 @@ from ami_listener.events import (
     parse_chanvariables,
     parse_user_event,
 )
-from rules.outcomes import REJECTED, CallOutcome, outranks
+from rules.outcomes import REJECTED, CallOutcome, outranks, placed_times
 
 # DialEnd DialStatus -> CDR disposition, as cdr.c's dial_status_to_disposition does it with
 # the default cdr.conf (congestion = no -> FAILED; canceldispositionenabled = no -> NO ANSWER).
@@ -465,15 +465,27 @@ class CallTracker:
         uid = _get(event, "uniqueid")
         if uid is None:
             return []
-        # The end first: with the call's duration it places the other times of a call that
-        # spans a clock change.
-        end = self._cdr_time(_get(event, "endtime"), at)
-        duration, billsec = _int(_get(event, "duration")), _int(_get(event, "billableseconds"))
+        # A call's times placed together: where a clock change repeats or skips a local
+        # time, its end and its duration tell which reading each time is.
+        not_after = at + CDR_CLOCK_SLACK
+        billsec = _int(_get(event, "billableseconds"))
+        start, end = placed_times(
+            self._cdr_readings(_get(event, "starttime")),
+            self._cdr_readings(_get(event, "endtime")),
+            _int(_get(event, "duration")),
+            not_after,
+        )
+        answer, _ = placed_times(
+            self._cdr_readings(_get(event, "answertime")),
+            [end] if end is not None else [],
+            billsec,
+            not_after,
+        )
         cdr = _Cdr(
             disposition=_get(event, "disposition"),
-            billsec=_int(_get(event, "billableseconds")),
-            start=self._cdr_time(_get(event, "starttime"), end or at, _before(end, duration)),
-            answer=self._cdr_time(_get(event, "answertime"), end or at, _before(end, billsec)),
+            billsec=billsec,
+            start=start,
+            answer=answer,
             end=end,
             destination=_get(event, "destination"),
             source=_caller(_get(event, "source")),
@@ -518,20 +530,16 @@ class CallTracker:
         attempt.tenant = attempt.tenant or variables.get("DIALGUARD_TENANT") or None
         attempt.campaign = attempt.campaign or variables.get("DIALGUARD_CAMPAIGN") or None
 
-    def _cdr_time(
-        self, text: str | None, at: datetime, near: datetime | None = None
-    ) -> datetime | None:
-        """A CDR time, in UTC. Without a zone it is local (`asterisk_tz`, else this
-        machine's), and a local time a clock change repeats or skips has two readings an
-        hour apart: the one nearest `near` (a start or answer its end and duration place),
-        else the later one that is not after `at` (the event that carries it, as the CDR was
-        written after the call; for its start and answer, its end)."""
+    def _cdr_readings(self, text: str | None) -> list[datetime]:
+        """The instants a CDR time can be, in UTC, earliest first (none when unreadable).
+        Without a zone it is local (`asterisk_tz`, else this machine's), and a local time a
+        clock change repeats or skips has two readings."""
         if text is None:
-            return None
+            return []
         try:
             local = datetime.fromisoformat(text)
         except ValueError:
-            return None
+            return []
         if local.tzinfo is not None:
             readings = [local]
         elif self.asterisk_tz is not None:
@@ -539,13 +547,9 @@ class CallTracker:
         else:  # a naive time with a fold is read as this machine's local time
             readings = [local.replace(fold=f) for f in (0, 1)]
         try:
-            instants = sorted({r.astimezone(UTC) for r in readings})
+            return sorted({r.astimezone(UTC) for r in readings})
         except (ValueError, OverflowError):  # 0001-01-01 east of UTC: before year 1 in UTC
-            return None
-        if near is not None and len(instants) > 1:
-            return min(instants, key=lambda t: abs(t - near))
-        before = [t for t in instants if t <= at + CDR_CLOCK_SLACK]
-        return before[-1] if before else instants[0]
+            return []
 
     def _finish(self, call: _Call) -> list[CallOutcome]:
         self._calls.pop(call.linkedid, None)
@@ -641,10 +645,6 @@ class CallTracker:
         for uid in finished:
             out.extend(self._late(uid, apply))
         return out
-
-
-def _before(end: datetime | None, seconds: int | None) -> datetime | None:
-    return end - timedelta(seconds=seconds) if end is not None and seconds is not None else None
 
 
 # How far a CDR time may be after the event that carries it (clocks, rounding) and still be

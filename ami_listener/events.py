@@ -96,36 +96,27 @@ def parse_user_event(event: Event) -> OptOutRequest | AbandonMark | AmdMark | No
     name = header(event, "UserEvent") or ""
     kind = name.lower()
     if kind in OPTOUT_EVENT_NAMES:
-        return OptOutRequest(
-            number=header(event, "Number"),
-            tenant=header(event, "Tenant"),
-            campaign=header(event, "Campaign") or header(event, "CampaignId"),
-            uniqueid=header(event, "Uniqueid"),
-            linkedid=header(event, "Linkedid"),
-            event_name=name,
-        )
+        return OptOutRequest(**_call_of(event), event_name=name)
     if kind in ABANDONED_EVENT_NAMES:
-        return AbandonMark(
-            number=header(event, "Number"),
-            tenant=header(event, "Tenant"),
-            campaign=header(event, "Campaign") or header(event, "CampaignId"),
-            uniqueid=header(event, "Uniqueid"),
-            linkedid=header(event, "Linkedid"),
-        )
+        return AbandonMark(**_call_of(event))
     if kind in AMD_EVENT_NAMES:
         status = (header(event, "Status") or "").upper()
         if status not in AMD_STATUSES:
             return None
-        return AmdMark(
-            number=header(event, "Number"),
-            tenant=header(event, "Tenant"),
-            campaign=header(event, "Campaign") or header(event, "CampaignId"),
-            uniqueid=header(event, "Uniqueid"),
-            linkedid=header(event, "Linkedid"),
-            status=status,
-            cause=header(event, "Cause"),
-        )
+        return AmdMark(**_call_of(event), status=status, cause=header(event, "Cause"))
     return None
+
+
+def _call_of(event: Event) -> dict[str, str | None]:
+    """The call a dialguard UserEvent names: its headers, and the ids of the channel that
+    raised it."""
+    return {
+        "number": header(event, "Number"),
+        "tenant": header(event, "Tenant"),
+        "campaign": header(event, "Campaign") or header(event, "CampaignId"),
+        "uniqueid": header(event, "Uniqueid"),
+        "linkedid": header(event, "Linkedid"),
+    }
 
 
 def parse_chanvariables(value: HeaderValue | None) -> dict[str, str]:

@@ -172,8 +172,10 @@ def parse_number(raw: str, region: str | None) -> ParsedNumber:
     longer than any dial string is refused before the cache: 65,536 long junk caller IDs or
     list lines would otherwise be kept (a 20 KB line each).
     """
-    if len(raw) > _LONGEST_RAW:
-        return _unusable(raw, "is not a telephone number")
+    if len(raw) > _LONGEST_RAW:  # padding may hide a number: the cache keeps the stripped text
+        raw = raw.strip()
+        if len(raw) > _LONGEST_RAW:
+            return _unusable(raw, "is not a telephone number")
     return _parse_number(raw, region)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -79,3 +80,32 @@ class CallOutcome:
             if getattr(self, name) in (None, False) and getattr(newer, name) not in (None, False)
         }
         return replace(self, **changes) if changes else self
+
+
+def placed_times(
+    starts: Sequence[datetime],
+    ends: Sequence[datetime],
+    seconds: int | None,
+    not_after: datetime | None = None,
+) -> tuple[datetime | None, datetime | None]:
+    """A call's (start, end) from the instants its local start and end times can be: one
+    each, or two an hour (half an hour on Lord Howe) apart where a clock change repeats or
+    skips the time. The end is never after `not_after` (the event that reported it) when a
+    reading allows; the pair is the one the call's duration `seconds` fits best, and never
+    ends before it starts; without a duration, the latest end and the latest start before it
+    (the later instant keeps a call in a cap's window longer). Also serves an answer time
+    and its billable seconds. Empty sequences give None."""
+    if not ends:
+        allowed = [t for t in starts if not_after is None or t <= not_after]
+        return (max(allowed) if allowed else min(starts, default=None)), None
+    possible = [t for t in ends if not_after is None or t <= not_after] or [min(ends)]
+    if not starts:
+        return None, max(possible)
+    pairs = [(s, e) for s in starts for e in possible if s <= e] or [(min(starts), max(possible))]
+    if seconds is not None:
+        return min(
+            pairs,
+            key=lambda p: (abs((p[1] - p[0]).total_seconds() - seconds), -p[1].timestamp()),
+        )
+    end = max(e for _, e in pairs)
+    return max(s for s, e in pairs if e == end), end

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -196,39 +197,35 @@ async def test_a_call_centre_s_calls_without_a_campaign_have_an_abandoned_rate(
     # regulations.md 3.2 measures it "per campaign or per call centre": calls without a
     # campaign were never measured, by the sweep or when an abandoned one was recorded.
     start = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
-    outcomes = [
-        CallOutcome(
-            call_id=f"cc{i}",
-            number=f"+44207{1_000_000 + 7919 * i:07d}",
-            caller_id="+442079460000",
-            tenant="acme",
-            campaign=None,
-            started_at=start + timedelta(minutes=5 * i),
-            answered_at=start + timedelta(minutes=5 * i, seconds=5),
-            ended_at=start + timedelta(minutes=5 * i, seconds=65),
-            disposition="ANSWERED",
-            billsec=60,
-            abandoned=i < 5,
-        )
-        for i in range(25)
-    ]
+    outcomes = answers(None, start, 25, prefix="+44207", caller_id="+442079460000", every=5)
+    outcomes = [replace(o, abandoned=i < 5) for i, o in enumerate(outcomes)]
     enforcer = judging_every_outcome(store, policy)
     await replay(store, enforcer, outcomes)
     flags = await open_flags(store)
     assert len(flags[("tenant:acme", "abandoned_rate")]) == 5, flags
 
 
-def us_answers(campaign: str, start: datetime, count: int, **kw: object) -> list[CallOutcome]:
+def answers(
+    campaign: str | None,
+    start: datetime,
+    count: int,
+    *,
+    prefix: str = "+1202",
+    caller_id: str = "+12025550100",
+    every: int = 1,
+    **kw: object,
+) -> list[CallOutcome]:
+    """`count` answered one-minute calls of acme's to different numbers, `every` minutes."""
     return [
         CallOutcome(
             call_id=f"{campaign}{start:%d}-{i}",
-            number=f"+1202{2_000_000 + 7919 * i:07d}",
-            caller_id="+12025550100",
+            number=f"{prefix}{2_000_000 + 7919 * i:07d}",
+            caller_id=caller_id,
             tenant="acme",
             campaign=campaign,
-            started_at=start + timedelta(minutes=i),
-            answered_at=start + timedelta(minutes=i, seconds=5),
-            ended_at=start + timedelta(minutes=i, seconds=65),
+            started_at=start + timedelta(minutes=every * i),
+            answered_at=start + timedelta(minutes=every * i, seconds=5),
+            ended_at=start + timedelta(minutes=every * i, seconds=65),
             disposition="ANSWERED",
             billsec=60,
             **kw,  # type: ignore[arg-type]
@@ -245,14 +242,14 @@ async def test_answering_machine_verdicts_raise_the_abandoned_rate(
     # The rate was read only when an abandoned call was recorded, and swept only for
     # campaigns with one: nothing was flagged.
     now = datetime.now(UTC)
-    live = us_answers("spring", now - timedelta(days=10), 100)
-    machines = us_answers("spring", now - timedelta(hours=1), 10, amd="MACHINE")
+    live = answers("spring", now - timedelta(days=10), 100)
+    machines = answers("spring", now - timedelta(hours=1), 10, amd="MACHINE")
     enforcer = judging_every_outcome(store, policy)
     await replay(store, enforcer, live + machines)
     flags = await open_flags(store)
     assert len(flags[("campaign:acme/spring", "abandoned_rate")]) == 10, flags
     # The sweep finds such a campaign too.
-    for outcome in us_answers("autumn", now - timedelta(days=10), 100) + us_answers(
+    for outcome in answers("autumn", now - timedelta(days=10), 100) + answers(
         "autumn", now - timedelta(hours=1), 10, amd="MACHINE"
     ):
         await store.upsert_outcome(outcome)

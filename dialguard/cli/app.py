@@ -50,7 +50,7 @@ class Interrupted(click.ClickException):
     def __init__(self) -> None:
         super().__init__(
             "interrupted; an import is all or nothing (`registry status`, `suppress list`"
-            " show what is in force), and `scrub` writes no --out file"
+            " show what is in force)"
         )
 
     def show(self, file: Any = None) -> None:

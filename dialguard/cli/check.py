@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import click
 
@@ -20,21 +22,53 @@ from dialguard.guard import Guard
 from rules.location import address_problems
 from rules.models import CallAttempt, Decision, Purpose
 from rules.numbers import is_emergency
+from rules.policy import Policy
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def call_options(command: F) -> F:
+    """The options that describe the call, shared by `check` and `scrub`."""
+    for option in reversed(
+        (
+            click.option(
+                "--caller-id", required=True, help="The caller ID the call would present."
+            ),
+            click.option("--tenant", callback=scope_name, default="default", show_default=True),
+            click.option(
+                "--campaign",
+                callback=scope_name,
+                default=None,
+                help="A campaign makes this dialler traffic.",
+            ),
+            click.option(
+                "--purpose",
+                type=click.Choice([p.value for p in Purpose], case_sensitive=False),  # as AGI
+                default="telemarketing",
+                show_default=True,
+            ),
+        )
+    ):
+        command = option(command)
+    return command
+
+
+def callee_address_problems(
+    number: str, tenant: str, zone: str | None, region: str | None, policy: Policy, *names: str
+) -> list[str]:
+    """What is wrong with a callee's address, each named (`names`: the zone's and the
+    region's), as the AGI route refuses it; none for an emergency call, which is decided on
+    its dial string and campaign alone."""
+    if is_emergency(number, policy.region_for(tenant)):
+        return []
+    return [f"{names[0]}: {p}" for p in address_problems(zone, None, policy)] + [
+        f"{names[1]}: {p}" for p in address_problems(None, region, policy)
+    ]
 
 
 @cli.command()
 @click.argument("number")
-@click.option("--caller-id", required=True, help="The caller ID the call would present.")
-@click.option("--tenant", callback=scope_name, default="default", show_default=True)
-@click.option(
-    "--campaign", callback=scope_name, default=None, help="A campaign makes this dialler traffic."
-)
-@click.option(
-    "--purpose",
-    type=click.Choice([p.value for p in Purpose], case_sensitive=False),  # as the AGI route
-    default="telemarketing",
-    show_default=True,
-)
+@call_options
 @click.option("--callee-timezone", default=None, help="Known customer time zone (IANA).")
 @click.option("--callee-region", default=None, help="Known customer region, e.g. US-FL, AU-NSW.")
 @click.option(
@@ -74,14 +108,17 @@ def check(
         callee_region=callee_region,
     )
     policy = app.settings.policy
-    if not is_emergency(number, policy.region_for(attempt.tenant)):
-        # As the AGI route: an address that cannot be read is refused (the route blocks),
-        # but an emergency call is decided on its dial string and campaign alone.
-        problems = [
-            f"--callee-timezone: {p}" for p in address_problems(callee_timezone, None, policy)
-        ] + [f"--callee-region: {p}" for p in address_problems(None, callee_region, policy)]
-        if problems:
-            raise InputError("; ".join(problems))
+    problems = callee_address_problems(
+        number,
+        tenant,
+        callee_timezone,
+        callee_region,
+        policy,
+        "--callee-timezone",
+        "--callee-region",
+    )
+    if problems:  # the AGI route blocks such a call as bad input
+        raise InputError("; ".join(problems))
     decision = app.run(lambda store: Guard(store, policy).evaluate(attempt))
     try:
         if as_json:

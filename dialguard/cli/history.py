@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import hashlib
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, tzinfo
 from itertools import chain
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -37,7 +37,7 @@ from dialguard.cli.app import (
 from dialguard.store import Store
 from dialguard.store.history import HistoryImport
 from rules.numbers import parse_number, shorten
-from rules.outcomes import CallOutcome
+from rules.outcomes import CallOutcome, placed_times
 from rules.policy import Policy
 
 DISPOSITIONS = frozenset({"ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CONGESTION", "ABANDONED"})
@@ -197,42 +197,38 @@ class LocalTimes:
     zone, with its daylight saving time on the row's own date).
 
     A local time that a clock change repeats (autumn) or skips (spring) has two readings an
-    hour (on Lord Howe Island half an hour) apart. The later instant is taken: the call then
-    counts in a cap's or a detector's window as long as either reading would. A time of the
-    same call read before (its end) bounds it, and with the call's duration places it: a
-    call that spans the change cannot start after it ended. `clock_changes` counts them for
-    the report."""
+    hour (on Lord Howe Island half an hour) apart. `read` takes the later instant: the call
+    then counts in a cap's or a detector's window as long as either reading would. A
+    Master.csv call's times are placed together from their `readings` by its duration
+    (`rules.outcomes.placed_times`). `clock_changes` counts such times for the report."""
 
     def __init__(self, tz: tzinfo | None) -> None:
         self.tz = tz
         self.clock_changes = 0
 
-    def read(
-        self,
-        text: str,
-        field: str = "started_at",
-        not_after: datetime | None = None,
-        near: datetime | None = None,
-    ) -> datetime:
+    def read(self, text: str, field: str = "started_at") -> datetime:
+        return self.readings(text, field)[-1]
+
+    def readings(self, text: str, field: str) -> list[datetime]:
+        """The instants `text` can be, earliest first: one, or two in a clock change."""
         try:
             value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
         except ValueError:
             raise ValueError(f"{field} {shorten(text)!r} is not an ISO-8601 date-time") from None
+        values = [value]
         if value.tzinfo is None:
             try:
-                value = self._placed(value, not_after, near)
+                values = self._placed(value)
             except (OverflowError, ValueError, OSError):  # astimezone: outside the C library's
                 raise ValueError(
                     f"{field} {shorten(text)!r} is not between 1970 and 9998"
                 ) from None
         try:
-            return in_range(value, text, field)
+            return [in_range(v, text, field) for v in values]
         except InputError as exc:
             raise ValueError(exc.format_message()) from None
 
-    def _placed(
-        self, naive: datetime, not_after: datetime | None, near: datetime | None
-    ) -> datetime:
+    def _placed(self, naive: datetime) -> list[datetime]:
         tz = self.tz
         readings = [
             naive.replace(tzinfo=tz, fold=fold) if tz is not None else naive.replace(fold=fold)
@@ -240,16 +236,9 @@ class LocalTimes:
         ]
         first, second = sorted(r.astimezone(UTC) for r in readings)
         if first == second:
-            return readings[0] if tz is not None else readings[0].astimezone()
+            return [readings[0] if tz is not None else readings[0].astimezone()]
         self.clock_changes += 1
-        if near is not None:
-            return min((first, second), key=lambda t: abs(t - near))
-        return first if not_after is not None and second > not_after else second
-
-
-def _before(end: datetime | None, seconds: int | None) -> datetime | None:
-    """When a call that ended at `end` began, `seconds` before (its CDR's duration)."""
-    return end - timedelta(seconds=seconds) if end is not None and seconds is not None else None
+        return [first, second]
 
 
 # A billsec beyond a year is a wrong field, not a call; beyond 2**63 SQLite cannot store it,
@@ -367,14 +356,13 @@ def _parse_cdr(
                 raise ValueError(
                     f"disposition {shorten(f['disposition'])!r} is not a CDR disposition"
                 )
-            ended = times.read(f["end"], "end") if f["end"] else None
             duration, billsec = _billsec(f["duration"], "duration"), _billsec(f["billsec"])
-            started = times.read(f["start"], "start", ended, _before(ended, duration))
-            answered = (
-                times.read(f["answer"], "answer", ended, _before(ended, billsec))
-                if f["answer"]
-                else None
-            )
+            ends = times.readings(f["end"], "end") if f["end"] else []
+            started, ended = placed_times(times.readings(f["start"], "start"), ends, duration)
+            answers = times.readings(f["answer"], "answer") if f["answer"] else []
+            answered, _ = placed_times(answers, [ended] if ended else [], billsec)
+            if started is None:  # the start always has a reading
+                raise ValueError("start is missing")
         except ValueError as exc:
             yield line_no, str(exc)
             continue

@@ -18,6 +18,7 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -33,15 +34,13 @@ from dialguard.cli.app import (
     parse_when,
     pass_app,
     readable_file,
-    scope_name,
 )
+from dialguard.cli.check import call_options, callee_address_problems
 from dialguard.cli.listfile import number_records
 from dialguard.guard import Guard
 from dialguard.store import Store
-from rules.location import address_problems
 from rules.models import CallAttempt, Decision, Purpose
-from rules.numbers import is_emergency, shorten
-from rules.policy import Policy
+from rules.numbers import shorten
 
 SCRUB_COLUMNS = frozenset({"number", "callee_timezone", "callee_region"})
 # The event loop gets a turn every so many lines: the reads are synchronous, and without one
@@ -53,17 +52,7 @@ MAX_REJECTS_SHOWN = 10
 
 @cli.command()
 @click.argument("file")
-@click.option("--caller-id", required=True, help="The caller ID the calls would present.")
-@click.option("--tenant", callback=scope_name, default="default", show_default=True)
-@click.option(
-    "--campaign", callback=scope_name, default=None, help="A campaign makes this dialler traffic."
-)
-@click.option(
-    "--purpose",
-    type=click.Choice([p.value for p in Purpose], case_sensitive=False),
-    default="telemarketing",
-    show_default=True,
-)
+@call_options
 @click.option("--at", "at_text", default=None, help="Decision clock, ISO-8601 (default: now).")
 @click.option(
     "--out",
@@ -135,28 +124,17 @@ def scrub(
 async def _decided(guard: Guard, template: CallAttempt, fields: dict[str, str]) -> Decision | str:
     """The decision for one line, or what is wrong with its address (the AGI route blocks
     such a call as bad input, and `check` refuses it: here the line is reported)."""
-    policy: Policy = guard.policy
     number = fields.get("number", "")
     if not number:
         return "has no number"
     zone = fields.get("callee_timezone") or None
     region = fields.get("callee_region") or None
-    if not is_emergency(number, policy.region_for(template.tenant)):
-        problems = [f"callee_timezone: {p}" for p in address_problems(zone, None, policy)] + [
-            f"callee_region: {p}" for p in address_problems(None, region, policy)
-        ]
-        if problems:
-            return "; ".join(problems)
-    attempt = CallAttempt(
-        destination=number,
-        caller_id=template.caller_id,
-        at=template.at,
-        tenant=template.tenant,
-        campaign=template.campaign,
-        purpose=template.purpose,
-        callee_timezone=zone,
-        callee_region=region,
+    problems = callee_address_problems(
+        number, template.tenant, zone, region, guard.policy, "callee_timezone", "callee_region"
     )
+    if problems:
+        return "; ".join(problems)
+    attempt = replace(template, destination=number, callee_timezone=zone, callee_region=region)
     return await guard.evaluate(attempt)
 
 

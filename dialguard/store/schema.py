@@ -361,14 +361,24 @@ MIGRATIONS: tuple[tuple[Step, ...], ...] = (
         # caller ID no check presents.
         _overseas_rekeyed_unindexed("decisions", "caller_id"),
         _overseas_rekeyed_unindexed("outcomes", "caller_id"),
+        # An open flag whose detector has one open under the new form too is closed (one
+        # open flag per subject and detector), as schema 4 closed such flags.
+        *(
+            "UPDATE flags SET status = 'acknowledged', closed_at = updated_at, note = 'closed"
+            " at the upgrade to schema 6: an open flag of its detector names the caller ID"
+            " under the code of its department'"
+            f" WHERE status = 'open' AND subject LIKE 'callerid:%' AND {where}"
+            " AND EXISTS (SELECT 1 FROM flags n WHERE n.status = 'open'"
+            f" AND n.detector = flags.detector AND n.subject = 'callerid:' || {new})"
+            for where, new in _overseas_ranges("substr(flags.subject, 10)")
+        ),
         *(
             f"UPDATE OR IGNORE {table} SET subject = 'callerid:' || {new}"
             f" WHERE {where} AND subject LIKE 'callerid:%'"
             for table in ("suspensions", "flags")
             for where, new in _overseas_ranges("substr(subject, 10)")
         ),
-        # A suspension under both forms stays under the new one. (A flag whose detector has
-        # an open flag under the new form keeps its old subject: it is history.)
+        # A suspension under both forms stays under the new one.
         *(
             f"DELETE FROM suspensions WHERE {where} AND subject LIKE 'callerid:%'"
             for where, _ in _overseas_ranges("substr(subject, 10)")

@@ -241,7 +241,7 @@ def abandoned_rate(
 
 def _count_text(value: float) -> str:
     """A count that an estimate can make fractional: 1200000, 105.5, 0.03 (never 1.2e+06)."""
-    return f"{value:.0f}" if value == int(value) else f"{value:.2f}".rstrip("0")
+    return f"{value:.0f}" if value == int(value) else f"{value:.2f}".rstrip("0").rstrip(".")
 
 
 def _amd_text(machines: Sequence[CallOutcome], share: float) -> str:

@@ -357,13 +357,10 @@ def test_an_abandoned_mark_matched_by_number_alone_takes_only_a_call_just_ended(
     assert marked.abandoned
 
 
-# AMD's verdict on the same call, as [dialguard-amd] raises it on the answered leg.
+# AMD's verdict on the same call, as [sub-dialguard-amd] raises it on the answered leg.
 AMD_MARK = {
-    "Event": "UserEvent",
+    **ABANDONED_MARK,
     "UserEvent": "DialguardAmd",
-    "Uniqueid": "1795859878.63",
-    "Linkedid": "1795859878.62",
-    "Number": "61400000001",
     "Status": "MACHINE",
     "Cause": "INITIALSILENCE-2500-5000",
 }

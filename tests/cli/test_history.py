@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
+import sqlite3
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+import pytest
 
 from dialguard.cli.history import LocalTimes
 from tests.cli.conftest import Cli
@@ -224,24 +227,47 @@ def test_local_times_in_a_clock_change_are_read_at_the_later_instant_and_reporte
     assert plain == datetime(2026, 7, 14, 9, 20, 19, tzinfo=UTC)
 
 
-def test_a_call_spanning_a_clock_change_never_ends_before_it_starts(
-    run: Cli, tmp_path: Path, fixtures_dir: Path
+@pytest.mark.parametrize(
+    ("start", "answer", "end", "duration", "billsec", "stored"),
+    [
+        # 01:59:50 BST to 01:00:05 GMT: each time at its later instant ended the call an
+        # hour before it started.
+        ("01:59:50", "01:59:55", "01:00:05", "15", "10", ("00:59:50", "00:59:55", "01:00:05")),
+        # 01:30 GMT (the second 01:30) to 02:30: the duration counted on the wall clock put
+        # the start at the first 01:30, an hour early.
+        ("01:30:00", "01:30:05", "02:30:00", "3600", "3595", ("01:30:00", "01:30:05", "02:30:00")),
+        # 00:50 to 01:10 BST (the first 01:10): the end at its later instant made a 20-minute
+        # call last 80.
+        ("00:50:00", "00:50:05", "01:10:00", "1200", "1195", ("23:50:00", "23:50:05", "00:10:00")),
+    ],
+)
+def test_a_call_across_a_clock_change_is_placed_by_its_duration(
+    run: Cli,
+    tmp_path: Path,
+    fixtures_dir: Path,
+    start: str,
+    answer: str,
+    end: str,
+    duration: str,
+    billsec: str,
+    stored: tuple[str, str, str],
 ) -> None:
-    # 01:59:50 (BST) to 01:00:05 (GMT) is a 15 s call across the change. Each time read at
-    # its later instant stored it ending an hour before it started.
     [row, *_] = dial_rows(fixtures_dir)
-    columns = {name: i for i, name in enumerate(["accountcode", "src", "dst", "dcontext",
-        "clid", "channel", "dstchannel", "lastapp", "lastdata", "start", "answer", "end"])}  # fmt: skip
-    spanning = list(row)
-    spanning[columns["start"]] = "2026-10-25 01:59:50"
-    spanning[columns["answer"]] = "2026-10-25 01:59:55"
-    spanning[columns["end"]] = "2026-10-25 01:00:05"
-    spanning[12:14] = ["15", "10"]  # duration, billsec
-    path = master_csv_of(tmp_path / "Master.csv", [spanning])
+    call = list(row)
+    call[9:14] = [
+        f"2026-10-25 {start}",
+        f"2026-10-25 {answer}",
+        f"2026-10-25 {end}",
+        duration,
+        billsec,
+    ]
+    path = master_csv_of(tmp_path / "Master.csv", [call])
     result = run("history", "import", str(path), "--tenant", "acme", "--timezone", "Europe/London")
     assert result.exit_code == 0, result.output
-    [entry] = json.loads(run("log", "--outcomes", "--json").output)
-    assert entry["at"] == "2026-10-25T00:59:50+00:00"  # 01:59:50 BST, before the 01:00:05 GMT end
+    db = sqlite3.connect(run.db)
+    times = db.execute("SELECT started_at, answered_at, ended_at FROM outcomes").fetchone()
+    as_text = tuple(datetime.fromtimestamp(t, UTC).strftime("%H:%M:%S") for t in times)
+    assert as_text == stored
 
 
 def test_a_header_with_a_misspelt_column_is_told_what_it_lacks(run: Cli, tmp_path: Path) -> None:

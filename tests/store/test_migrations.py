@@ -261,10 +261,11 @@ async def test_overseas_numbers_stored_under_33_match_their_calls_after_the_upgr
         "INSERT INTO outcomes (call_id, number, caller_id, updated_at)"
         " VALUES ('o1', '+33692123457', '+33692999999', 0)"
     )
-    conn.execute(
+    conn.executemany(
         "INSERT INTO flags (subject, detector, window_start, window_end, measured, threshold,"
-        " evidence, opened_at, updated_at) VALUES ('callerid:+33692999999', 'short_calls', 0, 0,"
-        " 1, 0, '{}', 0, 0)"
+        " evidence, opened_at, updated_at) VALUES (?, 'short_calls', 0, 0, 1, 0, '{}', 0, 0)",
+        # The last two are open under both forms: one open flag per subject and detector.
+        [("callerid:+33692999999",), ("callerid:+33693000001",), ("callerid:+262693000001",)],
     )
     conn.execute("CREATE TABLE reg_fr (number INTEGER PRIMARY KEY, registered_on TEXT)")
     conn.executemany(
@@ -284,7 +285,7 @@ async def test_overseas_numbers_stored_under_33_match_their_calls_after_the_upgr
         keys = await store.fetchall("SELECT number FROM reg_fr ORDER BY number")
         count = await store.fetchone("SELECT count FROM register_copies")
         calls = await store.fetchall("SELECT number, caller_id FROM outcomes")
-        flags = await store.fetchall("SELECT subject FROM flags")
+        flags = await store.fetchall("SELECT subject, status FROM flags ORDER BY id")
         policy = Policy(tenants={"acme": TenantSettings("acme", "FR")})
         at = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
         decision = await Guard(store, policy).evaluate(
@@ -305,5 +306,9 @@ async def test_overseas_numbers_stored_under_33_match_their_calls_after_the_upgr
     assert [r["number"] for r in keys] == [33612345679, 594694201234, 596596601235]
     assert count is not None and count["count"] == 3  # one number was there twice
     assert [tuple(r) for r in calls] == [("+262692123457", "+262692999999")]
-    assert [r["subject"] for r in flags] == ["callerid:+262692999999"]
+    assert [tuple(r) for r in flags] == [
+        ("callerid:+262692999999", "open"),
+        ("callerid:+262693000001", "acknowledged"),
+        ("callerid:+262693000001", "open"),
+    ]
     assert decision.rule == "suppression.tenant", decision.reason

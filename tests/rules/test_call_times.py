@@ -1,0 +1,60 @@
+"""A call's local CDR times placed in UTC across clock changes (rules.outcomes.placed_times)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rules.outcomes import placed_times
+
+ZONES = ["Europe/London", "America/New_York", "Australia/Lord_Howe", "Australia/Sydney"]
+
+
+def readings(instant: datetime, zone: str) -> list[datetime]:
+    """What a CDR writer's local text of `instant` can be read back as, earliest first."""
+    naive = instant.astimezone(ZoneInfo(zone)).replace(tzinfo=None)
+    return sorted(
+        {naive.replace(tzinfo=ZoneInfo(zone), fold=fold).astimezone(UTC) for fold in (0, 1)}
+    )
+
+
+# Calls near each zone's 2026 clock changes, where a local time can be read two ways.
+CHANGES = [
+    datetime(2026, 10, 25, 1, 0, tzinfo=UTC),  # London, autumn
+    datetime(2026, 3, 29, 1, 0, tzinfo=UTC),  # London, spring
+    datetime(2026, 11, 1, 6, 0, tzinfo=UTC),  # New York, autumn
+    datetime(2026, 4, 4, 15, 0, tzinfo=UTC),  # Lord Howe, autumn (30 minutes)
+    datetime(2026, 4, 4, 16, 0, tzinfo=UTC),  # Sydney, autumn
+]
+
+
+@given(
+    st.sampled_from(CHANGES),
+    st.integers(-7200, 7200),
+    st.integers(0, 5400),
+    st.sampled_from(ZONES),
+)
+def test_a_call_s_start_and_end_are_placed_by_its_duration(
+    change: datetime, offset_s: int, duration_s: int, zone: str
+) -> None:
+    start = change + timedelta(seconds=offset_s)
+    end = start + timedelta(seconds=duration_s)
+    placed = placed_times(readings(start, zone), readings(end, zone), duration_s, end)
+    assert placed == (start, end)
+
+
+def test_without_a_duration_the_later_readings_are_taken_and_never_reversed() -> None:
+    london = ZoneInfo("Europe/London")
+    twice = [datetime(2026, 10, 25, 0, 30, tzinfo=UTC), datetime(2026, 10, 25, 1, 30, tzinfo=UTC)]
+    assert placed_times(twice, [], None) == (twice[1], None)
+    # An end read before the second 01:30 bounds the start to the first one.
+    end = datetime(2026, 10, 25, 0, 45, tzinfo=UTC)
+    assert placed_times(twice, [end], None) == (twice[0], end)
+    # The event that reported the call bounds its end.
+    assert placed_times([], twice, None, not_after=end) == (None, twice[0])
+    once = [datetime(2026, 7, 1, 9, 0, tzinfo=london).astimezone(UTC)]
+    assert placed_times(once, once, 0) == (once[0], once[0])
+    assert placed_times([], [], None) == (None, None)
