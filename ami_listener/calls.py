@@ -52,7 +52,7 @@ from ami_listener.events import (
     parse_chanvariables,
     parse_user_event,
 )
-from rules.outcomes import REJECTED, CallOutcome, outranks, placed_times
+from rules.outcomes import REJECTED, CallOutcome, outranks, placed_answer, placed_times
 
 # DialEnd DialStatus -> CDR disposition, as cdr.c's dial_status_to_disposition does it with
 # the default cdr.conf (congestion = no -> FAILED; canceldispositionenabled = no -> NO ANSWER).
@@ -475,11 +475,8 @@ class CallTracker:
             _int(_get(event, "duration")),
             not_after,
         )
-        answer, _ = placed_times(
-            self._cdr_readings(_get(event, "answertime")),
-            [end] if end is not None else [],
-            billsec,
-            not_after,
+        answer = placed_answer(
+            self._cdr_readings(_get(event, "answertime")), start, end, billsec, not_after
         )
         cdr = _Cdr(
             disposition=_get(event, "disposition"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 # The disposition of a call the dialplan refused (Hangup(21) after the guard's block, or
 # after the guard failed): it never left the PBX.
@@ -90,22 +90,47 @@ def placed_times(
 ) -> tuple[datetime | None, datetime | None]:
     """A call's (start, end) from the instants its local start and end times can be: one
     each, or two an hour (half an hour on Lord Howe) apart where a clock change repeats or
-    skips the time. The end is never after `not_after` (the event that reported it) when a
-    reading allows; the pair is the one the call's duration `seconds` fits best, and never
-    ends before it starts; without a duration, the latest end and the latest start before it
-    (the later instant keeps a call in a cap's window longer). Also serves an answer time
-    and its billable seconds. Empty sequences give None."""
+    skips the time. The pair the call's duration `seconds` fits (to a minute) wins, never
+    ending before it starts; among pairs that fit alike, or without a duration, one ending
+    no later than `not_after` (the event that reported it: another clock, so only a
+    tie-break), then the latest (the later instant keeps a call in a cap's window longer).
+    Empty sequences give None."""
     if not ends:
         allowed = [t for t in starts if not_after is None or t <= not_after]
         return (max(allowed) if allowed else min(starts, default=None)), None
-    possible = [t for t in ends if not_after is None or t <= not_after] or [min(ends)]
     if not starts:
-        return None, max(possible)
-    pairs = [(s, e) for s in starts for e in possible if s <= e] or [(min(starts), max(possible))]
-    if seconds is not None:
-        return min(
-            pairs,
-            key=lambda p: (abs((p[1] - p[0]).total_seconds() - seconds), -p[1].timestamp()),
-        )
-    end = max(e for _, e in pairs)
-    return max(s for s, e in pairs if e == end), end
+        allowed = [t for t in ends if not_after is None or t <= not_after]
+        return None, (max(allowed) if allowed else min(ends))
+    pairs = [(s, e) for s in starts for e in ends if s <= e] or [(min(starts), max(ends))]
+
+    def late(end: datetime) -> bool:
+        return not_after is not None and end > not_after
+
+    if seconds is None:
+        return min(pairs, key=lambda p: (late(p[1]), -p[1].timestamp(), -p[0].timestamp()))
+    # Whole seconds: a duration of any size compares without a float.
+    misfit = {p: abs((p[1] - p[0]) // _SECOND - seconds) for p in pairs}
+    return min(
+        pairs, key=lambda p: (misfit[p] > _FIT_SLACK_S, late(p[1]), misfit[p], -p[1].timestamp())
+    )
+
+
+def placed_answer(
+    answers: Sequence[datetime],
+    start: datetime | None,
+    end: datetime | None,
+    billsec: int | None,
+    not_after: datetime | None = None,
+) -> datetime | None:
+    """A call's answer time among its readings (see `placed_times`): placed against its end
+    by the billable seconds; without an end, the first reading not before its start."""
+    if end is not None:
+        return placed_times(answers, [end], billsec, not_after)[0]
+    after_start = [a for a in answers if start is None or a >= start]
+    if after_start:
+        return min(after_start)
+    return placed_times(answers, [], None, not_after)[0]
+
+
+_SECOND = timedelta(seconds=1)
+_FIT_SLACK_S = 60  # CDR times are whole seconds, and Asterisk rounds Duration

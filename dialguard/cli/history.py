@@ -37,7 +37,7 @@ from dialguard.cli.app import (
 from dialguard.store import Store
 from dialguard.store.history import HistoryImport
 from rules.numbers import parse_number, shorten
-from rules.outcomes import CallOutcome, placed_times
+from rules.outcomes import CallOutcome, placed_answer, placed_times
 from rules.policy import Policy
 
 DISPOSITIONS = frozenset({"ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CONGESTION", "ABANDONED"})
@@ -360,7 +360,7 @@ def _parse_cdr(
             ends = times.readings(f["end"], "end") if f["end"] else []
             started, ended = placed_times(times.readings(f["start"], "start"), ends, duration)
             answers = times.readings(f["answer"], "answer") if f["answer"] else []
-            answered, _ = placed_times(answers, [ended] if ended else [], billsec)
+            answered = placed_answer(answers, started, ended, billsec)
             if started is None:  # the start always has a reading
                 raise ValueError("start is missing")
         except ValueError as exc:

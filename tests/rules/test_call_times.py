@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rules.outcomes import placed_times
+from rules.outcomes import placed_answer, placed_times
 
 ZONES = ["Europe/London", "America/New_York", "Australia/Lord_Howe", "Australia/Sydney"]
 
@@ -44,6 +44,39 @@ def test_a_call_s_start_and_end_are_placed_by_its_duration(
     end = start + timedelta(seconds=duration_s)
     placed = placed_times(readings(start, zone), readings(end, zone), duration_s, end)
     assert placed == (start, end)
+
+
+@given(
+    st.sampled_from(CHANGES),
+    st.integers(-7200, 7200),
+    st.integers(0, 5400),
+    st.sampled_from(ZONES),
+    st.integers(-900, 900),
+)
+def test_an_event_clock_off_by_minutes_never_reverses_or_stretches_a_call(
+    change: datetime, offset_s: int, duration_s: int, zone: str, skew_s: int
+) -> None:
+    # The listener's clock (no Timestamp header) may be behind Asterisk's: the reading that
+    # fits the call's duration was dropped, and a call ended 30 minutes before it started.
+    start = change + timedelta(seconds=offset_s)
+    end = start + timedelta(seconds=duration_s)
+    event = end + timedelta(seconds=skew_s)
+    placed_start, placed_end = placed_times(
+        readings(start, zone), readings(end, zone), duration_s, event
+    )
+    assert placed_start is not None and placed_end is not None
+    assert placed_end - placed_start == timedelta(seconds=duration_s)
+    if skew_s >= 0:  # the event after the call: exact, whichever readings the times have
+        assert (placed_start, placed_end) == (start, end)
+
+
+def test_a_duration_of_any_size_and_an_answer_without_an_end() -> None:
+    at = datetime(2026, 7, 1, 9, 0, tzinfo=UTC)
+    assert placed_times([at], [at], 10**400) == (at, at)  # a float overflowed
+    # 01:50 BST start, answer at 01:10 GMT (after it), no end: the answer is not before it.
+    start = datetime(2026, 10, 25, 0, 50, tzinfo=UTC)
+    answers = [datetime(2026, 10, 25, 0, 10, tzinfo=UTC), datetime(2026, 10, 25, 1, 10, tzinfo=UTC)]
+    assert placed_answer(answers, start, None, None) == answers[1]
 
 
 def test_without_a_duration_the_later_readings_are_taken_and_never_reversed() -> None:
