@@ -99,8 +99,9 @@ class CapRule:
 
     `trigger` "attempt": at most `limit` attempts in `window_hours`, so the next one blocks.
     Other triggers ("conversation", "refusal", "abandoned", "amd": an answering-machine
-    verdict of AMD): no call within `window_hours` after such an attempt. `scope` "campaign" counts the tenant's calls in the same campaign
-    (the subject, or the debt for Regulation F); "tenant" counts all the tenant's calls;
+    verdict of AMD): no call within `window_hours` after such an attempt. `scope`
+    "campaign" counts the tenant's calls in the same campaign (the subject, or the debt
+    for Regulation F); "tenant" counts all the tenant's calls;
     "number" counts every tenant's calls to the number (regulations.md 6.4 keys Ofcom's
     repeat-call lock on the number alone). `calendar_days`: the window is whole days on the
     callee's clock (France's "30 calendar days"): an attempt counts until the end of the
