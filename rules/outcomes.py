@@ -122,14 +122,18 @@ def placed_answer(
     billsec: int | None,
     not_after: datetime | None = None,
 ) -> datetime | None:
-    """A call's answer time among its readings (see `placed_times`): placed against its end
-    by the billable seconds; without an end, the first reading not before its start."""
-    if end is not None:
-        return placed_times(answers, [end], billsec, not_after)[0]
-    after_start = [a for a in answers if start is None or a >= start]
-    if after_start:
-        return min(after_start)
-    return placed_times(answers, [], None, not_after)[0]
+    """A call's answer time among its readings (see `placed_times`), within the call once
+    its start and end are placed: the one its billable seconds fit against the end; without
+    them, the first after the start (ringing is short); without a start either, as
+    `placed_times` takes a time alone."""
+    within = [
+        a for a in answers if (start is None or a >= start) and (end is None or a <= end)
+    ] or list(answers)
+    if end is not None and billsec is not None:
+        return placed_times(within, [end], billsec, not_after)[0]
+    if start is not None:
+        return min(within, default=None)
+    return placed_times(within, [end] if end is not None else [], None, not_after)[0]
 
 
 _SECOND = timedelta(seconds=1)
