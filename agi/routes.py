@@ -41,7 +41,10 @@ CALL_SETTINGS: Mapping[str, tuple[str, str]] = {
     "purpose": ("DIALGUARD_PURPOSE", "purpose"),
     "callee_timezone": ("DIALGUARD_CALLEE_TZ", "callee_tz"),
     "callee_region": ("DIALGUARD_CALLEE_REGION", "callee_region"),
+    "automated": ("DIALGUARD_AUTOMATED", "automated"),
 }
+# DIALGUARD_AUTOMATED: a prerecorded or artificial voice, an automated calling system.
+_YES, _NO = frozenset({"yes", "true", "1"}), frozenset({"no", "false", "0"})
 OPTOUT_SETTINGS = ("tenant", "campaign")
 
 
@@ -224,6 +227,10 @@ def build_attempt(
     except ValueError:
         known = ", ".join(p.value for p in Purpose)
         raise BadInput(f"purpose {purpose_text!r} is not one dialguard knows ({known})") from None
+    automated_text = (_setting(request, variables, "automated") or "no").lower()
+    if automated_text not in _YES | _NO:
+        # Bad input blocks: a robocall read as a live call would skip its consent rule.
+        raise BadInput(f"DIALGUARD_AUTOMATED {automated_text!r} is not yes or no")
     pres_text = (request.get("agi_callingpres") or "0").strip()
     try:
         presentation = int(pres_text)
@@ -240,6 +247,7 @@ def build_attempt(
         callee_timezone=_setting(request, variables, "callee_timezone"),
         callee_region=_setting(request, variables, "callee_region"),
         call_id=request.uniqueid,
+        automated=automated_text in _YES,
     )
 
 

@@ -51,6 +51,8 @@ class CallAttempt:
 
     `at` must be timezone-aware: it is the decision's clock.
     A call with a campaign is dialler traffic; without one it is a person dialling.
+    `automated`: the call plays a prerecorded or artificial voice, or is made by an automated
+    calling system without human intervention (the laws' "robocalls").
     """
 
     destination: str
@@ -63,6 +65,7 @@ class CallAttempt:
     callee_timezone: str | None = None
     callee_region: str | None = None
     call_id: str | None = None
+    automated: bool = False
 
     def __post_init__(self) -> None:
         if self.at.tzinfo is None or self.at.utcoffset() is None:

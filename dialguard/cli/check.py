@@ -47,6 +47,12 @@ def call_options(command: F) -> F:
                 default="telemarketing",
                 show_default=True,
             ),
+            click.option(
+                "--automated",
+                is_flag=True,
+                help="A prerecorded or artificial voice, or an automated calling system"
+                " (DIALGUARD_AUTOMATED=yes).",
+            ),
         )
     ):
         command = option(command)
@@ -88,6 +94,7 @@ def check(
     tenant: str,
     campaign: str | None,
     purpose: str,
+    automated: bool,
     callee_timezone: str | None,
     callee_region: str | None,
     caller_id_presentation: int,
@@ -103,6 +110,7 @@ def check(
         tenant=tenant,  # read as the AGI route reads its channel variables (scope_name)
         campaign=campaign,
         purpose=Purpose(purpose),
+        automated=automated,
         caller_id_presentation=caller_id_presentation,
         callee_timezone=callee_timezone,
         callee_region=callee_region,

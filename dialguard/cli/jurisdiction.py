@@ -185,7 +185,8 @@ def describe(pack: Jurisdiction, indent: str = "") -> list[str]:
         )
         lines.append(
             f"{indent}  consent {regime.name} [{_purposes(regime.purposes)}]{_mark(regime.unverified)}: "
-            f"opt-in{since}{types}; accepts {kinds}{aged}"
+            f"opt-in{' of automated calls' if regime.automated else ''}{since}{types};"
+            f" accepts {kinds}{aged}"
         )
         lines.append(f"{indent}    source: {regime.citation}")
     lines += [f"{indent}  note: {note}" for note in pack.notes]

@@ -69,6 +69,7 @@ def scrub(
     tenant: str,
     campaign: str | None,
     purpose: str,
+    automated: bool,
     at_text: str | None,
     out: str | None,
     as_json: bool,
@@ -90,6 +91,7 @@ def scrub(
         tenant=tenant,
         campaign=campaign,
         purpose=Purpose(purpose),
+        automated=automated,
     )
     report = Report()
     with _csv_out(out, out_path) as rows:

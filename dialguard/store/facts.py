@@ -496,6 +496,7 @@ def audit_json(attempt: CallAttempt, decision: Decision) -> str:
             "purpose": attempt.purpose.value,
             "callee_timezone": attempt.callee_timezone,
             "callee_region": attempt.callee_region,
+            "automated": attempt.automated,
             "at": attempt.at.isoformat(),
             "call_id": attempt.call_id,
         },

@@ -1,6 +1,8 @@
 """Opt-in regimes (consent.*): where the law needs consent before a call, require one.
 
-DE, NL, ES (since 29 Jun 2023), FR (from 11 Aug 2026), IE mobiles. A regime applies to the
+DE, NL, ES (since 29 Jun 2023), FR (from 11 Aug 2026), IE mobiles; for automated calls
+(prerecorded or artificial voice: `CallAttempt.automated`) the US (written consent), the UK
+(PECR reg 19) and the EU (ePrivacy art. 13(1)). A regime applies to the
 purposes its pack lists, so purpose exemptions go exactly as far as the pack says. The
 internal opt-out list is checked before this family (engine PRECEDENCE), so an opt-out always
 beats a consent.
@@ -30,6 +32,8 @@ def opt_in(ctx: RuleContext) -> Iterable[Finding]:
         for regime in table.consent:
             if purpose not in regime.purposes:
                 continue
+            if regime.automated and not ctx.attempt.automated:
+                continue  # a regime of automated calls: a live call is not one
             if regime.number_types and ctx.destination.number_type not in regime.number_types:
                 continue
             # In force on any candidate's local date: the most restrictive candidate decides.

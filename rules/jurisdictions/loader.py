@@ -53,7 +53,7 @@ _KEYS: dict[str, set[str]] = {
     },
     "caps": _COMMON
     | {"window_hours", "trigger", "limit", "scope", "calendar_days", "person_calls_exempt"},
-    "consent": _COMMON | {"accepts", "since", "until", "number_types", "max_age_days"},
+    "consent": _COMMON | {"accepts", "since", "until", "number_types", "max_age_days", "automated"},
 }
 _PACK_KEYS = {"code", "name", "notes", "location", "states", *RULE_LISTS}
 _LOCATION_KEYS = {"timezones", "regions", "prefixes", "citation", "region_codes"}
@@ -474,6 +474,10 @@ def _regime(item: Mapping[str, Any], where: str, errors: list[str]) -> ConsentRe
             f" {', '.join(sorted(NUMBER_TYPES))}"
         )
         types = []
+    automated = item.get("automated", False)
+    if not isinstance(automated, bool):
+        errors.append(f"{where}.automated: must be true or false")
+        automated = False
     return ConsentRegime(
         str(item.get("name")),
         _purposes(item, where, errors),
@@ -484,6 +488,7 @@ def _regime(item: Mapping[str, Any], where: str, errors: list[str]) -> ConsentRe
         frozenset(types),
         bool(item.get("unverified", False)),
         _max_ages(item.get("max_age_days", {}), accepts, where, errors),
+        automated,
     )
 
 

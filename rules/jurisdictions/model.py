@@ -130,7 +130,9 @@ class ConsentRegime:
     `since`/`until` bound when the regime applies (callee's local date, `until` exclusive);
     `number_types` limits it to those phonenumbers types (empty: every number).
     `max_age_days`: a consent of that kind counts only this many days after it was given
-    (Spain's renewal every two years), whatever the record's own expiry.
+    (Spain's renewal every two years), whatever the record's own expiry. `automated`: the
+    regime holds automated calls only (prerecorded or artificial voice, automated calling
+    systems: TCPA, PECR reg 19, ePrivacy art. 13(1)).
     """
 
     name: str
@@ -142,6 +144,7 @@ class ConsentRegime:
     number_types: frozenset[str] = frozenset()
     unverified: bool = False
     max_age_days: tuple[tuple[ConsentKind, int], ...] = ()  # (kind, days): hashable
+    automated: bool = False
 
     def max_age(self, kind: ConsentKind) -> int | None:
         """The days a consent of `kind` counts for, or None for as long as it is in force."""

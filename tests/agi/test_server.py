@@ -167,11 +167,12 @@ async def test_recorded_check_allows_and_reads_the_settings(
     assert attempt.purpose is Purpose.RESEARCH
     assert attempt.call_id == "1795859878.63"
     assert attempt.at.tzinfo is UTC
-    # One command reads all five call settings.
+    # One command reads all six call settings.
     assert fake.commands[0] == (
         "GET FULL VARIABLE ${DIALGUARD_TENANT}|${DIALGUARD_CAMPAIGN}|${DIALGUARD_PURPOSE}"
-        "|${DIALGUARD_CALLEE_TZ}|${DIALGUARD_CALLEE_REGION}"
+        "|${DIALGUARD_CALLEE_TZ}|${DIALGUARD_CALLEE_REGION}|${DIALGUARD_AUTOMATED}"
     )
+    assert attempt.automated is False  # unset: a live call
     assert [c.split(" ", 2)[:2] for c in fake.commands[1:]] == [["SET", "VARIABLE"]] * 3
 
 
@@ -183,14 +184,14 @@ async def test_a_value_holding_the_separator_is_read_again_one_by_one(
     [attempt] = service.checked
     assert (attempt.tenant, attempt.campaign) == ("acme", "spring|summer")
     assert fake.commands[0].startswith("GET FULL VARIABLE ")
-    assert fake.commands[1:6] == [f"GET VARIABLE {v}" for v, _ in CALL_SETTINGS.values()]
+    assert fake.commands[1:7] == [f"GET VARIABLE {v}" for v, _ in CALL_SETTINGS.values()]
 
 
 @pytest.mark.parametrize(
     ("route", "variables", "commands"),
     [
         ("check", {}, 4),  # GET FULL VARIABLE, then three SET VARIABLEs
-        ("check", {"DIALGUARD_CAMPAIGN": "a|b"}, 9),  # and five GET VARIABLEs between
+        ("check", {"DIALGUARD_CAMPAIGN": "a|b"}, 10),  # and six GET VARIABLEs between
         ("optout?tenant=acme", {}, 3),
     ],
 )
@@ -414,6 +415,24 @@ async def test_failure_policy_allow_allows_and_logs_the_failure_rule(
     assert service.recorded[0][1].verdict is Verdict.ALLOW
 
 
+async def test_an_automated_call_is_read_from_its_channel_variable(
+    server: AgiServer, service: FakeService
+) -> None:
+    for value, automated in (("yes", True), ("TRUE", True), ("1", True), ("no", False)):
+        asterisk = FakeAsterisk(allow_answered_env(), variables={"DIALGUARD_AUTOMATED": value})
+        await run_call(server, asterisk)
+        assert service.checked[-1].automated is automated, value
+
+
+async def test_an_automated_mark_that_cannot_be_read_blocks_as_bad_input(
+    service: FakeService,
+) -> None:
+    # Read as a live call, a robocall would skip the consent its law asks for.
+    asterisk = FakeAsterisk(allow_answered_env(), variables={"DIALGUARD_AUTOMATED": "maybe"})
+    fake = await run_call_under_policy(Verdict.ALLOW, service, asterisk)
+    assert_blocked_as_bad_input(fake, service, "'maybe'")
+
+
 async def test_unknown_purpose_blocks_even_under_allow_policy(service: FakeService) -> None:
     asterisk = FakeAsterisk(allow_answered_env(), variables={"DIALGUARD_PURPOSE": "spam"})
     fake = await run_call_under_policy(Verdict.ALLOW, service, asterisk)
@@ -540,7 +559,7 @@ async def asterisk_drops_the_call_mid_check(how: str) -> list[dict[str, object]]
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         writer.write("".join(allow_answered_env()).encode())
         await reader.readline()  # GET FULL VARIABLE
-        writer.write(b"200 result=1 (||||)\n")
+        writer.write(b"200 result=1 (|||||)\n")
         await writer.drain()
         if how == "reset":
             linger = struct.pack("ii", 1, 0)  # close with a reset
@@ -567,7 +586,7 @@ async def test_replies_that_never_come_end_at_the_deadline_with_the_verdict_sent
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         writer.write("".join(allow_answered_env()).encode())
         await reader.readline()  # GET FULL VARIABLE
-        writer.write(b"200 result=1 (acme||||)\n")
+        writer.write(b"200 result=1 (acme|||||)\n")
         sets = [await reader.readline() for _ in range(3)]  # and never answered
         assert await reader.read() == b""  # end of file right after them
         await server.shutdown()  # waits for the session's deadline

@@ -54,6 +54,7 @@ def test_show_says_a_cap_counts_calendar_days_and_a_consent_lapses(tmp_path: Pat
     )
     assert "express lapses after 730 days" in cli("jurisdiction", "show", "ES").output
     gb = cli("jurisdiction", "show", "GB").output
+    assert "consent reg-19-automated [charity, political, telemarketing]: opt-in of automated" in gb
     assert (
         "no call for 24 h after an answering-machine verdict, per number, a person's call"
         " (no campaign) exempt" in gb
@@ -250,3 +251,18 @@ def test_the_override_example_in_the_docs_is_valid() -> None:
     assert errors == []
     assert policy.packs["US"].states["NE"].hours[0].days["sun"] == ((13 * 3600, 21 * 3600),)
     assert "PT" in policy.packs
+
+
+def test_check_reads_an_automated_call_and_the_loader_its_regimes(tmp_path: Path) -> None:
+    # `--automated` is DIALGUARD_AUTOMATED=yes: a US robocall needs written consent.
+    run = Cli(tmp_path)
+    at = "2026-06-10T16:00:00Z"
+    robocall = run.check("+12125550123", at, "--automated")
+    live = run.check("+12125550123", at)
+    rule = "consent.us-tcpa-prerecorded"
+    assert [f["verdict"] for f in robocall["findings"] if f["rule"] == rule] == ["block"]  # type: ignore[index, union-attr]
+    assert all(f["rule"] != rule for f in live["findings"])  # type: ignore[index, union-attr]
+    _, errors = from_settings(
+        {"GB": {"consent": [{"name": "reg-19-automated", "automated": "yes"}]}}
+    )
+    assert errors == ["jurisdictions.GB.consent.reg-19-automated.automated: must be true or false"]

@@ -162,7 +162,7 @@ def test_a_consent_regime_s_maximum_ages_are_checked() -> None:
     narrower = {"ES": {"consent": [{"name": "opt-in-2023", "accepts": ["express", "contract"]}]}}
     packs, errors = from_settings(narrower)
     assert errors == []
-    [regime] = packs.for_country("ES").consent  # type: ignore[union-attr]
+    [regime] = [r for r in packs.for_country("ES").consent if r.name == "opt-in-2023"]  # type: ignore[union-attr]
     assert regime.max_age_days == ((ConsentKind.EXPRESS, 730),)
 
 
@@ -318,3 +318,54 @@ def test_without_a_registration_date_only_consent_after_the_rpo_copy_counts() ->
     assert decide_with(it, at, new, register="it-rpo", registered_on=None).verdict is (
         Verdict.ALLOW
     )
+
+
+# -- automated calls (prerecorded or artificial voice) ----------------------------------------
+
+
+def automated_call(
+    number: str, at: datetime, consents: tuple[ConsentRecord, ...] = (), **kw: object
+) -> Decision:
+    facts = Facts(consents=consents, caller_id_records=(CallerIdRecord(CID, "acme"),),
+                  tenant_has_inventory=True)  # fmt: skip
+    attempt = CallAttempt(number, CID, at, tenant="acme", automated=True, **kw)  # type: ignore[arg-type]
+    return decide(prepare(attempt, Policy(block_when_register_missing=False)), facts)
+
+
+def finding(decision: Decision, rule: str) -> FindingVerdict:
+    return next(f.verdict for f in decision.findings if f.rule == rule)
+
+
+def test_a_us_prerecorded_telemarketing_call_needs_written_consent() -> None:
+    # 47 CFR 64.1200(a)(2)-(3): a robocall had no consent rule at all.
+    number, at = "+12125550123", datetime(2026, 6, 10, 16, 0, tzinfo=UTC)  # 12:00 in New York
+    rule = "consent.us-tcpa-prerecorded"
+    blocked = automated_call(number, at)
+    assert blocked.verdict is Verdict.BLOCK and blocked.rule == rule
+    assert "express-written" in blocked.reason
+    spoken = consent(number, ConsentKind.EXPRESS, at - timedelta(days=3))
+    assert finding(automated_call(number, at, (spoken,)), rule) is FindingVerdict.BLOCK
+    written = consent(number, ConsentKind.EXPRESS_WRITTEN, at - timedelta(days=3))
+    assert finding(automated_call(number, at, (written,)), rule) is FindingVerdict.ALLOW
+    # A live call is not held by it; an informational robocall neither (its purpose).
+    live = decide_with(number, at)
+    assert all(f.rule != rule for f in live.findings)
+    informational = automated_call(number, at, purpose=Purpose.INFORMATIONAL)
+    assert all(f.rule != rule for f in informational.findings)
+    # Florida's own rule for automated sales calls, on a Florida number.
+    florida = automated_call("+13055550100", at)
+    assert finding(florida, "consent.us-fl-ftsa-automated") is FindingVerdict.BLOCK
+
+
+def test_uk_and_eu_automated_marketing_calls_need_prior_consent() -> None:
+    at = datetime(2026, 6, 10, 10, 0, tzinfo=UTC)
+    uk = automated_call("+442079460000", at, purpose=Purpose.CHARITY)
+    assert finding(uk, "consent.gb-reg-19-automated") is FindingVerdict.BLOCK
+    given = consent("+442079460000", ConsentKind.EXPRESS, at - timedelta(days=1))
+    uk_ok = automated_call("+442079460000", at, (given,), purpose=Purpose.CHARITY)
+    assert finding(uk_ok, "consent.gb-reg-19-automated") is FindingVerdict.ALLOW
+    # Spain: a contract lifts the live-call opt-in, not the automated one (art. 66.1.a).
+    contract = consent("+34612345678", ConsentKind.CONTRACT, at - timedelta(days=30))
+    es = automated_call("+34612345678", at, (contract,))
+    assert finding(es, "consent.es-opt-in-2023") is FindingVerdict.ALLOW
+    assert finding(es, "consent.es-automated") is FindingVerdict.BLOCK
