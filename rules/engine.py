@@ -168,6 +168,7 @@ def _decision(ctx: RuleContext, findings: list[Finding]) -> Decision:
         "tenant": ctx.attempt.tenant,
         "campaign": ctx.attempt.campaign,
         "purpose": ctx.attempt.purpose.value,
+        "automated": ctx.attempt.automated,
         "timezones": list(ctx.location.timezones),
         # Every candidate zone's local time, once for the hours and holiday findings.
         "local_times": dict(ctx.local.iso),

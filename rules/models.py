@@ -50,9 +50,9 @@ class CallAttempt:
     """One outbound call as the guard is asked about it, before any interpretation.
 
     `at` must be timezone-aware: it is the decision's clock.
-    A call with a campaign is dialler traffic; without one it is a person dialling.
-    `automated`: the call plays a prerecorded or artificial voice, or is made by an automated
-    calling system without human intervention (the laws' "robocalls").
+    A call with a campaign is dialler traffic; without one it is a person dialling, unless it
+    is `automated`: a prerecorded or artificial voice, or an automated calling system
+    without human intervention (the laws' "robocalls"), which no person is behind.
     """
 
     destination: str
@@ -79,6 +79,11 @@ class CallAttempt:
     @property
     def is_campaign(self) -> bool:
         return bool(self.campaign)
+
+    @property
+    def is_machine(self) -> bool:
+        """Dialler or automated traffic: not a person dialling (no live operator either)."""
+        return bool(self.campaign) or self.automated
 
 
 @dataclass(frozen=True, slots=True, init=False)

@@ -137,7 +137,9 @@ def test_a_persons_emergency_call_is_dialled_without_the_guard() -> None:
     emergency = _context(dialplan, "dialguard-emergency")
     # Dialler traffic leaves for the checked route first; a person's call is dialled with
     # no AGI, Gosub or timeout before the Dial.
-    to_check = emergency.index('GotoIf($["${DIALGUARD_CAMPAIGN}" != ""]?outbound-checked,')
+    to_check = emergency.index(
+        'GotoIf($["${DIALGUARD_CAMPAIGN}${DIALGUARD_AUTOMATED}" != ""]?outbound-checked,'
+    )
     dial = emergency.index("Dial(")
     assert to_check < dial
     assert not re.search(r"AGI\(|Gosub\(|TIMEOUT\(", emergency)

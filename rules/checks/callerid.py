@@ -431,7 +431,7 @@ def fr_canvassing(ctx: RuleContext) -> Iterable[Finding]:
     # allocated in France's plan too (ARCEP's 09475-09479 are theirs).
     is_fr = law_country(parsed) == "FR"
     mobile = is_fr and national.startswith(policy.fr_mobile_prefixes)
-    if mobile and (canvassing or ctx.attempt.is_campaign):
+    if mobile and (canvassing or ctx.attempt.is_machine):
         yield Finding(
             "callerid.fr_mobile",
             FindingVerdict.BLOCK,
@@ -571,7 +571,7 @@ def _shared_key(ctx: RuleContext) -> tuple[object, ...]:
         attempt.caller_id_presentation,
         attempt.purpose,
         attempt.tenant,
-        attempt.is_campaign,
+        attempt.is_machine,
         ctx.region,
         ctx.caller_id,
         ctx.location.country,

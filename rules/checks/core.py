@@ -27,7 +27,17 @@ _NO_DESTINATION = Finding(
 
 
 def emergency(ctx: RuleContext) -> Finding:
-    """A person dialling an emergency number is always allowed; campaign traffic never."""
+    """A person dialling an emergency number is always allowed; campaign traffic and
+    automated calls never (47 CFR 64.1200(a)(1)(i): no autodialed or prerecorded calls to
+    emergency lines)."""
+    if ctx.attempt.automated and not ctx.attempt.is_campaign:
+        return Finding(
+            "emergency.automated",
+            FindingVerdict.BLOCK,
+            f"{ctx.attempt.destination} is an emergency number and the call is automated"
+            " (a prerecorded or artificial voice)",
+            EMERGENCY_CITATION,
+        )
     if ctx.attempt.is_campaign:
         return Finding(
             "emergency.campaign",

@@ -74,7 +74,7 @@ def _cap(ctx: RuleContext, label: str, rule: CapRule, attempts: list[PriorAttemp
     rid = rule_id("frequency", label, rule.name)
     key = _key(ctx, rule)
     span = _span(rule.window_hours)
-    if rule.person_calls_exempt and not ctx.attempt.campaign:
+    if rule.person_calls_exempt and not ctx.attempt.is_machine:
         return Finding(
             rid,
             FindingVerdict.ALLOW,

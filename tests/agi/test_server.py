@@ -283,7 +283,7 @@ async def test_a_caller_name_that_ends_the_environment_early_never_allows_the_ca
     assert "reply to no command" in decision.reason
 
 
-@pytest.mark.parametrize("forged", ["200 result=1 (acme|autumn|informational||)\n", "520-\n"])
+@pytest.mark.parametrize("forged", ["200 result=1 (acme|autumn|informational|||)\n", "520-\n"])
 async def test_a_forged_reply_that_comes_after_the_first_command_never_allows_the_call(
     service: FakeService, forged: str
 ) -> None:

@@ -134,3 +134,17 @@ def test_bad_input_is_one_line_and_leaves_no_report(run: Cli, tmp_path: Path) ->
     result = run("scrub", str(empty), "--caller-id", CALLER_ID, "--out", str(out))
     assert result.exit_code == 2 and "no numbers found" in result.output
     assert out.read_text(encoding="utf-8") == "an earlier report\n"
+
+
+def test_an_automated_list_is_decided_as_robocalls(tmp_path: Path) -> None:
+    # `--automated` is DIALGUARD_AUTOMATED=yes for every line: a UK robocall needs consent.
+    run = Cli(tmp_path, '[guard]\nregister_missing = "allow"\n[tenants.acme]\nregion = "GB"\n')
+    assert run("callerid", "add", "+441614960001", "--tenant", "acme").exit_code == 0
+    leads = tmp_path / "leads.txt"
+    leads.write_text("02079460000\n", encoding="utf-8")
+    base = ["scrub", str(leads), "--caller-id", "+441614960001", "--tenant", "acme"]
+    at = ["--at", "2026-12-01T11:00:00Z", "--json"]
+    robo = json.loads(run(*base, "--automated", *at).output)
+    live = json.loads(run(*base, *at).output)
+    assert robo["blocked_by"] == {"consent.gb-reg-19-automated": 1}
+    assert "consent.gb-reg-19-automated" not in live["blocked_by"]

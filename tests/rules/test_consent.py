@@ -13,6 +13,7 @@ from rules.facts import (
     ConsentKind,
     ConsentRecord,
     Facts,
+    PriorAttempt,
     RegisterCopy,
     RegisterHit,
     SuppressionEntry,
@@ -357,6 +358,27 @@ def test_a_us_prerecorded_telemarketing_call_needs_written_consent() -> None:
     assert finding(florida, "consent.us-fl-ftsa-automated") is FindingVerdict.BLOCK
 
 
+def test_an_automated_call_is_machine_traffic_even_without_a_campaign() -> None:
+    # "No campaign" read as a person dialling: a robocall to 911 was allowed as a person's
+    # emergency call (47 CFR 64.1200(a)(1)(i) bans them), the Ofcom locks took it for a
+    # call with a live operator, and a French 06/07 caller ID passed on it.
+    at = datetime(2026, 6, 10, 16, 0, tzinfo=UTC)
+    emergency = automated_call("911", at)
+    assert (emergency.verdict, emergency.rule) == (Verdict.BLOCK, "emergency.automated")
+    person = decide_with("911", at)  # a person's, still allowed
+    assert (person.verdict, person.findings[0].rule) == (Verdict.ALLOW, "emergency.person")
+    machine = PriorAttempt(at - timedelta(hours=2), "acme", "x", None, "outcome", "m",
+                           "ANSWERED", machine=True)  # fmt: skip
+    attempt = CallAttempt("+442079460000", CID, at, tenant="acme", automated=True)
+    locked = decide(prepare(attempt, Policy()), Facts(attempts=(machine,)))
+    assert finding(locked, "frequency.gb-ofcom-after-amd") is FindingVerdict.BLOCK
+    french = CallAttempt("+33142685300", "+33612345678", at, tenant="acme", automated=True,
+                         purpose=Purpose.INFORMATIONAL)  # fmt: skip
+    fr = decide(prepare(french, Policy()), Facts())
+    assert finding(fr, "callerid.fr_mobile") is FindingVerdict.BLOCK
+    assert fr.context["automated"] is True
+
+
 def test_uk_and_eu_automated_marketing_calls_need_prior_consent() -> None:
     at = datetime(2026, 6, 10, 10, 0, tzinfo=UTC)
     uk = automated_call("+442079460000", at, purpose=Purpose.CHARITY)
@@ -368,4 +390,12 @@ def test_uk_and_eu_automated_marketing_calls_need_prior_consent() -> None:
     contract = consent("+34612345678", ConsentKind.CONTRACT, at - timedelta(days=30))
     es = automated_call("+34612345678", at, (contract,))
     assert finding(es, "consent.es-opt-in-2023") is FindingVerdict.ALLOW
-    assert finding(es, "consent.es-automated") is FindingVerdict.BLOCK
+    assert finding(es, "consent.es-art-66-1a-automated") is FindingVerdict.BLOCK
+
+
+def test_dutch_automated_charity_and_political_calls_need_consent_not_a_contract() -> None:
+    at = datetime(2026, 6, 10, 9, 0, tzinfo=UTC)
+    contract = consent("+31201234567", ConsentKind.CONTRACT, at - timedelta(days=30))
+    for purpose in (Purpose.CHARITY, Purpose.POLITICAL):
+        nl = automated_call("+31201234567", at, (contract,), purpose=purpose)
+        assert finding(nl, "consent.nl-eprivacy-automated") is FindingVerdict.BLOCK, purpose

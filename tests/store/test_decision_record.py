@@ -140,3 +140,18 @@ def test_a_record_is_written_whatever_number_the_environment_held() -> None:
     record = json.loads(str(decision_row(attempt, decision, 1.0, "agi")[-1]))
 
     assert record["inputs"]["caller_id_presentation"] == 2**70
+
+
+async def test_the_inputs_say_whether_the_call_was_automated(store: Store) -> None:
+    robocall = CallAttempt(
+        "0412345678", "+61291234567", AT, tenant="acme", call_id="c2", automated=True
+    )
+    decision = Decision(Verdict.ALLOW, None, "allowed", "", None, None, None, None, ())
+    await store.record_decision(robocall, decision, 1.0, "agi")
+    await store.record_decision(ATTEMPT, decision, 1.0, "agi")
+    marks = {}
+    for call_id in ("c1", "c2"):
+        row = await store.decision_for_call(call_id)
+        assert row is not None
+        marks[call_id] = json.loads(row["decision_json"])["inputs"]["automated"]
+    assert marks == {"c1": False, "c2": True}
