@@ -20,8 +20,8 @@ How a call is read from the events (as the Asterisk 22 recordings show them):
   never read: its `Cause` is a bitmask, not Q.850.
 
 Outcomes are emitted when the call ends, and again (merged) when later information arrives
-for it (a late `Cdr`, a `DialguardAbandoned` or `DialguardAmd` mark) only if that changes the record, so a
-replayed stream never produces a different or doubled record. Calls whose end never arrives
+for it (a late `Cdr`, a `DialguardAbandoned` or `DialguardAmd` mark) only if that changes
+the record, so a replayed stream never produces a different or doubled record. Calls whose end never arrives
 are closed by `sweep(now)` after `stale_after`.
 
 Event time is the `Timestamp` header (manager.conf `timestampevents = yes`) when present,
