@@ -202,6 +202,9 @@ def provisional_attempt(
             tenant=_setting(request, variables, "tenant") or "default",
             campaign=_setting(request, variables, "campaign"),
             call_id=request.uniqueid,
+            # Any mark but an explicit no is taken as automated: an emergency number is
+            # then blocked, never let through as a person's call.
+            automated=(_setting(request, variables, "automated") or "no").lower() not in _NO,
         )
 
 

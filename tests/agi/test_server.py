@@ -433,6 +433,29 @@ async def test_an_automated_mark_that_cannot_be_read_blocks_as_bad_input(
     assert_blocked_as_bad_input(fake, service, "'maybe'")
 
 
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {"DIALGUARD_AUTOMATED": "on"},
+        {"DIALGUARD_AUTOMATED": "yes", "DIALGUARD_PURPOSE": "marketing"},
+    ],
+)
+async def test_a_robocall_to_an_emergency_number_with_bad_input_is_blocked(
+    service: FakeService, variables: dict[str, str]
+) -> None:
+    # Rebuilt from what could be read, the call lost its automated mark and was let through
+    # as a person's emergency call.
+    env = [
+        "agi_extension: 000\n" if line.startswith("agi_extension:") else line
+        for line in allow_answered_env()
+    ]
+    asterisk = FakeAsterisk(env, variables=variables)
+    fake = await run_call_under_policy(Verdict.BLOCK, service, asterisk)
+    assert fake.set_variables["DIALGUARD_VERDICT"] == "BLOCK"
+    [(attempt, decision, _)] = service.recorded
+    assert attempt.automated and decision.verdict is Verdict.BLOCK
+
+
 async def test_unknown_purpose_blocks_even_under_allow_policy(service: FakeService) -> None:
     asterisk = FakeAsterisk(allow_answered_env(), variables={"DIALGUARD_PURPOSE": "spam"})
     fake = await run_call_under_policy(Verdict.ALLOW, service, asterisk)
