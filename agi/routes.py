@@ -204,7 +204,7 @@ def provisional_attempt(
             call_id=request.uniqueid,
             # Any mark but an explicit no is taken as automated: an emergency number is
             # then blocked, never let through as a person's call.
-            automated=(_setting(request, variables, "automated") or "no").lower() not in _NO,
+            automated=_automated_mark(request, variables) not in _NO,
         )
 
 
@@ -230,7 +230,7 @@ def build_attempt(
     except ValueError:
         known = ", ".join(p.value for p in Purpose)
         raise BadInput(f"purpose {purpose_text!r} is not one dialguard knows ({known})") from None
-    automated_text = (_setting(request, variables, "automated") or "no").lower()
+    automated_text = _automated_mark(request, variables)
     if automated_text not in _YES | _NO:
         # Bad input blocks: a robocall read as a live call would skip its consent rule.
         raise BadInput(f"DIALGUARD_AUTOMATED {automated_text!r} is not yes or no")
@@ -272,6 +272,11 @@ def input_error_decision(attempt: CallAttempt, reason: str, policy: Policy) -> D
 
 def _unreadable(exc: Exception) -> str:
     return f"Asterisk's reply could not be read ({type(exc).__name__}: {str(exc)[:120]})"
+
+
+def _automated_mark(request: AgiRequest, variables: Mapping[str, str | None]) -> str:
+    """DIALGUARD_AUTOMATED as given, lower case; unset is "no" (a live call)."""
+    return (_setting(request, variables, "automated") or "no").lower()
 
 
 def _setting(request: AgiRequest, variables: Mapping[str, str | None], name: str) -> str | None:

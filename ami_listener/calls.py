@@ -528,23 +528,12 @@ class CallTracker:
         attempt.campaign = attempt.campaign or variables.get("DIALGUARD_CAMPAIGN") or None
 
     def _cdr_readings(self, text: str | None) -> list[datetime]:
-        """The instants a CDR time can be, in UTC, earliest first (none when unreadable).
-        Without a zone it is local (`asterisk_tz`, else this machine's), and a local time a
-        clock change repeats or skips has two readings."""
+        """The instants a CDR time can be (`local_readings` on `asterisk_tz`); none when
+        it cannot be read."""
         if text is None:
             return []
         try:
-            local = datetime.fromisoformat(text)
-        except ValueError:
-            return []
-        if local.tzinfo is not None:
-            readings = [local]
-        elif self.asterisk_tz is not None:
-            readings = [local.replace(tzinfo=self.asterisk_tz, fold=f) for f in (0, 1)]
-        else:  # a naive time with a fold is read as this machine's local time
-            readings = [local.replace(fold=f) for f in (0, 1)]
-        try:
-            return sorted({r.astimezone(UTC) for r in readings})
+            return local_readings(datetime.fromisoformat(text), self.asterisk_tz)
         except (ValueError, OverflowError):  # 0001-01-01 east of UTC: before year 1 in UTC
             return []
 
@@ -642,6 +631,20 @@ class CallTracker:
         for uid in finished:
             out.extend(self._late(uid, apply))
         return out
+
+
+def local_readings(value: datetime, tz: tzinfo | None) -> list[datetime]:
+    """The instants a CDR time can be, in UTC, earliest first. Without an offset it is local
+    (on `tz`, else this machine's zone), and a local time that a clock change repeats or
+    skips has two readings; `history import` reads cdr_csv's the same way. Out of range:
+    ValueError or OverflowError (OSError from the C library for this machine's zone)."""
+    if value.tzinfo is not None:
+        return [value.astimezone(UTC)]
+    if tz is not None:
+        readings = [value.replace(tzinfo=tz, fold=fold) for fold in (0, 1)]
+    else:  # a naive time with a fold is read as this machine's local time
+        readings = [value.replace(fold=fold) for fold in (0, 1)]
+    return sorted({r.astimezone(UTC) for r in readings})
 
 
 # How far a CDR time may be after the event that carries it (clocks, rounding) and still be

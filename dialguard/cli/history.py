@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
+from ami_listener.calls import local_readings
 from dialguard.cli.app import (
     AppContext,
     InputError,
@@ -218,27 +219,17 @@ class LocalTimes:
         values = [value]
         if value.tzinfo is None:
             try:
-                values = self._placed(value)
+                values = local_readings(value, self.tz)  # as the AMI listener reads a Cdr
             except (OverflowError, ValueError, OSError):  # astimezone: outside the C library's
                 raise ValueError(
                     f"{field} {shorten(text)!r} is not between 1970 and 9998"
                 ) from None
+            if len(values) > 1:
+                self.clock_changes += 1
         try:
             return [in_range(v, text, field) for v in values]
         except InputError as exc:
             raise ValueError(exc.format_message()) from None
-
-    def _placed(self, naive: datetime) -> list[datetime]:
-        tz = self.tz
-        readings = [
-            naive.replace(tzinfo=tz, fold=fold) if tz is not None else naive.replace(fold=fold)
-            for fold in (0, 1)
-        ]
-        first, second = sorted(r.astimezone(UTC) for r in readings)
-        if first == second:
-            return [readings[0] if tz is not None else readings[0].astimezone()]
-        self.clock_changes += 1
-        return [first, second]
 
 
 # A billsec beyond a year is a wrong field, not a call; beyond 2**63 SQLite cannot store it,

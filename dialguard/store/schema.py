@@ -49,6 +49,11 @@ def _overseas_rekeyed_unindexed(table: str, column: str) -> str:
     )
 
 
+def _overseas_left(table: str, column: str, also: str = "") -> list[str]:
+    """Deletes what a unique re-key left under +33: the row the new form already had won."""
+    return [f"DELETE FROM {table} WHERE {where}{also}" for where, _ in _overseas_ranges(column)]
+
+
 def _overseas_rekeyed(table: str, column: str, *, unique: bool = False) -> list[str]:
     verb = "UPDATE OR IGNORE" if unique else "UPDATE"
     return [
@@ -351,10 +356,10 @@ MIGRATIONS: tuple[tuple[Step, ...], ...] = (
         # match no call again.
         *_overseas_rekeyed("suppressions", "number", unique=True),
         _MERGE_SUPPRESSION_EXPIRY,
-        *(f"DELETE FROM suppressions WHERE {where}" for where, _ in _overseas_ranges("number")),
+        *_overseas_left("suppressions", "number"),
         *_overseas_rekeyed("consents", "number"),
         *_overseas_rekeyed("caller_ids", "number", unique=True),
-        *(f"DELETE FROM caller_ids WHERE {where}" for where, _ in _overseas_ranges("number")),
+        *_overseas_left("caller_ids", "number"),
         *_overseas_rekeyed("decisions", "number"),
         *_overseas_rekeyed("outcomes", "number"),
         # The detectors group calls by caller ID: a suspension they made would name a
@@ -379,10 +384,7 @@ MIGRATIONS: tuple[tuple[Step, ...], ...] = (
             for where, new in _overseas_ranges("substr(subject, 10)")
         ),
         # A suspension under both forms stays under the new one.
-        *(
-            f"DELETE FROM suspensions WHERE {where} AND subject LIKE 'callerid:%'"
-            for where, _ in _overseas_ranges("substr(subject, 10)")
-        ),
+        *_overseas_left("suspensions", "substr(subject, 10)", " AND subject LIKE 'callerid:%'"),
         _overseas_rekeyed_in_registers,
     ),
 )
