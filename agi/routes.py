@@ -23,7 +23,16 @@ from agi.session import AgiSession, Budget
 from rules.engine import decide, failure_decision, number_as_read, prepare
 from rules.facts import Facts, SuppressionEntry, to_add_by_hand
 from rules.location import address_problems
-from rules.models import CallAttempt, Decision, Finding, FindingVerdict, Purpose, Verdict
+from rules.models import (
+    AUTOMATED_NO,
+    AUTOMATED_YES,
+    CallAttempt,
+    Decision,
+    Finding,
+    FindingVerdict,
+    Purpose,
+    Verdict,
+)
 from rules.numbers import ParsedNumber, is_dial_string, shorten
 from rules.policy import Policy
 
@@ -44,7 +53,7 @@ CALL_SETTINGS: Mapping[str, tuple[str, str]] = {
     "automated": ("DIALGUARD_AUTOMATED", "automated"),
 }
 # DIALGUARD_AUTOMATED: a prerecorded or artificial voice, an automated calling system.
-_YES, _NO = frozenset({"yes", "true", "1"}), frozenset({"no", "false", "0"})
+_YES, _NO = AUTOMATED_YES, AUTOMATED_NO
 OPTOUT_SETTINGS = ("tenant", "campaign")
 
 

@@ -118,6 +118,8 @@ class PriorAttempt:
     `refused` is True when the callee refused further calls in that conversation.
     `machine` is True when AMD classed the answer as an answering machine (Ofcom's 24-hour
     lock); such a call still counts as a conversation, as AMD's false positives are people.
+    `automated` is True when the guard decided the call as automated (DIALGUARD_AUTOMATED:
+    a prerecorded or artificial voice), which the caps on automated calls count (TRACED).
     """
 
     at: datetime
@@ -131,6 +133,7 @@ class PriorAttempt:
     conversation: bool = False
     refused: bool = False
     machine: bool = False
+    automated: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,11 @@ def presentation_allowed(callingpres: int) -> bool:
 FIRST_YEAR, LAST_YEAR = 1970, 9998  # a call's instant (CallAttempt.at)
 
 
+# How DIALGUARD_AUTOMATED (and history's `automated` column) says yes or no, lower case.
+AUTOMATED_YES = frozenset({"yes", "true", "1"})
+AUTOMATED_NO = frozenset({"no", "false", "0"})
+
+
 @dataclass(frozen=True, slots=True)
 class CallAttempt:
     """One outbound call as the guard is asked about it, before any interpretation.

@@ -30,6 +30,8 @@ class CallOutcome:
     or REJECTED (a call the dialplan refused, Q.850 21, which gives no CDR).
     `ring_seconds` is the time from dial start to answer or to the end of an unanswered call.
     `amd` is the AMDSTATUS the dialplan reported (`DialguardAmd`), None when AMD did not run.
+    `automated`: an imported call said to be automated (history's `automated` column); a
+    recorded call's mark is its decision's (`decisions.automated`).
     """
 
     call_id: str
@@ -49,6 +51,7 @@ class CallOutcome:
     abandoned: bool = False
     source: str = "ami"
     amd: str | None = None
+    automated: bool = False
 
     @property
     def placed(self) -> bool:

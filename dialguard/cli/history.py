@@ -1,6 +1,7 @@
 """`dialguard history import`: past call attempts, so caps and detectors count them.
 
-Two layouts: our CSV (header `number,tenant,campaign,started_at,disposition,billsec`) and
+Two layouts: our CSV (header `number,tenant,campaign,started_at,disposition,billsec`, and
+optionally `automated`: yes for a prerecorded or artificial-voice call) and
 Asterisk's cdr_csv `Master.csv` (no header; only the `Dial` row of a call is the attempt).
 Rows become `outcomes` with `source = 'history'` and a stable call_id (a Master.csv row's
 uniqueid, the id the AMI listener records the same call under, so a call both saw is stored
@@ -37,12 +38,13 @@ from dialguard.cli.app import (
 )
 from dialguard.store import Store
 from dialguard.store.history import HistoryImport
+from rules.models import AUTOMATED_NO, AUTOMATED_YES
 from rules.numbers import parse_number, shorten
 from rules.outcomes import CallOutcome, placed_answer, placed_times
 from rules.policy import Policy
 
 DISPOSITIONS = frozenset({"ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CONGESTION", "ABANDONED"})
-CSV_HEADER = ["number", "tenant", "campaign", "started_at", "disposition", "billsec"]
+CSV_HEADER = ["number", "tenant", "campaign", "started_at", "disposition", "billsec", "automated"]
 # cdr_csv columns with loguniqueid, loguserfield and newcdrcolumns on (fixtures README).
 CDR_COLUMNS = [
     "accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp",
@@ -296,6 +298,7 @@ def _parse_csv(
                 )
             started = times.read(f["started_at"])
             billsec = _billsec(f.get("billsec", ""))
+            automated = _automated(f.get("automated", ""))
         except (ValueError, KeyError) as exc:
             yield line_no, str(exc) if not isinstance(exc, KeyError) else f"missing {exc}"
             continue
@@ -313,8 +316,18 @@ def _parse_csv(
                 billsec=billsec,
                 abandoned=abandoned,
                 source="history",
+                automated=automated,
             ),
         )
+
+
+def _automated(text: str) -> bool:
+    """The `automated` column: yes/true/1 or no/false/0 (empty: a live call), as
+    DIALGUARD_AUTOMATED reads them."""
+    mark = text.lower()
+    if mark and mark not in AUTOMATED_YES | AUTOMATED_NO:
+        raise ValueError(f"automated {shorten(text)!r} is not yes or no")
+    return mark in AUTOMATED_YES
 
 
 def _row_id(cells: list[str]) -> str:

@@ -104,6 +104,11 @@ def _rule_dict(rule: HolidayRule | CapRule | ConsentRegime) -> dict[str, object]
 def _hours_dict(rule: HoursRule) -> dict[str, object]:
     out = _rule_dict_plain(rule)
     out["days"] = {day: [[_clock(a), _clock(b)] for a, b in rule.days.get(day, ())] for day in DAYS}
+    out["automated"] = rule.automated
+    if rule.holiday_calendar:
+        out["holiday_calendar"] = rule.holiday_calendar
+        out["holiday_subdivision"] = rule.holiday_subdivision
+        out["holiday_hours"] = [[_clock(a), _clock(b)] for a, b in rule.holiday_hours]
     return out
 
 
@@ -140,9 +145,15 @@ def describe(pack: Jurisdiction, indent: str = "") -> list[str]:
             if rule.standard_time is not None
             else ""
         )
+        holidays = ""
+        if rule.holiday_calendar:
+            calendar = "-".join(filter(None, (rule.holiday_calendar, rule.holiday_subdivision)))
+            spans = " and ".join(f"{_clock(a)}-{_clock(b)}" for a, b in rule.holiday_hours)
+            holidays = f"; {calendar} holidays {spans or 'no calls'}"
+        automated = ", automated calls only" if rule.automated else ""
         lines.append(
             f"{indent}  hours {rule.name} [{_purposes(rule.purposes)}]{_mark(rule.unverified)}:"
-            f" {days}{standard}{lift}"
+            f" {days}{holidays}{standard}{automated}{lift}"
         )
         lines.append(f"{indent}    source: {rule.citation}")
     for hol in pack.holidays:
@@ -169,9 +180,15 @@ def describe(pack: Jurisdiction, indent: str = "") -> list[str]:
             else f"no call for {span} after {TRIGGER_WORDS.get(cap.trigger, cap.trigger)}"
         )
         persons = ", a person's call (no campaign) exempt" if cap.person_calls_exempt else ""
+        automated = ", automated calls only (counting automated calls)" if cap.automated else ""
+        lifted = (
+            f", lifted by {' or '.join(sorted(k.value for k in cap.lifted_by))} consent"
+            if cap.lifted_by
+            else ""
+        )
         lines.append(
             f"{indent}  cap {cap.name} [{_purposes(cap.purposes)}]{_mark(cap.unverified)}: {what}, "
-            f"per {cap.scope}{persons}"
+            f"per {cap.scope}{persons}{automated}{lifted}"
         )
         lines.append(f"{indent}    source: {cap.citation}")
     for regime in pack.consent:

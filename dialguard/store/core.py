@@ -367,6 +367,7 @@ class Store:
                     attempt.purpose.value,
                     "decision",
                     attempt.call_id,
+                    automated=attempt.automated,
                 ),
             )
         row = decision_row(attempt, decision, latency_ms, source)

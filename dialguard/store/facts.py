@@ -170,16 +170,17 @@ GENERATION = "SELECT n FROM facts_generation"
 # are that kind's, padded with NULL to the widest (outcomes). UNION ALL runs its parts one
 # after the other, each with its own index (tests/store/test_facts_plan.py checks the plan).
 PER_NUMBER = (
-    "SELECT 'g', n, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL"
+    "SELECT 'g', n, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL"
     " FROM facts_generation"
     " UNION ALL"
     " SELECT 's', tenant, campaign, reason, source, requested_at, expires_at,"
-    " NULL, NULL, NULL, NULL, NULL FROM suppressions WHERE number = :number"
+    " NULL, NULL, NULL, NULL, NULL, NULL FROM suppressions WHERE number = :number"
     " UNION ALL"
     " SELECT 'c', tenant, campaign, kind, granted_at, expires_at, revoked_at,"
-    " NULL, NULL, NULL, NULL, NULL FROM consents WHERE number = :number AND tenant = :tenant"
+    " NULL, NULL, NULL, NULL, NULL, NULL"
+    " FROM consents WHERE number = :number AND tenant = :tenant"
     " UNION ALL"
-    " SELECT 'd', call_id, decided_at, tenant, campaign, purpose,"
+    " SELECT 'd', call_id, decided_at, tenant, campaign, purpose, automated,"
     " NULL, NULL, NULL, NULL, NULL, NULL"
     " FROM decisions WHERE number = :number AND decided_at >= :since AND verdict = 'allow'"
     " AND source = 'agi'"
@@ -192,7 +193,8 @@ PER_NUMBER = (
     " EXISTS (SELECT 1 FROM suppressions s WHERE s.number = o.number"
     " AND (s.tenant = '' OR s.tenant = coalesce(o.tenant, ''))"
     " AND s.requested_at >= o.started_at"
-    " AND s.requested_at <= coalesce(o.ended_at, o.started_at) + 600), o.amd"
+    " AND s.requested_at <= coalesce(o.ended_at, o.started_at) + 600), o.amd,"
+    " max(o.automated, coalesce(d.automated, 0))"
     " FROM outcomes o LEFT JOIN decisions d ON d.call_id = o.call_id AND d.source = 'agi'"
     " WHERE o.number = :number AND o.started_at >= :since"
     # A call refused after a block never rang: no attempt for the caps (as above, where only
@@ -217,7 +219,7 @@ class NumberFacts:
 
 
 # The columns of PER_NUMBER after a register row's kind, index and registered_on.
-_REGISTER_PADDING = ", ".join(["NULL"] * 9)
+_REGISTER_PADDING = ", ".join(["NULL"] * 10)
 
 
 def read_number_facts(
@@ -251,7 +253,7 @@ def _fill(rows: sqlite3.Cursor, number: str, found: NumberFacts) -> int:
         elif kind == "c":
             found.consents.append(_consent(number, *row[:6]))
         elif kind == "d":
-            found.decisions.append(_decision_attempt(*row[:5]))
+            found.decisions.append(_decision_attempt(*row[:6]))
         elif kind == "o":
             found.outcomes.append(_outcome_attempt(*row))
         else:  # "r", a register lookup that found the number
@@ -303,9 +305,22 @@ def _consent(
 
 
 def _decision_attempt(
-    call_id: str | None, decided_at: float, tenant: str, campaign: str | None, purpose: str
+    call_id: str | None,
+    decided_at: float,
+    tenant: str,
+    campaign: str | None,
+    purpose: str,
+    automated: int,
 ) -> PriorAttempt:
-    return PriorAttempt(require_epoch(decided_at), tenant, campaign, purpose, "decision", call_id)
+    return PriorAttempt(
+        require_epoch(decided_at),
+        tenant,
+        campaign,
+        purpose,
+        "decision",
+        call_id,
+        automated=bool(automated),
+    )
 
 
 def _outcome_attempt(
@@ -320,6 +335,7 @@ def _outcome_attempt(
     abandoned: int,
     refused: int,
     amd: str | None,
+    automated: int,
 ) -> PriorAttempt:
     return PriorAttempt(
         require_epoch(started_at),
@@ -333,6 +349,7 @@ def _outcome_attempt(
         conversation=disposition == "ANSWERED" and (billsec is None or billsec > 0),
         refused=bool(refused),
         machine=amd == AMD_MACHINE,
+        automated=bool(automated),
     )
 
 
@@ -444,8 +461,8 @@ def register_copies(conn: sqlite3.Connection) -> tuple[dict[str, RegisterCopy], 
 
 INSERT_DECISION = (
     "INSERT INTO decisions (call_id, decided_at, source, tenant, campaign, purpose, dialled,"
-    " number, caller_id, verdict, rule, reason, latency_ms, decision_json)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " number, caller_id, verdict, rule, reason, latency_ms, automated, decision_json)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -478,6 +495,7 @@ def decision_row(
         decision.rule,
         decision.reason,
         latency_ms,
+        attempt.automated,
         audit_json(attempt, decision),
     )
 

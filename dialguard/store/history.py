@@ -25,6 +25,7 @@ _COLUMNS = (
     "billsec",
     "abandoned",
     "source",
+    "automated",
 )
 
 
@@ -55,6 +56,7 @@ class HistoryImport(StagedImport[CallOutcome]):
             item.billsec,
             int(item.abandoned),
             item.source,
+            int(item.automated),
         )
 
     async def apply(self, source_file: str) -> int:

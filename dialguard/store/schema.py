@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 
 import aiosqlite
 
+from rules.jurisdictions.model import ATTEMPT_LOOKBACK
 from rules.numbers import FR_OVERSEAS_NATIONAL
 
 # A step of a migration: an SQL statement, or a coroutine for what SQL alone cannot name (the
@@ -386,6 +387,20 @@ MIGRATIONS: tuple[tuple[Step, ...], ...] = (
         # A suspension under both forms stays under the new one.
         *_overseas_left("suspensions", "substr(subject, 10)", " AND subject LIKE 'callerid:%'"),
         _overseas_rekeyed_in_registers,
+    ),
+    (
+        # Whether the guard decided a call as automated (DIALGUARD_AUTOMATED): the caps on
+        # automated calls (TRACED's 3 in 30 days) count only those. The version before kept
+        # it in the audit record alone; it is copied out for the attempts a cap can still
+        # count (the decisions_time index bounds the scan), older rows stay 0.
+        "ALTER TABLE decisions ADD COLUMN automated INTEGER NOT NULL DEFAULT 0",
+        # An imported call's own mark (`history import`, column `automated`).
+        "ALTER TABLE outcomes ADD COLUMN automated INTEGER NOT NULL DEFAULT 0",
+        "UPDATE decisions SET automated = 1"
+        " WHERE decided_at >= CAST(strftime('%s', 'now') AS REAL)"
+        f" - {int(ATTEMPT_LOOKBACK.total_seconds())}"
+        " AND source = 'agi' AND verdict = 'allow'"
+        " AND json_extract(decision_json, '$.automated') = 1",
     ),
 )
 

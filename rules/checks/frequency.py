@@ -18,7 +18,12 @@ from zoneinfo import ZoneInfo
 
 from rules.context import RuleContext
 from rules.facts import PriorAttempt
-from rules.jurisdictions.applicable import applicable_rules, nothing_applies, rule_id
+from rules.jurisdictions.applicable import (
+    applicable_rules,
+    consent_in_force,
+    nothing_applies,
+    rule_id,
+)
 from rules.jurisdictions.model import CapRule
 from rules.models import Finding, FindingVerdict
 
@@ -53,12 +58,18 @@ def merged_attempts(attempts: Sequence[PriorAttempt]) -> list[PriorAttempt]:
             conversation=seen.conversation or attempt.conversation,
             refused=seen.refused or attempt.refused,
             machine=seen.machine or attempt.machine,
+            automated=seen.automated or attempt.automated,
         )
     return out + list(by_call.values())
 
 
 def caps(ctx: RuleContext) -> Iterable[Finding]:
-    applicable = applicable_rules(ctx, lambda table: table.caps)
+    automated = ctx.attempt.automated
+    applicable = [
+        (label, rule)
+        for label, rule in applicable_rules(ctx, lambda table: table.caps)
+        if automated or not rule.automated  # a cap of automated calls: a live call is not one
+    ]
     if not applicable:
         yield nothing_applies(ctx, "frequency.none", "frequency cap")
         return
@@ -70,10 +81,25 @@ def caps(ctx: RuleContext) -> Iterable[Finding]:
 def _cap(ctx: RuleContext, label: str, rule: CapRule, attempts: list[PriorAttempt]) -> Finding:
     at = ctx.attempt.at
     since = _window_start(ctx, rule)
-    in_scope = [a for a in attempts if since <= a.at <= at and _same_key(ctx, rule, a)]
+    in_scope = [
+        a
+        for a in attempts
+        if since <= a.at <= at and _same_key(ctx, rule, a) and (a.automated or not rule.automated)
+    ]
     rid = rule_id("frequency", label, rule.name)
     key = _key(ctx, rule)
     span = _span(rule.window_hours)
+    calls = "automated calls" if rule.automated else "calls"
+    consent = consent_in_force(ctx, rule.lifted_by) if rule.lifted_by else None
+    if consent is not None:
+        return Finding(
+            rid,
+            FindingVerdict.ALLOW,
+            f"{consent.kind.value} consent for tenant {consent.tenant} recorded on "
+            f"{consent.granted_at:%Y-%m-%d} lifts the {label} {rule.name} rule",
+            rule.citation,
+            rule.unverified,
+        )
     if rule.person_calls_exempt and not ctx.attempt.is_machine:
         return Finding(
             rid,
@@ -90,7 +116,7 @@ def _cap(ctx: RuleContext, label: str, rule: CapRule, attempts: list[PriorAttemp
             return Finding(
                 rid,
                 FindingVerdict.BLOCK,
-                f"{len(in_scope)} calls to {ctx.destination.e164} {key} in the last {span} "
+                f"{len(in_scope)} {calls} to {ctx.destination.e164} {key} in the last {span} "
                 f"already reach the {label} limit of {rule.limit}; the next is allowed after "
                 f"{_utc(_window_end(ctx, rule, sorted(a.at for a in in_scope)[-rule.limit]))}",
                 rule.citation,
@@ -100,7 +126,8 @@ def _cap(ctx: RuleContext, label: str, rule: CapRule, attempts: list[PriorAttemp
         return Finding(
             rid,
             FindingVerdict.ALLOW,
-            f"{len(in_scope)} of {rule.limit} calls {key} in the last {span} ({label} {rule.name})",
+            f"{len(in_scope)} of {rule.limit} {calls} {key} in the last {span}"
+            f" ({label} {rule.name})",
             rule.citation,
             rule.unverified,
             details,

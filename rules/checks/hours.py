@@ -28,7 +28,12 @@ from rules.models import Finding, FindingVerdict
 
 
 def windows(ctx: RuleContext) -> Iterable[Finding]:
-    applicable = applicable_rules(ctx, lambda table: table.hours)
+    automated = ctx.attempt.automated
+    applicable = [
+        (label, rule)
+        for label, rule in applicable_rules(ctx, lambda table: table.hours)
+        if automated or not rule.automated  # a window of automated calls: not a live call's
+    ]
     if not applicable:
         yield nothing_applies(ctx, "hours.none", "calling window")
         return
@@ -98,6 +103,8 @@ def _window(ctx: RuleContext, label: str, rule: HoursRule) -> Finding:
             details,
         )
     indices = range(len(view.clock)) if clocks is None else clocks
+    if rule.holiday_calendar:
+        return _window_with_holidays(ctx, rid, label, rule, indices, clocks, details)
     first = next((i for i in indices if not rule.allows(*view.clock[i])), None)
     if first is None and rule.standard_time is not None:
         return _on_standard_time(ctx, rid, label, rule, rule.standard_time, clocks, details)
@@ -118,6 +125,49 @@ def _window(ctx: RuleContext, label: str, rule: HoursRule) -> Finding:
         f"{label} {rule.name} window ({DAY_NAMES[weekday]} {window})"
     )
     return _closed(ctx, rid, rule, reason, details)
+
+
+def _window_with_holidays(
+    ctx: RuleContext,
+    rid: str,
+    label: str,
+    rule: HoursRule,
+    indices: Iterable[int],
+    clocks: tuple[int, ...] | None,
+    details: dict[str, object],
+) -> Finding:
+    """A window whose holidays have hours of their own (`HoursRule.holiday_hours`): on each
+    candidate clock, the holiday's hours if that local date is a holiday of the rule's
+    calendar, else the weekday's."""
+    view = ctx.local
+    for i in indices:
+        weekday, seconds = view.clock[i]
+        holiday = _holiday_name(
+            rule.holiday_calendar, True, (), rule.holiday_subdivision or None, view.dates[i]
+        )
+        if holiday is None and rule.allows(weekday, seconds):
+            continue
+        if holiday is not None and rule.allows_on_holiday(seconds):
+            continue
+        if holiday is None:
+            window = f"{DAY_NAMES[weekday]} {describe_day(rule.days, weekday)}"
+        else:
+            spans = " and ".join(f"{_clock(a)}-{_clock(b)}" for a, b in rule.holiday_hours)
+            window = f"{holiday}, a holiday: {spans or 'no calls'}"
+        reason = (
+            f"it is {view.stamp(i)} for the callee ({view.zones[i]}), outside the "
+            f"{label} {rule.name} window ({window})"
+        )
+        return _closed(ctx, rid, rule, reason, details)
+    when = view.when if clocks is None else view.when_on(clocks)
+    return Finding(
+        rid,
+        FindingVerdict.ALLOW,
+        f"{when} is inside the {label} {rule.name} window",
+        rule.citation,
+        rule.unverified,
+        details,
+    )
 
 
 def _on_standard_time(

@@ -38,7 +38,16 @@ SCOPES = ("campaign", "tenant", "number")
 
 _COMMON = {"name", "purposes", "citation", "unverified", "remove"}
 _KEYS: dict[str, set[str]] = {
-    "hours": _COMMON | {"days", "consent_lifts", "standard_time"},
+    "hours": _COMMON
+    | {
+        "days",
+        "consent_lifts",
+        "standard_time",
+        "automated",
+        "holiday_calendar",
+        "holiday_subdivision",
+        "holiday_hours",
+    },
     "holidays": _COMMON
     | {
         "calendar",
@@ -52,7 +61,16 @@ _KEYS: dict[str, set[str]] = {
         "consent_lifts",
     },
     "caps": _COMMON
-    | {"window_hours", "trigger", "limit", "scope", "calendar_days", "person_calls_exempt"},
+    | {
+        "window_hours",
+        "trigger",
+        "limit",
+        "scope",
+        "calendar_days",
+        "person_calls_exempt",
+        "automated",
+        "lifted_by",
+    },
     "consent": _COMMON | {"accepts", "since", "until", "number_types", "max_age_days", "automated"},
 }
 _PACK_KEYS = {"code", "name", "notes", "location", "states", *RULE_LISTS}
@@ -256,17 +274,13 @@ def _hours(item: Mapping[str, Any], where: str, errors: list[str]) -> HoursRule 
         if day not in DAYS:
             errors.append(f"{where}.days.{day}: unknown weekday (use {', '.join(DAYS)})")
             continue
-        intervals: list[Interval] = []
-        for span in spans if isinstance(spans, list) else [None]:
-            start = _clock(span[0]) if isinstance(span, list) and len(span) == 2 else None
-            end = _clock(span[1]) if isinstance(span, list) and len(span) == 2 else None
-            if start is None or end is None or start >= end:
-                errors.append(
-                    f'{where}.days.{day}: each interval is ["HH:MM", "HH:MM"] with start before end'
-                )
-                continue
-            intervals.append((start, end))
-        days[day] = tuple(intervals)
+        days[day] = _intervals(spans, f"{where}.days.{day}", errors)
+    standard_time = _utc_offset(item, "standard_time", where, errors)
+    calendar, subdivision, holiday_hours = _holiday_hours(item, where, errors)
+    if calendar and standard_time is not None:
+        # The law's clock is read by weekday alone (`_on_standard_time`): not both.
+        errors.append(f"{where}.holiday_calendar: not with standard_time")
+        calendar, subdivision, holiday_hours = "", "", ()
     return HoursRule(
         str(item.get("name")),
         _purposes(item, where, errors),
@@ -274,8 +288,60 @@ def _hours(item: Mapping[str, Any], where: str, errors: list[str]) -> HoursRule 
         str(item.get("citation", "")),
         bool(item.get("unverified", False)),
         _bool(item, "consent_lifts", where, errors),
-        _utc_offset(item, "standard_time", where, errors),
+        standard_time,
+        _bool(item, "automated", where, errors),
+        calendar,
+        subdivision,
+        holiday_hours,
     )
+
+
+def _intervals(spans: object, where: str, errors: list[str]) -> tuple[Interval, ...]:
+    """`[["HH:MM", "HH:MM"], ...]`, half-open; "24:00" ends a day."""
+    intervals: list[Interval] = []
+    for span in spans if isinstance(spans, list) else [None]:
+        start = _clock(span[0]) if isinstance(span, list) and len(span) == 2 else None
+        end = _clock(span[1]) if isinstance(span, list) and len(span) == 2 else None
+        if start is None or end is None or start >= end:
+            errors.append(f'{where}: each interval is ["HH:MM", "HH:MM"] with start before end')
+            continue
+        intervals.append((start, end))
+    return tuple(intervals)
+
+
+def _holiday_hours(
+    item: Mapping[str, Any], where: str, errors: list[str]
+) -> tuple[str, str, tuple[Interval, ...]]:
+    """An hours rule's `holiday_calendar`, `holiday_subdivision` and `holiday_hours`: all
+    three or none (a calendar without hours would close its holidays silently)."""
+    import holidays
+
+    calendar = item.get("holiday_calendar", "")
+    subdivision = item.get("holiday_subdivision", "")
+    spans = item.get("holiday_hours")
+    if not calendar and not subdivision and spans is None:
+        return "", "", ()
+    if not isinstance(calendar, str) or calendar not in holidays.list_supported_countries():
+        errors.append(
+            f"{where}.holiday_calendar: must be a country code the holidays library knows"
+        )
+        return "", "", ()
+    known = _calendar_subdivisions(calendar)
+    if not isinstance(subdivision, str) or (subdivision and subdivision not in known):
+        shown = ", ".join(sorted(known)) or "none"
+        errors.append(
+            f"{where}.holiday_subdivision: {subdivision!r} is not a {calendar} subdivision"
+            f" ({shown})"
+        )
+        return "", "", ()
+    if spans is None:
+        errors.append(
+            f'{where}.holiday_hours: required with holiday_calendar ([["HH:MM", "HH:MM"], ...],'
+            " or [] for no calls on a holiday)"
+        )
+        return "", "", ()
+    hours = _intervals(spans, f"{where}.holiday_hours", errors) if spans != [] else ()
+    return calendar, subdivision, hours
 
 
 def _utc_offset(
@@ -425,6 +491,11 @@ def _cap(item: Mapping[str, Any], where: str, errors: list[str]) -> CapRule | No
     if not isinstance(person_calls_exempt, bool):
         errors.append(f"{where}.person_calls_exempt: must be true or false")
         person_calls_exempt = False
+    try:
+        lifted_by = frozenset(ConsentKind(k) for k in item.get("lifted_by", []))
+    except (ValueError, TypeError):
+        errors.append(f"{where}.lifted_by: must list consent kinds from {', '.join(ConsentKind)}")
+        lifted_by = frozenset()
     return CapRule(
         str(item.get("name")),
         _purposes(item, where, errors),
@@ -436,6 +507,8 @@ def _cap(item: Mapping[str, Any], where: str, errors: list[str]) -> CapRule | No
         bool(item.get("unverified", False)),
         calendar_days,
         person_calls_exempt,
+        _bool(item, "automated", where, errors),
+        lifted_by,
     )
 
 

@@ -28,6 +28,10 @@ class HoursRule:
     `standard_time`: the UTC offset of a standard time the law names (Mississippi's
     "Central Standard Time", -6 hours). That may mean that clock all year, or the callee's
     local time: the call must be inside the window on both, the strictest reading.
+    `automated`: the rule holds automated calls only (a prerecorded or artificial voice).
+    `holiday_calendar`/`holiday_subdivision`: on the holidays of that `holidays` library
+    calendar the day's intervals are `holiday_hours`, whatever the weekday (Nebraska's
+    prerecorded calls: Sundays and holidays 13:00-21:00 only).
     """
 
     name: str
@@ -37,6 +41,10 @@ class HoursRule:
     unverified: bool = False
     consent_lifts: bool = False
     standard_time: timedelta | None = None
+    automated: bool = False
+    holiday_calendar: str = ""
+    holiday_subdivision: str = ""
+    holiday_hours: tuple[Interval, ...] = ()
 
     def allows(self, weekday: int, seconds: float) -> bool:
         # A loop, not any() over a generator: asked for every candidate zone of every call.
@@ -44,6 +52,10 @@ class HoursRule:
             if start <= seconds < end:
                 return True
         return False
+
+    def allows_on_holiday(self, seconds: float) -> bool:
+        """Inside `holiday_hours`, the intervals of a holiday of `holiday_calendar`."""
+        return any(start <= seconds < end for start, end in self.holiday_hours)
 
 
 def offset_text(offset: timedelta) -> str:
@@ -109,6 +121,10 @@ class CapRule:
     `window_hours` (after a spring clock change the days can be an hour shorter).
     `person_calls_exempt`: a call without a campaign (a person dialling, so a live operator is
     on the line) is not held by the rule (Ofcom's locks allow a repeat with an operator).
+    `automated`: the rule holds automated calls only and counts only the attempts the guard
+    decided as automated (TRACED's 3 exempt prerecorded calls in 30 days).
+    `lifted_by`: a consent of one of these kinds in force for the tenant lifts the rule
+    (TRACED's caps bind only calls made without the callee's prior express consent).
     """
 
     name: str
@@ -121,6 +137,8 @@ class CapRule:
     unverified: bool = False
     calendar_days: bool = False
     person_calls_exempt: bool = False
+    automated: bool = False
+    lifted_by: frozenset[ConsentKind] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

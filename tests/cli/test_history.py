@@ -297,3 +297,44 @@ def test_master_csv_times_follow_cdr_timezone_with_the_listener_off(
     log = json.loads(run("log", "--outcomes", "--json", "--limit", "100").output)
     busy = next(e for e in log if e["disposition"] == "BUSY")
     assert busy["at"] == "2026-11-27T23:20:22+00:00"  # 10:20:22 in Sydney (AEDT, +11)
+
+
+def test_imported_automated_calls_count_for_the_caps_on_automated_calls(
+    run: Cli, tmp_path: Path
+) -> None:
+    path = tmp_path / "robocalls.csv"
+    rows = [
+        "number,tenant,started_at,disposition,billsec,automated",
+        "+15155550100,acme,2026-06-01T15:00:00Z,ANSWERED,20,yes",
+        "+15155550100,acme,2026-06-02T15:00:00Z,ANSWERED,20,TRUE",
+        "+15155550100,acme,2026-06-03T15:00:00Z,NO ANSWER,0,no",
+        "+15155550100,acme,2026-06-04T15:00:00Z,NO ANSWER,0,",
+        "+15155550100,acme,2026-06-05T15:00:00Z,NO ANSWER,0,maybe",
+    ]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    report = json.loads(run("history", "import", str(path), "--json").output)
+    assert (report["added"], [r["line"] for r in report["rejects"]]) == (4, [6])
+    assert report["rejects"][0]["problem"] == "automated 'maybe' is not yes or no"
+    assert run("callerid", "add", "+13195550100", "--tenant", "acme").exit_code == 0
+
+    def traced(at: str) -> dict[str, object]:
+        decision = json.loads(
+            run(
+                *("check", "+15155550100", "--caller-id", "+13195550100", "--tenant", "acme"),
+                *("--purpose", "informational", "--automated", "--at", at, "--json"),
+            ).output
+        )
+        finding: dict[str, object] = next(
+            f for f in decision["findings"] if f["rule"] == "frequency.us-traced-exempt-prerecorded"
+        )
+        return finding
+
+    # Two automated calls imported, two live ones: the third robocall is still allowed.
+    assert traced("2026-06-10T15:00:00Z")["verdict"] == "allow"
+    more = tmp_path / "one-more.csv"
+    more.write_text(
+        f"{rows[0]}\n+15155550100,acme,2026-06-06T15:00:00Z,ANSWERED,20,1\n", encoding="utf-8"
+    )
+    assert run("history", "import", str(more)).exit_code == 0
+    assert traced("2026-06-10T15:00:00Z")["verdict"] == "block"
+    assert traced("2026-07-02T15:00:00Z")["verdict"] == "allow"  # the first is 31 days old

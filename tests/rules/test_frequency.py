@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from rules.checks.frequency import merged_attempts
 from rules.engine import decide, prepare
-from rules.facts import Facts, PriorAttempt
+from rules.facts import CallerIdRecord, Facts, PriorAttempt
 from rules.jurisdictions import from_settings
 from rules.models import CallAttempt, Decision, Finding, FindingVerdict, Purpose
 from rules.policy import Policy
@@ -412,3 +412,130 @@ async def test_the_store_feeds_outcomes_history_refusals_and_abandons_to_the_cap
     decision = decide_with(FR, list(facts.attempts), campaign="b")
     assert verdict(decision, "frequency.fr-refusal-lock") is FindingVerdict.BLOCK
     assert verdict(decision, "suppression.list") is FindingVerdict.ALLOW
+
+
+# -- TRACED: exempt automated calls, 3 per tenant and number in any 30 days --------------------
+
+TRACED = "frequency.us-traced-exempt-prerecorded"
+IOWA = "+15155550100"  # no state table of its own: the federal rules alone
+
+
+def robocall(
+    prior: list[PriorAttempt],
+    *,
+    automated: bool = True,
+    purpose: Purpose = Purpose.INFORMATIONAL,
+    consents: tuple[object, ...] = (),
+    campaign: str = "reminders",
+) -> Decision:
+    attempt = CallAttempt(
+        IOWA,
+        "+13195550100",
+        AT,
+        tenant="acme",
+        campaign=campaign,
+        purpose=purpose,
+        automated=automated,
+    )
+    facts = Facts(
+        attempts=tuple(prior),
+        consents=consents,  # type: ignore[arg-type]
+        caller_id_records=(CallerIdRecord("+13195550100", "acme"),),
+        tenant_has_inventory=True,
+    )
+    return decide(prepare(attempt, Policy()), facts)
+
+
+def robocalls(
+    days_ago: list[float], *, tenant: str = "acme", automated: bool = True
+) -> list[PriorAttempt]:
+    return [
+        PriorAttempt(
+            AT - timedelta(days=d),
+            tenant,
+            "reminders",
+            "informational",
+            "decision",
+            f"r{i}-{tenant}",
+            automated=automated,
+        )
+        for i, d in enumerate(days_ago)
+    ]
+
+
+def test_traced_blocks_a_fourth_automated_call_within_30_days() -> None:
+    assert verdict(robocall(robocalls([1, 10])), TRACED) is FindingVerdict.ALLOW
+    fourth = robocall(robocalls([1, 10, 29.9]))
+    assert verdict(fourth, TRACED) is FindingVerdict.BLOCK
+    assert fourth.rule == TRACED
+    reason = next(f.reason for f in fourth.findings if f.rule == TRACED)
+    assert "3 automated calls" in reason
+
+
+def test_traced_window_is_30_days_counted_inclusively() -> None:
+    assert verdict(robocall(robocalls([1, 10, 30])), TRACED) is FindingVerdict.BLOCK
+    just_out = PriorAttempt(
+        AT - timedelta(days=30, seconds=1), "acme", "x", None, "decision", "old", automated=True
+    )
+    assert verdict(robocall([*robocalls([1, 10]), just_out]), TRACED) is FindingVerdict.ALLOW
+
+
+def test_traced_counts_automated_calls_only_and_holds_automated_calls_only() -> None:
+    live = robocalls([1, 2, 3], automated=False)
+    assert verdict(robocall(live), TRACED) is FindingVerdict.ALLOW
+    # A live call is not held by the cap at all, however many robocalls came before.
+    decision = robocall(robocalls([1, 2, 3]), automated=False)
+    assert all(f.rule != TRACED for f in decision.findings)
+
+
+def test_traced_counts_the_tenant_s_calls_of_every_campaign_and_no_other_tenant_s() -> None:
+    mixed = [
+        PriorAttempt(AT - timedelta(days=d), "acme", c, None, "outcome", f"m{d}", automated=True)
+        for d, c in ((1, "a"), (2, "b"), (3, None))
+    ]
+    assert verdict(robocall(mixed), TRACED) is FindingVerdict.BLOCK
+    assert verdict(robocall(robocalls([1, 2, 3], tenant="globex")), TRACED) is (
+        FindingVerdict.ALLOW
+    )
+
+
+def test_traced_is_lifted_by_prior_express_consent_only() -> None:
+    from rules.facts import ConsentKind, ConsentRecord
+
+    def consent(kind: ConsentKind) -> tuple[ConsentRecord, ...]:
+        return (ConsentRecord(IOWA, "acme", kind, AT - timedelta(days=90)),)
+
+    many = robocalls([1, 2, 3])
+    for kind in (ConsentKind.EXPRESS, ConsentKind.EXPRESS_WRITTEN):
+        lifted = robocall(many, consents=consent(kind))
+        assert verdict(lifted, TRACED) is FindingVerdict.ALLOW
+        assert "lifts" in next(f.reason for f in lifted.findings if f.rule == TRACED)
+    business = robocall(many, consents=consent(ConsentKind.EBR_PURCHASE))
+    assert verdict(business, TRACED) is FindingVerdict.BLOCK
+
+
+def test_traced_leaves_automated_telemarketing_to_the_written_consent_rule() -> None:
+    decision = robocall(robocalls([1, 2, 3]), purpose=Purpose.TELEMARKETING)
+    assert all(f.rule != TRACED for f in decision.findings)
+    assert verdict(decision, "consent.us-tcpa-prerecorded") is FindingVerdict.BLOCK
+
+
+def test_a_call_seen_as_automated_by_any_source_stays_automated_when_merged() -> None:
+    decided = PriorAttempt(AT, "acme", "a", None, "decision", "u1", automated=True)
+    recorded = PriorAttempt(AT, "acme", "a", None, "outcome", "u1", disposition="ANSWERED")
+    for pair in ((decided, recorded), (recorded, decided)):
+        [merged] = merged_attempts(pair)
+        assert merged.automated
+
+
+def test_cap_settings_for_automated_calls_are_checked() -> None:
+    base = {"name": "traced-exempt-prerecorded"}
+    _, errors = from_settings(
+        {"US": {"caps": [{**base, "lifted_by": ["express", "verbal"]}, {**base, "automated": 1}]}}
+    )
+    assert errors == [
+        "jurisdictions.US.caps.traced-exempt-prerecorded.lifted_by: must list consent kinds"
+        " from express, express-written, ebr-purchase, ebr-inquiry, contract, non-objection,"
+        " out-of-hours",
+        "jurisdictions.US.caps.traced-exempt-prerecorded.automated: must be true or false",
+    ]

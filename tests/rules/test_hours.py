@@ -528,8 +528,8 @@ def test_a_toll_free_number_s_windows_are_each_read_on_their_own_clocks(instant:
     }
     for label, (table, zones) in tables.items():
         for hours_rule in table.hours:
-            if Purpose.TELEMARKETING not in hours_rule.purposes:
-                continue
+            if Purpose.TELEMARKETING not in hours_rule.purposes or hours_rule.automated:
+                continue  # the call is a live one
             allowed = True
             for zone in zones:
                 local = instant.astimezone(ZoneInfo(zone))
@@ -602,3 +602,125 @@ def test_a_zone_without_summer_time_keeps_the_states_on_one_of_its_clocks(
     decision = decide_at(TOLL_FREE, at, tz=zone)
 
     assert rule(decision, finding).verdict is FindingVerdict.BLOCK
+
+
+# -- Nebraska: automated calls on Sundays and holidays only 13:00-21:00 -------------------------
+
+OMAHA = "+14025550100"  # 402: Nebraska, Chicago's clock
+NE_RULE = "hours.us-ne-prerecorded"
+
+
+def _automated_at(number: str, at: datetime, **kw: object) -> Decision:
+    attempt = CallAttempt(
+        number,
+        "+61291234567",
+        at,
+        tenant="acme",
+        campaign="spring",
+        purpose=Purpose.INFORMATIONAL,
+        automated=True,
+        **kw,  # type: ignore[arg-type]
+    )
+    return decide(prepare(attempt, Policy()), Facts())
+
+
+def test_nebraska_holds_automated_calls_to_the_afternoon_on_sundays_and_holidays() -> None:
+    sunday_10 = datetime(2026, 11, 29, 10, 0, tzinfo=CHICAGO)
+    assert rule(_automated_at(OMAHA, sunday_10), NE_RULE).verdict is FindingVerdict.BLOCK
+    assert rule(_automated_at(OMAHA, sunday_10.replace(hour=13)), NE_RULE).verdict is (
+        FindingVerdict.ALLOW
+    )
+    assert rule(_automated_at(OMAHA, sunday_10.replace(hour=21)), NE_RULE).verdict is (
+        FindingVerdict.BLOCK
+    )
+    thanksgiving = _automated_at(OMAHA, datetime(2026, 11, 26, 10, 0, tzinfo=CHICAGO))
+    assert rule(thanksgiving, NE_RULE).verdict is FindingVerdict.BLOCK
+    assert "Thanksgiving Day, a holiday: 13:00-21:00" in rule(thanksgiving, NE_RULE).reason
+    friday = _automated_at(OMAHA, datetime(2026, 11, 27, 10, 0, tzinfo=CHICAGO))
+    assert rule(friday, NE_RULE).verdict is FindingVerdict.ALLOW
+
+
+def test_nebraska_reads_its_own_holidays_arbor_day() -> None:
+    # Arbor Day (last Friday of April) is a Nebraska holiday, not a federal one.
+    arbor_day = datetime(2026, 4, 24, 10, 0, tzinfo=CHICAGO)
+    assert rule(_automated_at(OMAHA, arbor_day), NE_RULE).verdict is FindingVerdict.BLOCK
+
+
+def test_nebraska_s_rule_holds_neither_live_calls_nor_other_states_callees() -> None:
+    sunday_10 = datetime(2026, 11, 29, 10, 0, tzinfo=CHICAGO)
+    live = decide_at(OMAHA, sunday_10, purpose=Purpose.INFORMATIONAL)
+    assert all(f.rule != NE_RULE for f in live.findings)
+    iowa = _automated_at("+15155550100", sunday_10)
+    assert all(f.rule != NE_RULE for f in iowa.findings)
+    # A toll-free number could be anywhere: Nebraska's rule is read on Nebraska's clocks.
+    toll_free = _automated_at("+18005550100", sunday_10)
+    assert rule(toll_free, NE_RULE).verdict is FindingVerdict.BLOCK
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    local=st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2030, 12, 31)),
+)
+def test_nebraska_allows_exactly_outside_sundays_and_holidays_or_inside_the_afternoon(
+    local: datetime,
+) -> None:
+    import holidays
+
+    at = local.replace(tzinfo=CHICAGO)
+    if at != at.astimezone(UTC).astimezone(CHICAGO):
+        return  # a wall time the spring change skips
+    day = at.astimezone(UTC).astimezone(CHICAGO)
+    closed_day = day.weekday() == 6 or day.date() in holidays.country_holidays("US", subdiv="NE")
+    expected = not closed_day or 13 <= day.hour < 21
+    allowed = rule(_automated_at(OMAHA, at), NE_RULE).verdict is FindingVerdict.ALLOW
+    assert allowed is expected
+
+
+@pytest.mark.parametrize(
+    ("setting", "error"),
+    [
+        (
+            {"holiday_calendar": "US", "holiday_subdivision": "NE"},
+            "holiday_hours: required with holiday_calendar",
+        ),
+        ({"holiday_calendar": "XX", "holiday_hours": []}, "holiday_calendar: must be a country"),
+        (
+            {"holiday_calendar": "US", "holiday_subdivision": "ZZ", "holiday_hours": []},
+            "holiday_subdivision: 'ZZ' is not a US subdivision",
+        ),
+        (
+            {"holiday_calendar": "US", "holiday_hours": [["21:00", "13:00"]]},
+            "holiday_hours: each interval is",
+        ),
+        (
+            {"holiday_calendar": "US", "holiday_hours": [], "standard_time": "-06:00"},
+            "holiday_calendar: not with standard_time",
+        ),
+        ({"automated": "yes"}, "automated: must be true or false"),
+    ],
+)
+def test_holiday_hours_settings_are_checked(setting: dict[str, object], error: str) -> None:
+    new_rule = {
+        "name": "x",
+        "purposes": ["informational"],
+        "citation": "a source",
+        "days": {"mon": [["09:00", "17:00"]]},
+    }
+    _, errors = from_settings({"US": {"states": {"NE": {"hours": [{**new_rule, **setting}]}}}})
+    assert len(errors) == 1 and error in errors[0], errors
+
+
+def test_empty_holiday_hours_close_the_holidays() -> None:
+    policy = _with({"NE": {"hours": [{"name": "prerecorded", "holiday_hours": []}]}})
+    attempt = CallAttempt(
+        OMAHA,
+        "+61291234567",
+        datetime(2026, 11, 26, 15, 0, tzinfo=CHICAGO),
+        tenant="acme",
+        campaign="spring",
+        purpose=Purpose.INFORMATIONAL,
+        automated=True,
+    )
+    finding = rule(decide(prepare(attempt, policy), Facts()), NE_RULE)
+    assert finding.verdict is FindingVerdict.BLOCK
+    assert "a holiday: no calls" in finding.reason
