@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
+# Ends a suppression entry's number that is a range: every number with that E.164 prefix.
+RANGE_MARK = "*"
+
 
 class ConsentKind(StrEnum):
     EXPRESS = "express"
@@ -26,7 +29,10 @@ class ConsentKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class SuppressionEntry:
-    """An opt-out. `tenant` None is global; `campaign` None covers all the tenant's campaigns."""
+    """An opt-out. `tenant` None is global; `campaign` None covers all the tenant's campaigns.
+
+    `number` is an E.164 number, or a range of them: an E.164 prefix ending in `*`
+    (`+1900*`, `rules.numbers.number_range`), which covers every number it begins."""
 
     number: str
     tenant: str | None
@@ -38,6 +44,16 @@ class SuppressionEntry:
 
     def in_force(self, at: datetime) -> bool:
         return self.requested_at <= at and (self.expires_at is None or at < self.expires_at)
+
+    @property
+    def is_range(self) -> bool:
+        return self.number.endswith(RANGE_MARK)
+
+    def matches(self, e164: str) -> bool:
+        """The entry names this number, or a range it is in."""
+        if self.is_range:
+            return e164.startswith(self.number[:-1])
+        return self.number == e164
 
     def covers(self, tenant: str, campaign: str | None) -> bool:
         if self.tenant is not None and self.tenant != tenant:

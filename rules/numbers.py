@@ -12,12 +12,15 @@ from functools import lru_cache
 
 import phonenumbers
 from phonenumbers import (
+    COUNTRY_CODE_TO_REGION_CODE,
     NumberParseException,
     PhoneMetadata,
     PhoneNumber,
     PhoneNumberType,
     shortnumberinfo,
 )
+
+from rules.facts import RANGE_MARK
 
 try:
     # Matches a national number against one region's type patterns. Private, so guarded:
@@ -287,6 +290,34 @@ def _longest_emergency_number(region: str) -> int:
 
 
 _MAX_DIGITS = 40  # _DIAL_STRING's limit: no dial string is longer
+
+
+# A range's prefix: + and the country code at least, at most a whole E.164 number's digits.
+_RANGE_DIGITS = re.compile(r"\+([0-9]{1,15})")
+
+
+def number_range(text: str) -> tuple[str | None, str]:
+    """A suppression range written `+CC...*` (spaces, dots, dashes and brackets ignored) as
+    the list stores it (`+1900*`), or None and why not.
+
+    International form only: a national prefix cannot be read without a whole number (is
+    `02` Sydney or a trunk prefix?). It must begin with a country code, so that a typo
+    (`+3*`) cannot cover several countries. French overseas numbers are read under their
+    departments' codes (`parse_number`): a range of them is written so (`+262 692*`)."""
+    shown = shorten(text)
+    body = text.strip()
+    if not body.endswith(RANGE_MARK):
+        return None, f"{shown!r} is not a range (an E.164 prefix ending in {RANGE_MARK})"
+    match = _RANGE_DIGITS.fullmatch(_SEPARATORS.sub("", body[:-1]))
+    if match is None:
+        return None, (
+            f"{shown!r}: a range is written in international form, + and at most 15 digits"
+            f" then {RANGE_MARK} (+1 900{RANGE_MARK})"
+        )
+    digits = match[1]
+    if not any(int(digits[:n]) in COUNTRY_CODE_TO_REGION_CODE for n in (1, 2, 3)):
+        return None, f"{shown!r} does not begin with a country code"
+    return f"+{digits}{RANGE_MARK}", ""
 
 
 def register_key(e164: str) -> int:

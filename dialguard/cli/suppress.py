@@ -31,8 +31,8 @@ from dialguard.cli.app import (
 from dialguard.cli.listfile import number_records
 from dialguard.store import Store
 from dialguard.store import suppressions as db
-from rules.facts import SuppressionEntry
-from rules.numbers import parse_number, shorten
+from rules.facts import RANGE_MARK, SuppressionEntry
+from rules.numbers import number_range, parse_number, shorten
 from rules.policy import Policy
 
 MAX_BAD_SHOWN = 10
@@ -73,6 +73,9 @@ def _problem(
     shown = shorten(raw)  # one short line, whatever the input
     if len(raw) > MAX_NUMBER_CHARS:
         return None, f"{shown!r} is too long to be a telephone number"
+    if raw.strip().endswith(RANGE_MARK):
+        prefix, problem = number_range(raw)
+        return prefix, (problem or None)
     region = policy.region_for(tenant) if tenant else policy.default_region
     parsed = parse_number(raw, region)
     if parsed.e164 is None or (assigned and not parsed.valid):

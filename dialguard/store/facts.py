@@ -10,10 +10,12 @@ generation, every per-number fact and every register lookup (`quick_facts`).
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
 from dialguard.jsontext import compact_json
+from dialguard.store.schema import RANGE_ROW
 from dialguard.store.timeconv import from_epoch, require_epoch, to_epoch
 from rules.facts import (
     CallerIdRecord,
@@ -50,7 +52,8 @@ def quick_facts(conn: sqlite3.Connection, query: FactQuery, cache: FactsCache) -
     cid_records = cache.cached_caller_id_records(query.caller_id)
     has_inventory = cache.cached_inventory(query.tenant)
     suspensions = cache.cached_suspensions(_subjects(query))
-    if cid_records is None or has_inventory is None or suspensions is None:
+    ranges = cache.cached_ranges()
+    if cid_records is None or has_inventory is None or suspensions is None or ranges is None:
         return None
     found = NumberFacts(_lookups(query))
     statement, params = _with_register_lookups(PER_NUMBER, found.lookups, copies[1])
@@ -61,6 +64,7 @@ def quick_facts(conn: sqlite3.Connection, query: FactQuery, cache: FactsCache) -
         return None  # a register table swapped away meanwhile: the generation has moved too
     if generation != cache.generation:
         return None
+    found.suppressions += ranges.covering(number)
     return _facts(query, found, copies[0], cid_records, has_inventory, suspensions)
 
 
@@ -88,6 +92,9 @@ def gather_facts(conn: sqlite3.Connection, query: FactQuery, cache: FactsCache) 
     cid_records: tuple[CallerIdRecord, ...] = ()
     if query.caller_id is not None:
         cid_records = cache.caller_id_records(conn, query.caller_id)
+    ranges = cache.ranges(conn)
+    if number is not None:
+        found.suppressions += ranges.covering(number)
     return _facts(
         query,
         found,
@@ -353,12 +360,33 @@ def _outcome_attempt(
     )
 
 
+class SuppressedRanges:
+    """The suppressed ranges by prefix: the ones covering a number are found with one dict
+    lookup per prefix length, however many there are."""
+
+    __slots__ = ("_by_prefix", "_lengths")
+
+    def __init__(self, entries: Iterable[SuppressionEntry]) -> None:
+        self._by_prefix: dict[str, list[SuppressionEntry]] = {}
+        for entry in entries:
+            self._by_prefix.setdefault(entry.number[:-1], []).append(entry)
+        self._lengths = sorted({len(prefix) for prefix in self._by_prefix})
+
+    def covering(self, number: str) -> list[SuppressionEntry]:
+        found: list[SuppressionEntry] = []
+        for length in self._lengths:
+            if length > len(number):
+                break
+            found += self._by_prefix.get(number[:length], ())
+        return found
+
+
 class FactsCache:
     """The facts that do not depend on the callee's number, kept between checks.
 
     Valid for one database only, and only while `facts_generation` (bumped by triggers in the
-    same transaction as any change to `register_copies`, `caller_ids` or `suspensions`, see
-    `schema.py`) is unchanged: every check reads it inside its read transaction and hands
+    same transaction as any change to `register_copies`, `caller_ids`, `suspensions` or a
+    suppressed range, see `schema.py`) is unchanged: every check reads it inside its read transaction and hands
     it to `accept`, so a change committed before the check is always seen by it. Not
     `PRAGMA data_version`: our own decision writer commits every few milliseconds.
     """
@@ -372,12 +400,14 @@ class FactsCache:
         self._caller_ids: dict[str, tuple[CallerIdRecord, ...]] = {}
         self._inventory: dict[str, bool] = {}
         self._suspensions: dict[tuple[str, ...], tuple[Suspension, ...]] = {}
+        self._ranges: SuppressedRanges | None = None
 
     def accept(self, generation: int) -> None:
         """Drop what was cached unless `generation` (read in this transaction) is the same."""
         if generation != self.generation or self._size() > self.MAX_ENTRIES:
             self.generation = generation
             self._copies = None
+            self._ranges = None
             self._caller_ids.clear()
             self._inventory.clear()
             self._suspensions.clear()
@@ -406,6 +436,19 @@ class FactsCache:
 
     def cached_suspensions(self, subjects: tuple[str, ...]) -> tuple[Suspension, ...] | None:
         return self._suspensions.get(subjects)
+
+    def cached_ranges(self) -> SuppressedRanges | None:
+        return self._ranges
+
+    def ranges(self, conn: sqlite3.Connection) -> SuppressedRanges:
+        """Every suppressed range (`+1900*`), read through their partial index."""
+        if self._ranges is None:
+            cursor = conn.execute(
+                "SELECT number, tenant, campaign, reason, source, requested_at, expires_at"
+                f" FROM suppressions WHERE {RANGE_ROW}"
+            )
+            self._ranges = SuppressedRanges(_suppression(*row) for row in cursor)
+        return self._ranges
 
     def caller_id_records(
         self, conn: sqlite3.Connection, caller_id: str

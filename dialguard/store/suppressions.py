@@ -9,9 +9,10 @@ from typing import Any
 
 from dialguard.store.core import SUPPRESSION_UPSERT, Store
 from dialguard.store.facts import suppression_from_row
+from dialguard.store.schema import RANGE_ROW
 from dialguard.store.staging import StagedImport
 from dialguard.store.timeconv import to_epoch
-from rules.facts import SuppressionEntry
+from rules.facts import RANGE_MARK, SuppressionEntry
 
 
 @dataclass(frozen=True)
@@ -71,12 +72,21 @@ async def list_entries(
     campaign: str | None = None,
     number: str | None = None,
 ) -> list[SuppressionRow]:
+    """The entries, narrowed to a scope and to a number: its own entries and the ranges it
+    is in (a range given as `number` lists that range's entries)."""
     where: list[str] = []
     params: list[Any] = []
-    for column, value in (("tenant", tenant), ("campaign", campaign), ("number", number)):
+    for column, value in (("tenant", tenant), ("campaign", campaign)):
         if value is not None:
             where.append(f"{column} = ?")
             params.append(value)
+    if number is not None and number.endswith(RANGE_MARK):
+        where.append("number = ?")
+        params.append(number)
+    elif number is not None:
+        # A number is + and digits, so a range (`+1900*`) is a GLOB pattern that matches it.
+        where.append(f"(number = ? OR ({RANGE_ROW} AND ? GLOB number))")
+        params += [number, number]
     sql = "SELECT * FROM suppressions"
     if where:
         sql += " WHERE " + " AND ".join(where)

@@ -102,10 +102,11 @@ def suppression(ctx: RuleContext) -> Iterable[Finding]:
         yield _NOT_SUPPRESSED
         return
     at = ctx.attempt.at
+    e164 = ctx.destination.e164
     matching = [
         e
         for e in ctx.facts.suppressions
-        if e.number == ctx.destination.e164 and e.covers(ctx.attempt.tenant, ctx.attempt.campaign)
+        if e.matches(e164) and e.covers(ctx.attempt.tenant, ctx.attempt.campaign)
     ]
     in_force = [e for e in matching if e.in_force(at)]
     if not in_force:
@@ -116,8 +117,9 @@ def suppression(ctx: RuleContext) -> Iterable[Finding]:
         note = f" ({len(expired)} expired entr{'y' if len(expired) == 1 else 'ies'})"
         yield Finding("suppression.list", FindingVerdict.ALLOW, f"not on a suppression list{note}")
         return
-    # The widest scope decides: a global opt-out says more than a campaign one.
-    entry = min(in_force, key=lambda e: (e.tenant is not None, e.campaign is not None))
+    # The widest scope decides: a global opt-out says more than a campaign one, and the
+    # number's own entry more than a range's.
+    entry = min(in_force, key=lambda e: (e.tenant is not None, e.campaign is not None, e.is_range))
     rule = (
         "suppression.global"
         if entry.tenant is None
@@ -125,13 +127,20 @@ def suppression(ctx: RuleContext) -> Iterable[Finding]:
     )
     until = f" until {entry.expires_at:%Y-%m-%d}" if entry.expires_at else ""
     reason = f" ({entry.reason})" if entry.reason else ""
+    listed = (
+        f"{e164} is in the range {entry.number}, suppressed"
+        if entry.is_range
+        else f"{entry.number} opted out"
+    )
     yield Finding(
         rule,
         FindingVerdict.BLOCK,
-        f"{entry.number} opted out ({entry.scope}) on {entry.requested_at:%Y-%m-%d}"
+        f"{listed} ({entry.scope}) on {entry.requested_at:%Y-%m-%d}"
         f" via {entry.source}{reason}{until}",
         SUPPRESSION_CITATION,
-        details={"source": entry.source},
+        details={"source": entry.source, "range": entry.number}
+        if entry.is_range
+        else {"source": entry.source},
     )
 
 

@@ -355,3 +355,33 @@ def test_an_empty_tenant_or_campaign_is_refused_and_changes_nothing(  # type: ig
     assert result.output.strip().count("\n") == 0
     assert f"{option}" in result.output and "is empty" in result.output
     assert [(e["number"], e["tenant"]) for e in listed(run)] == [("+61412345692", None)]
+
+
+def test_a_range_is_added_listed_exported_imported_and_removed(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    result = run("suppress", "add", "+1 900*", "--reason", "premium-rate")
+    assert result.exit_code == 0 and "suppressed +1900* (global)" in result.output
+    assert run("suppress", "add", "+19005550100").exit_code == 0
+    assert run("suppress", "add", "+12125550100").exit_code == 0
+    # --number lists the number's own entries and the ranges it is in.
+    covering = json.loads(run("suppress", "list", "--number", "+19005550100", "--json").output)
+    assert [e["number"] for e in covering] == ["+1900*", "+19005550100"]
+    exported = run("suppress", "export").output
+    assert "+1900*,,,premium-rate,cli," in exported
+    assert run("suppress", "remove", "+1 900 *").exit_code == 0
+    assert [e["number"] for e in listed(run)] == ["+12125550100", "+19005550100"]
+    path = tmp_path / "back.csv"
+    path.write_text(exported, encoding="utf-8")
+    assert run("suppress", "import", str(path)).exit_code == 0
+    assert "+1900*" in [e["number"] for e in listed(run)]
+    blocked = run("check", "+19005559999", "--caller-id", "+13195550100", "--json")
+    assert json.loads(blocked.output)["rule"] == "suppression.global"
+
+
+def test_a_national_range_is_refused_in_one_line(run) -> None:  # type: ignore[no-untyped-def]
+    result = run("suppress", "add", "02 9876*", "--tenant", "acme")
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "dialguard: '02 9876*': a range is written in international form, + and at most 15"
+        " digits then * (+1 900*)"
+    ]
+    assert listed(run) == []

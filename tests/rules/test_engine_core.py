@@ -128,6 +128,30 @@ def test_suppression_expiry_is_honoured_at_the_decision_time(policy: Policy) -> 
     assert at_expiry.rule != "suppression.global"
 
 
+def test_a_suppressed_range_blocks_every_number_it_begins(policy: Policy) -> None:
+    entry = SuppressionEntry("+614123*", "acme", None, "a hospital's lines", "cli", AT)
+    facts = _facts(suppressions=(entry,), register_copies=_fresh_register())
+
+    inside = decide(prepare(_attempt(), policy), facts)
+    outside = decide(prepare(_attempt(destination="+61412445678"), policy), facts)
+
+    assert inside.rule == "suppression.tenant"
+    assert "is in the range +614123*" in inside.reason
+    assert outside.rule is None or not outside.rule.startswith("suppression")
+
+
+def test_the_number_s_own_entry_speaks_before_a_range_of_the_same_scope(policy: Policy) -> None:
+    earlier = AT - timedelta(days=1)
+    own = SuppressionEntry(NUMBER, None, None, "asked", "ivr", earlier)
+    wide = SuppressionEntry("+61*", None, None, "no AU calls", "cli", earlier)
+    narrower = SuppressionEntry("+61*", "acme", "spring", "", "cli", earlier)
+    for entries in ((own, wide, narrower), (narrower, wide, own)):
+        facts = _facts(suppressions=entries, register_copies=_fresh_register())
+        decision = decide(prepare(_attempt(), policy), facts)
+        assert decision.rule == "suppression.global"
+        assert decision.reason.startswith(f"{NUMBER} opted out")
+
+
 def test_register_membership_blocks(policy: Policy) -> None:
     facts = _facts(
         register_copies=_fresh_register(), register_hits={"au-dncr": RegisterHit("au-dncr")}

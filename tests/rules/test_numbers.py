@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import phonenumbers
 import pytest
 from hypothesis import example, given
@@ -13,6 +15,7 @@ from rules.numbers import (
     FR_OVERSEAS_NATIONAL,
     clean_dial_string,
     is_emergency,
+    number_range,
     parse_number,
     register_key,
 )
@@ -227,3 +230,41 @@ def test_each_prefix_of_the_french_form_table_is_a_department_s(prefix: str, cod
     assert any(
         phonenumbers.is_valid_number(phonenumbers.parse("+" + code + x, None)) for x in samples
     ), regions
+
+
+@pytest.mark.parametrize(
+    ("text", "stored"),
+    [
+        ("+1 900*", "+1900*"),
+        ("+61 (2) 9876-*", "+6129876*"),
+        (" +44* ", "+44*"),
+        ("+262 692*", "+262692*"),
+    ],
+)
+def test_a_range_is_stored_as_its_e164_prefix(text: str, stored: str) -> None:
+    assert number_range(text) == (stored, "")
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("02 9876*", "international form"),
+        ("+*", "international form"),
+        ("+1 900", "is not a range"),
+        ("+3*", "does not begin with a country code"),
+        ("+" + "1" * 16 + "*", "at most 15 digits"),
+        ("+1 9a0*", "international form"),
+    ],
+)
+def test_a_range_that_cannot_be_read_says_why(text: str, problem: str) -> None:
+    stored, why = number_range(text)
+    assert stored is None and problem in why
+
+
+@given(st.text(max_size=30))
+def test_any_text_is_a_range_of_plus_and_digits_or_refused(text: str) -> None:
+    stored, why = number_range(text)
+    if stored is None:
+        assert why
+    else:
+        assert re.fullmatch(r"\+[0-9]{1,15}\*", stored) and why == ""
