@@ -284,6 +284,9 @@ def _parse_csv(
     unknown = [c for c in header if c not in CSV_HEADER]
     if unknown:  # a misspelt `campaign` would import every row without one
         fail(f"unknown CSV column {', '.join(unknown)} (known: {','.join(CSV_HEADER)})")
+    # A row's id leaves its automated cell out: a file imported again with the column added
+    # holds the same calls, which then take their mark (HistoryImport.apply).
+    marked = header.index("automated") if "automated" in header else None
     for line_no, cells in rows:
         f = dict(zip(header, (c.strip() for c in cells), strict=False))
         try:
@@ -306,7 +309,7 @@ def _parse_csv(
         yield (
             line_no,
             CallOutcome(
-                call_id=_row_id(cells),
+                call_id=_row_id(cells if marked is None else cells[:marked] + cells[marked + 1 :]),
                 number=number,
                 dialled=f.get("number"),
                 tenant=row_tenant,

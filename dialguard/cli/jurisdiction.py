@@ -109,6 +109,7 @@ def _hours_dict(rule: HoursRule) -> dict[str, object]:
         out["holiday_calendar"] = rule.holiday_calendar
         out["holiday_subdivision"] = rule.holiday_subdivision
         out["holiday_hours"] = [[_clock(a), _clock(b)] for a, b in rule.holiday_hours]
+        out["holiday_days_after"] = list(rule.holiday_days_after)
     return out
 
 
@@ -149,7 +150,8 @@ def describe(pack: Jurisdiction, indent: str = "") -> list[str]:
         if rule.holiday_calendar:
             calendar = "-".join(filter(None, (rule.holiday_calendar, rule.holiday_subdivision)))
             spans = " and ".join(f"{_clock(a)}-{_clock(b)}" for a, b in rule.holiday_hours)
-            holidays = f"; {calendar} holidays {spans or 'no calls'}"
+            after = "".join(f" and the day after {name}" for name in rule.holiday_days_after)
+            holidays = f"; {calendar} holidays{after} {spans or 'no calls'}"
         automated = ", automated calls only" if rule.automated else ""
         lines.append(
             f"{indent}  hours {rule.name} [{_purposes(rule.purposes)}]{_mark(rule.unverified)}:"

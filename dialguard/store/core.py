@@ -433,8 +433,8 @@ class Store:
         await self.write(
             "INSERT OR REPLACE INTO outcomes (call_id, linkedid, number, dialled, caller_id, tenant,"
             " campaign, started_at, answered_at, ended_at, disposition, cause, cause_txt, billsec,"
-            " abandoned, source, updated_at, amd)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " abandoned, source, updated_at, amd, automated)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 merged.call_id,
                 merged.linkedid,
@@ -454,6 +454,7 @@ class Store:
                 merged.source,
                 time.time(),
                 merged.amd,
+                int(merged.automated),
             ),
         )
 
@@ -484,4 +485,5 @@ def outcome_from_row(row: sqlite3.Row) -> CallOutcome:
         abandoned=bool(row["abandoned"]),
         source=row["source"],
         amd=row["amd"],
+        automated=bool(row["automated"]),
     )

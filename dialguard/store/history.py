@@ -67,6 +67,12 @@ class HistoryImport(StagedImport[CallOutcome]):
         columns = ", ".join(_COLUMNS)
         now = time.time()
         async with self.store.writing() as conn:
+            # A call stored already (the file imported before without its automated column)
+            # takes the mark it now has; nothing else of it changes.
+            await conn.execute(
+                "UPDATE outcomes SET automated = 1 WHERE automated = 0 AND call_id IN"
+                f" (SELECT call_id FROM {self.table} WHERE automated = 1)"
+            )
             before = conn.total_changes
             await conn.execute(
                 f"INSERT OR IGNORE INTO outcomes ({columns}, updated_at)"

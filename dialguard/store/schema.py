@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 
 import aiosqlite
 
+from rules.engine import CALENDAR_SLACK
 from rules.jurisdictions.model import ATTEMPT_LOOKBACK
 from rules.numbers import FR_OVERSEAS_NATIONAL
 
@@ -396,15 +397,17 @@ MIGRATIONS: tuple[tuple[Step, ...], ...] = (
         # Whether the guard decided a call as automated (DIALGUARD_AUTOMATED): the caps on
         # automated calls (TRACED's 3 in 30 days) count only those. The version before kept
         # it in the audit record alone; it is copied out for the attempts a cap can still
-        # count (the decisions_time index bounds the scan), older rows stay 0.
+        # count (as far back as a check reads them; the decisions_time index bounds the
+        # scan), older rows stay 0.
         "ALTER TABLE decisions ADD COLUMN automated INTEGER NOT NULL DEFAULT 0",
         # An imported call's own mark (`history import`, column `automated`).
         "ALTER TABLE outcomes ADD COLUMN automated INTEGER NOT NULL DEFAULT 0",
+        # The inputs' mark: a decision of the failure policy has no other.
         "UPDATE decisions SET automated = 1"
         " WHERE decided_at >= CAST(strftime('%s', 'now') AS REAL)"
-        f" - {int(ATTEMPT_LOOKBACK.total_seconds())}"
+        f" - {int((ATTEMPT_LOOKBACK + CALENDAR_SLACK).total_seconds())}"
         " AND source = 'agi' AND verdict = 'allow'"
-        " AND json_extract(decision_json, '$.automated') = 1",
+        " AND json_extract(decision_json, '$.inputs.automated') = 1",
         # Suppressed ranges (`+1900*`): entries whose number ends in `*`. The inline check
         # caches them all (they do not depend on the callee's number), so a change to one
         # bumps the generation; an opt-out of one number does not.

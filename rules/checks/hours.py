@@ -142,9 +142,7 @@ def _window_with_holidays(
     view = ctx.local
     for i in indices:
         weekday, seconds = view.clock[i]
-        holiday = _holiday_name(
-            rule.holiday_calendar, True, (), rule.holiday_subdivision or None, view.dates[i]
-        )
+        holiday = _hours_holiday(rule, view.dates[i])
         if holiday is None and rule.allows(weekday, seconds):
             continue
         if holiday is not None and rule.allows_on_holiday(seconds):
@@ -168,6 +166,19 @@ def _window_with_holidays(
         rule.unverified,
         details,
     )
+
+
+def _hours_holiday(rule: HoursRule, day: date) -> str | None:
+    """The holiday of an hours rule's calendar on `day` (`HoursRule.holiday_calendar`), or
+    the day after one of its `holiday_days_after`; None on other days."""
+    subdivision = rule.holiday_subdivision or None
+    name = _holiday_name(rule.holiday_calendar, True, (), subdivision, day)
+    if name is not None or not rule.holiday_days_after:
+        return name
+    before = _holiday_name(
+        rule.holiday_calendar, True, rule.holiday_days_after, subdivision, day - timedelta(days=1)
+    )
+    return None if before is None else f"the day after {before}"
 
 
 def _on_standard_time(

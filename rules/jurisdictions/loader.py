@@ -47,6 +47,7 @@ _KEYS: dict[str, set[str]] = {
         "holiday_calendar",
         "holiday_subdivision",
         "holiday_hours",
+        "holiday_days_after",
     },
     "holidays": _COMMON
     | {
@@ -281,6 +282,10 @@ def _hours(item: Mapping[str, Any], where: str, errors: list[str]) -> HoursRule 
         # The law's clock is read by weekday alone (`_on_standard_time`): not both.
         errors.append(f"{where}.holiday_calendar: not with standard_time")
         calendar, subdivision, holiday_hours = "", "", ()
+    days_after = item.get("holiday_days_after", [])
+    if not _strings(days_after) or (days_after and not calendar):
+        errors.append(f"{where}.holiday_days_after: a list of holiday names, with holiday_calendar")
+        days_after = []
     return HoursRule(
         str(item.get("name")),
         _purposes(item, where, errors),
@@ -293,6 +298,7 @@ def _hours(item: Mapping[str, Any], where: str, errors: list[str]) -> HoursRule 
         calendar,
         subdivision,
         holiday_hours,
+        tuple(days_after),
     )
 
 
@@ -492,7 +498,10 @@ def _cap(item: Mapping[str, Any], where: str, errors: list[str]) -> CapRule | No
         errors.append(f"{where}.person_calls_exempt: must be true or false")
         person_calls_exempt = False
     try:
-        lifted_by = frozenset(ConsentKind(k) for k in item.get("lifted_by", []))
+        kinds = item.get("lifted_by", [])
+        if not _strings(kinds):  # a table's keys would read as a list of kinds
+            raise TypeError
+        lifted_by = frozenset(ConsentKind(k) for k in kinds)
     except (ValueError, TypeError):
         errors.append(f"{where}.lifted_by: must list consent kinds from {', '.join(ConsentKind)}")
         lifted_by = frozenset()

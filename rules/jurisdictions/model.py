@@ -31,7 +31,9 @@ class HoursRule:
     `automated`: the rule holds automated calls only (a prerecorded or artificial voice).
     `holiday_calendar`/`holiday_subdivision`: on the holidays of that `holidays` library
     calendar the day's intervals are `holiday_hours`, whatever the weekday (Nebraska's
-    prerecorded calls: Sundays and holidays 13:00-21:00 only).
+    prerecorded calls: Sundays and holidays 13:00-21:00 only). `holiday_days_after`: the
+    day after each of these holidays (by whole name) is one too, where the law's list has a
+    day the library's calendar lacks (Nebraska's day after Thanksgiving).
     """
 
     name: str
@@ -45,6 +47,7 @@ class HoursRule:
     holiday_calendar: str = ""
     holiday_subdivision: str = ""
     holiday_hours: tuple[Interval, ...] = ()
+    holiday_days_after: tuple[str, ...] = ()
 
     def allows(self, weekday: int, seconds: float) -> bool:
         # A loop, not any() over a generator: asked for every candidate zone of every call.

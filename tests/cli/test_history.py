@@ -338,3 +338,26 @@ def test_imported_automated_calls_count_for_the_caps_on_automated_calls(
     assert run("history", "import", str(more)).exit_code == 0
     assert traced("2026-06-10T15:00:00Z")["verdict"] == "block"
     assert traced("2026-07-02T15:00:00Z")["verdict"] == "allow"  # the first is 31 days old
+
+
+def test_a_history_imported_again_with_the_automated_column_marks_its_calls_once(
+    run: Cli, tmp_path: Path
+) -> None:
+    rows = [f"+15155550100,acme,2026-06-0{day}T15:00:00Z,ANSWERED,20" for day in (1, 2, 3)]
+    before = tmp_path / "before.csv"
+    before.write_text("number,tenant,started_at,disposition,billsec\n" + "\n".join(rows))
+    assert json.loads(run("history", "import", str(before), "--json").output)["added"] == 3
+    marked = tmp_path / "marked.csv"
+    marked.write_text(
+        "number,tenant,started_at,disposition,billsec,automated\n"
+        + "\n".join(f"{row},yes" for row in rows)
+    )
+    again = json.loads(run("history", "import", str(marked), "--json").output)
+    assert (again["added"], again["duplicates"]) == (0, 3)
+    assert len(json.loads(run("log", "--outcomes", "--json").output)) == 3
+    assert run("callerid", "add", "+13195550100", "--tenant", "acme").exit_code == 0
+    decision = run(
+        *("check", "+15155550100", "--caller-id", "+13195550100", "--tenant", "acme"),
+        *("--purpose", "research", "--automated", "--at", "2026-06-10T15:00:00Z", "--json"),
+    )
+    assert json.loads(decision.output)["rule"] == "frequency.us-traced-exempt-prerecorded"

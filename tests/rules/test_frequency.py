@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from rules.checks.frequency import merged_attempts
 from rules.engine import decide, prepare
 from rules.facts import CallerIdRecord, Facts, PriorAttempt
@@ -472,12 +474,53 @@ def test_traced_blocks_a_fourth_automated_call_within_30_days() -> None:
     assert "3 automated calls" in reason
 
 
-def test_traced_window_is_30_days_counted_inclusively() -> None:
-    assert verdict(robocall(robocalls([1, 10, 30])), TRACED) is FindingVerdict.BLOCK
-    just_out = PriorAttempt(
-        AT - timedelta(days=30, seconds=1), "acme", "x", None, "decision", "old", automated=True
+def test_traced_window_is_30_calendar_days_on_the_callee_s_clock() -> None:
+    # AT is Wed 10 June, 11:00 in Iowa (CDT): a call on the callee's 11 May still counts,
+    # one on 10 May no longer does.
+    def robocall_at(local: datetime) -> PriorAttempt:
+        return PriorAttempt(local, "acme", "x", None, "decision", f"{local}", automated=True)
+
+    chicago = ZoneInfo("America/Chicago")
+    may_11 = robocall_at(datetime(2026, 5, 11, 0, 0, tzinfo=chicago))
+    may_10 = robocall_at(datetime(2026, 5, 10, 23, 59, tzinfo=chicago))
+    assert verdict(robocall([*robocalls([1, 10]), may_11]), TRACED) is FindingVerdict.BLOCK
+    assert verdict(robocall([*robocalls([1, 10]), may_10]), TRACED) is FindingVerdict.ALLOW
+
+
+def test_traced_counts_days_not_hours_across_the_autumn_clock_change() -> None:
+    # 29 local days, but 720 h 40 min: the hour the clocks went back must not free a call.
+    chicago = ZoneInfo("America/Chicago")
+    prior = [
+        PriorAttempt(datetime(2026, m, d, h, 10, tzinfo=chicago), "acme", "r", None,
+                     "decision", f"p{m}{d}", automated=True)
+        for m, d, h in ((10, 5, 0), (10, 20, 12), (11, 1, 12))
+    ]  # fmt: skip
+    attempt = CallAttempt(
+        IOWA,
+        "+13195550100",
+        datetime(2026, 11, 3, 23, 50, tzinfo=chicago),
+        tenant="acme",
+        campaign="r",
+        purpose=Purpose.RESEARCH,
+        automated=True,
     )
-    assert verdict(robocall([*robocalls([1, 10]), just_out]), TRACED) is FindingVerdict.ALLOW
+    facts = Facts(
+        attempts=tuple(prior),
+        caller_id_records=(CallerIdRecord("+13195550100", "acme"),),
+        tenant_has_inventory=True,
+    )
+    assert verdict(decide(prepare(attempt, Policy()), facts), TRACED) is FindingVerdict.BLOCK
+
+
+def test_automated_informational_calls_are_also_held_to_one_a_day() -> None:
+    daily = "frequency.us-traced-hipaa-daily"
+    today = [
+        PriorAttempt(AT - timedelta(hours=23), "acme", "r", None, "decision", "t", automated=True)
+    ]
+    assert verdict(robocall(today), daily) is FindingVerdict.BLOCK
+    assert verdict(robocall(robocalls([1.01])), daily) is FindingVerdict.ALLOW
+    research = robocall(today, purpose=Purpose.RESEARCH)
+    assert all(f.rule != daily for f in research.findings)
 
 
 def test_traced_counts_automated_calls_only_and_holds_automated_calls_only() -> None:
@@ -528,14 +571,18 @@ def test_a_call_seen_as_automated_by_any_source_stays_automated_when_merged() ->
         assert merged.automated
 
 
-def test_cap_settings_for_automated_calls_are_checked() -> None:
-    base = {"name": "traced-exempt-prerecorded"}
-    _, errors = from_settings(
-        {"US": {"caps": [{**base, "lifted_by": ["express", "verbal"]}, {**base, "automated": 1}]}}
-    )
-    assert errors == [
-        "jurisdictions.US.caps.traced-exempt-prerecorded.lifted_by: must list consent kinds"
-        " from express, express-written, ebr-purchase, ebr-inquiry, contract, non-objection,"
-        " out-of-hours",
-        "jurisdictions.US.caps.traced-exempt-prerecorded.automated: must be true or false",
-    ]
+@pytest.mark.parametrize(
+    ("setting", "error"),
+    [
+        ({"lifted_by": ["express", "verbal"]}, "lifted_by: must list consent kinds"),
+        # A table's keys read as kinds: `{ express = false }` lifted the cap by express.
+        ({"lifted_by": {"express": False, "ebr-purchase": False}}, "lifted_by: must list"),
+        ({"lifted_by": "express"}, "lifted_by: must list"),
+        ({"automated": 1}, "automated: must be true or false"),
+    ],
+)
+def test_cap_settings_for_automated_calls_are_checked(
+    setting: dict[str, object], error: str
+) -> None:
+    _, errors = from_settings({"US": {"caps": [{"name": "traced-exempt-prerecorded", **setting}]}})
+    assert len(errors) == 1 and f"traced-exempt-prerecorded.{error}" in errors[0], errors

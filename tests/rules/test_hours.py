@@ -636,7 +636,11 @@ def test_nebraska_holds_automated_calls_to_the_afternoon_on_sundays_and_holidays
     thanksgiving = _automated_at(OMAHA, datetime(2026, 11, 26, 10, 0, tzinfo=CHICAGO))
     assert rule(thanksgiving, NE_RULE).verdict is FindingVerdict.BLOCK
     assert "Thanksgiving Day, a holiday: 13:00-21:00" in rule(thanksgiving, NE_RULE).reason
-    friday = _automated_at(OMAHA, datetime(2026, 11, 27, 10, 0, tzinfo=CHICAGO))
+    # The day after Thanksgiving is a Nebraska holiday the library's calendar lacks.
+    day_after = _automated_at(OMAHA, datetime(2026, 11, 27, 10, 0, tzinfo=CHICAGO))
+    assert rule(day_after, NE_RULE).verdict is FindingVerdict.BLOCK
+    assert "the day after Thanksgiving Day, a holiday" in rule(day_after, NE_RULE).reason
+    friday = _automated_at(OMAHA, datetime(2026, 11, 20, 10, 0, tzinfo=CHICAGO))
     assert rule(friday, NE_RULE).verdict is FindingVerdict.ALLOW
 
 
@@ -670,7 +674,9 @@ def test_nebraska_allows_exactly_outside_sundays_and_holidays_or_inside_the_afte
     if at != at.astimezone(UTC).astimezone(CHICAGO):
         return  # a wall time the spring change skips
     day = at.astimezone(UTC).astimezone(CHICAGO)
-    closed_day = day.weekday() == 6 or day.date() in holidays.country_holidays("US", subdiv="NE")
+    nebraska = holidays.country_holidays("US", subdiv="NE", years=day.year)
+    day_after_thanksgiving = "Thanksgiving Day" in nebraska.get(day.date() - timedelta(days=1), "")
+    closed_day = day.weekday() == 6 or day.date() in nebraska or day_after_thanksgiving
     expected = not closed_day or 13 <= day.hour < 21
     allowed = rule(_automated_at(OMAHA, at), NE_RULE).verdict is FindingVerdict.ALLOW
     assert allowed is expected
@@ -697,6 +703,11 @@ def test_nebraska_allows_exactly_outside_sundays_and_holidays_or_inside_the_afte
             "holiday_calendar: not with standard_time",
         ),
         ({"automated": "yes"}, "automated: must be true or false"),
+        ({"holiday_days_after": ["Thanksgiving Day"]}, "holiday_days_after: a list of holiday"),
+        (
+            {"holiday_calendar": "US", "holiday_hours": [], "holiday_days_after": "Thanksgiving"},
+            "holiday_days_after: a list of holiday",
+        ),
     ],
 )
 def test_holiday_hours_settings_are_checked(setting: dict[str, object], error: str) -> None:

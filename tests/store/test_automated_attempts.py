@@ -67,6 +67,16 @@ async def test_the_call_s_outcome_carries_the_mark_of_its_decision(store: Store)
     }
 
 
+async def test_an_outcome_s_own_mark_is_kept_and_never_taken_back_by_a_later_event(
+    store: Store,
+) -> None:
+    await store.upsert_outcome(
+        CallOutcome("hist", number=NUMBER, tenant="acme", started_at=AT, automated=True)
+    )
+    await store.upsert_outcome(CallOutcome("hist", number=NUMBER, disposition="ANSWERED"))
+    assert await marks(store) == {"hist": True}
+
+
 async def test_the_upgrade_copies_the_mark_of_the_attempts_a_cap_can_still_count(
     tmp_path: Path,
 ) -> None:
@@ -90,7 +100,8 @@ async def test_the_upgrade_copies_the_mark_of_the_attempts_a_cap_can_still_count
                 NUMBER,
                 NUMBER,
                 verdict,
-                json.dumps({"verdict": verdict, "automated": automated}),
+                # As audit_json writes it; a failure-policy decision has no top-level mark.
+                json.dumps({"verdict": verdict, "inputs": {"automated": automated}}),
             ),
         )
     conn.close()
@@ -122,7 +133,7 @@ async def test_the_guard_holds_a_fourth_exempt_robocall_in_30_days(store: Store)
             "+13195550100",
             weekday_10 + timedelta(days=n),
             tenant="acme",
-            purpose=Purpose.INFORMATIONAL,
+            purpose=Purpose.RESEARCH,
             call_id=f"c{n}",
             automated=automated,
         )
