@@ -37,30 +37,61 @@ TRIGGER_WORDS = {
 
 
 def merged_attempts(attempts: Sequence[PriorAttempt]) -> list[PriorAttempt]:
-    """One entry per call: sources sharing a `call_id` merge (earliest time, any flag)."""
-    by_call: dict[str, PriorAttempt] = {}
+    """One entry per attempt: the sources of one call (`call_id`) merge, earliest time and
+    any flag: its decision, its outcome, its imported history.
+
+    Except that one channel can dial the same number twice (a dialplan that retries after
+    BUSY): its uniqueid is then the call_id of two decisions at different instants, two
+    attempts that both count, and the outcome merges into the first. The same decision seen
+    twice (committed, and still in the writer's queue) counts once: instants under
+    `SAME_DECISION` apart (a float of epoch seconds in the store keeps the microsecond at
+    best; no dialplan dials again within a millisecond)."""
+    by_call: dict[str, PriorAttempt] = {}  # the outcome and history of each call, merged
+    decisions: dict[str, list[PriorAttempt]] = {}
     out: list[PriorAttempt] = []
     for attempt in attempts:
-        if attempt.call_id is None:
+        call_id = attempt.call_id
+        if call_id is None:
             out.append(attempt)
-            continue
-        seen = by_call.get(attempt.call_id)
-        if seen is None:
-            by_call[attempt.call_id] = attempt
-            continue
-        by_call[attempt.call_id] = replace(
-            seen,
-            at=min(seen.at, attempt.at),
-            campaign=seen.campaign if seen.campaign is not None else attempt.campaign,
-            purpose=seen.purpose or attempt.purpose,
-            disposition=_disposition(seen.disposition, attempt.disposition),
-            billsec=seen.billsec if seen.billsec is not None else attempt.billsec,
-            conversation=seen.conversation or attempt.conversation,
-            refused=seen.refused or attempt.refused,
-            machine=seen.machine or attempt.machine,
-            automated=seen.automated or attempt.automated,
-        )
+        elif attempt.source == "decision":
+            decisions.setdefault(call_id, []).append(attempt)
+        else:
+            seen = by_call.get(call_id)
+            by_call[call_id] = attempt if seen is None else _merged(seen, attempt)
+    for call_id, decided in decisions.items():
+        first, *later = _distinct(decided)
+        recorded = by_call.pop(call_id, None)
+        out += later
+        out.append(first if recorded is None else _merged(first, recorded))
     return out + list(by_call.values())
+
+
+SAME_DECISION = timedelta(milliseconds=1)
+
+
+def _distinct(decided: list[PriorAttempt]) -> list[PriorAttempt]:
+    """One call's decisions in time order, each once."""
+    kept: list[PriorAttempt] = []
+    for attempt in sorted(decided, key=lambda a: a.at):
+        if not kept or attempt.at - kept[-1].at >= SAME_DECISION:
+            kept.append(attempt)
+    return kept
+
+
+def _merged(seen: PriorAttempt, attempt: PriorAttempt) -> PriorAttempt:
+    """Two sources of one call as one attempt: the earliest time, any flag."""
+    return replace(
+        seen,
+        at=min(seen.at, attempt.at),
+        campaign=seen.campaign if seen.campaign is not None else attempt.campaign,
+        purpose=seen.purpose or attempt.purpose,
+        disposition=_disposition(seen.disposition, attempt.disposition),
+        billsec=seen.billsec if seen.billsec is not None else attempt.billsec,
+        conversation=seen.conversation or attempt.conversation,
+        refused=seen.refused or attempt.refused,
+        machine=seen.machine or attempt.machine,
+        automated=seen.automated or attempt.automated,
+    )
 
 
 def caps(ctx: RuleContext) -> Iterable[Finding]:

@@ -4,6 +4,7 @@ and 24 h after an answering-machine verdict."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -93,6 +94,30 @@ def test_a_call_seen_as_decision_and_outcome_counts_once() -> None:
     assert (
         verdict(decide_with(FL, same[:3]), "frequency.us-fl-same-subject") is FindingVerdict.ALLOW
     )
+
+
+def test_a_channel_that_dials_the_number_again_makes_two_attempts() -> None:
+    # A dialplan retrying after BUSY checks twice under one uniqueid: two attempts.
+    retried = [
+        PriorAttempt(AT - timedelta(hours=2), "acme", "roofing", None, "decision", "u1"),
+        PriorAttempt(AT - timedelta(hours=2) + timedelta(seconds=30), "acme", "roofing", None,
+                     "decision", "u1"),
+        PriorAttempt(AT - timedelta(hours=2), "acme", "roofing", None, "outcome", "u1", "BUSY"),
+        PriorAttempt(AT - timedelta(hours=1), "acme", "roofing", None, "decision", "u2"),
+    ]  # fmt: skip
+    merged = merged_attempts(retried)
+    assert len(merged) == 3
+    assert sorted(a.disposition or "" for a in merged) == ["", "", "BUSY"]  # into the first
+    assert verdict(decide_with(FL, retried), "frequency.us-fl-same-subject") is (
+        FindingVerdict.BLOCK
+    )
+
+
+def test_one_decision_seen_committed_and_queued_counts_once() -> None:
+    at = AT - timedelta(hours=1, microseconds=123_456)
+    queued = PriorAttempt(at, "acme", "roofing", None, "decision", "u1")
+    stored = replace(queued, at=at + timedelta(microseconds=1))  # read back from epoch seconds
+    assert len(merged_attempts([stored, queued])) == 1
 
 
 NY = "+12125550100"
