@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
-# Ends a suppression entry's number that is a range: every number with that E.164 prefix.
-RANGE_MARK = "*"
+from rules.numbers import RANGE_MARK, range_keys
 
 
 class ConsentKind(StrEnum):
@@ -32,7 +31,8 @@ class SuppressionEntry:
     """An opt-out. `tenant` None is global; `campaign` None covers all the tenant's campaigns.
 
     `number` is an E.164 number, or a range of them: an E.164 prefix ending in `*`
-    (`+1900*`, `rules.numbers.number_range`), which covers every number it begins."""
+    (`+1900*`, `rules.numbers.number_range`), which covers every number it begins
+    (`rules.numbers.range_keys`)."""
 
     number: str
     tenant: str | None
@@ -52,7 +52,7 @@ class SuppressionEntry:
     def matches(self, e164: str) -> bool:
         """The entry names this number, or a range it is in."""
         if self.is_range:
-            return e164.startswith(self.number[:-1])
+            return self.number in range_keys(e164)
         return self.number == e164
 
     def covers(self, tenant: str, campaign: str | None) -> bool:

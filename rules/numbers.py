@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import phonenumbers
 from phonenumbers import (
@@ -19,8 +19,6 @@ from phonenumbers import (
     PhoneNumberType,
     shortnumberinfo,
 )
-
-from rules.facts import RANGE_MARK
 
 try:
     # Matches a national number against one region's type patterns. Private, so guarded:
@@ -207,11 +205,33 @@ def _parse_number(raw: str, region: str | None) -> ParsedNumber:
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     # phonenumbers' is_valid_number is exactly "its type is known": ask for the type once.
     country, number_type = _region_and_type(number)
+    if not _reads_back(number, e164, country):
+        # `+60 0042...` (a zero kept after the country code) or Brazil's `+55 90...` (a
+        # carrier code): the E.164 form reads back as another number, which lists would
+        # then match instead. Such a dial string names no number the guard can check.
+        return _unusable(raw, "has an E.164 form that reads back as another number")
     national = str(number.national_number)
     valid = number_type != PhoneNumberType.UNKNOWN
     ntype = _TYPE_NAMES.get(number_type, "unknown")
     problem = None if valid else "is not an assigned range in its country's numbering plan"
     return ParsedNumber(raw, e164, country, national, valid, ntype, problem, number.country_code)
+
+
+def _reads_back(number: PhoneNumber, e164: str, country: str | None) -> bool:
+    """Whether `e164`, parsed again, is `e164`: it is not, where its national number begins
+    with what the country strips as a national or carrier prefix. Parsed again only then:
+    a parse is a tenth of a check."""
+    code = number.country_code
+    if code is None:  # pragma: no cover - parse always sets one
+        return True
+    region = country or phonenumbers.region_code_for_country_code(code)  # an invalid number
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(code, region)
+    pattern = metadata.national_prefix_for_parsing if metadata is not None else None
+    national = phonenumbers.national_significant_number(number)
+    if not pattern or not re.match(pattern, national):
+        return True
+    again = phonenumbers.parse(e164, None)
+    return phonenumbers.format_number(again, phonenumbers.PhoneNumberFormat.E164) == e164
 
 
 def _region_and_type(number: PhoneNumber) -> tuple[str | None, int]:
@@ -292,8 +312,11 @@ def _longest_emergency_number(region: str) -> int:
 _MAX_DIGITS = 40  # _DIAL_STRING's limit: no dial string is longer
 
 
+# Ends a suppression entry's number that is a range: every number with that E.164 prefix.
+RANGE_MARK = "*"
 # A range's prefix: + and the country code at least, at most a whole E.164 number's digits.
-_RANGE_DIGITS = re.compile(r"\+([0-9]{1,15})")
+_RANGE_DIGITS = re.compile(r"\+([1-9][0-9]{0,14})")
+_COUNTRY_CODES = frozenset(str(code) for code in COUNTRY_CODE_TO_REGION_CODE)
 
 
 def number_range(text: str) -> tuple[str | None, str]:
@@ -302,8 +325,10 @@ def number_range(text: str) -> tuple[str | None, str]:
 
     International form only: a national prefix cannot be read without a whole number (is
     `02` Sydney or a trunk prefix?). It must begin with a country code, so that a typo
-    (`+3*`) cannot cover several countries. French overseas numbers are read under their
-    departments' codes (`parse_number`): a range of them is written so (`+262 692*`)."""
+    (`+3*`) cannot cover several countries. A trunk prefix written after the country code
+    (`+44 (0)20*`) is dropped, as phonenumbers drops it from a number, where no number of
+    the country begins with it. A French overseas number is covered by the ranges of both
+    its forms (`+262 692*` and `+33 692*`, see `range_keys`)."""
     shown = shorten(text)
     body = text.strip()
     if not body.endswith(RANGE_MARK):
@@ -315,9 +340,51 @@ def number_range(text: str) -> tuple[str | None, str]:
             f" then {RANGE_MARK} (+1 900{RANGE_MARK})"
         )
     digits = match[1]
-    if not any(int(digits[:n]) in COUNTRY_CODE_TO_REGION_CODE for n in (1, 2, 3)):
+    code = next((digits[:n] for n in (1, 2, 3) if digits[:n] in _COUNTRY_CODES), None)
+    if code is None:
         return None, f"{shown!r} does not begin with a country code"
-    return f"+{digits}{RANGE_MARK}", ""
+    trunk = _trunk_prefix(code)
+    national = digits[len(code) :]
+    if trunk and national.startswith(trunk):
+        national = national[len(trunk) :]
+        if not national:  # `+1 1*` would widen to every number of the country
+            return None, f"{shown!r}: after +{code} comes only the national prefix {trunk}"
+    return f"+{code}{national}{RANGE_MARK}", ""
+
+
+@cache
+def _trunk_prefix(code: str) -> str | None:
+    """The national (trunk) prefix no number of country `code` begins with, or None (Italy
+    has none; Russia's 8 begins its 800 numbers too)."""
+    regions = COUNTRY_CODE_TO_REGION_CODE.get(int(code), ())
+    metadata = PhoneMetadata.metadata_for_region(regions[0]) if regions else None
+    prefix = metadata.national_prefix if metadata is not None else None
+    if not prefix:
+        return None
+    for region in regions:
+        for kind in PhoneNumberType.values():
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is not None and str(example.national_number).startswith(prefix):
+                return None
+    return str(prefix)
+
+
+def range_keys(e164: str) -> list[str]:
+    """Every range that covers `e164`, as the suppression list stores them: each of its
+    prefixes from `+6*` to the whole number, then `*`. A French overseas number is also
+    covered by the ranges of its +33 form (`+33 692*`, `+33 6*` for +262 692...), which is
+    how it is dialled in France."""
+    keys = [f"{e164[:n]}{RANGE_MARK}" for n in range(2, len(e164) + 1)]
+    code, national = e164[1:4], e164[4:]
+    if len(national) == 9 and FR_OVERSEAS_NATIONAL.get(national[:3]) == code:
+        french = f"+33{national}"
+        keys += [f"{french[:n]}{RANGE_MARK}" for n in range(3, len(french) + 1)]
+    return keys
+
+
+# More than `range_keys` ever gives: 15 prefixes of a whole E.164 number, or 12 of a French
+# overseas number and 10 of its +33 form.
+MAX_RANGE_KEYS = 25
 
 
 def register_key(e164: str) -> int:

@@ -309,6 +309,22 @@ async def test_a_breach_suspends_the_campaign_and_the_next_check_is_blocked(
     assert [s.subject for s in await FlagStore(store).suspensions()] == ["campaign:acme/winter"]
 
 
+async def test_a_call_into_a_suppressed_range_around_the_guard_is_a_breach(
+    store: Store, policy: Policy
+) -> None:
+    outcome = await opted_out_and_called(store)
+    await store.write("DELETE FROM suppressions")  # the number's own entry: the range alone
+    await store.add_suppression(
+        SuppressionEntry(
+            "+614000000*", None, None, "a client's block", "cli",
+            datetime.now(UTC) - timedelta(days=3),
+        )
+    )  # fmt: skip
+    await replay(store, Enforcer(store, policy), [outcome])
+    [flag] = await FlagStore(store).flags("open", detector="breach")
+    assert flag.call_ids == ("b1",) and "suppressed range +614000000*" in flag.detail
+
+
 async def test_a_suppression_stored_after_the_call_is_no_breach(
     store: Store, policy: Policy
 ) -> None:

@@ -31,8 +31,8 @@ from dialguard.cli.app import (
 from dialguard.cli.listfile import number_records
 from dialguard.store import Store
 from dialguard.store import suppressions as db
-from rules.facts import RANGE_MARK, SuppressionEntry
-from rules.numbers import number_range, parse_number, shorten
+from rules.facts import SuppressionEntry
+from rules.numbers import RANGE_MARK, number_range, parse_number, shorten
 from rules.policy import Policy
 
 MAX_BAD_SHOWN = 10

@@ -10,12 +10,10 @@ generation, every per-number fact and every register lookup (`quick_facts`).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
 from dialguard.jsontext import compact_json
-from dialguard.store.schema import RANGE_ROW
 from dialguard.store.timeconv import from_epoch, require_epoch, to_epoch
 from rules.facts import (
     CallerIdRecord,
@@ -30,7 +28,7 @@ from rules.facts import (
     suspension_subjects,
 )
 from rules.models import CallAttempt, Decision, Finding
-from rules.numbers import register_key
+from rules.numbers import MAX_RANGE_KEYS, range_keys, register_key
 from rules.outcomes import AMD_MACHINE
 from rules.ports import FactQuery
 
@@ -52,8 +50,7 @@ def quick_facts(conn: sqlite3.Connection, query: FactQuery, cache: FactsCache) -
     cid_records = cache.cached_caller_id_records(query.caller_id)
     has_inventory = cache.cached_inventory(query.tenant)
     suspensions = cache.cached_suspensions(_subjects(query))
-    ranges = cache.cached_ranges()
-    if cid_records is None or has_inventory is None or suspensions is None or ranges is None:
+    if cid_records is None or has_inventory is None or suspensions is None:
         return None
     found = NumberFacts(_lookups(query))
     statement, params = _with_register_lookups(PER_NUMBER, found.lookups, copies[1])
@@ -64,7 +61,6 @@ def quick_facts(conn: sqlite3.Connection, query: FactQuery, cache: FactsCache) -
         return None  # a register table swapped away meanwhile: the generation has moved too
     if generation != cache.generation:
         return None
-    found.suppressions += ranges.covering(number)
     return _facts(query, found, copies[0], cid_records, has_inventory, suspensions)
 
 
@@ -92,9 +88,6 @@ def gather_facts(conn: sqlite3.Connection, query: FactQuery, cache: FactsCache) 
     cid_records: tuple[CallerIdRecord, ...] = ()
     if query.caller_id is not None:
         cid_records = cache.caller_id_records(conn, query.caller_id)
-    ranges = cache.ranges(conn)
-    if number is not None:
-        found.suppressions += ranges.covering(number)
     return _facts(
         query,
         found,
@@ -107,11 +100,17 @@ def gather_facts(conn: sqlite3.Connection, query: FactQuery, cache: FactsCache) 
 
 def _per_number_params(query: FactQuery, number: str) -> dict[str, object]:
     """`PER_NUMBER`'s parameters."""
+    keys: list[str | None] = [*range_keys(number)]
+    keys += [None] * (MAX_RANGE_KEYS - len(keys))
     return {
         "number": number,
         "tenant": query.tenant,
         "since": to_epoch(query.attempts_since) or 0.0,
+        **dict(zip(_RANGE_PARAMS, keys, strict=True)),
     }
+
+
+_RANGE_PARAMS = tuple(f"k{i}" for i in range(MAX_RANGE_KEYS))
 
 
 def _subjects(query: FactQuery) -> tuple[str, ...]:
@@ -180,8 +179,11 @@ PER_NUMBER = (
     "SELECT 'g', n, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL"
     " FROM facts_generation"
     " UNION ALL"
-    " SELECT 's', tenant, campaign, reason, source, requested_at, expires_at,"
-    " NULL, NULL, NULL, NULL, NULL, NULL FROM suppressions WHERE number = :number"
+    # The number's own entries and the ranges it is in (`range_keys`, the unused keys NULL):
+    # one probe of the unique index each.
+    " SELECT 's', tenant, campaign, reason, source, requested_at, expires_at, number,"
+    " NULL, NULL, NULL, NULL, NULL FROM suppressions"
+    f" WHERE number IN (:number, {', '.join(f':k{i}' for i in range(MAX_RANGE_KEYS))})"
     " UNION ALL"
     " SELECT 'c', tenant, campaign, kind, granted_at, expires_at, revoked_at,"
     " NULL, NULL, NULL, NULL, NULL, NULL"
@@ -255,8 +257,8 @@ def _fill(rows: sqlite3.Cursor, number: str, found: NumberFacts) -> int:
     for kind, *row in rows:
         if kind == "g":
             generation = row[0]
-        elif kind == "s":
-            found.suppressions.append(_suppression(number, *row[:6]))
+        elif kind == "s":  # the number's own entry, or a range it is in (row[6])
+            found.suppressions.append(_suppression(row[6], *row[:6]))
         elif kind == "c":
             found.consents.append(_consent(number, *row[:6]))
         elif kind == "d":
@@ -360,33 +362,12 @@ def _outcome_attempt(
     )
 
 
-class SuppressedRanges:
-    """The suppressed ranges by prefix: the ones covering a number are found with one dict
-    lookup per prefix length, however many there are."""
-
-    __slots__ = ("_by_prefix", "_lengths")
-
-    def __init__(self, entries: Iterable[SuppressionEntry]) -> None:
-        self._by_prefix: dict[str, list[SuppressionEntry]] = {}
-        for entry in entries:
-            self._by_prefix.setdefault(entry.number[:-1], []).append(entry)
-        self._lengths = sorted({len(prefix) for prefix in self._by_prefix})
-
-    def covering(self, number: str) -> list[SuppressionEntry]:
-        found: list[SuppressionEntry] = []
-        for length in self._lengths:
-            if length > len(number):
-                break
-            found += self._by_prefix.get(number[:length], ())
-        return found
-
-
 class FactsCache:
     """The facts that do not depend on the callee's number, kept between checks.
 
     Valid for one database only, and only while `facts_generation` (bumped by triggers in the
-    same transaction as any change to `register_copies`, `caller_ids`, `suspensions` or a
-    suppressed range, see `schema.py`) is unchanged: every check reads it inside its read transaction and hands
+    same transaction as any change to `register_copies`, `caller_ids` or `suspensions`, see
+    `schema.py`) is unchanged: every check reads it inside its read transaction and hands
     it to `accept`, so a change committed before the check is always seen by it. Not
     `PRAGMA data_version`: our own decision writer commits every few milliseconds.
     """
@@ -400,14 +381,12 @@ class FactsCache:
         self._caller_ids: dict[str, tuple[CallerIdRecord, ...]] = {}
         self._inventory: dict[str, bool] = {}
         self._suspensions: dict[tuple[str, ...], tuple[Suspension, ...]] = {}
-        self._ranges: SuppressedRanges | None = None
 
     def accept(self, generation: int) -> None:
         """Drop what was cached unless `generation` (read in this transaction) is the same."""
         if generation != self.generation or self._size() > self.MAX_ENTRIES:
             self.generation = generation
             self._copies = None
-            self._ranges = None
             self._caller_ids.clear()
             self._inventory.clear()
             self._suspensions.clear()
@@ -436,19 +415,6 @@ class FactsCache:
 
     def cached_suspensions(self, subjects: tuple[str, ...]) -> tuple[Suspension, ...] | None:
         return self._suspensions.get(subjects)
-
-    def cached_ranges(self) -> SuppressedRanges | None:
-        return self._ranges
-
-    def ranges(self, conn: sqlite3.Connection) -> SuppressedRanges:
-        """Every suppressed range (`+1900*`), read through their partial index."""
-        if self._ranges is None:
-            cursor = conn.execute(
-                "SELECT number, tenant, campaign, reason, source, requested_at, expires_at"
-                f" FROM suppressions WHERE {RANGE_ROW}"
-            )
-            self._ranges = SuppressedRanges(_suppression(*row) for row in cursor)
-        return self._ranges
 
     def caller_id_records(
         self, conn: sqlite3.Connection, caller_id: str

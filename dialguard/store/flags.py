@@ -24,7 +24,7 @@ from dialguard.store.timeconv import from_epoch, require_epoch, to_epoch
 from rules.detectors import FlagFinding
 from rules.location import law_country
 from rules.models import Purpose
-from rules.numbers import parse_number, register_key
+from rules.numbers import RANGE_MARK, parse_number, range_keys, register_key
 from rules.outcomes import CallOutcome
 from rules.policy import Policy
 
@@ -245,20 +245,25 @@ class FlagStore:
         if not calls:
             return {}
         reasons: dict[str, list[str]] = {}
-        numbers = sorted({o.number for o in calls if o.number})
-        for chunk in _chunks(numbers):
+        # Each number's own entries and the ranges it is in, as the check reads them.
+        covered: dict[str, list[str]] = {}  # an entry's number -> the called numbers it covers
+        for number in {o.number for o in calls if o.number}:
+            for key in (number, *range_keys(number)):
+                covered.setdefault(key, []).append(number)
+        by_number: dict[str, list[sqlite3.Row]] = {}
+        for chunk in _chunks(sorted(covered)):
             marks = ",".join("?" * len(chunk))
             rows = await self.store.fetchall(
                 f"SELECT * FROM suppressions WHERE number IN ({marks})", chunk
             )
-            by_number: dict[str, list[sqlite3.Row]] = {}
             for row in rows:
-                by_number.setdefault(row["number"], []).append(row)
-            for o in calls:
-                for row in by_number.get(o.number or "", []):
-                    why = _suppression_breach(row, o)
-                    if why:
-                        reasons.setdefault(o.call_id, []).append(why)
+                for number in covered[row["number"]]:
+                    by_number.setdefault(number, []).append(row)
+        for o in calls:
+            for row in by_number.get(o.number or "", []):
+                why = _suppression_breach(row, o)
+                if why:
+                    reasons.setdefault(o.call_id, []).append(why)
         decisions = await self._decisions(o.call_id for o in calls)
         copies = await self.store.register_copies()
         tables = await self._register_tables()
@@ -488,6 +493,8 @@ def _suppression_breach(row: sqlite3.Row, outcome: CallOutcome) -> str | None:
         else (f"tenant {row['tenant']}" if not row["campaign"] else f"campaign {row['campaign']}")
     )
     requested = require_epoch(row["requested_at"])
+    if str(row["number"]).endswith(RANGE_MARK):
+        return f"it is in the suppressed range {row['number']} ({scope}, {requested:%Y-%m-%d})"
     return f"it had opted out ({scope}, {requested:%Y-%m-%d})"
 
 

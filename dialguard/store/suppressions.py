@@ -9,10 +9,10 @@ from typing import Any
 
 from dialguard.store.core import SUPPRESSION_UPSERT, Store
 from dialguard.store.facts import suppression_from_row
-from dialguard.store.schema import RANGE_ROW
 from dialguard.store.staging import StagedImport
 from dialguard.store.timeconv import to_epoch
-from rules.facts import RANGE_MARK, SuppressionEntry
+from rules.facts import SuppressionEntry
+from rules.numbers import RANGE_MARK, range_keys
 
 
 @dataclass(frozen=True)
@@ -72,21 +72,18 @@ async def list_entries(
     campaign: str | None = None,
     number: str | None = None,
 ) -> list[SuppressionRow]:
-    """The entries, narrowed to a scope and to a number: its own entries and the ranges it
-    is in (a range given as `number` lists that range's entries)."""
+    """The entries, narrowed to a scope and to a number: the number's own entries and the
+    ranges it is in, as the check finds them (a range given as `number`: that range's)."""
     where: list[str] = []
     params: list[Any] = []
     for column, value in (("tenant", tenant), ("campaign", campaign)):
         if value is not None:
             where.append(f"{column} = ?")
             params.append(value)
-    if number is not None and number.endswith(RANGE_MARK):
-        where.append("number = ?")
-        params.append(number)
-    elif number is not None:
-        # A number is + and digits, so a range (`+1900*`) is a GLOB pattern that matches it.
-        where.append(f"(number = ? OR ({RANGE_ROW} AND ? GLOB number))")
-        params += [number, number]
+    if number is not None:
+        keys = [number] if number.endswith(RANGE_MARK) else [number, *range_keys(number)]
+        where.append(f"number IN ({', '.join('?' * len(keys))})")
+        params += keys
     sql = "SELECT * FROM suppressions"
     if where:
         sql += " WHERE " + " AND ".join(where)

@@ -117,9 +117,9 @@ def suppression(ctx: RuleContext) -> Iterable[Finding]:
         note = f" ({len(expired)} expired entr{'y' if len(expired) == 1 else 'ies'})"
         yield Finding("suppression.list", FindingVerdict.ALLOW, f"not on a suppression list{note}")
         return
-    # The widest scope decides: a global opt-out says more than a campaign one, and the
-    # number's own entry more than a range's.
-    entry = min(in_force, key=lambda e: (e.tenant is not None, e.campaign is not None, e.is_range))
+    # The callee's own request says more than a range an operator keeps, and a wider scope
+    # more than a narrower one: a global opt-out more than a campaign's.
+    entry = min(in_force, key=lambda e: (e.is_range, e.tenant is not None, e.campaign is not None))
     rule = (
         "suppression.global"
         if entry.tenant is None

@@ -385,3 +385,30 @@ def test_a_national_range_is_refused_in_one_line(run) -> None:  # type: ignore[n
         " digits then * (+1 900*)"
     ]
     assert listed(run) == []
+
+
+REGIONS = (
+    '[tenants.acme]\nregion = "AU"\n[tenants.uk]\nregion = "GB"\n[tenants.fr]\nregion = "FR"\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("written", "tenant", "called"),
+    [
+        ("+44 (0)20 7946*", "uk", "020 7946 0018"),  # the trunk prefix dropped
+        ("+61 02 9876*", "acme", "02 9876 1234"),
+        ("+33 692*", "fr", "0692 12 34 56"),  # Réunion, read under +262
+        ("+33 6*", "fr", "0692 12 34 56"),
+        ("+262 692*", "fr", "+33 692 12 34 56"),
+    ],
+)
+def test_a_range_covers_the_numbers_as_the_tenant_dials_them(
+    tmp_path: Path, written: str, tenant: str, called: str
+) -> None:
+    run = Cli(tmp_path, REGIONS)
+    assert run("suppress", "add", written).exit_code == 0
+    result = run("check", called, "--tenant", tenant, "--caller-id", "+61291234567", "--json")
+    decision = json.loads(result.output)
+    assert decision["rule"] == "suppression.global", result.output
+    shown = run("suppress", "list", "--number", decision["number"], "--json")
+    assert len(json.loads(shown.output)) == 1, shown.output

@@ -140,16 +140,20 @@ def test_a_suppressed_range_blocks_every_number_it_begins(policy: Policy) -> Non
     assert outside.rule is None or not outside.rule.startswith("suppression")
 
 
-def test_the_number_s_own_entry_speaks_before_a_range_of_the_same_scope(policy: Policy) -> None:
+def test_the_callee_s_own_request_speaks_before_any_range(policy: Policy) -> None:
+    # A permanent opt-out of the callee must be the record's reason, not a range that
+    # lapses at the end of the month.
     earlier = AT - timedelta(days=1)
-    own = SuppressionEntry(NUMBER, None, None, "asked", "ivr", earlier)
-    wide = SuppressionEntry("+61*", None, None, "no AU calls", "cli", earlier)
+    own = SuppressionEntry(NUMBER, "acme", None, "asked", "ivr", earlier)
+    lapsing = AT + timedelta(days=30)
+    wide = SuppressionEntry("+61*", None, None, "no AU calls", "cli", earlier, lapsing)
     narrower = SuppressionEntry("+61*", "acme", "spring", "", "cli", earlier)
     for entries in ((own, wide, narrower), (narrower, wide, own)):
         facts = _facts(suppressions=entries, register_copies=_fresh_register())
         decision = decide(prepare(_attempt(), policy), facts)
-        assert decision.rule == "suppression.global"
+        assert decision.rule == "suppression.tenant"
         assert decision.reason.startswith(f"{NUMBER} opted out")
+        assert "until" not in decision.reason
 
 
 def test_register_membership_blocks(policy: Policy) -> None:

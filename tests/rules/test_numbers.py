@@ -6,7 +6,7 @@ import re
 
 import phonenumbers
 import pytest
-from hypothesis import example, given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from rules.numbers import (
@@ -17,6 +17,7 @@ from rules.numbers import (
     is_emergency,
     number_range,
     parse_number,
+    range_keys,
     register_key,
 )
 
@@ -113,6 +114,7 @@ _REGIONS = [None, "AU", "US", "GB", "FR", "DE", "IT", "JP", "BR"]
 
 
 @given(st.from_regex(r"\+?[0-9]{1,16}", fullmatch=True), st.sampled_from(_REGIONS))
+@example("+600042000000", None)  # a leading zero whose E.164 form read back as +60 42000000
 def test_the_number_type_is_phonenumbers_own(raw: str, region: str | None) -> None:
     # parse_number matches the type once for the region it found (rules/numbers.py).
     parsed = parse_number(raw, region)
@@ -239,6 +241,12 @@ def test_each_prefix_of_the_french_form_table_is_a_department_s(prefix: str, cod
         ("+61 (2) 9876-*", "+6129876*"),
         (" +44* ", "+44*"),
         ("+262 692*", "+262692*"),
+        # A trunk prefix after the country code is dropped, as from a number...
+        ("+44 (0)20 7946*", "+44207946*"),
+        ("+61 02 9876*", "+6129876*"),
+        # ...but not where numbers begin with it: Russia's 800, Italy's 06.
+        ("+7 800*", "+7800*"),
+        ("+39 06*", "+3906*"),
     ],
 )
 def test_a_range_is_stored_as_its_e164_prefix(text: str, stored: str) -> None:
@@ -254,6 +262,10 @@ def test_a_range_is_stored_as_its_e164_prefix(text: str, stored: str) -> None:
         ("+3*", "does not begin with a country code"),
         ("+" + "1" * 16 + "*", "at most 15 digits"),
         ("+1 9a0*", "international form"),
+        ("+01*", "international form"),  # int("01") is 1, a country code
+        ("+0 1 900*", "international form"),
+        ("+1 1*", "only the national prefix"),  # would widen to the whole of NANP
+        ("+44 0*", "only the national prefix"),
     ],
 )
 def test_a_range_that_cannot_be_read_says_why(text: str, problem: str) -> None:
@@ -268,3 +280,31 @@ def test_any_text_is_a_range_of_plus_and_digits_or_refused(text: str) -> None:
         assert why
     else:
         assert re.fullmatch(r"\+[0-9]{1,15}\*", stored) and why == ""
+
+
+@settings(max_examples=2000)
+@given(st.from_regex(r"\+?[0-9]{1,16}", fullmatch=True), st.sampled_from(_REGIONS))
+@example("+600042000000", None)
+@example("09038376761", "BR")  # a carrier code: +55 9038376761 read back as +55 38376761
+def test_an_e164_form_reads_back_as_itself(raw: str, region: str | None) -> None:
+    # Lists store numbers in E.164: one that read back as another would never match.
+    parsed = parse_number(raw, region)
+    if parsed.e164 is not None:
+        assert parse_number(parsed.e164, None).e164 == parsed.e164
+
+
+@given(
+    number=st.from_regex(r"\+[1-9][0-9]{1,14}", fullmatch=True),
+    prefix=st.from_regex(r"\+[1-9][0-9]{0,14}", fullmatch=True),
+)
+def test_a_range_covers_exactly_the_numbers_it_begins(number: str, prefix: str) -> None:
+    overseas = number[1:4] in ("262", "590", "594", "596")  # also read in their +33 form
+    if not overseas:
+        assert (f"{prefix}*" in range_keys(number)) is number.startswith(prefix)
+
+
+@pytest.mark.parametrize("prefix", ["+262*", "+262692*", "+33*", "+336*", "+33692*"])
+def test_a_french_overseas_number_is_in_the_ranges_of_both_its_forms(prefix: str) -> None:
+    assert prefix in range_keys("+262692123456")
+    assert "+33612*" not in range_keys("+262692123456")
+    assert "+33692*" not in range_keys("+33612345678")  # metropolitan: its own form only

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from dialguard.store import Store
-from dialguard.store.facts import PER_NUMBER
+from dialguard.store.facts import PER_NUMBER, _per_number_params
 from dialguard.store.flags import COMPLETE_OUTCOMES
 from tests.store.test_facts_cache import QUERY, import_au_dncr
 
@@ -17,7 +17,7 @@ from tests.store.test_facts_cache import QUERY, import_au_dncr
 async def test_every_part_of_the_per_number_statement_uses_an_index(store: Store) -> None:
     conn = store._hot._read
     assert conn is not None
-    params = {"number": "+61412345678", "tenant": "acme", "since": 0.0}
+    params = _per_number_params(QUERY, "+61412345678")  # the number, and the ranges it is in
     plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {PER_NUMBER}", params)]
     scans = [step for step in plan if step.startswith("SCAN")]
     assert scans == ["SCAN facts_generation"]  # its single row
