@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from dialguard.jsontext import compact_json
+from dialguard.store.schema import RANGE_ROW
 from dialguard.store.timeconv import from_epoch, require_epoch, to_epoch
 from rules.facts import (
     CallerIdRecord,
@@ -50,11 +51,13 @@ def quick_facts(conn: sqlite3.Connection, query: FactQuery, cache: FactsCache) -
     cid_records = cache.cached_caller_id_records(query.caller_id)
     has_inventory = cache.cached_inventory(query.tenant)
     suspensions = cache.cached_suspensions(_subjects(query))
-    if cid_records is None or has_inventory is None or suspensions is None:
+    ranges = cache.cached_has_ranges()
+    if cid_records is None or has_inventory is None or suspensions is None or ranges is None:
         return None
     found = NumberFacts(_lookups(query))
-    statement, params = _with_register_lookups(PER_NUMBER, found.lookups, copies[1])
-    params.update(_per_number_params(query, number))
+    per_number = PER_NUMBER_AND_RANGES if ranges else PER_NUMBER
+    statement, params = _with_register_lookups(per_number, found.lookups, copies[1])
+    params.update(_per_number_params(query, number, ranges=ranges))
     try:
         generation = read_number_facts(conn, statement, params, number, found)
     except sqlite3.OperationalError:
@@ -88,6 +91,9 @@ def gather_facts(conn: sqlite3.Connection, query: FactQuery, cache: FactsCache) 
     cid_records: tuple[CallerIdRecord, ...] = ()
     if query.caller_id is not None:
         cid_records = cache.caller_id_records(conn, query.caller_id)
+    if number is not None and cache.has_ranges(conn):
+        params = dict(zip(_RANGE_PARAMS, _range_keys(number), strict=True))
+        read_number_facts(conn, RANGES, params, number, found)
     return _facts(
         query,
         found,
@@ -98,16 +104,22 @@ def gather_facts(conn: sqlite3.Connection, query: FactQuery, cache: FactsCache) 
     )
 
 
-def _per_number_params(query: FactQuery, number: str) -> dict[str, object]:
-    """`PER_NUMBER`'s parameters."""
-    keys: list[str | None] = [*range_keys(number)]
-    keys += [None] * (MAX_RANGE_KEYS - len(keys))
-    return {
+def _per_number_params(query: FactQuery, number: str, *, ranges: bool = False) -> dict[str, object]:
+    """`PER_NUMBER`'s parameters; with `ranges`, `PER_NUMBER_AND_RANGES`'."""
+    params: dict[str, object] = {
         "number": number,
         "tenant": query.tenant,
         "since": to_epoch(query.attempts_since) or 0.0,
-        **dict(zip(_RANGE_PARAMS, keys, strict=True)),
     }
+    if ranges:
+        params.update(zip(_RANGE_PARAMS, _range_keys(number), strict=True))
+    return params
+
+
+def _range_keys(number: str) -> list[str | None]:
+    """`range_keys`, the unused parameters NULL (which matches nothing)."""
+    keys: list[str | None] = [*range_keys(number)]
+    return keys + [None] * (MAX_RANGE_KEYS - len(keys))
 
 
 _RANGE_PARAMS = tuple(f"k{i}" for i in range(MAX_RANGE_KEYS))
@@ -170,6 +182,16 @@ def _with_register_lookups(
 
 GENERATION = "SELECT n FROM facts_generation"
 
+# A suppression row: its kind, then its columns (the number last: a range names itself).
+_SUPPRESSIONS = (
+    "SELECT 's', tenant, campaign, reason, source, requested_at, expires_at, number,"
+    " NULL, NULL, NULL, NULL, NULL FROM suppressions"
+)
+# The ranges a number is in (`range_keys`, unused keys NULL): one unique-index probe each,
+# some 15 us a check, so read only while the list holds a range (`FactsCache.has_ranges`).
+_RANGE_KEYS = ", ".join(f":k{i}" for i in range(MAX_RANGE_KEYS))
+RANGES = f"{_SUPPRESSIONS} WHERE number IN ({_RANGE_KEYS})"
+
 # Every per-number fact but the register hits, and the generation, in one statement: one
 # sqlite3 call instead of five (each costs some 5-10 us of Python and SQLite set-up even when
 # it finds nothing, the usual case). Each row starts with its kind; the columns after it
@@ -179,11 +201,8 @@ PER_NUMBER = (
     "SELECT 'g', n, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL"
     " FROM facts_generation"
     " UNION ALL"
-    # The number's own entries and the ranges it is in (`range_keys`, the unused keys NULL):
-    # one probe of the unique index each.
-    " SELECT 's', tenant, campaign, reason, source, requested_at, expires_at, number,"
-    " NULL, NULL, NULL, NULL, NULL FROM suppressions"
-    f" WHERE number IN (:number, {', '.join(f':k{i}' for i in range(MAX_RANGE_KEYS))})"
+    # The number's own entries (with the ranges it is in: `PER_NUMBER_AND_RANGES`).
+    f" {_SUPPRESSIONS} WHERE number = :number"
     " UNION ALL"
     " SELECT 'c', tenant, campaign, kind, granted_at, expires_at, revoked_at,"
     " NULL, NULL, NULL, NULL, NULL, NULL"
@@ -209,6 +228,9 @@ PER_NUMBER = (
     # A call refused after a block never rang: no attempt for the caps (as above, where only
     # allowed decisions count).
     " AND o.disposition IS NOT 'REJECTED'"
+)
+PER_NUMBER_AND_RANGES = PER_NUMBER.replace(
+    "WHERE number = :number UNION", f"WHERE number IN (:number, {_RANGE_KEYS}) UNION", 1
 )
 
 
@@ -366,8 +388,8 @@ class FactsCache:
     """The facts that do not depend on the callee's number, kept between checks.
 
     Valid for one database only, and only while `facts_generation` (bumped by triggers in the
-    same transaction as any change to `register_copies`, `caller_ids` or `suspensions`, see
-    `schema.py`) is unchanged: every check reads it inside its read transaction and hands
+    same transaction as any change to `register_copies`, `caller_ids`, `suspensions` or a
+    suppressed range, see `schema.py`) is unchanged: every check reads it inside its read transaction and hands
     it to `accept`, so a change committed before the check is always seen by it. Not
     `PRAGMA data_version`: our own decision writer commits every few milliseconds.
     """
@@ -381,12 +403,14 @@ class FactsCache:
         self._caller_ids: dict[str, tuple[CallerIdRecord, ...]] = {}
         self._inventory: dict[str, bool] = {}
         self._suspensions: dict[tuple[str, ...], tuple[Suspension, ...]] = {}
+        self._has_ranges: bool | None = None
 
     def accept(self, generation: int) -> None:
         """Drop what was cached unless `generation` (read in this transaction) is the same."""
         if generation != self.generation or self._size() > self.MAX_ENTRIES:
             self.generation = generation
             self._copies = None
+            self._has_ranges = None
             self._caller_ids.clear()
             self._inventory.clear()
             self._suspensions.clear()
@@ -415,6 +439,16 @@ class FactsCache:
 
     def cached_suspensions(self, subjects: tuple[str, ...]) -> tuple[Suspension, ...] | None:
         return self._suspensions.get(subjects)
+
+    def cached_has_ranges(self) -> bool | None:
+        return self._has_ranges
+
+    def has_ranges(self, conn: sqlite3.Connection) -> bool:
+        """Whether the suppression list holds a range (`+1900*`): one probe of their index."""
+        if self._has_ranges is None:
+            row = conn.execute(f"SELECT 1 FROM suppressions WHERE {RANGE_ROW} LIMIT 1")
+            self._has_ranges = row.fetchone() is not None
+        return self._has_ranges
 
     def caller_id_records(
         self, conn: sqlite3.Connection, caller_id: str

@@ -19,6 +19,10 @@ from rules.engine import CALENDAR_SLACK
 from rules.jurisdictions.model import ATTEMPT_LOOKBACK
 from rules.numbers import FR_OVERSEAS_NATIONAL
 
+# A suppression row that is a range (`+1900*`): the partial index's condition, which a
+# query must repeat word for word to use it.
+RANGE_ROW = "number GLOB '*[*]'"
+
 # A step of a migration: an SQL statement, or a coroutine for what SQL alone cannot name (the
 # tables of the register copies).
 Step = str | Callable[[aiosqlite.Connection], Awaitable[None]]
@@ -404,6 +408,23 @@ MIGRATIONS: tuple[tuple[Step, ...], ...] = (
         f" - {int((ATTEMPT_LOOKBACK + CALENDAR_SLACK).total_seconds())}"
         " AND source = 'agi' AND verdict = 'allow'"
         " AND json_extract(decision_json, '$.inputs.automated') = 1",
+        # Suppressed ranges (`+1900*`): entries whose number ends in `*`. The check looks
+        # them up only while there is one, which it caches; so a range's change bumps the
+        # generation (an opt-out of one number does not).
+        f"CREATE INDEX suppressions_ranges ON suppressions (number) WHERE {RANGE_ROW}",
+        *(
+            f"CREATE TRIGGER suppressions_{event.lower()}_range_generation AFTER {event}"
+            f" ON suppressions WHEN {when} BEGIN UPDATE facts_generation SET n = n + 1; END"
+            for event, when in (
+                ("INSERT", RANGE_ROW.replace("number", "NEW.number")),
+                (
+                    "UPDATE",
+                    f"{RANGE_ROW.replace('number', 'OLD.number')}"
+                    f" OR {RANGE_ROW.replace('number', 'NEW.number')}",
+                ),
+                ("DELETE", RANGE_ROW.replace("number", "OLD.number")),
+            )
+        ),
     ),
 )
 

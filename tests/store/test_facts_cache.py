@@ -124,6 +124,38 @@ def _entry(number: str, tenant: str | None = None) -> SuppressionEntry:
     return SuppressionEntry(number, tenant, None, "", "test", NOW)
 
 
+async def test_ranges_are_looked_up_only_while_the_list_holds_one(
+    store: Store, statements: list[str]
+) -> None:
+    from dialguard.store import suppressions
+
+    await suppressions.add(store, _entry("+61499999999"))  # a number: read per call
+    await store.facts_for(QUERY)
+    statements.clear()
+    await store.facts_for(QUERY)
+    assert ":k0" not in " ".join(statements) and "'+614*'" not in " ".join(statements)
+    await suppressions.add(store, _entry("+6149*"))  # a range: the generation moves
+    statements.clear()
+    await store.facts_for(QUERY)
+    assert "'+614*'" in " ".join(statements)  # the number's prefixes, bound
+
+
+async def test_a_range_imported_or_written_by_hand_reaches_the_next_check(
+    store: Store, tmp_path: Path
+) -> None:
+    from dialguard.store.suppressions import SuppressionImport
+
+    assert (await store.facts_for(QUERY)).suppressions == ()
+    async with SuppressionImport(store) as staged:
+        await staged.add([_entry("+614123*")])
+        await staged.apply("test")
+    assert [e.number for e in (await store.facts_for(QUERY)).suppressions] == ["+614123*"]
+    await store.write("UPDATE suppressions SET number = '+6141234*' WHERE number = '+614123*'")
+    assert [e.number for e in (await store.facts_for(QUERY)).suppressions] == ["+6141234*"]
+    await store.write("DELETE FROM suppressions")
+    assert (await store.facts_for(QUERY)).suppressions == ()
+
+
 async def test_a_suppressed_range_reaches_the_next_check(store: Store) -> None:
     from dialguard.store import suppressions
 

@@ -9,16 +9,20 @@ from pathlib import Path
 import pytest
 
 from dialguard.store import Store
-from dialguard.store.facts import PER_NUMBER, _per_number_params
+from dialguard.store.facts import PER_NUMBER, PER_NUMBER_AND_RANGES, _per_number_params
 from dialguard.store.flags import COMPLETE_OUTCOMES
 from tests.store.test_facts_cache import QUERY, import_au_dncr
 
 
-async def test_every_part_of_the_per_number_statement_uses_an_index(store: Store) -> None:
+@pytest.mark.parametrize("ranges", [False, True])
+async def test_every_part_of_the_per_number_statement_uses_an_index(
+    store: Store, ranges: bool
+) -> None:
     conn = store._hot._read
     assert conn is not None
-    params = _per_number_params(QUERY, "+61412345678")  # the number, and the ranges it is in
-    plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {PER_NUMBER}", params)]
+    params = _per_number_params(QUERY, "+61412345678", ranges=ranges)
+    statement = PER_NUMBER_AND_RANGES if ranges else PER_NUMBER
+    plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {statement}", params)]
     scans = [step for step in plan if step.startswith("SCAN")]
     assert scans == ["SCAN facts_generation"]  # its single row
     searches = [step for step in plan if step.startswith("SEARCH")]
