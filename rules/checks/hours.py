@@ -109,15 +109,7 @@ def _window(ctx: RuleContext, label: str, rule: HoursRule) -> Finding:
     if first is None and rule.standard_time is not None:
         return _on_standard_time(ctx, rid, label, rule, rule.standard_time, clocks, details)
     if first is None:
-        when = view.when if clocks is None else view.when_on(clocks)
-        return Finding(
-            rid,
-            FindingVerdict.ALLOW,
-            f"{when} is inside the {label} {rule.name} window",
-            rule.citation,
-            rule.unverified,
-            details,
-        )
+        return _inside(ctx, rid, label, rule, clocks, details)
     weekday = view.clock[first][0]
     window = describe_day(rule.days, weekday)
     reason = (
@@ -157,7 +149,19 @@ def _window_with_holidays(
             f"{label} {rule.name} window ({window})"
         )
         return _closed(ctx, rid, rule, reason, details)
-    when = view.when if clocks is None else view.when_on(clocks)
+    return _inside(ctx, rid, label, rule, clocks, details)
+
+
+def _inside(
+    ctx: RuleContext,
+    rid: str,
+    label: str,
+    rule: HoursRule,
+    clocks: tuple[int, ...] | None,
+    details: dict[str, object],
+) -> Finding:
+    """The allowing finding of a window the call is inside on every clock it is read on."""
+    when = ctx.local.when if clocks is None else ctx.local.when_on(clocks)
     return Finding(
         rid,
         FindingVerdict.ALLOW,

@@ -28,6 +28,8 @@ def decide_at(
     facts: Facts | None = None,
     tz: str | None = None,
     region: str | None = None,
+    automated: bool = False,
+    policy: Policy | None = None,
 ) -> Decision:
     attempt = CallAttempt(
         number,
@@ -38,8 +40,9 @@ def decide_at(
         purpose=purpose,
         callee_timezone=tz,
         callee_region=region,
+        automated=automated,
     )
-    return decide(prepare(attempt, Policy()), facts or Facts())
+    return decide(prepare(attempt, policy or Policy()), facts or Facts())
 
 
 def rule(decision: Decision, rule_id: str) -> Finding:
@@ -610,18 +613,8 @@ OMAHA = "+14025550100"  # 402: Nebraska, Chicago's clock
 NE_RULE = "hours.us-ne-prerecorded"
 
 
-def _automated_at(number: str, at: datetime, **kw: object) -> Decision:
-    attempt = CallAttempt(
-        number,
-        "+61291234567",
-        at,
-        tenant="acme",
-        campaign="spring",
-        purpose=Purpose.INFORMATIONAL,
-        automated=True,
-        **kw,  # type: ignore[arg-type]
-    )
-    return decide(prepare(attempt, Policy()), Facts())
+def _automated_at(number: str, at: datetime, policy: Policy | None = None) -> Decision:
+    return decide_at(number, at, purpose=Purpose.INFORMATIONAL, automated=True, policy=policy)
 
 
 def test_nebraska_holds_automated_calls_to_the_afternoon_on_sundays_and_holidays() -> None:
@@ -723,15 +716,7 @@ def test_holiday_hours_settings_are_checked(setting: dict[str, object], error: s
 
 def test_empty_holiday_hours_close_the_holidays() -> None:
     policy = _with({"NE": {"hours": [{"name": "prerecorded", "holiday_hours": []}]}})
-    attempt = CallAttempt(
-        OMAHA,
-        "+61291234567",
-        datetime(2026, 11, 26, 15, 0, tzinfo=CHICAGO),
-        tenant="acme",
-        campaign="spring",
-        purpose=Purpose.INFORMATIONAL,
-        automated=True,
-    )
-    finding = rule(decide(prepare(attempt, policy), Facts()), NE_RULE)
+    thanksgiving_15 = datetime(2026, 11, 26, 15, 0, tzinfo=CHICAGO)
+    finding = rule(_automated_at(OMAHA, thanksgiving_15, policy), NE_RULE)
     assert finding.verdict is FindingVerdict.BLOCK
     assert "a holiday: no calls" in finding.reason
