@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import lru_cache
 
 import phonenumbers
 from phonenumbers import (
@@ -228,7 +228,8 @@ def _reads_back(number: PhoneNumber, e164: str, country: str | None) -> bool:
     metadata = PhoneMetadata.metadata_for_region_or_calling_code(code, region)
     pattern = metadata.national_prefix_for_parsing if metadata is not None else None
     national = phonenumbers.national_significant_number(number)
-    if not pattern or not re.match(pattern, national):
+    found = re.match(pattern, national) if pattern else None
+    if found is None or found.end() == 0:  # Argentina's pattern matches nothing at all too
         return True
     again = phonenumbers.parse(e164, None)
     return phonenumbers.format_number(again, phonenumbers.PhoneNumberFormat.E164) == e164
@@ -325,9 +326,9 @@ def number_range(text: str) -> tuple[str | None, str]:
 
     International form only: a national prefix cannot be read without a whole number (is
     `02` Sydney or a trunk prefix?). It must begin with a country code, so that a typo
-    (`+3*`) cannot cover several countries. A trunk prefix written after the country code
-    (`+44 (0)20*`) is dropped, as phonenumbers drops it from a number, where no number of
-    the country begins with it. A French overseas number is covered by the ranges of both
+    (`+3*`) cannot cover several countries. It is read as phonenumbers reads the numbers it
+    begins (`_as_numbers_read`): a trunk prefix written after the country code (`+44 (0)20*`)
+    is dropped where it drops it. A French overseas number is covered by the ranges of both
     its forms (`+262 692*` and `+33 692*`, see `range_keys`)."""
     shown = shorten(text)
     body = text.strip()
@@ -343,30 +344,58 @@ def number_range(text: str) -> tuple[str | None, str]:
     code = next((digits[:n] for n in (1, 2, 3) if digits[:n] in _COUNTRY_CODES), None)
     if code is None:
         return None, f"{shown!r} does not begin with a country code"
-    trunk = _trunk_prefix(code)
-    national = digits[len(code) :]
-    if trunk and national.startswith(trunk):
-        national = national[len(trunk) :]
-        if not national:  # `+1 1*` would widen to every number of the country
-            return None, f"{shown!r}: after +{code} comes only the national prefix {trunk}"
+    written = digits[len(code) :]
+    national = _as_numbers_read(code, written) if written else ""  # `+44*`: the whole country
+    if national is None:
+        return None, (
+            f"{shown!r}: numbers that begin so are read differently by what follows (a"
+            " national or carrier prefix after the country code): write the range as the"
+            " numbers' E.164 form begins"
+        )
+    if written and not national:  # `+44 0*` would widen to every number of the country
+        return None, f"{shown!r}: after +{code} comes only a national (trunk) prefix"
     return f"+{code}{national}{RANGE_MARK}", ""
 
 
-@cache
-def _trunk_prefix(code: str) -> str | None:
-    """The national (trunk) prefix no number of country `code` begins with, or None (Italy
-    has none; Russia's 8 begins its 800 numbers too)."""
-    regions = COUNTRY_CODE_TO_REGION_CODE.get(int(code), ())
-    metadata = PhoneMetadata.metadata_for_region(regions[0]) if regions else None
-    prefix = metadata.national_prefix if metadata is not None else None
-    if not prefix:
+# Digits that complete a range's prefix into whole numbers, to see how phonenumbers reads them.
+_FILLERS = "059"
+
+
+def _as_numbers_read(code: str, national: str) -> str | None:
+    """A range's national digits as phonenumbers reads the numbers they begin: `020 7946`
+    after +44 is `20 7946` (the trunk prefix dropped, as from `+44 (0)20 7946 0018`); Rwanda's
+    `0658`, Japan's `0037` and Russia's `800` keep their first digit, as its numbers do.
+    Asked of whole numbers, the prefix completed to each length the country's numbers
+    have; None when the answer depends on the completion (ambiguous)."""
+    region = phonenumbers.region_code_for_country_code(int(code))
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(int(code), region)
+    pattern = metadata.national_prefix_for_parsing if metadata is not None else None
+    prefix = re.match(pattern, national) if pattern else None
+    general = metadata.general_desc if metadata is not None else None
+    if general is None or prefix is None or prefix.end() == 0:
+        return national  # nothing a parse would strip: the digits are the number's own
+    readings: dict[bool, set[str]] = {True: set(), False: set()}  # by validity
+    lengths = {n + extra for n in general.possible_length for extra in (0, 1, 2)}
+    for length in sorted(lengths):
+        for filler in _FILLERS:
+            tail = filler * (length - len(national))
+            if not tail:
+                continue
+            try:
+                number = phonenumbers.parse(f"+{code}{national}{tail}", None)
+            except NumberParseException:
+                continue
+            read = phonenumbers.national_significant_number(number)
+            possible = phonenumbers.is_possible_number(number)  # a length numbers have
+            if possible and number.country_code == int(code) and read.endswith(tail):
+                valid = phonenumbers.is_valid_number(number)
+                readings[valid].add(read[: len(read) - len(tail)])
+    # The numbers in the plan say how the prefix reads; lacking any, those of a length
+    # numbers have.
+    read_as = readings[True] or readings[False]
+    if len(read_as) > 1:
         return None
-    for region in regions:
-        for kind in PhoneNumberType.values():
-            example = phonenumbers.example_number_for_type(region, kind)
-            if example is not None and str(example.national_number).startswith(prefix):
-                return None
-    return str(prefix)
+    return read_as.pop() if read_as else national
 
 
 def range_keys(e164: str) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from rules.context import RuleContext
-from rules.facts import suspension_subjects
+from rules.facts import SuppressionEntry, suspension_subjects
 from rules.models import Finding, FindingVerdict
 from rules.numbers import shorten
 
@@ -117,9 +117,10 @@ def suppression(ctx: RuleContext) -> Iterable[Finding]:
         note = f" ({len(expired)} expired entr{'y' if len(expired) == 1 else 'ies'})"
         yield Finding("suppression.list", FindingVerdict.ALLOW, f"not on a suppression list{note}")
         return
-    # The callee's own request says more than a range an operator keeps, and a wider scope
-    # more than a narrower one: a global opt-out more than a campaign's.
-    entry = min(in_force, key=lambda e: (e.is_range, e.tenant is not None, e.campaign is not None))
+    # The record names the entry that blocks longest (no end first), then the callee's own
+    # request before a range an operator keeps, then the wider scope: a global opt-out
+    # before a campaign's.
+    entry = min(in_force, key=_named_first)
     rule = (
         "suppression.global"
         if entry.tenant is None
@@ -141,6 +142,18 @@ def suppression(ctx: RuleContext) -> Iterable[Finding]:
         details={"source": entry.source, "range": entry.number}
         if entry.is_range
         else {"source": entry.source},
+    )
+
+
+def _named_first(entry: SuppressionEntry) -> tuple[bool, float, bool, bool, bool]:
+    """Sorts the entries in force: the one a decision names comes first."""
+    ends = entry.expires_at
+    return (
+        ends is not None,
+        -ends.timestamp() if ends is not None else 0.0,
+        entry.is_range,
+        entry.tenant is not None,
+        entry.campaign is not None,
     )
 
 

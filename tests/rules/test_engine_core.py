@@ -140,20 +140,27 @@ def test_a_suppressed_range_blocks_every_number_it_begins(policy: Policy) -> Non
     assert outside.rule is None or not outside.rule.startswith("suppression")
 
 
-def test_the_callee_s_own_request_speaks_before_any_range(policy: Policy) -> None:
-    # A permanent opt-out of the callee must be the record's reason, not a range that
-    # lapses at the end of the month.
+def test_the_record_names_the_entry_that_blocks_longest(policy: Policy) -> None:
+    # A permanent block is the record's reason, not an entry that lapses this month; among
+    # permanent ones, the callee's own request before a range, then the wider scope.
     earlier = AT - timedelta(days=1)
-    own = SuppressionEntry(NUMBER, "acme", None, "asked", "ivr", earlier)
     lapsing = AT + timedelta(days=30)
-    wide = SuppressionEntry("+61*", None, None, "no AU calls", "cli", earlier, lapsing)
+    own = SuppressionEntry(NUMBER, "acme", None, "asked", "ivr", earlier)
+    own_lapsing = SuppressionEntry(NUMBER, "acme", "spring", "this month", "ivr", earlier, lapsing)
+    wide_lapsing = SuppressionEntry("+61*", None, None, "no AU calls", "cli", earlier, lapsing)
+    wide = SuppressionEntry("+614*", None, None, "no AU mobiles", "cli", earlier)
     narrower = SuppressionEntry("+61*", "acme", "spring", "", "cli", earlier)
-    for entries in ((own, wide, narrower), (narrower, wide, own)):
-        facts = _facts(suppressions=entries, register_copies=_fresh_register())
-        decision = decide(prepare(_attempt(), policy), facts)
-        assert decision.rule == "suppression.tenant"
-        assert decision.reason.startswith(f"{NUMBER} opted out")
-        assert "until" not in decision.reason
+    cases = [
+        ((own, wide_lapsing, narrower), "suppression.tenant", f"{NUMBER} opted out"),
+        ((own_lapsing, wide), "suppression.global", f"{NUMBER} is in the range +614*"),
+        ((narrower, wide), "suppression.global", f"{NUMBER} is in the range +614*"),
+    ]
+    for entries, rule, reason in cases:
+        for order in (entries, entries[::-1]):
+            facts = _facts(suppressions=order, register_copies=_fresh_register())
+            decision = decide(prepare(_attempt(), policy), facts)
+            assert (decision.rule, decision.reason.startswith(reason)) == (rule, True)
+            assert "until" not in decision.reason
 
 
 def test_register_membership_blocks(policy: Policy) -> None:

@@ -241,12 +241,16 @@ def test_each_prefix_of_the_french_form_table_is_a_department_s(prefix: str, cod
         ("+61 (2) 9876-*", "+6129876*"),
         (" +44* ", "+44*"),
         ("+262 692*", "+262692*"),
-        # A trunk prefix after the country code is dropped, as from a number...
+        # Read as phonenumbers reads the numbers it begins: a trunk prefix after the
+        # country code is dropped...
         ("+44 (0)20 7946*", "+44207946*"),
         ("+61 02 9876*", "+6129876*"),
-        # ...but not where numbers begin with it: Russia's 800, Italy's 06.
+        ("+7 8 495*", "+7495*"),  # 8 495 123 45 67 is +7 495 123 45 67
+        # ...but not where the numbers begin with that digit.
         ("+7 800*", "+7800*"),
         ("+39 06*", "+3906*"),
+        ("+250 0658*", "+2500658*"),  # Rwanda's 06 fixed lines
+        ("+81 0037 6*", "+8100376*"),  # Japan's 0037 toll-free
     ],
 )
 def test_a_range_is_stored_as_its_e164_prefix(text: str, stored: str) -> None:
@@ -264,8 +268,9 @@ def test_a_range_is_stored_as_its_e164_prefix(text: str, stored: str) -> None:
         ("+1 9a0*", "international form"),
         ("+01*", "international form"),  # int("01") is 1, a country code
         ("+0 1 900*", "international form"),
-        ("+1 1*", "only the national prefix"),  # would widen to the whole of NANP
-        ("+44 0*", "only the national prefix"),
+        ("+1 1*", "read differently by what follows"),  # not all of NANP
+        ("+44 0*", "only a national (trunk) prefix"),
+        ("+55 90*", "read differently by what follows"),  # a carrier code, or not
     ],
 )
 def test_a_range_that_cannot_be_read_says_why(text: str, problem: str) -> None:
@@ -308,3 +313,18 @@ def test_a_french_overseas_number_is_in_the_ranges_of_both_its_forms(prefix: str
     assert prefix in range_keys("+262692123456")
     assert "+33612*" not in range_keys("+262692123456")
     assert "+33692*" not in range_keys("+33612345678")  # metropolitan: its own form only
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.from_regex(r"\+?[0-9]{6,15}", fullmatch=True), st.sampled_from(_REGIONS[1:]))
+def test_a_range_cut_from_a_number_as_dialled_covers_that_number(raw: str, region: str) -> None:
+    # The range an operator writes from a number's first digits covers the number, however
+    # phonenumbers reads it (trunk prefixes, leading zeros, carrier codes).
+    parsed = parse_number(raw, region)
+    if parsed.e164 is None or not parsed.valid:
+        return
+    number = parsed.e164
+    for cut in range(len(str(parsed.country_code)) + 2, len(number)):
+        stored, _ = number_range(number[:cut] + "*")
+        if stored is not None:
+            assert stored in range_keys(number), (number, number[:cut], stored)
