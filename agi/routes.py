@@ -32,6 +32,7 @@ from rules.models import (
     FindingVerdict,
     Purpose,
     Verdict,
+    purpose_from_text,
 )
 from rules.numbers import ParsedNumber, is_dial_string, shorten
 from rules.policy import Policy
@@ -235,10 +236,9 @@ def build_attempt(
 ) -> CallAttempt:
     purpose_text = _setting(request, variables, "purpose")
     try:
-        purpose = Purpose(purpose_text.strip().lower()) if purpose_text else Purpose.TELEMARKETING
-    except ValueError:
-        known = ", ".join(p.value for p in Purpose)
-        raise BadInput(f"purpose {purpose_text!r} is not one dialguard knows ({known})") from None
+        purpose = purpose_from_text(purpose_text) if purpose_text else Purpose.TELEMARKETING
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
     automated_text = _automated_mark(request, variables)
     if automated_text not in _YES | _NO:
         # Bad input blocks: a robocall read as a live call would skip its consent rule.

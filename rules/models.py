@@ -50,6 +50,25 @@ AUTOMATED_YES = frozenset({"yes", "true", "1"})
 AUTOMATED_NO = frozenset({"no", "false", "0"})
 
 
+def purpose_from_text(text: str) -> Purpose:
+    """DIALGUARD_PURPOSE or a list's `purpose` column, any case; ValueError naming the
+    known purposes otherwise."""
+    try:
+        return Purpose(text.strip().lower())
+    except ValueError:
+        known = ", ".join(p.value for p in Purpose)
+        raise ValueError(f"purpose {text[:40]!r} is not one dialguard knows ({known})") from None
+
+
+def automated_from_text(text: str) -> bool:
+    """A list's `automated` column: yes/true/1 or no/false/0 in any case, as
+    DIALGUARD_AUTOMATED reads them; empty is a live call. ValueError otherwise."""
+    mark = text.strip().lower()
+    if mark and mark not in AUTOMATED_YES | AUTOMATED_NO:
+        raise ValueError(f"automated {text[:40]!r} is not yes or no")
+    return mark in AUTOMATED_YES
+
+
 @dataclass(frozen=True, slots=True)
 class CallAttempt:
     """One outbound call as the guard is asked about it, before any interpretation.

@@ -38,7 +38,7 @@ from dialguard.cli.app import (
 )
 from dialguard.store import Store
 from dialguard.store.history import HistoryImport
-from rules.models import AUTOMATED_NO, AUTOMATED_YES
+from rules.models import automated_from_text
 from rules.numbers import parse_number, shorten
 from rules.outcomes import CallOutcome, placed_answer, placed_times
 from rules.policy import Policy
@@ -301,7 +301,7 @@ def _parse_csv(
                 )
             started = times.read(f["started_at"])
             billsec = _billsec(f.get("billsec", ""))
-            automated = _automated(f.get("automated", ""))
+            automated = automated_from_text(f.get("automated", ""))
         except (ValueError, KeyError) as exc:
             yield line_no, str(exc) if not isinstance(exc, KeyError) else f"missing {exc}"
             continue
@@ -322,15 +322,6 @@ def _parse_csv(
                 automated=automated,
             ),
         )
-
-
-def _automated(text: str) -> bool:
-    """The `automated` column: yes/true/1 or no/false/0 (empty: a live call), as
-    DIALGUARD_AUTOMATED reads them."""
-    mark = text.lower()
-    if mark and mark not in AUTOMATED_YES | AUTOMATED_NO:
-        raise ValueError(f"automated {shorten(text)!r} is not yes or no")
-    return mark in AUTOMATED_YES
 
 
 def _row_id(cells: list[str]) -> str:

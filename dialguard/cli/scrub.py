@@ -39,10 +39,18 @@ from dialguard.cli.check import call_options, callee_address_problems
 from dialguard.cli.listfile import number_records
 from dialguard.guard import Guard
 from dialguard.store import Store
-from rules.models import CallAttempt, Decision, Purpose
+from rules.models import (
+    CallAttempt,
+    Decision,
+    Purpose,
+    automated_from_text,
+    purpose_from_text,
+)
 from rules.numbers import shorten
 
-SCRUB_COLUMNS = frozenset({"number", "callee_timezone", "callee_region"})
+# A line's own call settings (the options give them to lines without).
+CALL_COLUMNS = ("tenant", "campaign", "purpose", "caller_id", "automated")
+SCRUB_COLUMNS = frozenset({"number", "callee_timezone", "callee_region", *CALL_COLUMNS})
 # The event loop gets a turn every so many lines: the reads are synchronous, and without one
 # a Ctrl-C waited for the end of the list.
 YIELD_EVERY = 256
@@ -76,9 +84,10 @@ def scrub(
 ) -> None:
     """Decide every number of FILE as the AGI route would, at one instant, recording nothing:
     how many could be called, and what blocks the others. FILE: one number per line, or a CSV
-    whose header names `number` (and optionally `callee_timezone`, `callee_region`; other
-    columns are not read, and named); gzip or a zip holding one file. Exit 0 whatever the
-    verdicts."""
+    whose header names `number` and optionally `callee_timezone`, `callee_region`, and a
+    line's own `tenant`, `campaign`, `purpose`, `caller_id`, `automated` (the options give
+    them to lines without; other columns are not read, and named); gzip or a zip holding
+    one file. Exit 0 whatever the verdicts."""
     path = readable_file(file)
     if out == "-" and as_json:
         fail("--out - and --json both want stdout: give --out a file")
@@ -129,15 +138,37 @@ async def _decided(guard: Guard, template: CallAttempt, fields: dict[str, str]) 
     number = fields.get("number", "")
     if not number:
         return "has no number"
+    try:
+        call = _line_call(template, fields)
+    except ValueError as exc:
+        return str(exc)
     zone = fields.get("callee_timezone") or None
     region = fields.get("callee_region") or None
     problems = callee_address_problems(
-        number, template.tenant, zone, region, guard.policy, "callee_timezone", "callee_region"
+        number, call.tenant, zone, region, guard.policy, "callee_timezone", "callee_region"
     )
     if problems:
         return "; ".join(problems)
-    attempt = replace(template, destination=number, callee_timezone=zone, callee_region=region)
+    attempt = replace(call, destination=number, callee_timezone=zone, callee_region=region)
     return await guard.evaluate(attempt)
+
+
+def _line_call(template: CallAttempt, fields: dict[str, str]) -> CallAttempt:
+    """The options' call, with what the line's own columns say instead (an empty cell says
+    nothing). Read as the AGI route reads the channel's variables."""
+    given = {name: fields[name].strip() for name in CALL_COLUMNS if fields.get(name, "").strip()}
+    if not given:
+        return template
+    return replace(
+        template,
+        tenant=given.get("tenant", template.tenant),
+        campaign=given.get("campaign", template.campaign),
+        purpose=(purpose_from_text(given["purpose"]) if "purpose" in given else template.purpose),
+        caller_id=given.get("caller_id", template.caller_id),
+        automated=(
+            automated_from_text(given["automated"]) if "automated" in given else template.automated
+        ),
+    )
 
 
 class Report:

@@ -83,6 +83,40 @@ def test_a_csv_gives_each_callee_s_address_and_a_bad_one_is_reported_by_line(
     assert [p.name for p in tmp_path.iterdir() if ".partial" in p.name] == []
 
 
+def test_a_line_s_own_tenant_campaign_purpose_caller_id_and_mark_are_read(
+    run: Cli, tmp_path: Path
+) -> None:
+    loaded(run, tmp_path)  # acme's opt-out of 0412000001
+    assert run("callerid", "add", CALLER_ID, "--tenant", "globex").exit_code == 0
+    leads = tmp_path / "leads.csv"
+    leads.write_text(
+        "number,tenant,campaign,purpose,caller_id,automated\n"
+        "+61412000001,,,,,\n"  # the options' call: acme's opt-out blocks it
+        "+61412000001,globex,autumn,,,\n"  # globex's call: not globex's opt-out
+        "+61412000003,,,research,,no\n"
+        "+61412000003,,,maybe,,\n"
+        "+61412000003,,,,+61299999999,\n"  # a caller ID acme does not own
+        "+61412000003,,,,,perhaps\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "verdicts.csv"
+    summary = scrub(run, leads, "--out", str(out))
+    with out.open(encoding="utf-8", newline="") as stream:
+        rows = [(r["line"], r["verdict"], r["rule"]) for r in csv.DictReader(stream)]
+    assert rows == [
+        ("2", "block", "suppression.tenant"),
+        ("3", "allow", ""),
+        ("4", "allow", ""),
+        ("5", "rejected", ""),
+        ("6", "block", "callerid.not_owned"),
+        ("7", "rejected", ""),
+    ]
+    problems = [r["problem"] for r in summary["rejects"]]
+    assert "purpose 'maybe' is not one dialguard knows" in problems[0]
+    assert "automated 'perhaps' is not yes or no" in problems[1]
+    assert summary["ignored_columns"] == []
+
+
 def test_a_gzipped_list_and_the_report_on_stdout(run: Cli, tmp_path: Path) -> None:
     loaded(run, tmp_path)
     leads = tmp_path / "leads.txt.gz"
