@@ -25,13 +25,13 @@ from rules.facts import Facts, SuppressionEntry, to_add_by_hand
 from rules.location import address_problems
 from rules.models import (
     AUTOMATED_NO,
-    AUTOMATED_YES,
     CallAttempt,
     Decision,
     Finding,
     FindingVerdict,
     Purpose,
     Verdict,
+    automated_from_text,
     purpose_from_text,
 )
 from rules.numbers import ParsedNumber, is_dial_string, shorten
@@ -54,7 +54,7 @@ CALL_SETTINGS: Mapping[str, tuple[str, str]] = {
     "automated": ("DIALGUARD_AUTOMATED", "automated"),
 }
 # DIALGUARD_AUTOMATED: a prerecorded or artificial voice, an automated calling system.
-_YES, _NO = AUTOMATED_YES, AUTOMATED_NO
+_NO = AUTOMATED_NO
 OPTOUT_SETTINGS = ("tenant", "campaign")
 
 
@@ -240,9 +240,13 @@ def build_attempt(
     except ValueError as exc:
         raise BadInput(str(exc)) from None
     automated_text = _automated_mark(request, variables)
-    if automated_text not in _YES | _NO:
+    try:
+        automated = automated_from_text(automated_text)
+    except ValueError:
         # Bad input blocks: a robocall read as a live call would skip its consent rule.
-        raise BadInput(f"DIALGUARD_AUTOMATED {automated_text!r} is not yes or no")
+        raise BadInput(
+            f"DIALGUARD_AUTOMATED {shorten(automated_text)!r} is not yes or no"
+        ) from None
     pres_text = (request.get("agi_callingpres") or "0").strip()
     try:
         presentation = int(pres_text)
@@ -259,7 +263,7 @@ def build_attempt(
         callee_timezone=_setting(request, variables, "callee_timezone"),
         callee_region=_setting(request, variables, "callee_region"),
         call_id=request.uniqueid,
-        automated=automated_text in _YES,
+        automated=automated,
     )
 
 

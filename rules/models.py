@@ -8,6 +8,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from rules.numbers import shorten
+
 
 class Verdict(StrEnum):
     ALLOW = "allow"
@@ -57,7 +59,9 @@ def purpose_from_text(text: str) -> Purpose:
         return Purpose(text.strip().lower())
     except ValueError:
         known = ", ".join(p.value for p in Purpose)
-        raise ValueError(f"purpose {text[:40]!r} is not one dialguard knows ({known})") from None
+        raise ValueError(
+            f"purpose {shorten(text.strip())!r} is not one dialguard knows ({known})"
+        ) from None
 
 
 def automated_from_text(text: str) -> bool:
@@ -65,7 +69,7 @@ def automated_from_text(text: str) -> bool:
     DIALGUARD_AUTOMATED reads them; empty is a live call. ValueError otherwise."""
     mark = text.strip().lower()
     if mark and mark not in AUTOMATED_YES | AUTOMATED_NO:
-        raise ValueError(f"automated {text[:40]!r} is not yes or no")
+        raise ValueError(f"automated {shorten(text.strip())!r} is not yes or no")
     return mark in AUTOMATED_YES
 
 

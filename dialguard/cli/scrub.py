@@ -40,13 +40,14 @@ from dialguard.cli.listfile import number_records
 from dialguard.guard import Guard
 from dialguard.store import Store
 from rules.models import (
+    AUTOMATED_NO,
     CallAttempt,
     Decision,
     Purpose,
     automated_from_text,
     purpose_from_text,
 )
-from rules.numbers import shorten
+from rules.numbers import is_emergency, shorten
 
 # A line's own call settings (the options give them to lines without).
 CALL_COLUMNS = ("tenant", "campaign", "purpose", "caller_id", "automated")
@@ -141,7 +142,12 @@ async def _decided(guard: Guard, template: CallAttempt, fields: dict[str, str]) 
     try:
         call = _line_call(template, fields)
     except ValueError as exc:
-        return str(exc)
+        # As the AGI route: a call to an emergency number needs nothing else (a person's is
+        # allowed, any mark but an explicit no makes it automated and blocked).
+        call = _provisional_call(template, fields)
+        if not is_emergency(number, guard.policy.region_for(call.tenant)):
+            return str(exc)
+        return await guard.evaluate(replace(call, destination=number))
     zone = fields.get("callee_timezone") or None
     region = fields.get("callee_region") or None
     problems = callee_address_problems(
@@ -151,6 +157,17 @@ async def _decided(guard: Guard, template: CallAttempt, fields: dict[str, str]) 
         return "; ".join(problems)
     attempt = replace(call, destination=number, callee_timezone=zone, callee_region=region)
     return await guard.evaluate(attempt)
+
+
+def _provisional_call(template: CallAttempt, fields: dict[str, str]) -> CallAttempt:
+    """A line whose settings cannot all be read, as the AGI route's provisional attempt."""
+    mark = fields.get("automated", "").strip().lower()
+    return replace(
+        template,
+        tenant=fields.get("tenant", "").strip() or template.tenant,
+        campaign=fields.get("campaign", "").strip() or template.campaign,
+        automated=mark not in AUTOMATED_NO if mark else template.automated,
+    )
 
 
 def _line_call(template: CallAttempt, fields: dict[str, str]) -> CallAttempt:

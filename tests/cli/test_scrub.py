@@ -7,7 +7,7 @@ import gzip
 import json
 from pathlib import Path
 
-from tests.cli.conftest import CALLER_ID, Cli
+from tests.cli.conftest import AU_TENANT, CALLER_ID, Cli
 
 # A Tuesday, 14:00 in Sydney and 11:00 in Perth: inside the AU telemarketing window on every
 # clock an Australian mobile may be on.
@@ -84,37 +84,66 @@ def test_a_csv_gives_each_callee_s_address_and_a_bad_one_is_reported_by_line(
 
 
 def test_a_line_s_own_tenant_campaign_purpose_caller_id_and_mark_are_read(
-    run: Cli, tmp_path: Path
+    tmp_path: Path,
 ) -> None:
-    loaded(run, tmp_path)  # acme's opt-out of 0412000001
+    run = loaded(Cli(tmp_path, AU_TENANT + '[tenants.uk]\nregion = "GB"\n'), tmp_path)
     assert run("callerid", "add", CALLER_ID, "--tenant", "globex").exit_code == 0
+    opt_out = ("suppress", "add", "+61412000003", "--tenant", "globex", "--campaign", "autumn")
+    assert run(*opt_out).exit_code == 0
     leads = tmp_path / "leads.csv"
     leads.write_text(
         "number,tenant,campaign,purpose,caller_id,automated\n"
-        "+61412000001,,,,,\n"  # the options' call: acme's opt-out blocks it
-        "+61412000001,globex,autumn,,,\n"  # globex's call: not globex's opt-out
-        "+61412000003,,,research,,no\n"
+        "+61412000003,,,,,\n"  # the options' call: telemarketing, after 20:00 in Sydney
+        "+61412000003,,,research,,no\n"  # research may go on until 20:30
+        "+61412000003,globex,autumn,research,,\n"  # globex's autumn campaign: opted out
+        "+61412000003,globex,winter,research,,\n"
+        "+61412000003,,,research,+61299999999,\n"  # a caller ID acme does not own
+        "07400 123456,uk,,research,,\n"  # read in the line's tenant's region (GB)
         "+61412000003,,,maybe,,\n"
-        "+61412000003,,,,+61299999999,\n"  # a caller ID acme does not own
-        "+61412000003,,,,,perhaps\n",
+        "+61412000003,,,,,perhaps\n"
+        "000,,,lunch,,\n",  # an emergency number needs nothing else: decided
         encoding="utf-8",
     )
     out = tmp_path / "verdicts.csv"
-    summary = scrub(run, leads, "--out", str(out))
+    summary = scrub(run, leads, "--at", "2026-12-01T09:15:00Z", "--out", str(out))
     with out.open(encoding="utf-8", newline="") as stream:
-        rows = [(r["line"], r["verdict"], r["rule"]) for r in csv.DictReader(stream)]
+        rows = [(r["line"], r["e164"], r["verdict"], r["rule"]) for r in csv.DictReader(stream)]
     assert rows == [
-        ("2", "block", "suppression.tenant"),
-        ("3", "allow", ""),
-        ("4", "allow", ""),
-        ("5", "rejected", ""),
-        ("6", "block", "callerid.not_owned"),
-        ("7", "rejected", ""),
+        ("2", "+61412000003", "block", "hours.au-telemarketing"),
+        ("3", "+61412000003", "allow", ""),
+        ("4", "+61412000003", "block", "suppression.campaign"),
+        ("5", "+61412000003", "allow", ""),
+        ("6", "+61412000003", "block", "callerid.not_owned"),
+        ("7", "+447400123456", "block", "callerid.not_owned"),
+        ("8", "", "rejected", ""),
+        ("9", "", "rejected", ""),
+        ("10", "", "block", "emergency.campaign"),  # no E.164 form
     ]
     problems = [r["problem"] for r in summary["rejects"]]
     assert "purpose 'maybe' is not one dialguard knows" in problems[0]
     assert "automated 'perhaps' is not yes or no" in problems[1]
     assert summary["ignored_columns"] == []
+
+
+def test_a_line_s_automated_mark_decides_a_call_to_an_emergency_number(
+    run: Cli, tmp_path: Path
+) -> None:
+    leads = tmp_path / "leads.csv"
+    leads.write_text("number,automated\n000,no\n000,yes\n000,perhaps\n", encoding="utf-8")
+    out = tmp_path / "verdicts.csv"
+    result = run(
+        "scrub", str(leads), "--caller-id", CALLER_ID, "--tenant", "acme", "--at", AT,
+        "--out", str(out), "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with out.open(encoding="utf-8", newline="") as stream:
+        rows = [(r["verdict"], r["rule"]) for r in csv.DictReader(stream)]
+    # A person's call is allowed; a robocall, or one whose mark cannot be read, is not.
+    assert rows == [
+        ("allow", ""),
+        ("block", "emergency.automated"),
+        ("block", "emergency.automated"),
+    ]
 
 
 def test_a_gzipped_list_and_the_report_on_stdout(run: Cli, tmp_path: Path) -> None:
