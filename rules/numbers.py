@@ -206,9 +206,10 @@ def _parse_number(raw: str, region: str | None) -> ParsedNumber:
     # phonenumbers' is_valid_number is exactly "its type is known": ask for the type once.
     country, number_type = _region_and_type(number)
     if not _reads_back(number, e164, country):
-        # `+60 0042...` (a zero kept after the country code) or Brazil's `+55 90...` (a
-        # carrier code): the E.164 form reads back as another number, which lists would
-        # then match instead. Such a dial string names no number the guard can check.
+        # `+60 0042...` (a zero kept after the country code) or a Brazilian `090...` dialled
+        # nationally (90 is a carrier code): the E.164 form reads back as another number,
+        # which lists would then match instead. Such a dial string names no number the
+        # guard can check.
         return _unusable(raw, "has an E.164 form that reads back as another number")
     national = str(number.national_number)
     valid = number_type != PhoneNumberType.UNKNOWN
@@ -229,7 +230,7 @@ def _reads_back(number: PhoneNumber, e164: str, country: str | None) -> bool:
     pattern = metadata.national_prefix_for_parsing if metadata is not None else None
     national = phonenumbers.national_significant_number(number)
     found = re.match(pattern, national) if pattern else None
-    if found is None or found.end() == 0:  # Argentina's pattern matches nothing at all too
+    if found is None or found.end() == 0:  # an empty match (Argentina's) strips nothing
         return True
     again = phonenumbers.parse(e164, None)
     return phonenumbers.format_number(again, phonenumbers.PhoneNumberFormat.E164) == e164

@@ -188,7 +188,7 @@ _SUPPRESSIONS = (
     " NULL, NULL, NULL, NULL, NULL FROM suppressions"
 )
 # The ranges a number is in (`range_keys`, unused keys NULL): one unique-index probe each,
-# some 15 us a check, so read only while the list holds a range (`FactsCache.has_ranges`).
+# some 18 us a check, so read only while the list holds a range (`FactsCache.has_ranges`).
 _RANGE_KEYS = ", ".join(f":k{i}" for i in range(MAX_RANGE_KEYS))
 RANGES = f"{_SUPPRESSIONS} WHERE number IN ({_RANGE_KEYS})"
 
