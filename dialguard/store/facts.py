@@ -92,8 +92,7 @@ def gather_facts(conn: sqlite3.Connection, query: FactQuery, cache: FactsCache) 
     if query.caller_id is not None:
         cid_records = cache.caller_id_records(conn, query.caller_id)
     if number is not None and cache.has_ranges(conn):
-        params = dict(zip(_RANGE_PARAMS, _range_keys(number), strict=True))
-        read_number_facts(conn, RANGES, params, number, found)
+        read_number_facts(conn, RANGES, _range_params(number), number, found)
     return _facts(
         query,
         found,
@@ -112,14 +111,16 @@ def _per_number_params(query: FactQuery, number: str, *, ranges: bool = False) -
         "since": to_epoch(query.attempts_since) or 0.0,
     }
     if ranges:
-        params.update(zip(_RANGE_PARAMS, _range_keys(number), strict=True))
+        params.update(_range_params(number))
     return params
 
 
-def _range_keys(number: str) -> list[str | None]:
-    """`range_keys`, the unused parameters NULL (which matches nothing)."""
+def _range_params(number: str) -> dict[str, object]:
+    """The ranges' parameters (`:k0`...): `range_keys`, the unused ones NULL (which matches
+    nothing)."""
     keys: list[str | None] = [*range_keys(number)]
-    return keys + [None] * (MAX_RANGE_KEYS - len(keys))
+    keys += [None] * (MAX_RANGE_KEYS - len(keys))
+    return dict(zip(_RANGE_PARAMS, keys, strict=True))
 
 
 _RANGE_PARAMS = tuple(f"k{i}" for i in range(MAX_RANGE_KEYS))

@@ -95,12 +95,7 @@ def _merged(seen: PriorAttempt, attempt: PriorAttempt) -> PriorAttempt:
 
 
 def caps(ctx: RuleContext) -> Iterable[Finding]:
-    automated = ctx.attempt.automated
-    applicable = [
-        (label, rule)
-        for label, rule in applicable_rules(ctx, lambda table: table.caps)
-        if automated or not rule.automated  # a cap of automated calls: a live call is not one
-    ]
+    applicable = applicable_rules(ctx, lambda table: table.caps)
     if not applicable:
         yield nothing_applies(ctx, "frequency.none", "frequency cap")
         return

@@ -28,12 +28,7 @@ from rules.models import Finding, FindingVerdict
 
 
 def windows(ctx: RuleContext) -> Iterable[Finding]:
-    automated = ctx.attempt.automated
-    applicable = [
-        (label, rule)
-        for label, rule in applicable_rules(ctx, lambda table: table.hours)
-        if automated or not rule.automated  # a window of automated calls: not a live call's
-    ]
+    applicable = applicable_rules(ctx, lambda table: table.hours)
     if not applicable:
         yield nothing_applies(ctx, "hours.none", "calling window")
         return

@@ -48,13 +48,14 @@ def tables(ctx: RuleContext) -> list[tuple[str, Jurisdiction]]:
 def applicable_rules(
     ctx: RuleContext, pick: Callable[[Jurisdiction], Sequence[R]]
 ) -> list[tuple[str, R]]:
-    """The rules of one kind (`pick`) in every applicable table that cover the call's purpose."""
-    purpose = ctx.attempt.purpose
+    """The rules of one kind (`pick`) in every applicable table that cover the call's purpose;
+    a rule of automated calls only (`automated`, on caps and hours) not for a live call."""
+    purpose, automated = ctx.attempt.purpose, ctx.attempt.automated
     return [
         (label, rule)
         for label, table in tables(ctx)
         for rule in pick(table)
-        if purpose in rule.purposes
+        if purpose in rule.purposes and (automated or not getattr(rule, "automated", False))
     ]
 
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import date, timedelta
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, TypeGuard
 
 from rules.facts import ConsentKind
 from rules.jurisdictions.model import (
@@ -320,17 +320,12 @@ def _holiday_hours(
 ) -> tuple[str, str, tuple[Interval, ...]]:
     """An hours rule's `holiday_calendar`, `holiday_subdivision` and `holiday_hours`: all
     three or none (a calendar without hours would close its holidays silently)."""
-    import holidays
-
     calendar = item.get("holiday_calendar", "")
     subdivision = item.get("holiday_subdivision", "")
     spans = item.get("holiday_hours")
     if not calendar and not subdivision and spans is None:
         return "", "", ()
-    if not isinstance(calendar, str) or calendar not in holidays.list_supported_countries():
-        errors.append(
-            f"{where}.holiday_calendar: must be a country code the holidays library knows"
-        )
+    if not _known_calendar(calendar, f"{where}.holiday_calendar", errors):
         return "", "", ()
     known = _calendar_subdivisions(calendar)
     if not isinstance(subdivision, str) or (subdivision and subdivision not in known):
@@ -366,12 +361,19 @@ def _utc_offset(
     return -offset if match[1] == "-" else offset
 
 
-def _holiday(item: Mapping[str, Any], where: str, errors: list[str]) -> HolidayRule | None:
+def _known_calendar(value: object, key: str, errors: list[str]) -> TypeGuard[str]:
+    """Whether `value` is a country code the holidays library has a calendar for."""
     import holidays
 
+    if isinstance(value, str) and value in holidays.list_supported_countries():
+        return True
+    errors.append(f"{key}: must be a country code the holidays library knows")
+    return False
+
+
+def _holiday(item: Mapping[str, Any], where: str, errors: list[str]) -> HolidayRule | None:
     calendar = item.get("calendar")
-    if not isinstance(calendar, str) or calendar not in holidays.list_supported_countries():
-        errors.append(f"{where}.calendar: must be a country code the holidays library knows")
+    if not _known_calendar(calendar, f"{where}.calendar", errors):
         return None
     names = item.get("names", [])
     when_unknown = item.get("when_unknown", [])
