@@ -15,7 +15,7 @@ from datetime import date
 from functools import lru_cache
 
 from rules.context import RuleContext
-from rules.jurisdictions.applicable import consents_in_force, rule_id, tables
+from rules.jurisdictions.applicable import applicable_rules, consents_in_force, rule_id
 from rules.jurisdictions.model import ConsentRegime
 from rules.models import Finding, FindingVerdict, Purpose
 from rules.numbers import country_text
@@ -28,19 +28,14 @@ def opt_in(ctx: RuleContext) -> Iterable[Finding]:
     days = _callee_days(ctx)
     day = min(days)
     found = False
-    for label, table in tables(ctx):
-        for regime in table.consent:
-            if purpose not in regime.purposes:
-                continue
-            if regime.automated and not ctx.attempt.automated:
-                continue  # a regime of automated calls: a live call is not one
-            if regime.number_types and ctx.destination.number_type not in regime.number_types:
-                continue
-            # In force on any candidate's local date: the most restrictive candidate decides.
-            if not any(regime.in_force(d) for d in days):
-                continue
-            found = True
-            yield _regime(ctx, label, regime)
+    for label, regime in applicable_rules(ctx, lambda table: table.consent):
+        if regime.number_types and ctx.destination.number_type not in regime.number_types:
+            continue
+        # In force on any candidate's local date: the most restrictive candidate decides.
+        if not any(regime.in_force(d) for d in days):
+            continue
+        found = True
+        yield _regime(ctx, label, regime)
     if not found:
         yield _no_regime(purpose, ctx.destination.country, ctx.destination.number_type, day)
 
