@@ -24,13 +24,13 @@ from rules.engine import decide, failure_decision, number_as_read, prepare
 from rules.facts import Facts, SuppressionEntry, to_add_by_hand
 from rules.location import address_problems
 from rules.models import (
-    AUTOMATED_NO,
     CallAttempt,
     Decision,
     Finding,
     FindingVerdict,
     Purpose,
     Verdict,
+    automated_at_strictest,
     automated_from_text,
     purpose_from_text,
 )
@@ -53,8 +53,6 @@ CALL_SETTINGS: Mapping[str, tuple[str, str]] = {
     "callee_region": ("DIALGUARD_CALLEE_REGION", "callee_region"),
     "automated": ("DIALGUARD_AUTOMATED", "automated"),
 }
-# DIALGUARD_AUTOMATED: a prerecorded or artificial voice, an automated calling system.
-_NO = AUTOMATED_NO
 OPTOUT_SETTINGS = ("tenant", "campaign")
 
 
@@ -212,9 +210,7 @@ def provisional_attempt(
             tenant=_setting(request, variables, "tenant") or "default",
             campaign=_setting(request, variables, "campaign"),
             call_id=request.uniqueid,
-            # Any mark but an explicit no is taken as automated: an emergency number is
-            # then blocked, never let through as a person's call.
-            automated=_automated_mark(request, variables) not in _NO,
+            automated=automated_at_strictest(_automated_mark(request, variables)),
         )
 
 

@@ -64,6 +64,13 @@ def purpose_from_text(text: str) -> Purpose:
         ) from None
 
 
+def automated_at_strictest(text: str) -> bool:
+    """A mark that may not read (bad input), taken at its strictest: anything but an
+    explicit no is automated, so that an emergency number is blocked, never let through as
+    a person's call."""
+    return text.strip().lower() not in AUTOMATED_NO
+
+
 def automated_from_text(text: str) -> bool:
     """A list's `automated` column: yes/true/1 or no/false/0 in any case, as
     DIALGUARD_AUTOMATED reads them; empty is a live call. ValueError otherwise."""

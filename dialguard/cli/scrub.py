@@ -40,10 +40,10 @@ from dialguard.cli.listfile import number_records
 from dialguard.guard import Guard
 from dialguard.store import Store
 from rules.models import (
-    AUTOMATED_NO,
     CallAttempt,
     Decision,
     Purpose,
+    automated_at_strictest,
     automated_from_text,
     purpose_from_text,
 )
@@ -161,12 +161,12 @@ async def _decided(guard: Guard, template: CallAttempt, fields: dict[str, str]) 
 
 def _provisional_call(template: CallAttempt, fields: dict[str, str]) -> CallAttempt:
     """A line whose settings cannot all be read, as the AGI route's provisional attempt."""
-    mark = fields.get("automated", "").strip().lower()
+    mark = fields.get("automated", "")
     return replace(
         template,
         tenant=fields.get("tenant", "").strip() or template.tenant,
         campaign=fields.get("campaign", "").strip() or template.campaign,
-        automated=mark not in AUTOMATED_NO if mark else template.automated,
+        automated=automated_at_strictest(mark) if mark.strip() else template.automated,
     )
 
 
