@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from rules.checks import callerid, consent, core, frequency, hours, registry
+from rules.checks import blackouts, callerid, consent, core, frequency, hours, registry
 from rules.context import RuleContext
 from rules.facts import Facts
 from rules.location import CalleeLocation, local_view, locate
@@ -49,6 +49,7 @@ RULES: tuple[Rule, ...] = (
     callerid.family,  # callerid.CHECKS, part memoised
     *registry.CHECKS,
     *consent.CHECKS,
+    *blackouts.CHECKS,  # family holiday: named before a holiday that blocks too
     *hours.CHECKS,
     *frequency.CHECKS,
 )

@@ -194,6 +194,35 @@ class Suspension:
 
 
 @dataclass(frozen=True, slots=True)
+class Blackout:
+    """A period in which calls to a place are not made, declared by an operator: a state of
+    emergency (Louisiana bans telemarketing during one, LPSC General Order R-29617), a
+    governor's day, a disaster.
+
+    `place` is a country (`US`, the law's country: France for Réunion) or a region of it
+    (`US-LA`, `FR-974`). `purposes` are the purposes it holds (`Purpose` values; empty is
+    every purpose); `tenant` None holds every tenant. It starts at `starts_at` and ends at
+    `ends_at` (None: until it is lifted)."""
+
+    id: int
+    place: str
+    starts_at: datetime
+    ends_at: datetime | None = None
+    purposes: frozenset[str] = frozenset()
+    tenant: str | None = None
+    reason: str = ""
+
+    def in_force(self, at: datetime) -> bool:
+        return self.starts_at <= at and (self.ends_at is None or at < self.ends_at)
+
+    def holds(self, tenant: str, purpose: str) -> bool:
+        """Whether calls of this tenant and purpose are held (wherever the callee is)."""
+        if self.tenant is not None and self.tenant != tenant:
+            return False
+        return not self.purposes or purpose in self.purposes
+
+
+@dataclass(frozen=True, slots=True)
 class Facts:
     """Everything the store knows that bears on one call."""
 
@@ -208,3 +237,4 @@ class Facts:
     tenant_has_inventory: bool = False
     caller_id_register_hits: Mapping[str, RegisterHit] = field(default_factory=dict)
     suspensions: tuple[Suspension, ...] = ()
+    blackouts: tuple[Blackout, ...] = ()

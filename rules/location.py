@@ -400,6 +400,50 @@ def _known_region(region: str, policy: Policy) -> bool:
     return not pack.region_codes or region in pack.region_codes
 
 
+def read_place(text: str, policy: Policy) -> tuple[str | None, str | None]:
+    """A blackout's place, and what is wrong with `text` (None when it is usable): a country
+    whose law callees are under (`US`, `FR`; not `RE`, whose numbers are France's callees in
+    FR-974) or a region of it as a callee address names one (`US-LA`, `FR-974`)."""
+    code = text.strip().upper()
+    if "-" in code:
+        _, region, problems = read_address(None, code, policy)
+        if region is None:
+            problem = problems[0] if problems else f"callee region {shorten(text)!r} is empty"
+            return None, problem.replace("callee region", "place", 1)
+        return region, None
+    if len(code) != 2 or not code.isalpha() or code not in phonenumbers.SUPPORTED_REGIONS:
+        return None, f"place {shorten(text)!r} is not a country code (US) or a region code (US-LA)"
+    territory = _TERRITORIES.get(code)
+    if territory is not None:
+        law, regions, _ = territory
+        return None, f"{code} numbers are {law}'s callees: name the place {(*regions, law)[0]}"
+    if f"US-{code}" in _nanp_state_zones():  # Puerto Rico, Guam...: US law, a US region
+        return None, f"{code} numbers are US callees: name the place US-{code}"
+    return code, None
+
+
+def numbers_placed_in(region: str, policy: Policy) -> bool:
+    """Whether a number alone places some callees in `region` (an area code, a geographic
+    prefix, a territory). Where none does, only a callee address can, and a blackout of the
+    region holds every callee of its country without one."""
+    if region in _nanp_state_zones():
+        return True
+    if any(region in regions for _, regions, _ in _TERRITORIES.values()):
+        return True
+    pack = policy.jurisdictions.for_country(region[:2])
+    return pack is not None and any(region in regions for regions, _ in pack.prefixes.values())
+
+
+def place_zones(place: str, policy: Policy) -> tuple[str, ...]:
+    """The clocks of a blackout's place (`read_place`), for the midnights of its dates."""
+    if len(place) > 2:
+        zones = region_zones(place, policy)
+        if zones:
+            return zones
+    pack = policy.jurisdictions.for_country(place[:2])
+    return pack.timezones if pack is not None and pack.timezones else _phonenumbers_zones(place[:2])
+
+
 def region_zones(region: str, policy: Policy) -> tuple[str, ...]:
     """The zones a region spans: the pack's table, else NANP area codes of that state."""
     pack = policy.jurisdictions.for_country(region[:2])

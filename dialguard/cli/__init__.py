@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dialguard.cli import (  # noqa: F401  (importing registers the commands)
+    blackout,
     callerid,
     check,
     consent,

@@ -17,6 +17,7 @@ from dialguard.jsontext import compact_json
 from dialguard.store.schema import RANGE_ROW
 from dialguard.store.timeconv import from_epoch, require_epoch, to_epoch
 from rules.facts import (
+    Blackout,
     CallerIdRecord,
     ConsentKind,
     ConsentRecord,
@@ -52,7 +53,14 @@ def quick_facts(conn: sqlite3.Connection, query: FactQuery, cache: FactsCache) -
     has_inventory = cache.cached_inventory(query.tenant)
     suspensions = cache.cached_suspensions(_subjects(query))
     ranges = cache.cached_has_ranges()
-    if cid_records is None or has_inventory is None or suspensions is None or ranges is None:
+    blackouts = cache.cached_blackouts()
+    if (
+        cid_records is None
+        or has_inventory is None
+        or suspensions is None
+        or ranges is None
+        or blackouts is None
+    ):
         return None
     found = NumberFacts(_lookups(query))
     per_number = PER_NUMBER_AND_RANGES if ranges else PER_NUMBER
@@ -64,7 +72,7 @@ def quick_facts(conn: sqlite3.Connection, query: FactQuery, cache: FactsCache) -
         return None  # a register table swapped away meanwhile: the generation has moved too
     if generation != cache.generation:
         return None
-    return _facts(query, found, copies[0], cid_records, has_inventory, suspensions)
+    return _facts(query, found, copies[0], cid_records, has_inventory, suspensions, blackouts)
 
 
 def gather_facts(conn: sqlite3.Connection, query: FactQuery, cache: FactsCache) -> Facts:
@@ -100,6 +108,7 @@ def gather_facts(conn: sqlite3.Connection, query: FactQuery, cache: FactsCache) 
         cid_records,
         cache.has_inventory(conn, query.tenant),
         cache.suspensions(conn, _subjects(query)),
+        cache.blackouts(conn),
     )
 
 
@@ -138,6 +147,7 @@ def _facts(
     cid_records: tuple[CallerIdRecord, ...],
     has_inventory: bool,
     suspensions: tuple[Suspension, ...],
+    blackouts: tuple[Blackout, ...],
 ) -> Facts:
     return Facts(
         suppressions=tuple(found.suppressions),
@@ -149,6 +159,7 @@ def _facts(
         tenant_has_inventory=has_inventory,
         caller_id_register_hits=found.caller_id_hits,
         suspensions=suspensions,
+        blackouts=blackouts,
     )
 
 
@@ -389,8 +400,8 @@ class FactsCache:
     """The facts that do not depend on the callee's number, kept between checks.
 
     Valid for one database only, and only while `facts_generation` (bumped by triggers in the
-    same transaction as any change to `register_copies`, `caller_ids`, `suspensions` or a
-    suppressed range, see `schema.py`) is unchanged: every check reads it inside its read transaction and hands
+    same transaction as any change to `register_copies`, `caller_ids`, `suspensions`,
+    `blackouts` or a suppressed range, see `schema.py`) is unchanged: every check reads it inside its read transaction and hands
     it to `accept`, so a change committed before the check is always seen by it. Not
     `PRAGMA data_version`: our own decision writer commits every few milliseconds.
     """
@@ -405,6 +416,7 @@ class FactsCache:
         self._inventory: dict[str, bool] = {}
         self._suspensions: dict[tuple[str, ...], tuple[Suspension, ...]] = {}
         self._has_ranges: bool | None = None
+        self._blackouts: tuple[Blackout, ...] | None = None
 
     def accept(self, generation: int) -> None:
         """Drop what was cached unless `generation` (read in this transaction) is the same."""
@@ -412,6 +424,7 @@ class FactsCache:
             self.generation = generation
             self._copies = None
             self._has_ranges = None
+            self._blackouts = None
             self._caller_ids.clear()
             self._inventory.clear()
             self._suspensions.clear()
@@ -443,6 +456,17 @@ class FactsCache:
 
     def cached_has_ranges(self) -> bool | None:
         return self._has_ranges
+
+    def cached_blackouts(self) -> tuple[Blackout, ...] | None:
+        return self._blackouts
+
+    def blackouts(self, conn: sqlite3.Connection) -> tuple[Blackout, ...]:
+        """Every blackout, ended ones too (`check --at` may ask of the past): a few rows."""
+        if self._blackouts is None:
+            self._blackouts = tuple(
+                blackout_from_row(*row) for row in conn.execute(f"{SELECT_BLACKOUTS} ORDER BY id")
+            )
+        return self._blackouts
 
     def has_ranges(self, conn: sqlite3.Connection) -> bool:
         """Whether the suppression list holds a range (`+1900*`): one probe of their index."""
@@ -487,6 +511,29 @@ class FactsCache:
                 )
             )
         return found
+
+
+SELECT_BLACKOUTS = "SELECT id, place, tenant, purposes, starts_at, ends_at, reason FROM blackouts"
+
+
+def blackout_from_row(
+    id_: int,
+    place: str,
+    tenant: str,
+    purposes: str,
+    starts_at: float,
+    ends_at: float | None,
+    reason: str,
+) -> Blackout:
+    return Blackout(
+        id=id_,
+        place=place,
+        starts_at=require_epoch(starts_at),
+        ends_at=from_epoch(ends_at),
+        purposes=frozenset(p for p in purposes.split(",") if p),
+        tenant=tenant or None,
+        reason=reason,
+    )
 
 
 def register_copies(conn: sqlite3.Connection) -> tuple[dict[str, RegisterCopy], dict[str, str]]:

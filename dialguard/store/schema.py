@@ -426,6 +426,27 @@ MIGRATIONS: tuple[tuple[Step, ...], ...] = (
             )
         ),
     ),
+    (
+        # Blackouts (`dialguard blackout`): a place (a country or a region of it) where calls
+        # of some purposes (`purposes`, comma-separated; '' is every purpose) are not made
+        # from `starts_at` until `ends_at` (NULL: until lifted). Few rows, kept once ended
+        # for the record; the check caches them all behind the generation.
+        """CREATE TABLE blackouts (
+            id INTEGER PRIMARY KEY,
+            place TEXT NOT NULL,
+            tenant TEXT NOT NULL DEFAULT '',
+            purposes TEXT NOT NULL DEFAULT '',
+            starts_at REAL NOT NULL,
+            ends_at REAL,
+            reason TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL
+        )""",
+        *(
+            f"CREATE TRIGGER blackouts_{event.lower()}_generation AFTER {event} ON blackouts"
+            " BEGIN UPDATE facts_generation SET n = n + 1; END"
+            for event in ("INSERT", "UPDATE", "DELETE")
+        ),
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

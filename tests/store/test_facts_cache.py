@@ -1,5 +1,5 @@
 """The facts that do not depend on the callee's number are cached, yet every change to them
-(caller-ID inventory, suspensions, a register swap) is seen by the very next check."""
+(caller-ID inventory, suspensions, blackouts, a register swap) is seen by the very next check."""
 
 from __future__ import annotations
 
@@ -79,6 +79,24 @@ async def test_suspensions_reach_the_next_check(store: Store) -> None:
     assert [s.subject for s in (await store.facts_for(QUERY)).suspensions] == ["campaign:spring"]
     await flags.unsuspend("campaign:spring", "reviewed", NOW)
     assert (await store.facts_for(QUERY)).suspensions == ()
+
+
+async def test_blackouts_reach_the_next_check(store: Store, statements: list[str]) -> None:
+    from dialguard.store import blackouts
+
+    assert (await store.facts_for(QUERY)).blackouts == ()
+    declared = await blackouts.declare(
+        store, "AU-QLD", NOW, None, frozenset({"telemarketing"}), None, "cyclone"
+    )
+    assert (await store.facts_for(QUERY)).blackouts == (declared,)
+    statements.clear()
+    await store.facts_for(QUERY)
+    assert "blackouts" not in " ".join(statements)  # cached while nothing changes
+    lifted = await blackouts.lift(store, declared.id, NOW.replace(day=3))
+    assert lifted is not None and lifted.ends_at == NOW.replace(day=3)
+    assert (await store.facts_for(QUERY)).blackouts == (lifted,)
+    await store.write("DELETE FROM blackouts")
+    assert (await store.facts_for(QUERY)).blackouts == ()
 
 
 async def test_a_register_swap_reaches_the_next_check(store: Store, tmp_path: Path) -> None:

@@ -1,0 +1,100 @@
+"""Blackouts: periods in which no call of a purpose is made to a place, declared by an
+operator (`dialguard blackout add`), such as a state of emergency.
+
+Louisiana bans telemarketing outright while a state of emergency is declared (LPSC General
+Order R-29617, regulations.md 2.5, [S]/[V]); no calendar holds such days, so an operator
+declares them as they happen. A callee whose region is not known (a mobile, a toll-free
+number) may be in the place, and is held: the strictest reading, as for calling hours. A
+callee address given with the call (`DIALGUARD_CALLEE_REGION`) narrows it.
+
+Consent does not lift a blackout: Louisiana's General Order excludes the EBR and consent
+exemptions from its time and day bans.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from rules.context import RuleContext
+from rules.facts import Blackout
+from rules.location import CalleeLocation
+from rules.models import Finding, FindingVerdict
+
+RULE = "holiday.blackout"
+BLACKOUT_CITATION = (
+    "Blackout declared by the operator (dialguard blackout add); Louisiana: no telemarketing"
+    " during a declared state of emergency (LPSC General Order R-29617, regulations.md 2.5)"
+)
+
+# A constant: most checks meet no blackout at all. (Never mutate its `details`.)
+_NONE_DECLARED = Finding(RULE, FindingVerdict.ALLOW, "no blackout is declared")
+
+
+def blackouts(ctx: RuleContext) -> Iterable[Finding]:
+    declared = ctx.facts.blackouts
+    if not declared:
+        yield _NONE_DECLARED
+        return
+    attempt = ctx.attempt
+    held = [
+        b
+        for b in declared
+        if b.in_force(attempt.at)
+        and b.holds(attempt.tenant, attempt.purpose.value)
+        and may_be_in(ctx.location, b.place)
+    ]
+    if not held:
+        yield Finding(
+            RULE,
+            FindingVerdict.ALLOW,
+            f"no blackout holds this call ({len(declared)} declared, none here and now)",
+        )
+        return
+    # The one that holds longest names the decision: lifting the others changes nothing.
+    first = max(held, key=_ends_last)
+    yield Finding(
+        RULE,
+        FindingVerdict.BLOCK,
+        _reason(ctx.location, first, attempt.purpose.value),
+        BLACKOUT_CITATION,
+        details={
+            "blackout": first.id,
+            "place": first.place,
+            "regions": list(ctx.location.regions),
+            "location": ctx.location.basis or ctx.location.source,
+        },
+    )
+
+
+def may_be_in(location: CalleeLocation, place: str) -> bool:
+    """Whether the callee may be in `place`: a country (the law's: France for Réunion), or a
+    region of it, which a callee of unknown region may be in."""
+    country = location.country
+    if country is None or place[:2] != country:
+        return False
+    return len(place) == 2 or not location.regions or place in location.regions
+
+
+def _ends_last(blackout: Blackout) -> tuple[bool, datetime]:
+    ends = blackout.ends_at
+    return (ends is None, ends or blackout.starts_at)
+
+
+def _reason(location: CalleeLocation, blackout: Blackout, purpose: str) -> str:
+    where = blackout.place
+    if len(where) > 2 and not location.regions:
+        where = f"{where} (the callee's region is not known: {location.basis or 'no location'})"
+    until = (
+        f"until {blackout.ends_at:%Y-%m-%d %H:%M} UTC"
+        if blackout.ends_at is not None
+        else "until lifted"
+    )
+    why = f": {blackout.reason}" if blackout.reason else ""
+    return (
+        f"the callee may be in {where}, under blackout {blackout.id} since"
+        f" {blackout.starts_at:%Y-%m-%d %H:%M} UTC {until}{why}; no {purpose} calls there"
+    )
+
+
+CHECKS = (blackouts,)

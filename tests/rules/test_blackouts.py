@@ -1,0 +1,186 @@
+"""Blackouts: an operator's period without calls of some purposes to a place."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rules.engine import decide, prepare
+from rules.facts import (
+    Blackout,
+    CallerIdRecord,
+    ConsentKind,
+    ConsentRecord,
+    Facts,
+    RegisterCopy,
+)
+from rules.models import CallAttempt, Purpose, Verdict
+from rules.policy import Policy, TenantSettings
+
+# Monday 30 November 2026, 16:00 UTC: 10:00 in Louisiana, 03:00 on the 1st in Sydney.
+AT = datetime(2026, 11, 30, 16, tzinfo=UTC)
+LOUISIANA = "+12255550123"  # area code 225, Baton Rouge
+TEXAS = "+12145550123"  # area code 214, Dallas
+US_CALLER = "+12025550143"
+POLICY = Policy(
+    tenants={"acme": TenantSettings("acme", "US"), "beta": TenantSettings("beta", "US")}
+)
+
+
+def _attempt(number: str = LOUISIANA, **changes: object) -> CallAttempt:
+    base = CallAttempt(number, US_CALLER, AT, tenant="acme", campaign="winter")
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def _facts(*blackouts: Blackout, **fields: object) -> Facts:
+    """Facts in which only a blackout can block: an owned caller ID, fresh registers."""
+    copies = {
+        name: RegisterCopy(name, AT.date(), 1, "x", AT - timedelta(days=1))
+        for name in ("us-dnc", "au-dncr", "bloctel")
+    }
+    base: dict[str, object] = {
+        "caller_id_records": (CallerIdRecord(US_CALLER, "acme"), CallerIdRecord(US_CALLER, "beta")),
+        "tenant_has_inventory": True,
+        "register_copies": copies,
+        "blackouts": blackouts,
+    }
+    return Facts(**{**base, **fields})  # type: ignore[arg-type]
+
+
+def _blackout(place: str = "US-LA", **changes: object) -> Blackout:
+    base = Blackout(1, place, AT - timedelta(hours=1), None, frozenset({"telemarketing"}))
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def _decide(attempt: CallAttempt, facts: Facts, policy: Policy = POLICY) -> tuple[str | None, str]:
+    decision = decide(prepare(attempt, policy), facts)
+    [finding] = [f for f in decision.findings if f.rule == "holiday.blackout"]
+    return decision.rule, finding.verdict.value
+
+
+def test_no_blackout_declared_is_one_allowing_finding() -> None:
+    assert _decide(_attempt(), _facts()) == (None, "allow")
+
+
+def test_a_region_blackout_holds_callees_there_and_not_elsewhere() -> None:
+    louisiana = _blackout(reason="Hurricane Zeta")
+    decision = decide(prepare(_attempt(), POLICY), _facts(louisiana))
+    assert decision.verdict is Verdict.BLOCK and decision.rule == "holiday.blackout"
+    assert "US-LA" in decision.reason and "blackout 1" in decision.reason
+    assert "Hurricane Zeta" in decision.reason and "LPSC" in decision.citation
+    assert _decide(_attempt(TEXAS), _facts(louisiana)) == (None, "allow")
+
+
+def test_a_callee_address_places_the_callee_and_the_area_code_stays_a_candidate() -> None:
+    louisiana = _blackout()
+    moved_away = _attempt(callee_region="US-TX")
+    moved_in = _attempt(TEXAS, callee_region="US-LA")
+    # US state rules follow the area code as well as the address (regulations.md 2.5).
+    assert _decide(moved_away, _facts(louisiana))[0] == "holiday.blackout"
+    assert _decide(moved_in, _facts(louisiana))[0] == "holiday.blackout"
+
+
+def test_a_callee_of_unknown_region_may_be_there_and_is_held() -> None:
+    au = Policy(tenants={"acme": TenantSettings("acme", "AU")})
+    queensland = _blackout("AU-QLD", starts_at=AT - timedelta(days=1))
+    facts = _facts(queensland, caller_id_records=(CallerIdRecord("+61291234567", "acme"),))
+    mobile = CallAttempt("+61412345678", "+61291234567", AT - timedelta(hours=14), tenant="acme")
+    rule, _ = _decide(mobile, facts, au)
+    assert rule == "holiday.blackout"
+    reason = decide(prepare(mobile, au), facts).reason
+    assert "region is not known" in reason
+    assert _decide(replace(mobile, callee_region="AU-NSW"), facts, au) == (None, "allow")
+    assert _decide(replace(mobile, callee_region="AU-QLD"), facts, au)[0] == "holiday.blackout"
+
+
+def test_a_country_blackout_holds_every_callee_of_that_law() -> None:
+    assert _decide(_attempt(TEXAS), _facts(_blackout("US")))[0] == "holiday.blackout"
+    assert _decide(_attempt(TEXAS), _facts(_blackout("CA"))) == (None, "allow")
+
+
+def test_reunion_is_frances_callee_in_its_department() -> None:
+    fr = Policy(tenants={"acme": TenantSettings("acme", "FR")})
+    caller = "+33176543210"
+    call = CallAttempt("+262692123456", caller, AT - timedelta(hours=8), tenant="acme")
+    owned = (CallerIdRecord(caller, "acme"),)
+    for place in ("FR-974", "FR"):
+        facts = _facts(_blackout(place, starts_at=AT - timedelta(days=1)), caller_id_records=owned)
+        assert _decide(call, facts, fr)[1] == "block", place
+    martinique = _blackout("FR-972", starts_at=AT - timedelta(days=1))
+    assert _decide(call, _facts(martinique, caller_id_records=owned), fr)[1] == "allow"
+
+
+def test_only_the_purposes_and_the_tenant_it_names_are_held() -> None:
+    telemarketing = _blackout()
+    informational = _attempt(purpose=Purpose.INFORMATIONAL)
+    assert _decide(informational, _facts(telemarketing)) == (None, "allow")
+    every_purpose = _blackout(purposes=frozenset())
+    assert _decide(informational, _facts(every_purpose))[0] == "holiday.blackout"
+    betas = _blackout(tenant="beta")
+    assert _decide(_attempt(), _facts(betas)) == (None, "allow")
+    assert _decide(_attempt(tenant="beta"), _facts(betas))[0] == "holiday.blackout"
+
+
+def test_it_holds_from_its_start_until_its_end() -> None:
+    ends = AT + timedelta(minutes=1)
+    assert _decide(_attempt(at=AT - timedelta(hours=2)), _facts(_blackout()))[1] == "allow"
+    assert _decide(_attempt(at=AT - timedelta(hours=1)), _facts(_blackout()))[1] == "block"
+    assert _decide(_attempt(), _facts(_blackout(ends_at=ends)))[1] == "block"
+    assert _decide(_attempt(at=ends), _facts(_blackout(ends_at=ends)))[1] == "allow"
+
+
+def test_consent_does_not_lift_it() -> None:
+    # LPSC General Order R-29617: the EBR and consent exemptions do not apply to its bans.
+    consents = tuple(
+        ConsentRecord(LOUISIANA, "acme", kind, AT - timedelta(days=30))
+        for kind in (ConsentKind.EXPRESS_WRITTEN, ConsentKind.OUT_OF_HOURS)
+    )
+    assert _decide(_attempt(), _facts(_blackout(), consents=consents))[0] == "holiday.blackout"
+
+
+def test_the_blackout_that_holds_longest_is_named() -> None:
+    soon = _blackout(ends_at=AT + timedelta(days=1), reason="flood")
+    open_ended = _blackout("US", reason="national mourning")
+    replace_id = replace(open_ended, id=2)
+    reason = decide(prepare(_attempt(), POLICY), _facts(soon, replace_id)).reason
+    assert "blackout 2" in reason and "national mourning" in reason
+    later = replace(soon, id=3, ends_at=AT + timedelta(days=9), reason="levee")
+    assert "blackout 3" in decide(prepare(_attempt(), POLICY), _facts(soon, later)).reason
+
+
+def test_it_is_named_before_a_holiday_and_the_calling_hours() -> None:
+    # Thanksgiving 2026, 21:30 in Louisiana: a federal holiday there and outside the hours.
+    night = _attempt(at=datetime(2026, 11, 27, 3, 30, tzinfo=UTC))
+    decision = decide(prepare(night, POLICY), _facts(_blackout(starts_at=AT - timedelta(days=9))))
+    blocking = [f.rule for f in decision.findings if f.verdict.value == "block"]
+    assert decision.rule == "holiday.blackout"
+    assert any(rule.startswith("hours.") for rule in blocking)
+
+
+@given(
+    start=st.integers(-72, 72),
+    length=st.one_of(st.none(), st.integers(1, 96)),
+    offset=st.integers(-100, 100),
+    purpose=st.sampled_from(list(Purpose)),
+    held=st.frozensets(st.sampled_from([p.value for p in Purpose])),
+    place=st.sampled_from(["US", "US-LA", "US-TX", "CA", "US-PR"]),
+)
+def test_a_call_is_held_exactly_inside_the_period_for_its_purposes_and_place(
+    start: int,
+    length: int | None,
+    offset: int,
+    purpose: Purpose,
+    held: frozenset[str],
+    place: str,
+) -> None:
+    starts = AT + timedelta(hours=start)
+    ends = None if length is None else starts + timedelta(hours=length)
+    blackout = _blackout(place, starts_at=starts, ends_at=ends, purposes=held)
+    at = AT + timedelta(hours=offset)
+    inside = starts <= at and (ends is None or at < ends)
+    expected = inside and (not held or purpose.value in held) and place in ("US", "US-LA")
+    _, verdict = _decide(_attempt(at=at, purpose=purpose), _facts(blackout))
+    assert verdict == ("block" if expected else "allow")
