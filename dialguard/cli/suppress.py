@@ -31,6 +31,7 @@ from dialguard.cli.app import (
 from dialguard.cli.listfile import number_records
 from dialguard.store import Store
 from dialguard.store import suppressions as db
+from dialguard.store.late_optouts import late_for, late_optouts
 from rules.facts import SuppressionEntry
 from rules.numbers import RANGE_MARK, number_range, parse_number, shorten
 from rules.policy import Policy
@@ -121,6 +122,8 @@ def add(
     entry = SuppressionEntry(e164, tenant, campaign, reason, source, requested, expires_at)
     if app.run(lambda store: db.add(store, entry)):
         click.echo(f"suppressed {e164} ({entry.scope})")
+        recorded = app.run(lambda store: db.recorded_at(store, entry))
+        _say_if_late(entry, recorded)
     else:
         click.echo(
             f"unchanged: {e164} ({entry.scope}) is listed by a request that began after"
@@ -188,6 +191,43 @@ def list_(
         click.echo("no entries", err=True)
 
 
+def _say_if_late(entry: SuppressionEntry, recorded: datetime | None) -> None:
+    """A note when the entry (as stored: a refresh keeps the first recording) came later
+    than the law gives to honour the request."""
+    late = late_for(entry, recorded) if recorded is not None else None
+    if late is not None:
+        limit, deadline = late
+        click.echo(
+            f"note: requested {entry.requested_at:%Y-%m-%d}, recorded after the limit of"
+            f" {limit.describe()}, which ended {deadline:%Y-%m-%d %H:%M} UTC; `dialguard"
+            " suppress late` counts the calls made after it",
+            err=True,
+        )
+
+
+@suppress.command("late")
+@click.option("--tenant", callback=scope_name, default=None, help="This tenant's and global.")
+@click.option("--since", default=None, help="Requests made since this date (default: all).")
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+def late(app: AppContext, tenant: str | None, since: str | None, as_json: bool) -> None:
+    """Opt-outs recorded later than the law gives to honour them (US: 10 business days,
+    47 CFR 64.1200(d)(3)), with the calls made to the number after that limit."""
+    start = parse_when(since, "--since")
+    found = app.run(lambda store: late_optouts(store, tenant=tenant, since=start))
+    dicts = [f.as_dict() for f in found]
+    if as_json:
+        emit_json(dicts)
+        return
+    if not dicts:
+        click.echo("no opt-out was recorded after its limit", err=True)
+        return
+    columns = ["number", "tenant", "campaign", "requested_at", "recorded_at", "days", "limit"]
+    columns.append("calls_after_deadline")
+    for d in dicts:
+        click.echo("\t".join(str(d[c] if d[c] is not None else "") for c in columns))
+
+
 @suppress.command("export")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document.")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV with a header (the default).")
@@ -240,7 +280,7 @@ def import_(
     now = datetime.now(UTC)
     policy = app.settings.policy
     bad: list[str] = []  # the first few, for the message
-    bad_lines = lapsed = 0
+    bad_lines = lapsed = late_lines = 0
 
     def entry_of(fields: dict[str, str]) -> SuppressionEntry | str:
         """The entry a line gives, or what is wrong with it."""
@@ -285,10 +325,11 @@ def import_(
 
     def good_entries() -> Iterator[SuppressionEntry]:
         """The entries of the good lines, as the file is read; the bad ones counted."""
-        nonlocal bad_lines, lapsed
+        nonlocal bad_lines, lapsed, late_lines
         for line_no, fields in number_records(path, IMPORT_COLUMNS):
             entry = entry_of(fields)
             if isinstance(entry, SuppressionEntry):
+                late_lines += late_for(entry, now) is not None
                 yield entry
                 continue
             if entry is LAPSED:
@@ -321,6 +362,13 @@ def import_(
         f" {counts.updated} already listed, {counts.duplicates} duplicate lines"
         + (f", {lapsed} skipped as ended before they began" if lapsed else "")
     )
+    if late_lines:
+        click.echo(
+            f"note: {late_lines} of the entries (new ones, or refreshed) were requested longer"
+            " ago than the law gives to honour a request (US: 10 business days); `dialguard"
+            " suppress late` lists those recorded late, with the calls made after their limit",
+            err=True,
+        )
     for line in bad:
         click.echo(f"  skipped {line}", err=True)
     if bad_lines > len(bad):

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from dialguard.store.core import SUPPRESSION_UPSERT, Store
 from dialguard.store.facts import suppression_from_row
 from dialguard.store.staging import StagedImport
-from dialguard.store.timeconv import to_epoch
+from dialguard.store.timeconv import require_epoch, to_epoch
 from rules.facts import SuppressionEntry
 from rules.numbers import RANGE_MARK, range_keys
 
@@ -51,6 +52,15 @@ async def add(store: Store, entry: SuppressionEntry) -> bool:
         return False
     await store.log_event("suppression.add", _event(entry))
     return True
+
+
+async def recorded_at(store: Store, entry: SuppressionEntry) -> datetime | None:
+    """When the list first held the entry of this number and scope (None: it does not)."""
+    row = await store.fetchone(
+        "SELECT created_at FROM suppressions WHERE number = ? AND tenant = ? AND campaign = ?",
+        (entry.number, entry.tenant or "", entry.campaign or ""),
+    )
+    return require_epoch(row[0]) if row is not None else None
 
 
 async def remove(store: Store, number: str, tenant: str | None, campaign: str | None) -> int:
