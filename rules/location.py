@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from phonenumbers import timezone as pn_timezone
+from phonenumbers.phonemetadata import PhoneMetadata
 
 from rules.jurisdictions.loader import MAX_PREFIX_DIGITS, nanp_table
 from rules.models import CallAttempt
@@ -405,21 +406,48 @@ def read_place(text: str, policy: Policy) -> tuple[str | None, str | None]:
     whose law callees are under (`US`, `FR`; not `RE`, whose numbers are France's callees in
     FR-974) or a region of it as a callee address names one (`US-LA`, `FR-974`)."""
     code = text.strip().upper()
-    if "-" in code:
-        _, region, problems = read_address(None, code, policy)
-        if region is None:
-            problem = problems[0] if problems else f"callee region {shorten(text)!r} is empty"
-            return None, problem.replace("callee region", "place", 1)
-        return region, None
-    if len(code) != 2 or not code.isalpha() or code not in phonenumbers.SUPPORTED_REGIONS:
+    country = code.partition("-")[0]
+    if len(country) != 2 or not country.isalpha() or country not in phonenumbers.SUPPORTED_REGIONS:
         return None, f"place {shorten(text)!r} is not a country code (US) or a region code (US-LA)"
-    territory = _TERRITORIES.get(code)
+    other_law = _under_other_law(country)
+    if other_law is not None:
+        return (
+            None,
+            f"{country} numbers are {other_law[0]}'s callees: name the place {other_law[1]}",
+        )
+    if "-" not in code:
+        return code, None
+    _, region, problems = read_address(None, code, policy)
+    if region is None:
+        problem = problems[0] if problems else f"callee region {shorten(text)!r} is empty"
+        return None, problem.replace("callee region", "place", 1)
+    return region, None
+
+
+def _under_other_law(country: str) -> tuple[str, str] | None:
+    """(law, place) for a territory whose numbers are another country's callees: Réunion's
+    are France's in FR-974, Puerto Rico's (+1 787) the United States' in US-PR."""
+    territory = _TERRITORIES.get(country)
     if territory is not None:
         law, regions, _ = territory
-        return None, f"{code} numbers are {law}'s callees: name the place {(*regions, law)[0]}"
-    if f"US-{code}" in _nanp_state_zones():  # Puerto Rico, Guam...: US law, a US region
-        return None, f"{code} numbers are US callees: name the place US-{code}"
-    return code, None
+        return law, (*regions, law)[0]
+    us_region = _us_territories().get(country)
+    return ("US", us_region) if us_region is not None else None
+
+
+@cache
+def _us_territories() -> dict[str, str]:
+    """The NANP regions whose numbers the area-code table gives US law (Puerto Rico, Guam,
+    the Virgin Islands...), each with its US region (`US-PR`): not Cayman's or Jamaica's."""
+    table = nanp_table()
+    found: dict[str, str] = {}
+    for region in phonenumbers.region_codes_for_country_code(1):
+        metadata = PhoneMetadata.metadata_for_region(region)
+        for code in (metadata.leading_digits or "").split("|") if metadata else ():
+            row = table.get(code)
+            if row is not None and row[0] == "US" and row[1] and region != "US":
+                found[region] = row[1][0]
+    return found
 
 
 def numbers_placed_in(region: str, policy: Policy) -> bool:

@@ -82,6 +82,8 @@ def add(
         raise InputError(problem or f"place {place!r} cannot be read")
     if not reason.strip():
         raise InputError("--reason: give the reason in words")
+    if not reason.isprintable():  # it goes to every blocked call's reason and to the listing
+        raise InputError("--reason: give it on one line, without tabs or control characters")
     now = datetime.now(UTC)
     starts = _instant(from_text, "--from", code, policy, first=True) or now
     ends = _instant(until_text, "--until", code, policy, first=False)
@@ -95,6 +97,12 @@ def add(
         emit_json(db.as_dict(record))
         return
     click.echo(f"blackout {record.id}: {_describe(record)}")
+    if tenant is not None and policy.tenants and tenant not in policy.tenants:
+        click.echo(
+            f"note: tenant {tenant!r} is not in the settings' [tenants]: the blackout holds"
+            f" only calls with DIALGUARD_TENANT={tenant}",
+            err=True,
+        )
     if len(code) > 2 and not numbers_placed_in(code, policy):
         click.echo(
             f"note: no number tells a callee is in {code}: every {code[:2]} callee is held"
@@ -104,16 +112,16 @@ def add(
 
 
 @blackout.command("lift")
-@click.argument("blackout_id", metavar="ID", type=int)
+@click.argument("blackout_id", metavar="ID", type=click.IntRange(1, 2**63 - 1))
 @click.option("--at", "at_text", default=None, help="When it ends (default: now).")
 @pass_app
 def lift(app: AppContext, blackout_id: int, at_text: str | None) -> None:
     """End blackout ID (calls are made again from the next check on)."""
-    at = parse_when(at_text, "--at") or datetime.now(UTC)
+    at = (parse_when(at_text, "--at") or datetime.now(UTC)).astimezone(UTC)
     record = app.run(lambda store: db.lift(store, blackout_id, at))
     if record is None:
         raise InputError(f"there is no blackout {blackout_id}")
-    click.echo(f"blackout {record.id} ended {record.ends_at:%Y-%m-%d %H:%M} UTC")
+    click.echo(f"blackout {record.id} ended {_utc(record.ends_at or at)} UTC")
 
 
 @blackout.command("list")
@@ -163,7 +171,8 @@ def _instant(
     try:
         day = date.fromisoformat(text.strip())
     except ValueError:
-        return parse_when(text, option)
+        given = parse_when(text, option)
+        return given.astimezone(UTC) if given is not None else None
     zones = place_zones(place, policy)
     if not zones:
         fallback = FIRST_MIDNIGHT if first else LAST_MIDNIGHT

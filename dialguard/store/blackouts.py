@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import aiosqlite
@@ -26,8 +26,8 @@ def as_dict(blackout: Blackout) -> dict[str, Any]:
         "place": blackout.place,
         "tenant": blackout.tenant,
         "purposes": sorted(blackout.purposes),
-        "starts_at": blackout.starts_at.isoformat(),
-        "ends_at": blackout.ends_at.isoformat() if blackout.ends_at else None,
+        "starts_at": blackout.starts_at.astimezone(UTC).isoformat(),
+        "ends_at": blackout.ends_at.astimezone(UTC).isoformat() if blackout.ends_at else None,
         "reason": blackout.reason,
     }
 

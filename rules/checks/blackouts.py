@@ -69,11 +69,14 @@ def blackouts(ctx: RuleContext) -> Iterable[Finding]:
 
 def may_be_in(location: CalleeLocation, place: str) -> bool:
     """Whether the callee may be in `place`: a country (the law's: France for Réunion), or a
-    region of it, which a callee of unknown region may be in."""
-    country = location.country
-    if country is None or place[:2] != country:
-        return False
-    return len(place) == 2 or not location.regions or place in location.regions
+    region of it, which a callee of unknown region may be in. A region the call's address
+    gives counts wherever the number is from (a Toronto number living in Louisiana)."""
+    if len(place) == 2:
+        in_country = any(region[:3] == f"{place}-" for region in location.regions)
+        return place == location.country or in_country
+    if place in location.regions:
+        return True
+    return place[:2] == location.country and not location.regions
 
 
 def _ends_last(blackout: Blackout) -> tuple[bool, datetime]:

@@ -61,6 +61,8 @@ def test_every_purpose_a_tenant_and_an_end_date(us: Cli) -> None:
         "all",
         "--tenant",
         "acme",
+        "--from",
+        "2026-11-29",
         "--until",
         "2026-12-01",
         "--json",
@@ -77,7 +79,9 @@ def test_every_purpose_a_tenant_and_an_end_date(us: Cli) -> None:
     ("args", "message"),
     [
         (("RE",), "RE numbers are FR's callees: name the place FR-974"),
-        (("PR",), "PR numbers are US callees: name the place US-PR"),
+        (("RE-974",), "RE numbers are FR's callees: name the place FR-974"),
+        (("PR",), "PR numbers are US's callees: name the place US-PR"),
+        (("GU-XX",), "GU numbers are US's callees: name the place US-GU"),
         (("US-ZZ",), "place 'US-ZZ' is not a state of US"),
         (("Louisiana",), "place 'Louisiana' is not a country code (US) or a region code"),
         (("US-LA", "--until", "2026-11-01", "--from", "2026-11-02"), "--until 2026-11-01 is not"),
@@ -93,6 +97,12 @@ def test_a_bad_blackout_is_one_line_and_adds_nothing(
     assert us("blackout", "list", "--all").output == "no blackouts\n"
 
 
+def test_a_reason_on_more_than_one_line_is_refused(us: Cli) -> None:
+    result = us("blackout", "add", "US-LA", "--reason", "two\tcells")
+    assert result.exit_code == 2 and "--reason: give it on one line" in result.output
+    assert us("blackout", "list", "--all").output == "no blackouts\n"
+
+
 def test_lifting_a_blackout_that_does_not_exist_says_so(us: Cli) -> None:
     result = us("blackout", "lift", "7")
     assert result.exit_code == 2 and "there is no blackout 7" in result.output
@@ -103,3 +113,28 @@ def test_a_region_no_number_places_is_said_to_hold_every_callee(tmp_path: Path) 
     result = gb("blackout", "add", "GB-SCT", "--reason", "storm")
     assert result.exit_code == 0
     assert "every GB callee is held unless the call gives a callee region" in result.output
+
+
+@pytest.mark.parametrize("country", ["CA", "DE", "KY", "IN"])
+def test_a_country_that_shares_a_code_with_a_us_state_is_a_country(us: Cli, country: str) -> None:
+    # Canada, Germany, the Cayman Islands and India, not California, Delaware, Kentucky and
+    # Indiana (a test of the code against the US states once refused them).
+    result = us("blackout", "add", country, "--reason", "storm", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["place"] == country
+
+
+def test_a_huge_id_and_an_offset_time_are_read_as_an_operator_means_them(us: Cli) -> None:
+    huge = us("blackout", "lift", "99999999999999999999")
+    assert huge.exit_code == 2 and "Traceback" not in huge.output
+    added = us("blackout", "add", "US-LA", "--reason", "storm", "--from", "2026-11-30T09:00-06:00")
+    assert "from 2026-11-30 15:00 UTC" in added.output
+    lifted = us("blackout", "lift", "1", "--at", "2026-11-30T10:00-05:00")
+    assert "ended 2026-11-30 15:00 UTC" in lifted.output
+
+
+def test_a_tenant_not_in_the_settings_is_said_to_hold_only_its_own_name(us: Cli) -> None:
+    result = us("blackout", "add", "US", "--reason", "storm", "--tenant", "acmee")
+    assert result.exit_code == 0
+    assert "tenant 'acmee' is not in the settings' [tenants]" in result.output
+    assert "note:" not in us("blackout", "add", "US", "--reason", "x", "--tenant", "acme").output

@@ -83,6 +83,13 @@ def test_a_callee_address_places_the_callee_and_the_area_code_stays_a_candidate(
     assert _decide(moved_in, _facts(louisiana))[0] == "holiday.blackout"
 
 
+def test_an_address_in_the_place_holds_a_number_from_another_country() -> None:
+    toronto = _attempt("+14165550123", callee_region="US-LA")
+    assert _decide(toronto, _facts(_blackout()))[0] == "holiday.blackout"
+    assert _decide(toronto, _facts(_blackout("US")))[0] == "holiday.blackout"
+    assert _decide(toronto, _facts(_blackout("US-TX")))[1] == "allow"
+
+
 def test_a_callee_of_unknown_region_may_be_there_and_is_held() -> None:
     au = Policy(tenants={"acme": TenantSettings("acme", "AU")})
     queensland = _blackout("AU-QLD", starts_at=AT - timedelta(days=1))
