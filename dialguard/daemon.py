@@ -53,6 +53,8 @@ from dialguard.settings import AmiSettings, Settings
 from dialguard.store import Store, open_store
 from dialguard.store.retention import PrunePostponed, prune_history
 
+# The actor of the daemon's own changes in the events table (IVR opt-outs, suspensions).
+SERVE_ACTOR = "serve"
 log = get_logger("dialguard.serve")
 
 # How long READY=1 and STOPPING=1 may wait for room in systemd's queue (sent once each).
@@ -127,7 +129,9 @@ async def start_daemon(settings: Settings, *, ami: AmiSettings | None) -> Daemon
     # A lock held elsewhere must surface as an error (guard.error) inside the call's budget,
     # not as a wait that outlasts it.
     store = await open_store(
-        settings.db_path, busy_timeout_ms=max(10, settings.policy.deadline_ms // 2)
+        settings.db_path,
+        busy_timeout_ms=max(10, settings.policy.deadline_ms // 2),
+        actor=SERVE_ACTOR,
     )
     problem = await store.cannot_write()
     if problem is not None:
@@ -440,7 +444,9 @@ async def _serve_worker(settings: Settings, port: int, index: int, primary: int)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     store = await open_store(
-        settings.db_path, busy_timeout_ms=max(10, settings.policy.deadline_ms // 2)
+        settings.db_path,
+        busy_timeout_ms=max(10, settings.policy.deadline_ms // 2),
+        actor=SERVE_ACTOR,
     )
     try:
         agi = await start_agi_server(

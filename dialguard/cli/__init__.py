@@ -7,6 +7,7 @@ from dialguard.cli import (  # noqa: F401  (importing registers the commands)
     callerid,
     check,
     consent,
+    events,
     flags,
     history,
     jurisdiction,

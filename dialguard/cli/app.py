@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import getpass
 import io
 import json
 import os
@@ -143,7 +144,13 @@ def check_db_path(path: Path) -> bool:
 class AppContext:
     config: str | None
     db: str | None
+    operator: str | None = None
     _settings: Settings | None = None
+
+    @property
+    def actor(self) -> str:
+        """Who the events of this command's changes name: `cli:` and the operator."""
+        return f"cli:{self.operator or login_name()}"
 
     @property
     def settings(self) -> Settings:
@@ -161,7 +168,7 @@ class AppContext:
             path = self.settings.db_path
             created = check_db_path(path)
             try:
-                store = await open_store(path)
+                store = await open_store(path, actor=self.actor)
             except StoreError as exc:
                 raise InputError(str(exc)) from None
             try:
@@ -212,13 +219,34 @@ def database_problem(exc: sqlite3.Error) -> str:
     default=None,
     help="Settings file, TOML (env DIALGUARD_CONFIG).",
 )
+@click.option(
+    "--operator",
+    envvar="DIALGUARD_OPERATOR",
+    default=None,
+    help="Who is making the changes, for the events table (env DIALGUARD_OPERATOR; default:"
+    " the login name, or the user behind sudo).",
+)
 @click.version_option(package_name="dialguard")
 @click.pass_context
-def cli(ctx: click.Context, db: str | None, config: str | None) -> None:
+def cli(ctx: click.Context, db: str | None, config: str | None, operator: str | None) -> None:
     """dialguard: the compliance guard for outbound calls on Asterisk."""
     # Operator commands keep stdout for their output; `serve` raises the level from settings.
     configure_logging("warning")
-    ctx.obj = AppContext(config=config, db=db)
+    name = operator.strip() if operator else None
+    if operator is not None and (not name or not name.isprintable()):
+        raise InputError("--operator: give a name on one line")
+    ctx.obj = AppContext(config=config, db=db, operator=name)
+
+
+def login_name() -> str:
+    """The person at the terminal: the user `sudo` ran for, else the login name."""
+    sudo = os.environ.get("SUDO_USER")
+    if sudo:
+        return sudo
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no such variable and no passwd entry (a bare container)
+        return f"uid {os.getuid()}"
 
 
 pass_app = click.make_pass_decorator(AppContext)

@@ -23,7 +23,7 @@ from dialguard.store.facts import (
     quick_facts,
 )
 from dialguard.store.hotpath import HotPath, is_lock_error
-from dialguard.store.schema import MIGRATIONS, SCHEMA_VERSION
+from dialguard.store.schema import MIGRATIONS, SCHEMA_VERSION, actor_trigger
 from dialguard.store.timeconv import from_epoch, require_epoch, to_epoch
 from rules.facts import (
     Facts,
@@ -41,9 +41,15 @@ class StoreError(Exception):
 
 
 async def open_store(
-    path: str | Path, *, busy_timeout_ms: int = 5000, max_write_lag_s: float = 2.0
+    path: str | Path,
+    *,
+    busy_timeout_ms: int = 5000,
+    max_write_lag_s: float = 2.0,
+    actor: str = "dialguard",
 ) -> Store:
-    """Open (creating and migrating when needed) the SQLite store at `path`."""
+    """Open (creating and migrating when needed) the SQLite store at `path`. `actor` is who
+    the changes made through it are from, as the events table records them (`cli:alice`,
+    `serve`)."""
     db_path = Path(path).expanduser()
     connecting: aiosqlite.Connection | None = None
     try:
@@ -59,7 +65,7 @@ async def open_store(
             thread.join(1.0)
         raise StoreError(f"cannot open the database {db_path}: {exc}") from exc
     conn.row_factory = sqlite3.Row
-    store = Store(conn, db_path, HotPath(db_path, busy_timeout_ms, max_write_lag_s))
+    store = Store(conn, db_path, HotPath(db_path, busy_timeout_ms, max_write_lag_s), actor)
     try:
         await store._setup(busy_timeout_ms)
         await store._hot.open()
@@ -112,13 +118,28 @@ SUPPRESSION_UPSERT = (
 )
 
 
+def suppression_event(entry: SuppressionEntry) -> dict[str, Any]:
+    """The detail of a suppression's event."""
+    return {
+        "number": entry.number,
+        "tenant": entry.tenant,
+        "campaign": entry.campaign,
+        "reason": entry.reason,
+        "source": entry.source,
+        "expires_at": entry.expires_at,
+    }
+
+
 class Store:
     """Async access to the SQLite store. Fills `FactSource`, `DecisionLog`,
     `SuppressionWriter` and `OutcomeSink`."""
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path, hot: HotPath) -> None:
+    def __init__(
+        self, conn: aiosqlite.Connection, path: Path, hot: HotPath, actor: str = "dialguard"
+    ) -> None:
         self.conn = conn
         self.path = path
+        self.actor = actor
         self._hot = hot
         self._facts_cache = FactsCache()
         # One transaction at a time on the shared connection. `serve` writes through it from
@@ -145,6 +166,7 @@ class Store:
         await self.conn.execute("PRAGMA synchronous = NORMAL")
         await self.conn.execute("PRAGMA foreign_keys = ON")
         await self._migrate()
+        await self.conn.execute(actor_trigger(self.actor))
 
     async def _enter_wal(self, busy_timeout_ms: int) -> None:
         """Switch the file to WAL mode (it stays so). On a new file, processes opening it
@@ -398,29 +420,35 @@ class Store:
     # -- SuppressionWriter ---------------------------------------------------------------
 
     async def add_suppression(self, entry: SuppressionEntry) -> bool:
-        """Insert or refresh an opt-out; returns once it is on disk (synchronous = FULL).
+        """Insert or refresh an opt-out, and its event, in one transaction; returns once it
+        is on disk (synchronous = FULL). Every route (an operator's command, the IVR's
+        opt-out, the AMI listener's) leaves the same trail.
 
         False when nothing changed: the entry of that scope began after this request had
-        lapsed (SUPPRESSION_UPSERT), so it stands as it was."""
+        lapsed (SUPPRESSION_UPSERT), so it stands as it was, and no event is written."""
         self._hot.check_file(now=True)  # not into a removed file: it would be lost
-        changed = await self.durable_transaction(
-            [
+        now = time.time()
+        async with self.writing(durable=True) as conn:
+            cursor = await conn.execute(
+                SUPPRESSION_UPSERT.format(rows="VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
                 (
-                    SUPPRESSION_UPSERT.format(rows="VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
-                    (
-                        entry.number,
-                        entry.tenant or "",
-                        entry.campaign or "",
-                        entry.reason,
-                        entry.source,
-                        to_epoch(entry.requested_at),
-                        to_epoch(entry.expires_at),
-                        time.time(),
-                    ),
+                    entry.number,
+                    entry.tenant or "",
+                    entry.campaign or "",
+                    entry.reason,
+                    entry.source,
+                    to_epoch(entry.requested_at),
+                    to_epoch(entry.expires_at),
+                    now,
+                ),
+            )
+            changed = cursor.rowcount > 0
+            if changed:
+                await conn.execute(
+                    "INSERT INTO events (at, kind, detail) VALUES (?, 'suppression.add', ?)",
+                    (now, json.dumps(suppression_event(entry), default=str)),
                 )
-            ]
-        )
-        return changed > 0
+        return changed
 
     # -- OutcomeSink -----------------------------------------------------------------------
 

@@ -49,6 +49,7 @@ from dialguard.registers.blocks import (
 from dialguard.registers.files import RegisterFile, RegisterFileError, open_register_file
 from dialguard.registers.readers import Format, Item
 from dialguard.store.core import Store
+from dialguard.store.schema import actor_trigger
 from dialguard.store.timeconv import require_epoch
 
 CHUNK_ROWS = 1_000_000
@@ -161,6 +162,7 @@ async def import_register(
             block_bytes=block_bytes,
             items=items,
             skip_bad=skip_bad,
+            actor=store.actor,
         )
     except BaseException:
         cancel.set()
@@ -181,6 +183,7 @@ def import_register_sync(
     block_bytes: int = BLOCK_BYTES,
     items: Callable[[Iterator[str]], Iterator[Item]] | None = None,
     skip_bad: bool = False,
+    actor: str = "dialguard",
 ) -> ImportReport:
     started = time.perf_counter()
     paths = [path] if isinstance(path, Path) else list(path)
@@ -195,6 +198,8 @@ def import_register_sync(
         conn.set_progress_handler(lambda: int(cancel.is_set()), 10_000)
     try:
         _bulk_pragmas(conn)
+        # After the pragmas: setting temp_store drops the connection's TEMP triggers.
+        conn.execute(actor_trigger(actor))  # the copy's event names who imported it
         current = conn.execute(
             "SELECT table_name, count FROM register_copies WHERE register = ?", (register,)
         ).fetchone()

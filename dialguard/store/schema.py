@@ -446,7 +446,23 @@ MIGRATIONS: tuple[tuple[Step, ...], ...] = (
             " BEGIN UPDATE facts_generation SET n = n + 1; END"
             for event in ("INSERT", "UPDATE", "DELETE")
         ),
+        # Who made each change: the operator behind a command (`cli:alice`), or `serve` for
+        # the daemon's own (IVR opt-outs, the detectors' suspensions). Earlier events: ''.
+        "ALTER TABLE events ADD COLUMN actor TEXT NOT NULL DEFAULT ''",
     ),
 )
+
+
+def actor_trigger(actor: str) -> str:
+    """A TEMP trigger (this connection's alone) that names `actor` on every event the
+    connection writes: the writes of events are many and spread over the store's modules,
+    and one left out would be an unsigned change to a list."""
+    quoted = actor.replace("'", "''")
+    return (
+        "CREATE TEMP TRIGGER IF NOT EXISTS events_actor AFTER INSERT ON main.events"
+        f" WHEN NEW.actor = '' BEGIN UPDATE events SET actor = '{quoted}'"
+        " WHERE rowid = NEW.rowid; END"
+    )
+
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -34,24 +34,10 @@ class SuppressionRow:
         }
 
 
-def _event(entry: SuppressionEntry) -> dict[str, Any]:
-    return {
-        "number": entry.number,
-        "tenant": entry.tenant,
-        "campaign": entry.campaign,
-        "reason": entry.reason,
-        "source": entry.source,
-        "expires_at": entry.expires_at,
-    }
-
-
 async def add(store: Store, entry: SuppressionEntry) -> bool:
-    """Add (or refresh) one entry; durable before this returns, then audited. False when
+    """Add (or refresh) one entry; durable and audited before this returns. False when
     nothing changed (`Store.add_suppression`): no event then."""
-    if not await store.add_suppression(entry):
-        return False
-    await store.log_event("suppression.add", _event(entry))
-    return True
+    return await store.add_suppression(entry)
 
 
 async def recorded_at(store: Store, entry: SuppressionEntry) -> datetime | None:

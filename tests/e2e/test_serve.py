@@ -77,6 +77,9 @@ async def test_an_ivr_opt_out_blocks_the_very_next_call(daemon: Daemon, fixtures
     assert optout.set_variables.get("DIALGUARD_OPTOUT") == "OK"
     assert next_call.set_variables["DIALGUARD_VERDICT"] == "BLOCK"
     assert next_call.set_variables["DIALGUARD_RULE"] == "suppression.tenant"
+    # The audit trail says who made the change: the daemon, not an operator.
+    event = await daemon.store.fetchone("SELECT * FROM events WHERE kind = 'suppression.add'")
+    assert event is not None and event["actor"] == "serve"
 
 
 async def test_a_database_locked_for_long_blocks_with_guard_error_then_recovers(

@@ -1,0 +1,97 @@
+"""`dialguard events`: the audit trail of changes (lists, registers, consents, suspensions,
+blackouts, imports, AMI gaps), each with who made it."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from dialguard.cli.app import AppContext, cli, emit_json, is_terminal, parse_when, pass_app
+from dialguard.store import Store
+
+
+@cli.command()
+@click.option("--since", default=None, help="Events at or after this instant (ISO-8601).")
+@click.option("--kind", default=None, help="Events whose kind begins so (suppression, registry).")
+@click.option("--actor", default=None, help="Events of this actor (cli:alice, serve).")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 1_000_000),
+    default=50,
+    show_default=True,
+    help="The latest this many.",
+)
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+def events(
+    app: AppContext,
+    since: str | None,
+    kind: str | None,
+    actor: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """Changes made to the store, oldest first: when, who (`cli:` and the operator, or
+    `serve`), what."""
+    start = parse_when(since, "--since")
+
+    async def body(store: Store) -> list[dict[str, Any]]:
+        where: list[str] = ["at >= ?"]
+        params: list[object] = [start.timestamp() if start else 0.0]
+        if kind:
+            # A prefix match without LIKE's wildcards: `suppression` finds suppression.add.
+            where.append("substr(kind, 1, ?) = ?")
+            params += [len(kind), kind]
+        if actor:
+            where.append("actor = ?")
+            params.append(actor)
+        rows = await store.fetchall(
+            "SELECT * FROM (SELECT id, at, actor, kind, detail FROM events"
+            f" WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?) ORDER BY id",
+            [*params, limit],
+        )
+        return [
+            {
+                "id": row["id"],
+                "at": datetime.fromtimestamp(row["at"], UTC).isoformat(),
+                "actor": row["actor"] or None,
+                "kind": row["kind"],
+                "detail": _detail(row["detail"]),
+            }
+            for row in rows
+        ]
+
+    found = app.run(body)
+    if as_json:
+        emit_json(found)
+        return
+    if not found:
+        click.echo("no events", err=True)
+        return
+    rows = [
+        (
+            str(e["id"]),
+            e["at"][:19].replace("T", " "),
+            e["actor"] or "-",
+            e["kind"],
+            json.dumps(e["detail"], ensure_ascii=False, separators=(",", ":"), default=str),
+        )
+        for e in found
+    ]
+    if is_terminal():
+        from dialguard.cli.tables import print_table
+
+        print_table(("id", "at (UTC)", "actor", "kind", "detail"), rows, whole={"id", "kind"})
+        return
+    for row in rows:
+        click.echo("\t".join(row))
+
+
+def _detail(text: str) -> object:
+    try:
+        return json.loads(text)
+    except ValueError:  # an event written by hand, or by an older version, as plain text
+        return text
