@@ -6,6 +6,7 @@ silent default region: without one, a national-format number is reported as unre
 
 from __future__ import annotations
 
+import random
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -397,6 +398,63 @@ def _as_numbers_read(code: str, national: str) -> str | None:
     if len(read_as) > 1:
         return None
     return read_as.pop() if read_as else national
+
+
+# Completions of a range tried for a valid number: a few fillers, then random digits.
+_RANGE_SAMPLES = 60
+
+
+def range_has_numbers(prefix: str) -> bool:
+    """Whether phonenumbers knows a valid number that the stored range `prefix` (`+1900*`)
+    begins. A sample, not a proof (a plan can be sparse): the prefix completed to each of
+    the country's lengths with a few fillers and then digits drawn from a generator seeded
+    by the prefix itself, so the answer is the same every time. Cheap enough for one range
+    an operator adds (a few ms), not for a list of them."""
+    digits = prefix.removesuffix(RANGE_MARK).lstrip("+")
+    code = next((digits[:n] for n in (1, 2, 3) if digits[:n] in _COUNTRY_CODES), None)
+    if code is None:
+        return False
+    national = digits[len(code) :]
+    examples = _example_nationals(int(code))
+    if any(example.startswith(national) for example in examples):
+        return True
+    region = phonenumbers.region_code_for_country_code(int(code))
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(int(code), region)
+    general = metadata.general_desc if metadata is not None else None
+    lengths = [n for n in (general.possible_length if general else ()) if n >= len(national)]
+    draw = random.Random(prefix)
+    for length in lengths:
+        free = length - len(national)
+        # The examples' own endings first: a plan's numbers often share their shape.
+        tails = [e[len(national) :] for e in examples if len(e) == length]
+        tails += [filler * free for filler in _FILLERS]
+        tails += ["".join(draw.choices("0123456789", k=free)) for _ in range(_RANGE_SAMPLES)]
+        for tail in tails:
+            try:
+                number = phonenumbers.parse(f"+{code}{national}{tail}", None)
+            except NumberParseException:
+                continue
+            if phonenumbers.is_valid_number(number):
+                return True
+    return False
+
+
+@lru_cache(maxsize=64)
+def _example_nationals(code: int) -> tuple[str, ...]:
+    """The national numbers of phonenumbers' examples for a country code, every type."""
+    found: list[str] = []
+    for region in phonenumbers.region_codes_for_country_code(code):
+        if region == phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY:  # +800, +882...
+            examples = [phonenumbers.example_number_for_non_geo_entity(code)]
+        else:
+            kinds = phonenumbers.PhoneNumberType.values()
+            examples = [phonenumbers.example_number_for_type(region, kind) for kind in kinds]
+        found += [
+            phonenumbers.national_significant_number(example)
+            for example in examples
+            if example is not None and example.country_code == code
+        ]
+    return tuple(dict.fromkeys(found))
 
 
 def range_keys(e164: str) -> list[str]:

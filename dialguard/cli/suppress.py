@@ -33,7 +33,7 @@ from dialguard.store import Store
 from dialguard.store import suppressions as db
 from dialguard.store.late_optouts import late_for, late_optouts
 from rules.facts import SuppressionEntry
-from rules.numbers import RANGE_MARK, number_range, parse_number, shorten
+from rules.numbers import RANGE_MARK, number_range, parse_number, range_has_numbers, shorten
 from rules.policy import Policy
 
 MAX_BAD_SHOWN = 10
@@ -122,6 +122,12 @@ def add(
     entry = SuppressionEntry(e164, tenant, campaign, reason, source, requested, expires_at)
     if app.run(lambda store: db.add(store, entry)):
         click.echo(f"suppressed {e164} ({entry.scope})")
+        if entry.is_range and not range_has_numbers(e164):
+            click.echo(
+                f"note: phonenumbers knows no number that {e164} begins: check the range (it"
+                " was added as written, and blocks only numbers that begin so)",
+                err=True,
+            )
         recorded = app.run(lambda store: db.recorded_at(store, entry))
         _say_if_late(entry, recorded)
     else:

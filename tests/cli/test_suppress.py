@@ -377,6 +377,15 @@ def test_a_range_is_added_listed_exported_imported_and_removed(run, tmp_path: Pa
     assert json.loads(blocked.output)["rule"] == "suppression.global"
 
 
+def test_a_range_no_number_begins_is_added_with_a_note(run: Cli) -> None:
+    odd = run("suppress", "add", "+44 6*")  # the UK has no 06 numbers: a typo for 07?
+    assert odd.exit_code == 0
+    assert "note: phonenumbers knows no number that +446* begins" in odd.output
+    assert "+446*" in [entry["number"] for entry in listed(run)]
+    usual = run("suppress", "add", "+1 900*")
+    assert usual.exit_code == 0 and "note:" not in usual.output
+
+
 def test_a_national_range_is_refused_in_one_line(run) -> None:  # type: ignore[no-untyped-def]
     result = run("suppress", "add", "02 9876*", "--tenant", "acme")
     assert result.exit_code == 2
