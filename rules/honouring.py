@@ -49,6 +49,10 @@ _US_NOW = HonourLimit(
 _US_BEFORE = HonourLimit("US", 30, False, "47 CFR 64.1200(d)(3): within 30 days, before 2025-04-11")
 
 
+# The E.164 prefixes of the countries above: what a store may select on before asking.
+LIMITED_PREFIXES = ("+1",)
+
+
 def honour_limit(country: str | None, requested_at: datetime) -> HonourLimit | None:
     """The limit for a request from a callee under `country`'s law, made at `requested_at`
     (None where no figure is known: elsewhere the packs' laws say "immediately" or give

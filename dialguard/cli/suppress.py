@@ -120,7 +120,13 @@ def add(
     if expires_at is not None and expires_at <= requested:
         fail(f"--expires {expires} is not after the request date {requested.isoformat()}")
     entry = SuppressionEntry(e164, tenant, campaign, reason, source, requested, expires_at)
-    if app.run(lambda store: db.add(store, entry)):
+
+    async def body(store: Store) -> datetime | None:
+        """When the list first held the entry, None if nothing changed."""
+        return await db.recorded_at(store, entry) if await db.add(store, entry) else None
+
+    recorded = app.run(body)
+    if recorded is not None:
         click.echo(f"suppressed {e164} ({entry.scope})")
         if entry.is_range and not range_has_numbers(e164):
             click.echo(
@@ -128,7 +134,6 @@ def add(
                 " was added as written, and blocks only numbers that begin so)",
                 err=True,
             )
-        recorded = app.run(lambda store: db.recorded_at(store, entry))
         _say_if_late(entry, recorded)
     else:
         click.echo(
@@ -228,8 +233,8 @@ def late(app: AppContext, tenant: str | None, since: str | None, as_json: bool) 
     if not dicts:
         click.echo("no opt-out was recorded after its limit", err=True)
         return
-    columns = ["number", "tenant", "campaign", "requested_at", "recorded_at", "days", "limit"]
-    columns.append("calls_after_deadline")
+    columns = ["number", "tenant", "campaign", "requested_at", "deadline", "recorded_at"]
+    columns += ["days", "limit", "calls_after_deadline"]
     for d in dicts:
         click.echo("\t".join(str(d[c] if d[c] is not None else "") for c in columns))
 
@@ -286,7 +291,7 @@ def import_(
     now = datetime.now(UTC)
     policy = app.settings.policy
     bad: list[str] = []  # the first few, for the message
-    bad_lines = lapsed = late_lines = 0
+    bad_lines = lapsed = 0
 
     def entry_of(fields: dict[str, str]) -> SuppressionEntry | str:
         """The entry a line gives, or what is wrong with it."""
@@ -331,11 +336,10 @@ def import_(
 
     def good_entries() -> Iterator[SuppressionEntry]:
         """The entries of the good lines, as the file is read; the bad ones counted."""
-        nonlocal bad_lines, lapsed, late_lines
+        nonlocal bad_lines, lapsed
         for line_no, fields in number_records(path, IMPORT_COLUMNS):
             entry = entry_of(fields)
             if isinstance(entry, SuppressionEntry):
-                late_lines += late_for(entry, now) is not None
                 yield entry
                 continue
             if entry is LAPSED:
@@ -368,11 +372,11 @@ def import_(
         f" {counts.updated} already listed, {counts.duplicates} duplicate lines"
         + (f", {lapsed} skipped as ended before they began" if lapsed else "")
     )
-    if late_lines:
+    if counts.late:
         click.echo(
-            f"note: {late_lines} of the entries (new ones, or refreshed) were requested longer"
-            " ago than the law gives to honour a request (US: 10 business days); `dialguard"
-            " suppress late` lists those recorded late, with the calls made after their limit",
+            f"note: {counts.late} of the entries this import recorded came later than the law"
+            " gives to honour a request (US: 10 business days); `dialguard suppress late`"
+            " lists them, with the calls made after their limit",
             err=True,
         )
     for line in bad:

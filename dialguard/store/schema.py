@@ -446,6 +446,8 @@ MIGRATIONS: tuple[tuple[Step, ...], ...] = (
             " BEGIN UPDATE facts_generation SET n = n + 1; END"
             for event in ("INSERT", "UPDATE", "DELETE")
         ),
+    ),
+    (
         # Who made each change: the operator behind a command (`cli:alice`), or `serve` for
         # the daemon's own (IVR opt-outs, the detectors' suspensions). Earlier events: ''.
         "ALTER TABLE events ADD COLUMN actor TEXT NOT NULL DEFAULT ''",

@@ -10,6 +10,7 @@ from typing import Any
 
 from dialguard.store.core import SUPPRESSION_UPSERT, Store
 from dialguard.store.facts import suppression_from_row
+from dialguard.store.late_optouts import late_among
 from dialguard.store.staging import StagedImport
 from dialguard.store.timeconv import require_epoch, to_epoch
 from rules.facts import SuppressionEntry
@@ -96,6 +97,7 @@ class ImportCounts:
     new: int  # numbers and scopes not on the list before
     updated: int  # already on the list: reason, source and expiry replaced
     duplicates: int  # lines repeating an earlier line's number and scope
+    late: int = 0  # entries it recorded that came later than the law gives (late_optouts)
 
 
 class SuppressionImport(StagedImport[SuppressionEntry]):
@@ -168,4 +170,7 @@ class SuppressionImport(StagedImport[SuppressionEntry]):
                 ),
             ]
         )
-        return ImportCounts(self.staged, distinct - already, already, self.staged - distinct)
+        # The entries this import recorded (new ones, and lapsed ones it replaced) carry its
+        # `now` as their created_at: those that came late.
+        late = await late_among(self.store, now, keys)
+        return ImportCounts(self.staged, distinct - already, already, self.staged - distinct, late)

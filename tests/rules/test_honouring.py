@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -23,6 +24,23 @@ def test_ten_us_business_days_skip_weekends_and_federal_holidays() -> None:
     assert deadline == datetime(2026, 11, 17, tzinfo=UTC)
     assert days_taken(requested, deadline - timedelta(microseconds=1), limit) == 10
     assert days_taken(requested, _at("2026-11-01", 23), limit) == 0
+
+
+@pytest.mark.parametrize(
+    ("requested", "deadline"),
+    [
+        # Counted by hand on a calendar: Thanksgiving (Thu 26 Nov 2026) is skipped.
+        ("2026-11-23", "2026-12-09"),
+        # Christmas (Fri 25 Dec) and New Year's Day (Fri 1 Jan 2027) are skipped.
+        ("2026-12-18", "2027-01-06"),
+        # Independence Day 2026 is a Saturday, observed on Friday 3 July: skipped.
+        ("2026-07-01", "2026-07-17"),
+    ],
+)
+def test_deadlines_counted_by_hand(requested: str, deadline: str) -> None:
+    limit = honour_limit("US", _at(requested))
+    assert limit is not None
+    assert honour_deadline(_at(requested), limit) == _at(deadline, 0)
 
 
 def test_before_11_april_2025_the_us_limit_was_30_days() -> None:
