@@ -82,6 +82,34 @@ async def test_an_ivr_opt_out_blocks_the_very_next_call(daemon: Daemon, fixtures
     assert event is not None and event["actor"] == "serve"
 
 
+async def test_a_blackout_an_operator_declares_holds_the_next_call(
+    daemon: Daemon, fixtures_dir: Path
+) -> None:
+    from dialguard.store import blackouts
+
+    operator = await open_store(daemon.store.path, actor="cli:alice")  # another process's
+    try:
+        declared = await blackouts.declare(
+            operator,
+            "AU",
+            datetime.now(UTC) - timedelta(minutes=1),
+            None,
+            frozenset(),
+            None,
+            "national day of mourning",
+        )
+        held = await _call(daemon, _env(fixtures_dir, "allow-answered", agi_uniqueid="9.7"))
+        await blackouts.lift(operator, declared.id, datetime.now(UTC))
+    finally:
+        await operator.close()
+    after = await _call(daemon, _env(fixtures_dir, "allow-answered", agi_uniqueid="9.8"))
+
+    assert held.set_variables["DIALGUARD_VERDICT"] == "BLOCK"
+    assert held.set_variables["DIALGUARD_RULE"] == "holiday.blackout"
+    assert "national day of mourning" in held.set_variables["DIALGUARD_REASON"]
+    assert after.set_variables.get("DIALGUARD_RULE") != "holiday.blackout"
+
+
 async def test_a_database_locked_for_long_blocks_with_guard_error_then_recovers(
     daemon: Daemon, fixtures_dir: Path
 ) -> None:
