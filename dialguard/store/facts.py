@@ -79,7 +79,7 @@ def gather_facts(conn: sqlite3.Connection, query: FactQuery, cache: FactsCache) 
     """The facts of one call, read in the caller's read transaction.
 
     What does not depend on the callee's number (register copies, the caller ID's inventory
-    records, the tenant's inventory, suspensions) comes from `cache` while the store's
+    records, the tenant's inventory, suspensions, blackouts) comes from `cache` while the store's
     generation is unchanged; the per-number facts (suppressions, register hits, consents,
     prior attempts) are read every time, in two statements (`PER_NUMBER`, then the register
     lookups once the cache is validated: it names the register tables).

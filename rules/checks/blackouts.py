@@ -27,8 +27,10 @@ BLACKOUT_CITATION = (
     " during a declared state of emergency (LPSC General Order R-29617, regulations.md 2.5)"
 )
 
-# A constant: most checks meet no blackout at all. (Never mutate its `details`.)
+# Constants: most checks meet no blackout at all, or none that holds them, and the audit
+# record encodes a constant finding once (store.facts.finding_json). (Never mutate them.)
 _NONE_DECLARED = Finding(RULE, FindingVerdict.ALLOW, "no blackout is declared")
+_NONE_HOLDS = Finding(RULE, FindingVerdict.ALLOW, "no blackout declared holds this call")
 
 
 def blackouts(ctx: RuleContext) -> Iterable[Finding]:
@@ -45,11 +47,7 @@ def blackouts(ctx: RuleContext) -> Iterable[Finding]:
         and may_be_in(ctx.location, b.place)
     ]
     if not held:
-        yield Finding(
-            RULE,
-            FindingVerdict.ALLOW,
-            f"no blackout holds this call ({len(declared)} declared, none here and now)",
-        )
+        yield _NONE_HOLDS
         return
     # The one that holds longest names the decision: lifting the others changes nothing.
     first = max(held, key=_ends_last)
