@@ -21,6 +21,7 @@ from dialguard.store.facts import (
     decision_row,
     gather_facts,
     quick_facts,
+    suppression_as_dict,
 )
 from dialguard.store.hotpath import HotPath, is_lock_error
 from dialguard.store.schema import MIGRATIONS, SCHEMA_VERSION, actor_trigger
@@ -116,18 +117,6 @@ SUPPRESSION_UPSERT = (
     f" created_at = CASE WHEN {_LAPSED} THEN excluded.created_at ELSE created_at END"
     f" WHERE NOT {_ENDED_BEFORE}"
 )
-
-
-def suppression_event(entry: SuppressionEntry) -> dict[str, Any]:
-    """The detail of a suppression's event."""
-    return {
-        "number": entry.number,
-        "tenant": entry.tenant,
-        "campaign": entry.campaign,
-        "reason": entry.reason,
-        "source": entry.source,
-        "expires_at": entry.expires_at,
-    }
 
 
 class Store:
@@ -446,7 +435,7 @@ class Store:
             if changed:
                 await conn.execute(
                     "INSERT INTO events (at, kind, detail) VALUES (?, 'suppression.add', ?)",
-                    (now, json.dumps(suppression_event(entry), default=str)),
+                    (now, json.dumps(suppression_as_dict(entry))),
                 )
         return changed
 

@@ -647,6 +647,19 @@ def finding_json(finding: Finding, deciding: bool) -> str:
     return cached[1]
 
 
+def suppression_as_dict(entry: SuppressionEntry) -> dict[str, object]:
+    """An entry as the CLI prints it (`suppress list --json`, `suppress late --json`)."""
+    return {
+        "number": entry.number,
+        "tenant": entry.tenant,
+        "campaign": entry.campaign,
+        "reason": entry.reason,
+        "source": entry.source,
+        "requested_at": entry.requested_at.isoformat(),
+        "expires_at": entry.expires_at.isoformat() if entry.expires_at else None,
+    }
+
+
 def suppression_from_row(row: sqlite3.Row) -> SuppressionEntry:
     return _suppression(
         row["number"],

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from dialguard.store.core import Store
-from dialguard.store.facts import suppression_from_row
+from dialguard.store.facts import suppression_as_dict, suppression_from_row
 from dialguard.store.schema import RANGE_ROW
 from dialguard.store.timeconv import require_epoch, to_epoch
 from rules.facts import SuppressionEntry
@@ -44,13 +44,8 @@ class LateOptOut:
     calls_after_deadline: int  # placed calls to the number in [deadline, recorded_at)
 
     def as_dict(self) -> dict[str, Any]:
-        e = self.entry
         return {
-            "number": e.number,
-            "tenant": e.tenant,
-            "campaign": e.campaign,
-            "source": e.source,
-            "requested_at": e.requested_at.isoformat(),
+            **suppression_as_dict(self.entry),
             "deadline": self.deadline.isoformat(),
             "recorded_at": self.recorded_at.isoformat(),
             "days": self.days,

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from dialguard.store.core import SUPPRESSION_UPSERT, Store
-from dialguard.store.facts import suppression_from_row
+from dialguard.store.facts import suppression_as_dict, suppression_from_row
 from dialguard.store.late_optouts import late_among
 from dialguard.store.staging import StagedImport
 from dialguard.store.timeconv import require_epoch, to_epoch
@@ -23,16 +23,7 @@ class SuppressionRow:
     created_at: float
 
     def as_dict(self) -> dict[str, Any]:
-        e = self.entry
-        return {
-            "number": e.number,
-            "tenant": e.tenant,
-            "campaign": e.campaign,
-            "reason": e.reason,
-            "source": e.source,
-            "requested_at": e.requested_at.isoformat(),
-            "expires_at": e.expires_at.isoformat() if e.expires_at else None,
-        }
+        return suppression_as_dict(self.entry)
 
 
 async def add(store: Store, entry: SuppressionEntry) -> bool:
