@@ -15,6 +15,7 @@ from dialguard.cli import (  # noqa: F401  (importing registers the commands)
     registry,
     scrub,
     serve,
+    status,
     suppress,
 )
 from dialguard.cli.app import cli

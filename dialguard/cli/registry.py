@@ -20,6 +20,7 @@ from dialguard.cli.app import (
 from dialguard.registers.readers import FORMATS, default_format
 from dialguard.store import Store
 from dialguard.store.registers import (
+    CopyRow,
     ImportReport,
     RegisterImportError,
     import_register,
@@ -27,7 +28,7 @@ from dialguard.store.registers import (
     register_copy_rows,
 )
 from rules.numbers import shorten
-from rules.policy import RegisterSpec
+from rules.policy import Policy, RegisterSpec
 
 
 @cli.group()
@@ -151,24 +152,16 @@ def _print_report(r: ImportReport) -> None:
     click.echo(f"  sha256 {r.checksum}")
 
 
-@registry.command("status")
-@click.option(
-    "--on", "on_text", default=None, help="Judge staleness on this date (default: today)."
-)
-@click.option("--json", "as_json", is_flag=True)
-@pass_app
-def status(app: AppContext, on_text: str | None, as_json: bool) -> None:
-    """Each configured register: copy present, as-of date, age, count, when it goes stale."""
-    today = parse_day(on_text, "--on") or datetime.now(UTC).date()
-    registers = app.settings.policy.registers
-    rows = app.run(register_copy_rows)
+def register_states(policy: Policy, rows: dict[str, CopyRow], today: date) -> list[dict[str, Any]]:
+    """Each configured register's copy as `registry status` and `status` show it."""
     out: list[dict[str, Any]] = []
-    for name in sorted(registers):
-        spec = registers[name]
+    for name in sorted(policy.registers):
+        spec = policy.registers[name]
         row = rows.get(name)
         item: dict[str, Any] = {
             "register": name,
             "label": spec.label,
+            "applies_to": spec.applies_to,
             "present": row is not None,
             "as_of": None,
             "age_days": None,
@@ -196,6 +189,20 @@ def status(app: AppContext, on_text: str | None, as_json: bool) -> None:
                 checksum=row.checksum,
             )
         out.append(item)
+    return out
+
+
+@registry.command("status")
+@click.option(
+    "--on", "on_text", default=None, help="Judge staleness on this date (default: today)."
+)
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+def status(app: AppContext, on_text: str | None, as_json: bool) -> None:
+    """Each configured register: copy present, as-of date, age, count, when it goes stale."""
+    today = parse_day(on_text, "--on") or datetime.now(UTC).date()
+    rows = app.run(register_copy_rows)
+    out = register_states(app.settings.policy, rows, today)
     if as_json:
         emit_json(out)
         return

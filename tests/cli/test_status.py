@@ -1,0 +1,84 @@
+"""`dialguard status`: the guard's state on one screen, from the store alone."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from tests.cli.conftest import Cli
+
+AT = "2026-11-30T12:00:00Z"
+IN_THE_HOUR = 1796040000.0 - 600  # 11:50 UTC that day
+BEFORE_IT = 1796040000.0 - 7200
+
+
+def _seed(run: Cli, tmp_path: Path) -> None:
+    wash = tmp_path / "wash.txt"
+    wash.write_text("0412 345 678\n", encoding="utf-8")
+    imported = run(
+        "registry", "import", str(wash), "--registry", "au-dncr", "--as-of", "2026-10-01"
+    )
+    assert imported.exit_code == 0, imported.output
+    assert run("suppress", "add", "+61412345679").exit_code == 0
+    assert run("suppress", "add", "+61 2 9876 5*").exit_code == 0
+    assert run("suspend", "tenant:beta", "--reason", "complaints").exit_code == 0
+    held = run("blackout", "add", "AU-QLD", "--reason", "cyclone", "--from", "2026-11-29")
+    assert held.exit_code == 0
+    with sqlite3.connect(run.db) as conn:
+        decisions = [
+            ("a", IN_THE_HOUR, "allow", None),
+            ("b", IN_THE_HOUR, "block", "hours.au-telemarketing"),
+            ("c", IN_THE_HOUR + 1, "block", "hours.au-telemarketing"),
+            ("d", IN_THE_HOUR + 2, "block", "suppression.global"),
+            ("e", BEFORE_IT, "block", "registry.au-dncr"),  # over an hour before
+        ]
+        conn.executemany(
+            "INSERT INTO decisions (call_id, decided_at, source, tenant, purpose, dialled,"
+            " verdict, rule, reason, latency_ms, decision_json)"
+            " VALUES (?, ?, 'agi', 'acme', 'telemarketing', '0412', ?, ?, '', 1, '{}')",
+            decisions,
+        )
+        conn.execute(
+            "INSERT INTO outcomes (call_id, number, tenant, started_at, disposition, updated_at)"
+            " VALUES ('a', '+61412345670', 'acme', ?, 'ANSWERED', ?)",
+            (IN_THE_HOUR, IN_THE_HOUR),
+        )
+        conn.execute(
+            "INSERT INTO events (at, kind, detail) VALUES (?, 'ami_gap', '{}')", (BEFORE_IT,)
+        )
+
+
+def test_status_says_what_the_guard_did_and_what_holds_calls(tmp_path: Path) -> None:
+    run = Cli(tmp_path)
+    _seed(run, tmp_path)
+    state = json.loads(run("status", "--at", AT, "--json").output)
+
+    checks = state["checks_last_hour"]
+    assert (checks["allowed"], checks["blocked"]) == (1, 3)
+    assert checks["blocked_by"] == {"hours.au-telemarketing": 2, "suppression.global": 1}
+    assert state["calls_last_hour"] == 1
+    assert state["last_ami_gap"] == "2026-11-30 10:00:00 UTC"
+    assert state["suppressions"] == {"entries": 2, "ranges": 1}
+    assert state["suspensions"] == ["tenant:beta"]
+    assert state["blackouts_in_force"] == ["1 AU-QLD"]
+    [au] = [r for r in state["registers"] if r["register"] == "au-dncr"]
+    assert au["stale"] is True and au["count"] == 1
+    assert state["database"]["schema"] >= 9
+
+    text = run("status", "--at", AT).output
+    assert (
+        "last hour: 1 allowed, 3 blocked (hours.au-telemarketing 2, suppression.global 1)" in text
+    )
+    assert "warning: au-dncr is stale since" in text
+    assert (
+        "warning: no copy of" in text
+        and "us-dnc" in text
+        and "dno" not in text.split("warning: no copy of")[1]
+    )
+
+
+def test_status_of_an_empty_store(run: Cli) -> None:
+    result = run("status", "--at", AT)
+    assert result.exit_code == 0
+    assert "last hour: 0 allowed, 0 blocked; last at never" in result.output
