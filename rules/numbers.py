@@ -6,12 +6,12 @@ silent default region: without one, a national-format number is reported as unre
 
 from __future__ import annotations
 
-import random
 import re
 from dataclasses import dataclass
 from functools import lru_cache
 
 import phonenumbers
+import regex
 from phonenumbers import (
     COUNTRY_CODE_TO_REGION_CODE,
     NumberParseException,
@@ -400,61 +400,55 @@ def _as_numbers_read(code: str, national: str) -> str | None:
     return read_as.pop() if read_as else national
 
 
-# Completions of a range tried for a valid number: a few fillers, then random digits.
-_RANGE_SAMPLES = 60
+# The number types whose patterns make a number valid (phonenumbers' is_valid_number).
+_TYPE_DESCS = (
+    "fixed_line",
+    "mobile",
+    "toll_free",
+    "premium_rate",
+    "shared_cost",
+    "personal_number",
+    "voip",
+    "pager",
+    "uan",
+    "voicemail",
+)
 
 
 def range_has_numbers(prefix: str) -> bool:
-    """Whether phonenumbers knows a valid number that the stored range `prefix` (`+1900*`)
-    begins. A sample, not a proof (a plan can be sparse): the prefix completed to each of
-    the country's lengths with a few fillers and then digits drawn from a generator seeded
-    by the prefix itself, so the answer is the same every time. Cheap enough for one range
-    an operator adds (a few ms), not for a list of them."""
+    """Whether some number phonenumbers holds valid begins with the stored range `prefix`
+    (`+1900*`): whether the range's national digits can begin a match of one of the
+    numbering plan's patterns, for any region of the country code. Exact, with the `regex`
+    module's partial matching; Python's `re` has none (a sample of completions missed
+    sparse plans such as +1 340 9)."""
     digits = prefix.removesuffix(RANGE_MARK).lstrip("+")
     code = next((digits[:n] for n in (1, 2, 3) if digits[:n] in _COUNTRY_CODES), None)
     if code is None:
         return False
     national = digits[len(code) :]
-    examples = _example_nationals(int(code))
-    if any(example.startswith(national) for example in examples):
-        return True
-    region = phonenumbers.region_code_for_country_code(int(code))
-    metadata = PhoneMetadata.metadata_for_region_or_calling_code(int(code), region)
-    general = metadata.general_desc if metadata is not None else None
-    lengths = [n for n in (general.possible_length if general else ()) if n >= len(national)]
-    draw = random.Random(prefix)
-    for length in lengths:
-        free = length - len(national)
-        # The examples' own endings first: a plan's numbers often share their shape.
-        tails = [e[len(national) :] for e in examples if len(e) == length]
-        tails += [filler * free for filler in _FILLERS]
-        tails += ["".join(draw.choices("0123456789", k=free)) for _ in range(_RANGE_SAMPLES)]
-        for tail in tails:
-            try:
-                number = phonenumbers.parse(f"+{code}{national}{tail}", None)
-            except NumberParseException:
-                continue
-            if phonenumbers.is_valid_number(number):
-                return True
-    return False
+    return any(
+        pattern.fullmatch(national, partial=True) is not None
+        for pattern in _plan_patterns(int(code))
+    )
 
 
 @lru_cache(maxsize=64)
-def _example_nationals(code: int) -> tuple[str, ...]:
-    """The national numbers of phonenumbers' examples for a country code, every type."""
-    found: list[str] = []
+def _plan_patterns(code: int) -> tuple[regex.Pattern[str], ...]:
+    """The national-number patterns of every valid type, in every region of `code`."""
+    found: list[regex.Pattern[str]] = []
     for region in phonenumbers.region_codes_for_country_code(code):
         if region == phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY:  # +800, +882...
-            examples = [phonenumbers.example_number_for_non_geo_entity(code)]
+            metadata = PhoneMetadata.metadata_for_nongeo_region(code)
         else:
-            kinds = phonenumbers.PhoneNumberType.values()
-            examples = [phonenumbers.example_number_for_type(region, kind) for kind in kinds]
-        found += [
-            phonenumbers.national_significant_number(example)
-            for example in examples
-            if example is not None and example.country_code == code
-        ]
-    return tuple(dict.fromkeys(found))
+            metadata = PhoneMetadata.metadata_for_region(region)
+        if metadata is None:
+            continue
+        for name in _TYPE_DESCS:
+            desc = getattr(metadata, name, None)
+            pattern = desc.national_number_pattern if desc is not None else None
+            if pattern:
+                found.append(regex.compile(f"(?:{pattern})"))
+    return tuple(found)
 
 
 def range_keys(e164: str) -> list[str]:

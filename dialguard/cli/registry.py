@@ -162,6 +162,7 @@ def register_states(policy: Policy, rows: dict[str, CopyRow], today: date) -> li
             "register": name,
             "label": spec.label,
             "applies_to": spec.applies_to,
+            "binds_until": spec.binds_until.isoformat() if spec.binds_until else None,
             "present": row is not None,
             "as_of": None,
             "age_days": None,

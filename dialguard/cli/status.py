@@ -1,20 +1,25 @@
-"""`dialguard status`: the guard's state on one screen, read-only.
+"""`dialguard status`: the guard's state on one screen.
 
 What an operator asks first when calls stop going out, or before a campaign: is the store
 what serve writes to, what has the guard decided in the last hour and why it blocked, are
 the register copies fresh, what holds calls now (suspensions, blackouts, open flags), and
-when the AMI link was last down. Every figure comes from the store; nothing is written.
+when the AMI link was last down. Every figure comes from the store, which it only reads
+(opening an older database upgrades it, as every command does).
+
+`--at` ends the hour counted and is the instant blackouts, opt-outs and register
+freshness are judged at; suspensions and open flags are those of now.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import click
 
-from dialguard.cli.app import AppContext, cli, emit_json, parse_when, pass_app
+from dialguard.cli.app import FIRST_MIDNIGHT, AppContext, cli, emit_json, parse_when, pass_app
 from dialguard.cli.registry import register_states
 from dialguard.store import Store
 from dialguard.store.blackouts import list_blackouts
@@ -50,7 +55,8 @@ def status(app: AppContext, at_text: str | None, as_json: bool) -> None:
             "SELECT max(decided_at) FROM decisions WHERE decided_at < ?", (at.timestamp(),)
         )
         calls = await store.fetchone(
-            "SELECT count(*) FROM outcomes WHERE started_at >= ? AND started_at < ?",
+            "SELECT count(*) FROM outcomes WHERE started_at >= ? AND started_at < ?"
+            " AND source = 'ami'",
             (since, at.timestamp()),
         )
         gap = await store.fetchone(
@@ -59,8 +65,14 @@ def status(app: AppContext, at_text: str | None, as_json: bool) -> None:
             (at.timestamp(),),
         )
         version = await store.fetchone("PRAGMA user_version")
-        suppressions = await store.fetchone("SELECT count(*) FROM suppressions")
-        ranges = await store.fetchone(f"SELECT count(*) FROM suppressions WHERE {RANGE_ROW}")
+        in_force = "requested_at <= :at AND (expires_at IS NULL OR expires_at > :at)"
+        suppressions = await store.fetchone(
+            f"SELECT count(*) FROM suppressions WHERE {in_force}", {"at": at.timestamp()}
+        )
+        ranges = await store.fetchone(
+            f"SELECT count(*) FROM suppressions WHERE {RANGE_ROW} AND {in_force}",
+            {"at": at.timestamp()},
+        )
         suspended = await store.fetchall("SELECT subject FROM suspensions ORDER BY subject")
         flags = await store.fetchone("SELECT count(*) FROM flags WHERE status = 'open'")
         blackouts = [
@@ -77,13 +89,14 @@ def status(app: AppContext, at_text: str | None, as_json: bool) -> None:
             "checks_last_hour": {
                 "allowed": verdicts["allow"],
                 "blocked": verdicts["block"],
-                "blocked_by": dict(rules.most_common(TOP_RULES)),
+                "blocked_by_top": dict(rules.most_common(TOP_RULES)),
                 "last_at": _iso(last[0] if last else None),
             },
-            "calls_last_hour": calls[0] if calls else 0,
-            "last_ami_gap": _iso(gap[0]) if gap else None,
-            "registers": register_states(policy, copies, at.date()),
-            "suppressions": {
+            "ami_calls_last_hour": calls[0] if calls else 0,
+            "last_ami_gap": _gap(gap[0], gap[1]) if gap else None,
+            # Judged on the date where it is latest (UTC+14), as a callee there sees it.
+            "registers": register_states(policy, copies, _latest_date(at)),
+            "suppressions_in_force": {
                 "entries": suppressions[0] if suppressions else 0,
                 "ranges": ranges[0] if ranges else 0,
             },
@@ -96,43 +109,54 @@ def status(app: AppContext, at_text: str | None, as_json: bool) -> None:
     if as_json:
         emit_json(state)
         return
-    for line in _lines(state, block_when_missing=policy.block_when_register_missing):
+    for line in _lines(state, block_when_missing=policy.block_when_register_missing, at=at):
         click.echo(line)
 
 
-def _lines(state: dict[str, Any], *, block_when_missing: bool) -> list[str]:
+def _lines(state: dict[str, Any], *, block_when_missing: bool, at: datetime) -> list[str]:
     db, checks = state["database"], state["checks_last_hour"]
     size = f", {db['bytes'] / 1e6:,.1f} MB" if db["bytes"] is not None else ""
-    blocked = ", ".join(f"{rule} {n:,}" for rule, n in checks["blocked_by"].items())
+    blocked = ", ".join(f"{rule} {n:,}" for rule, n in checks["blocked_by_top"].items())
+    gap = state["last_ami_gap"]
     lines = [
         f"database   {db['path']} (schema {db['schema']}{size})",
         f"checks     last hour: {checks['allowed']:,} allowed, {checks['blocked']:,} blocked"
-        + (f" ({blocked})" if blocked else "")
-        + f"; last at {checks['last_at'] or 'never'}",
-        f"calls      last hour: {state['calls_last_hour']:,} recorded by the AMI listener;"
-        f" last AMI gap: {state['last_ami_gap'] or 'none'}",
+        + (f" (most by {blocked})" if blocked else "")
+        + f"; last at {_shown(checks['last_at']) or 'never'}",
+        f"calls      last hour: {state['ami_calls_last_hour']:,} recorded by the AMI listener;"
+        + (
+            f" last AMI gap: {gap['seconds'] if gap['seconds'] is not None else '?'} s,"
+            f" back at {_shown(gap['back_at'])}"
+            if gap
+            else " no AMI gap recorded (one is recorded once the link is back)"
+        ),
     ]
     registers, missing, warnings = [], [], []
     for item in state["registers"]:
         name = item["register"]
+        # Only a register of callees, still binding, blocks calls when missing or stale.
+        ended = item["binds_until"] is not None and at.date() > date.fromisoformat(
+            item["binds_until"]
+        )
+        blocks = item["applies_to"] == "callee" and not ended
         if not item["present"]:
-            registers.append(f"{name} no copy")
-            if block_when_missing and item["applies_to"] == "callee":
+            registers.append(f"{name} no copy" + (" (no longer binds)" if ended else ""))
+            if block_when_missing and blocks:
                 missing.append(name)
             continue
         fresh = "STALE" if item["stale"] else "fresh"
         registers.append(f"{name} {fresh} ({item['as_of']}, {item['count']:,})")
-        if item["stale"]:
+        if item["stale"] and blocks:
             warnings.append(f"{name} is stale since {item['stale_on']}: its calls are blocked")
     if missing:
         warnings.append(
             f"no copy of {', '.join(missing)}: the calls they cover are blocked"
             " (registry.missing; `registry import`, or [guard] register_missing)"
         )
-    suppressions = state["suppressions"]
+    suppressions = state["suppressions_in_force"]
     lines += [
         f"registers  {'; '.join(registers) or 'none configured'}",
-        f"opt-outs   {suppressions['entries']:,} entries ({suppressions['ranges']:,} ranges)",
+        f"opt-outs   {suppressions['entries']:,} in force ({suppressions['ranges']:,} ranges)",
         f"holding    suspensions: {', '.join(state['suspensions']) or 'none'};"
         f" blackouts in force: {', '.join(state['blackouts_in_force']) or 'none'};"
         f" open flags: {state['open_flags']:,}",
@@ -141,4 +165,22 @@ def _lines(state: dict[str, Any], *, block_when_missing: bool) -> list[str]:
 
 
 def _iso(epoch: float | None) -> str | None:
-    return None if epoch is None else f"{datetime.fromtimestamp(epoch, UTC):%Y-%m-%d %H:%M:%S} UTC"
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat()
+
+
+def _shown(iso: str | None) -> str | None:
+    return None if iso is None else f"{datetime.fromisoformat(iso):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _gap(back_at: float, detail: str) -> dict[str, Any]:
+    """The last AMI outage: when the link came back, and how long it was down."""
+    try:
+        seconds = json.loads(detail).get("seconds")
+    except (ValueError, AttributeError):
+        seconds = None
+    return {"back_at": _iso(back_at), "seconds": seconds}
+
+
+def _latest_date(at: datetime) -> date:
+    """`at`'s date where the day begins first (UTC+14): a register goes stale there first."""
+    return at.astimezone(FIRST_MIDNIGHT).date()

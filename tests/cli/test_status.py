@@ -45,7 +45,17 @@ def _seed(run: Cli, tmp_path: Path) -> None:
             (IN_THE_HOUR, IN_THE_HOUR),
         )
         conn.execute(
-            "INSERT INTO events (at, kind, detail) VALUES (?, 'ami_gap', '{}')", (BEFORE_IT,)
+            "INSERT INTO events (at, kind, detail) VALUES (?, 'ami_gap', '{\"seconds\": 12.5}')",
+            (BEFORE_IT,),
+        )
+        conn.execute(
+            "INSERT INTO outcomes (call_id, number, tenant, started_at, disposition, updated_at,"
+            " source) VALUES ('h', '+61412345671', 'acme', ?, 'ANSWERED', ?, 'history')",
+            (IN_THE_HOUR, IN_THE_HOUR),
+        )
+        conn.execute(  # lapsed before the hour: not in force
+            "INSERT INTO suppressions (number, tenant, campaign, reason, source, requested_at,"
+            " expires_at, created_at) VALUES ('+61412345672', '', '', '', 'cli', 0, 1, 0)"
         )
 
 
@@ -56,10 +66,10 @@ def test_status_says_what_the_guard_did_and_what_holds_calls(tmp_path: Path) -> 
 
     checks = state["checks_last_hour"]
     assert (checks["allowed"], checks["blocked"]) == (1, 3)
-    assert checks["blocked_by"] == {"hours.au-telemarketing": 2, "suppression.global": 1}
-    assert state["calls_last_hour"] == 1
-    assert state["last_ami_gap"] == "2026-11-30 10:00:00 UTC"
-    assert state["suppressions"] == {"entries": 2, "ranges": 1}
+    assert checks["blocked_by_top"] == {"hours.au-telemarketing": 2, "suppression.global": 1}
+    assert state["ami_calls_last_hour"] == 1  # the imported history's calls are not the AMI's
+    assert state["last_ami_gap"] == {"back_at": "2026-11-30T10:00:00+00:00", "seconds": 12.5}
+    assert state["suppressions_in_force"] == {"entries": 2, "ranges": 1}
     assert state["suspensions"] == ["tenant:beta"]
     assert state["blackouts_in_force"] == ["1 AU-QLD"]
     [au] = [r for r in state["registers"] if r["register"] == "au-dncr"]
@@ -67,9 +77,8 @@ def test_status_says_what_the_guard_did_and_what_holds_calls(tmp_path: Path) -> 
     assert state["database"]["schema"] >= 9
 
     text = run("status", "--at", AT).output
-    assert (
-        "last hour: 1 allowed, 3 blocked (hours.au-telemarketing 2, suppression.global 1)" in text
-    )
+    assert "1 allowed, 3 blocked (most by hours.au-telemarketing 2, suppression.global 1)" in text
+    assert "last AMI gap: 12.5 s, back at 2026-11-30 10:00:00 UTC" in text
     assert "warning: au-dncr is stale since" in text
     assert (
         "warning: no copy of" in text
@@ -82,3 +91,21 @@ def test_status_of_an_empty_store(run: Cli) -> None:
     result = run("status", "--at", AT)
     assert result.exit_code == 0
     assert "last hour: 0 allowed, 0 blocked; last at never" in result.output
+
+
+def test_only_registers_that_block_calls_are_warned_of(tmp_path: Path) -> None:
+    # dno lists caller IDs: missing or old, it blocks nothing. Bloctel binds no more after
+    # 10 August 2026. au-dncr goes stale on the callee's date, which is ahead of UTC's.
+    settings = "[callerid]\nrequire_inventory = false\n[registers.dno]\nmax_age_days = 30\n"
+    run = Cli(tmp_path, '[tenants.acme]\nregion = "AU"\n' + settings)
+    for name in ("dno", "au-dncr"):
+        wash = tmp_path / f"{name}.txt"
+        wash.write_text("+61412345678\n", encoding="utf-8")
+        imported = run("registry", "import", str(wash), "--registry", name, "--as-of", "2026-09-01")
+        assert imported.exit_code == 0, imported.output
+    at = "2026-10-01T15:00:00Z"  # 1 October already in Sydney
+    warnings = [line for line in run("status", "--at", at).output.splitlines() if "warning" in line]
+    decision = run.check("+61412345670", at)
+    assert decision["rule"] == "registry.stale"
+    assert any(line.startswith("warning: au-dncr is stale") for line in warnings), warnings
+    assert not any("dno" in line or "fr-bloctel" in line for line in warnings), warnings

@@ -331,27 +331,44 @@ def test_a_range_cut_from_a_number_as_dialled_covers_that_number(raw: str, regio
             assert stored in range_keys(number), (number, number[:cut], stored)
 
 
-@settings(max_examples=150, deadline=None)
-@given(
-    st.sampled_from(sorted(phonenumbers.SUPPORTED_REGIONS)),
-    st.from_regex(r"[0-9]{6,11}", fullmatch=True),
-)
-def test_a_range_that_begins_a_valid_number_has_numbers(region: str, digits: str) -> None:
-    # The note `suppress add` prints when it finds none must never be said of such a range
-    # (a sweep of 12,599 cuts of 1,500 random valid numbers found none said wrongly).
-    code = phonenumbers.country_code_for_region(region)
-    number = phonenumbers.parse(f"+{code}{digits}")
+def _plan_patterns() -> list[tuple[int, str]]:
+    """(country code, national-number pattern) of every type in every region's plan."""
+    found = []
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        for name in ("fixed_line", "mobile", "toll_free", "premium_rate", "voip", "uan"):
+            desc = getattr(metadata, name, None) if metadata else None
+            if desc is not None and desc.national_number_pattern:
+                found.append((metadata.country_code, desc.national_number_pattern))
+    return found
+
+
+_PATTERNS = _plan_patterns()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(_PATTERNS), st.data())
+def test_a_range_that_begins_a_valid_number_has_numbers(
+    plan: tuple[int, str], data: st.DataObject
+) -> None:
+    # Numbers drawn from the plans' own patterns, sparse ones too (+1 340 9 in the Virgin
+    # Islands, +90 561): a sample of completions once said such ranges begin no number.
+    code, pattern = plan
+    national = data.draw(st.from_regex(f"(?:{pattern})", fullmatch=True))
+    number = phonenumbers.parse(f"+{code}{national}")
     if not phonenumbers.is_valid_number(number):
-        return
+        return  # a pattern a shorter possible length or another region overrides
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    for cut in range(2 + len(str(code)), len(e164) + 1):
+    for cut in range(1 + len(str(code)), len(e164) + 1):
         assert range_has_numbers(e164[:cut] + "*"), e164[:cut]
 
 
-@pytest.mark.parametrize("prefix", ["+229*", "+2290*", "+800*", "+8001*", "+882*"])
+@pytest.mark.parametrize(
+    "prefix", ["+229*", "+2290*", "+800*", "+8001*", "+882*", "+13409*", "+90561*", "+995522*"]
+)
 def test_a_sparse_plan_s_range_has_numbers(prefix: str) -> None:
-    # Benin's ten digits all begin 01, and few random digits make a valid number: found
-    # through phonenumbers' examples, as are the non-geographic codes'.
+    # Benin's ten digits all begin 01; the Virgin Islands' 340 9, Turkey's 561 and
+    # Georgia's 522 have few numbers; the non-geographic codes have no region.
     assert range_has_numbers(prefix)
 
 
