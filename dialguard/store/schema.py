@@ -451,6 +451,9 @@ MIGRATIONS: tuple[tuple[Step, ...], ...] = (
         # Who made each change: the operator behind a command (`cli:alice`), or `serve` for
         # the daemon's own (IVR opt-outs, the detectors' suspensions). Earlier events: ''.
         "ALTER TABLE events ADD COLUMN actor TEXT NOT NULL DEFAULT ''",
+        # `status` asks for the last AMI gap, and `events --kind` for one kind: without it,
+        # a store whose AMI never dropped walked the whole table back to its start.
+        "CREATE INDEX events_kind ON events (kind, at)",
     ),
 )
 
