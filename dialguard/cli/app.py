@@ -149,8 +149,12 @@ class AppContext:
 
     @property
     def actor(self) -> str:
-        """Who the events of this command's changes name: `cli:` and the operator."""
-        return f"cli:{self.operator or login_name()}"
+        """Who the events of this command's changes name: `cli:` and the operator, with the
+        login beside a name the operator gave (`--operator` is a claim, the login is not)."""
+        login = login_name()
+        if self.operator is None or self.operator == login:
+            return f"cli:{login}"
+        return f"cli:{self.operator} (login {login})"
 
     @property
     def settings(self) -> Settings:
@@ -223,8 +227,8 @@ def database_problem(exc: sqlite3.Error) -> str:
     "--operator",
     envvar="DIALGUARD_OPERATOR",
     default=None,
-    help="Who is making the changes, for the events table (env DIALGUARD_OPERATOR; default:"
-    " the login name, or the user behind sudo).",
+    help="Who is making the changes, for the events table (env DIALGUARD_OPERATOR), recorded"
+    " beside the login name (the user behind sudo, else the login; alone by default).",
 )
 @click.version_option(package_name="dialguard")
 @click.pass_context

@@ -22,6 +22,7 @@ from dialguard.cli.app import (
     pass_app,
     scope_name,
 )
+from dialguard.store import Store
 from dialguard.store import blackouts as db
 from rules.facts import Blackout
 from rules.location import numbers_placed_in, place_zones, read_place
@@ -113,25 +114,45 @@ def add(
 
 @blackout.command("lift")
 @click.argument("blackout_id", metavar="ID", type=click.IntRange(1, 2**63 - 1))
-@click.option("--at", "at_text", default=None, help="When it ends (default: now).")
+@click.option(
+    "--at",
+    "at_text",
+    default=None,
+    help="When it ends (default: now). A date alone: its last midnight on the place's clocks,"
+    " as --until reads it.",
+)
 @pass_app
 def lift(app: AppContext, blackout_id: int, at_text: str | None) -> None:
     """End blackout ID (calls are made again from the next check on)."""
-    at = (parse_when(at_text, "--at") or datetime.now(UTC)).astimezone(UTC)
-    record = app.run(lambda store: db.lift(store, blackout_id, at))
+    policy = app.settings.policy
+
+    async def body(store: Store) -> Blackout | None:
+        found = await db.get(store, blackout_id)
+        if found is None:
+            return None
+        at = _instant(at_text, "--at", found.place, policy, first=False) or datetime.now(UTC)
+        return await db.lift(store, blackout_id, at)
+
+    record = app.run(body)
     if record is None:
         raise InputError(f"there is no blackout {blackout_id}")
-    click.echo(f"blackout {record.id} ended {_utc(record.ends_at or at)} UTC")
+    click.echo(f"blackout {record.id} ended {_utc(record.ends_at or datetime.now(UTC))} UTC")
 
 
 @blackout.command("list")
 @click.option("--all", "ended_too", is_flag=True, help="Ended blackouts too.")
-@click.option("--at", "at_text", default=None, help="In force or to come then (default: now).")
+@click.option(
+    "--at",
+    "at_text",
+    default=None,
+    help="In force or to come then (default: now). A date alone: its first midnight anywhere"
+    " (UTC+14).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the blackouts as JSON.")
 @pass_app
 def list_(app: AppContext, ended_too: bool, at_text: str | None, as_json: bool) -> None:
     """Blackouts in force or to come (with --all, every one)."""
-    at = parse_when(at_text, "--at") or datetime.now(UTC)
+    at = parse_when(at_text, "--at", day_starts=FIRST_MIDNIGHT) or datetime.now(UTC)
     records = app.run(lambda store: db.list_blackouts(store, ended_too=ended_too, at=at))
     if as_json:
         emit_json([db.as_dict(r) for r in records])
@@ -186,10 +207,10 @@ def _utc(at: datetime) -> str:
 
 
 def _describe(record: Blackout) -> str:
-    purposes = ", ".join(sorted(record.purposes)) or "every purpose"
+    purposes = f"{', '.join(sorted(record.purposes))} " if record.purposes else ""
     until = f"until {_utc(record.ends_at)} UTC" if record.ends_at else "until lifted"
     whose = f"tenant {record.tenant}'s" if record.tenant else "every tenant's"
     return (
-        f"no {purposes} calls ({whose}) to {record.place} from {_utc(record.starts_at)} UTC"
+        f"no {purposes}calls ({whose}) to {record.place} from {_utc(record.starts_at)} UTC"
         f" {until}: {record.reason}"
     )

@@ -4,13 +4,11 @@ blackouts, imports, AMI gaps), each with who made it."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
-from typing import Any
 
 import click
 
 from dialguard.cli.app import AppContext, cli, emit_json, is_terminal, parse_when, pass_app
-from dialguard.store import Store
+from dialguard.store.audit import list_events
 
 
 @cli.command()
@@ -38,33 +36,7 @@ def events(
     `serve`), what."""
     start = parse_when(since, "--since")
 
-    async def body(store: Store) -> list[dict[str, Any]]:
-        where: list[str] = ["at >= ?"]
-        params: list[object] = [start.timestamp() if start else 0.0]
-        if kind:
-            # A prefix match without LIKE's wildcards: `suppression` finds suppression.add.
-            where.append("substr(kind, 1, ?) = ?")
-            params += [len(kind), kind]
-        if actor:
-            where.append("actor = ?")
-            params.append(actor)
-        rows = await store.fetchall(
-            "SELECT * FROM (SELECT id, at, actor, kind, detail FROM events"
-            f" WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?) ORDER BY id",
-            [*params, limit],
-        )
-        return [
-            {
-                "id": row["id"],
-                "at": datetime.fromtimestamp(row["at"], UTC).isoformat(),
-                "actor": row["actor"] or None,
-                "kind": row["kind"],
-                "detail": _detail(row["detail"]),
-            }
-            for row in rows
-        ]
-
-    found = app.run(body)
+    found = app.run(lambda store: list_events(store, start, kind, actor, limit))
     if as_json:
         emit_json(found)
         return
@@ -88,10 +60,3 @@ def events(
         return
     for row in rows:
         click.echo("\t".join(row))
-
-
-def _detail(text: str) -> object:
-    try:
-        return json.loads(text)
-    except ValueError:  # an event written by hand, or by an older version, as plain text
-        return text

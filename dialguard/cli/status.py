@@ -12,8 +12,6 @@ freshness are judged at; suspensions and open flags are those of now.
 
 from __future__ import annotations
 
-import json
-from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -22,9 +20,8 @@ import click
 from dialguard.cli.app import FIRST_MIDNIGHT, AppContext, cli, emit_json, parse_when, pass_app
 from dialguard.cli.registry import register_states
 from dialguard.store import Store
-from dialguard.store.blackouts import list_blackouts
+from dialguard.store import status as db
 from dialguard.store.registers import register_copy_rows
-from dialguard.store.schema import RANGE_ROW
 
 WINDOW = timedelta(hours=1)
 TOP_RULES = 5
@@ -40,70 +37,11 @@ def status(app: AppContext, at_text: str | None, as_json: bool) -> None:
     policy = app.settings.policy
 
     async def body(store: Store) -> dict[str, Any]:
-        since = (at - WINDOW).timestamp()
-        verdicts: Counter[str] = Counter()
-        rules: Counter[str] = Counter()
-        for verdict, rule, count in await store.fetchall(
-            "SELECT verdict, rule, count(*) FROM decisions WHERE decided_at >= ?"
-            " AND decided_at < ? GROUP BY verdict, rule",
-            (since, at.timestamp()),
-        ):
-            verdicts[verdict] += count
-            if verdict == "block":
-                rules[rule or "?"] += count
-        last = await store.fetchone(
-            "SELECT max(decided_at) FROM decisions WHERE decided_at < ?", (at.timestamp(),)
-        )
-        calls = await store.fetchone(
-            "SELECT count(*) FROM outcomes WHERE started_at >= ? AND started_at < ?"
-            " AND source = 'ami'",
-            (since, at.timestamp()),
-        )
-        gap = await store.fetchone(
-            "SELECT at, detail FROM events WHERE kind = 'ami_gap' AND at < ?"
-            " ORDER BY at DESC LIMIT 1",
-            (at.timestamp(),),
-        )
-        version = await store.fetchone("PRAGMA user_version")
-        in_force = "requested_at <= :at AND (expires_at IS NULL OR expires_at > :at)"
-        suppressions = await store.fetchone(
-            f"SELECT count(*) FROM suppressions WHERE {in_force}", {"at": at.timestamp()}
-        )
-        ranges = await store.fetchone(
-            f"SELECT count(*) FROM suppressions WHERE {RANGE_ROW} AND {in_force}",
-            {"at": at.timestamp()},
-        )
-        suspended = await store.fetchall("SELECT subject FROM suspensions ORDER BY subject")
-        flags = await store.fetchone("SELECT count(*) FROM flags WHERE status = 'open'")
-        blackouts = [
-            b for b in await list_blackouts(store, ended_too=False, at=at) if b.in_force(at)
-        ]
+        state = await db.state(store, at, WINDOW, TOP_RULES)
+        # Judged on the date where it is latest (UTC+14), as a callee there sees it.
         copies = await register_copy_rows(store)
-        return {
-            "at": at.isoformat(),
-            "database": {
-                "path": str(store.path),
-                "schema": version[0] if version else None,
-                "bytes": store.path.stat().st_size if store.path.exists() else None,
-            },
-            "checks_last_hour": {
-                "allowed": verdicts["allow"],
-                "blocked": verdicts["block"],
-                "blocked_by_top": dict(rules.most_common(TOP_RULES)),
-                "last_at": _iso(last[0] if last else None),
-            },
-            "ami_calls_last_hour": calls[0] if calls else 0,
-            "last_ami_gap": _gap(gap[0], gap[1]) if gap else None,
-            # Judged on the date where it is latest (UTC+14), as a callee there sees it.
-            "registers": register_states(policy, copies, _latest_date(at)),
-            "suppressions_in_force": {
-                "entries": suppressions[0] if suppressions else 0,
-                "ranges": ranges[0] if ranges else 0,
-            },
-            "suspensions": [row[0] for row in suspended],
-            "open_flags": flags[0] if flags else 0,
-            "blackouts_in_force": [f"{b.id} {b.place}" for b in blackouts],
-        }
+        state["registers"] = register_states(policy, copies, _latest_date(at))
+        return state
 
     state = app.run(body)
     if as_json:
@@ -164,21 +102,8 @@ def _lines(state: dict[str, Any], *, block_when_missing: bool, at: datetime) -> 
     return lines + [f"warning: {w}" for w in warnings]
 
 
-def _iso(epoch: float | None) -> str | None:
-    return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat()
-
-
 def _shown(iso: str | None) -> str | None:
     return None if iso is None else f"{datetime.fromisoformat(iso):%Y-%m-%d %H:%M:%S} UTC"
-
-
-def _gap(back_at: float, detail: str) -> dict[str, Any]:
-    """The last AMI outage: when the link came back, and how long it was down."""
-    try:
-        seconds = json.loads(detail).get("seconds")
-    except (ValueError, AttributeError):
-        seconds = None
-    return {"back_at": _iso(back_at), "seconds": seconds}
 
 
 def _latest_date(at: datetime) -> date:

@@ -65,6 +65,11 @@ async def declare(
     return blackout
 
 
+async def get(store: Store, blackout_id: int) -> Blackout | None:
+    row = await store.fetchone(f"{SELECT_BLACKOUTS} WHERE id = ?", (blackout_id,))
+    return blackout_from_row(*row) if row is not None else None
+
+
 async def lift(store: Store, blackout_id: int, at: datetime) -> Blackout | None:
     """End the blackout at `at` (sooner than it would have ended); None when there is no
     such blackout. One that ended by `at` already is left as it is, and returned."""

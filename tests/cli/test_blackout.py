@@ -138,3 +138,30 @@ def test_a_tenant_not_in_the_settings_is_said_to_hold_only_its_own_name(us: Cli)
     assert result.exit_code == 0
     assert "tenant 'acmee' is not in the settings' [tenants]" in result.output
     assert "note:" not in us("blackout", "add", "US", "--reason", "x", "--tenant", "acme").output
+
+
+def test_a_date_alone_is_read_on_every_clock_of_the_place(us: Cli) -> None:
+    # France's callees include Réunion's (UTC+4, midnight first) and Guadeloupe's (UTC-4,
+    # midnight last): a country's dates cover its territories' clocks too.
+    added = us(
+        "blackout",
+        "add",
+        "FR",
+        "--reason",
+        "x",
+        "--from",
+        "2026-11-29",
+        "--until",
+        "2026-12-03",
+        "--purpose",
+        "all",
+        "--json",
+    )
+    entry = json.loads(added.output)
+    assert entry["starts_at"] == "2026-11-28T20:00:00+00:00"
+    assert entry["ends_at"] == "2026-12-03T04:00:00+00:00"
+    said = us("blackout", "add", "US-LA", "--reason", "storm", "--purpose", "all")
+    assert said.output.startswith("blackout 2: no calls (every tenant's) to US-LA")
+    # `lift --at` a date reads it as `--until` does: Louisiana's midnight, not UTC's.
+    lifted = us("blackout", "lift", "2", "--at", "2026-12-03")
+    assert "ended 2026-12-03 06:00 UTC" in lifted.output

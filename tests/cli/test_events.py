@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 
 import pytest
@@ -23,21 +24,22 @@ def test_each_change_names_its_operator(run: Cli, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("SUDO_USER", "carol")  # `sudo dialguard ...` run by carol
     assert run("blackout", "add", "AU-QLD", "--reason", "cyclone").exit_code == 0
 
+    login = getpass.getuser()
     trail = [(e["actor"], e["kind"]) for e in _events(run)]
     assert trail == [
-        ("cli:alice", "suppression.add"),
-        ("cli:bob", "suppression.remove"),
+        (f"cli:alice (login {login})", "suppression.add"),  # a name given, beside the login
+        (f"cli:bob (login {login})", "suppression.remove"),
         ("cli:carol", "blackout.add"),
     ]
     assert [e["kind"] for e in _events(run, "--kind", "suppression")] == [
         "suppression.add",
         "suppression.remove",
     ]
-    assert [e["actor"] for e in _events(run, "--actor", "cli:bob")] == ["cli:bob"]
+    assert [e["kind"] for e in _events(run, "--actor", "cli:carol")] == ["blackout.add"]
     assert [e["kind"] for e in _events(run, "--limit", "1")] == ["blackout.add"]
     assert _events(run, "--since", "2999-01-01") == []
     plain = run("events").output.splitlines()
-    assert len(plain) == 3 and "\tcli:alice\tsuppression.add\t" in plain[0]
+    assert len(plain) == 3 and f"\tcli:alice (login {login})\tsuppression.add\t" in plain[0]
 
 
 def test_an_empty_operator_is_refused_in_one_line(run: Cli) -> None:
