@@ -465,14 +465,10 @@ def numbers_placed_in(region: str, policy: Policy) -> bool:
 def place_zones(place: str, policy: Policy) -> tuple[str, ...]:
     """The clocks of a blackout's place (`read_place`), for the midnights of its dates. A
     country's are its territories' too (Réunion's and Guadeloupe's for France)."""
-    if len(place) > 2:
-        zones = region_zones(place, policy)
-        if zones:
-            return zones
     pack = policy.jurisdictions.for_country(place[:2])
     home = pack.timezones if pack is not None and pack.timezones else _phonenumbers_zones(place[:2])
     if len(place) > 2:
-        return home
+        return region_zones(place, policy) or home
     abroad = (zone for law, _, zone in _TERRITORIES.values() if law == place)
     return tuple(dict.fromkeys((*home, *abroad)))
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from dialguard.store.core import Store
+from dialguard.store.timeconv import require_epoch
 
 
 async def list_events(
@@ -31,7 +32,7 @@ async def list_events(
     return [
         {
             "id": row["id"],
-            "at": datetime.fromtimestamp(row["at"], UTC).isoformat(),
+            "at": require_epoch(row["at"]).isoformat(),
             "actor": row["actor"] or None,
             "kind": row["kind"],
             "detail": _detail(row["detail"]),

@@ -7,14 +7,12 @@ A lifted blackout is ended, not deleted, so that its decisions can still be expl
 
 from __future__ import annotations
 
-import json
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-import aiosqlite
-
-from dialguard.store.core import Store
+from dialguard.store.core import Store, insert_event
 from dialguard.store.facts import SELECT_BLACKOUTS, blackout_from_row
 from dialguard.store.timeconv import to_epoch
 from rules.facts import Blackout
@@ -61,7 +59,7 @@ async def declare(
         blackout_id = cursor.lastrowid
         assert blackout_id is not None  # an INSERT into a rowid table
         blackout = Blackout(blackout_id, place, starts_at, ends_at, purposes, tenant, reason)
-        await _audit(conn, now, "blackout.add", as_dict(blackout))
+        await insert_event(conn, now, "blackout.add", as_dict(blackout))
     return blackout
 
 
@@ -87,16 +85,8 @@ async def lift(store: Store, blackout_id: int, at: datetime) -> Blackout | None:
         await conn.execute(
             "UPDATE blackouts SET ends_at = ? WHERE id = ?", (to_epoch(ends_at), blackout_id)
         )
-        lifted = Blackout(
-            blackout.id,
-            blackout.place,
-            blackout.starts_at,
-            ends_at,
-            blackout.purposes,
-            blackout.tenant,
-            blackout.reason,
-        )
-        await _audit(conn, now, "blackout.lift", as_dict(lifted))
+        lifted = replace(blackout, ends_at=ends_at)
+        await insert_event(conn, now, "blackout.lift", as_dict(lifted))
     return lifted
 
 
@@ -107,9 +97,3 @@ async def list_blackouts(store: Store, *, ended_too: bool, at: datetime) -> list
     if ended_too:
         return found
     return [b for b in found if b.ends_at is None or b.ends_at > at]
-
-
-async def _audit(conn: aiosqlite.Connection, at: float, kind: str, detail: dict[str, Any]) -> None:
-    await conn.execute(
-        "INSERT INTO events (at, kind, detail) VALUES (?, ?, ?)", (at, kind, json.dumps(detail))
-    )

@@ -119,6 +119,16 @@ SUPPRESSION_UPSERT = (
 )
 
 
+async def insert_event(
+    conn: aiosqlite.Connection, at: float, kind: str, detail: dict[str, Any]
+) -> None:
+    """An event written in the caller's transaction, so that it stands or falls with the
+    change it records (`Store.log_event` writes one in a transaction of its own)."""
+    await conn.execute(
+        "INSERT INTO events (at, kind, detail) VALUES (?, ?, ?)", (at, kind, json.dumps(detail))
+    )
+
+
 class Store:
     """Async access to the SQLite store. Fills `FactSource`, `DecisionLog`,
     `SuppressionWriter` and `OutcomeSink`."""
@@ -433,10 +443,7 @@ class Store:
             )
             changed = cursor.rowcount > 0
             if changed:
-                await conn.execute(
-                    "INSERT INTO events (at, kind, detail) VALUES (?, 'suppression.add', ?)",
-                    (now, json.dumps(suppression_as_dict(entry))),
-                )
+                await insert_event(conn, now, "suppression.add", suppression_as_dict(entry))
         return changed
 
     # -- OutcomeSink -----------------------------------------------------------------------

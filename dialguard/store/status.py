@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from dialguard.store.blackouts import list_blackouts
 from dialguard.store.core import Store
 from dialguard.store.schema import RANGE_ROW
+from dialguard.store.timeconv import from_epoch
 
 
 async def state(store: Store, at: datetime, window: timedelta, top: int) -> dict[str, Any]:
@@ -74,7 +75,8 @@ async def state(store: Store, at: datetime, window: timedelta, top: int) -> dict
 
 
 def _iso(epoch: float | None) -> str | None:
-    return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat()
+    at = from_epoch(epoch)
+    return at.isoformat() if at is not None else None
 
 
 def _gap(back_at: float, detail: str) -> dict[str, Any]:
