@@ -32,6 +32,11 @@ from rules.numbers import parse_number
 _SHORTEST_LIMIT_S = 12 * 86400 - 3600  # an hour's margin
 # Only numbers under a law that gives a limit (rules.honouring).
 _LIMITED = " OR ".join(f"number GLOB '{prefix}*'" for prefix in LIMITED_PREFIXES)
+# The entries worth asking `late_for` of: a callee's number under such a law, recorded at
+# least the shortest limit after its request.
+_MAYBE_LATE = (
+    f"created_at - requested_at >= {_SHORTEST_LIMIT_S} AND ({_LIMITED}) AND NOT ({RANGE_ROW})"
+)
 
 
 @dataclass(frozen=True)
@@ -75,11 +80,8 @@ async def late_optouts(
 ) -> list[LateOptOut]:
     """Every entry recorded after its limit, requested at or after `since`, oldest request
     first. With `tenant`: its own entries and the global ones, counting its calls only."""
-    sql = (
-        "SELECT * FROM suppressions WHERE created_at - requested_at >= ?"
-        f" AND ({_LIMITED}) AND NOT ({RANGE_ROW}) AND requested_at >= ?"
-    )
-    params: list[Any] = [_SHORTEST_LIMIT_S, to_epoch(since) or 0.0]
+    sql = f"SELECT * FROM suppressions WHERE {_MAYBE_LATE} AND requested_at >= ?"
+    params: list[Any] = [to_epoch(since) or 0.0]
     if tenant is not None:
         sql += " AND tenant IN ('', ?)"
         params.append(tenant)
@@ -102,10 +104,9 @@ async def late_among(store: Store, recorded_at: float, keys: str) -> int:
     """How many entries recorded at `recorded_at` (epoch seconds: one import's) came late;
     `keys` is an SQL query of the (number, tenant, campaign) to look at (its staged lines)."""
     rows = await store.fetchall(
-        "SELECT * FROM suppressions WHERE created_at = ? AND created_at - requested_at >= ?"
-        f" AND ({_LIMITED}) AND NOT ({RANGE_ROW})"
+        f"SELECT * FROM suppressions WHERE created_at = ? AND {_MAYBE_LATE}"
         f" AND (number, tenant, campaign) IN ({keys})",
-        (recorded_at, _SHORTEST_LIMIT_S),
+        (recorded_at,),
     )
     at = require_epoch(recorded_at)
     return sum(late_for(suppression_from_row(row), at) is not None for row in rows)
