@@ -32,6 +32,7 @@ from rules.models import (
     Verdict,
     automated_at_strictest,
     automated_from_text,
+    line_type_from_text,
     purpose_from_text,
 )
 from rules.numbers import ParsedNumber, is_dial_string, shorten
@@ -52,6 +53,7 @@ CALL_SETTINGS: Mapping[str, tuple[str, str]] = {
     "callee_timezone": ("DIALGUARD_CALLEE_TZ", "callee_tz"),
     "callee_region": ("DIALGUARD_CALLEE_REGION", "callee_region"),
     "automated": ("DIALGUARD_AUTOMATED", "automated"),
+    "line_type": ("DIALGUARD_LINE_TYPE", "line_type"),
 }
 OPTOUT_SETTINGS = ("tenant", "campaign")
 
@@ -243,6 +245,14 @@ def build_attempt(
         raise BadInput(
             f"DIALGUARD_AUTOMATED {shorten(automated_text)!r} is not yes or no"
         ) from None
+    line_text = _setting(request, variables, "line_type") or ""
+    try:
+        line_type = line_type_from_text(line_text)
+    except ValueError:
+        # Bad input blocks: a typo for landline must not read as one, nor as unknown.
+        raise BadInput(
+            f"DIALGUARD_LINE_TYPE {shorten(line_text)!r} is not mobile or landline"
+        ) from None
     pres_text = (request.get("agi_callingpres") or "0").strip()
     try:
         presentation = int(pres_text)
@@ -260,6 +270,7 @@ def build_attempt(
         callee_region=_setting(request, variables, "callee_region"),
         call_id=request.uniqueid,
         automated=automated,
+        line_type=line_type,
     )
 
 

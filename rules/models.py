@@ -80,6 +80,64 @@ def automated_from_text(text: str) -> bool:
     return mark in AUTOMATED_YES
 
 
+class LineType(StrEnum):
+    """What the dialler knows of the callee's line, where the number does not tell
+    (DIALGUARD_LINE_TYPE): a US or Canadian number may be a mobile or a landline."""
+
+    MOBILE = "mobile"
+    LANDLINE = "landline"
+
+
+# How DIALGUARD_LINE_TYPE (and a scrub list's `line_type` column) names each, lower case:
+# the words number-data vendors use besides our own.
+LINE_TYPE_WORDS: dict[str, LineType] = {
+    "mobile": LineType.MOBILE,
+    "wireless": LineType.MOBILE,
+    "cell": LineType.MOBILE,
+    "cellular": LineType.MOBILE,
+    "landline": LineType.LANDLINE,
+    "wireline": LineType.LANDLINE,
+    "fixed": LineType.LANDLINE,
+    "fixed_line": LineType.LANDLINE,
+}
+UNKNOWN_LINE_WORDS = frozenset({"", "unknown"})
+
+# phonenumbers' type for a number that may be either (the NANP's): the line decides.
+EITHER_TYPE = "fixed_line_or_mobile"
+_LINE_NUMBER_TYPE = {LineType.MOBILE: "mobile", LineType.LANDLINE: "fixed_line"}
+
+
+def possible_number_types(number_type: str | None, line_type: LineType | None) -> frozenset[str]:
+    """Every number type (rules.numbers.NUMBER_TYPES) the callee's line may have.
+
+    A type phonenumbers tells is kept. Where it cannot tell (`fixed_line_or_mobile`), the
+    dialler's line type picks one, and unknown is both: a rule for mobiles holds the call (the
+    strictest reading). A dialler's `mobile` adds a mobile to any type (numbers port), but
+    its `landline` never takes one away from a type that says mobile.
+    """
+    own = number_type or "unknown"
+    if own == EITHER_TYPE:
+        if line_type is None:
+            return frozenset({own, "mobile", "fixed_line"})
+        return frozenset({own, _LINE_NUMBER_TYPE[line_type]})
+    if line_type is LineType.MOBILE:
+        return frozenset({own, "mobile"})
+    return frozenset({own})
+
+
+def line_type_from_text(text: str) -> LineType | None:
+    """DIALGUARD_LINE_TYPE or a list's `line_type` column, any case; empty or `unknown` is
+    unknown. ValueError otherwise: an unknown line is held as a mobile anyway, but a typo
+    must not pass unseen as the answer it was meant to be."""
+    word = text.strip().lower()
+    if word in UNKNOWN_LINE_WORDS:
+        return None
+    try:
+        return LINE_TYPE_WORDS[word]
+    except KeyError:
+        raise ValueError(f"line type {shorten(text.strip())!r} is not mobile or landline") from None
+
+
 @dataclass(frozen=True, slots=True)
 class CallAttempt:
     """One outbound call as the guard is asked about it, before any interpretation.
@@ -101,6 +159,9 @@ class CallAttempt:
     callee_region: str | None = None
     call_id: str | None = None
     automated: bool = False
+    # The dialler's word on the callee's line, for numbers whose type does not tell
+    # (rules.numbers.possible_types). None: unknown, read at its strictest (may be a mobile).
+    line_type: LineType | None = None
 
     def __post_init__(self) -> None:
         if self.at.tzinfo is None or self.at.utcoffset() is None:

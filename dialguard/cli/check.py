@@ -20,7 +20,7 @@ from dialguard.cli.app import (
 )
 from dialguard.guard import Guard
 from rules.location import address_problems
-from rules.models import CallAttempt, Decision, Purpose
+from rules.models import CallAttempt, Decision, LineType, Purpose
 from rules.numbers import is_emergency
 from rules.policy import Policy
 
@@ -52,6 +52,13 @@ def call_options(command: F) -> F:
                 is_flag=True,
                 help="A prerecorded or artificial voice, or an automated calling system"
                 " (DIALGUARD_AUTOMATED=yes).",
+            ),
+            click.option(
+                "--line-type",
+                type=click.Choice([t.value for t in LineType], case_sensitive=False),
+                default=None,
+                help="The callee's line, where the number does not tell (a US number):"
+                " DIALGUARD_LINE_TYPE. Unknown: it may be a mobile.",
             ),
         )
     ):
@@ -95,6 +102,7 @@ def check(
     campaign: str | None,
     purpose: str,
     automated: bool,
+    line_type: str | None,
     callee_timezone: str | None,
     callee_region: str | None,
     caller_id_presentation: int,
@@ -111,6 +119,7 @@ def check(
         campaign=campaign,
         purpose=Purpose(purpose),
         automated=automated,
+        line_type=LineType(line_type.lower()) if line_type else None,
         caller_id_presentation=caller_id_presentation,
         callee_timezone=callee_timezone,
         callee_region=callee_region,

@@ -42,15 +42,17 @@ from dialguard.store import Store
 from rules.models import (
     CallAttempt,
     Decision,
+    LineType,
     Purpose,
     automated_at_strictest,
     automated_from_text,
+    line_type_from_text,
     purpose_from_text,
 )
 from rules.numbers import is_emergency, shorten
 
 # A line's own call settings (the options give them to lines without).
-CALL_COLUMNS = ("tenant", "campaign", "purpose", "caller_id", "automated")
+CALL_COLUMNS = ("tenant", "campaign", "purpose", "caller_id", "automated", "line_type")
 SCRUB_COLUMNS = frozenset({"number", "callee_timezone", "callee_region", *CALL_COLUMNS})
 # The event loop gets a turn every so many lines: the reads are synchronous, and without one
 # a Ctrl-C waited for the end of the list.
@@ -79,6 +81,7 @@ def scrub(
     campaign: str | None,
     purpose: str,
     automated: bool,
+    line_type: str | None,
     at_text: str | None,
     out: str | None,
     as_json: bool,
@@ -86,9 +89,9 @@ def scrub(
     """Decide every number of FILE as the AGI route would, at one instant, recording nothing:
     how many could be called, and what blocks the others. FILE: one number per line, or a CSV
     whose header names `number` and optionally `callee_timezone`, `callee_region`, and a
-    line's own `tenant`, `campaign`, `purpose`, `caller_id`, `automated` (the options give
-    them to lines without; other columns are not read, and named); gzip or a zip holding
-    one file. Exit 0 whatever the verdicts."""
+    line's own `tenant`, `campaign`, `purpose`, `caller_id`, `automated`, `line_type` (the
+    options give them to lines without; other columns are not read, and named); gzip or a
+    zip holding one file. Exit 0 whatever the verdicts."""
     path = readable_file(file)
     if out == "-" and as_json:
         fail("--out - and --json both want stdout: give --out a file")
@@ -102,6 +105,7 @@ def scrub(
         campaign=campaign,
         purpose=Purpose(purpose),
         automated=automated,
+        line_type=LineType(line_type.lower()) if line_type else None,
     )
     report = Report()
     with _csv_out(out, out_path) as rows:
@@ -184,6 +188,9 @@ def _line_call(template: CallAttempt, fields: dict[str, str]) -> CallAttempt:
         caller_id=given.get("caller_id", template.caller_id),
         automated=(
             automated_from_text(given["automated"]) if "automated" in given else template.automated
+        ),
+        line_type=(
+            line_type_from_text(given["line_type"]) if "line_type" in given else template.line_type
         ),
     )
 

@@ -17,7 +17,7 @@ from functools import lru_cache
 from rules.context import RuleContext
 from rules.jurisdictions.applicable import applicable_rules, consents_in_force, rule_id
 from rules.jurisdictions.model import ConsentRegime
-from rules.models import Finding, FindingVerdict, Purpose
+from rules.models import Finding, FindingVerdict, Purpose, possible_number_types
 from rules.numbers import country_text
 
 
@@ -28,8 +28,9 @@ def opt_in(ctx: RuleContext) -> Iterable[Finding]:
     days = _callee_days(ctx)
     day = min(days)
     found = False
+    types = possible_number_types(ctx.destination.number_type, ctx.attempt.line_type)
     for label, regime in applicable_rules(ctx, lambda table: table.consent):
-        if regime.number_types and ctx.destination.number_type not in regime.number_types:
+        if regime.number_types and not regime.number_types & types:
             continue
         # In force on any candidate's local date: the most restrictive candidate decides.
         if not any(regime.in_force(d) for d in days):
@@ -72,11 +73,33 @@ def _regime(ctx: RuleContext, label: str, regime: ConsentRegime) -> Finding:
     return Finding(
         rid,
         FindingVerdict.BLOCK,
-        f"{label} requires consent ({kinds}) for {ctx.attempt.purpose.value} calls and none "
-        f"is recorded for tenant {ctx.attempt.tenant}; record it with `dialguard consent add`",
+        f"{label} requires consent ({kinds}) for {ctx.attempt.purpose.value} calls"
+        f"{_to_whom(regime)} and none is recorded for tenant {ctx.attempt.tenant}; "
+        "record it with `dialguard consent add`" + _line_type_hint(ctx, regime),
         regime.citation,
         regime.unverified,
         {"accepts": sorted(k.value for k in regime.accepts)},
+    )
+
+
+def _to_whom(regime: ConsentRegime) -> str:
+    """` to mobiles`, for a regime of some number types (empty for every number)."""
+    if not regime.number_types:
+        return ""
+    return " to " + " or ".join(sorted(t.replace("_", " ") + "s" for t in regime.number_types))
+
+
+def _line_type_hint(ctx: RuleContext, regime: ConsentRegime) -> str:
+    """Where the regime holds the call only because the line may be of its types (a US
+    number, no DIALGUARD_LINE_TYPE), how a call to another line says so."""
+    if not regime.number_types or ctx.attempt.line_type is not None:
+        return ""
+    if ctx.destination.number_type in regime.number_types:
+        return ""  # the number itself is of the regime's types
+    other = "landline" if "mobile" in regime.number_types else "mobile"
+    return (
+        f", or, for a {other}, say so with DIALGUARD_LINE_TYPE={other}"
+        f" ({country_text(ctx.destination.country)} numbers do not tell)"
     )
 
 

@@ -25,7 +25,7 @@ from agi.server import AgiServer, start_agi_server
 from dialguard.guard import Guard
 from dialguard.store import Store, open_store
 from rules.facts import SuppressionEntry
-from rules.models import CallAttempt, Decision, Purpose, Verdict
+from rules.models import CallAttempt, Decision, LineType, Purpose, Verdict
 from rules.numbers import ParsedNumber, parse_number
 from rules.policy import Policy, TenantSettings
 from tests.agi.fake_asterisk import FakeAsterisk, env_lines, load_transcript, with_env
@@ -167,11 +167,13 @@ async def test_recorded_check_allows_and_reads_the_settings(
     assert attempt.purpose is Purpose.RESEARCH
     assert attempt.call_id == "1795859878.63"
     assert attempt.at.tzinfo is UTC
-    # One command reads all six call settings.
+    # One command reads all seven call settings.
     assert fake.commands[0] == (
         "GET FULL VARIABLE ${DIALGUARD_TENANT}|${DIALGUARD_CAMPAIGN}|${DIALGUARD_PURPOSE}"
         "|${DIALGUARD_CALLEE_TZ}|${DIALGUARD_CALLEE_REGION}|${DIALGUARD_AUTOMATED}"
+        "|${DIALGUARD_LINE_TYPE}"
     )
+    assert attempt.line_type is None  # unset: unknown
     assert attempt.automated is False  # unset: a live call
     assert [c.split(" ", 2)[:2] for c in fake.commands[1:]] == [["SET", "VARIABLE"]] * 3
 
@@ -184,14 +186,14 @@ async def test_a_value_holding_the_separator_is_read_again_one_by_one(
     [attempt] = service.checked
     assert (attempt.tenant, attempt.campaign) == ("acme", "spring|summer")
     assert fake.commands[0].startswith("GET FULL VARIABLE ")
-    assert fake.commands[1:7] == [f"GET VARIABLE {v}" for v, _ in CALL_SETTINGS.values()]
+    assert fake.commands[1:8] == [f"GET VARIABLE {v}" for v, _ in CALL_SETTINGS.values()]
 
 
 @pytest.mark.parametrize(
     ("route", "variables", "commands"),
     [
         ("check", {}, 4),  # GET FULL VARIABLE, then three SET VARIABLEs
-        ("check", {"DIALGUARD_CAMPAIGN": "a|b"}, 10),  # and six GET VARIABLEs between
+        ("check", {"DIALGUARD_CAMPAIGN": "a|b"}, 11),  # and seven GET VARIABLEs between
         ("optout?tenant=acme", {}, 3),
     ],
 )
@@ -433,6 +435,28 @@ async def test_an_automated_mark_that_cannot_be_read_blocks_as_bad_input(
     assert_blocked_as_bad_input(fake, service, "'maybe'")
 
 
+async def test_the_callee_s_line_type_is_read_from_its_channel_variable(
+    server: AgiServer, service: FakeService
+) -> None:
+    for value, line_type in (
+        ("landline", LineType.LANDLINE),
+        ("Wireless", LineType.MOBILE),
+        ("unknown", None),
+        ("", None),
+    ):
+        asterisk = FakeAsterisk(allow_answered_env(), variables={"DIALGUARD_LINE_TYPE": value})
+        await run_call(server, asterisk)
+        assert service.checked[-1].line_type is line_type, value
+
+
+async def test_a_line_type_that_cannot_be_read_blocks_as_bad_input(service: FakeService) -> None:
+    # Read as unknown, a typo for "landline" would hold the call as a mobile without saying
+    # why; read as anything else, it could let a robocall reach a mobile.
+    asterisk = FakeAsterisk(allow_answered_env(), variables={"DIALGUARD_LINE_TYPE": "voip"})
+    fake = await run_call_under_policy(Verdict.ALLOW, service, asterisk)
+    assert_blocked_as_bad_input(fake, service, "DIALGUARD_LINE_TYPE 'voip'")
+
+
 @pytest.mark.parametrize(
     "variables",
     [
@@ -609,7 +633,7 @@ async def test_replies_that_never_come_end_at_the_deadline_with_the_verdict_sent
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         writer.write("".join(allow_answered_env()).encode())
         await reader.readline()  # GET FULL VARIABLE
-        writer.write(b"200 result=1 (acme|||||)\n")
+        writer.write(b"200 result=1 (acme||||||)\n")
         sets = [await reader.readline() for _ in range(3)]  # and never answered
         assert await reader.read() == b""  # end of file right after them
         await server.shutdown()  # waits for the session's deadline

@@ -359,5 +359,6 @@ def test_a_history_imported_again_with_the_automated_column_marks_its_calls_once
     decision = run(
         *("check", "+15155550100", "--caller-id", "+13195550100", "--tenant", "acme"),
         *("--purpose", "research", "--automated", "--at", "2026-06-10T15:00:00Z", "--json"),
+        *("--line-type", "landline"),
     )
     assert json.loads(decision.output)["rule"] == "frequency.us-traced-exempt-prerecorded"

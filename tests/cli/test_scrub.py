@@ -211,3 +211,39 @@ def test_an_automated_list_is_decided_as_robocalls(tmp_path: Path) -> None:
     live = json.loads(run(*base, *at).output)
     assert robo["blocked_by"] == {"consent.gb-reg-19-automated": 1}
     assert "consent.gb-reg-19-automated" not in live["blocked_by"]
+
+
+def test_a_us_robocall_list_holds_mobiles_and_lines_of_unknown_type(tmp_path: Path) -> None:
+    # 47 U.S.C. 227(b)(1)(A)(iii): an informational robocall to a mobile needs express
+    # consent. A line's `line_type` column (or --line-type for the whole list) tells which
+    # lines are landlines; an unreadable one is reported, not guessed.
+    run = Cli(tmp_path, '[guard]\nregister_missing = "allow"\n[tenants.acme]\nregion = "US"\n')
+    assert run("callerid", "add", "+12125550100", "--tenant", "acme").exit_code == 0
+    leads = tmp_path / "leads.csv"
+    leads.write_text(
+        "number,line_type\n2125550101,landline\n2125550102,Wireless\n2125550103,\n2125550104,fax\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "verdicts.csv"
+    base = ["scrub", str(leads), "--caller-id", "+12125550100", "--tenant", "acme"]
+    at = ["--at", "2026-12-01T17:00:00Z", "--purpose", "informational", "--automated"]
+    summary = json.loads(run(*base, *at, "--out", str(out), "--json").output)
+    with out.open(encoding="utf-8", newline="") as stream:
+        rows = [(r["verdict"], r["rule"], r["reason"]) for r in csv.DictReader(stream)]
+    assert [r[:2] for r in rows[:3]] == [
+        ("allow", ""),
+        ("block", "consent.us-tcpa-wireless"),
+        ("block", "consent.us-tcpa-wireless"),
+    ]
+    assert (summary["allowed"], summary["blocked"], summary["rejected"]) == (1, 2, 1)
+    assert "line type 'fax' is not mobile or landline" in rows[3][2]
+    # --line-type gives the lines without their own; a line's own word still wins.
+    landlines = json.loads(run(*base, *at, "--line-type", "landline", "--json").output)
+    assert (landlines["allowed"], landlines["blocked"]) == (2, 1)
+    # `check` takes the same option.
+    for line_type, code in (("landline", 0), ("mobile", 1)):
+        checked = run(
+            "check", "+12125550101", "--caller-id", "+12125550100", "--tenant", "acme",
+            *at, "--line-type", line_type,
+        )  # fmt: skip
+        assert checked.exit_code == code, checked.output

@@ -18,7 +18,7 @@ from rules.facts import (
     RegisterHit,
     SuppressionEntry,
 )
-from rules.models import CallAttempt, Decision, FindingVerdict, Purpose, Verdict
+from rules.models import CallAttempt, Decision, FindingVerdict, LineType, Purpose, Verdict
 from rules.policy import Policy
 
 CID = "+61291234567"
@@ -399,3 +399,73 @@ def test_dutch_automated_charity_and_political_calls_need_consent_not_a_contract
     for purpose in (Purpose.CHARITY, Purpose.POLITICAL):
         nl = automated_call("+31201234567", at, (contract,), purpose=purpose)
         assert finding(nl, "consent.nl-eprivacy-automated") is FindingVerdict.BLOCK, purpose
+
+
+# -- automated calls to mobiles (TCPA) and the dialler's line type -----------------------------
+
+WIRELESS = "consent.us-tcpa-wireless"
+NEW_YORK = "+12125550123"  # a US number: phonenumbers cannot tell a mobile from a landline
+
+
+def test_a_us_automated_call_for_any_purpose_needs_express_consent_to_a_mobile() -> None:
+    # 47 U.S.C. 227(b)(1)(A)(iii): an informational robocall to a cell phone was allowed up
+    # to TRACED's 3 in 30 days, which only residential lines may take without consent.
+    at = datetime(2026, 6, 10, 16, 0, tzinfo=UTC)
+    for purpose in (Purpose.INFORMATIONAL, Purpose.DEBT_COLLECTION, Purpose.RESEARCH,
+                    Purpose.CHARITY, Purpose.POLITICAL):  # fmt: skip
+        unknown = automated_call(NEW_YORK, at, purpose=purpose)
+        assert (unknown.verdict, unknown.rule) == (Verdict.BLOCK, WIRELESS), purpose
+        assert f"for {purpose.value} calls to mobiles" in unknown.reason
+        assert "DIALGUARD_LINE_TYPE=landline (US numbers do not tell)" in unknown.reason
+        mobile = automated_call(NEW_YORK, at, purpose=purpose, line_type=LineType.MOBILE)
+        assert mobile.rule == WIRELESS
+        assert "DIALGUARD_LINE_TYPE" not in mobile.reason  # the line is known: no hint
+        landline = automated_call(NEW_YORK, at, purpose=purpose, line_type=LineType.LANDLINE)
+        assert all(f.rule != WIRELESS for f in landline.findings), purpose
+        assert landline.verdict is Verdict.ALLOW, purpose
+
+
+def test_express_consent_lifts_the_mobile_rule_and_an_ebr_does_not() -> None:
+    at = datetime(2026, 6, 10, 16, 0, tzinfo=UTC)
+    for kind in (ConsentKind.EXPRESS, ConsentKind.EXPRESS_WRITTEN):
+        given = consent(NEW_YORK, kind, at - timedelta(days=3))
+        allowed = automated_call(NEW_YORK, at, (given,), purpose=Purpose.DEBT_COLLECTION)
+        assert finding(allowed, WIRELESS) is FindingVerdict.ALLOW, kind
+        assert allowed.verdict is Verdict.ALLOW, kind
+    ebr = consent(NEW_YORK, ConsentKind.EBR_PURCHASE, at - timedelta(days=3))
+    held = automated_call(NEW_YORK, at, (ebr,), purpose=Purpose.DEBT_COLLECTION)
+    assert finding(held, WIRELESS) is FindingVerdict.BLOCK
+    other_tenant = consent(NEW_YORK, ConsentKind.EXPRESS, at - timedelta(days=3), "globex")
+    held = automated_call(NEW_YORK, at, (other_tenant,), purpose=Purpose.DEBT_COLLECTION)
+    assert finding(held, WIRELESS) is FindingVerdict.BLOCK
+
+
+def test_the_mobile_rule_leaves_live_calls_and_telemarketing_to_their_own_rules() -> None:
+    at = datetime(2026, 6, 10, 16, 0, tzinfo=UTC)
+    live = decide_with(NEW_YORK, at, purpose=Purpose.INFORMATIONAL)
+    assert all(f.rule != WIRELESS for f in live.findings)
+    # Telemarketing robocalls need written consent on every line (tcpa-prerecorded), which
+    # says more than this rule: it does not apply to them, and a landline changes nothing.
+    for line_type in (None, LineType.LANDLINE, LineType.MOBILE):
+        sales = automated_call(NEW_YORK, at, line_type=line_type)
+        assert sales.rule == "consent.us-tcpa-prerecorded"
+        assert all(f.rule != WIRELESS for f in sales.findings)
+
+
+def test_a_dialler_s_line_type_adds_a_mobile_but_never_takes_one_away() -> None:
+    at = datetime(2026, 6, 10, 11, 0, tzinfo=ZoneInfo("Europe/Dublin"))
+    irish_mobile, irish_landline = "+353851234567", "+35312345678"
+
+    def irish(number: str, line_type: LineType | None) -> Decision:
+        facts = Facts(caller_id_records=(CallerIdRecord(CID, "acme"),), tenant_has_inventory=True)
+        attempt = CallAttempt(number, CID, at, tenant="acme", line_type=line_type)
+        return decide(prepare(attempt, Policy(block_when_register_missing=False)), facts)
+
+    # Ireland's mobile opt-in: a mobile number said to be a landline is still a mobile...
+    assert irish(irish_mobile, LineType.LANDLINE).rule == "consent.ie-mobile-opt-in"
+    # ...and a landline number the dialler knows is now a mobile (ported) is held as one.
+    assert irish(irish_landline, LineType.MOBILE).rule == "consent.ie-mobile-opt-in"
+    assert verdict(irish(irish_landline, None), "consent.none") is FindingVerdict.SKIP
+    assert verdict(irish(irish_landline, LineType.LANDLINE), "consent.none") is (
+        FindingVerdict.SKIP
+    )

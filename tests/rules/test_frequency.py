@@ -14,7 +14,7 @@ from rules.checks.frequency import merged_attempts
 from rules.engine import decide, prepare
 from rules.facts import CallerIdRecord, Facts, PriorAttempt
 from rules.jurisdictions import from_settings
-from rules.models import CallAttempt, Decision, Finding, FindingVerdict, Purpose
+from rules.models import CallAttempt, Decision, Finding, FindingVerdict, LineType, Purpose
 from rules.policy import Policy
 
 AT = datetime(2026, 6, 10, 16, 0, tzinfo=UTC)  # Wed, noon in Florida
@@ -455,6 +455,8 @@ def robocall(
     consents: tuple[object, ...] = (),
     campaign: str = "reminders",
 ) -> Decision:
+    # A residential line, which TRACED's caps are about: to a mobile, an automated call
+    # needs consent whatever the count (consent tcpa-wireless).
     attempt = CallAttempt(
         IOWA,
         "+13195550100",
@@ -463,6 +465,7 @@ def robocall(
         campaign=campaign,
         purpose=purpose,
         automated=automated,
+        line_type=LineType.LANDLINE,
     )
     facts = Facts(
         attempts=tuple(prior),

@@ -120,7 +120,7 @@ async def test_the_upgrade_copies_the_mark_of_the_attempts_a_cap_can_still_count
 
 async def test_the_guard_holds_a_fourth_exempt_robocall_in_30_days(store: Store) -> None:
     from dialguard.guard import Guard
-    from rules.models import Purpose
+    from rules.models import LineType, Purpose
     from rules.policy import Policy
 
     await save_caller_ids(store, [InventoryEntry("+13195550100", "acme")], "test")
@@ -136,6 +136,7 @@ async def test_the_guard_holds_a_fourth_exempt_robocall_in_30_days(store: Store)
             purpose=Purpose.RESEARCH,
             call_id=f"c{n}",
             automated=automated,
+            line_type=LineType.LANDLINE,  # to a mobile, consent first (tcpa-wireless)
         )
 
     verdicts = [(await guard.check(call(n))).rule for n in range(4)]

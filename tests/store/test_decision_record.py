@@ -11,7 +11,7 @@ import pytest
 
 from dialguard.store import Store
 from dialguard.store.facts import decision_row
-from rules.models import CallAttempt, Decision, Finding, FindingVerdict, Verdict
+from rules.models import CallAttempt, Decision, Finding, FindingVerdict, LineType, Verdict
 
 AT = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 ATTEMPT = CallAttempt("0412345678", "+61291234567", AT, tenant="acme", call_id="c1")
@@ -142,10 +142,13 @@ def test_a_record_is_written_whatever_number_the_environment_held() -> None:
     assert record["inputs"]["caller_id_presentation"] == 2**70
 
 
-async def test_the_inputs_say_whether_the_call_was_automated(store: Store) -> None:
+async def test_the_inputs_say_whether_the_call_was_automated_and_to_which_line(
+    store: Store,
+) -> None:
     robocall = CallAttempt(
-        "0412345678", "+61291234567", AT, tenant="acme", call_id="c2", automated=True
-    )
+        "0412345678", "+61291234567", AT, tenant="acme", call_id="c2", automated=True,
+        line_type=LineType.LANDLINE,
+    )  # fmt: skip
     decision = Decision(Verdict.ALLOW, None, "allowed", "", None, None, None, None, ())
     await store.record_decision(robocall, decision, 1.0, "agi")
     await store.record_decision(ATTEMPT, decision, 1.0, "agi")
@@ -153,5 +156,6 @@ async def test_the_inputs_say_whether_the_call_was_automated(store: Store) -> No
     for call_id in ("c1", "c2"):
         row = await store.decision_for_call(call_id)
         assert row is not None
-        marks[call_id] = json.loads(row["decision_json"])["inputs"]["automated"]
-    assert marks == {"c1": False, "c2": True}
+        inputs = json.loads(row["decision_json"])["inputs"]
+        marks[call_id] = (inputs["automated"], inputs["line_type"])
+    assert marks == {"c1": (False, None), "c2": (True, "landline")}
