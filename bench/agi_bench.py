@@ -168,7 +168,8 @@ def fresh_copy(template: Path) -> Path:
 # The commands of the check route's exchange (agi/routes.py), with a fixed verdict.
 _NULL_GET = (
     b"GET FULL VARIABLE ${DIALGUARD_TENANT}|${DIALGUARD_CAMPAIGN}|${DIALGUARD_PURPOSE}"
-    b"|${DIALGUARD_CALLEE_TZ}|${DIALGUARD_CALLEE_REGION}|${DIALGUARD_AUTOMATED}\n"
+    b"|${DIALGUARD_CALLEE_TZ}|${DIALGUARD_CALLEE_REGION}|${DIALGUARD_AUTOMATED}"
+    b"|${DIALGUARD_LINE_TYPE}\n"
 )
 _NULL_SET = (
     b'SET VARIABLE DIALGUARD_VERDICT "ALLOW"\n'

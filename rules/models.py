@@ -160,10 +160,13 @@ class CallAttempt:
     call_id: str | None = None
     automated: bool = False
     # The dialler's word on the callee's line, for numbers whose type does not tell
-    # (rules.numbers.possible_types). None: unknown, read at its strictest (may be a mobile).
+    # (`possible_number_types`). None: unknown, read at its strictest (may be a mobile).
     line_type: LineType | None = None
 
     def __post_init__(self) -> None:
+        if self.line_type is not None and not isinstance(self.line_type, LineType):
+            # The rules compare by identity: a plain "mobile" would read as no mobile.
+            object.__setattr__(self, "line_type", LineType(self.line_type))
         if self.at.tzinfo is None or self.at.utcoffset() is None:
             raise ValueError("CallAttempt.at must be timezone-aware")
         # The rules look back (caps, consent) and shift to every zone (UTC-12 to UTC+14):

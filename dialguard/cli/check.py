@@ -20,7 +20,7 @@ from dialguard.cli.app import (
 )
 from dialguard.guard import Guard
 from rules.location import address_problems
-from rules.models import CallAttempt, Decision, LineType, Purpose
+from rules.models import CallAttempt, Decision, LineType, Purpose, line_type_from_text
 from rules.numbers import is_emergency
 from rules.policy import Policy
 
@@ -55,15 +55,26 @@ def call_options(command: F) -> F:
             ),
             click.option(
                 "--line-type",
-                type=click.Choice([t.value for t in LineType], case_sensitive=False),
+                callback=_line_type,
                 default=None,
-                help="The callee's line, where the number does not tell (a US number):"
-                " DIALGUARD_LINE_TYPE. Unknown: it may be a mobile.",
+                help="The callee's line where the number does not tell (a US number), as"
+                " DIALGUARD_LINE_TYPE reads it: mobile or landline (wireless, cell, wireline,"
+                " ...). Unknown: it may be a mobile.",
             ),
         )
     ):
         command = option(command)
     return command
+
+
+def _line_type(ctx: click.Context, param: click.Parameter, value: str | None) -> LineType | None:
+    """`--line-type` read with every word DIALGUARD_LINE_TYPE takes (`wireless`, `unknown`)."""
+    if value is None:
+        return None
+    try:
+        return line_type_from_text(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def callee_address_problems(
@@ -102,7 +113,7 @@ def check(
     campaign: str | None,
     purpose: str,
     automated: bool,
-    line_type: str | None,
+    line_type: LineType | None,
     callee_timezone: str | None,
     callee_region: str | None,
     caller_id_presentation: int,
@@ -119,7 +130,7 @@ def check(
         campaign=campaign,
         purpose=Purpose(purpose),
         automated=automated,
-        line_type=LineType(line_type.lower()) if line_type else None,
+        line_type=line_type,
         caller_id_presentation=caller_id_presentation,
         callee_timezone=callee_timezone,
         callee_region=callee_region,

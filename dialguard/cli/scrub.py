@@ -81,7 +81,7 @@ def scrub(
     campaign: str | None,
     purpose: str,
     automated: bool,
-    line_type: str | None,
+    line_type: LineType | None,
     at_text: str | None,
     out: str | None,
     as_json: bool,
@@ -105,7 +105,7 @@ def scrub(
         campaign=campaign,
         purpose=Purpose(purpose),
         automated=automated,
-        line_type=LineType(line_type.lower()) if line_type else None,
+        line_type=line_type,
     )
     report = Report()
     with _csv_out(out, out_path) as rows:

@@ -28,12 +28,19 @@ def opt_in(ctx: RuleContext) -> Iterable[Finding]:
     days = _callee_days(ctx)
     day = min(days)
     found = False
-    types = possible_number_types(ctx.destination.number_type, ctx.attempt.line_type)
+    line_type = ctx.attempt.line_type
+    types = possible_number_types(ctx.destination.number_type, line_type)
     for label, regime in applicable_rules(ctx, lambda table: table.consent):
-        if regime.number_types and not regime.number_types & types:
-            continue
         # In force on any candidate's local date: the most restrictive candidate decides.
         if not any(regime.in_force(d) for d in days):
+            continue
+        if regime.number_types and not regime.number_types & types:
+            if line_type is not None and regime.number_types & possible_number_types(
+                ctx.destination.number_type, None
+            ):
+                # Not held on the call's own word alone: the record says so.
+                found = True
+                yield _not_for_this_line(ctx, label, regime)
             continue
         found = True
         yield _regime(ctx, label, regime)
@@ -82,11 +89,26 @@ def _regime(ctx: RuleContext, label: str, regime: ConsentRegime) -> Finding:
     )
 
 
+def _not_for_this_line(ctx: RuleContext, label: str, regime: ConsentRegime) -> Finding:
+    line_type = ctx.attempt.line_type.value if ctx.attempt.line_type else "unknown"
+    return Finding(
+        rule_id("consent", label, regime.name),
+        FindingVerdict.SKIP,
+        f"the call says the line is a {line_type} (DIALGUARD_LINE_TYPE), and {label} "
+        f"{regime.name} is for calls{_to_whom(regime)} only",
+        regime.citation,
+        regime.unverified,
+    )
+
+
 def _to_whom(regime: ConsentRegime) -> str:
-    """` to mobiles`, for a regime of some number types (empty for every number)."""
+    """` to mobile or pager numbers`, for a regime of some number types (empty for every
+    number)."""
     if not regime.number_types:
         return ""
-    return " to " + " or ".join(sorted(t.replace("_", " ") + "s" for t in regime.number_types))
+    names = sorted(t.replace("_", " ") for t in regime.number_types)
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+    return f" to {listed} numbers"
 
 
 def _line_type_hint(ctx: RuleContext, regime: ConsentRegime) -> str:
@@ -98,8 +120,9 @@ def _line_type_hint(ctx: RuleContext, regime: ConsentRegime) -> str:
         return ""  # the number itself is of the regime's types
     other = "landline" if "mobile" in regime.number_types else "mobile"
     return (
-        f", or, for a {other}, say so with DIALGUARD_LINE_TYPE={other}"
-        f" ({country_text(ctx.destination.country)} numbers do not tell)"
+        f", or, for a {other}, say so with DIALGUARD_LINE_TYPE={other} (`--line-type"
+        f" {other}` or a `line_type` column for check and scrub:"
+        f" {country_text(ctx.destination.country)} numbers do not tell)"
     )
 
 

@@ -457,6 +457,23 @@ async def test_a_line_type_that_cannot_be_read_blocks_as_bad_input(service: Fake
     assert_blocked_as_bad_input(fake, service, "DIALGUARD_LINE_TYPE 'voip'")
 
 
+@pytest.mark.parametrize(("campaign", "verdict"), [(None, "ALLOW"), ("spring", "BLOCK")])
+async def test_a_bad_line_type_does_not_block_a_person_s_emergency_call(
+    service: FakeService, campaign: str | None, verdict: str
+) -> None:
+    # An emergency call is decided on its dial string and campaign alone (regulations.md 6.7).
+    env = [
+        "agi_extension: 000\n" if line.startswith("agi_extension:") else line
+        for line in allow_answered_env()
+    ]
+    variables = {"DIALGUARD_LINE_TYPE": "voip", "DIALGUARD_CAMPAIGN": campaign}
+    asterisk = FakeAsterisk(env, variables={k: v for k, v in variables.items() if v})
+    fake = await run_call_under_policy(Verdict.BLOCK, service, asterisk)
+    assert fake.set_variables["DIALGUARD_VERDICT"] == verdict
+    [(_, decision, _)] = service.recorded
+    assert decision.rule == ("emergency.campaign" if campaign else None)
+
+
 @pytest.mark.parametrize(
     "variables",
     [

@@ -240,10 +240,21 @@ def test_a_us_robocall_list_holds_mobiles_and_lines_of_unknown_type(tmp_path: Pa
     # --line-type gives the lines without their own; a line's own word still wins.
     landlines = json.loads(run(*base, *at, "--line-type", "landline", "--json").output)
     assert (landlines["allowed"], landlines["blocked"]) == (2, 1)
-    # `check` takes the same option.
-    for line_type, code in (("landline", 0), ("mobile", 1)):
+    # `check` takes the same option, with every word the channel variable takes.
+    for line_type, rule in (("landline", None), ("Wireless", "consent.us-tcpa-wireless")):
         checked = run(
             "check", "+12125550101", "--caller-id", "+12125550100", "--tenant", "acme",
-            *at, "--line-type", line_type,
+            *at, "--line-type", line_type, "--json",
         )  # fmt: skip
-        assert checked.exit_code == code, checked.output
+        assert json.loads(checked.output)["rule"] == rule, checked.output
+        assert json.loads(checked.output)["line_type"] == line_type.lower().replace(
+            "wireless", "mobile"
+        )
+    bad = run("check", "+12125550101", "--caller-id", "+12125550100", *at, "--line-type", "fax")
+    assert bad.exit_code == 2 and "line type 'fax' is not mobile or landline" in bad.output
+    # A line whose line type cannot be read is still decided when it is an emergency number.
+    emergency = tmp_path / "emergency.csv"
+    emergency.write_text("number,line_type\n911,fax\n", encoding="utf-8")
+    person = run("scrub", str(emergency), "--caller-id", "+12125550100", "--tenant", "acme",
+                 "--at", "2026-12-01T17:00:00Z", "--json")  # fmt: skip
+    assert (json.loads(person.output)["allowed"], json.loads(person.output)["rejected"]) == (1, 0)

@@ -415,14 +415,33 @@ def test_a_us_automated_call_for_any_purpose_needs_express_consent_to_a_mobile()
                     Purpose.CHARITY, Purpose.POLITICAL):  # fmt: skip
         unknown = automated_call(NEW_YORK, at, purpose=purpose)
         assert (unknown.verdict, unknown.rule) == (Verdict.BLOCK, WIRELESS), purpose
-        assert f"for {purpose.value} calls to mobiles" in unknown.reason
-        assert "DIALGUARD_LINE_TYPE=landline (US numbers do not tell)" in unknown.reason
+        assert f"for {purpose.value} calls to mobile, pager" in unknown.reason
+        assert "say so with DIALGUARD_LINE_TYPE=landline (`--line-type landline`" in unknown.reason
+        assert unknown.reason.endswith("US numbers do not tell)")
         mobile = automated_call(NEW_YORK, at, purpose=purpose, line_type=LineType.MOBILE)
         assert mobile.rule == WIRELESS
         assert "DIALGUARD_LINE_TYPE" not in mobile.reason  # the line is known: no hint
         landline = automated_call(NEW_YORK, at, purpose=purpose, line_type=LineType.LANDLINE)
-        assert all(f.rule != WIRELESS for f in landline.findings), purpose
         assert landline.verdict is Verdict.ALLOW, purpose
+        # Allowed on the call's word alone: the record says the rule was skipped for it.
+        [skipped] = [f for f in landline.findings if f.rule == WIRELESS]
+        assert skipped.verdict is FindingVerdict.SKIP
+        assert "the call says the line is a landline" in skipped.reason
+
+
+def test_pager_personal_and_toll_free_numbers_are_held_whatever_the_call_says() -> None:
+    # The statute's other services: paging, and any the called party is charged for (a
+    # toll-free number's subscriber pays; the strictest reading). The number tells these.
+    at = datetime(2026, 6, 10, 16, 0, tzinfo=UTC)
+    for number in ("+15335551234", "+18005550100"):  # a 5XX personal number, a toll-free one
+        for line_type in (None, LineType.LANDLINE):
+            held = automated_call(number, at, purpose=Purpose.INFORMATIONAL, line_type=line_type)
+            assert held.rule == WIRELESS, (number, line_type)
+            assert "DIALGUARD_LINE_TYPE" not in held.reason  # no word of the call lifts it
+    assert (
+        "to mobile, pager, personal number or toll free numbers"
+        in automated_call(NEW_YORK, at, purpose=Purpose.INFORMATIONAL).reason
+    )
 
 
 def test_express_consent_lifts_the_mobile_rule_and_an_ebr_does_not() -> None:

@@ -3,12 +3,15 @@ line may then have: a rule for mobiles must hold every call that may reach one."
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from rules.models import (
     LINE_TYPE_WORDS,
+    CallAttempt,
     LineType,
     line_type_from_text,
     possible_number_types,
@@ -35,6 +38,34 @@ def test_a_line_may_be_a_mobile_unless_something_says_it_is_not(
     assert ("fixed_line" in types) is (
         number_type == "fixed_line" or (either and line_type is not LineType.MOBILE)
     )
+
+
+@pytest.mark.parametrize(
+    ("number_type", "line_type", "expected"),
+    [
+        ("fixed_line_or_mobile", None, {"fixed_line_or_mobile", "mobile", "fixed_line"}),
+        ("fixed_line_or_mobile", LineType.LANDLINE, {"fixed_line_or_mobile", "fixed_line"}),
+        ("fixed_line_or_mobile", LineType.MOBILE, {"fixed_line_or_mobile", "mobile"}),
+        ("mobile", LineType.LANDLINE, {"mobile"}),  # the dialler cannot unmake a mobile
+        ("fixed_line", LineType.MOBILE, {"fixed_line", "mobile"}),  # ported
+        ("toll_free", None, {"toll_free"}),
+        ("toll_free", LineType.LANDLINE, {"toll_free"}),
+    ],
+)
+def test_some_lines_by_hand(
+    number_type: str, line_type: LineType | None, expected: set[str]
+) -> None:
+    assert possible_number_types(number_type, line_type) == expected
+
+
+def test_a_line_type_given_as_text_is_read_as_one() -> None:
+    # The rules compare by identity: "mobile" as a plain string must not read as no mobile.
+    attempt = CallAttempt("+353851234567", None, datetime(2026, 6, 10, tzinfo=UTC),
+                          line_type="mobile")  # type: ignore[arg-type]  # fmt: skip
+    assert attempt.line_type is LineType.MOBILE
+    with pytest.raises(ValueError):
+        CallAttempt("+353851234567", None, datetime(2026, 6, 10, tzinfo=UTC),
+                    line_type="fax")  # type: ignore[arg-type]  # fmt: skip
 
 
 def test_a_us_number_is_of_either_type_until_the_dialler_says() -> None:
