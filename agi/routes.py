@@ -45,7 +45,8 @@ OPTOUT_SOURCE = "agi-optout"
 OPTOUT_REASON = "IVR opt-out keypress"
 INPUT_CITATION = "dialguard AGI contract (architecture.md, FastAGI): bad input blocks"
 
-# Setting -> (channel variable, query parameter of the AGI URL used when the variable is unset).
+# Setting -> (channel variable, query parameter of the AGI URL used when the variable is unset;
+# empty: none).
 CALL_SETTINGS: Mapping[str, tuple[str, str]] = {
     "tenant": ("DIALGUARD_TENANT", "tenant"),
     "campaign": ("DIALGUARD_CAMPAIGN", "campaign"),
@@ -53,8 +54,9 @@ CALL_SETTINGS: Mapping[str, tuple[str, str]] = {
     "callee_timezone": ("DIALGUARD_CALLEE_TZ", "callee_tz"),
     "callee_region": ("DIALGUARD_CALLEE_REGION", "callee_region"),
     "automated": ("DIALGUARD_AUTOMATED", "automated"),
-    "line_type": ("DIALGUARD_LINE_TYPE", "line_type"),
+    "line_type": ("DIALGUARD_LINE_TYPE", ""),  # never from the URL: see build_attempt
 }
+LINE_TYPE_PARAM = "line_type"
 OPTOUT_SETTINGS = ("tenant", "campaign")
 
 
@@ -245,6 +247,14 @@ def build_attempt(
         raise BadInput(
             f"DIALGUARD_AUTOMATED {shorten(automated_text)!r} is not yes or no"
         ) from None
+    if LINE_TYPE_PARAM in request.params:
+        # A query parameter applies to every call of the route, and to each one whose
+        # variable is cleared (`Set(DIALGUARD_LINE_TYPE=)`): one "landline" there would let
+        # every robocall of the route reach mobiles.
+        raise BadInput(
+            "the AGI URL gives line_type, which describes one number: set"
+            " DIALGUARD_LINE_TYPE on the channel for each number instead"
+        )
     line_text = _setting(request, variables, "line_type") or ""
     try:
         line_type = line_type_from_text(line_text)
@@ -301,7 +311,7 @@ def _automated_mark(request: AgiRequest, variables: Mapping[str, str | None]) ->
 
 def _setting(request: AgiRequest, variables: Mapping[str, str | None], name: str) -> str | None:
     variable, param = CALL_SETTINGS[name]
-    value = variables.get(variable) or request.params.get(param)
+    value = variables.get(variable) or (request.params.get(param) if param else None)
     return (value.strip() or None) if value else None
 
 

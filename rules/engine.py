@@ -170,7 +170,7 @@ def _decision(ctx: RuleContext, findings: list[Finding]) -> Decision:
         "campaign": ctx.attempt.campaign,
         "purpose": ctx.attempt.purpose.value,
         "automated": ctx.attempt.automated,
-        "line_type": ctx.attempt.line_type,
+        "line_type": ctx.attempt.line_type.value if ctx.attempt.line_type else None,
         "timezones": list(ctx.location.timezones),
         # Every candidate zone's local time, once for the hours and holiday findings.
         "local_times": dict(ctx.local.iso),

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
 
 from rules.numbers import shorten
@@ -82,7 +83,8 @@ def automated_from_text(text: str) -> bool:
 
 class LineType(StrEnum):
     """What the dialler knows of the callee's line, where the number does not tell
-    (DIALGUARD_LINE_TYPE): a US or Canadian number may be a mobile or a landline."""
+    (DIALGUARD_LINE_TYPE): a NANP number (phonenumbers' `fixed_line_or_mobile`) may be a
+    mobile or a landline."""
 
     MOBILE = "mobile"
     LANDLINE = "landline"
@@ -90,16 +92,18 @@ class LineType(StrEnum):
 
 # How DIALGUARD_LINE_TYPE (and a scrub list's `line_type` column) names each, lower case:
 # the words number-data vendors use besides our own.
-LINE_TYPE_WORDS: dict[str, LineType] = {
-    "mobile": LineType.MOBILE,
-    "wireless": LineType.MOBILE,
-    "cell": LineType.MOBILE,
-    "cellular": LineType.MOBILE,
-    "landline": LineType.LANDLINE,
-    "wireline": LineType.LANDLINE,
-    "fixed": LineType.LANDLINE,
-    "fixed_line": LineType.LANDLINE,
-}
+LINE_TYPE_WORDS: Mapping[str, LineType] = MappingProxyType(
+    {
+        "mobile": LineType.MOBILE,
+        "wireless": LineType.MOBILE,
+        "cell": LineType.MOBILE,
+        "cellular": LineType.MOBILE,
+        "landline": LineType.LANDLINE,
+        "wireline": LineType.LANDLINE,
+        "fixed": LineType.LANDLINE,
+        "fixed_line": LineType.LANDLINE,
+    }
+)
 UNKNOWN_LINE_WORDS = frozenset({"", "unknown"})
 
 # phonenumbers' type for a number that may be either (the NANP's): the line decides.
@@ -165,7 +169,7 @@ class CallAttempt:
 
     def __post_init__(self) -> None:
         if self.line_type is not None and not isinstance(self.line_type, LineType):
-            # The rules compare by identity: a plain "mobile" would read as no mobile.
+            # A plain "mobile" is not LineType.MOBILE to `possible_number_types` (`is`).
             object.__setattr__(self, "line_type", LineType(self.line_type))
         if self.at.tzinfo is None or self.at.utcoffset() is None:
             raise ValueError("CallAttempt.at must be timezone-aware")

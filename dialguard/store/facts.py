@@ -606,7 +606,7 @@ def audit_json(attempt: CallAttempt, decision: Decision) -> str:
             "callee_timezone": attempt.callee_timezone,
             "callee_region": attempt.callee_region,
             "automated": attempt.automated,
-            "line_type": attempt.line_type,
+            "line_type": attempt.line_type.value if attempt.line_type else None,
             "at": attempt.at.isoformat(),
             "call_id": attempt.call_id,
         },

@@ -1,11 +1,14 @@
 """Opt-in regimes (consent.*): where the law needs consent before a call, require one.
 
 DE, NL, ES (since 29 Jun 2023), FR (from 11 Aug 2026), IE mobiles; for automated calls
-(prerecorded or artificial voice: `CallAttempt.automated`) the US (written consent), the UK
+(prerecorded or artificial voice: `CallAttempt.automated`) the US (written consent for
+telemarketing; express consent for every other purpose to lines that may be mobiles), the UK
 (PECR reg 19) and the EU (ePrivacy art. 13(1)). A regime applies to the
-purposes its pack lists, so purpose exemptions go exactly as far as the pack says. The
-internal opt-out list is checked before this family (engine PRECEDENCE), so an opt-out always
-beats a consent.
+purposes its pack lists, so purpose exemptions go exactly as far as the pack says. A regime
+of some `number_types` applies to every line that may be of one of them
+(`possible_number_types`: a US number is a mobile until the call's line type says otherwise).
+The internal opt-out list is checked before this family (engine PRECEDENCE), so an opt-out
+always beats a consent.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from functools import lru_cache
 from rules.context import RuleContext
 from rules.jurisdictions.applicable import applicable_rules, consents_in_force, rule_id
 from rules.jurisdictions.model import ConsentRegime
-from rules.models import Finding, FindingVerdict, Purpose, possible_number_types
+from rules.models import Finding, FindingVerdict, LineType, Purpose, possible_number_types
 from rules.numbers import country_text
 
 
@@ -30,17 +33,19 @@ def opt_in(ctx: RuleContext) -> Iterable[Finding]:
     found = False
     line_type = ctx.attempt.line_type
     types = possible_number_types(ctx.destination.number_type, line_type)
+    # What the number alone allows: a regime it leaves out only on the call's word is
+    # recorded as skipped for that word.
+    unknown_line = (
+        types if line_type is None else (possible_number_types(ctx.destination.number_type, None))
+    )
     for label, regime in applicable_rules(ctx, lambda table: table.consent):
         # In force on any candidate's local date: the most restrictive candidate decides.
         if not any(regime.in_force(d) for d in days):
             continue
         if regime.number_types and not regime.number_types & types:
-            if line_type is not None and regime.number_types & possible_number_types(
-                ctx.destination.number_type, None
-            ):
-                # Not held on the call's own word alone: the record says so.
+            if line_type is not None and regime.number_types & unknown_line:
                 found = True
-                yield _not_for_this_line(ctx, label, regime)
+                yield _not_for_this_line(label, regime, line_type)
             continue
         found = True
         yield _regime(ctx, label, regime)
@@ -89,16 +94,22 @@ def _regime(ctx: RuleContext, label: str, regime: ConsentRegime) -> Finding:
     )
 
 
-def _not_for_this_line(ctx: RuleContext, label: str, regime: ConsentRegime) -> Finding:
-    line_type = ctx.attempt.line_type.value if ctx.attempt.line_type else "unknown"
+@lru_cache(maxsize=256)
+def _not_for_this_line(label: str, regime: ConsentRegime, line_type: LineType) -> Finding:
+    """A regime the number would be held by, left out on the call's word (a landline):
+    the record says so. One finding per regime and line type."""
     return Finding(
         rule_id("consent", label, regime.name),
         FindingVerdict.SKIP,
-        f"the call says the line is a {line_type} (DIALGUARD_LINE_TYPE), and {label} "
+        f"the call says the line is a {line_type.value} (DIALGUARD_LINE_TYPE), and {label} "
         f"{regime.name} is for calls{_to_whom(regime)} only",
         regime.citation,
         regime.unverified,
     )
+
+
+# How a reason names the number types (rules.numbers.NUMBER_TYPES) a regime is for.
+_TYPE_NAMES = {"personal_number": "personal (5XX)", "toll_free": "toll-free"}
 
 
 def _to_whom(regime: ConsentRegime) -> str:
@@ -106,7 +117,7 @@ def _to_whom(regime: ConsentRegime) -> str:
     number)."""
     if not regime.number_types:
         return ""
-    names = sorted(t.replace("_", " ") for t in regime.number_types)
+    names = sorted(_TYPE_NAMES.get(t, t.replace("_", " ")) for t in regime.number_types)
     listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
     return f" to {listed} numbers"
 

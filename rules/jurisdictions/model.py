@@ -149,7 +149,9 @@ class ConsentRegime:
     """An opt-in regime: calls for `purposes` need a consent of one of `accepts` in force.
 
     `since`/`until` bound when the regime applies (callee's local date, `until` exclusive);
-    `number_types` limits it to those phonenumbers types (empty: every number).
+    `number_types` limits it to lines that may be of those phonenumbers types (empty: every
+    number; `rules.models.possible_number_types`: a NANP number may be a mobile until the
+    call's line type says otherwise).
     `max_age_days`: a consent of that kind counts only this many days after it was given
     (Spain's renewal every two years), whatever the record's own expiry. `automated`: the
     regime holds automated calls only (prerecorded or artificial voice, automated calling

@@ -457,6 +457,24 @@ async def test_a_line_type_that_cannot_be_read_blocks_as_bad_input(service: Fake
     assert_blocked_as_bad_input(fake, service, "DIALGUARD_LINE_TYPE 'voip'")
 
 
+@pytest.mark.parametrize("variable", [None, "", "mobile"])
+async def test_a_line_type_in_the_agi_url_is_refused(
+    service: FakeService, variable: str | None
+) -> None:
+    # A query parameter applies to every call of the route, and to each whose variable the
+    # dialplan cleared (Set(DIALGUARD_LINE_TYPE=) leaves ""): one "landline" there let every
+    # robocall of the route reach mobiles.
+    env = allow_answered_env(
+        agi_network_script="check?tenant=acme&line_type=landline",
+        agi_request="agi://127.0.0.1:4573/check?tenant=acme&line_type=landline",
+    )
+    variables = {"DIALGUARD_LINE_TYPE": variable} if variable is not None else {}
+    fake = await run_call_under_policy(
+        Verdict.ALLOW, service, FakeAsterisk(env, variables=variables)
+    )
+    assert_blocked_as_bad_input(fake, service, "the AGI URL gives line_type")
+
+
 @pytest.mark.parametrize(("campaign", "verdict"), [(None, "ALLOW"), ("spring", "BLOCK")])
 async def test_a_bad_line_type_does_not_block_a_person_s_emergency_call(
     service: FakeService, campaign: str | None, verdict: str

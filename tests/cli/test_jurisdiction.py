@@ -266,3 +266,27 @@ def test_check_reads_an_automated_call_and_the_loader_its_regimes(tmp_path: Path
         {"GB": {"consent": [{"name": "reg-19-automated", "automated": "yes"}]}}
     )
     assert errors == ["jurisdictions.GB.consent.reg-19-automated.automated: must be true or false"]
+
+
+def test_an_override_can_take_toll_free_numbers_out_of_the_mobile_rule(tmp_path: Path) -> None:
+    # The documented override for an operator whose informational robocalls go to
+    # businesses' toll-free lines: the rule keeps holding mobiles.
+    override = (
+        '[guard]\nregister_missing = "allow"\n'
+        "[[jurisdictions.US.consent]]\n"
+        'name = "tcpa-wireless"\n'
+        'number_types = ["mobile", "pager", "personal_number"]\n'
+    )
+    at = "2026-06-10T16:00:00Z"
+    robocall = ("--automated", "--purpose", "informational")
+    rule = "consent.us-tcpa-wireless"
+    (tmp_path / "shipped").mkdir()
+    (tmp_path / "narrowed").mkdir()
+    shipped = Cli(tmp_path / "shipped", '[guard]\nregister_missing = "allow"\n')
+    narrowed = Cli(tmp_path / "narrowed", override)
+    cid = "+13125550100"
+    for run in (shipped, narrowed):
+        assert run("callerid", "add", cid, "--tenant", "acme").exit_code == 0
+    assert shipped.check("+18005550100", at, *robocall, caller_id=cid)["rule"] == rule
+    assert narrowed.check("+18005550100", at, *robocall, caller_id=cid)["verdict"] == "allow"
+    assert narrowed.check("+12125550123", at, *robocall, caller_id=cid)["rule"] == rule

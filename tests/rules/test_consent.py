@@ -429,7 +429,7 @@ def test_a_us_automated_call_for_any_purpose_needs_express_consent_to_a_mobile()
         assert "the call says the line is a landline" in skipped.reason
 
 
-def test_pager_personal_and_toll_free_numbers_are_held_whatever_the_call_says() -> None:
+def test_personal_and_toll_free_numbers_are_held_whatever_the_call_says() -> None:
     # The statute's other services: paging, and any the called party is charged for (a
     # toll-free number's subscriber pays; the strictest reading). The number tells these.
     at = datetime(2026, 6, 10, 16, 0, tzinfo=UTC)
@@ -439,7 +439,7 @@ def test_pager_personal_and_toll_free_numbers_are_held_whatever_the_call_says() 
             assert held.rule == WIRELESS, (number, line_type)
             assert "DIALGUARD_LINE_TYPE" not in held.reason  # no word of the call lifts it
     assert (
-        "to mobile, pager, personal number or toll free numbers"
+        "to mobile, pager, personal (5XX) or toll-free numbers"
         in automated_call(NEW_YORK, at, purpose=Purpose.INFORMATIONAL).reason
     )
 
@@ -488,3 +488,15 @@ def test_a_dialler_s_line_type_adds_a_mobile_but_never_takes_one_away() -> None:
     assert verdict(irish(irish_landline, LineType.LANDLINE), "consent.none") is (
         FindingVerdict.SKIP
     )
+
+
+def test_the_mobile_rule_holds_the_us_territories_numbers_too() -> None:
+    # Puerto Rico, Guam: the US pack's callees, whose numbers tell no line type either.
+    at = datetime(2026, 6, 10, 16, 0, tzinfo=UTC)
+    for number in ("+17875550123", "+16715550123"):
+        held = automated_call(number, at, purpose=Purpose.INFORMATIONAL)
+        assert held.rule == WIRELESS, number
+        landline = automated_call(
+            number, at, purpose=Purpose.INFORMATIONAL, line_type=LineType.LANDLINE
+        )
+        assert landline.verdict is Verdict.ALLOW, number

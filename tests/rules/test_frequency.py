@@ -454,6 +454,7 @@ def robocall(
     purpose: Purpose = Purpose.INFORMATIONAL,
     consents: tuple[object, ...] = (),
     campaign: str = "reminders",
+    line_type: LineType | None = LineType.LANDLINE,
 ) -> Decision:
     # A residential line, which TRACED's caps are about: to a mobile, an automated call
     # needs consent whatever the count (consent tcpa-wireless).
@@ -465,7 +466,7 @@ def robocall(
         campaign=campaign,
         purpose=purpose,
         automated=automated,
-        line_type=LineType.LANDLINE,
+        line_type=line_type,
     )
     facts = Facts(
         attempts=tuple(prior),
@@ -500,6 +501,16 @@ def test_traced_blocks_a_fourth_automated_call_within_30_days() -> None:
     assert fourth.rule == TRACED
     reason = next(f.reason for f in fourth.findings if f.rule == TRACED)
     assert "3 automated calls" in reason
+
+
+def test_a_robocall_to_a_line_of_unknown_type_is_held_for_consent_before_any_count() -> None:
+    # To a line that may be a mobile, the first robocall needs consent already: the
+    # consent rule decides (it ranks before frequency), and TRACED's count still runs.
+    first = robocall([], line_type=None)
+    assert first.rule == "consent.us-tcpa-wireless"
+    fourth = robocall(robocalls([1, 10, 29.9]), line_type=None)
+    assert fourth.rule == "consent.us-tcpa-wireless"
+    assert verdict(fourth, TRACED) is FindingVerdict.BLOCK
 
 
 def test_traced_window_is_30_calendar_days_on_the_callee_s_clock() -> None:
