@@ -105,6 +105,14 @@ LINE_TYPE_WORDS: Mapping[str, LineType] = MappingProxyType(
     }
 )
 UNKNOWN_LINE_WORDS = frozenset({"", "unknown"})
+# For messages: every word read, by line type. A VoIP line or any other: leave it unknown.
+_LINE_WORDS_TEXT = (
+    "; ".join(
+        f"{kind.value}: " + ", ".join(w for w, k in LINE_TYPE_WORDS.items() if k is kind)
+        for kind in LineType
+    )
+    + "; or unknown"
+)
 
 # phonenumbers' type for a number that may be either (the NANP's): the line decides.
 EITHER_TYPE = "fixed_line_or_mobile"
@@ -139,7 +147,9 @@ def line_type_from_text(text: str) -> LineType | None:
     try:
         return LINE_TYPE_WORDS[word]
     except KeyError:
-        raise ValueError(f"line type {shorten(text.strip())!r} is not mobile or landline") from None
+        raise ValueError(
+            f"line type {shorten(text.strip())!r} is not mobile or landline ({_LINE_WORDS_TEXT})"
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,9 +57,11 @@ def call_options(command: F) -> F:
                 "--line-type",
                 callback=_line_type,
                 default=None,
-                help="The callee's line where the number does not tell (a US number), as"
-                " DIALGUARD_LINE_TYPE reads it: mobile or landline (wireless, cell, wireline,"
-                " ...). Unknown: it may be a mobile.",
+                help="The callee's line as your number data says, as DIALGUARD_LINE_TYPE"
+                " reads it: mobile (wireless, cell, cellular) or landline (wireline, fixed,"
+                " fixed_line). It decides where the number does not tell (a US number, which"
+                " unknown holds as a possible mobile); mobile also makes any number a mobile"
+                " for the rules about mobiles. A VoIP line: leave it unknown.",
             ),
         )
     ):
@@ -165,5 +167,7 @@ def _print(decision: Decision) -> None:
     lines = [f"{verdict}{rule}: {decision.reason}"]
     if decision.local_time is not None:
         lines.append(f"  callee local time: {decision.local_time.isoformat()}")
+    if decision.context.get("line_type"):
+        lines.append(f"  line type: {decision.context['line_type']} (as the call says)")
     lines += (f"  {f.verdict.value:5} {f.rule}: {f.reason}" for f in decision.findings)
     click.echo("\n".join(lines))

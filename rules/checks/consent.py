@@ -85,9 +85,10 @@ def _regime(ctx: RuleContext, label: str, regime: ConsentRegime) -> Finding:
     return Finding(
         rid,
         FindingVerdict.BLOCK,
-        f"{label} requires consent ({kinds}) for {ctx.attempt.purpose.value} calls"
-        f"{_to_whom(regime)} and none is recorded for tenant {ctx.attempt.tenant}; "
-        "record it with `dialguard consent add`" + _line_type_hint(ctx, regime),
+        f"{label} requires consent ({kinds}) for {_automated(regime)}"
+        f"{ctx.attempt.purpose.value} calls{_to_whom(regime)} and none is recorded for tenant"
+        f" {ctx.attempt.tenant}; record it with `dialguard consent add`"
+        + _line_type_hint(ctx, regime),
         regime.citation,
         regime.unverified,
         {"accepts": sorted(k.value for k in regime.accepts)},
@@ -122,13 +123,27 @@ def _to_whom(regime: ConsentRegime) -> str:
     return f" to {listed} numbers"
 
 
+def _automated(regime: ConsentRegime) -> str:
+    return "automated " if regime.automated else ""
+
+
 def _line_type_hint(ctx: RuleContext, regime: ConsentRegime) -> str:
     """Where the regime holds the call only because the line may be of its types (a US
-    number, no DIALGUARD_LINE_TYPE), how a call to another line says so."""
-    if not regime.number_types or ctx.attempt.line_type is not None:
+    number, no DIALGUARD_LINE_TYPE), how a call to another line says so; where the number
+    itself is of its types, that no line type changes it."""
+    if not regime.number_types:
         return ""
-    if ctx.destination.number_type in regime.number_types:
-        return ""  # the number itself is of the regime's types
+    own = ctx.destination.number_type
+    if own in regime.number_types:
+        if ctx.attempt.line_type is None or own == "mobile":
+            return ""
+        name = _TYPE_NAMES.get(own, own.replace("_", " "))
+        return (
+            f" ({ctx.destination.e164} is a {name} number whatever the line type says; an"
+            " override can narrow the rule's number_types: docs/jurisdictions.md)"
+        )
+    if ctx.attempt.line_type is not None:
+        return ""
     other = "landline" if "mobile" in regime.number_types else "mobile"
     return (
         f", or, for a {other}, say so with DIALGUARD_LINE_TYPE={other} (`--line-type"

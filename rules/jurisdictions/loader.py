@@ -553,9 +553,11 @@ def _regime(item: Mapping[str, Any], where: str, errors: list[str]) -> ConsentRe
     types = item.get("number_types", [])
     if not _strings(types) or not set(types) <= NUMBER_TYPES:
         # A misspelt type (`mobiles`) matched no number and silently turned the regime off.
+        unknown = sorted(repr(t) for t in types if t not in NUMBER_TYPES) if _strings(types) else []
+        named = f" ({', '.join(unknown)} is not one)" if unknown else ""
         errors.append(
             f"{where}.number_types: must be a list of number types from"
-            f" {', '.join(sorted(NUMBER_TYPES))}"
+            f" {', '.join(sorted(NUMBER_TYPES))}{named}"
         )
         types = []
     automated = item.get("automated", False)

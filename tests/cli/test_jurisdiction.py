@@ -250,6 +250,8 @@ def test_the_override_example_in_the_docs_is_valid() -> None:
     policy, errors = from_settings(tomllib.loads(example)["jurisdictions"])
     assert errors == []
     assert policy.packs["US"].states["NE"].hours[0].days["sun"] == ((13 * 3600, 21 * 3600),)
+    [wireless] = [r for r in policy.packs["US"].consent if r.name == "tcpa-wireless"]
+    assert wireless.number_types == {"mobile", "pager", "personal_number"}
     assert "PT" in policy.packs
 
 
@@ -266,6 +268,10 @@ def test_check_reads_an_automated_call_and_the_loader_its_regimes(tmp_path: Path
         {"GB": {"consent": [{"name": "reg-19-automated", "automated": "yes"}]}}
     )
     assert errors == ["jurisdictions.GB.consent.reg-19-automated.automated: must be true or false"]
+    _, errors = from_settings(
+        {"US": {"consent": [{"name": "tcpa-wireless", "number_types": ["mobile", "mobiles"]}]}}
+    )
+    assert len(errors) == 1 and errors[0].endswith("('mobiles' is not one)"), errors
 
 
 def test_an_override_can_take_toll_free_numbers_out_of_the_mobile_rule(tmp_path: Path) -> None:
@@ -290,3 +296,8 @@ def test_an_override_can_take_toll_free_numbers_out_of_the_mobile_rule(tmp_path:
     assert shipped.check("+18005550100", at, *robocall, caller_id=cid)["rule"] == rule
     assert narrowed.check("+18005550100", at, *robocall, caller_id=cid)["verdict"] == "allow"
     assert narrowed.check("+12125550123", at, *robocall, caller_id=cid)["rule"] == rule
+    text = narrowed(
+        "check", "+12125550123", "--caller-id", cid, "--tenant", "acme", "--at", at,
+        *robocall, "--line-type", "cell",
+    )  # fmt: skip
+    assert "\n  line type: mobile (as the call says)\n" in text.output

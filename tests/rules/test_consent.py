@@ -415,7 +415,7 @@ def test_a_us_automated_call_for_any_purpose_needs_express_consent_to_a_mobile()
                     Purpose.CHARITY, Purpose.POLITICAL):  # fmt: skip
         unknown = automated_call(NEW_YORK, at, purpose=purpose)
         assert (unknown.verdict, unknown.rule) == (Verdict.BLOCK, WIRELESS), purpose
-        assert f"for {purpose.value} calls to mobile, pager" in unknown.reason
+        assert f"for automated {purpose.value} calls to mobile, pager" in unknown.reason
         assert "say so with DIALGUARD_LINE_TYPE=landline (`--line-type landline`" in unknown.reason
         assert unknown.reason.endswith("US numbers do not tell)")
         mobile = automated_call(NEW_YORK, at, purpose=purpose, line_type=LineType.MOBILE)
@@ -438,6 +438,9 @@ def test_personal_and_toll_free_numbers_are_held_whatever_the_call_says() -> Non
             held = automated_call(number, at, purpose=Purpose.INFORMATIONAL, line_type=line_type)
             assert held.rule == WIRELESS, (number, line_type)
             assert "DIALGUARD_LINE_TYPE" not in held.reason  # no word of the call lifts it
+            # A call that said landline is told why that did not help.
+            said = "number whatever the line type says" in held.reason
+            assert said is (line_type is not None), (number, line_type)
     assert (
         "to mobile, pager, personal (5XX) or toll-free numbers"
         in automated_call(NEW_YORK, at, purpose=Purpose.INFORMATIONAL).reason
