@@ -125,14 +125,18 @@ class AmiRunner:
         await self.listener.close()
 
 
-async def start_daemon(settings: Settings, *, ami: AmiSettings | None) -> Daemon:
-    # A lock held elsewhere must surface as an error (guard.error) inside the call's budget,
-    # not as a wait that outlasts it.
-    store = await open_store(
+async def open_serving_store(settings: Settings) -> Store:
+    """The store as `serve`'s processes open it. A lock held elsewhere must surface as an
+    error (guard.error) inside the call's budget, not as a wait that outlasts it."""
+    return await open_store(
         settings.db_path,
         busy_timeout_ms=max(10, settings.policy.deadline_ms // 2),
         actor=SERVE_ACTOR,
     )
+
+
+async def start_daemon(settings: Settings, *, ami: AmiSettings | None) -> Daemon:
+    store = await open_serving_store(settings)
     problem = await store.cannot_write()
     if problem is not None:
         # Served, every check would block once its record had waited 2 s, and the first
@@ -443,11 +447,7 @@ async def _serve_worker(settings: Settings, port: int, index: int, primary: int)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    store = await open_store(
-        settings.db_path,
-        busy_timeout_ms=max(10, settings.policy.deadline_ms // 2),
-        actor=SERVE_ACTOR,
-    )
+    store = await open_serving_store(settings)
     try:
         agi = await start_agi_server(
             settings.agi_host, port, Guard(store, settings.policy), reuse_port=True

@@ -228,13 +228,19 @@ def _reads_back(number: PhoneNumber, e164: str, country: str | None) -> bool:
         return True
     region = country or phonenumbers.region_code_for_country_code(code)  # an invalid number
     metadata = PhoneMetadata.metadata_for_region_or_calling_code(code, region)
-    pattern = metadata.national_prefix_for_parsing if metadata is not None else None
     national = phonenumbers.national_significant_number(number)
-    found = re.match(pattern, national) if pattern else None
-    if found is None or found.end() == 0:  # an empty match (Argentina's) strips nothing
+    if not _strips_a_prefix(metadata, national):
         return True
     again = phonenumbers.parse(e164, None)
     return phonenumbers.format_number(again, phonenumbers.PhoneNumberFormat.E164) == e164
+
+
+def _strips_a_prefix(metadata: PhoneMetadata | None, national: str) -> bool:
+    """Whether a parse would strip something from the start of `national` digits, as a
+    national or carrier prefix (the country's `national_prefix_for_parsing`)."""
+    pattern = metadata.national_prefix_for_parsing if metadata is not None else None
+    found = re.match(pattern, national) if pattern else None
+    return found is not None and found.end() > 0  # an empty match (Argentina's) strips nothing
 
 
 def _region_and_type(number: PhoneNumber) -> tuple[str | None, int]:
@@ -343,7 +349,7 @@ def number_range(text: str) -> tuple[str | None, str]:
             f" then {RANGE_MARK} (+1 900{RANGE_MARK})"
         )
     digits = match[1]
-    code = next((digits[:n] for n in (1, 2, 3) if digits[:n] in _COUNTRY_CODES), None)
+    code = _country_code(digits)
     if code is None:
         return None, f"{shown!r} does not begin with a country code"
     written = digits[len(code) :]
@@ -359,6 +365,11 @@ def number_range(text: str) -> tuple[str | None, str]:
     return f"+{code}{national}{RANGE_MARK}", ""
 
 
+def _country_code(digits: str) -> str | None:
+    """The country code E.164 `digits` begin with (country codes are prefix-free)."""
+    return next((digits[:n] for n in (1, 2, 3) if digits[:n] in _COUNTRY_CODES), None)
+
+
 # Digits that complete a range's prefix into whole numbers, to see how phonenumbers reads them.
 _FILLERS = "059"
 
@@ -371,10 +382,8 @@ def _as_numbers_read(code: str, national: str) -> str | None:
     have; None when the answer depends on the completion (ambiguous)."""
     region = phonenumbers.region_code_for_country_code(int(code))
     metadata = PhoneMetadata.metadata_for_region_or_calling_code(int(code), region)
-    pattern = metadata.national_prefix_for_parsing if metadata is not None else None
-    prefix = re.match(pattern, national) if pattern else None
     general = metadata.general_desc if metadata is not None else None
-    if general is None or prefix is None or prefix.end() == 0:
+    if general is None or not _strips_a_prefix(metadata, national):
         return national  # nothing a parse would strip: the digits are the number's own
     readings: dict[bool, set[str]] = {True: set(), False: set()}  # by validity
     lengths = {n + extra for n in general.possible_length for extra in (0, 1, 2)}
@@ -422,7 +431,7 @@ def range_has_numbers(prefix: str) -> bool:
     module's partial matching; Python's `re` has none (a sample of completions missed
     sparse plans such as +1 340 9)."""
     digits = prefix.removesuffix(RANGE_MARK).lstrip("+")
-    code = next((digits[:n] for n in (1, 2, 3) if digits[:n] in _COUNTRY_CODES), None)
+    code = _country_code(digits)
     if code is None:
         return False
     national = digits[len(code) :]

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import time
 
-from dialguard.store.core import Store
+from dialguard.store.core import Store, insert_event
 from dialguard.store.staging import StagedImport
 from dialguard.store.timeconv import to_epoch
 from rules.outcomes import CallOutcome
@@ -80,12 +79,10 @@ class HistoryImport(StagedImport[CallOutcome]):
                 (now,),
             )
             added = conn.total_changes - before
-            await conn.execute(
-                "INSERT INTO events (at, kind, detail) VALUES (?, ?, ?)",
-                (
-                    now,
-                    "history.import",
-                    json.dumps({"file": source_file, "rows": self.staged, "added": added}),
-                ),
+            await insert_event(
+                conn,
+                now,
+                "history.import",
+                {"file": source_file, "rows": self.staged, "added": added},
             )
         return added

@@ -105,19 +105,9 @@ def caps(ctx: RuleContext) -> Iterable[Finding]:
 
 
 def _cap(ctx: RuleContext, label: str, rule: CapRule, attempts: list[PriorAttempt]) -> Finding:
-    at = ctx.attempt.at
-    since = _window_start(ctx, rule)
-    in_scope = [
-        a
-        for a in attempts
-        if since <= a.at <= at and _same_key(ctx, rule, a) and (a.automated or not rule.automated)
-    ]
     rid = rule_id("frequency", label, rule.name)
-    key = _key(ctx, rule)
-    span = _span(rule.window_hours)
-    calls = "automated calls" if rule.automated else "calls"
     consent = consent_in_force(ctx, rule.lifted_by) if rule.lifted_by else None
-    if consent is not None:
+    if consent is not None:  # nothing to count
         return Finding(
             rid,
             FindingVerdict.ALLOW,
@@ -126,6 +116,16 @@ def _cap(ctx: RuleContext, label: str, rule: CapRule, attempts: list[PriorAttemp
             rule.citation,
             rule.unverified,
         )
+    at = ctx.attempt.at
+    since = _window_start(ctx, rule)
+    in_scope = [
+        a
+        for a in attempts
+        if since <= a.at <= at and _same_key(ctx, rule, a) and (a.automated or not rule.automated)
+    ]
+    key = _key(ctx, rule)
+    span = _span(rule.window_hours)
+    calls = "automated calls" if rule.automated else "calls"
     if rule.person_calls_exempt and not ctx.attempt.is_machine:
         return Finding(
             rid,
