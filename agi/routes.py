@@ -46,17 +46,25 @@ OPTOUT_REASON = "IVR opt-out keypress"
 INPUT_CITATION = "dialguard AGI contract (architecture.md, FastAGI): bad input blocks"
 
 # Setting -> (channel variable, query parameter of the AGI URL used when the variable is unset;
-# empty: none).
+# empty: none). The URL's query is the route's, so it names only what all of its calls share.
 CALL_SETTINGS: Mapping[str, tuple[str, str]] = {
     "tenant": ("DIALGUARD_TENANT", "tenant"),
     "campaign": ("DIALGUARD_CAMPAIGN", "campaign"),
     "purpose": ("DIALGUARD_PURPOSE", "purpose"),
-    "callee_timezone": ("DIALGUARD_CALLEE_TZ", "callee_tz"),
-    "callee_region": ("DIALGUARD_CALLEE_REGION", "callee_region"),
+    # The callee's three describe one number, so never from the URL (see url_problem).
+    "callee_timezone": ("DIALGUARD_CALLEE_TZ", ""),
+    "callee_region": ("DIALGUARD_CALLEE_REGION", ""),
     "automated": ("DIALGUARD_AUTOMATED", "automated"),
-    "line_type": ("DIALGUARD_LINE_TYPE", ""),  # never from the URL: see build_attempt
+    "line_type": ("DIALGUARD_LINE_TYPE", ""),
 }
-LINE_TYPE_PARAM = "line_type"
+URL_SETTINGS = frozenset(param for _, param in CALL_SETTINGS.values() if param)
+# The callee's settings as a URL would misname them, and the variable each belongs in.
+CALLEE_PARAMS: Mapping[str, str] = {
+    "callee_tz": "DIALGUARD_CALLEE_TZ",
+    "callee_timezone": "DIALGUARD_CALLEE_TZ",
+    "callee_region": "DIALGUARD_CALLEE_REGION",
+    "line_type": "DIALGUARD_LINE_TYPE",
+}
 OPTOUT_SETTINGS = ("tenant", "campaign")
 
 
@@ -247,14 +255,8 @@ def build_attempt(
         raise BadInput(
             f"DIALGUARD_AUTOMATED {shorten(automated_text)!r} is not yes or no"
         ) from None
-    if LINE_TYPE_PARAM in request.params:
-        # A query parameter applies to every call of the route, and to each one whose
-        # variable is cleared (`Set(DIALGUARD_LINE_TYPE=)`): one "landline" there would let
-        # every robocall of the route reach mobiles.
-        raise BadInput(
-            "the AGI URL gives line_type, which describes one number: set"
-            " DIALGUARD_LINE_TYPE on the channel for each number instead"
-        )
+    if request.params and not URL_SETTINGS.issuperset(request.params):
+        raise BadInput(url_problem(request.params))
     line_text = _setting(request, variables, "line_type") or ""
     try:
         line_type = line_type_from_text(line_text)
@@ -281,6 +283,29 @@ def build_attempt(
         call_id=request.uniqueid,
         automated=automated,
         line_type=line_type,
+    )
+
+
+def url_problem(params: Mapping[str, str]) -> str:
+    """Why the check route refuses its URL's query: a parameter it does not read, or one of
+    the callee's.
+
+    A query parameter applies to every call of the route, and to each one whose variable is
+    cleared (`Set(DIALGUARD_LINE_TYPE=)`): one `landline` there would let every robocall of
+    the route reach mobiles, and one callee region would check every callee's hours in it.
+    A parameter it does not read is a typo (`?campain=spring` would make dialler traffic a
+    person's call), and is refused rather than ignored.
+    """
+    for name in params:
+        if name in CALLEE_PARAMS:
+            return (
+                f"the AGI URL gives {name}, which describes one number: set"
+                f" {CALLEE_PARAMS[name]} on the channel for each number instead"
+            )
+    unread = ", ".join(sorted(name for name in params if name not in URL_SETTINGS))
+    return (
+        f"the AGI URL gives {shorten(unread)}, which the check route does not read (it reads"
+        f" {', '.join(sorted(URL_SETTINGS))})"
     )
 
 

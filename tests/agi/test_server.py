@@ -457,22 +457,69 @@ async def test_a_line_type_that_cannot_be_read_blocks_as_bad_input(service: Fake
     assert_blocked_as_bad_input(fake, service, "DIALGUARD_LINE_TYPE 'voip'")
 
 
-@pytest.mark.parametrize("variable", [None, "", "mobile"])
-async def test_a_line_type_in_the_agi_url_is_refused(
-    service: FakeService, variable: str | None
+def url_env(query: str) -> list[str]:
+    return allow_answered_env(
+        agi_network_script=f"check?{query}",
+        agi_request=f"agi://127.0.0.1:4573/check?{query}",
+    )
+
+
+@pytest.mark.parametrize(
+    ("param", "value", "variable"),
+    [
+        ("line_type", "landline", "DIALGUARD_LINE_TYPE"),
+        ("callee_tz", "Australia/Sydney", "DIALGUARD_CALLEE_TZ"),
+        ("callee_timezone", "Australia/Sydney", "DIALGUARD_CALLEE_TZ"),
+        ("callee_region", "AU-NSW", "DIALGUARD_CALLEE_REGION"),
+    ],
+)
+@pytest.mark.parametrize("on_the_channel", ["unset", "cleared", "set"])
+async def test_the_callee_s_settings_in_the_agi_url_are_refused(
+    service: FakeService, param: str, value: str, variable: str, on_the_channel: str
 ) -> None:
     # A query parameter applies to every call of the route, and to each whose variable the
-    # dialplan cleared (Set(DIALGUARD_LINE_TYPE=) leaves ""): one "landline" there let every
-    # robocall of the route reach mobiles.
-    env = allow_answered_env(
-        agi_network_script="check?tenant=acme&line_type=landline",
-        agi_request="agi://127.0.0.1:4573/check?tenant=acme&line_type=landline",
+    # dialplan cleared (Set(VAR=) leaves ""): one "landline" there let every robocall of the
+    # route reach mobiles, one region checked every callee's hours in that region's clock.
+    own = {"DIALGUARD_LINE_TYPE": "mobile", "DIALGUARD_CALLEE_TZ": "Australia/Perth"}
+    variables = {
+        "unset": {},
+        "cleared": {variable: ""},
+        "set": {variable: own.get(variable, "AU-WA")},
+    }[on_the_channel]
+    asterisk = FakeAsterisk(url_env(f"tenant=acme&{param}={value}"), variables=variables)
+    fake = await run_call_under_policy(Verdict.ALLOW, service, asterisk)
+    assert_blocked_as_bad_input(
+        fake, service, f"the AGI URL gives {param}, which describes one number: set {variable}"
     )
-    variables = {"DIALGUARD_LINE_TYPE": variable} if variable is not None else {}
-    fake = await run_call_under_policy(
-        Verdict.ALLOW, service, FakeAsterisk(env, variables=variables)
+
+
+async def test_a_parameter_the_check_route_does_not_read_is_refused(service: FakeService) -> None:
+    # Ignored, a misspelt campaign would make dialler traffic a person's call.
+    asterisk = FakeAsterisk(url_env("tenant=acme&campain=spring"))
+    fake = await run_call_under_policy(Verdict.ALLOW, service, asterisk)
+    assert_blocked_as_bad_input(
+        fake,
+        service,
+        "the AGI URL gives campain, which the check route does not read (it reads automated,"
+        " campaign, purpose, tenant)",
     )
-    assert_blocked_as_bad_input(fake, service, "the AGI URL gives line_type")
+
+
+async def test_the_route_s_settings_are_read_from_the_agi_url_when_the_channel_has_none(
+    server: AgiServer, service: FakeService
+) -> None:
+    query = "tenant=acme&campaign=spring&purpose=research&automated=yes"
+    await run_call(server, FakeAsterisk(url_env(query)))
+    attempt = service.checked[-1]
+    assert (attempt.tenant, attempt.campaign, attempt.purpose, attempt.automated) == (
+        "acme",
+        "spring",
+        Purpose.RESEARCH,
+        True,
+    )
+    # The channel's variable wins over the URL's.
+    await run_call(server, FakeAsterisk(url_env(query), variables={"DIALGUARD_TENANT": "beta"}))
+    assert service.checked[-1].tenant == "beta"
 
 
 @pytest.mark.parametrize(("campaign", "verdict"), [(None, "ALLOW"), ("spring", "BLOCK")])
