@@ -66,6 +66,7 @@ CALLEE_PARAMS: Mapping[str, str] = {
     "line_type": "DIALGUARD_LINE_TYPE",
 }
 OPTOUT_SETTINGS = ("tenant", "campaign")
+OPTOUT_URL_SETTINGS = frozenset(CALL_SETTINGS[name][1] for name in OPTOUT_SETTINGS)
 
 
 class Spawn(Protocol):
@@ -302,11 +303,15 @@ def url_problem(params: Mapping[str, str]) -> str:
                 f"the AGI URL gives {name}, which describes one number: set"
                 f" {CALLEE_PARAMS[name]} on the channel for each number instead"
             )
-    unread = ", ".join(sorted(name for name in params if name not in URL_SETTINGS))
     return (
-        f"the AGI URL gives {shorten(unread)}, which the check route does not read (it reads"
-        f" {', '.join(sorted(URL_SETTINGS))})"
+        f"the AGI URL gives {_unread_params(params, URL_SETTINGS)}, which the check route does"
+        f" not read (it reads {', '.join(sorted(URL_SETTINGS))})"
     )
+
+
+def _unread_params(params: Mapping[str, str], read: frozenset[str]) -> str:
+    """The query parameters a route does not read, named for a reason ("" when none)."""
+    return shorten(", ".join(sorted(name for name in params if name not in read)))
 
 
 def input_error_decision(attempt: CallAttempt, reason: str, policy: Policy) -> Decision:
@@ -433,6 +438,11 @@ async def handle_optout(session: AgiSession, ctx: RouteContext) -> None:
                 status, reason = "OK", f"{parsed.e164} opted out of all calls from {tenant}"
                 if why:  # the extension stood in for an argument that did not read
                     reason += f" ({why})"
+                if unread := _unread_params(request.params, OPTOUT_URL_SETTINGS):
+                    # Recorded all the same (an opt-out is never refused), but a misspelt
+                    # ?tennant= put it on the default tenant's list: said, and logged.
+                    reason += f"; the AGI URL gives {unread}, which the optout route does not read"
+                    log.warning("agi_url_unread", uniqueid=request.uniqueid, params=unread)
     except BadInput as exc:
         reason = str(exc)
     except TimeoutError:

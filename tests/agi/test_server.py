@@ -628,6 +628,26 @@ async def test_optout_of_an_unreadable_number_fails_visibly(
     assert service.opted_out == []
 
 
+async def test_an_optout_is_recorded_whatever_its_url_gives_and_says_what_it_did_not_read(
+    server: AgiServer, service: FakeService
+) -> None:
+    # Never refused: but a misspelt ?tennant= leaves it on the default tenant's list, so the
+    # reason and the log say so.
+    env = allow_answered_env(
+        agi_network_script="optout?tennant=acme&campaign=spring", agi_arg_1="+61400000001"
+    )
+    with structlog.testing.capture_logs() as logs:
+        fake = await run_call(server, FakeAsterisk(env))
+    assert fake.set_variables["DIALGUARD_OPTOUT"] == "OK"
+    assert fake.set_variables["DIALGUARD_OPTOUT_REASON"] == (
+        "+61400000001 opted out of all calls from default; the AGI URL gives tennant, which"
+        " the optout route does not read"
+    )
+    assert [(e.number, e.tenant) for e in service.opted_out] == [("+61400000001", "default")]
+    [warning] = [e for e in logs if e["event"] == "agi_url_unread"]
+    assert warning["params"] == "tennant"
+
+
 @pytest.mark.parametrize(
     ("policy", "number"),
     [
