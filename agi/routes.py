@@ -441,7 +441,8 @@ async def handle_optout(session: AgiSession, ctx: RouteContext) -> None:
                 if unread := _unread_params(request.params, OPTOUT_URL_SETTINGS):
                     # Recorded all the same (an opt-out is never refused), but a misspelt
                     # ?tennant= put it on the default tenant's list: said, and logged.
-                    reason += f"; the AGI URL gives {unread}, which the optout route does not read"
+                    reason += f"; the AGI URL gives {unread}, which the optout route does not"
+                    reason += " read"
                     log.warning("agi_url_unread", uniqueid=request.uniqueid, params=unread)
     except BadInput as exc:
         reason = str(exc)

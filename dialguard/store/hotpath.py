@@ -315,7 +315,7 @@ class HotPath:
                     log.warning("decisions_recorded_after_wait", count=len(batch))
                 return None
             except (sqlite3.Error, MemoryError) as exc:  # MemoryError: SQLITE_NOMEM
-                if _fails_the_records(exc) or self._stopping.is_set():
+                if fails_the_records(exc) or self._stopping.is_set():
                     return exc  # a bad record fails its batch, not the writer
                 locked = isinstance(exc, sqlite3.Error) and is_lock_error(exc)
                 if not warned:
@@ -370,7 +370,9 @@ _RECORD_ERRORS = (
 )
 
 
-def _fails_the_records(exc: sqlite3.Error | MemoryError) -> bool:
+def fails_the_records(exc: sqlite3.Error | MemoryError) -> bool:
+    """The write itself is wrong (it fails again however long one waits), not the database's
+    state (locked, full, failing), which passes or needs an operator."""
     if isinstance(exc, MemoryError):
         return False
     if isinstance(exc, _RECORD_ERRORS):

@@ -7,6 +7,10 @@ and a call's outcome exist nowhere else once the listener drops them, and anothe
 holding the write lock for a second (an import, a long `dialguard` command) would have lost
 them. So each write is retried, with backoff, until it succeeds or the listener stops; while
 it waits, the listener reads no further events (they queue, then Asterisk holds them).
+
+A database that fails (full, an I/O error, read-only, cannot be opened) is waited out the same
+way, as the decision writer waits it out (`hotpath.fails_the_records`): one "disk is full"
+lost the opt-out for good. Only a write that is wrong itself (a constraint) is given up.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any, TypeVar
 import structlog
 
 from dialguard.store.core import Store
-from dialguard.store.hotpath import is_lock_error
+from dialguard.store.hotpath import STILL_FAILING_EVERY_S, fails_the_records, is_lock_error
 from rules.facts import SuppressionEntry
 from rules.outcomes import CallOutcome
 from rules.ports import DecisionSummary
@@ -69,21 +73,34 @@ class PatientSink:
     async def _patiently(self, write: str, work: Callable[[], Awaitable[T]]) -> T:
         delay = self.first_delay_s
         waiting_since: float | None = None
+        waiting_for = "lock"
+        said_at = 0.0
         while True:
             try:
                 result = await work()
-            except sqlite3.OperationalError as exc:
-                if not is_lock_error(exc):
+            except sqlite3.Error as exc:
+                if fails_the_records(exc):
                     raise
+                now = time.monotonic()
                 if waiting_since is None:
-                    waiting_since = time.monotonic()
-                    log.warning(
-                        f"{self.writer}_write_waiting_for_lock", write=write, error=str(exc)
+                    waiting_since = now
+                    waiting_for = "lock" if is_lock_error(exc) else "database"
+                if now - said_at >= STILL_FAILING_EVERY_S:
+                    # A lock is routine; a failing database needs an operator: said again
+                    # every minute until it passes, as the decision writer does.
+                    said_at = now
+                    emit = log.warning if waiting_for == "lock" else log.error
+                    emit(
+                        f"{self.writer}_write_waiting_for_{waiting_for}",
+                        write=write,
+                        error=str(exc),
                     )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.max_delay_s)
                 continue
             if waiting_since is not None:
                 waited = round(time.monotonic() - waiting_since, 3)
-                log.warning(f"{self.writer}_write_done_after_lock", write=write, waited_s=waited)
+                log.warning(
+                    f"{self.writer}_write_done_after_{waiting_for}", write=write, waited_s=waited
+                )
             return result

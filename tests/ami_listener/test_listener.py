@@ -19,6 +19,7 @@ import ami_listener.listener as listener_module
 from ami_listener.listener import AmiListener
 from dialguard.store import Store, open_store
 from dialguard.store.patient import PatientSink
+from rules.facts import SuppressionEntry
 from rules.models import CallAttempt, Decision, Verdict
 from rules.numbers import ParsedNumber, parse_number
 from rules.outcomes import CallOutcome
@@ -217,6 +218,49 @@ async def test_an_optout_and_an_outcome_wait_out_a_locked_database(
         assert done and done[0]["write"] == "add_suppression" and done[0]["waited_s"] >= 0.3
     finally:
         other.close()
+        await store.close()
+
+
+async def fill_to_the_brim(store: Store) -> int:
+    """Make the database full for real (SQLITE_FULL, as a full disk gives): the file may not
+    grow, and the opt-out list takes entries until its pages are used up. Returns how many."""
+    (pages,) = await store.fetchone("PRAGMA page_count") or (0,)
+    await store.conn.execute(f"PRAGMA max_page_count = {pages}")
+    for n in range(10_000):
+        entry = SuppressionEntry(
+            f"+6149{n:07d}", "filler", None, "filler", "test", datetime.now(UTC)
+        )
+        try:
+            await store.add_suppression(entry)
+        except sqlite3.OperationalError as exc:
+            assert "full" in str(exc)
+            return n
+    raise AssertionError("the database never filled up")
+
+
+async def test_an_optout_waits_out_a_full_database_and_lands_once_there_is_room(
+    serve: Any, tmp_path: Path, fixtures_dir: Path
+) -> None:
+    # One "database or disk is full" (or an I/O error) used to lose the opt-out for good: the
+    # listener gave up on any error but a lock, and the event was gone.
+    store = await open_store(tmp_path / "dialguard.sqlite3")
+    try:
+        await fill_to_the_brim(store)
+        with capture_logs() as logs:
+            sink = PatientSink(store, first_delay_s=0.01, max_delay_s=0.05)
+            fake, listener = await serve(sink, [recording(fixtures_dir, "optout-userevent")])
+            await until(lambda: any(e["event"] == "ami_write_waiting_for_database" for e in logs))
+            await asyncio.sleep(0.2)
+            await store.conn.execute("PRAGMA max_page_count = 1073741823")  # room again
+            await settled(listener, fake)
+        rows = await store.fetchall("SELECT tenant FROM suppressions WHERE number = '+61400000006'")
+        assert [row[0] for row in rows] == ["default"]
+        assert len(await store.fetchall("SELECT 1 FROM outcomes")) >= 1
+        [waiting] = [e for e in logs if e["event"] == "ami_write_waiting_for_database"]
+        assert waiting["log_level"] == "error" and "full" in waiting["error"]
+        [done] = [e for e in logs if e["event"] == "ami_write_done_after_database"]
+        assert done["write"] == "add_suppression" and done["waited_s"] >= 0.2
+    finally:
         await store.close()
 
 
