@@ -340,9 +340,14 @@ def _automated_mark(request: AgiRequest, variables: Mapping[str, str | None]) ->
 
 
 def _setting(request: AgiRequest, variables: Mapping[str, str | None], name: str) -> str | None:
+    """The channel's variable, else the URL's parameter; blank counts as unset in both. A
+    variable of spaces hid the URL's value: `?campaign=spring` with DIALGUARD_CAMPAIGN=" "
+    made a campaign's call to 000 a person's emergency call, and allowed it."""
     variable, param = CALL_SETTINGS[name]
-    value = variables.get(variable) or (request.params.get(param) if param else None)
-    return (value.strip() or None) if value else None
+    value = (variables.get(variable) or "").strip()
+    if not value and param:
+        value = (request.params.get(param) or "").strip()
+    return value or None
 
 
 def _apply_failure_policy(

@@ -522,6 +522,19 @@ async def test_the_route_s_settings_are_read_from_the_agi_url_when_the_channel_h
     assert service.checked[-1].tenant == "beta"
 
 
+@pytest.mark.parametrize("blank", ["", " ", "  \t"])
+async def test_a_blank_channel_variable_leaves_the_agi_url_s_setting_in_force(
+    server: AgiServer, service: FakeService, blank: str
+) -> None:
+    # A variable of spaces hid the URL's campaign and robocall mark: a campaign's automated
+    # call to 000 was then a person's emergency call, and allowed.
+    variables = dict.fromkeys(("DIALGUARD_CAMPAIGN", "DIALGUARD_AUTOMATED"), blank)
+    query = "tenant=acme&campaign=spring&automated=yes"
+    await run_call(server, FakeAsterisk(url_env(query), variables=variables))
+    attempt = service.checked[-1]
+    assert (attempt.campaign, attempt.automated) == ("spring", True)
+
+
 @pytest.mark.parametrize(("campaign", "verdict"), [(None, "ALLOW"), ("spring", "BLOCK")])
 async def test_a_bad_line_type_does_not_block_a_person_s_emergency_call(
     service: FakeService, campaign: str | None, verdict: str
