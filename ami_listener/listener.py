@@ -26,7 +26,6 @@ responses to actions (Login, Ping). What we replace, and why (asterisk-protocols
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -258,8 +257,12 @@ class AmiListener:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await task
+            except asyncio.CancelledError:
+                pass
+            except Exception as exc:  # it ended before: said, and the rest still closed
+                self._report_failure(task.get_name(), exc)
         self._tasks = []
         if self._manager is not None:
             self._manager.close()
@@ -449,7 +452,9 @@ class AmiListener:
                 " up before it are recorded as ended",
             )
         for outcome in outcomes:
-            await self._record(outcome)
+            # Each on its own: one that fails (a record the store refuses) must not drop the
+            # others the event closed (an Asterisk restart closes every open call at once).
+            await self._safely("outcome", self._record(outcome))
         if self._handlers:
             lname = name.lower() if isinstance(name, str) else ""
             for pattern, handler in self._handlers:
@@ -459,8 +464,15 @@ class AmiListener:
     async def _sweeper(self) -> None:
         while True:
             await asyncio.sleep(self.sweep_interval_s)
-            for outcome in self.tracker.sweep(datetime.now(UTC)):
-                await self._record(outcome)
+            # A failure is reported and the next sweep comes all the same: one failed write
+            # ended this task, and no stale call was closed again while the process lived.
+            try:
+                stale = self.tracker.sweep(datetime.now(UTC))
+            except Exception as exc:
+                self._report_failure("sweep", exc)
+                continue
+            for outcome in stale:
+                await self._safely("outcome", self._record(outcome))
 
     async def _safely(self, what: str, work: Awaitable[object]) -> None:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
@@ -342,6 +343,67 @@ async def test_calls_up_when_asterisk_restarted_unseen_are_recorded_when_it_is_b
     assert listener.tracker.open_calls == 0
     [restart] = [e for e in logs if e["event"] == "ami_asterisk_restarted"]
     assert restart["closed_calls"] == 1
+
+
+def two_ringing_calls(fixtures_dir: Path, **kw: Any) -> Session:
+    """allow-noanswer cut before its DialEnd, its events played twice: the second time as
+    another call (ids .82-.85), so that both ring when the session ends."""
+    data = (fixtures_dir / "allow-noanswer" / "ami.txt").read_bytes()
+    ringing = data[: data.index(b"Event: DialEnd")]
+    events = ringing[ringing.index(b"Event: Newchannel") :]
+    again = re.sub(rb"1795859897\.7(\d)", rb"1795859897.8\1", events)
+    return Session(ringing + again, **kw)
+
+
+async def refuse_outcome(store: Store, call_id: str) -> None:
+    """The store refuses this call's outcome, as SQLite refuses a record it cannot take (a
+    constraint): a real SQLite error that no wait cures, on the store's own connection."""
+    await store.conn.execute(
+        "CREATE TEMP TRIGGER refuse BEFORE INSERT ON main.outcomes"
+        f" WHEN NEW.call_id = '{call_id}' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+    )
+
+
+async def test_an_outcome_the_store_refuses_does_not_drop_the_others_the_event_closed(
+    serve: Any, store: Store, fixtures_dir: Path
+) -> None:
+    # Asterisk restarted while two calls rang: the first event after closes both. The first
+    # outcome's failure dropped the second, which the tracker had already let go of.
+    await refuse_outcome(store, "1795859897.73")
+    sessions = [
+        two_ringing_calls(fixtures_dir, close_at_end=True),
+        recording(fixtures_dir, "agi-silent-close"),
+    ]
+    with capture_logs() as logs:
+        fake, listener = await serve(store, sessions)
+        await until(lambda: listener.connections >= 2)
+        await settled(listener, fake, logins=2)
+        await until(lambda: listener.outcomes_recorded >= 2)
+    rows = await store.fetchall("SELECT call_id FROM outcomes ORDER BY call_id")
+    assert [r[0] for r in rows] == ["1795859897.83", "1795861147.5"]
+    [restart] = [e for e in logs if e["event"] == "ami_asterisk_restarted"]
+    assert restart["closed_calls"] == 2
+    [failed] = [e for e in logs if e["event"] == "ami_callback_failed"]
+    assert failed["callback"] == "outcome" and "refused" in failed["error"]
+
+
+async def test_the_stale_call_sweep_outlives_an_outcome_the_store_refuses(
+    serve: Any, store: Store, fixtures_dir: Path
+) -> None:
+    # One failed write ended the sweep task: no stale call was closed again while the
+    # process lived, and closing the listener raised the old error.
+    await refuse_outcome(store, "1795859897.73")
+    fake, listener = await serve(
+        store, [two_ringing_calls(fixtures_dir)], stale_after_s=0.0, sweep_interval_s=0.05
+    )
+    await settled(listener, fake)
+    await until(lambda: listener.tracker.open_calls == 0)
+    await until(lambda: listener.outcomes_recorded >= 1)
+    rows = await store.fetchall("SELECT call_id FROM outcomes")
+    assert [r[0] for r in rows] == ["1795859897.83"]
+    [sweeper] = [t for t in listener._tasks if t.get_name() == "ami-sweep"]
+    await asyncio.sleep(0.15)  # three more sweeps
+    assert not sweeper.done()
 
 
 async def test_login_failed_retries_with_backoff(
