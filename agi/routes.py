@@ -419,14 +419,19 @@ async def handle_optout(session: AgiSession, ctx: RouteContext) -> None:
             variables = await session.get_variables(
                 CALL_SETTINGS[name][0] for name in OPTOUT_SETTINGS
             )
-            # A channel that names no tenant is the default tenant's, as for the check. An
-            # IVR on a leg that did not inherit the tenant records it there too; the sample
-            # IVR's UserEvent, raised beside this route, records it for the tenant whose
-            # call it was (the AMI listener reads it from the guard's decision).
-            tenant = _setting(request, variables, "tenant") or "default"
-            parsed, why = _optout_number(request, ctx, tenant)
-            reason = why
-            if parsed.e164 is not None:
+            raw = destination_of(request)
+            named = _setting(request, variables, "tenant")
+            # A channel that names no tenant (an IVR on a leg that did not inherit it): the
+            # tenants whose calls reached the number, else the default tenant's, as for the
+            # check. The sample IVR's UserEvent, raised beside this route, records it for
+            # the tenant whose call it was too (the AMI listener reads the guard's decision).
+            tenants = [named] if named else await _tenants_reached(ctx, raw)
+            recorded: list[str] = []
+            for tenant in tenants:
+                parsed, why = _optout_number(request, ctx, tenant, raw)
+                reason = why
+                if parsed.e164 is None:
+                    break
                 entry = SuppressionEntry(
                     number=parsed.e164,
                     tenant=tenant,
@@ -440,7 +445,14 @@ async def handle_optout(session: AgiSession, ctx: RouteContext) -> None:
                 write = asyncio.ensure_future(_until_durable(ctx.service, entry))
                 ctx.spawn(write, bounded=False)
                 await asyncio.shield(write)
-                status, reason = "OK", f"{parsed.e164} opted out of all calls from {tenant}"
+                recorded.append(tenant)
+            if recorded:
+                status = "OK"
+                reason = f"{parsed.e164} opted out of all calls from {', '.join(recorded)}"
+                if not named and tenants != ["default"]:
+                    reason += (
+                        " (whose calls reached it in the last day: the channel names no tenant)"
+                    )
                 if why:  # the extension stood in for an argument that did not read
                     reason += f" ({why})"
                 if unread := _unread_params(request.params, OPTOUT_URL_SETTINGS):
@@ -462,16 +474,23 @@ async def handle_optout(session: AgiSession, ctx: RouteContext) -> None:
     await session.finish({"DIALGUARD_OPTOUT": status, "DIALGUARD_OPTOUT_REASON": reason})
 
 
-def _optout_number(request: AgiRequest, ctx: RouteContext, tenant: str) -> tuple[ParsedNumber, str]:
+async def _tenants_reached(ctx: RouteContext, raw: str) -> list[str]:
+    """Whose opt-out it is when the channel names no tenant: every tenant whose allowed call
+    reached the number in the last day, else the default tenant."""
+    return await ctx.service.tenants_reached(raw, datetime.now(UTC)) or ["default"]
+
+
+def _optout_number(
+    request: AgiRequest, ctx: RouteContext, tenant: str, raw: str
+) -> tuple[ParsedNumber, str]:
     """The number to opt out, and why it cannot be read or why another was taken.
 
-    The first argument meant as a number, else the extension (`destination_of`). Unlike the
-    check, which blocks a number it cannot read, an opt-out whose argument does not read
-    falls back to the extension too: one number too many on the list is the safe side, and
-    failing lost the request when the AMI listener could not recover it."""
+    `raw` is the first argument meant as a number, else the extension (`destination_of`).
+    Unlike the check, which blocks a number it cannot read, an opt-out whose argument does
+    not read falls back to the extension too: one number too many on the list is the safe
+    side, and failing lost the request when the AMI listener could not recover it."""
     first = request.args[0].strip() if request.args else ""
     extension = (request.get("agi_extension") or "").strip()
-    raw = destination_of(request)
     parsed = ctx.service.normalize(raw, tenant)
     if parsed.e164 is not None:
         return parsed, ""

@@ -6,6 +6,7 @@ routes are written against this Protocol; `dialguard.guard.Guard` implements it.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 
 from rules.facts import SuppressionEntry
@@ -30,6 +31,11 @@ class GuardService(Protocol):
 
     async def opt_out(self, entry: SuppressionEntry) -> None:
         """Add a suppression entry; returns only once it is durable."""
+        ...
+
+    async def tenants_reached(self, raw: str, at: datetime) -> list[str]:
+        """The tenants whose allowed calls reached the number `raw` in the day before `at`,
+        the latest first: whose opt-out it is when the channel names no tenant."""
         ...
 
     def normalize(self, raw: str, tenant: str) -> ParsedNumber:

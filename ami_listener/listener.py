@@ -49,6 +49,7 @@ log = structlog.get_logger(__name__)
 
 Handler = Callable[[Mapping[str, Any]], Awaitable[None]]
 Normalizer = Callable[[str, str], ParsedNumber]
+TenantsReached = Callable[[str, datetime], Awaitable[list[str]]]
 
 OPTOUT_SOURCE = "ami-userevent"
 # Recorded outcomes waiting for the detectors (the observer): beyond this the oldest are
@@ -175,11 +176,16 @@ class AmiListener:
         stale_after_s: float = 4 * 3600.0,
         sweep_interval_s: float = 60.0,
         max_queue: int = 20_000,
+        tenants_reached: TenantsReached | None = None,
     ) -> None:
         """`normalize(raw, tenant)` reads a number as that tenant dials it (dialguard passes
-        `parse_number` with the tenant's region). `default_tenant` scopes an opt-out whose
-        call has no decision in the log and whose UserEvent names no tenant."""
+        `parse_number` with the tenant's region). An opt-out whose call has no decision the
+        listener can find (it started before the listener saw it) and whose UserEvent names
+        no tenant is recorded for the tenants `tenants_reached(raw, at)` names (dialguard
+        passes `Guard.tenants_reached`: whose calls reached the number in the last day), else
+        for `default_tenant`."""
         self.sink = sink
+        self.tenants_reached = tenants_reached
         self.host, self.port = host, port
         self.username, self._secret = username, secret
         self.normalize = normalize
@@ -570,8 +576,9 @@ class AmiListener:
 
     async def _opt_out(self, request: OptOutRequest, now: datetime) -> None:
         """Tenant-wide opt-out. The tenant is, in order: the guard's decision for the call
-        that raised the event (its Uniqueid or Linkedid), the event's `Tenant:` header, then
-        `default_tenant`. A header that names another tenant than the decision's is recorded
+        that raised the event (its Uniqueid or Linkedid), the event's `Tenant:` header, the
+        tenants whose calls reached the number in the last day (`tenants_reached`: every one
+        of them), then `default_tenant`. A header that names another tenant than the decision's is recorded
         too: the person asked not to be called, and both the tenant whose call reached them
         and the one the dialplan names are told (recording the decision's alone dropped the
         header's without a word). The campaign from the event is recorded in the reason
@@ -582,11 +589,16 @@ class AmiListener:
                 decision = await self.sink.decision_summary(call_id)
         if decision is None and request.linkedid is not None:
             decision = await self._decision_for_linked(request.linkedid)
-        tenant = (decision.tenant if decision else None) or request.tenant or self.default_tenant
         raw = request.number or (decision.number if decision else None)
         if raw is None:
             log.warning("ami_optout_without_number", userevent=request.event_name)
             return
+        named = (decision.tenant if decision else None) or request.tenant
+        # A call the listener did not see begin (it started, or restarted, while the call was
+        # up) has no decision to find: the opt-out went to "default" and the tenant that
+        # called went on calling. The tenants whose calls reached the number then.
+        reached = [] if named else await self._tenants_reached(raw, now)
+        tenant = named or (reached[0] if reached else self.default_tenant)
         parsed = self.normalize(raw, tenant)
         if parsed.e164 is None and decision is not None and decision.number:
             # The callee asked, whatever the dialler put in `Number:`; this event is the
@@ -616,15 +628,17 @@ class AmiListener:
         reason = f"opt-out requested on the call (UserEvent {request.event_name})"
         if campaign:
             reason += f", campaign {campaign}"
-        tenants = [tenant]
-        if request.tenant and request.tenant != tenant:
+        tenants = [tenant, *reached[1:]]
+        if request.tenant and request.tenant not in tenants:
             tenants.append(request.tenant)
             log.warning(
                 "ami_optout_two_tenants", number=parsed.e164, decision=tenant, header=request.tenant
             )
         for each in tenants:
+            # Each reads the number in its own region (the tenants reached matched theirs).
+            own = parsed.e164 if each == tenant else self.normalize(raw, each).e164
             entry = SuppressionEntry(
-                number=parsed.e164,
+                number=own or parsed.e164,
                 tenant=each,
                 campaign=None,
                 reason=reason,
@@ -646,6 +660,15 @@ class AmiListener:
             log.info(
                 "optout", number=entry.number, tenant=each, campaign=campaign, source=OPTOUT_SOURCE
             )
+
+    async def _tenants_reached(self, raw: str, now: datetime) -> list[str]:
+        if self.tenants_reached is None:
+            return []
+        try:
+            return await self.tenants_reached(raw, now)
+        except Exception as exc:  # the opt-out is recorded all the same, for the default
+            self._report_failure("tenants_reached", exc)
+            return []
 
     async def _decision_for_linked(self, linkedid: str) -> Any:
         """The decision of the attempt leg of an open call (the UserEvent is raised on the

@@ -112,6 +112,7 @@ class AmiRunner:
             secret=ami.resolve_secret(),
             observer=self.enforcer,
             normalize=guard.normalize,
+            tenants_reached=guard.tenants_reached,
             reconnect_min_s=ami.reconnect_min_s,
             reconnect_max_s=ami.reconnect_max_s,
             ping_interval_s=ami.ping_interval_s,

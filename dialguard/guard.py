@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from dialguard.logs import get_logger, per_call_logger
 from dialguard.store import Store
@@ -20,6 +21,10 @@ from rules.numbers import ParsedNumber, parse_number, shorten
 from rules.policy import Policy
 
 log = get_logger("dialguard.decision")
+
+# How far back an opt-out from a channel that names no tenant looks for the calls that
+# reached its number: a call the IVR runs in is minutes old; a day covers any call.
+OPTOUT_LOOKBACK = timedelta(days=1)
 
 
 @dataclass
@@ -66,6 +71,19 @@ class Guard:
     def normalize(self, raw: str, tenant: str) -> ParsedNumber:
         """Parse a number the way the tenant's region reads national formats."""
         return parse_number(raw, self.policy.region_for(tenant))
+
+    async def tenants_reached(self, raw: str, at: datetime) -> list[str]:
+        """The tenants whose allowed calls reached the number `raw` (as each reads it) in the
+        `OPTOUT_LOOKBACK` before `at`, the latest first.
+
+        Whose opt-out it is when the channel that asks names no tenant: the IVR runs on the
+        callee's leg, which need not have inherited DIALGUARD_TENANT, and an opt-out filed
+        under "default" left the tenant that called going on calling."""
+        readings = {t: self.normalize(raw, t).e164 for t in (*self.policy.tenants, "default")}
+        numbers = sorted({number for number in readings.values() if number})
+        found = await self.store.tenants_that_reached(numbers, at - OPTOUT_LOOKBACK)
+        # A tenant not in the settings reads numbers as "default" does.
+        return list(dict.fromkeys(t for t, n in found if readings.get(t, readings["default"]) == n))
 
     async def opt_out(self, entry: SuppressionEntry) -> None:
         """Record an opt-out; returns once it is durable.

@@ -403,6 +403,22 @@ class Store:
         ) as cur:
             return await cur.fetchone()
 
+    async def tenants_that_reached(
+        self, numbers: Sequence[str], since: datetime
+    ) -> list[tuple[str, str]]:
+        """(tenant, number) of the calls allowed to any of `numbers` since `since`, the
+        latest first (the decisions' number index)."""
+        if not numbers:
+            return []
+        marks = ", ".join("?" * len(numbers))
+        rows = await self.fetchall(
+            f"SELECT tenant, number, max(decided_at) AS last FROM decisions WHERE number IN"
+            f" ({marks}) AND decided_at >= ? AND verdict = 'allow' GROUP BY tenant, number"
+            " ORDER BY last DESC",
+            (*numbers, since.timestamp()),
+        )
+        return [(row[0], row[1]) for row in rows]
+
     async def decision_summary(self, call_id: str) -> DecisionSummary | None:
         """The latest decision for `call_id`, as the AMI listener needs it (ListenerSink)."""
         row = await self.decision_for_call(call_id)

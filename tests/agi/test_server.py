@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -96,6 +96,9 @@ class FakeService:
         await asyncio.sleep(self.delay_s or 0.01)
         self.opted_out.append(entry)
         self.events.append("opt_out returned")
+
+    async def tenants_reached(self, raw: str, at: datetime) -> list[str]:
+        return []  # no call reached anyone: the real guard's answer is tested below
 
     def normalize(self, raw: str, tenant: str) -> ParsedNumber:
         return parse_number(raw, self.policy.region_for(tenant))
@@ -949,6 +952,36 @@ async def test_real_guard_optout_is_durable_before_ok(store: Store, policy: Poli
     assert fake.set_variables["DIALGUARD_OPTOUT"] == "OK"
     rows = await store.fetchall("SELECT number, tenant, campaign, source FROM suppressions")
     assert [tuple(r) for r in rows] == [("+61400000001", "acme", "", "agi-optout")]
+
+
+async def test_real_guard_optout_naming_no_tenant_is_for_the_tenants_whose_calls_reached_it(
+    store: Store,
+) -> None:
+    # The IVR runs on the callee's leg, which need not inherit DIALGUARD_TENANT: filed under
+    # "default", the opt-out left the tenant that called going on calling.
+    policy = Policy(
+        tenants={t: TenantSettings(t, "AU") for t in ("acme", "beta", "gamma", "delta")}
+    )
+    guard, now = Guard(store, policy), datetime.now(UTC)
+    for tenant, verdict, hours_ago in (
+        ("acme", Verdict.ALLOW, 0.1),
+        ("beta", Verdict.ALLOW, 3),
+        ("gamma", Verdict.BLOCK, 0.1),  # a blocked call reached nobody
+        ("delta", Verdict.ALLOW, 25),  # more than a day ago
+    ):
+        at = now - timedelta(hours=hours_ago)
+        attempt = CallAttempt("0400000001", "+61291234567", at, tenant=tenant, call_id=tenant)
+        decision = Decision(verdict, None, "r", "", "+61400000001", None, "AU", None, ())
+        await guard.record(attempt, decision, 1.0)
+    env = allow_answered_env(agi_network_script="optout", agi_arg_1="0400000001")
+    fake = await call_the_real_guard(store, policy, FakeAsterisk(env))
+    assert fake.set_variables["DIALGUARD_OPTOUT"] == "OK"
+    assert fake.set_variables["DIALGUARD_OPTOUT_REASON"] == (
+        "+61400000001 opted out of all calls from acme, beta (whose calls reached it in the"
+        " last day: the channel names no tenant)"
+    )
+    rows = await store.fetchall("SELECT tenant FROM suppressions WHERE number = '+61400000001'")
+    assert sorted(row[0] for row in rows) == ["acme", "beta"]
 
 
 @contextlib.asynccontextmanager

@@ -18,13 +18,15 @@ from structlog.testing import capture_logs
 
 import ami_listener.listener as listener_module
 from ami_listener.listener import AmiListener
+from dialguard.guard import Guard
 from dialguard.store import Store, open_store
 from dialguard.store.patient import PatientSink
 from rules.facts import SuppressionEntry
 from rules.models import CallAttempt, Decision, Verdict
 from rules.numbers import ParsedNumber, parse_number
 from rules.outcomes import CallOutcome
-from tests.ami_listener.fake_ami import FakeAmi, Session
+from rules.policy import Policy, TenantSettings
+from tests.ami_listener.fake_ami import FakeAmi, Session, split_recording
 
 START = datetime(2026, 11, 27, 22, 0, tzinfo=UTC)
 END = datetime(2026, 11, 29, tzinfo=UTC)
@@ -500,6 +502,36 @@ async def record_decision(store: Store, call_id: str, tenant: str, campaign: str
     number = "+61400000006" if call_id == "1795859911.81" else "+61400000001"
     decision = Decision(Verdict.ALLOW, None, "allowed", "", number, None, "AU", None, ())
     await store.record_decision(attempt, decision, 1.0, "agi")
+
+
+def joined_at_the_optout(fixtures_dir: Path) -> Session:
+    """optout-userevent as a listener that connects while the call is up sees it: from the
+    UserEvent on (`serve` started, or restarted, during the call)."""
+    banner, login, body = split_recording(
+        (fixtures_dir / "optout-userevent" / "ami.txt").read_bytes()
+    )
+    start = body.rfind(b"\r\n\r\n", 0, body.index(b"Event: UserEvent")) + 4
+    return Session(banner + login + body[start:])
+
+
+@pytest.mark.parametrize("lookup", [True, False])
+async def test_an_optout_on_a_call_begun_unseen_is_for_the_tenants_whose_calls_reached_it(
+    serve: Any, store: Store, fixtures_dir: Path, lookup: bool
+) -> None:
+    # Neither leg of the call has a decision the listener can find, and the event names no
+    # tenant: filed under "default", the tenant that called went on calling.
+    policy = Policy(tenants={"acme": TenantSettings("acme", "AU")})
+    guard = Guard(store, policy)
+    attempt = CallAttempt(
+        "0400000006", "+61291234567", datetime.now(UTC), tenant="acme", call_id="1"
+    )
+    decision = Decision(Verdict.ALLOW, None, "allowed", "", "+61400000006", None, "AU", None, ())
+    await guard.record(attempt, decision, 1.0)
+    options = {"tenants_reached": guard.tenants_reached} if lookup else {}
+    fake, listener = await serve(store, [joined_at_the_optout(fixtures_dir)], **options)
+    await settled(listener, fake)
+    rows = await store.fetchall("SELECT number, tenant FROM suppressions")
+    assert [tuple(r) for r in rows] == [("+61400000006", "acme" if lookup else "default")]
 
 
 def optout_event(uniqueid: str, linkedid: str, number: str, extra: bytes = b"") -> bytes:
