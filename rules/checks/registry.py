@@ -95,6 +95,10 @@ def _one(ctx: RuleContext, spec: RegisterSpec) -> Finding:
     if (
         spec.effective_after_days is not None
         and hit.registered_on is not None
+        # A registration dated after the copy was made is a date that cannot be right (a
+        # typo, a US-style 01/12 read as 1 Dec): binding, as if it had no date. Read as it
+        # stands, a year like 2099 kept the number callable for good.
+        and hit.registered_on <= copy.as_of
         and day < hit.registered_on + timedelta(days=spec.effective_after_days)
     ):
         return Finding(

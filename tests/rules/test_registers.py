@@ -71,6 +71,17 @@ def test_a_belgian_registration_binds_after_five_days_not_seven() -> None:
     assert verdict(27) is FindingVerdict.BLOCK
 
 
+@pytest.mark.parametrize("registered_on", [date(2026, 11, 27), date(2099, 6, 1)])
+def test_a_registration_dated_after_the_copy_binds_at_once(registered_on: date) -> None:
+    # A copy of the 26th cannot hold a registration of the 27th or of 2099: a wrong date (a
+    # typo, a US-style 01/12 read as 1 Dec) kept the number callable until it came round.
+    at = datetime(2026, 11, 28, 11, tzinfo=UTC)
+    decision = decide_on(
+        "+32470123456", at, "be-dncm", date(2026, 11, 26), registered_on=registered_on
+    )
+    assert finding(decision, "registry.be-dncm") == ("registry.be-dncm", FindingVerdict.BLOCK)
+
+
 def test_a_copys_age_does_not_depend_on_the_offset_the_time_is_written_in() -> None:
     # One instant, 01:30 UTC on the 25th: the US copy of 24 Oct is 32 days old in UTC.
     instant = datetime(2026, 11, 25, 1, 30, tzinfo=UTC)
