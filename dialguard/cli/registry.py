@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import click
@@ -49,7 +50,11 @@ def _spec(app: AppContext, name: str) -> RegisterSpec:
 @click.argument("files", metavar="FILE...", nargs=-1, required=True)
 @click.option("--registry", "name", required=True, help="Register name, e.g. us-dnc, au-dncr.")
 @click.option(
-    "--as-of", "as_of_text", default=None, help="Date the copy was taken (default: today)."
+    "--as-of",
+    "as_of_text",
+    default=None,
+    help="Date the copy was taken (default: the file's modification date, the oldest of"
+    " several's, or today if later; the file of the copy in force keeps that copy's date).",
 )
 @click.option(
     "--format",
@@ -79,18 +84,27 @@ def import_(
     hands out one per area code) make one copy together."""
     spec = _spec(app, name)
     paths = [readable_file(file) for file in files]
-    as_of = parse_day(as_of_text, "--as-of") or date.today()
+    given = parse_day(as_of_text, "--as-of")
+    as_of = given or file_date(paths)
     # No copy can be dated after the date anywhere on Earth now (UTC+14); this machine's
     # own date plus one allowed a day more east of UTC, a day of freshness the copy lacks.
     if as_of > (datetime.now(UTC) + timedelta(hours=14)).date():
         fail(f"--as-of {as_of} is in the future")
     fmt = FORMATS[fmt_name or default_format(name)]
     size = sum(path.stat().st_size for path in paths)
+    keep = given is None  # an as-of the operator gave is the copy's, whatever the file
 
     async def body(store: Store) -> ImportReport:
         if not is_terminal():
             return await import_register(
-                store, name, paths, fmt, spec.country, as_of, skip_bad=skip_bad
+                store,
+                name,
+                paths,
+                fmt,
+                spec.country,
+                as_of,
+                skip_bad=skip_bad,
+                same_file_keeps_date=keep,
             )
         from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeElapsedColumn
 
@@ -108,13 +122,22 @@ def import_(
                 bar.update(task, description=f"{name}: {phase}", completed=done, total=total)
 
             return await import_register(
-                store, name, paths, fmt, spec.country, as_of, progress=show, skip_bad=skip_bad
+                store,
+                name,
+                paths,
+                fmt,
+                spec.country,
+                as_of,
+                progress=show,
+                skip_bad=skip_bad,
+                same_file_keeps_date=keep,
             )
 
     try:
         report = app.run(body)
     except RegisterImportError as exc:
         fail(str(exc))
+    as_of = report.as_of  # the copy's date in force: kept from the same file's copy
     # The check judges a copy's age on the callee's date, the latest of which is UTC+14's.
     latest_day = (datetime.now(UTC) + timedelta(hours=14)).date()
     if spec.max_age_days is not None and latest_day > as_of + timedelta(days=spec.max_age_days):
@@ -129,6 +152,13 @@ def import_(
         emit_json(report.as_dict())
         return
     _print_report(report)
+
+
+def file_date(paths: list[Path]) -> date:
+    """A copy's date when none is given: the files' modification date, as a download (or
+    wget, which keeps the server's) leaves it, the oldest of several; today if that is
+    earlier. Today for any file let a copy downloaded weeks ago be imported as fresh."""
+    return min([date.today(), *(date.fromtimestamp(path.stat().st_mtime) for path in paths)])
 
 
 def _print_report(r: ImportReport) -> None:

@@ -133,6 +133,7 @@ async def import_register(
     block_bytes: int = BLOCK_BYTES,
     items: Callable[[Iterator[str]], Iterator[Item]] | None = None,
     skip_bad: bool = False,
+    same_file_keeps_date: bool = False,
 ) -> ImportReport:
     """Import `path` as the new copy of `register` (see the module docstring); several files
     (the FTC hands out one per area code) make one copy together, read in the order given.
@@ -145,6 +146,10 @@ async def import_register(
 
     `items` replaces the format's reader (tests inject failures through it). Cancelling the
     awaiting task (Ctrl-C) stops the worker at its next block and leaves the old copy in force.
+
+    `same_file_keeps_date` (an `as_of` the operator did not give): the file of the copy in
+    force (the same checksum) keeps that copy's date when it is older. Dated today, a stale
+    copy imported again came back fresh, and lifted `registry.stale` on the same old numbers.
     """
     cancel = threading.Event()
     try:
@@ -163,6 +168,7 @@ async def import_register(
             items=items,
             skip_bad=skip_bad,
             actor=store.actor,
+            same_file_keeps_date=same_file_keeps_date,
         )
     except BaseException:
         cancel.set()
@@ -184,6 +190,7 @@ def import_register_sync(
     items: Callable[[Iterator[str]], Iterator[Item]] | None = None,
     skip_bad: bool = False,
     actor: str = "dialguard",
+    same_file_keeps_date: bool = False,
 ) -> ImportReport:
     started = time.perf_counter()
     paths = [path] if isinstance(path, Path) else list(path)
@@ -265,7 +272,7 @@ def import_register_sync(
             if len(paths) == 1
             else "; ".join(f"{p.name} {c}" for p, c in zip(paths, checksums, strict=True))
         )
-        _swap(conn, report, old_table)
+        _swap(conn, report, old_table, same_file_keeps_date)
     except BaseException:
         conn.set_progress_handler(None, 0)  # the cleanup must run to its end
         if conn.in_transaction:
@@ -499,6 +506,20 @@ def _load_changes(
     report.count += (report.added - added_before) - (report.deleted - deleted_before)
 
 
+def _keep_the_copys_date(conn: sqlite3.Connection, report: ImportReport) -> None:
+    """The copy in force came from the same file(s) (one checksum) and is older: its date."""
+    row = conn.execute(
+        "SELECT as_of, checksum FROM register_copies WHERE register = ?", (report.register,)
+    ).fetchone()
+    if row is None or row[1] != report.checksum:
+        return
+    earlier = date.fromisoformat(row[0])
+    if earlier < report.as_of:
+        report.as_of = earlier
+        kept = f"the same file as the copy of {earlier}, which keeps its date (give --as-of)"
+        report.note = f"{report.note}; {kept}" if report.note else kept
+
+
 def _run(conn: sqlite3.Connection, sql: str, rows: list[Any]) -> int:
     before = conn.total_changes
     conn.executemany(sql, rows)
@@ -510,8 +531,15 @@ def _check_cancel(cancel: threading.Event | None) -> None:
         raise KeyboardInterrupt
 
 
-def _swap(conn: sqlite3.Connection, report: ImportReport, old_table: str | None) -> None:
+def _swap(
+    conn: sqlite3.Connection,
+    report: ImportReport,
+    old_table: str | None,
+    same_file_keeps_date: bool,
+) -> None:
     conn.execute("BEGIN IMMEDIATE")
+    if same_file_keeps_date:
+        _keep_the_copys_date(conn, report)
     conn.execute(
         "INSERT OR REPLACE INTO register_copies (register, table_name, as_of, imported_at, count,"
         " checksum, source_file, format) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -140,3 +141,44 @@ def test_a_copy_stale_on_arrival_is_imported_with_a_warning(run, tmp_path: Path)
         )
         assert result.exit_code == 0, result.output
         assert ("au-dncr copy of" in result.output and "registry.stale" in result.output) is warned
+
+
+def copy_date(run, register: str) -> str:  # type: ignore[no-untyped-def]
+    status = json.loads(run("registry", "status", "--json").output)
+    return str(next(s for s in status if s["register"] == register)["as_of"])
+
+
+def test_the_same_file_imported_again_without_a_date_keeps_its_copy_s_date(
+    run, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    # Dated today, a stale copy imported again came back fresh: registry.stale lifted on the
+    # same old numbers, with the same checksum printed.
+    path = tmp_path / "wash.txt"
+    path.write_text("0412345678\n0412345679\n", encoding="utf-8")
+    old = (datetime.now(UTC) - timedelta(days=40)).date()
+    run("registry", "import", str(path), "--registry", "au-dncr", "--as-of", old.isoformat())
+    again = run("registry", "import", str(path), "--registry", "au-dncr")
+    assert again.exit_code == 0, again.output
+    assert f"copy of {old} now in force" in again.output
+    assert f"the same file as the copy of {old}, which keeps its date" in again.output
+    assert "registry.stale" in again.output  # warned as stale on arrival
+    assert copy_date(run, "au-dncr") == old.isoformat()
+    # A date the operator gives is the copy's, and another file is a new copy.
+    today = datetime.now().date()  # this machine's day, as the CLI's default
+    run("registry", "import", str(path), "--registry", "au-dncr", "--as-of", today.isoformat())
+    assert copy_date(run, "au-dncr") == today.isoformat()
+
+
+def test_a_copy_without_a_date_is_dated_by_its_file(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # A file downloaded weeks ago, imported without --as-of, was dated today: fresh for a
+    # month more than it was.
+    path = tmp_path / "wash.txt"
+    path.write_text("0412345678\n", encoding="utf-8")
+    downloaded = datetime.now() - timedelta(days=20)
+    os.utime(path, (downloaded.timestamp(), downloaded.timestamp()))
+    run("registry", "import", str(path), "--registry", "au-dncr")
+    assert copy_date(run, "au-dncr") == downloaded.date().isoformat()
+    fresh = tmp_path / "fresh.txt"
+    fresh.write_text("0412345670\n", encoding="utf-8")
+    run("registry", "import", str(fresh), "--registry", "au-dncr")
+    assert copy_date(run, "au-dncr") == datetime.now().date().isoformat()
