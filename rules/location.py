@@ -335,7 +335,30 @@ def read_address(
     zone = timezone if is_zone(timezone) else None
     if timezone and zone is None:
         problems.append(f"callee time zone {shorten(timezone)!r} is not an IANA zone")
+    elif zone is not None and names_no_place(zone):
+        # UTC is a common CRM default, and tzdata's Factory means "zone unknown": read as an
+        # address, either replaced the number's own clocks, and allowed a New York call at
+        # 07:30 local time.
+        problems.append(
+            f"callee time zone {shorten(zone)!r} names no place (UTC, GMT and their aliases,"
+            " Factory, localtime): give the callee's own zone, such as America/New_York or"
+            " Europe/London, or none"
+        )
+        zone = None
     return zone, parsed, problems
+
+
+# IANA names of UTC itself, tzdata's placeholder and this machine's own zone (`localtime`):
+# no callee's clock, but the values a system writes when it does not know one. (An explicit
+# offset, Etc/GMT+5, is someone's choice and is read as given.)
+_UTC_NAMES = ("UTC", "UCT", "GMT", "GMT0", "GMT+0", "GMT-0", "Greenwich", "Universal", "Zulu")
+_NO_PLACE = frozenset(
+    {"Factory", "localtime", *_UTC_NAMES, *(f"Etc/{name}" for name in _UTC_NAMES)}
+)
+
+
+def names_no_place(zone: str) -> bool:
+    return zone in _NO_PLACE
 
 
 def locate(attempt: CallAttempt, destination: ParsedNumber, policy: Policy) -> CalleeLocation:

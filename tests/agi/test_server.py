@@ -588,6 +588,8 @@ async def test_unknown_purpose_blocks_even_under_allow_policy(service: FakeServi
     ("variable", "value", "said"),
     [
         ("DIALGUARD_CALLEE_TZ", "America/LosAngeles", "'America/LosAngeles' is not an IANA zone"),
+        ("DIALGUARD_CALLEE_TZ", "UTC", "'UTC' names no place"),  # a CRM's default
+        ("DIALGUARD_CALLEE_TZ", "Factory", "'Factory' names no place"),  # tzdata's "unknown"
         ("DIALGUARD_CALLEE_REGION", "US-XX", "'US-XX' is not a state of US"),
         ("DIALGUARD_CALLEE_REGION", "Florida", "'Florida' is not a code such as US-FL"),
     ],

@@ -417,3 +417,46 @@ def test_a_local_view_shows_each_zones_clock_as_zoneinfo_does(
     assert view.offsets == tuple(t.utcoffset() for t in moments)
     assert view.moments == tuple(moments)
     assert [view.moment(i) for i in range(len(zones))] == moments
+
+
+@pytest.mark.parametrize(
+    "zone",
+    ["UTC", "Etc/UTC", "GMT", "Etc/GMT", "Etc/GMT-0", "Universal", "Zulu", "Factory", "UCT"],
+)
+def test_a_callee_zone_that_names_no_place_is_refused(zone: str) -> None:
+    """UTC is a CRM's default and Factory tzdata's "unknown": read as the callee's clock,
+    either replaced the number's own, and a New York call at 07:30 local was allowed."""
+    from rules.location import address_problems
+
+    [problem] = address_problems(zone, None, Policy())
+    assert problem.startswith(f"callee time zone {zone!r} names no place")
+
+
+@pytest.mark.parametrize(
+    "zone", ["Europe/London", "Africa/Accra", "Atlantic/Reykjavik", "Etc/GMT+5", "EST"]
+)
+def test_a_place_on_utc_or_an_explicit_offset_is_a_callee_zone(zone: str) -> None:
+    from rules.location import address_problems
+
+    assert address_problems(zone, None, Policy()) == []
+
+
+def test_every_utc_name_the_zone_database_has_is_refused() -> None:
+    """Every key of the zone database in use whose clock is UTC all year and that names no
+    place (`localtime` is this machine's own zone, UTC here): the list kept up with tzdata."""
+    from zoneinfo import ZoneInfo, available_timezones
+
+    from rules.location import names_no_place
+
+    january, july = datetime(2026, 1, 15, tzinfo=UTC), datetime(2026, 7, 15, tzinfo=UTC)
+    utc_all_year = {
+        key
+        for key in available_timezones()
+        if all(
+            ZoneInfo(key).utcoffset(at.replace(tzinfo=None)) == timedelta(0)
+            for at in (january, july)
+        )
+    }
+    places = {key for key in utc_all_year if "/" in key and not key.startswith("Etc/")}
+    places.add("Iceland")  # a country's old name for Atlantic/Reykjavik
+    assert {key for key in utc_all_year - places if not names_no_place(key)} == set()
