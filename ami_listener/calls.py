@@ -346,10 +346,13 @@ class CallTracker:
             return []
         counter = int(match.group(1))
         highest, open_at_drop = self._highest_counter, self._open_at_drop
+        # Half the highest counter at most: after a restart soon after the last one (a few
+        # dozen channels), a margin of 32 took no counter for a restart, and the calls up at
+        # the drop stayed open until the stale sweep, hours later.
         restarted = (
             open_at_drop is not None
             and highest is not None
-            and counter + RESTART_COUNTER_MARGIN < highest
+            and counter + min(RESTART_COUNTER_MARGIN, highest // 2) < highest
         )
         self._open_at_drop = None  # the first channel after the drop decides
         if not restarted:

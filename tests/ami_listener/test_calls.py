@@ -210,6 +210,39 @@ def test_a_restart_during_a_link_drop_closes_the_calls_that_were_up(
         assert cut == [] and tracker.open_calls == 1  # left to the stale sweep
 
 
+def renumbered(
+    events: list[dict[str, str | list[str]]], old: str, new: str
+) -> list[dict[str, str | list[str]]]:
+    def swap(value: str | list[str]) -> str | list[str]:
+        return (
+            value.replace(old, new)
+            if isinstance(value, str)
+            else [v.replace(old, new) for v in value]
+        )
+
+    return [{key: swap(value) for key, value in event.items()} for event in events]
+
+
+@pytest.mark.parametrize(
+    ("counter", "restarted"), [("1795859897.1", True), ("1795859897.0", False)]
+)
+def test_a_restart_soon_after_the_last_is_told_by_a_low_counter_too(
+    fixtures_dir: Path, counter: str, restarted: bool
+) -> None:
+    # Asterisk had made only a dozen channels (.12-.15, or .2-.5) when the link dropped and
+    # it restarted: its first new channel (.4) is below them, but not by 32, and the ringing
+    # call stayed open until the stale sweep. Below .5 by one is no restart (events a few
+    # out of order).
+    ringing = load(fixtures_dir, "allow-noanswer")
+    ringing = renumbered(ringing[: _through_first(ringing, "DialEnd") - 1], "1795859897.7", counter)
+    tracker = CallTracker(asterisk_tz=SYDNEY)
+    run(ringing, tracker)
+    tracker.link_lost()
+    after = load(fixtures_dir, "agi-silent-close")
+    run(after[: _through_first(after, "Newchannel")], tracker)
+    assert tracker.restarts == int(restarted)
+
+
 def test_an_assigned_channel_id_after_a_drop_is_no_restart(fixtures_dir: Path) -> None:
     # An Originate ChannelId or ARI channelId such as `campaign-7.3` is no channel counter.
     ringing = load(fixtures_dir, "allow-noanswer")
