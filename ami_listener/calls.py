@@ -414,13 +414,15 @@ class CallTracker:
         dest = _get(event, "destuniqueid")
         if dest is not None and dest in self._channels:
             self._call_for(self._channels[dest].linkedid, at).dests.add(dest)
-        attempt = self._open_attempt(uid)
-        if attempt is None or status is None:
+        if uid is None or status is None:
             return []
-        if attempt.dial_status != "ANSWER":  # Dial(A&B): the others end CANCEL after it
-            attempt.dial_status = status.upper()
-        if attempt.dial_status == "ANSWER" and attempt.answered_at is None:
-            attempt.answered_at = at
+        attempt = self._open_attempt(uid)
+        if attempt is None:
+            # After the call's last Hangup (events a little out of order, and no Cdr to
+            # follow: CDRs off, or lost in a gap): an answered call was recorded unanswered.
+            # Answered no later than it ended.
+            return self._late(uid, lambda a: _set_dial_status(a, status, min(at, a.ended_at or at)))
+        _set_dial_status(attempt, status, at)
         return []
 
     def _on_hangup(self, event: Mapping[str, object], at: datetime) -> list[CallOutcome]:
@@ -676,6 +678,13 @@ def _same_scope(attempt: _Attempt, mark: AbandonMark | AmdMark) -> bool:
         not (mine and theirs) or mine == theirs
         for mine, theirs in ((attempt.tenant, mark.tenant), (attempt.campaign, mark.campaign))
     )
+
+
+def _set_dial_status(attempt: _Attempt, status: str, at: datetime) -> None:
+    if attempt.dial_status != "ANSWER":  # Dial(A&B): the others end CANCEL after it
+        attempt.dial_status = status.upper()
+    if attempt.dial_status == "ANSWER" and attempt.answered_at is None:
+        attempt.answered_at = at
 
 
 def _set_end(attempt: _Attempt, cause: int | None, cause_txt: str | None, at: datetime) -> None:

@@ -243,6 +243,20 @@ def test_a_restart_soon_after_the_last_is_told_by_a_low_counter_too(
     assert tracker.restarts == int(restarted)
 
 
+def test_a_dial_end_after_the_call_s_last_hangup_still_tells_it_was_answered(
+    fixtures_dir: Path,
+) -> None:
+    # With no Cdr to follow (CDRs off, or lost in a gap), an answered call whose DialEnd came
+    # after its last Hangup was recorded unanswered: a short or abandoned call to the
+    # detectors.
+    events = [e for e in load(fixtures_dir, "allow-answered") if e.get("Event") != "Cdr"]
+    dial_end = next(e for e in events if e.get("Event") == "DialEnd")
+    events = [e for e in events if e is not dial_end] + [dial_end]
+    outcomes = [o for o in run(events) if o.call_id == "1795859878.63"]
+    assert (outcomes[0].disposition, outcomes[0].answered_at) == (None, None)
+    assert (outcomes[-1].disposition, outcomes[-1].answered_at) == ("ANSWERED", NOW)
+
+
 def test_an_assigned_channel_id_after_a_drop_is_no_restart(fixtures_dir: Path) -> None:
     # An Originate ChannelId or ARI channelId such as `campaign-7.3` is no channel counter.
     ringing = load(fixtures_dir, "allow-noanswer")
