@@ -330,7 +330,32 @@ def scope_name(ctx: click.Context, param: click.Parameter, value: str | None) ->
     name = value.strip()
     if not name:
         raise click.BadParameter("is empty: give a name, or leave the option out")
+    if param.name == "tenant":
+        _warn_of_a_near_tenant(ctx, name)
     return name
+
+
+def _warn_of_a_near_tenant(ctx: click.Context, name: str) -> None:
+    """Names are matched exactly, as the channel gives them: `--tenant ACME` for the settings'
+    `acme` adds an opt-out (or a suspension) that none of acme's calls meets. Said, on a
+    tenant the settings do not declare that differs from one they do only in case."""
+    app = ctx.find_object(AppContext)
+    if app is None:
+        return
+    try:
+        declared = app.settings.policy.tenants
+    except InputError:
+        return  # the command itself reports a bad settings file
+    if name in declared:
+        return
+    near = sorted(t for t in declared if t.casefold() == name.casefold())
+    if near:
+        click.echo(
+            f"dialguard: warning: tenant {shorten(name)!r} is not in the settings, but"
+            f" {', '.join(repr(t) for t in near)} is: tenants are matched exactly, as the"
+            " channel names them",
+            err=True,
+        )
 
 
 # What Path.exists() reads as "not there" (pathlib's _ignore_error): a dangling link too.

@@ -421,3 +421,18 @@ def test_a_range_covers_the_numbers_as_the_tenant_dials_them(
     assert decision["rule"] == "suppression.global", result.output
     shown = run("suppress", "list", "--number", decision["number"], "--json")
     assert len(json.loads(shown.output)) == 1, shown.output
+
+
+def test_a_tenant_named_as_a_declared_one_in_another_case_is_warned_of(run) -> None:  # type: ignore[no-untyped-def]
+    # Matched exactly, as the channel names it: an opt-out for ACME meets none of acme's
+    # calls. Added as asked, and said.
+    result = run("suppress", "add", "+61412345678", "--tenant", "ACME")
+    assert result.exit_code == 0, result.output
+    assert "tenant 'ACME' is not in the settings, but 'acme' is" in result.stderr
+    suspended = run("suspend", "campaign:spring", "--tenant", "Acme", "--reason", "r")
+    assert "tenant 'Acme' is not in the settings" in suspended.stderr
+    for quiet in (
+        run("suppress", "add", "+61412345679", "--tenant", "acme"),
+        run("suppress", "add", "+61412345670", "--tenant", "beta"),  # no tenant near it
+    ):
+        assert "warning" not in quiet.stderr, quiet.stderr
