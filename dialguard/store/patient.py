@@ -5,8 +5,12 @@ a busy timeout of 125 ms by default): right for the inline check, which must dec
 budget, wrong for the listener. An opt-out raised in the IVR (`UserEvent(DialguardOptOut)`)
 and a call's outcome exist nowhere else once the listener drops them, and another process
 holding the write lock for a second (an import, a long `dialguard` command) would have lost
-them. So each write is retried, with backoff, until it succeeds or the listener stops; while
-it waits, the listener reads no further events (they queue, then Asterisk holds them).
+them. So each write is retried, with backoff, until it succeeds or the listener stops. While
+it waits, the events that arrive queue in memory, up to the listener's `max_queue` (20,000);
+past that the listener stops reading, and Asterisk disconnects a reader that stops for longer
+than the manager user's `writetimeout`: the events of that gap are lost, and the gap logged
+(`ami_gap`). The IVR's AGI opt-out, which answers only once its entry is on disk, is the path
+that never loses one.
 
 A database that fails (full, an I/O error, read-only, cannot be opened) is waited out the same
 way, as the decision writer waits it out (`hotpath.fails_the_records`): one "disk is full"
