@@ -294,6 +294,10 @@ def _is_date_alone(text: str) -> bool:
 # at 19:00 on the 25th in New York.
 FIRST_MIDNIGHT = timezone(timedelta(hours=14))
 LAST_MIDNIGHT = timezone(timedelta(hours=-12))
+# How far ahead of this machine's clock a date may be and still be "now" somewhere: east of
+# UTC, today's date is "tomorrow" here. A date past it is in the future, which an opt-out or
+# a consent cannot be dated.
+DATE_SLACK = timedelta(days=1)
 
 
 def in_range(value: datetime, text: str, option: str) -> datetime:

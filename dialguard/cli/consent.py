@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import click
 
 from dialguard.cli.app import (
+    DATE_SLACK,
     FIRST_MIDNIGHT,
     LAST_MIDNIGHT,
     AppContext,
@@ -66,6 +67,11 @@ def add(
     granted = parse_when(date_text, "--date", day_starts=LAST_MIDNIGHT)
     expires_at = parse_when(expires, "--expires", day_starts=FIRST_MIDNIGHT)
     assert granted is not None
+    if granted > datetime.now(UTC) + DATE_SLACK:
+        # Recorded ahead, it took effect on its date over any withdrawal made before then.
+        raise InputError(
+            f"--date {shorten(date_text)!r} is in the future: give the date the consent was given"
+        )
     if expires_at is not None and expires_at <= granted:
         raise InputError(
             f"--expires: {expires} is not after --date {date_text} (a date alone starts a"
@@ -107,11 +113,19 @@ def revoke(
     date_text: str | None,
 ) -> None:
     """Withdraw NUMBER's consent records for TENANT (all kinds unless --kind)."""
-    at = parse_when(date_text, "--date", day_starts=FIRST_MIDNIGHT) or datetime.now(UTC)
+    now = datetime.now(UTC)
+    at = parse_when(date_text, "--date", day_starts=FIRST_MIDNIGHT) or now
+    if at > now + DATE_SLACK:
+        # A withdrawal dated ahead would leave the consent in force until then.
+        raise InputError(
+            f"--date {shorten(date_text or '')!r} is in the future: give the date the consent"
+            " was withdrawn"
+        )
+    at = min(at, now)
     e164 = _e164(number, tenant, app.settings.policy)
     count = app.run(
         lambda store: revoke_consents(
-            store, e164, tenant, at, ConsentKind(kind) if kind else None, campaign
+            store, e164, tenant, at, ConsentKind(kind) if kind else None, campaign, now=now
         )
     )
     if count == 0:

@@ -12,11 +12,12 @@ import csv
 import io
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import click
 
 from dialguard.cli.app import (
+    DATE_SLACK,
     LAST_MIDNIGHT,
     AppContext,
     InputError,
@@ -383,10 +384,6 @@ def import_(
         click.echo(f"  skipped {line}", err=True)
     if bad_lines > len(bad):
         click.echo(f"  ... and {bad_lines - len(bad)} more bad lines", err=True)
-
-
-# A date without a time is midnight UTC: east of UTC, today's date is still "tomorrow" there.
-DATE_SLACK = timedelta(days=1)
 
 
 def _received(text: str | None, option: str, now: datetime) -> datetime:

@@ -80,6 +80,8 @@ async def revoke_consents(
     at: datetime,
     kind: ConsentKind | None = None,
     campaign: str | None = None,
+    *,
+    now: datetime,
 ) -> int:
     """Mark the matching consents given by `at` and not revoked by then as revoked at `at`;
     returns how many.
@@ -89,16 +91,19 @@ async def revoke_consents(
     again (revoking it made it never in force). But a date alone spans 26 hours across the
     zones (a consent dated D is taken from D at UTC-12, a revocation dated D from D at
     UTC+14), so a consent given up to `SAME_DAY` after `at` is revoked too: the same day,
-    the withdrawal is taken to come last, the stricter order."""
+    the withdrawal is taken to come last, the stricter order. A consent dated after `now`
+    cannot have been given again since: it is revoked too (it stood, and took effect on
+    its date over the withdrawal)."""
     sql = (
         "UPDATE consents SET revoked_at = ? WHERE number = ? AND tenant = ?"
-        " AND granted_at <= ? AND (revoked_at IS NULL OR revoked_at > ?)"
+        " AND (granted_at <= ? OR granted_at > ?) AND (revoked_at IS NULL OR revoked_at > ?)"
     )
     params: list[object] = [
         to_epoch(at),
         number,
         tenant,
         to_epoch(at + SAME_DAY),
+        to_epoch(now),
         to_epoch(at),
     ]
     if kind is not None:

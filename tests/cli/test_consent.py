@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 import dialguard.cli  # noqa: F401  (registers the commands)
+from dialguard.store import open_store
+from dialguard.store.consents import add_consent
+from rules.facts import ConsentKind, ConsentRecord
 from tests.cli.conftest import AU_TENANT, Cli
 
 CID = "+61291234567"
@@ -215,3 +219,35 @@ def test_bad_input_is_one_line_and_exit_2(run: Cli, args: list[str], message: st
     assert result.exit_code == 2
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_consent_dated_in_the_future_is_refused(run: Cli) -> None:
+    # Recorded ahead, it could not be revoked before its date (a revocation now matched
+    # nothing), and then lifted the register over the withdrawal.
+    ahead = (date.today() + timedelta(days=3)).isoformat()
+    added = run(
+        "consent", "add", "+493012345678", "--tenant", "acme", "--kind", "express",
+        "--date", ahead,
+    )  # fmt: skip
+    assert added.exit_code == 2 and "is in the future" in added.output
+    revoked = run("consent", "revoke", "+493012345678", "--tenant", "acme", "--date", ahead)
+    assert revoked.exit_code == 2 and "is in the future" in revoked.output
+
+
+def test_a_revocation_now_revokes_a_consent_dated_ahead(run: Cli) -> None:
+    # One recorded before `consent add` refused future dates (written here to the store).
+    ahead = datetime.now(UTC) + timedelta(days=5)
+
+    async def record() -> None:
+        store = await open_store(run.db)
+        try:
+            kind = ConsentKind.EXPRESS
+            await add_consent(store, ConsentRecord("+493012345678", "acme", kind, ahead), "")
+        finally:
+            await store.close()
+
+    asyncio.run(record())
+    revoked = run("consent", "revoke", "+493012345678", "--tenant", "acme")
+    assert revoked.exit_code == 0, revoked.output
+    later = (ahead + timedelta(days=2)).strftime("%Y-%m-%dT10:00:00Z")
+    assert run.check("+493012345678", later)["rule"] == "consent.de-opt-in"
