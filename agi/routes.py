@@ -425,30 +425,37 @@ async def handle_optout(session: AgiSession, ctx: RouteContext) -> None:
             # tenants whose calls reached the number, else the default tenant's, as for the
             # check. The sample IVR's UserEvent, raised beside this route, records it for
             # the tenant whose call it was too (the AMI listener reads the guard's decision).
-            tenants = [named] if named else await _tenants_reached(ctx, raw)
-            recorded: list[str] = []
-            for tenant in tenants:
-                parsed, why = _optout_number(request, ctx, tenant, raw)
-                reason = why
+            tenants = [named] if named else await _tenants_reached(ctx, raw, request)
+            entries: list[SuppressionEntry] = []
+            readings = [(tenant, *_optout_number(request, ctx, tenant, raw)) for tenant in tenants]
+            why = readings[0][2]  # the first tenant's (the others' readings matched)
+            reason = why
+            for tenant, parsed, _ in readings:
                 if parsed.e164 is None:
                     break
-                entry = SuppressionEntry(
-                    number=parsed.e164,
-                    tenant=tenant,
-                    campaign=None,
-                    reason=OPTOUT_REASON,
-                    source=OPTOUT_SOURCE,
-                    requested_at=datetime.now(UTC),
+                entries.append(
+                    SuppressionEntry(
+                        number=parsed.e164,
+                        tenant=tenant,
+                        campaign=None,
+                        reason=OPTOUT_REASON,
+                        source=OPTOUT_SOURCE,
+                        requested_at=datetime.now(UTC),
+                    )
                 )
-                # Shielded: an opt-out that is slow (a locked database) must still land
-                # after we answer FAILED at the deadline; the server keeps it running.
-                write = asyncio.ensure_future(_until_durable(ctx.service, entry))
+            # Each write on its own, all started at once: one that fails does not keep the
+            # others from landing. Shielded: an opt-out that is slow (a locked database)
+            # must still land after we answer FAILED at the deadline; the server keeps it
+            # running, and `_until_durable` logs one that fails for an operator.
+            writes = [asyncio.ensure_future(_until_durable(ctx.service, e)) for e in entries]
+            for write in writes:
                 ctx.spawn(write, bounded=False)
-                await asyncio.shield(write)
-                recorded.append(tenant)
-            if recorded:
+            if writes:
+                await asyncio.shield(asyncio.gather(*writes))
+            if entries:
                 status = "OK"
-                reason = f"{parsed.e164} opted out of all calls from {', '.join(recorded)}"
+                recorded = ", ".join(entry.tenant or "" for entry in entries)
+                reason = f"{entries[0].number} opted out of all calls from {recorded}"
                 if not named and tenants != ["default"]:
                     reason += (
                         " (whose calls reached it in the last day: the channel names no tenant)"
@@ -474,10 +481,16 @@ async def handle_optout(session: AgiSession, ctx: RouteContext) -> None:
     await session.finish({"DIALGUARD_OPTOUT": status, "DIALGUARD_OPTOUT_REASON": reason})
 
 
-async def _tenants_reached(ctx: RouteContext, raw: str) -> list[str]:
+async def _tenants_reached(ctx: RouteContext, raw: str, request: AgiRequest) -> list[str]:
     """Whose opt-out it is when the channel names no tenant: every tenant whose allowed call
-    reached the number in the last day, else the default tenant."""
-    return await ctx.service.tenants_reached(raw, datetime.now(UTC)) or ["default"]
+    reached the number in the last day, else the default tenant. A lookup that fails (a
+    failing database) falls back to the default tenant: the opt-out is written all the
+    same, and the write waits the database out."""
+    try:
+        return await ctx.service.tenants_reached(raw, datetime.now(UTC)) or ["default"]
+    except Exception as exc:
+        log.warning("agi_optout_lookup_failed", uniqueid=request.uniqueid, error=repr(exc)[:300])
+        return ["default"]
 
 
 def _optout_number(

@@ -634,6 +634,7 @@ class AmiListener:
             log.warning(
                 "ami_optout_two_tenants", number=parsed.e164, decision=tenant, header=request.tenant
             )
+        failed: Exception | None = None
         for each in tenants:
             # Each reads the number in its own region (the tenants reached matched theirs).
             own = parsed.e164 if each == tenant else self.normalize(raw, each).e164
@@ -656,10 +657,13 @@ class AmiListener:
                     error=repr(exc)[:300],
                     **to_add_by_hand(entry),  # `suppress add` would refuse a number unknown yet
                 )
-                raise
+                failed = failed or exc  # the other tenants' entries are written all the same
+                continue
             log.info(
                 "optout", number=entry.number, tenant=each, campaign=campaign, source=OPTOUT_SOURCE
             )
+        if failed is not None:
+            raise failed  # reported as the event's failure (`ami_callback_failed`)
 
     async def _tenants_reached(self, raw: str, now: datetime) -> list[str]:
         if self.tenants_reached is None:

@@ -986,6 +986,44 @@ async def test_real_guard_optout_naming_no_tenant_is_for_the_tenants_whose_calls
     assert sorted(row[0] for row in rows) == ["acme", "beta"]
 
 
+async def test_real_guard_optout_whose_tenant_lookup_fails_is_the_default_tenant_s(
+    store: Store,
+) -> None:
+    # The lookup's failure answered FAILED and wrote nothing, where the opt-out used to be
+    # written for the default tenant.
+    await store.conn.execute("ALTER TABLE decisions RENAME TO decisions_gone")  # reads fail
+    policy = Policy(default_region="AU")
+    env = allow_answered_env(agi_network_script="optout", agi_arg_1="0400000001")
+    with structlog.testing.capture_logs() as logs:
+        fake = await call_the_real_guard(store, policy, FakeAsterisk(env))
+    assert fake.set_variables["DIALGUARD_OPTOUT"] == "OK"
+    rows = await store.fetchall("SELECT number, tenant FROM suppressions")
+    assert [tuple(r) for r in rows] == [("+61400000001", "default")]
+    assert any(e["event"] == "agi_optout_lookup_failed" for e in logs)
+
+
+async def test_real_guard_optout_for_several_tenants_writes_each_on_its_own(store: Store) -> None:
+    # One tenant's write that fails does not keep the others' from landing.
+    policy = Policy(tenants={t: TenantSettings(t, "AU") for t in ("acme", "beta")})
+    guard = Guard(store, policy)
+    for tenant in ("acme", "beta"):
+        attempt = CallAttempt("0400000001", "+61291234567", datetime.now(UTC), tenant=tenant)
+        decision = Decision(Verdict.ALLOW, None, "r", "", "+61400000001", None, "AU", None, ())
+        await guard.record(attempt, decision, 1.0)
+    await store.conn.execute(
+        "CREATE TEMP TRIGGER refuse BEFORE INSERT ON main.suppressions"
+        " WHEN NEW.tenant = 'beta' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+    )
+    env = allow_answered_env(agi_network_script="optout", agi_arg_1="0400000001")
+    with structlog.testing.capture_logs() as logs:
+        fake = await call_the_real_guard(store, policy, FakeAsterisk(env))
+    assert fake.set_variables["DIALGUARD_OPTOUT"] == "FAILED"  # not every entry landed
+    rows = await store.fetchall("SELECT tenant FROM suppressions")
+    assert [row[0] for row in rows] == ["acme"]
+    [lost] = [e for e in logs if e["event"] == "optout_not_recorded"]
+    assert lost["tenant"] == "beta"
+
+
 @contextlib.asynccontextmanager
 async def optout_under_a_write_lock(
     tmp_path: Path, policy: Policy

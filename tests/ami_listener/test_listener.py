@@ -196,6 +196,25 @@ async def test_an_optout_whose_header_names_another_tenant_is_recorded_for_both(
     assert any(e["event"] == "ami_optout_two_tenants" for e in logs)
 
 
+async def test_an_optout_for_two_tenants_writes_the_second_when_the_first_is_refused(
+    serve: Any, store: Store, fixtures_dir: Path
+) -> None:
+    # The first tenant's write that failed left the second tenant's unwritten.
+    await record_decision(store, "1795859911.81", "acme", None)
+    await store.conn.execute(
+        "CREATE TEMP TRIGGER refuse BEFORE INSERT ON main.suppressions"
+        " WHEN NEW.tenant = 'acme' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+    )
+    named = recorded_optout_with(fixtures_dir, b"Number: 61400000006\r\nTenant: other\r\n")
+    with capture_logs() as logs:
+        fake, listener = await serve(store, [named])
+        await settled(listener, fake)
+    rows = await store.fetchall("SELECT number, tenant FROM suppressions")
+    assert [tuple(r) for r in rows] == [("+61400000006", "other")]
+    [lost] = [e for e in logs if e["event"] == "ami_optout_not_recorded"]
+    assert lost["tenant"] == "acme"
+
+
 async def test_an_optout_and_an_outcome_wait_out_a_locked_database(
     serve: Any, tmp_path: Path, fixtures_dir: Path
 ) -> None:
