@@ -88,10 +88,11 @@ class Guard:
     async def opt_out(self, entry: SuppressionEntry) -> None:
         """Record an opt-out; returns once it is durable.
 
-        A locked database is waited out, as the AMI listener's writes are: the store gives
-        up on a lock after half the AGI deadline, and an opt-out that failed on a second's
-        lock (an import) was never retried. The AGI route answers FAILED at its deadline,
-        while this write goes on in the background until it lands."""
+        A locked or failing database is waited out, as the AMI listener's writes are
+        (`PatientSink`): the store gives up on a lock after half the AGI deadline, and an
+        opt-out that failed on a second's lock (an import) was never retried. The AGI route
+        answers FAILED at its deadline, while this write goes on in the background until it
+        lands (or, after minutes of a failing database, is given up and logged)."""
         await PatientSink(self.store, writer="agi").add_suppression(entry)
         log.info(
             "optout",

@@ -157,7 +157,7 @@ def import_(
 def file_date(paths: list[Path]) -> date:
     """A copy's date when none is given: the files' modification date, as a download (or
     wget, which keeps the server's) leaves it, the oldest of several; today if that is
-    earlier. Today for any file let a copy downloaded weeks ago be imported as fresh."""
+    later. Today for any file let a copy downloaded weeks ago be imported as fresh."""
     return min([date.today(), *(date.fromtimestamp(path.stat().st_mtime) for path in paths)])
 
 

@@ -14,7 +14,9 @@ that never loses one.
 
 A database that fails (full, an I/O error, read-only, cannot be opened) is waited out the same
 way, as the decision writer waits it out (`hotpath.fails_the_records`): one "disk is full"
-lost the opt-out for good. Only a write that is wrong itself (a constraint) is given up.
+lost the opt-out for good. But not for ever: after `MAX_FAILING_S` the write is given up (the
+caller logs an opt-out's details for adding by hand), so that the listener reads on. A write
+that is wrong itself (a constraint) is given up at once.
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ T = TypeVar("T")
 
 FIRST_DELAY_S = 0.05
 MAX_DELAY_S = 2.0
+# How long a failing database (not a lock, which passes) is waited for before a write is
+# given up: some minutes to mend a full disk, well before a stopped listener's queue fills.
+MAX_FAILING_S = 300.0
 
 
 class PatientSink:
@@ -52,11 +57,13 @@ class PatientSink:
         first_delay_s: float = FIRST_DELAY_S,
         max_delay_s: float = MAX_DELAY_S,
         writer: str = "ami",
+        max_failing_s: float = MAX_FAILING_S,
     ) -> None:
         self.store = store
         self.writer = writer  # names its log lines: `ami_write_waiting_for_lock`, `agi_...`
         self.first_delay_s = first_delay_s
         self.max_delay_s = max_delay_s
+        self.max_failing_s = max_failing_s
 
     async def add_suppression(self, entry: SuppressionEntry) -> None:
         await self._patiently("add_suppression", lambda: self.store.add_suppression(entry))
@@ -77,18 +84,24 @@ class PatientSink:
     async def _patiently(self, write: str, work: Callable[[], Awaitable[T]]) -> T:
         delay = self.first_delay_s
         waiting_since: float | None = None
-        waiting_for = "lock"
+        failing_since: float | None = None  # when the database itself began to fail
         said_at = 0.0
         while True:
             try:
                 result = await work()
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, MemoryError) as exc:
                 if fails_the_records(exc):
                     raise
                 now = time.monotonic()
-                if waiting_since is None:
-                    waiting_since = now
-                    waiting_for = "lock" if is_lock_error(exc) else "database"
+                waiting_since = waiting_since or now
+                if failing_since is None and not _is_lock(exc):
+                    failing_since, said_at = now, 0.0  # a lock that turned into a failure: said
+                waiting_for = "lock" if failing_since is None else "database"
+                if failing_since is not None and now - failing_since > self.max_failing_s:
+                    # Given up, so that the listener reads on (stopped, Asterisk would drop
+                    # it and every event of the gap); the caller logs what to add by hand.
+                    log.error(f"{self.writer}_write_given_up", write=write, error=str(exc))
+                    raise
                 if now - said_at >= STILL_FAILING_EVERY_S:
                     # A lock is routine; a failing database needs an operator: said again
                     # every minute until it passes, as the decision writer does.
@@ -104,7 +117,10 @@ class PatientSink:
                 continue
             if waiting_since is not None:
                 waited = round(time.monotonic() - waiting_since, 3)
-                log.warning(
-                    f"{self.writer}_write_done_after_{waiting_for}", write=write, waited_s=waited
-                )
+                kind = "lock" if failing_since is None else "database"
+                log.warning(f"{self.writer}_write_done_after_{kind}", write=write, waited_s=waited)
             return result
+
+
+def _is_lock(exc: sqlite3.Error | MemoryError) -> bool:
+    return isinstance(exc, sqlite3.Error) and is_lock_error(exc)

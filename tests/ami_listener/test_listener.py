@@ -21,12 +21,12 @@ from ami_listener.listener import AmiListener
 from dialguard.guard import Guard
 from dialguard.store import Store, open_store
 from dialguard.store.patient import PatientSink
-from rules.facts import SuppressionEntry
 from rules.models import CallAttempt, Decision, Verdict
 from rules.numbers import ParsedNumber, parse_number
 from rules.outcomes import CallOutcome
 from rules.policy import Policy, TenantSettings
 from tests.ami_listener.fake_ami import FakeAmi, Session, split_recording
+from tests.store.test_patient import fill_to_the_brim
 
 START = datetime(2026, 11, 27, 22, 0, tzinfo=UTC)
 END = datetime(2026, 11, 29, tzinfo=UTC)
@@ -241,23 +241,6 @@ async def test_an_optout_and_an_outcome_wait_out_a_locked_database(
     finally:
         other.close()
         await store.close()
-
-
-async def fill_to_the_brim(store: Store) -> int:
-    """Make the database full for real (SQLITE_FULL, as a full disk gives): the file may not
-    grow, and the opt-out list takes entries until its pages are used up. Returns how many."""
-    (pages,) = await store.fetchone("PRAGMA page_count") or (0,)
-    await store.conn.execute(f"PRAGMA max_page_count = {pages}")
-    for n in range(10_000):
-        entry = SuppressionEntry(
-            f"+6149{n:07d}", "filler", None, "filler", "test", datetime.now(UTC)
-        )
-        try:
-            await store.add_suppression(entry)
-        except sqlite3.OperationalError as exc:
-            assert "full" in str(exc)
-            return n
-    raise AssertionError("the database never filled up")
 
 
 async def test_an_optout_waits_out_a_full_database_and_lands_once_there_is_room(
