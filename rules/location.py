@@ -11,6 +11,7 @@ never fixed offsets.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -358,7 +359,25 @@ _NO_PLACE = frozenset(
 
 
 def names_no_place(zone: str) -> bool:
-    return zone in _NO_PLACE
+    return _plain_name(zone) in _NO_PLACE
+
+
+def _plain_name(zone: str) -> str:
+    """`zone` without the zone database's `posix/` or `right/` folder (the same zones, the
+    second counting leap seconds), which a system's tzdata lays beside the plain names."""
+    for folder in ("posix/", "right/"):
+        if zone.startswith(folder):
+            return zone[len(folder) :]
+    return zone
+
+
+# IANA names of fixed offsets, which no place keeps all year but as a system writes them.
+_FIXED_OFFSET = re.compile(r"EST|MST|HST|Etc/GMT[+-]\d{1,2}")
+
+
+def is_fixed_offset(zone: str) -> bool:
+    """A zone that is an offset without summer time (`EST`, `Etc/GMT+5`), not a place's."""
+    return _FIXED_OFFSET.fullmatch(_plain_name(zone)) is not None
 
 
 def locate(attempt: CallAttempt, destination: ParsedNumber, policy: Policy) -> CalleeLocation:
@@ -379,6 +398,11 @@ def locate(attempt: CallAttempt, destination: ParsedNumber, policy: Policy) -> C
     # The clock is the address's: the federal and the state windows are both "in the time
     # zone of the called party", which a known address tells.
     zones = ((zone,) if zone else region_zones(region or "", policy)) or inferred.timezones
+    if zone and is_fixed_offset(zone):
+        # A system writes `EST` for New York all year, so it may stand for either season's
+        # clock: the number's own clocks are read beside it (read alone, a call at 21:30
+        # EDT was allowed as 20:30 EST).
+        zones = tuple(dict.fromkeys((*zones, *inferred.timezones)))
     basis = "customer address: " + ", ".join(x for x in (region, zone) if x)
     regions = (region,) if region else inferred.regions
     if _has_state_tables(country, policy) and inferred.regions and region:

@@ -17,6 +17,7 @@ from rules.models import CallAttempt, Decision, Finding, FindingVerdict, Purpose
 from rules.policy import Policy
 
 NY = ZoneInfo("America/New_York")
+NEW_YORK = "+12125550123"  # area code 212: America/New_York
 SYDNEY = ZoneInfo("Australia/Sydney")
 
 
@@ -120,6 +121,32 @@ def test_a_known_customer_time_zone_overrides_the_area_code() -> None:
     )
     assert rule(decision, "hours.us-solicitation").verdict is FindingVerdict.ALLOW
     assert decision.context["location_source"] == "customer"
+
+
+@pytest.mark.parametrize("tz", ["EST", "Etc/GMT+5", "posix/EST"])
+def test_a_callee_zone_without_summer_time_is_read_beside_the_number_s_clocks(tz: str) -> None:
+    # A system writes EST for New York all year: read as written, a call at 21:30 EDT was
+    # allowed as 20:30 EST.
+    late = decide_at(NEW_YORK, datetime(2026, 7, 15, 21, 30, tzinfo=NY), tz=tz)
+    assert rule(late, "hours.us-solicitation").verdict is FindingVerdict.BLOCK
+    # In winter, EST is New York's clock: 20:30 is inside the window on both.
+    winter = decide_at(NEW_YORK, datetime(2026, 1, 14, 20, 30, tzinfo=NY), tz=tz)
+    assert rule(winter, "hours.us-solicitation").verdict is FindingVerdict.ALLOW
+    assert winter.context["location_source"] == "customer"
+
+
+@pytest.mark.parametrize(
+    ("zone", "fixed"),
+    [
+        *((zone, True) for zone in ("EST", "HST", "Etc/GMT+1", "Etc/GMT-14", "right/MST")),
+        # Places, with summer time or without, are read as they are.
+        *((zone, False) for zone in ("America/Phoenix", "America/New_York", "EST5EDT")),
+    ],
+)
+def test_a_fixed_offset_is_told_from_a_place(zone: str, fixed: bool) -> None:
+    from rules.location import is_fixed_offset
+
+    assert is_fixed_offset(zone) is fixed
 
 
 def test_an_override_of_an_area_code_s_zones_is_read() -> None:
@@ -294,7 +321,7 @@ def test_a_mississippi_winter_morning_and_summer_evening_keep_the_wall_clock_win
     [
         # 07:30 CST, summer and winter, for a callee said to be on Eastern time.
         (datetime(2026, 7, 14, 13, 30, tzinfo=UTC), "EST", None),
-        (datetime(2026, 1, 14, 13, 30, tzinfo=UTC), "Etc/GMT+5", "US-MS"),
+        (datetime(2026, 1, 14, 13, 30, tzinfo=UTC), "America/Detroit", "US-MS"),
         (datetime(2026, 7, 14, 13, 30, tzinfo=UTC), "America/New_York", "US-MS"),
         # Tue 20:30 CST, 19:30 on a Mountain clock.
         (datetime(2026, 1, 14, 2, 30, tzinfo=UTC), "America/Denver", "US-MS"),
@@ -365,7 +392,10 @@ def test_mississippi_allows_exactly_inside_08_to_20_on_both_clocks(
 ) -> None:
     decision = decide_at(MISSISSIPPI, instant, tz=tz, region="US-MS" if tz else None)
     inside = True
-    for local in (instant.astimezone(ZoneInfo(tz or "America/Chicago")), instant.astimezone(CST)):
+    clocks = [ZoneInfo(tz or "America/Chicago"), CST]
+    if tz in ("EST", "Etc/GMT+6"):  # a fixed offset is read beside the number's own clock
+        clocks.append(ZoneInfo("America/Chicago"))
+    for local in (instant.astimezone(clock) for clock in clocks):
         seconds = local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
         inside &= local.weekday() != 6 and 8 * 3600 <= seconds < 20 * 3600
     expected = FindingVerdict.ALLOW if inside else FindingVerdict.BLOCK

@@ -421,7 +421,11 @@ def test_a_local_view_shows_each_zones_clock_as_zoneinfo_does(
 
 @pytest.mark.parametrize(
     "zone",
-    ["UTC", "Etc/UTC", "GMT", "Etc/GMT", "Etc/GMT-0", "Universal", "Zulu", "Factory", "UCT"],
+    [
+        *("UTC", "Etc/UTC", "GMT", "Etc/GMT", "Etc/GMT-0", "Universal", "Zulu", "Factory", "UCT"),
+        # The same zones in the system tzdata's folders, which available_timezones() omits.
+        *("posix/UTC", "right/UTC", "posix/Etc/UTC", "right/GMT", "posix/Factory"),
+    ],
 )
 def test_a_callee_zone_that_names_no_place_is_refused(zone: str) -> None:
     """UTC is a CRM's default and Factory tzdata's "unknown": read as the callee's clock,
