@@ -9,6 +9,7 @@ Bad input never allows a call, whatever the failure policy says.
 from __future__ import annotations
 
 import asyncio
+import difflib
 import re
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
@@ -216,15 +217,31 @@ def provisional_attempt(
     try:
         return build_attempt(request, variables, at, destination)
     except BadInput:
+        # A URL parameter the route does not read counts here as the setting it is close to
+        # (`?campain=spring`, `?Campaign=`): the campaign it names makes a call to 000 a
+        # campaign's, blocked, not a person's emergency call. (`?debug=1` is close to none.)
+        near = _near_settings(request.params)
+        automated = automated_at_strictest(_automated_mark(request, variables))
         return CallAttempt(
             destination=destination,
             caller_id=caller_id_of(request),
             at=at,
-            tenant=_setting(request, variables, "tenant") or "default",
-            campaign=_setting(request, variables, "campaign"),
+            tenant=_setting(request, variables, "tenant") or near.get("tenant") or "default",
+            campaign=_setting(request, variables, "campaign") or near.get("campaign"),
             call_id=request.uniqueid,
-            automated=automated_at_strictest(_automated_mark(request, variables)),
+            automated=automated or automated_at_strictest(near.get("automated", "no")),
         )
+
+
+def _near_settings(params: Mapping[str, str]) -> dict[str, str]:
+    """The unread URL parameters that look like one of the route's settings, by it."""
+    near: dict[str, str] = {}
+    for name, value in params.items():
+        if name in URL_SETTINGS or not value.strip():
+            continue
+        for setting in difflib.get_close_matches(name.casefold(), URL_SETTINGS, 1, 0.75):
+            near.setdefault(setting, value.strip())
+    return near
 
 
 def emergency_decision(attempt: CallAttempt, policy: Policy) -> Decision | None:

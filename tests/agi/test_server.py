@@ -508,6 +508,31 @@ async def test_a_parameter_the_check_route_does_not_read_is_refused(service: Fak
     )
 
 
+@pytest.mark.parametrize(
+    ("query", "verdict", "rule"),
+    [
+        ("tenant=acme&campain=spring", "BLOCK", "emergency.campaign"),
+        ("tenant=acme&Campaign=spring", "BLOCK", "emergency.campaign"),
+        ("tenant=acme&automate=yes", "BLOCK", "emergency.automated"),
+        ("tenant=acme&debug=1", "ALLOW", None),  # close to no setting: a person's call
+    ],
+)
+async def test_an_unread_url_parameter_close_to_a_setting_counts_for_an_emergency_call(
+    service: FakeService, query: str, verdict: str, rule: str | None
+) -> None:
+    # The route blocks every other call of such a URL as bad input, but decides a call to
+    # 000 on its campaign alone: a misspelt ?campain= made a dialler's call to 000 a
+    # person's emergency call, and allowed it.
+    env = [
+        "agi_extension: 000\n" if line.startswith("agi_extension:") else line
+        for line in url_env(query)
+    ]
+    fake = await run_call_under_policy(Verdict.BLOCK, service, FakeAsterisk(env))
+    assert fake.set_variables["DIALGUARD_VERDICT"] == verdict
+    [(_, decision, _)] = service.recorded
+    assert decision.rule == rule
+
+
 async def test_the_route_s_settings_are_read_from_the_agi_url_when_the_channel_has_none(
     server: AgiServer, service: FakeService
 ) -> None:
