@@ -117,6 +117,8 @@ async def handle_check(session: AgiSession, ctx: RouteContext) -> None:
                     raise _forged(request)
                 variables = await session.get_variables(v for v, _ in CALL_SETTINGS.values())
                 attempt = build_attempt(request, variables, at, destination)
+                if attempt.tenant not in ctx.policy.tenants:
+                    _warn_of_a_near_tenant(attempt.tenant, ctx.policy)
                 problems = address_problems(
                     attempt.callee_timezone, attempt.callee_region, ctx.policy
                 )
@@ -302,6 +304,22 @@ def build_attempt(
         automated=automated,
         line_type=line_type,
     )
+
+
+_NEAR_TENANTS_SAID: set[str] = set()
+
+
+def _warn_of_a_near_tenant(tenant: str, policy: Policy) -> None:
+    """Logged once per name (`agi_tenant_near`): a channel's tenant that is not in the
+    settings but differs from one that is only in case. Names are matched exactly, so
+    DIALGUARD_TENANT=ACME meets none of acme's lists, caller IDs or suspensions."""
+    if tenant in _NEAR_TENANTS_SAID:
+        return
+    near = sorted(t for t in policy.tenants if t.casefold() == tenant.casefold())
+    if near:
+        if len(_NEAR_TENANTS_SAID) < 1024:  # bounded: a name past that is logged each time
+            _NEAR_TENANTS_SAID.add(tenant)
+        log.warning("agi_tenant_near", tenant=shorten(tenant), settings=near)
 
 
 def url_problem(params: Mapping[str, str]) -> str:

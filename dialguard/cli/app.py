@@ -29,6 +29,7 @@ from dialguard.store import Store, StoreError, open_store
 from dialguard.store.hotpath import StoreUnavailable, is_lock_error
 from rules.models import FIRST_YEAR, LAST_YEAR  # what the store's epoch seconds hold
 from rules.numbers import shorten
+from rules.policy import Policy
 
 T = TypeVar("T")
 
@@ -347,19 +348,31 @@ def _warn_of_a_near_tenant(ctx: click.Context, name: str) -> None:
     if app is None:
         return
     try:
-        declared = app.settings.policy.tenants
+        policy = app.settings.policy
     except InputError:
         return  # the command itself reports a bad settings file
-    if name in declared:
-        return
-    near = sorted(t for t in declared if t.casefold() == name.casefold())
-    if near:
-        click.echo(
-            f"dialguard: warning: tenant {shorten(name)!r} is not in the settings, but"
-            f" {', '.join(repr(t) for t in near)} is: tenants are matched exactly, as the"
-            " channel names them",
-            err=True,
-        )
+    near_tenant_warner(policy)(name)
+
+
+def near_tenant_warner(policy: Policy) -> Callable[[str | None], None]:
+    """A warning on stderr for each tenant name, once, that is not in the settings but
+    differs from one that is only in case (`--tenant`, and an import's tenant column)."""
+    said: set[str] = set()
+
+    def warn(name: str | None) -> None:
+        if not name or name in said or name in policy.tenants:
+            return
+        said.add(name)
+        near = sorted(t for t in policy.tenants if t.casefold() == name.casefold())
+        if near:
+            click.echo(
+                f"dialguard: warning: tenant {shorten(name)!r} is not in the settings, but"
+                f" {', '.join(repr(t) for t in near)} is: tenants are matched exactly, as the"
+                " channel names them",
+                err=True,
+            )
+
+    return warn
 
 
 # What Path.exists() reads as "not there" (pathlib's _ignore_error): a dangling link too.

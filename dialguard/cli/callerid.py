@@ -19,6 +19,7 @@ from dialguard.cli.app import (
     InputError,
     cli,
     emit_json,
+    near_tenant_warner,
     pass_app,
     readable_file,
     scope_name,
@@ -146,6 +147,9 @@ def import_(
     lines = (
         _stir_shaken_lines(text, file) if fmt == "stir-shaken" else _table_lines(text, fmt, file)
     )
+    warn_of_near = near_tenant_warner(app.settings.policy)
+    for line in lines:
+        warn_of_near(line.tenant)
     plan = _plan(lines, tenant, pool, app.settings.policy, file, fmt == "stir-shaken")
     source = "stir-shaken" if fmt == "stir-shaken" else "import"
     counts = app.run(lambda store: _save(store, plan, source))

@@ -32,6 +32,7 @@ from dialguard.cli.app import (
     emit_json,
     fail,
     in_range,
+    near_tenant_warner,
     pass_app,
     readable_file,
     scope_name,
@@ -287,10 +288,12 @@ def _parse_csv(
     # A row's id leaves its automated cell out: a file imported again with the column added
     # holds the same calls, which then take their mark (HistoryImport.apply).
     marked = header.index("automated") if "automated" in header else None
+    warn_of_near = near_tenant_warner(policy)
     for line_no, cells in rows:
         f = dict(zip(header, (c.strip() for c in cells), strict=False))
         try:
             row_tenant = f.get("tenant") or tenant
+            warn_of_near(f.get("tenant"))
             if not row_tenant:
                 raise ValueError("no tenant (give a tenant column or --tenant)")
             number = _number(f.get("number", ""), row_tenant, policy)

@@ -24,6 +24,7 @@ from dialguard.cli.app import (
     cli,
     emit_json,
     fail,
+    near_tenant_warner,
     parse_when,
     pass_app,
     readable_file,
@@ -294,9 +295,12 @@ def import_(
     bad: list[str] = []  # the first few, for the message
     bad_lines = lapsed = 0
 
+    warn_of_near = near_tenant_warner(policy)
+
     def entry_of(fields: dict[str, str]) -> SuppressionEntry | str:
         """The entry a line gives, or what is wrong with it."""
         e_tenant = fields.get("tenant") or tenant
+        warn_of_near(fields.get("tenant"))
         e_campaign = fields.get("campaign") or campaign
         # A line of `suppress export` (an E.164 number with its source and request date) is
         # an entry stored already, by the opt-out routes too or before a numbering-plan

@@ -550,6 +550,19 @@ async def test_the_route_s_settings_are_read_from_the_agi_url_when_the_channel_h
     assert service.checked[-1].tenant == "beta"
 
 
+async def test_a_channel_tenant_in_another_case_than_the_settings_is_logged_once(
+    server: AgiServer, service: FakeService
+) -> None:
+    # Matched exactly, DIALGUARD_TENANT=AcMe meets none of acme's lists or caller IDs.
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(2):
+            asterisk = FakeAsterisk(allow_answered_env(), variables={"DIALGUARD_TENANT": "AcMe"})
+            await run_call(server, asterisk)
+    [said] = [e for e in logs if e["event"] == "agi_tenant_near"]
+    assert (said["tenant"], said["settings"]) == ("AcMe", ["acme"])
+    assert service.checked[-1].tenant == "AcMe"  # decided as named
+
+
 @pytest.mark.parametrize("blank", ["", " ", "  \t"])
 async def test_a_blank_channel_variable_leaves_the_agi_url_s_setting_in_force(
     server: AgiServer, service: FakeService, blank: str

@@ -299,3 +299,12 @@ def test_an_import_with_a_field_beyond_the_csv_limit_is_one_line_exit_2(
     result = run("callerid", "import", str(path), "--tenant", "acme")
     assert result.exit_code == 2, result.output
     assert result.output.count("\n") == 1 and "is not a readable CSV" in result.output
+
+
+def test_an_import_s_tenant_column_in_another_case_is_warned_of(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # Matched exactly: caller IDs imported for ACME are none of acme's.
+    listing = tmp_path / "cids.csv"
+    listing.write_text("number,tenant\n+61291234560,Acme\n")
+    result = run("callerid", "import", str(listing))
+    assert result.exit_code == 0, result.output
+    assert "tenant 'Acme' is not in the settings, but 'acme' is" in result.stderr

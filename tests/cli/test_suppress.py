@@ -436,3 +436,11 @@ def test_a_tenant_named_as_a_declared_one_in_another_case_is_warned_of(run) -> N
         run("suppress", "add", "+61412345670", "--tenant", "beta"),  # no tenant near it
     ):
         assert "warning" not in quiet.stderr, quiet.stderr
+
+
+def test_an_import_s_tenant_column_in_another_case_is_warned_of_once(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    listing = tmp_path / "optouts.csv"
+    listing.write_text("number,tenant\n+61412345671,ACME\n+61412345672,ACME\n+61412345673,acme\n")
+    result = run("suppress", "import", str(listing))
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("tenant 'ACME' is not in the settings, but 'acme' is") == 1

@@ -1,0 +1,84 @@
+"""PatientSink: the AMI listener's and the IVR opt-out's writes wait out a locked or failing
+database, on a real SQLite file made full for real (SQLITE_FULL)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+from dialguard.store import Store, open_store
+from dialguard.store.patient import PatientSink
+from rules.facts import SuppressionEntry
+
+
+async def fill_to_the_brim(store: Store) -> int:
+    """Make the database full for real (SQLITE_FULL, as a full disk gives): the file may not
+    grow, and the opt-out list takes entries until its pages are used up. Returns how many."""
+    (pages,) = await store.fetchone("PRAGMA page_count") or (0,)
+    await store.conn.execute(f"PRAGMA max_page_count = {pages}")
+    for n in range(10_000):
+        entry = SuppressionEntry(
+            f"+6149{n:07d}", "filler", None, "filler", "test", datetime.now(UTC)
+        )
+        try:
+            await store.add_suppression(entry)
+        except sqlite3.OperationalError as exc:
+            assert "full" in str(exc)
+            return n
+    raise AssertionError("the database never filled up")
+
+
+def opt_out(n: int = 1) -> SuppressionEntry:
+    return SuppressionEntry(f"+6140000000{n}", "acme", None, "test", "test", datetime.now(UTC))
+
+
+@pytest.fixture(name="full")
+async def _full(tmp_path: Path) -> AsyncIterator[Store]:
+    # A busy timeout of 20 ms, as `serve` gives up on a lock after half the AGI deadline.
+    store = await open_store(tmp_path / "dialguard.sqlite3", busy_timeout_ms=20)
+    await fill_to_the_brim(store)
+    yield store
+    await store.close()
+
+
+async def test_a_lock_that_turns_into_a_failing_database_is_said_as_an_error(
+    full: Store,
+) -> None:
+    # The kind of wait was fixed at the first error: a full disk behind a lock went on being
+    # logged as a routine lock, at warning level.
+    holder = sqlite3.connect(full.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    with capture_logs() as logs:
+        sink = PatientSink(full, first_delay_s=0.01, max_delay_s=0.02)
+        write = asyncio.create_task(sink.add_suppression(opt_out()))
+        await asyncio.sleep(0.2)
+        holder.execute("COMMIT")
+        holder.close()
+        await asyncio.sleep(0.2)
+        await full.conn.execute("PRAGMA max_page_count = 1073741823")
+        await write
+    said = [(e["event"], e["log_level"]) for e in logs if e["event"].startswith("ami_write")]
+    assert said == [
+        ("ami_write_waiting_for_lock", "warning"),
+        ("ami_write_waiting_for_database", "error"),
+        ("ami_write_done_after_database", "warning"),
+    ]
+    assert await full.fetchone("SELECT 1 FROM suppressions WHERE tenant = 'acme'")
+
+
+async def test_a_database_that_goes_on_failing_is_given_up_after_a_while(full: Store) -> None:
+    # Not for ever: a stopped listener would be dropped by Asterisk, and every event of the
+    # gap lost; given up, the opt-out is logged for adding by hand and the listener reads on.
+    sink = PatientSink(full, first_delay_s=0.01, max_delay_s=0.02, max_failing_s=0.1)
+    with capture_logs() as logs, pytest.raises(sqlite3.OperationalError, match="full"):
+        await sink.add_suppression(opt_out())
+    assert [e["event"] for e in logs if e["log_level"] == "error"] == [
+        "ami_write_waiting_for_database",
+        "ami_write_given_up",
+    ]
