@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import hashlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from itertools import chain
 from pathlib import Path
@@ -82,6 +83,15 @@ def history() -> None:
     help="Zone of times without an offset (default: UTC for our CSV; for Master.csv [ami]"
     " cdr_timezone, else this machine's zone).",
 )
+@click.option(
+    "--automated",
+    "automated_text",
+    type=click.Choice(["yes", "no"]),
+    default=None,
+    help="What the calls without an automated mark were (every Master.csv row, an empty"
+    " cell of ours): yes, a prerecorded or artificial voice; no, live. Default: automated,"
+    " the strictest, so that the caps on automated calls (TRACED's) count them.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @pass_app
 def import_(
@@ -91,6 +101,7 @@ def import_(
     campaign: str | None,
     fmt: str,
     zone: str | None,
+    automated_text: str | None,
     as_json: bool,
 ) -> None:
     """Import FILE as past call attempts (idempotent)."""
@@ -109,13 +120,15 @@ def import_(
     times = LocalTimes(_zone(zone, utc=fmt == "csv"))
     policy = app.settings.policy
     parse = _parse_csv if fmt == "csv" else _parse_cdr
+    unmarked = Unmarked(automated_text != "no")
     rejects: list[tuple[int, str]] = []  # the first few, for the report
     rejected = skipped = 0
 
     def attempts() -> Iterator[CallOutcome]:
         """The call attempts of the file, as it is read; rejects and other rows counted."""
         nonlocal rejected, skipped
-        for line_no, result in parse(chain([first], rows), tenant, campaign, times, policy):
+        read = parse(chain([first], rows), tenant, campaign, times, policy, unmarked)
+        for line_no, result in read:
             if isinstance(result, CallOutcome):
                 yield result
             elif result is None:
@@ -147,6 +160,8 @@ def import_(
         "rejected": rejected,
         "rejects": [{"line": n, "problem": p} for n, p in rejects],
         "clock_change_times": times.clock_changes,
+        "unmarked": unmarked.count,
+        "unmarked_taken_as": "automated" if unmarked.automated else "live",
     }
     if as_json:
         emit_json(report)
@@ -162,8 +177,30 @@ def import_(
             " skipped): read at the later of their two instants, or as the call's end and"
             " duration place them"
         )
+    if unmarked.count and automated_text is None:
+        click.echo(
+            f"  {unmarked.count} attempt(s) without an automated mark counted as automated"
+            " calls (the strictest: the caps on automated calls count them); give"
+            " --automated no if they were live calls"
+        )
     for n, p in rejects:
         click.echo(f"  rejected line {n}: {p}")
+
+
+@dataclass
+class Unmarked:
+    """What a call without an automated mark is taken as, and how many there were. Read as
+    live, an unmarked robocall escaped TRACED's 3 in 30 days: unknown is automated unless
+    the operator says otherwise (`--automated no`)."""
+
+    automated: bool
+    count: int = 0
+
+    def mark(self, text: str) -> bool:
+        if text.strip():
+            return automated_from_text(text)
+        self.count += 1
+        return self.automated
 
 
 def _zone(name: str | None, *, utc: bool) -> tzinfo | None:
@@ -277,6 +314,7 @@ def _parse_csv(
     campaign: str | None,
     times: LocalTimes,
     policy: Policy,
+    unmarked: Unmarked,
 ) -> Parsed:
     header = [c.strip().lower() for c in next(rows)[1]]
     missing = [c for c in ("number", "started_at", "disposition") if c not in header]
@@ -304,7 +342,7 @@ def _parse_csv(
                 )
             started = times.read(f["started_at"])
             billsec = _billsec(f.get("billsec", ""))
-            automated = automated_from_text(f.get("automated", ""))
+            automated = unmarked.mark(f.get("automated", ""))
         except (ValueError, KeyError) as exc:
             yield line_no, str(exc) if not isinstance(exc, KeyError) else f"missing {exc}"
             continue
@@ -338,6 +376,7 @@ def _parse_cdr(
     campaign: str | None,
     times: LocalTimes,
     policy: Policy,
+    unmarked: Unmarked,
 ) -> Parsed:
     for line_no, cells in rows:
         if len(cells) < 17:
@@ -386,5 +425,6 @@ def _parse_cdr(
                 disposition=disposition,
                 billsec=billsec,
                 source="history",
+                automated=unmarked.mark(""),  # cdr_csv has no such column
             ),
         )

@@ -312,8 +312,10 @@ def test_imported_automated_calls_count_for_the_caps_on_automated_calls(
         "+15155550100,acme,2026-06-05T15:00:00Z,NO ANSWER,0,maybe",
     ]
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    report = json.loads(run("history", "import", str(path), "--json").output)
+    # The empty cell is a live call, as --automated no says of the calls without a mark.
+    report = json.loads(run("history", "import", str(path), "--json", "--automated", "no").output)
     assert (report["added"], [r["line"] for r in report["rejects"]]) == (4, [6])
+    assert (report["unmarked"], report["unmarked_taken_as"]) == (1, "live")
     assert report["rejects"][0]["problem"] == "automated 'maybe' is not yes or no"
     assert run("callerid", "add", "+13195550100", "--tenant", "acme").exit_code == 0
 
@@ -362,3 +364,33 @@ def test_a_history_imported_again_with_the_automated_column_marks_its_calls_once
         *("--line-type", "landline"),
     )
     assert json.loads(decision.output)["rule"] == "frequency.us-traced-exempt-prerecorded"
+
+
+def test_imported_calls_without_an_automated_mark_count_as_automated_unless_told(
+    run: Cli, tmp_path: Path
+) -> None:
+    # Read as live, unmarked robocalls (every Master.csv row) escaped TRACED's 3 in 30 days.
+    assert run("callerid", "add", "+13195550100", "--tenant", "acme").exit_code == 0
+
+    def calls_to(number: str, *options: str) -> tuple[str, str]:
+        path = tmp_path / f"calls-{number}.csv"
+        path.write_text(
+            "number,tenant,started_at,disposition,billsec\n"
+            + "".join(f"{number},acme,2026-06-0{d}T15:00:00Z,ANSWERED,20\n" for d in (1, 2, 3)),
+            encoding="utf-8",
+        )
+        imported = run("history", "import", str(path), *options)
+        assert imported.exit_code == 0, imported.output
+        check = run(
+            *("check", number, "--caller-id", "+13195550100", "--tenant", "acme"),
+            *("--purpose", "informational", "--automated", "--at", "2026-06-10T15:00:00Z"),
+        )
+        return imported.output, check.output
+
+    imported, checked = calls_to("+15155550100")
+    assert "3 attempt(s) without an automated mark counted as automated calls" in imported
+    assert "block frequency.us-traced-exempt-prerecorded" in checked
+    # Said to be live calls, they do not count.
+    imported, checked = calls_to("+15155550101", "--automated", "no")
+    assert "without an automated mark" not in imported
+    assert "block frequency.us-traced" not in checked
