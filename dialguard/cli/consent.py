@@ -100,7 +100,11 @@ def add(
 @click.option("--tenant", callback=scope_name, required=True)
 @click.option("--kind", default=None, type=click.Choice(_KINDS), help="Only this kind.")
 @click.option(
-    "--campaign", callback=scope_name, default=None, help="Only records for this campaign."
+    "--campaign",
+    callback=scope_name,
+    default=None,
+    help="Only records for this campaign (a consent for all the tenant's campaigns stays in"
+    " force: revoke without --campaign to withdraw it).",
 )
 @click.option("--date", "date_text", default=None, help="When it was withdrawn (default: now).")
 @pass_app
