@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from dialguard.store import Store
 from dialguard.store.registers import (
     CopyRow,
     ImportReport,
+    Progress,
     RegisterImportError,
     import_register,
     imported_at,
@@ -95,20 +97,25 @@ def import_(
     keep = given is None  # an as-of the operator gave is the copy's, whatever the file
 
     async def body(store: Store) -> ImportReport:
-        if not is_terminal():
-            return await import_register(
+        def importing(progress: Progress | None = None) -> Awaitable[ImportReport]:
+            return import_register(
                 store,
                 name,
                 paths,
                 fmt,
                 spec.country,
                 as_of,
+                progress=progress,
                 skip_bad=skip_bad,
                 same_file_keeps_date=keep,
             )
-        from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeElapsedColumn
 
-        with Progress(
+        if not is_terminal():
+            return await importing()
+        from rich.progress import BarColumn, TaskProgressColumn, TimeElapsedColumn
+        from rich.progress import Progress as ProgressBar
+
+        with ProgressBar(
             "[progress.description]{task.description}",
             BarColumn(),
             TaskProgressColumn(),
@@ -121,17 +128,7 @@ def import_(
                 # reading the file, then sorting the numbers, then writing them (chunks)
                 bar.update(task, description=f"{name}: {phase}", completed=done, total=total)
 
-            return await import_register(
-                store,
-                name,
-                paths,
-                fmt,
-                spec.country,
-                as_of,
-                progress=show,
-                skip_bad=skip_bad,
-                same_file_keeps_date=keep,
-            )
+            return await importing(show)
 
     try:
         report = app.run(body)
