@@ -143,7 +143,9 @@ def import_(
         once: (accepted, added), or None when there is nothing to import."""
         async with HistoryImport(store) as staged:
             await staged.add(attempts())
-            return (staged.staged, await staged.apply(str(path))) if staged.staged else None
+            if not staged.staged:
+                return None
+            return staged.staged, await staged.apply(str(path), marks_given=unmarked.column_read)
 
     imported = app.run(body)
     if imported is None:
@@ -195,9 +197,12 @@ class Unmarked:
 
     automated: bool
     count: int = 0
+    column_read: bool = False  # the file has an automated column
 
-    def mark(self, text: str) -> bool:
-        if text.strip():
+    def mark(self, text: str | None) -> bool:
+        """`text`: the row's cell; None, a file without the column."""
+        self.column_read = self.column_read or text is not None
+        if text and text.strip():
             return automated_from_text(text)
         self.count += 1
         return self.automated
@@ -342,7 +347,7 @@ def _parse_csv(
                 )
             started = times.read(f["started_at"])
             billsec = _billsec(f.get("billsec", ""))
-            automated = unmarked.mark(f.get("automated", ""))
+            automated = unmarked.mark(f.get("automated"))
         except (ValueError, KeyError) as exc:
             yield line_no, str(exc) if not isinstance(exc, KeyError) else f"missing {exc}"
             continue
@@ -425,6 +430,6 @@ def _parse_cdr(
                 disposition=disposition,
                 billsec=billsec,
                 source="history",
-                automated=unmarked.mark(""),  # cdr_csv has no such column
+                automated=unmarked.mark(None),  # cdr_csv has no such column
             ),
         )

@@ -58,8 +58,14 @@ class HistoryImport(StagedImport[CallOutcome]):
             int(item.automated),
         )
 
-    async def apply(self, source_file: str) -> int:
-        """Copy every staged attempt in one transaction; how many were new."""
+    async def apply(self, source_file: str, *, marks_given: bool = True) -> int:
+        """Copy every staged attempt in one transaction; how many were new.
+
+        `marks_given`: the file carries an automated column. Only then does a call imported
+        before take the mark it now has (upward only, a mark once taken stays), and only a
+        call that history import stored: a file without the column, whose calls take the
+        import's default, changed every call of the same id, a live call the AMI listener
+        recorded too."""
         await self.store.conn.execute(
             "CREATE INDEX temp.history_stage_call ON history_stage (call_id)"
         )
@@ -68,10 +74,12 @@ class HistoryImport(StagedImport[CallOutcome]):
         async with self.store.writing() as conn:
             # A call stored already (the file imported before without its automated column)
             # takes the mark it now has; nothing else of it changes.
-            await conn.execute(
-                "UPDATE outcomes SET automated = 1 WHERE automated = 0 AND call_id IN"
-                f" (SELECT call_id FROM {self.table} WHERE automated = 1)"
-            )
+            if marks_given:
+                await conn.execute(
+                    "UPDATE outcomes SET automated = 1 WHERE automated = 0"
+                    " AND source = 'history' AND call_id IN"
+                    f" (SELECT call_id FROM {self.table} WHERE automated = 1)"
+                )
             before = conn.total_changes
             await conn.execute(
                 f"INSERT OR IGNORE INTO outcomes ({columns}, updated_at)"

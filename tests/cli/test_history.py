@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 import sqlite3
@@ -12,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from dialguard.cli.history import LocalTimes
+from dialguard.store import open_store
+from rules.outcomes import CallOutcome
 from tests.cli.conftest import Cli
 
 
@@ -348,7 +351,8 @@ def test_a_history_imported_again_with_the_automated_column_marks_its_calls_once
     rows = [f"+15155550100,acme,2026-06-0{day}T15:00:00Z,ANSWERED,20" for day in (1, 2, 3)]
     before = tmp_path / "before.csv"
     before.write_text("number,tenant,started_at,disposition,billsec\n" + "\n".join(rows))
-    assert json.loads(run("history", "import", str(before), "--json").output)["added"] == 3
+    live = run("history", "import", str(before), "--json", "--automated", "no")
+    assert json.loads(live.output)["added"] == 3
     marked = tmp_path / "marked.csv"
     marked.write_text(
         "number,tenant,started_at,disposition,billsec,automated\n"
@@ -394,3 +398,35 @@ def test_imported_calls_without_an_automated_mark_count_as_automated_unless_told
     imported, checked = calls_to("+15155550101", "--automated", "no")
     assert "without an automated mark" not in imported
     assert "block frequency.us-traced" not in checked
+
+
+def test_a_file_without_the_automated_column_leaves_the_marks_of_calls_stored_before(
+    run: Cli, tmp_path: Path, fixtures_dir: Path
+) -> None:
+    # Its calls take the import's default, which overwrote a mark known before: calls
+    # imported as live, and live calls the AMI listener recorded, became automated for good.
+    rows = [f"+15155550100,acme,2026-06-0{day}T15:00:00Z,ANSWERED,20" for day in (1, 2, 3)]
+    marked = tmp_path / "marked.csv"
+    marked.write_text(
+        "number,tenant,started_at,disposition,billsec,automated\n"
+        + "\n".join(f"{row},no" for row in rows)
+    )
+    unmarked = tmp_path / "unmarked.csv"
+    unmarked.write_text("number,tenant,started_at,disposition,billsec\n" + "\n".join(rows))
+    master = fixtures_dir / "cdr-csv" / "Master.csv"
+    heard = {row[16] for row in dial_rows(fixtures_dir)}
+
+    async def heard_by_the_listener() -> None:
+        store = await open_store(run.db)
+        try:
+            for call_id in heard:
+                await store.upsert_outcome(CallOutcome(call_id, tenant="acme", source="ami"))
+        finally:
+            await store.close()
+
+    asyncio.run(heard_by_the_listener())
+    for path in (marked, unmarked, master):
+        assert run("history", "import", str(path), "--tenant", "acme").exit_code == 0
+    with sqlite3.connect(run.db) as db:
+        marks = db.execute("SELECT source, automated, count(*) FROM outcomes GROUP BY 1, 2")
+        assert sorted(marks.fetchall()) == [("ami", 0, len(heard)), ("history", 0, 3)]
