@@ -5,8 +5,10 @@ number says. Otherwise: NANP numbers by area code (rules/packs/nanp.toml: phonen
 tables corrected for the area codes spanning two zones and Arizona's DST oddities); a pack's
 geographic prefixes (AU 02/03/07/08, ES Canary prefixes); mobiles and everything else carry
 no location, so every zone of the country is a candidate. Rules must allow the call in every
-candidate (regulations.md, guard conventions). Zones are IANA names read through zoneinfo,
-never fixed offsets.
+candidate (regulations.md, guard conventions). Zones are IANA names read through zoneinfo.
+An address may give a fixed offset (`EST`): it is read with its summer clock and the clocks
+of the address's region and the number beside it, as a system writes `EST` all year. A
+name for UTC or for no zone at all is refused (`names_no_place`).
 """
 
 from __future__ import annotations
@@ -350,8 +352,8 @@ def read_address(
 
 
 # IANA names of UTC itself, tzdata's placeholder and this machine's own zone (`localtime`):
-# no callee's clock, but the values a system writes when it does not know one. (An explicit
-# offset, Etc/GMT+5, is someone's choice and is read as given.)
+# no callee's clock, but the values a system writes when it does not know one. (Another
+# fixed offset, Etc/GMT+5 or EST, is read, with more clocks beside it: see `locate`.)
 _UTC_NAMES = ("UTC", "UCT", "GMT", "GMT0", "GMT+0", "GMT-0", "Greenwich", "Universal", "Zulu")
 _NO_PLACE = frozenset(
     {"Factory", "localtime", *_UTC_NAMES, *(f"Etc/{name}" for name in _UTC_NAMES)}
@@ -380,6 +382,17 @@ def is_fixed_offset(zone: str) -> bool:
     return _FIXED_OFFSET.fullmatch(_plain_name(zone)) is not None
 
 
+def summer_of(zone: str, at: datetime) -> tuple[str, ...]:
+    """The clock an hour later than a fixed-offset zone, as its summer time would be (EDT
+    for `EST`), named as the zone database names offsets; none past UTC+14."""
+    offset = ZoneInfo(zone).utcoffset(at)
+    hours = int(offset.total_seconds() // 3600) + 1 if offset is not None else 15
+    if hours > 14:
+        return ()
+    # Etc/GMT+4 is four hours WEST of UTC (POSIX's sign).
+    return ("Etc/GMT" if hours == 0 else f"Etc/GMT{'+' if hours < 0 else '-'}{abs(hours)}",)
+
+
 def locate(attempt: CallAttempt, destination: ParsedNumber, policy: Policy) -> CalleeLocation:
     inferred = _from_number(destination, policy)
     country = inferred.country  # whose law applies: the US for its territories' numbers
@@ -400,9 +413,10 @@ def locate(attempt: CallAttempt, destination: ParsedNumber, policy: Policy) -> C
     zones = ((zone,) if zone else region_zones(region or "", policy)) or inferred.timezones
     if zone and is_fixed_offset(zone):
         # A system writes `EST` for New York all year, so it may stand for either season's
-        # clock: the number's own clocks are read beside it (read alone, a call at 21:30
-        # EDT was allowed as 20:30 EST).
-        zones = tuple(dict.fromkeys((*zones, *inferred.timezones)))
+        # clock (read alone, a call at 21:30 EDT was allowed as 20:30 EST): its summer
+        # clock, the address's region's clocks and the number's own are read beside it.
+        also = (*region_zones(region or "", policy), *inferred.timezones)
+        zones = tuple(dict.fromkeys((*zones, *summer_of(zone, attempt.at), *also)))
     basis = "customer address: " + ", ".join(x for x in (region, zone) if x)
     regions = (region,) if region else inferred.regions
     if _has_state_tables(country, policy) and inferred.regions and region:

@@ -123,16 +123,52 @@ def test_a_known_customer_time_zone_overrides_the_area_code() -> None:
     assert decision.context["location_source"] == "customer"
 
 
-@pytest.mark.parametrize("tz", ["EST", "Etc/GMT+5", "posix/EST"])
+@pytest.mark.parametrize("tz", ["EST", "Etc/GMT+5"])
 def test_a_callee_zone_without_summer_time_is_read_beside_the_number_s_clocks(tz: str) -> None:
     # A system writes EST for New York all year: read as written, a call at 21:30 EDT was
     # allowed as 20:30 EST.
     late = decide_at(NEW_YORK, datetime(2026, 7, 15, 21, 30, tzinfo=NY), tz=tz)
     assert rule(late, "hours.us-solicitation").verdict is FindingVerdict.BLOCK
-    # In winter, EST is New York's clock: 20:30 is inside the window on both.
-    winter = decide_at(NEW_YORK, datetime(2026, 1, 14, 20, 30, tzinfo=NY), tz=tz)
+    # EST may be EDT, so its summer clock is read in winter too: 19:59 EST is allowed, and
+    # 20:30 (21:30 on the summer clock) held, the strictest reading.
+    winter = decide_at(NEW_YORK, datetime(2026, 1, 14, 19, 59, tzinfo=NY), tz=tz)
     assert rule(winter, "hours.us-solicitation").verdict is FindingVerdict.ALLOW
+    later = decide_at(NEW_YORK, datetime(2026, 1, 14, 20, 30, tzinfo=NY), tz=tz)
+    assert rule(later, "hours.us-solicitation").verdict is FindingVerdict.BLOCK
     assert winter.context["location_source"] == "customer"
+
+
+@pytest.mark.parametrize("region", [None, "US-NY"])
+def test_a_fixed_offset_for_a_number_of_another_zone_keeps_its_summer_clock(
+    region: str | None,
+) -> None:
+    # A San Francisco number given EST (and New York as its state): the number's clock is
+    # Pacific, so only EST's summer clock and the state's catch 21:30 EDT.
+    at = datetime(2026, 7, 15, 21, 30, tzinfo=NY)
+    decision = decide_at("+14155550123", at, tz="EST", region=region)
+    assert rule(decision, "hours.us-solicitation").verdict is FindingVerdict.BLOCK
+
+
+@pytest.mark.parametrize(
+    ("zone", "summer"),
+    [
+        ("EST", ("Etc/GMT+4",)),
+        ("HST", ("Etc/GMT+9",)),
+        ("Etc/GMT+1", ("Etc/GMT",)),
+        ("Etc/GMT-10", ("Etc/GMT-11",)),
+        ("Etc/GMT-13", ("Etc/GMT-14",)),
+        ("Etc/GMT-14", ()),  # no clock is later
+    ],
+)
+def test_a_fixed_offset_s_summer_clock(zone: str, summer: tuple[str, ...]) -> None:
+    from rules.location import summer_of
+
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    assert summer_of(zone, at) == summer
+    for name in summer:  # an hour later than the given zone
+        later = ZoneInfo(name).utcoffset(at.replace(tzinfo=None))
+        given = ZoneInfo(zone).utcoffset(at.replace(tzinfo=None))
+        assert later is not None and given is not None and later - given == timedelta(hours=1)
 
 
 @pytest.mark.parametrize(
@@ -393,8 +429,9 @@ def test_mississippi_allows_exactly_inside_08_to_20_on_both_clocks(
     decision = decide_at(MISSISSIPPI, instant, tz=tz, region="US-MS" if tz else None)
     inside = True
     clocks = [ZoneInfo(tz or "America/Chicago"), CST]
-    if tz in ("EST", "Etc/GMT+6"):  # a fixed offset is read beside the number's own clock
-        clocks.append(ZoneInfo("America/Chicago"))
+    if tz in ("EST", "Etc/GMT+6"):  # a fixed offset: its summer clock and the number's too
+        summer = {"EST": "Etc/GMT+4", "Etc/GMT+6": "Etc/GMT+5"}[tz]
+        clocks += [ZoneInfo(summer), ZoneInfo("America/Chicago")]
     for local in (instant.astimezone(clock) for clock in clocks):
         seconds = local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
         inside &= local.weekday() != 6 and 8 * 3600 <= seconds < 20 * 3600
