@@ -239,11 +239,22 @@ def _near_settings(params: Mapping[str, str]) -> dict[str, str]:
     """The unread URL parameters that look like one of the route's settings, by it."""
     near: dict[str, str] = {}
     for name, value in params.items():
-        if name in URL_SETTINGS or not value.strip():
-            continue
-        for setting in difflib.get_close_matches(name.casefold(), URL_SETTINGS, 1, 0.75):
+        setting = _setting_like(name)
+        if name not in URL_SETTINGS and setting is not None and value.strip():
             near.setdefault(setting, value.strip())
     return near
+
+
+def _setting_like(name: str) -> str | None:
+    """The route's setting a parameter's name looks like: the variable's name
+    (`DIALGUARD_CAMPAIGN`), a start of four letters or more (`camp`), or a close spelling
+    (`campain`, `cmpgn`); None for any other (`debug`)."""
+    key = name.casefold().strip().removeprefix("dialguard_").replace("-", "_")
+    for setting in sorted(URL_SETTINGS):
+        if len(key) >= 4 and (setting.startswith(key) or key.startswith(setting)):
+            return setting
+    close = difflib.get_close_matches(key, URL_SETTINGS, 1, 0.75)
+    return close[0] if close else None
 
 
 def emergency_decision(attempt: CallAttempt, policy: Policy) -> Decision | None:
@@ -493,7 +504,8 @@ async def handle_optout(session: AgiSession, ctx: RouteContext) -> None:
                 reason = f"{entries[0].number} opted out of all calls from {recorded}"
                 if not named and tenants != ["default"]:
                     reason += (
-                        " (whose calls reached it in the last day: the channel names no tenant)"
+                        " (the channel names no tenant: those whose calls reached it in the"
+                        " last day, or every tenant when they cannot be looked up)"
                     )
                 if why:  # the extension stood in for an argument that did not read
                     reason += f" ({why})"
@@ -519,13 +531,13 @@ async def handle_optout(session: AgiSession, ctx: RouteContext) -> None:
 async def _tenants_reached(ctx: RouteContext, raw: str, request: AgiRequest) -> list[str]:
     """Whose opt-out it is when the channel names no tenant: every tenant whose allowed call
     reached the number in the last day, else the default tenant. A lookup that fails (a
-    failing database) falls back to the default tenant: the opt-out is written all the
-    same, and the write waits the database out."""
+    failing database) gives every tenant in the settings and the default one: the opt-out
+    is written for each, and the writes wait the database out."""
     try:
         return await ctx.service.tenants_reached(raw, datetime.now(UTC)) or ["default"]
-    except Exception as exc:
+    except Exception as exc:  # every tenant: one number too many on the lists is the safe side
         log.warning("agi_optout_lookup_failed", uniqueid=request.uniqueid, error=repr(exc)[:300])
-        return ["default"]
+        return list(dict.fromkeys((*ctx.policy.tenants, "default")))
 
 
 def _optout_number(

@@ -81,7 +81,13 @@ class Guard:
         under "default" left the tenant that called going on calling."""
         readings = {t: self.normalize(raw, t).e164 for t in (*self.policy.tenants, "default")}
         numbers = sorted({number for number in readings.values() if number})
-        found = await self.store.tenants_that_reached(numbers, at - OPTOUT_LOOKBACK)
+        try:
+            found = await self.store.tenants_that_reached(numbers, at - OPTOUT_LOOKBACK)
+        except Exception as exc:
+            # Every tenant, the strictest: the opt-out is then written for each (the writes
+            # wait a failing database out), where `default` alone left the caller calling.
+            log.warning("optout_lookup_failed", number=shorten(raw), error=repr(exc)[:300])
+            return list(readings)
         # A tenant not in the settings reads numbers as "default" does.
         return list(dict.fromkeys(t for t, n in found if readings.get(t, readings["default"]) == n))
 

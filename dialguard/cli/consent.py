@@ -67,7 +67,9 @@ def add(
     granted = parse_when(date_text, "--date", day_starts=LAST_MIDNIGHT)
     expires_at = parse_when(expires, "--expires", day_starts=FIRST_MIDNIGHT)
     assert granted is not None
-    if granted > datetime.now(UTC) + DATE_SLACK:
+    # Refused while its date has begun nowhere yet (its start at UTC+14 still to come).
+    earliest = parse_when(date_text, "--date", day_starts=FIRST_MIDNIGHT)
+    if earliest is not None and earliest > datetime.now(UTC):
         # Recorded ahead, it took effect on its date over any withdrawal made before then.
         raise InputError(
             f"--date {shorten(date_text)!r} is in the future: give the date the consent was given"

@@ -94,7 +94,9 @@ class PatientSink:
                     raise
                 now = time.monotonic()
                 waiting_since = waiting_since or now
-                if failing_since is None and not _is_lock(exc):
+                if _is_lock(exc):
+                    failing_since = None  # a lock passes: waited for as long as it lasts
+                elif failing_since is None:
                     failing_since, said_at = now, 0.0  # a lock that turned into a failure: said
                 waiting_for = "lock" if failing_since is None else "database"
                 if failing_since is not None and now - failing_since > self.max_failing_s:

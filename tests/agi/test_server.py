@@ -514,7 +514,12 @@ async def test_a_parameter_the_check_route_does_not_read_is_refused(service: Fak
         ("tenant=acme&campain=spring", "BLOCK", "emergency.campaign"),
         ("tenant=acme&Campaign=spring", "BLOCK", "emergency.campaign"),
         ("tenant=acme&automate=yes", "BLOCK", "emergency.automated"),
+        ("tenant=acme&DIALGUARD_CAMPAIGN=spring", "BLOCK", "emergency.campaign"),
+        ("tenant=acme&camp=spring", "BLOCK", "emergency.campaign"),
+        ("tenant=acme&cmpgn=spring", "BLOCK", "emergency.campaign"),
+        ("tenant=acme&dialguard_automated=yes", "BLOCK", "emergency.automated"),
         ("tenant=acme&debug=1", "ALLOW", None),  # close to no setting: a person's call
+        ("tenant=acme&v=2", "ALLOW", None),
     ],
 )
 async def test_an_unread_url_parameter_close_to_a_setting_counts_for_an_emergency_call(
@@ -1017,27 +1022,28 @@ async def test_real_guard_optout_naming_no_tenant_is_for_the_tenants_whose_calls
     fake = await call_the_real_guard(store, policy, FakeAsterisk(env))
     assert fake.set_variables["DIALGUARD_OPTOUT"] == "OK"
     assert fake.set_variables["DIALGUARD_OPTOUT_REASON"] == (
-        "+61400000001 opted out of all calls from acme, beta (whose calls reached it in the"
-        " last day: the channel names no tenant)"
+        "+61400000001 opted out of all calls from acme, beta (the channel names no tenant:"
+        " those whose calls reached it in the last day, or every tenant when they cannot be"
+        " looked up)"
     )
     rows = await store.fetchall("SELECT tenant FROM suppressions WHERE number = '+61400000001'")
     assert sorted(row[0] for row in rows) == ["acme", "beta"]
 
 
-async def test_real_guard_optout_whose_tenant_lookup_fails_is_the_default_tenant_s(
+async def test_real_guard_optout_whose_tenant_lookup_fails_is_every_tenant_s(
     store: Store,
 ) -> None:
-    # The lookup's failure answered FAILED and wrote nothing, where the opt-out used to be
-    # written for the default tenant.
+    # The lookup's failure answered FAILED and wrote nothing; then, the default tenant's
+    # alone, and the tenant that called went on calling. Every tenant, the strictest.
     await store.conn.execute("ALTER TABLE decisions RENAME TO decisions_gone")  # reads fail
-    policy = Policy(default_region="AU")
+    policy = Policy(tenants={"acme": TenantSettings("acme", "AU")}, default_region="AU")
     env = allow_answered_env(agi_network_script="optout", agi_arg_1="0400000001")
     with structlog.testing.capture_logs() as logs:
         fake = await call_the_real_guard(store, policy, FakeAsterisk(env))
     assert fake.set_variables["DIALGUARD_OPTOUT"] == "OK"
-    rows = await store.fetchall("SELECT number, tenant FROM suppressions")
-    assert [tuple(r) for r in rows] == [("+61400000001", "default")]
-    assert any(e["event"] == "agi_optout_lookup_failed" for e in logs)
+    rows = await store.fetchall("SELECT number, tenant FROM suppressions ORDER BY tenant")
+    assert [tuple(r) for r in rows] == [("+61400000001", "acme"), ("+61400000001", "default")]
+    assert any(e["event"] == "optout_lookup_failed" for e in logs)
 
 
 async def test_real_guard_optout_for_several_tenants_writes_each_on_its_own(store: Store) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -251,3 +251,14 @@ def test_a_revocation_now_revokes_a_consent_dated_ahead(run: Cli) -> None:
     assert revoked.exit_code == 0, revoked.output
     later = (ahead + timedelta(days=2)).strftime("%Y-%m-%dT10:00:00Z")
     assert run.check("+493012345678", later)["rule"] == "consent.de-opt-in"
+
+
+def test_a_consent_dated_today_somewhere_is_taken(run: Cli) -> None:
+    # Read at noon UTC, today's date at UTC+13 or +14 was refused as in the future.
+    today_east = datetime.now(timezone(timedelta(hours=14))).date()
+    for day, status in ((today_east, 0), (today_east + timedelta(days=1), 2)):
+        added = run(
+            "consent", "add", "+493012345678", "--tenant", "acme", "--kind", "express",
+            "--date", day.isoformat(),
+        )  # fmt: skip
+        assert added.exit_code == status, added.output

@@ -82,3 +82,21 @@ async def test_a_database_that_goes_on_failing_is_given_up_after_a_while(full: S
         "ami_write_waiting_for_database",
         "ami_write_given_up",
     ]
+
+
+async def test_a_lock_after_a_failure_is_waited_for_as_long_as_it_lasts(full: Store) -> None:
+    # The give-up counted from the first failure, so a lock that followed a full disk was
+    # given up like a failure.
+    holder = sqlite3.connect(full.path, isolation_level=None)
+    sink = PatientSink(full, first_delay_s=0.01, max_delay_s=0.02, max_failing_s=0.15)
+    with capture_logs() as logs:
+        write = asyncio.create_task(sink.add_suppression(opt_out()))
+        await asyncio.sleep(0.05)  # full
+        await full.conn.execute("PRAGMA max_page_count = 1073741823")
+        holder.execute("BEGIN IMMEDIATE")  # then locked, longer than max_failing_s
+        await asyncio.sleep(0.4)
+        holder.execute("COMMIT")
+        holder.close()
+        await write
+    assert not [e for e in logs if e["event"] == "ami_write_given_up"]
+    assert await full.fetchone("SELECT 1 FROM suppressions WHERE tenant = 'acme'")
