@@ -497,7 +497,11 @@ async def handle_optout(session: AgiSession, ctx: RouteContext) -> None:
             for write in writes:
                 ctx.spawn(write, bounded=False)
             if writes:
-                await asyncio.shield(asyncio.gather(*writes))
+                landed = asyncio.gather(*writes)
+                # Read here when the answer went first (the deadline): each write logged its
+                # own failure, and an unread one would be logged again as never retrieved.
+                landed.add_done_callback(lambda done: done.cancelled() or done.exception())
+                await asyncio.shield(landed)
             if entries:
                 status = "OK"
                 recorded = ", ".join(entry.tenant or "" for entry in entries)
