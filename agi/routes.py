@@ -247,11 +247,14 @@ def _near_settings(params: Mapping[str, str]) -> dict[str, str]:
 
 def _setting_like(name: str) -> str | None:
     """The route's setting a parameter's name looks like: the variable's name
-    (`DIALGUARD_CAMPAIGN`), a start of four letters or more (`camp`), or a close spelling
-    (`campain`, `cmpgn`); None for any other (`debug`)."""
+    (`DIALGUARD_CAMPAIGN`), the name and more (`campaign_id`), its first half or more, and
+    four letters at least (`camp`, `autom`; not `auto`, which starts `autoanswer` too), or
+    a close spelling (`campain`, `cmpgn`); None for any other (`debug`)."""
     key = name.casefold().strip().removeprefix("dialguard_").replace("-", "_")
     for setting in sorted(URL_SETTINGS):
-        if len(key) >= 4 and (setting.startswith(key) or key.startswith(setting)):
+        if key.startswith(setting):
+            return setting
+        if len(key) >= max(4, (len(setting) + 1) // 2) and setting.startswith(key):
             return setting
     close = difflib.get_close_matches(key, URL_SETTINGS, 1, 0.75)
     return close[0] if close else None

@@ -520,6 +520,7 @@ async def test_a_parameter_the_check_route_does_not_read_is_refused(service: Fak
         ("tenant=acme&dialguard_automated=yes", "BLOCK", "emergency.automated"),
         ("tenant=acme&debug=1", "ALLOW", None),  # close to no setting: a person's call
         ("tenant=acme&v=2", "ALLOW", None),
+        ("tenant=acme&auto=answer", "ALLOW", None),  # `auto` starts autoanswer as well
     ],
 )
 async def test_an_unread_url_parameter_close_to_a_setting_counts_for_an_emergency_call(
