@@ -477,11 +477,11 @@ async def handle_optout(session: AgiSession, ctx: RouteContext) -> None:
             tenants = [named] if named else await _tenants_reached(ctx, raw, request)
             entries: list[SuppressionEntry] = []
             readings = [(tenant, *_optout_number(request, ctx, tenant, raw)) for tenant in tenants]
-            why = readings[0][2]  # the first tenant's (the others' readings matched)
+            why = readings[0][2]  # the first tenant's: what the reason says
             reason = why
             for tenant, parsed, _ in readings:
                 if parsed.e164 is None:
-                    break
+                    continue  # a tenant that cannot read it; FAILED only when none can
                 entries.append(
                     SuppressionEntry(
                         number=parsed.e164,
@@ -507,8 +507,13 @@ async def handle_optout(session: AgiSession, ctx: RouteContext) -> None:
                 await asyncio.shield(landed)
             if entries:
                 status = "OK"
-                recorded = ", ".join(entry.tenant or "" for entry in entries)
-                reason = f"{entries[0].number} opted out of all calls from {recorded}"
+                numbers = {entry.number for entry in entries}
+                recorded = ", ".join(
+                    entry.tenant or "" if len(numbers) == 1 else f"{entry.tenant} ({entry.number})"
+                    for entry in entries
+                )
+                reason = f"{entries[0].number if len(numbers) == 1 else 'the number'} opted out"
+                reason += f" of all calls from {recorded}"
                 if not named and tenants != ["default"]:
                     reason += (
                         " (the channel names no tenant: those whose calls reached it in the"
@@ -544,7 +549,7 @@ async def _tenants_reached(ctx: RouteContext, raw: str, request: AgiRequest) -> 
         return await ctx.service.tenants_reached(raw, datetime.now(UTC)) or ["default"]
     except Exception as exc:  # every tenant: one number too many on the lists is the safe side
         log.warning("agi_optout_lookup_failed", uniqueid=request.uniqueid, error=repr(exc)[:300])
-        return list(dict.fromkeys((*ctx.policy.tenants, "default")))
+        return list(dict.fromkeys((*ctx.policy.tenants, "default")))  # those that read it count
 
 
 def _optout_number(

@@ -43,7 +43,7 @@ from ami_listener.events import AmdMark, OptOutRequest, parse_user_event
 from rules.facts import SuppressionEntry, to_add_by_hand
 from rules.numbers import ParsedNumber, shorten
 from rules.outcomes import CallOutcome
-from rules.ports import ListenerSink, OutcomeObserver
+from rules.ports import DecisionSummary, ListenerSink, OutcomeObserver
 
 log = structlog.get_logger(__name__)
 
@@ -583,12 +583,7 @@ class AmiListener:
         whose call reached them and the one the dialplan names are told (recording the
         decision's alone dropped the header's without a word). The campaign from the event is
         recorded in the reason only: an opt-out covers all the tenant's campaigns."""
-        decision = None
-        for call_id in (request.uniqueid, request.linkedid):
-            if call_id is not None and decision is None:
-                decision = await self.sink.decision_summary(call_id)
-        if decision is None and request.linkedid is not None:
-            decision = await self._decision_for_linked(request.linkedid)
+        decision = await self._decision_of(request)
         raw = request.number or (decision.number if decision else None)
         if raw is None:
             log.warning("ami_optout_without_number", userevent=request.event_name)
@@ -598,6 +593,7 @@ class AmiListener:
         # up) has no decision to find: the opt-out went to "default" and the tenant that
         # called went on calling. The tenants whose calls reached the number then.
         reached = [] if named else await self._tenants_reached(raw, now)
+        reached = [each for each in reached if self.normalize(raw, each).e164 is not None]
         tenant = named or (reached[0] if reached else self.default_tenant)
         parsed = self.normalize(raw, tenant)
         if parsed.e164 is None and decision is not None and decision.number:
@@ -665,6 +661,22 @@ class AmiListener:
         if failed is not None:
             raise failed  # reported as the event's failure (`ami_callback_failed`)
 
+    async def _decision_of(self, request: OptOutRequest) -> DecisionSummary | None:
+        """The guard's decision for the call that raised the event, by its ids. One that
+        cannot be read (a failing database) is reported and taken as none: the opt-out is
+        then recorded all the same, for the tenants `_tenants_reached` gives."""
+        try:
+            for call_id in (request.uniqueid, request.linkedid):
+                if call_id is not None:
+                    decision = await self.sink.decision_summary(call_id)
+                    if decision is not None:
+                        return decision
+            if request.linkedid is not None:
+                return await self._decision_for_linked(request.linkedid)
+        except Exception as exc:
+            self._report_failure("decision_summary", exc)
+        return None
+
     async def _tenants_reached(self, raw: str, now: datetime) -> list[str]:
         if self.tenants_reached is None:
             return []
@@ -674,7 +686,7 @@ class AmiListener:
             self._report_failure("tenants_reached", exc)
             return []
 
-    async def _decision_for_linked(self, linkedid: str) -> Any:
+    async def _decision_for_linked(self, linkedid: str) -> DecisionSummary | None:
         """The decision of the attempt leg of an open call (the UserEvent is raised on the
         callee leg, whose Uniqueid the guard never saw)."""
         for call_id in self.tracker.attempts_of(linkedid):

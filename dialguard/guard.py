@@ -84,10 +84,11 @@ class Guard:
         try:
             found = await self.store.tenants_that_reached(numbers, at - OPTOUT_LOOKBACK)
         except Exception as exc:
-            # Every tenant, the strictest: the opt-out is then written for each (the writes
-            # wait a failing database out), where `default` alone left the caller calling.
+            # Every tenant that reads the number, the strictest: the opt-out is then written
+            # for each (the writes wait a failing database out), where `default` alone left
+            # the caller calling.
             log.warning("optout_lookup_failed", number=shorten(raw), error=repr(exc)[:300])
-            return list(readings)
+            return [tenant for tenant, number in readings.items() if number] or ["default"]
         # A tenant not in the settings reads numbers as "default" does.
         return list(dict.fromkeys(t for t, n in found if readings.get(t, readings["default"]) == n))
 

@@ -1037,13 +1037,22 @@ async def test_real_guard_optout_whose_tenant_lookup_fails_is_every_tenant_s(
     # The lookup's failure answered FAILED and wrote nothing; then, the default tenant's
     # alone, and the tenant that called went on calling. Every tenant, the strictest.
     await store.conn.execute("ALTER TABLE decisions RENAME TO decisions_gone")  # reads fail
-    policy = Policy(tenants={"acme": TenantSettings("acme", "AU")}, default_region="AU")
+    au = {t: TenantSettings(t, "AU") for t in ("acme", "beta")}
+    policy = Policy(tenants={"hk": TenantSettings("hk", "HK"), **au}, default_region="AU")
     env = allow_answered_env(agi_network_script="optout", agi_arg_1="0400000001")
     with structlog.testing.capture_logs() as logs:
         fake = await call_the_real_guard(store, policy, FakeAsterisk(env))
     assert fake.set_variables["DIALGUARD_OPTOUT"] == "OK"
+    # Each tenant that reads the number (hk's region reads 0400000001 as no number).
     rows = await store.fetchall("SELECT number, tenant FROM suppressions ORDER BY tenant")
-    assert [tuple(r) for r in rows] == [("+61400000001", "acme"), ("+61400000001", "default")]
+    assert [tuple(r) for r in rows] == [
+        ("+61400000001", "acme"),
+        ("+61400000001", "beta"),
+        ("+61400000001", "default"),
+    ]
+    assert fake.set_variables["DIALGUARD_OPTOUT_REASON"].startswith(
+        "+61400000001 opted out of all calls from acme, beta, default"
+    )
     assert any(e["event"] == "optout_lookup_failed" for e in logs)
 
 

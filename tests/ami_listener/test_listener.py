@@ -536,6 +536,26 @@ async def test_an_optout_on_a_call_begun_unseen_is_for_the_tenants_whose_calls_r
     assert [tuple(r) for r in rows] == [("+61400000006", "acme" if lookup else "default")]
 
 
+async def test_an_optout_whose_tenant_lookup_fails_is_for_the_tenants_that_read_its_number(
+    serve: Any, store: Store, fixtures_dir: Path
+) -> None:
+    # The lookup's failure gave every tenant, the first of which (a US one) could not read
+    # the number: the opt-out was rejected and nothing written. And a decision that could
+    # not be read lost it before that.
+    await store.conn.execute("ALTER TABLE decisions RENAME TO decisions_gone")  # reads fail
+    policy = Policy(tenants={t: TenantSettings(t, r) for t, r in (("us", "US"), ("acme", "AU"))})
+    guard = Guard(store, policy)
+    fake, listener = await serve(
+        store,
+        [joined_at_the_optout(fixtures_dir)],
+        tenants_reached=guard.tenants_reached,
+        normalize=guard.normalize,  # each tenant's region, as `serve` passes it
+    )
+    await settled(listener, fake)
+    rows = await store.fetchall("SELECT number, tenant FROM suppressions")
+    assert [tuple(r) for r in rows] == [("+61400000006", "acme")]
+
+
 def optout_event(uniqueid: str, linkedid: str, number: str, extra: bytes = b"") -> bytes:
     """A DialguardOptOut UserEvent as Asterisk writes it, `extra` header lines at its end."""
     return (
