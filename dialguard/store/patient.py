@@ -84,8 +84,10 @@ class PatientSink:
     async def _patiently(self, write: str, work: Callable[[], Awaitable[T]]) -> T:
         delay = self.first_delay_s
         waiting_since: float | None = None
-        failing_since: float | None = None  # when the database itself began to fail
-        said_at = 0.0
+        failed_for = 0.0  # time spent on a failing database, locks left out
+        failing = False  # the last error was a failure, not a lock
+        failed = False  # some error was
+        last = said_at = 0.0
         while True:
             try:
                 result = await work()
@@ -94,14 +96,16 @@ class PatientSink:
                     raise
                 now = time.monotonic()
                 waiting_since = waiting_since or now
-                if _is_lock(exc):
-                    failing_since = None  # a lock passes: waited for as long as it lasts
-                elif failing_since is None:
-                    failing_since, said_at = now, 0.0  # a lock that turned into a failure: said
-                waiting_for = "lock" if failing_since is None else "database"
-                if failing_since is not None and now - failing_since > self.max_failing_s:
+                if failing:  # the time since the last error was spent failing
+                    failed_for += now - last
+                failing, last = not _is_lock(exc), now
+                if failing and not failed:
+                    failed, said_at = True, 0.0  # a lock that turned into a failure: said
+                waiting_for = "database" if failing else "lock"
+                if failed_for > self.max_failing_s:
                     # Given up, so that the listener reads on (stopped, Asterisk would drop
                     # it and every event of the gap); the caller logs what to add by hand.
+                    # A lock passes, and is waited for as long as it lasts.
                     log.error(f"{self.writer}_write_given_up", write=write, error=str(exc))
                     raise
                 if now - said_at >= STILL_FAILING_EVERY_S:
@@ -119,7 +123,7 @@ class PatientSink:
                 continue
             if waiting_since is not None:
                 waited = round(time.monotonic() - waiting_since, 3)
-                kind = "lock" if failing_since is None else "database"
+                kind = "database" if failed else "lock"
                 log.warning(f"{self.writer}_write_done_after_{kind}", write=write, waited_s=waited)
             return result
 

@@ -4,6 +4,7 @@ database, on a real SQLite file made full for real (SQLITE_FULL)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -100,3 +101,33 @@ async def test_a_lock_after_a_failure_is_waited_for_as_long_as_it_lasts(full: St
         await write
     assert not [e for e in logs if e["event"] == "ami_write_given_up"]
     assert await full.fetchone("SELECT 1 FROM suppressions WHERE tenant = 'acme'")
+
+
+async def test_a_failure_that_alternates_with_locks_is_still_given_up(full: Store) -> None:
+    # Each lock started the failure's clock again, so a full disk under a busy writer was
+    # never given up, and the listener stalled until Asterisk dropped it.
+    holder = sqlite3.connect(full.path, isolation_level=None)
+
+    async def contend() -> None:  # locked longer than the store's busy timeout, then free
+        while True:
+            holder.execute("BEGIN IMMEDIATE")
+            await asyncio.sleep(0.06)
+            holder.execute("COMMIT")
+            await asyncio.sleep(0.02)
+
+    busy = asyncio.create_task(contend())
+    sink = PatientSink(full, first_delay_s=0.005, max_delay_s=0.01, max_failing_s=0.1)
+    try:
+        with capture_logs() as logs, pytest.raises(sqlite3.OperationalError):
+            async with asyncio.timeout(5):
+                await sink.add_suppression(opt_out())
+    finally:
+        busy.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await busy
+        if holder.in_transaction:
+            holder.execute("COMMIT")
+        holder.close()
+    assert any(e["event"] == "ami_write_given_up" for e in logs)
+    waiting = [e for e in logs if e["event"] == "ami_write_waiting_for_database"]
+    assert len(waiting) == 1  # said once, not at every lock in between
