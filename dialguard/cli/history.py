@@ -145,7 +145,10 @@ def import_(
             await staged.add(attempts())
             if not staged.staged:
                 return None
-            return staged.staged, await staged.apply(str(path), marks_given=unmarked.column_read)
+            # Marks change calls stored before only from a file that gives every call's: an
+            # empty cell takes the default, which would overwrite a mark known before.
+            marks_given = unmarked.column_read and unmarked.count == 0
+            return staged.staged, await staged.apply(str(path), marks_given=marks_given)
 
     imported = app.run(body)
     if imported is None:

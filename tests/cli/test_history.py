@@ -413,6 +413,11 @@ def test_a_file_without_the_automated_column_leaves_the_marks_of_calls_stored_be
     )
     unmarked = tmp_path / "unmarked.csv"
     unmarked.write_text("number,tenant,started_at,disposition,billsec\n" + "\n".join(rows))
+    empty_cells = tmp_path / "empty-cells.csv"  # the column, but two calls without a mark
+    empty_cells.write_text(
+        "number,tenant,started_at,disposition,billsec,automated\n"
+        + "\n".join(f"{row},{mark}" for row, mark in zip(rows, ("", "", "no"), strict=True))
+    )
     master = fixtures_dir / "cdr-csv" / "Master.csv"
     heard = {row[16] for row in dial_rows(fixtures_dir)}
 
@@ -425,7 +430,7 @@ def test_a_file_without_the_automated_column_leaves_the_marks_of_calls_stored_be
             await store.close()
 
     asyncio.run(heard_by_the_listener())
-    for path in (marked, unmarked, master):
+    for path in (marked, unmarked, empty_cells, master):
         assert run("history", "import", str(path), "--tenant", "acme").exit_code == 0
     with sqlite3.connect(run.db) as db:
         marks = db.execute("SELECT source, automated, count(*) FROM outcomes GROUP BY 1, 2")
