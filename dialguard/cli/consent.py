@@ -67,9 +67,7 @@ def add(
     granted = parse_when(date_text, "--date", day_starts=LAST_MIDNIGHT)
     expires_at = parse_when(expires, "--expires", day_starts=FIRST_MIDNIGHT)
     assert granted is not None
-    # Refused while its date has begun nowhere yet (its start at UTC+14 still to come).
-    earliest = parse_when(date_text, "--date", day_starts=FIRST_MIDNIGHT)
-    if earliest is not None and earliest > datetime.now(UTC):
+    if not_begun(date_text, datetime.now(UTC)):
         # Recorded ahead, it took effect on its date over any withdrawal made before then.
         raise InputError(
             f"--date {shorten(date_text)!r} is in the future: give the date the consent was given"
@@ -95,6 +93,14 @@ def add(
     ident = app.run(body)
     scope = f", campaign {campaign}" if campaign else ""
     click.echo(f"recorded {kind} consent #{ident} for {record.number} (tenant {tenant}{scope})")
+
+
+def not_begun(date_text: str, now: datetime) -> bool:
+    """Whether a consent's `--date` has begun nowhere yet at `now`: a date alone begins at
+    UTC+14 (read at its last start, UTC-12, today's date there was refused from 10:00 to
+    12:00 UTC)."""
+    earliest = parse_when(date_text, "--date", day_starts=FIRST_MIDNIGHT)
+    return earliest is not None and earliest > now
 
 
 @consent.command("revoke")

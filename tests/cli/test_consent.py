@@ -262,3 +262,22 @@ def test_a_consent_dated_today_somewhere_is_taken(run: Cli) -> None:
             "--date", day.isoformat(),
         )  # fmt: skip
         assert added.exit_code == status, added.output
+
+
+@pytest.mark.parametrize(
+    ("date_text", "ahead"),
+    [
+        ("2026-11-30", False),  # 01:00 on the 30th at UTC+14
+        ("2026-12-01", True),
+        ("2026-11-29T23:00:00-12:00", True),  # a date-time is read as it says
+        ("2026-11-29T10:59:00Z", False),
+    ],
+)
+def test_a_consent_date_is_in_the_future_only_while_it_has_begun_nowhere(
+    date_text: str, ahead: bool
+) -> None:
+    # At 11:00 UTC on the 29th, the old reading (a date at UTC-12, a day's slack) refused
+    # the 30th, already today at UTC+13 and +14.
+    from dialguard.cli.consent import not_begun
+
+    assert not_begun(date_text, datetime(2026, 11, 29, 11, 0, tzinfo=UTC)) is ahead
