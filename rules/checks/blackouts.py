@@ -44,7 +44,7 @@ def blackouts(ctx: RuleContext) -> Iterable[Finding]:
         for b in declared
         if b.in_force(attempt.at)
         and b.holds(attempt.tenant, attempt.purpose.value)
-        and may_be_in(ctx.location, b.place)
+        and may_be_in(ctx.location, _place(b.place, ctx), ctx)
     ]
     if not held:
         yield _NONE_HOLDS
@@ -65,16 +65,24 @@ def blackouts(ctx: RuleContext) -> Iterable[Finding]:
     )
 
 
-def may_be_in(location: CalleeLocation, place: str) -> bool:
+def may_be_in(location: CalleeLocation, place: str, ctx: RuleContext | None = None) -> bool:
     """Whether the callee may be in `place`: a country (the law's: France for Réunion), or a
     region of it, which a callee of unknown region may be in. A region the call's address
-    gives counts wherever the number is from (a Toronto number living in Louisiana)."""
+    gives counts wherever the number is from (a Toronto number living in Louisiana). With
+    `ctx`, a region counts under any code its pack names the same place by (`FR-RE`,
+    `FR-974`)."""
     if len(place) == 2:
         in_country = any(region[:3] == f"{place}-" for region in location.regions)
         return place == location.country or in_country
-    if place in location.regions:
+    regions = location.regions if ctx is None else [_place(r, ctx) for r in location.regions]
+    if place in regions:
         return True
     return place[:2] == location.country and not location.regions
+
+
+def _place(region: str, ctx: RuleContext) -> str:
+    pack = ctx.policy.jurisdictions.for_country(region[:2]) if len(region) > 2 else None
+    return pack.place(region) if pack is not None else region
 
 
 def _ends_last(blackout: Blackout) -> tuple[bool, datetime]:

@@ -75,7 +75,7 @@ _KEYS: dict[str, set[str]] = {
     "consent": _COMMON | {"accepts", "since", "until", "number_types", "max_age_days", "automated"},
 }
 _PACK_KEYS = {"code", "name", "notes", "location", "states", *RULE_LISTS}
-_LOCATION_KEYS = {"timezones", "regions", "prefixes", "citation", "region_codes"}
+_LOCATION_KEYS = {"timezones", "regions", "prefixes", "citation", "region_codes", "same_places"}
 MAX_PREFIX_DIGITS = 10  # what rules.location reads of a national number to place it
 
 
@@ -196,6 +196,7 @@ def build(code: str, raw: Any, path: str, errors: list[str]) -> Jurisdiction | N
     location = raw.get("location", {})
     zones, region_zones, prefixes, loc_citation = _location(location, path, errors)
     codes = _region_codes(location, code, path, errors) if isinstance(location, dict) else []
+    same = _same_places(location, codes, path, errors) if isinstance(location, dict) else {}
     holidays = tuple(r for r in _rules(lists["holidays"], path, "holidays", _holiday, errors) if r)
     if codes:
         # The pack's own codes must be ones an address may name, or they could never match.
@@ -219,6 +220,7 @@ def build(code: str, raw: Any, path: str, errors: list[str]) -> Jurisdiction | N
         prefixes=prefixes,
         location_citation=loc_citation,
         region_codes=frozenset(codes),
+        same_places=same,
     )
 
 
@@ -628,6 +630,27 @@ def _region_codes(location: dict[str, Any], code: str, path: str, errors: list[s
         else:
             good.append(f"{country}-{sub.upper()}")
     return good
+
+
+def _same_places(
+    location: dict[str, Any], codes: list[str], path: str, errors: list[str]
+) -> dict[str, str]:
+    """`[location] same_places`: a region code -> the code the pack names the same place by
+    (both among `region_codes`, when the pack lists them)."""
+    key = f"{path}.location.same_places"
+    table = _table(location.get("same_places", {}), key, errors)
+    same: dict[str, str] = {}
+    for alias, canonical in table.items():
+        unknown = [
+            c for c in (alias, canonical) if not isinstance(c, str) or (codes and c not in codes)
+        ]
+        if unknown:
+            errors.append(
+                f"{key}.{alias}: {', '.join(map(repr, unknown))} is not a listed region code"
+            )
+        else:
+            same[alias] = canonical
+    return same
 
 
 def _location(

@@ -205,3 +205,10 @@ class Jurisdiction:
     # Every region code a callee address may name (`FR-75`), when the pack lists them: a
     # made-up one is then refused as bad input. Empty: any well-formed code is taken.
     region_codes: frozenset[str] = frozenset()
+    # Region codes that name the same place as another (`FR-RE`, `FR-LRE` -> `FR-974`,
+    # Réunion): a blackout of one holds a callee named by another.
+    same_places: Mapping[str, str] = field(default_factory=dict)
+
+    def place(self, region: str) -> str:
+        """`region` under the code the pack names its place by."""
+        return self.same_places.get(region, region)

@@ -120,6 +120,32 @@ def test_reunion_is_frances_callee_in_its_department() -> None:
     assert _decide(call, _facts(martinique, caller_id_records=owned), fr)[1] == "allow"
 
 
+def test_a_blackout_holds_a_place_under_any_code_its_pack_names_it_by() -> None:
+    # FR-974, FR-RE and FR-LRE are all Réunion: a blackout declared under one missed a
+    # callee named by another, and a +262 number (placed in FR-974) under FR-RE.
+    fr = Policy(tenants={"acme": TenantSettings("acme", "FR")})
+    caller = "+33176543210"
+    owned = (CallerIdRecord(caller, "acme"),)
+    call = CallAttempt("+262692123456", caller, AT - timedelta(hours=8), tenant="acme")
+    paris = CallAttempt("+33142123456", caller, AT - timedelta(hours=8), tenant="acme")
+    for place in ("FR-974", "FR-RE", "FR-LRE"):
+        facts = _facts(_blackout(place, starts_at=AT - timedelta(days=1)), caller_id_records=owned)
+        assert _decide(call, facts, fr)[1] == "block", place
+        for named in ("FR-974", "FR-RE", "FR-LRE"):
+            addressed = replace(paris, callee_region=named)
+            assert _decide(addressed, facts, fr)[1] == "block", (place, named)
+        assert _decide(replace(paris, callee_region="FR-976"), facts, fr)[1] == "allow"
+
+
+def test_a_same_place_entry_that_names_no_region_is_refused() -> None:
+    from rules.jurisdictions import from_settings
+
+    _, errors = from_settings({"FR": {"location": {"same_places": {"FR-RE": "FR-999"}}}})
+    assert errors == [
+        "jurisdictions.FR.location.same_places.FR-RE: 'FR-999' is not a listed region code"
+    ]
+
+
 def test_only_the_purposes_and_the_tenant_it_names_are_held() -> None:
     telemarketing = _blackout()
     informational = _attempt(purpose=Purpose.INFORMATIONAL)
