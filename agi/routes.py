@@ -329,8 +329,7 @@ def _warn_of_a_near_tenant(tenant: str, policy: Policy) -> None:
     DIALGUARD_TENANT=ACME meets none of acme's lists, caller IDs or suspensions."""
     if tenant in _NEAR_TENANTS_SAID:
         return
-    near = sorted(t for t in policy.tenants if t.casefold() == tenant.casefold())
-    if near:
+    if near := policy.tenants_like(tenant):
         if len(_NEAR_TENANTS_SAID) < 1024:  # bounded: a name past that is logged each time
             _NEAR_TENANTS_SAID.add(tenant)
         log.warning("agi_tenant_near", tenant=shorten(tenant), settings=near)

@@ -192,6 +192,14 @@ class Policy:
             table = self._memo[name] = {}
         return table
 
+    def tenants_like(self, name: str) -> list[str]:
+        """The settings' tenants whose names differ from `name` only in case (none when
+        `name` is one of them): names are matched exactly, so one of those was likely meant."""
+        if name in self.tenants:
+            return []
+        folded = name.casefold()
+        return sorted(t for t in self.tenants if t.casefold() == folded)
+
     def region_for(self, tenant: str) -> str | None:
         settings = self.tenants.get(tenant)
         if settings is not None and settings.region:

@@ -301,6 +301,19 @@ LAST_MIDNIGHT = timezone(timedelta(hours=-12))
 DATE_SLACK = timedelta(days=1)
 
 
+def not_in_the_future(
+    text: str | None, option: str, now: datetime, *, what: str, day_starts: tzinfo = UTC
+) -> datetime:
+    """When something the operator reports happened (default: now), such as an opt-out
+    request received or a consent withdrawn: it is in force from then, so a date in the
+    future, recorded now, would not be. Up to `DATE_SLACK` ahead is today east of UTC, taken
+    as now; further ahead is refused, naming `what` the date should be."""
+    when = parse_when(text, option, day_starts=day_starts) or now
+    if when > now + DATE_SLACK:
+        fail(f"{option} {shorten(text or '')!r} is in the future: give the date {what}")
+    return min(when, now)
+
+
 def in_range(value: datetime, text: str, option: str) -> datetime:
     """`value`, unless it is outside the years the store can keep: stored, such a date made
     every later read of the entry fail (`year 10000 is out of range`)."""
@@ -360,11 +373,10 @@ def near_tenant_warner(policy: Policy) -> Callable[[str | None], None]:
     said: set[str] = set()
 
     def warn(name: str | None) -> None:
-        if not name or name in said or name in policy.tenants:
+        if not name or name in said:
             return
         said.add(name)
-        near = sorted(t for t in policy.tenants if t.casefold() == name.casefold())
-        if near:
+        if near := policy.tenants_like(name):
             click.echo(
                 f"dialguard: warning: tenant {shorten(name)!r} is not in the settings, but"
                 f" {', '.join(repr(t) for t in near)} is: tenants are matched exactly, as the"

@@ -12,13 +12,13 @@ from datetime import UTC, datetime
 import click
 
 from dialguard.cli.app import (
-    DATE_SLACK,
     FIRST_MIDNIGHT,
     LAST_MIDNIGHT,
     AppContext,
     InputError,
     cli,
     emit_json,
+    not_in_the_future,
     parse_when,
     pass_app,
     scope_name,
@@ -126,14 +126,9 @@ def revoke(
 ) -> None:
     """Withdraw NUMBER's consent records for TENANT (all kinds unless --kind)."""
     now = datetime.now(UTC)
-    at = parse_when(date_text, "--date", day_starts=FIRST_MIDNIGHT) or now
-    if at > now + DATE_SLACK:
-        # A withdrawal dated ahead would leave the consent in force until then.
-        raise InputError(
-            f"--date {shorten(date_text or '')!r} is in the future: give the date the consent"
-            " was withdrawn"
-        )
-    at = min(at, now)
+    # Dated ahead, a withdrawal would leave the consent in force until then.
+    what = "the consent was withdrawn"
+    at = not_in_the_future(date_text, "--date", now, what=what, day_starts=FIRST_MIDNIGHT)
     e164 = _e164(number, tenant, app.settings.policy)
     count = app.run(
         lambda store: revoke_consents(

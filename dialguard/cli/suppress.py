@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 import click
 
 from dialguard.cli.app import (
-    DATE_SLACK,
     LAST_MIDNIGHT,
     AppContext,
     InputError,
@@ -25,6 +24,7 @@ from dialguard.cli.app import (
     emit_json,
     fail,
     near_tenant_warner,
+    not_in_the_future,
     parse_when,
     pass_app,
     readable_file,
@@ -391,16 +391,8 @@ def import_(
 
 
 def _received(text: str | None, option: str, now: datetime) -> datetime:
-    """When an opt-out request was received (default: now). An opt-out is in force from
-    then: a date in the future, acknowledged now, would not be; up to `DATE_SLACK` ahead is
-    today east of UTC, taken as now."""
-    requested = parse_when(text, option) or now
-    if requested > now + DATE_SLACK:
-        fail(
-            f"{option} {shorten(text or '')!r} is in the future: give the date the request"
-            " was received"
-        )
-    return min(requested, now)
+    """When an opt-out request was received (default: now)."""
+    return not_in_the_future(text, option, now, what="the request was received")
 
 
 IMPORT_COLUMNS = frozenset(

@@ -113,12 +113,16 @@ def _not_for_this_line(label: str, regime: ConsentRegime, line_type: LineType) -
 _TYPE_NAMES = {"personal_number": "personal (5XX)", "toll_free": "toll-free"}
 
 
+def _type_name(number_type: str) -> str:
+    return _TYPE_NAMES.get(number_type, number_type.replace("_", " "))
+
+
 def _to_whom(regime: ConsentRegime) -> str:
     """` to mobile or pager numbers`, for a regime of some number types (empty for every
     number)."""
     if not regime.number_types:
         return ""
-    names = sorted(_TYPE_NAMES.get(t, t.replace("_", " ")) for t in regime.number_types)
+    names = sorted(_type_name(t) for t in regime.number_types)
     listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
     return f" to {listed} numbers"
 
@@ -137,9 +141,8 @@ def _line_type_hint(ctx: RuleContext, regime: ConsentRegime) -> str:
     if own in regime.number_types:
         if ctx.attempt.line_type is None or own == "mobile":
             return ""
-        name = _TYPE_NAMES.get(own, own.replace("_", " "))
         return (
-            f" ({ctx.destination.e164} is a {name} number whatever the line type says; an"
+            f" ({ctx.destination.e164} is a {_type_name(own)} number whatever the line type says; an"
             " override can narrow the rule's number_types: docs/jurisdictions.md)"
         )
     if ctx.attempt.line_type is not None:
