@@ -470,9 +470,9 @@ async def handle_optout(session: AgiSession, ctx: RouteContext) -> None:
             raw = destination_of(request)
             named = _setting(request, variables, "tenant")
             # A channel that names no tenant (an IVR on a leg that did not inherit it): the
-            # tenants whose calls reached the number, else the default tenant's, as for the
-            # check. The sample IVR's UserEvent, raised beside this route, records it for
-            # the tenant whose call it was too (the AMI listener reads the guard's decision).
+            # tenants whose calls reached the number, else every tenant that reads it. The
+            # sample IVR's UserEvent, raised beside this route, records it for the tenant
+            # whose call it was too (the AMI listener reads the guard's decision).
             tenants = [named] if named else await _tenants_reached(ctx, raw, request)
             entries: list[SuppressionEntry] = []
             readings = [(tenant, *_optout_number(request, ctx, tenant, raw)) for tenant in tenants]
@@ -516,7 +516,7 @@ async def handle_optout(session: AgiSession, ctx: RouteContext) -> None:
                 if not named and tenants != ["default"]:
                     reason += (
                         " (the channel names no tenant: those whose calls reached it in the"
-                        " last day, or every tenant when they cannot be looked up)"
+                        " last day, or every tenant when none did or they cannot be looked up)"
                     )
                 if why:  # the extension stood in for an argument that did not read
                     reason += f" ({why})"
@@ -541,9 +541,9 @@ async def handle_optout(session: AgiSession, ctx: RouteContext) -> None:
 
 async def _tenants_reached(ctx: RouteContext, raw: str, request: AgiRequest) -> list[str]:
     """Whose opt-out it is when the channel names no tenant: every tenant whose allowed call
-    reached the number in the last day, else the default tenant. A lookup that fails (a
-    failing database) gives every tenant in the settings and the default one: the opt-out
-    is written for each, and the writes wait the database out."""
+    reached the number in the last day, else every tenant that reads it (the guard's
+    `tenants_reached`). A lookup that fails here (a failing database) gives every tenant in the settings and the
+    default one: the opt-out is written for each, and the writes wait the database out."""
     try:
         return await ctx.service.tenants_reached(raw, datetime.now(UTC)) or ["default"]
     except Exception as exc:  # every tenant: one number too many on the lists is the safe side

@@ -578,7 +578,7 @@ class AmiListener:
         """Tenant-wide opt-out. The tenant is, in order: the guard's decision for the call
         that raised the event (its Uniqueid or Linkedid), the event's `Tenant:` header, the
         tenants whose calls reached the number in the last day (`tenants_reached`: every one
-        of them), then `default_tenant`. A header that names another tenant than the
+        of them, or every tenant that reads it when none did), then `default_tenant`. A header that names another tenant than the
         decision's is recorded too: the person asked not to be called, and both the tenant
         whose call reached them and the one the dialplan names are told (recording the
         decision's alone dropped the header's without a word). The campaign from the event is

@@ -74,23 +74,29 @@ class Guard:
 
     async def tenants_reached(self, raw: str, at: datetime) -> list[str]:
         """The tenants whose allowed calls reached the number `raw` (as each reads it) in the
-        `OPTOUT_LOOKBACK` before `at`, the latest first.
+        `OPTOUT_LOOKBACK` before `at`, the latest first; when none did, or that cannot be
+        looked up, every tenant that reads the number.
 
         Whose opt-out it is when the channel that asks names no tenant: the IVR runs on the
         callee's leg, which need not have inherited DIALGUARD_TENANT, and an opt-out filed
-        under "default" left the tenant that called going on calling."""
+        under "default" left the tenant that called going on calling. A person who calls back
+        days later, or a lookup that fails, names no caller: every tenant is the strictest
+        reading (one number too many on the lists is the safe side), and the opt-out is then
+        written for each (the writes wait a failing database out)."""
         readings = {t: self.normalize(raw, t).e164 for t in (*self.policy.tenants, "default")}
+        every_reading = [tenant for tenant, number in readings.items() if number] or ["default"]
         numbers = sorted({number for number in readings.values() if number})
         try:
             found = await self.store.tenants_that_reached(numbers, at - OPTOUT_LOOKBACK)
         except Exception as exc:
-            # Every tenant that reads the number, the strictest: the opt-out is then written
-            # for each (the writes wait a failing database out), where `default` alone left
-            # the caller calling.
             log.warning("optout_lookup_failed", number=shorten(raw), error=repr(exc)[:300])
-            return [tenant for tenant, number in readings.items() if number] or ["default"]
+            return every_reading
         # A tenant not in the settings reads numbers as "default" does.
-        return list(dict.fromkeys(t for t, n in found if readings.get(t, readings["default"]) == n))
+        reached = [t for t, n in found if readings.get(t, readings["default"]) == n]
+        if not reached:
+            log.info("optout_no_recent_call", number=shorten(raw), tenants=len(every_reading))
+            return every_reading
+        return list(dict.fromkeys(reached))
 
     async def opt_out(self, entry: SuppressionEntry) -> None:
         """Record an opt-out; returns once it is durable.

@@ -1024,11 +1024,42 @@ async def test_real_guard_optout_naming_no_tenant_is_for_the_tenants_whose_calls
     assert fake.set_variables["DIALGUARD_OPTOUT"] == "OK"
     assert fake.set_variables["DIALGUARD_OPTOUT_REASON"] == (
         "+61400000001 opted out of all calls from acme, beta (the channel names no tenant:"
-        " those whose calls reached it in the last day, or every tenant when they cannot be"
-        " looked up)"
+        " those whose calls reached it in the last day, or every tenant when none did or they"
+        " cannot be looked up)"
     )
     rows = await store.fetchall("SELECT tenant FROM suppressions WHERE number = '+61400000001'")
     assert sorted(row[0] for row in rows) == ["acme", "beta"]
+
+
+async def test_real_guard_optout_naming_no_tenant_that_no_call_reached_is_every_tenant_s(
+    store: Store,
+) -> None:
+    # A person who calls back days later, or a call only blocked: filed under "default", the
+    # tenant whose call it was went on calling. Every tenant that reads it, the strictest.
+    au = {t: TenantSettings(t, "AU") for t in ("acme", "beta")}
+    policy = Policy(tenants={"hk": TenantSettings("hk", "HK"), **au}, default_region="AU")
+    guard, now = Guard(store, policy), datetime.now(UTC)
+    for tenant, verdict, hours_ago in (("acme", Verdict.BLOCK, 0.1), ("beta", Verdict.ALLOW, 25)):
+        at = now - timedelta(hours=hours_ago)
+        attempt = CallAttempt("0400000001", "+61291234567", at, tenant=tenant, call_id=tenant)
+        decision = Decision(verdict, None, "r", "", "+61400000001", None, "AU", None, ())
+        await guard.record(attempt, decision, 1.0)
+    env = allow_answered_env(agi_network_script="optout", agi_arg_1="0400000001")
+    with structlog.testing.capture_logs() as logs:
+        fake = await call_the_real_guard(store, policy, FakeAsterisk(env))
+    assert fake.set_variables["DIALGUARD_OPTOUT"] == "OK"
+    rows = await store.fetchall("SELECT number, tenant FROM suppressions ORDER BY tenant")
+    assert [tuple(r) for r in rows] == [
+        ("+61400000001", "acme"),
+        ("+61400000001", "beta"),
+        ("+61400000001", "default"),
+    ]  # hk's region reads 0400000001 as no number
+    assert fake.set_variables["DIALGUARD_OPTOUT_REASON"] == (
+        "+61400000001 opted out of all calls from acme, beta, default (the channel names no"
+        " tenant: those whose calls reached it in the last day, or every tenant when none did"
+        " or they cannot be looked up)"
+    )
+    assert any(e["event"] == "optout_no_recent_call" for e in logs)
 
 
 async def test_real_guard_optout_whose_tenant_lookup_fails_is_every_tenant_s(

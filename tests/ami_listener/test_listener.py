@@ -536,6 +536,25 @@ async def test_an_optout_on_a_call_begun_unseen_is_for_the_tenants_whose_calls_r
     assert [tuple(r) for r in rows] == [("+61400000006", "acme" if lookup else "default")]
 
 
+async def test_an_optout_on_a_call_no_tenant_s_call_reached_is_for_every_tenant_that_reads_it(
+    serve: Any, store: Store, fixtures_dir: Path
+) -> None:
+    # No decision for the call, none for the number in the last day: filed under "default",
+    # the tenant that called (more than a day ago, or unseen) went on calling.
+    au = {t: TenantSettings(t, "AU") for t in ("acme", "beta")}
+    policy = Policy(tenants={"us": TenantSettings("us", "US"), **au})
+    guard = Guard(store, policy)
+    fake, listener = await serve(
+        store,
+        [joined_at_the_optout(fixtures_dir)],
+        tenants_reached=guard.tenants_reached,
+        normalize=guard.normalize,
+    )
+    await settled(listener, fake)
+    rows = await store.fetchall("SELECT number, tenant FROM suppressions ORDER BY tenant")
+    assert [tuple(r) for r in rows] == [("+61400000006", "acme"), ("+61400000006", "beta")]
+
+
 async def test_an_optout_whose_tenant_lookup_fails_is_for_the_tenants_that_read_its_number(
     serve: Any, store: Store, fixtures_dir: Path
 ) -> None:
