@@ -15,6 +15,25 @@ from enum import StrEnum
 
 from rules.numbers import RANGE_MARK, range_keys
 
+# Tenant and campaign names as the lists that block match them: ASCII letters in either
+# case, as SQLite's NOCASE compares (the store reads suspensions so). A channel that names
+# `ACME` or `Spring` where an opt-out, suspension or blackout says `acme` or `spring` is held
+# all the same: folding only ever blocks more. What lifts a rule (a consent, a caller ID's
+# owner) still matches exactly.
+_ASCII_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def folded(name: str) -> str:
+    """`name` as the blocking lists compare it (ASCII letters in lower case)."""
+    return name.translate(_ASCII_FOLD)
+
+
+def same_name(a: str | None, b: str | None) -> bool:
+    """Whether two tenant or campaign names are one for a blocking list."""
+    if a == b:
+        return True
+    return a is not None and b is not None and folded(a) == folded(b)
+
 
 class ConsentKind(StrEnum):
     EXPRESS = "express"
@@ -56,9 +75,9 @@ class SuppressionEntry:
         return self.number == e164
 
     def covers(self, tenant: str, campaign: str | None) -> bool:
-        if self.tenant is not None and self.tenant != tenant:
+        if self.tenant is not None and not same_name(self.tenant, tenant):
             return False
-        return self.campaign is None or self.campaign == campaign
+        return self.campaign is None or same_name(self.campaign, campaign)
 
     @property
     def scope(self) -> str:
@@ -217,7 +236,7 @@ class Blackout:
 
     def holds(self, tenant: str, purpose: str) -> bool:
         """Whether calls of this tenant and purpose are held (wherever the callee is)."""
-        if self.tenant is not None and self.tenant != tenant:
+        if self.tenant is not None and not same_name(self.tenant, tenant):
             return False
         return not self.purposes or purpose in self.purposes
 

@@ -204,11 +204,17 @@ def unsuspend(app: AppContext, subject: str, reason: str, tenant: str | None) ->
     """Lift the suspension of SUBJECT."""
     canonical = parse_subject(subject, app.settings.policy, tenant)
 
-    async def body(store: Store) -> bool:
-        return await FlagStore(store).unsuspend(canonical, reason.strip(), datetime.now(UTC))
+    async def body(store: Store) -> list[str] | None:
+        flags = FlagStore(store)
+        if await flags.unsuspend(canonical, reason.strip(), datetime.now(UTC)):
+            return None
+        return await flags.suspended_like(canonical)
 
-    if not app.run(body):
-        raise InputError(f"{canonical} is not suspended")
+    like = app.run(body)
+    if like is not None:
+        # A suspension named in another case holds the same calls: say which to lift.
+        held = f"; {', '.join(like)} is, and holds its calls" if like else ""
+        raise InputError(f"{canonical} is not suspended{held}")
     click.echo(f"{canonical} unsuspended")
 
 

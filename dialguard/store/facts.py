@@ -231,7 +231,10 @@ PER_NUMBER = (
     " SELECT 'o', o.call_id, o.started_at, o.tenant, o.campaign, d.purpose, o.source,"
     " o.disposition, o.billsec, o.abandoned,"
     " EXISTS (SELECT 1 FROM suppressions s WHERE s.number = o.number"
-    " AND (s.tenant = '' OR s.tenant = coalesce(o.tenant, ''))"
+    # The tenant in any case of ASCII letters, as the rules fold it (rules.facts.folded).
+    # COLLATE on the left: on the right, SQLite 3.40 turned this OR into an index lookup
+    # that compares exactly, and missed `ACME` for `acme`.
+    " AND (s.tenant = '' OR s.tenant COLLATE NOCASE = coalesce(o.tenant, ''))"
     " AND s.requested_at >= o.started_at"
     " AND s.requested_at <= coalesce(o.ended_at, o.started_at) + 600), o.amd,"
     " max(o.automated, coalesce(d.automated, 0))"
@@ -505,8 +508,10 @@ class FactsCache:
             found = self._suspensions[subjects] = tuple(
                 Suspension(subject, reason, require_epoch(created_at), flag_id)
                 for subject, reason, created_at, flag_id in conn.execute(
+                    # In any case of ASCII letters, as the rule compares them (`folded`),
+                    # by the suspensions_subject_nocase index.
                     "SELECT subject, reason, created_at, flag_id FROM suspensions"
-                    f" WHERE subject IN ({marks})",
+                    f" WHERE subject COLLATE NOCASE IN ({marks})",
                     subjects,
                 )
             )

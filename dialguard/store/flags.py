@@ -463,6 +463,16 @@ class FlagStore:
             for row in rows
         ]
 
+    async def suspended_like(self, subject: str) -> list[str]:
+        """The suspended subjects that hold `subject`'s calls under another case of its
+        letters (the check folds them: `rules.facts.folded`)."""
+        rows = await self.store.fetchall(
+            "SELECT subject FROM suspensions WHERE subject = ? COLLATE NOCASE AND subject != ?"
+            " ORDER BY subject",
+            (subject, subject),
+        )
+        return [row[0] for row in rows]
+
     async def is_suspended(self, subject: str) -> bool:
         row = await self.store.fetchone("SELECT 1 FROM suspensions WHERE subject = ?", (subject,))
         return row is not None

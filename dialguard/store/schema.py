@@ -455,6 +455,11 @@ MIGRATIONS: tuple[tuple[Step, ...], ...] = (
         # a store whose AMI never dropped walked the whole table back to its start.
         "CREATE INDEX events_kind ON events (kind, at)",
     ),
+    (
+        # A suspension holds its subject named in any case of ASCII letters (rules.facts
+        # `folded`: `campaign:Spring` holds the channel's `spring`); the check looks it up so.
+        "CREATE INDEX suspensions_subject_nocase ON suspensions (subject COLLATE NOCASE)",
+    ),
 )
 
 

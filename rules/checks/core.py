@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from rules.context import RuleContext
-from rules.facts import SuppressionEntry, suspension_subjects
+from rules.facts import SuppressionEntry, folded, suspension_subjects
 from rules.models import Finding, FindingVerdict
 from rules.numbers import shorten
 
@@ -59,9 +59,13 @@ def suspension(ctx: RuleContext) -> Iterable[Finding]:
         yield _NO_SUSPENSION
         return
     caller_id = ctx.caller_id.e164 if ctx.caller_id is not None else None
-    subjects = set(suspension_subjects(ctx.attempt.tenant, ctx.attempt.campaign, caller_id))
+    subjects = {
+        folded(s) for s in suspension_subjects(ctx.attempt.tenant, ctx.attempt.campaign, caller_id)
+    }
     active = [
-        s for s in ctx.facts.suspensions if s.subject in subjects and s.created_at <= ctx.attempt.at
+        s
+        for s in ctx.facts.suspensions
+        if folded(s.subject) in subjects and s.created_at <= ctx.attempt.at
     ]
     if not active:
         yield _NO_SUSPENSION

@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from rules.context import RuleContext
-from rules.facts import PriorAttempt
+from rules.facts import PriorAttempt, same_name
 from rules.jurisdictions.applicable import (
     applicable_rules,
     consent_in_force,
@@ -220,9 +220,10 @@ def _midnight(day: date, zone: str) -> datetime:
 def _same_key(ctx: RuleContext, rule: CapRule, attempt: PriorAttempt) -> bool:
     if rule.scope == "number":
         return True
-    if attempt.tenant != ctx.attempt.tenant:
+    # Names in another case count together: a cap only ever blocks more for it.
+    if not same_name(attempt.tenant, ctx.attempt.tenant):
         return False
-    return rule.scope == "tenant" or attempt.campaign == ctx.attempt.campaign
+    return rule.scope == "tenant" or same_name(attempt.campaign, ctx.attempt.campaign)
 
 
 def _key(ctx: RuleContext, rule: CapRule) -> str:

@@ -148,6 +148,21 @@ def test_suspend_blocks_the_next_check_and_unsuspend_lifts_it(db: Path, config: 
     assert json.loads(run(db, config, "suspensions", "--json").stdout) == []
 
 
+def test_a_suspension_named_in_another_case_holds_the_channel_s_name(
+    db: Path, config: Path
+) -> None:
+    # `campaign:Winter` did not hold the channel's `winter`, and nothing said so.
+    assert run(db, config, "suspend", "campaign:Winter", "--reason", "complaint").exit_code == 0
+    assert blocking_suspensions(check(db, config)) == ["suspension.campaign"]
+    wrong = run(db, config, "unsuspend", "campaign:winter")
+    assert wrong.exit_code == 2
+    assert wrong.output.strip() == (
+        "dialguard: campaign:winter is not suspended; campaign:Winter is, and holds its calls"
+    )
+    assert run(db, config, "unsuspend", "campaign:Winter").exit_code == 0
+    assert blocking_suspensions(check(db, config)) == []
+
+
 def test_a_caller_id_subject_is_normalised_with_the_tenant_region(db: Path, config: Path) -> None:
     result = run(
         db, config, "suspend", "callerid:02 9123 4567", "--tenant", "acme", "--reason", "spoofed"

@@ -625,3 +625,25 @@ def test_cap_settings_for_automated_calls_are_checked(
 ) -> None:
     _, errors = from_settings({"US": {"caps": [{"name": "traced-exempt-prerecorded", **setting}]}})
     assert len(errors) == 1 and f"traced-exempt-prerecorded.{error}" in errors[0], errors
+
+
+async def test_a_refusal_under_the_tenant_named_in_another_case_locks_the_number(store) -> None:  # type: ignore[no-untyped-def]
+    # The IVR's opt-out names the tenant as its channel does (`ACME`), the outcome as the
+    # dialler's (`acme`): the refusal was not seen, and the 60-day lock not taken.
+    from rules.facts import SuppressionEntry
+    from rules.outcomes import CallOutcome
+    from rules.ports import FactQuery
+
+    start = AT - timedelta(days=3)
+    outcome = CallOutcome(
+        "u1", number=FR, tenant="acme", campaign="a", started_at=start,
+        ended_at=start + timedelta(minutes=2), disposition="ANSWERED", billsec=90,
+    )  # fmt: skip
+    await store.upsert_outcome(outcome)
+    refusal = SuppressionEntry(
+        FR, "ACME", None, "refused", "agi", start + timedelta(minutes=1), start + timedelta(days=1)
+    )
+    await store.add_suppression(refusal)
+    facts = await store.facts_for(FactQuery(FR, "acme", "a", None, [], [], AT - timedelta(days=61)))
+    [attempt] = facts.attempts
+    assert attempt.refused

@@ -30,6 +30,23 @@ async def test_every_part_of_the_per_number_statement_uses_an_index(
     assert all(" USING INDEX " in step for step in searches), plan
 
 
+async def test_the_suspensions_of_a_call_are_read_by_an_index_in_any_case(store: Store) -> None:
+    # Folded as the rule folds them (rules.facts.folded), by the NOCASE index of schema 10.
+    await store.write(
+        "INSERT INTO suspensions (subject, reason, created_at) VALUES ('campaign:Spring', 'x', 0)"
+    )
+    facts = await store.facts_for(replace(QUERY, campaign="spring"))
+    assert [s.subject for s in facts.suspensions] == ["campaign:Spring"]
+    conn = store._hot._read
+    assert conn is not None
+    seen: list[str] = []
+    conn.set_trace_callback(seen.append)
+    await store.facts_for(replace(QUERY, campaign="SPRING", caller_id="+61291234568"))
+    [statement] = [s for s in seen if "FROM suspensions WHERE subject" in s]
+    plan = " ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {statement}"))
+    assert "USING INDEX suspensions_subject_nocase" in plan or "USING COVERING INDEX" in plan, plan
+
+
 async def test_a_check_reads_its_facts_in_one_statement_once_the_cache_is_filled(
     store: Store, tmp_path: Path
 ) -> None:
