@@ -325,8 +325,9 @@ _NEAR_TENANTS_SAID: set[str] = set()
 
 def _warn_of_a_near_tenant(tenant: str, policy: Policy) -> None:
     """Logged once per name (`agi_tenant_near`): a channel's tenant that is not in the
-    settings but differs from one that is only in case. Names are matched exactly, so
-    DIALGUARD_TENANT=ACME meets none of acme's lists, caller IDs or suspensions."""
+    settings but differs from one that is only in case. A tenant's settings, consents and
+    caller IDs are matched exactly, so DIALGUARD_TENANT=ACME is read in the default tenant's
+    region and meets none of acme's consents or caller IDs (the lists that block hold it)."""
     if tenant in _NEAR_TENANTS_SAID:
         return
     if near := policy.tenants_like(tenant):

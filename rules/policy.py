@@ -194,7 +194,8 @@ class Policy:
 
     def tenants_like(self, name: str) -> list[str]:
         """The settings' tenants whose names differ from `name` only in case (none when
-        `name` is one of them): names are matched exactly, so one of those was likely meant."""
+        `name` is one of them): a tenant's settings are found by its exact name, so one of
+        those was likely meant."""
         if name in self.tenants:
             return []
         folded = name.casefold()

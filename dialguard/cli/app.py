@@ -379,8 +379,8 @@ def near_tenant_warner(policy: Policy) -> Callable[[str | None], None]:
         if near := policy.tenants_like(name):
             click.echo(
                 f"dialguard: warning: tenant {shorten(name)!r} is not in the settings, but"
-                f" {', '.join(repr(t) for t in near)} is: tenants are matched exactly, as the"
-                " channel names them",
+                f" {', '.join(repr(t) for t in near)} is: a tenant's settings, consents and"
+                " caller IDs are matched exactly, as the channel names them",
                 err=True,
             )
 
