@@ -44,7 +44,7 @@ def blackouts(ctx: RuleContext) -> Iterable[Finding]:
         for b in declared
         if b.in_force(attempt.at)
         and b.holds(attempt.tenant, attempt.purpose.value)
-        and may_be_in(ctx.location, _place(b.place, ctx), ctx)
+        and may_be_in(ctx.location, b.place, ctx)
     ]
     if not held:
         yield _NONE_HOLDS
@@ -54,7 +54,7 @@ def blackouts(ctx: RuleContext) -> Iterable[Finding]:
     yield Finding(
         RULE,
         FindingVerdict.BLOCK,
-        _reason(ctx.location, first, attempt.purpose.value),
+        _reason(ctx, first, attempt.purpose.value),
         BLACKOUT_CITATION,
         details={
             "blackout": first.id,
@@ -70,19 +70,20 @@ def may_be_in(location: CalleeLocation, place: str, ctx: RuleContext | None = No
     region of it, which a callee of unknown region may be in. A region the call's address
     gives counts wherever the number is from (a Toronto number living in Louisiana). With
     `ctx`, a region counts under any code its pack names the same place by (`FR-RE`,
-    `FR-974`)."""
+    `FR-974`), and a callee is held by a place that holds their region (`FR-PAC` holds
+    `FR-13`) or that their region holds (an address in `FR-PAC` may be in `FR-13`)."""
     if len(place) == 2:
         in_country = any(region[:3] == f"{place}-" for region in location.regions)
         return place == location.country or in_country
-    regions = location.regions if ctx is None else [_place(r, ctx) for r in location.regions]
-    if place in regions:
+    if any(_within(r, place, ctx) or _within(place, r, ctx) for r in location.regions):
         return True
     return place[:2] == location.country and not location.regions
 
 
-def _place(region: str, ctx: RuleContext) -> str:
-    pack = ctx.policy.jurisdictions.for_country(region[:2]) if len(region) > 2 else None
-    return pack.place(region) if pack is not None else region
+def _within(region: str, place: str, ctx: RuleContext | None) -> bool:
+    """Whether `region` is `place` or lies in it, by the pack of `place`'s country."""
+    pack = ctx.policy.jurisdictions.for_country(place[:2]) if ctx is not None else None
+    return pack.within(region, place) if pack is not None else region == place
 
 
 def _ends_last(blackout: Blackout) -> tuple[bool, datetime]:
@@ -90,10 +91,15 @@ def _ends_last(blackout: Blackout) -> tuple[bool, datetime]:
     return (ends is None, ends or blackout.starts_at)
 
 
-def _reason(location: CalleeLocation, blackout: Blackout, purpose: str) -> str:
-    where = blackout.place
+def _reason(ctx: RuleContext, blackout: Blackout, purpose: str) -> str:
+    location, where = ctx.location, blackout.place
     if len(where) > 2 and not location.regions:
         where = f"{where} (the callee's region is not known: {location.basis or 'no location'})"
+    elif len(where) > 2 and not any(_within(r, where, ctx) for r in location.regions):
+        # Held only as a part of a wider region the callee is known by: say which.
+        wider = ", ".join(r for r in location.regions if _within(where, r, ctx))
+        basis = location.basis or location.source
+        where = f"{where} (the callee's region {wider} holds it: {basis})"
     until = (
         f"until {blackout.ends_at:%Y-%m-%d %H:%M} UTC"
         if blackout.ends_at is not None

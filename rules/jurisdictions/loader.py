@@ -75,7 +75,15 @@ _KEYS: dict[str, set[str]] = {
     "consent": _COMMON | {"accepts", "since", "until", "number_types", "max_age_days", "automated"},
 }
 _PACK_KEYS = {"code", "name", "notes", "location", "states", *RULE_LISTS}
-_LOCATION_KEYS = {"timezones", "regions", "prefixes", "citation", "region_codes", "same_places"}
+_LOCATION_KEYS = {
+    "timezones",
+    "regions",
+    "prefixes",
+    "citation",
+    "region_codes",
+    "same_places",
+    "parts",
+}
 MAX_PREFIX_DIGITS = 10  # what rules.location reads of a national number to place it
 
 
@@ -197,6 +205,9 @@ def build(code: str, raw: Any, path: str, errors: list[str]) -> Jurisdiction | N
     zones, region_zones, prefixes, loc_citation = _location(location, path, errors)
     codes = _region_codes(location, code, path, errors) if isinstance(location, dict) else []
     same = _same_places(location, codes, path, errors) if isinstance(location, dict) else {}
+    part_of = (
+        _parts(location, code, codes, same, path, errors) if isinstance(location, dict) else {}
+    )
     holidays = tuple(r for r in _rules(lists["holidays"], path, "holidays", _holiday, errors) if r)
     if codes:
         # The pack's own codes must be ones an address may name, or they could never match.
@@ -221,6 +232,7 @@ def build(code: str, raw: Any, path: str, errors: list[str]) -> Jurisdiction | N
         location_citation=loc_citation,
         region_codes=frozenset(codes),
         same_places=same,
+        part_of=part_of,
     )
 
 
@@ -651,6 +663,56 @@ def _same_places(
         else:
             same[alias] = canonical
     return same
+
+
+def _parts(
+    location: dict[str, Any],
+    code: str,
+    codes: list[str],
+    same: dict[str, str],
+    path: str,
+    errors: list[str],
+) -> dict[str, str]:
+    """`[location] parts`: a place -> the places it holds (`"FR-PAC" = ["FR-04", ...]`), as
+    each part -> its place. Every code is one the pack names a place by (not another code of
+    it in `same_places`), a part has one place, and no place is a part of itself."""
+    key = f"{path}.location.parts"
+    part_of: dict[str, str] = {}
+    wholes: list[str] = []
+    for whole, parts in _table(location.get("parts", {}), key, errors).items():
+        where = f"{key}.{whole}"
+        if not _strings(parts):
+            errors.append(f"{where}: must be a list of region codes such as {code}-13")
+            continue
+        names = [whole, *parts]
+        unknown = [c for c in names if (c not in codes if codes else c[:3] != f"{code}-")]
+        aliases = [c for c in names if c in same]
+        if unknown:
+            what = "listed region code" if codes else f"region code of {code}"
+            many = f"are not {what}s" if len(unknown) > 1 else f"is not a {what}"
+            errors.append(f"{where}: {', '.join(map(repr, unknown))} {many}")
+        elif aliases:
+            errors.append(
+                f"{where}: {aliases[0]!r} names the same place as {same[aliases[0]]!r}"
+                f" (same_places): name it {same[aliases[0]]!r}"
+            )
+        else:
+            wholes.append(whole)
+            for part in parts:
+                if part in part_of:
+                    errors.append(f"{where}: {part!r} is already a part of {part_of[part]!r}")
+                else:
+                    part_of[part] = whole
+    for whole in wholes:
+        # Up from `whole` through the places that hold it: back at `whole` is a cycle, which
+        # is reported once, at its first place in the table, and cut.
+        chain = [whole]
+        while chain[-1] in part_of and part_of[chain[-1]] not in chain:
+            chain.append(part_of[chain[-1]])
+        if part_of.get(chain[-1]) == whole:
+            errors.append(f"{key}.{whole}: a part of itself ({' in '.join([*chain, whole])})")
+            del part_of[chain[-1]]
+    return part_of
 
 
 def _location(

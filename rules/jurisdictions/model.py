@@ -208,7 +208,22 @@ class Jurisdiction:
     # Region codes that name the same place as another (`FR-RE`, `FR-LRE` -> `FR-974`,
     # Réunion): a blackout of one holds a callee named by another.
     same_places: Mapping[str, str] = field(default_factory=dict)
+    # Each place that is part of another -> the place it is part of, under the codes places
+    # are named by (`FR-13` -> `FR-PAC`; `FR-67` -> `FR-6AE` -> `FR-GES`): a blackout of
+    # either holds a callee named by the other. The loader refuses cycles.
+    part_of: Mapping[str, str] = field(default_factory=dict)
 
     def place(self, region: str) -> str:
         """`region` under the code the pack names its place by."""
         return self.same_places.get(region, region)
+
+    def within(self, region: str, place: str) -> bool:
+        """Whether `region` is `place` or lies in it, under any of their codes."""
+        at, whole = self.place(region), self.place(place)
+        for _ in range(len(self.part_of) + 1):  # bounded: a table built by hand may loop
+            if at == whole:
+                return True
+            if at not in self.part_of:
+                return False
+            at = self.part_of[at]
+        return False

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -17,7 +18,8 @@ from rules.facts import (
     Facts,
     RegisterCopy,
 )
-from rules.models import CallAttempt, Purpose, Verdict
+from rules.jurisdictions import from_settings
+from rules.models import CallAttempt, Finding, Purpose, Verdict
 from rules.policy import Policy, TenantSettings
 
 # Monday 30 November 2026, 16:00 UTC: 10:00 in Louisiana, 03:00 on the 1st in Sydney.
@@ -138,12 +140,99 @@ def test_a_blackout_holds_a_place_under_any_code_its_pack_names_it_by() -> None:
 
 
 def test_a_same_place_entry_that_names_no_region_is_refused() -> None:
-    from rules.jurisdictions import from_settings
-
     _, errors = from_settings({"FR": {"location": {"same_places": {"FR-RE": "FR-999"}}}})
     assert errors == [
         "jurisdictions.FR.location.same_places.FR-RE: 'FR-999' is not a listed region code"
     ]
+
+
+FR = Policy(tenants={"acme": TenantSettings("acme", "FR")})
+FR_CALLER = "+33176543210"
+# A Paris landline: French numbers name no region, so the address alone places the callee.
+FR_CALL = CallAttempt("+33142123456", FR_CALLER, AT - timedelta(hours=8), tenant="acme")
+
+
+def _fr_finding(place: str, callee_region: str, policy: Policy = FR) -> Finding:
+    """The blackout finding of a call to an address in `callee_region` while `place` is
+    blacked out."""
+    blackout = _blackout(place, starts_at=AT - timedelta(days=1))
+    facts = _facts(blackout, caller_id_records=(CallerIdRecord(FR_CALLER, "acme"),))
+    decision = decide(prepare(replace(FR_CALL, callee_region=callee_region), policy), facts)
+    [finding] = [f for f in decision.findings if f.rule == "holiday.blackout"]
+    return finding
+
+
+def _fr_decide(place: str, callee_region: str, policy: Policy = FR) -> str:
+    return _fr_finding(place, callee_region, policy).verdict.value
+
+
+def _with_parts(country: str, parts: dict[str, object]) -> Policy:
+    jurisdictions, errors = from_settings({country: {"location": {"parts": parts}}})
+    assert errors == []
+    return replace(FR, jurisdictions=jurisdictions)
+
+
+def test_a_pack_s_parts_hold_a_blackout_both_ways() -> None:
+    # An override's table replaces the pack's: here FR-PAC holds FR-13 alone.
+    policy = _with_parts("FR", {"FR-PAC": ["FR-13"]})
+    assert _fr_decide("FR-PAC", "FR-13", policy) == "block"
+    assert _fr_decide("FR-13", "FR-PAC", policy) == "block"
+    assert _fr_decide("FR-13", "FR-06", policy) == "allow"
+    assert _fr_decide("FR-PAC", "FR-06", policy) == "allow"
+    # Under any code of the same place (FR-RE is FR-974), and through a part's parts.
+    policy = _with_parts("FR", {"FR-GES": ["FR-6AE"], "FR-6AE": ["FR-67"], "FR-OCC": ["FR-974"]})
+    assert _fr_decide("FR-GES", "FR-67", policy) == "block"
+    assert _fr_decide("FR-67", "FR-GES", policy) == "block"
+    assert _fr_decide("FR-RE", "FR-OCC", policy) == "block"
+    assert _fr_decide("FR-OCC", "FR-LRE", policy) == "block"
+    assert _fr_decide("FR-6AE", "FR-OCC", policy) == "allow"
+
+
+def test_a_callee_held_as_a_region_that_holds_the_place_is_told_so() -> None:
+    policy = _with_parts("FR", {"FR-PAC": ["FR-13"]})
+    assert _fr_finding("FR-13", "FR-PAC", policy).reason.startswith(
+        "the callee may be in FR-13 (the callee's region FR-PAC holds it: customer address:"
+    )
+    inside = _fr_finding("FR-PAC", "FR-13", policy).reason
+    assert inside.startswith("the callee may be in FR-PAC, under blackout 1")
+
+
+@pytest.mark.parametrize(
+    ("parts", "error"),
+    [
+        ({"FR-PAC": ["FR-13", "FR-999"]}, "FR-PAC: 'FR-999' is not a listed region code"),
+        (
+            {"FR-PAC": ["FR-998", "FR-999"]},
+            "FR-PAC: 'FR-998', 'FR-999' are not listed region codes",
+        ),
+        ({"FR-PAC": "FR-13"}, "FR-PAC: must be a list of region codes such as FR-13"),
+        (
+            {"FR-OCC": ["FR-RE"]},
+            "FR-OCC: 'FR-RE' names the same place as 'FR-974' (same_places): name it 'FR-974'",
+        ),
+        (
+            {"FR-PAC": ["FR-13"], "FR-OCC": ["FR-13"]},
+            "FR-OCC: 'FR-13' is already a part of 'FR-PAC'",
+        ),
+        (
+            {"FR-PAC": ["FR-13"], "FR-13": ["FR-OCC"], "FR-OCC": ["FR-PAC"]},
+            "FR-PAC: a part of itself (FR-PAC in FR-OCC in FR-13 in FR-PAC)",
+        ),
+        ({"FR-13": ["FR-13"]}, "FR-13: a part of itself (FR-13 in FR-13)"),
+    ],
+)
+def test_a_bad_parts_table_is_one_error_naming_its_key(
+    parts: dict[str, object], error: str
+) -> None:
+    _, errors = from_settings({"FR": {"location": {"parts": parts}}})
+    assert errors == [f"jurisdictions.FR.location.parts.{error}"]
+
+
+def test_a_pack_listing_no_regions_takes_parts_of_its_own_country_only() -> None:
+    _, errors = from_settings({"DE": {"location": {"parts": {"DE-BY": ["DE-091", "AT-9"]}}}})
+    assert errors == ["jurisdictions.DE.location.parts.DE-BY: 'AT-9' is not a region code of DE"]
+    pack = _with_parts("DE", {"DE-BY": ["DE-091"]}).jurisdictions.for_country("DE")
+    assert pack is not None and pack.within("DE-091", "DE-BY")
 
 
 def test_only_the_purposes_and_the_tenant_it_names_are_held() -> None:
