@@ -19,6 +19,7 @@ from rules.facts import (
     RegisterCopy,
 )
 from rules.jurisdictions import from_settings
+from rules.jurisdictions.model import Jurisdiction
 from rules.models import CallAttempt, Finding, Purpose, Verdict
 from rules.policy import Policy, TenantSettings
 
@@ -233,6 +234,84 @@ def test_a_pack_listing_no_regions_takes_parts_of_its_own_country_only() -> None
     assert errors == ["jurisdictions.DE.location.parts.DE-BY: 'AT-9' is not a region code of DE"]
     pack = _with_parts("DE", {"DE-BY": ["DE-091"]}).jurisdictions.for_country("DE")
     assert pack is not None and pack.within("DE-091", "DE-BY")
+
+
+def test_a_region_s_blackout_holds_its_departments_and_a_department_s_its_region() -> None:
+    # A blackout of FR-PAC missed an address in FR-13 (Bouches-du-Rhône, in it), and one of
+    # FR-13 an address given only as FR-PAC, which may be in FR-13.
+    assert _fr_decide("FR-PAC", "FR-13") == "block"
+    assert _fr_decide("FR-13", "FR-PAC") == "block"
+    # Not a neighbouring department, nor another region or its departments.
+    assert _fr_decide("FR-13", "FR-06") == "allow"
+    assert _fr_decide("FR-13", "FR-OCC") == "allow"
+    assert _fr_decide("FR-PAC", "FR-34") == "allow"
+    assert _fr_decide("FR-OCC", "FR-13") == "allow"
+
+
+def test_places_are_held_through_a_collectivity_and_under_any_of_their_codes() -> None:
+    # Alsace (FR-6AE) is in Grand Est and holds Bas-Rhin and Haut-Rhin.
+    assert _fr_decide("FR-GES", "FR-67") == "block"
+    assert _fr_decide("FR-67", "FR-GES") == "block"
+    assert _fr_decide("FR-6AE", "FR-68") == "block"
+    assert _fr_decide("FR-67", "FR-6AE") == "block"
+    assert _fr_decide("FR-67", "FR-68") == "allow"
+    assert _fr_decide("FR-6AE", "FR-57") == "allow"
+    # Paris as FR-75 or FR-75C, Corsica as FR-COR, FR-20R or its postcode's FR-20.
+    assert _fr_decide("FR-75", "FR-75C") == "block"
+    assert _fr_decide("FR-20R", "FR-COR") == "block"
+    assert _fr_decide("FR-IDF", "FR-75") == "block"
+    assert _fr_decide("FR-75", "FR-IDF") == "block"
+    assert _fr_decide("FR-COR", "FR-2A") == "block"
+    assert _fr_decide("FR-2B", "FR-20") == "block"
+    assert _fr_decide("FR-2B", "FR-2A") == "allow"
+    # The overseas departments are regions of their own, in none of these.
+    assert _fr_decide("FR-PAC", "FR-974") == "allow"
+
+
+# The 96 metropolitan departments (01-95 but 20, Corsica's 2A and 2B), written apart from
+# the pack, and the regions ISO 3166-2:FR puts them in (Corsica under each of its codes).
+DEPARTMENTS = [f"FR-{n:02d}" for n in range(1, 96) if n != 20] + ["FR-2A", "FR-2B"]
+REGIONS = {"FR-ARA", "FR-BFC", "FR-BRE", "FR-CVL", "FR-GES", "FR-HDF", "FR-IDF", "FR-NOR"}
+REGIONS |= {"FR-NAQ", "FR-OCC", "FR-PDL", "FR-PAC", "FR-20R", "FR-COR", "FR-20"}
+
+
+def _fr_pack() -> Jurisdiction:
+    pack = FR.jurisdictions.for_country("FR")
+    assert pack is not None
+    return pack
+
+
+def _region_of(department: str) -> str:
+    """The department's region by the pack's own table (tested against ISO below)."""
+    [region] = [r for r in REGIONS - {"FR-COR", "FR-20"} if _fr_pack().within(department, r)]
+    return region
+
+
+@given(department=st.sampled_from(DEPARTMENTS), other=st.sampled_from(sorted(REGIONS)))
+def test_every_department_is_held_by_its_region_s_blackout_and_holds_it(
+    department: str, other: str
+) -> None:
+    region = _region_of(department)
+    assert _fr_decide(region, department) == "block"
+    assert _fr_decide(department, region) == "block"
+    same = _fr_pack().place(other) == region
+    assert _fr_decide(other, department) == ("block" if same else "allow")
+    assert _fr_decide(department, other) == ("block" if same else "allow")
+
+
+def test_the_fr_pack_s_parts_are_iso_3166_2_s_parents() -> None:
+    """Against pycountry's copy of ISO 3166-2 (Debian iso-codes): a department typed under
+    the wrong region, or left out, fails here. ISO no longer lists FR-75 and FR-COR (the
+    pack names them FR-75C and FR-20R)."""
+    import pycountry
+
+    iso = {
+        s.code: s.parent_code
+        for s in pycountry.subdivisions.get(country_code="FR")
+        if s.parent_code is not None
+    }
+    assert dict(_fr_pack().part_of) == iso
+    assert {_region_of(d) for d in DEPARTMENTS} == REGIONS - {"FR-COR", "FR-20"}
 
 
 def test_only_the_purposes_and_the_tenant_it_names_are_held() -> None:

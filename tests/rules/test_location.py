@@ -330,8 +330,11 @@ def test_every_region_a_pack_names_is_one_it_lists() -> None:
 def test_an_override_s_region_codes_are_checked() -> None:
     from rules.jurisdictions import default_packs, from_settings
 
-    overseas = sorted(default_packs()["FR"].region_timezones)  # the pack's own, kept
-    codes = ["FR-75", "FR-57", "FR-67", "FR-68", "FR-GES", *overseas, "DE-BY", "FR-TOOLONG"]
+    fr = default_packs()["FR"]
+    # The pack's own, kept: its regions' zones, its codes of one place, its places' parts.
+    own = {*fr.region_timezones, *fr.same_places, *fr.same_places.values()}
+    own |= {*fr.part_of, *fr.part_of.values()}
+    codes = ["FR-75", "FR-57", "FR-67", "FR-68", "FR-GES", *sorted(own), "DE-BY", "FR-TOOLONG"]
     _, errors = from_settings({"FR": {"location": {"region_codes": codes}}})
     assert [e.split(": ", 1)[1] for e in errors] == [
         "'DE-BY' is not a region code of FR (FR-SUB)",
