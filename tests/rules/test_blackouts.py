@@ -385,3 +385,44 @@ def test_a_call_is_held_exactly_inside_the_period_for_its_purposes_and_place(
     expected = inside and (not held or purpose.value in held) and place in ("US", "US-LA")
     _, verdict = _decide(_attempt(at=at, purpose=purpose), _facts(blackout))
     assert verdict == ("block" if expected else "allow")
+
+
+ES = Policy(tenants={"acme": TenantSettings("acme", "ES")})
+BARCELONA = "+34931234567"  # 93: placed in ES-CT, the community, not the province
+
+
+def _es_decide(place: str, number: str = BARCELONA, callee_region: str | None = None) -> str:
+    attempt = CallAttempt(number, "+34911234567", AT, tenant="acme")
+    attempt = replace(attempt, callee_region=callee_region)
+    blackout = _blackout(place, purposes=frozenset())
+    facts = _facts(blackout, caller_id_records=(CallerIdRecord("+34911234567", "acme"),))
+    decision = decide(prepare(attempt, ES), facts)
+    [finding] = [f for f in decision.findings if f.rule == "holiday.blackout"]
+    return finding.verdict.value
+
+
+def test_a_spanish_province_s_blackout_holds_its_community_s_callees_and_back() -> None:
+    # A blackout of ES-B (Barcelona) missed every Barcelona landline: 93 places the callee in
+    # ES-CT, which may be in ES-B.
+    assert _es_decide("ES-B") == "block"
+    assert _es_decide("ES-CT", callee_region="ES-B") == "block"
+    assert _es_decide("ES-B", callee_region="ES-CT") == "block"
+    # Not another community's province, nor a province of the same community given as such.
+    assert _es_decide("ES-M") == "allow"
+    assert _es_decide("ES-B", callee_region="ES-GI") == "allow"
+    assert _es_decide("ES-CT", callee_region="ES-M") == "allow"
+
+
+def test_the_es_pack_s_parts_are_iso_3166_2_s_parents() -> None:
+    """Against pycountry's copy of ISO 3166-2: a province typed under the wrong community,
+    or left out, fails here."""
+    import pycountry
+
+    iso = {
+        s.code: s.parent_code
+        for s in pycountry.subdivisions.get(country_code="ES")
+        if s.parent_code is not None
+    }
+    pack = ES.jurisdictions.for_country("ES")
+    assert pack is not None
+    assert dict(pack.part_of) == iso
