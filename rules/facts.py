@@ -1,7 +1,7 @@
 """The facts a decision needs, as the store hands them to the rules.
 
 The store fills a `Facts` for one call (see `rules.ports.FactSource`); the rules never ask
-for more. Every datetime here is timezone-aware UTC.
+for more. Every datetime field here is timezone-aware UTC.
 """
 
 from __future__ import annotations
@@ -10,10 +10,14 @@ import csv
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta, timezone
 from enum import StrEnum
 
 from rules.numbers import RANGE_MARK, range_keys
+
+# A calendar date begins first at UTC+14 and last at UTC-12, 26 hours later.
+FIRST_MIDNIGHT = timezone(timedelta(hours=14))
+LAST_MIDNIGHT = timezone(timedelta(hours=-12))
 
 # Tenant and campaign names as the lists that block match them: ASCII letters in either
 # case, as SQLite's NOCASE compares (the store reads suspensions so). A channel that names
@@ -134,6 +138,20 @@ class ConsentRecord:
     campaign: str | None = None
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
+    # The date, when the record gave it alone: `granted_at` is then its last beginning.
+    granted_on: date | None = None
+
+    @property
+    def counted_from(self) -> datetime:
+        """Where a span after the consent (an EBR's months, a regime's maximum age) is
+        counted from: `granted_at`, or for a date alone its first beginning (midnight at
+        UTC+14, in that offset so that calendar sums land on a midnight there). The consent
+        starts at the date's last beginning and ends at the span's earliest end: in force
+        only while every reading of the date has it in force, never for up to 26 hours more.
+        """
+        if self.granted_on is None:
+            return self.granted_at
+        return datetime.combine(self.granted_on, time(), FIRST_MIDNIGHT)
 
     def in_force(self, at: datetime) -> bool:
         if self.granted_at > at:

@@ -17,7 +17,7 @@ import stat
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -27,6 +27,16 @@ from dialguard.logs import configure_logging
 from dialguard.settings import Settings, SettingsError, default_db_path, load_settings
 from dialguard.store import Store, StoreError, open_store
 from dialguard.store.hotpath import StoreUnavailable, is_lock_error
+
+# A date alone is a day that starts at different instants across the world's zones, from
+# UTC+14 to UTC-12. Where its bound decides whether a call may be made, read it on the side
+# that blocks: an opt-out lapses, and a consent starts, only once the day has begun
+# everywhere (LAST_MIDNIGHT); a consent lapses, or is withdrawn, as soon as it has begun
+# anywhere (FIRST_MIDNIGHT), and so does a span counted from its date (an EBR's months:
+# `ConsentRecord.counted_from`). Read as midnight UTC, `--expires 2026-11-26` ended an
+# opt-out at 19:00 on the 25th in New York.
+from rules.facts import FIRST_MIDNIGHT as FIRST_MIDNIGHT
+from rules.facts import LAST_MIDNIGHT as LAST_MIDNIGHT
 from rules.models import FIRST_YEAR, LAST_YEAR  # what the store's epoch seconds hold
 from rules.numbers import shorten
 from rules.policy import Policy
@@ -278,23 +288,19 @@ def parse_when(text: str | None, option: str, *, day_starts: tzinfo = UTC) -> da
 
 
 def _is_date_alone(text: str) -> bool:
-    """`2026-11-26` (or `20261126`), not a date-time in any of ISO's spellings: `t` and `_`
-    separate a time too, and such a value was read as a whole day."""
+    return date_alone(text) is not None
+
+
+def date_alone(text: str) -> date | None:
+    """The date `text` gives when it gives no time: `2026-11-26` (or `20261126`), not a
+    date-time in any of ISO's spellings (`t` and `_` separate a time too, and such a value
+    was read as a whole day)."""
     try:
-        date.fromisoformat(text.strip())
+        return date.fromisoformat(text.strip())
     except ValueError:
-        return False
-    return True
+        return None
 
 
-# A date alone is a day that starts at different instants across the world's zones, from
-# UTC+14 to UTC-12. Where its bound decides whether a call may be made, read it on the side
-# that blocks: an opt-out lapses, and a consent starts, only once the day has begun
-# everywhere (LAST_MIDNIGHT); a consent lapses, or is withdrawn, as soon as it has begun
-# anywhere (FIRST_MIDNIGHT). Read as midnight UTC, `--expires 2026-11-26` ended an opt-out
-# at 19:00 on the 25th in New York.
-FIRST_MIDNIGHT = timezone(timedelta(hours=14))
-LAST_MIDNIGHT = timezone(timedelta(hours=-12))
 # How far ahead of this machine's clock a date may be and still be "now" somewhere: east of
 # UTC, today's date is "tomorrow" here. A date past it is in the future, which an opt-out or
 # a consent cannot be dated.

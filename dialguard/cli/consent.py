@@ -1,8 +1,8 @@
 """`dialguard consent`: consent and existing-business-relationship records per tenant.
 
 Numbers are normalised to E.164 with the tenant's region. Dates are ISO-8601 (a bare date is
-midnight UTC). A revocation keeps the record and dates its end, so decisions at an earlier
-`--at` still see it.
+read on the side that blocks: see `dialguard.cli.app`). A revocation keeps the record and
+dates its end, so decisions at an earlier `--at` still see it.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from dialguard.cli.app import (
     AppContext,
     InputError,
     cli,
+    date_alone,
     emit_json,
     not_in_the_future,
     parse_when,
@@ -85,6 +86,7 @@ def add(
         granted,
         campaign or None,
         expires_at,
+        granted_on=date_alone(date_text),  # an EBR's months end from its first beginning
     )
 
     async def body(store: Store) -> int:

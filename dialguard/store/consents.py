@@ -33,6 +33,7 @@ class ConsentRow:
             "campaign": r.campaign,
             "kind": r.kind.value,
             "granted_at": r.granted_at.isoformat(),
+            "granted_on": r.granted_on.isoformat() if r.granted_on else None,
             "expires_at": r.expires_at.isoformat() if r.expires_at else None,
             "revoked_at": r.revoked_at.isoformat() if r.revoked_at else None,
             "note": self.note,
@@ -45,14 +46,15 @@ async def add_consent(store: Store, record: ConsentRecord, note: str = "") -> in
     await store.transaction(
         [
             (
-                "INSERT INTO consents (number, tenant, campaign, kind, granted_at, expires_at,"
-                " revoked_at, created_at, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO consents (number, tenant, campaign, kind, granted_at, granted_on,"
+                " expires_at, revoked_at, created_at, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.number,
                     record.tenant,
                     record.campaign or "",
                     record.kind.value,
                     to_epoch(record.granted_at),
+                    record.granted_on.isoformat() if record.granted_on else None,
                     to_epoch(record.expires_at),
                     to_epoch(record.revoked_at),
                     time.time(),

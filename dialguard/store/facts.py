@@ -216,8 +216,8 @@ PER_NUMBER = (
     # The number's own entries (with the ranges it is in: `PER_NUMBER_AND_RANGES`).
     f" {_SUPPRESSIONS} WHERE number = :number"
     " UNION ALL"
-    " SELECT 'c', tenant, campaign, kind, granted_at, expires_at, revoked_at,"
-    " NULL, NULL, NULL, NULL, NULL, NULL"
+    " SELECT 'c', tenant, campaign, kind, granted_at, expires_at, revoked_at, granted_on,"
+    " NULL, NULL, NULL, NULL, NULL"
     " FROM consents WHERE number = :number AND tenant = :tenant"
     " UNION ALL"
     " SELECT 'd', call_id, decided_at, tenant, campaign, purpose, automated,"
@@ -297,7 +297,7 @@ def _fill(rows: sqlite3.Cursor, number: str, found: NumberFacts) -> int:
         elif kind == "s":  # the number's own entry, or a range it is in (row[6])
             found.suppressions.append(_suppression(row[6], *row[:6]))
         elif kind == "c":
-            found.consents.append(_consent(number, *row[:6]))
+            found.consents.append(_consent(number, *row[:7]))
         elif kind == "d":
             found.decisions.append(_decision_attempt(*row[:6]))
         elif kind == "o":
@@ -338,6 +338,7 @@ def _consent(
     granted_at: float,
     expires_at: float | None,
     revoked_at: float | None,
+    granted_on: str | None,
 ) -> ConsentRecord:
     return ConsentRecord(
         number=number,
@@ -347,6 +348,7 @@ def _consent(
         campaign=campaign or None,
         expires_at=from_epoch(expires_at),
         revoked_at=from_epoch(revoked_at),
+        granted_on=date.fromisoformat(granted_on) if granted_on else None,
     )
 
 
@@ -687,4 +689,5 @@ def consent_from_row(row: sqlite3.Row) -> ConsentRecord:
         row["granted_at"],
         row["expires_at"],
         row["revoked_at"],
+        row["granted_on"],
     )

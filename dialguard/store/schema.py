@@ -460,6 +460,18 @@ MIGRATIONS: tuple[tuple[Step, ...], ...] = (
         # `folded`: `campaign:Spring` holds the channel's `spring`); the check looks it up so.
         "CREATE INDEX suspensions_subject_nocase ON suspensions (subject COLLATE NOCASE)",
     ),
+    (
+        # A consent dated by a day alone keeps that day: it starts at the day's last
+        # beginning (`granted_at`, UTC-12), and a span counted from it (an EBR's months)
+        # ends from its first (UTC+14). Counted from `granted_at`, an EBR lifted the register
+        # up to 26 hours too long. Earlier rows stored a day alone at that last beginning
+        # (12:00 UTC) or, before, at midnight UTC: rows at either instant to the second are
+        # taken for days, which can only end their spans sooner.
+        "ALTER TABLE consents ADD COLUMN granted_on TEXT",
+        "UPDATE consents SET granted_on = date(granted_at, 'unixepoch')"
+        " WHERE granted_at = CAST(granted_at AS INTEGER)"
+        " AND CAST(granted_at AS INTEGER) % 86400 IN (0, 43200)",
+    ),
 )
 
 

@@ -57,7 +57,7 @@ def _regime(ctx: RuleContext, label: str, regime: ConsentRegime) -> Finding:
     rid = rule_id("consent", label, regime.name)
     at = ctx.attempt.at
     in_force = consents_in_force(ctx, regime.accepts)
-    consent = next((c for c in in_force if not regime.too_old(c.kind, c.granted_at, at)), None)
+    consent = next((c for c in in_force if not regime.too_old(c.kind, c.counted_from, at)), None)
     if consent is None and in_force:
         stale = in_force[0]  # the most recent: every other is older still
         days = regime.max_age(stale.kind)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 
 from rules.context import RuleContext
-from rules.facts import ConsentKind
+from rules.facts import ConsentKind, ConsentRecord
 from rules.jurisdictions.applicable import consents_in_force
 from rules.models import Finding, FindingVerdict
 from rules.numbers import country_text
@@ -128,8 +128,8 @@ def exemption_for(ctx: RuleContext, spec: RegisterSpec) -> Finding | None:
     What each register accepts is in `REGISTER_EXEMPTIONS` (a register the operator adds
     accepts express consent). Consent must be in force at the decision time for this tenant
     (and campaign, when the record names one). EBRs last a calendar span from the purchase or
-    inquiry and end exactly at `granted_at + months`. Purpose exemptions (AU charities, US
-    non-profits, research) are not here: they are the register's `covers` (rules/policy.py).
+    inquiry (`relationship_end`). Purpose exemptions (AU charities, US non-profits,
+    research) are not here: they are the register's `covers` (rules/policy.py).
     An internal opt-out is decided before this family, so it always wins over consent.
     """
     accepted = _exemptions_of(spec)
@@ -140,7 +140,7 @@ def exemption_for(ctx: RuleContext, spec: RegisterSpec) -> Finding | None:
             (
                 c
                 for c in consents_in_force(ctx, (kind,))
-                if (months is None or at < add_months(c.granted_at, months))
+                if (months is None or at < relationship_end(c, months))
                 # DPR 26/2022: registering on the RPO cancels consents given before it.
                 and not (
                     spec.name == "it-rpo"
@@ -154,7 +154,7 @@ def exemption_for(ctx: RuleContext, spec: RegisterSpec) -> Finding | None:
         if consent is None:
             continue
         until = (
-            f", valid until {add_months(consent.granted_at, months):%Y-%m-%d %H:%M} UTC"
+            f", valid until {relationship_end(consent, months):%Y-%m-%d %H:%M} UTC"
             if months is not None
             else ""
         )
@@ -196,6 +196,15 @@ def _registered_by(ctx: RuleContext, spec: RegisterSpec) -> date | None:
         return hit.registered_on
     copy = ctx.facts.register_copies.get(spec.name)
     return copy.as_of if copy is not None else None
+
+
+def relationship_end(consent: ConsentRecord, months: int) -> datetime:
+    """When a relationship of `months` from `consent` ends (UTC): exactly `months` calendar
+    months after its time, or, dated by a day alone, when the day `months` later first
+    begins (UTC+14). Counted from the day's last beginning (UTC-12), as its start is, an
+    EBR of 18 months lifted the register for up to 26 hours after the earliest reading's
+    end."""
+    return add_months(consent.counted_from, months).astimezone(UTC)
 
 
 def add_months(moment: datetime, months: int) -> datetime:

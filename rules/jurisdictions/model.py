@@ -173,10 +173,11 @@ class ConsentRegime:
         """The days a consent of `kind` counts for, or None for as long as it is in force."""
         return next((days for aged, days in self.max_age_days if aged is kind), None)
 
-    def too_old(self, kind: ConsentKind, granted_at: datetime, at: datetime) -> bool:
-        """A consent of `kind` given at `granted_at` no longer counts at `at`."""
+    def too_old(self, kind: ConsentKind, counted_from: datetime, at: datetime) -> bool:
+        """A consent of `kind` whose age counts from `counted_from` (`ConsentRecord`) no
+        longer counts at `at`."""
         days = self.max_age(kind)
-        return days is not None and at >= granted_at + timedelta(days=days)
+        return days is not None and at >= counted_from + timedelta(days=days)
 
     def in_force(self, day: date) -> bool:
         return (self.since is None or self.since <= day) and (

@@ -118,6 +118,43 @@ def test_a_consent_given_by_date_alone_counts_only_while_that_day_holds_everywhe
     assert verdicts == ["block", "allow", "allow", "block"]
 
 
+def test_an_ebr_dated_by_a_day_alone_ends_as_its_last_day_first_begins(
+    run: Cli, tmp_path: Path
+) -> None:
+    # 18 months from 15 Jan 2025 end on 15 Jul 2026, which begins at 10:00 UTC on the 14th
+    # (UTC+14). Counted from the purchase day's last beginning (12:00 UTC), the EBR lifted
+    # the register until 12:00 UTC on the 15th, 26 hours more. One given at a time of day
+    # ends at that time.
+    by_day, by_time = "+12125550100", "+12125550101"
+    copy = tmp_path / "dnc.txt"
+    copy.write_text("2125550100\n2125550101\n", encoding="utf-8")
+    imported = run("registry", "import", str(copy), "--registry", "us-dnc", "--as-of", "2026-07-01")
+    assert imported.exit_code == 0, imported.output
+    for number, date_text in ((by_day, "2025-01-15"), (by_time, "2025-01-15T08:30:00Z")):
+        added = run(
+            "consent", "add", number, "--tenant", "acme", "--kind", "ebr-purchase",
+            "--date", date_text,
+        )  # fmt: skip
+        assert added.exit_code == 0, added.output
+    listed = json.loads(run("consent", "list", "--tenant", "acme", "--json").output)
+    assert [(r["number"], r["granted_on"]) for r in listed] == [
+        (by_day, "2025-01-15"),
+        (by_time, None),
+    ]
+
+    def register(number: str, at: str) -> object:
+        return run.findings(number, at, "registry")[0]["verdict"]
+
+    assert [register(by_day, at) for at in ("2026-07-14T09:59:59Z", "2026-07-14T10:00:00Z")] == [
+        "allow",
+        "block",
+    ]
+    assert [register(by_time, at) for at in ("2026-07-15T08:29:59Z", "2026-07-15T08:30:00Z")] == [
+        "allow",
+        "block",
+    ]
+
+
 def test_out_of_hours_consent_lifts_the_au_sunday(run: Cli) -> None:
     sunday = "2026-06-14T01:00:00Z"  # 11:00 Sunday in Sydney
     decision = run.check("+61298765432", sunday)

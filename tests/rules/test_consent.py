@@ -3,12 +3,17 @@ internal opt-out that always beats them."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from calendar import monthrange
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rules.checks.registry import add_months
 from rules.engine import decide, prepare
 from rules.facts import (
+    LAST_MIDNIGHT,
     CallerIdRecord,
     ConsentKind,
     ConsentRecord,
@@ -224,6 +229,75 @@ def test_us_inquiry_ebr_lasts_three_months() -> None:
         )
         is FindingVerdict.BLOCK
     )
+
+
+def _dated(kind: ConsentKind, day: date, number: str = NY) -> ConsentRecord:
+    """A consent given on `day` alone, as `consent add --date DAY` records it."""
+    start = datetime.combine(day, time(), LAST_MIDNIGHT).astimezone(UTC)
+    return ConsentRecord(number, "acme", kind, start, granted_on=day)
+
+
+def test_an_ebr_dated_by_a_day_alone_ends_as_its_last_day_first_begins() -> None:
+    # Counted from the purchase day's last beginning (12:00 UTC on the 15th, the consent's
+    # strict start), the 18 months ended at 12:00 UTC on 15 Jul 2026: 26 hours after the
+    # 15th had begun at UTC+14, where the relationship is over.
+    ebr = (_dated(ConsentKind.EBR_PURCHASE, date(2025, 1, 15)),)
+    start = datetime(2025, 1, 15, 12, tzinfo=UTC)
+    end = datetime(2026, 7, 14, 10, tzinfo=UTC)
+    second = timedelta(seconds=1)
+    verdicts = [
+        verdict(decide_with(NY, at, ebr, register="us-dnc"), "registry.us-dnc")
+        for at in (start - second, start, end - second, end, end + timedelta(hours=25))
+    ]
+    assert verdicts == [
+        FindingVerdict.BLOCK,
+        FindingVerdict.ALLOW,
+        FindingVerdict.ALLOW,
+        FindingVerdict.BLOCK,
+        FindingVerdict.BLOCK,
+    ]
+    allowed = decide_with(NY, end - second, ebr, register="us-dnc")
+    [finding] = [f for f in allowed.findings if f.rule == "registry.us-dnc"]
+    assert "valid until 2026-07-14 10:00 UTC" in finding.reason
+
+
+@given(
+    day=st.dates(date(2021, 1, 1), date(2080, 12, 31)),
+    kind=st.sampled_from([ConsentKind.EBR_PURCHASE, ConsentKind.EBR_INQUIRY]),
+    days_from_end=st.integers(-2, 1),
+    time_of_day=st.times(),
+)
+def test_an_ebr_dated_by_a_day_alone_holds_until_the_earliest_reading_of_its_end(
+    day: date, kind: ConsentKind, days_from_end: int, time_of_day: time
+) -> None:
+    # 16 CFR 310.2: 18 months after a purchase, 3 after an inquiry, the day clamped to the
+    # month's end. Whatever the offset the days are read at (UTC-12 to UTC+14), the
+    # relationship is over once the last day has begun at any of them.
+    months = 18 if kind is ConsentKind.EBR_PURCHASE else 3
+    year, month = divmod(day.month - 1 + months, 12)
+    last_day = date(day.year + year, month + 1, 1)
+    last_day = last_day.replace(day=min(day.day, monthrange(last_day.year, last_day.month)[1]))
+    end = min(
+        datetime.combine(last_day, time(), timezone(timedelta(hours=hours)))
+        for hours in range(-12, 15)
+    )
+    at = datetime.combine(last_day + timedelta(days=days_from_end), time_of_day, UTC)
+    decision = decide_with(NY, at, (_dated(kind, day),), register="us-dnc")
+    expected = FindingVerdict.ALLOW if at < end else FindingVerdict.BLOCK
+    assert verdict(decision, "registry.us-dnc") is expected
+
+
+def test_a_spanish_consent_dated_by_a_day_alone_lapses_as_its_last_day_first_begins() -> None:
+    # 730 days from 16 Sep 2024 at its last beginning ran to 12:00 UTC on 16 Sep 2026, 26
+    # hours after the 16th had begun at UTC+14.
+    number = "+34912345678"
+    express = (_dated(ConsentKind.EXPRESS, date(2024, 9, 16), number),)
+    end = datetime(2026, 9, 15, 10, tzinfo=UTC)
+    rule = "consent.es-opt-in-2023"
+    assert verdict(decide_with(number, end - timedelta(seconds=1), express), rule) is (
+        FindingVerdict.ALLOW
+    )
+    assert verdict(decide_with(number, end, express), rule) is FindingVerdict.BLOCK
 
 
 def test_add_months_clamps_to_the_end_of_the_month() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 from dialguard.store import open_store
@@ -234,8 +235,6 @@ async def test_overseas_numbers_stored_under_33_match_their_calls_after_the_upgr
     # Martinique's 0596 60 12 34 was stored as +33 596 60 12 34 (phonenumbers took it for a
     # metropolitan line). Calls now read it as +596 596 60 12 34: the opt-out, the Bloctel
     # entry and the caller ID stored before stopped matching any call.
-    from datetime import UTC, datetime
-
     from dialguard.guard import Guard
     from rules.models import CallAttempt
     from rules.policy import Policy, TenantSettings
@@ -314,3 +313,36 @@ async def test_overseas_numbers_stored_under_33_match_their_calls_after_the_upgr
         ("callerid:+262693000001", "open"),
     ]
     assert decision.rule == "suppression.tenant", decision.reason
+
+
+async def test_consents_stored_at_a_day_s_midnight_or_noon_utc_keep_that_day(
+    tmp_path: Path,
+) -> None:
+    # A date alone was stored at its last beginning (12:00 UTC) and, before that, at
+    # midnight UTC. Read as days, their EBRs end from the day's first beginning (UTC+14);
+    # a consent given at any other time keeps being counted from that time.
+    path = tmp_path / "old.sqlite3"
+    conn = _at_version(path, 9)
+    day = datetime(2025, 1, 15, tzinfo=UTC).timestamp()
+    conn.executemany(
+        "INSERT INTO consents (number, tenant, kind, granted_at, created_at)"
+        " VALUES (?, 'acme', 'ebr-purchase', ?, 0)",
+        [
+            ("+12125550100", day + 43200),
+            ("+12125550101", day),
+            ("+12125550102", day + 43200.5),
+            ("+12125550103", day + 46800),
+        ],
+    )
+    conn.close()
+    store = await open_store(path)
+    try:
+        rows = await store.fetchall("SELECT number, granted_on FROM consents ORDER BY number")
+    finally:
+        await store.close()
+    assert [tuple(r) for r in rows] == [
+        ("+12125550100", "2025-01-15"),
+        ("+12125550101", "2025-01-15"),
+        ("+12125550102", None),
+        ("+12125550103", None),
+    ]
