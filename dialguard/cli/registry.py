@@ -174,6 +174,20 @@ def _print_report(r: ImportReport) -> None:
         click.echo(f"  rejected line {line_no}: {problem}")
     if r.rejected > len(r.rejects):
         click.echo(f"  ... and {r.rejected - len(r.rejects)} more rejected lines")
+    if r.registered_after_as_of:
+        # Such a registration binds at once (rules/checks/registry.py); many of them say
+        # the file's dates were read in the wrong order.
+        n = r.registered_after_as_of
+        click.echo(
+            f"  {n} line{'s' if n != 1 else ''} registered after the copy's date {r.as_of}:"
+            " a date that cannot be right, binding at once (the file's date format misread,"
+            " 01/12/2026 as 1 December?)"
+        )
+        for d in r.registered_after_as_of_lines:
+            click.echo(f"  line {d.line} of {d.file}: registered on {d.registered_on}")
+        more = r.registered_after_as_of - len(r.registered_after_as_of_lines)
+        if more:
+            click.echo(f"  ... and {more} more lines registered after the copy's date")
     if r.note:
         click.echo(f"  note: {r.note}")
     click.echo(f"  sha256 {r.checksum}")

@@ -84,12 +84,56 @@ class ImportReport:
     previous_count: int | None = None
     seconds: float = 0.0
     note: str = ""
+    # Accepted lines dated after `as_of`, which bind at once (rules/checks/registry.py): a
+    # date that cannot be right, often the file's format misread (01/12 as 1 December).
+    registered_after_as_of: int = 0
+    registered_after_as_of_lines: list[LaterDated] = field(default_factory=list)  # the first few
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["as_of"] = self.as_of.isoformat()
         out["rejects"] = [{"line": n, "problem": p} for n, p in self.rejects]
+        out["registered_after_as_of_lines"] = [
+            {"file": d.file, "line": d.line, "registered_on": d.registered_on}
+            for d in self.registered_after_as_of_lines
+        ]
         return out
+
+
+@dataclass(frozen=True, order=True)
+class LaterDated:
+    """An accepted line whose registration date is after the copy's date."""
+
+    file_index: int  # first: the report lists them in the order of the files and lines
+    line: int
+    registered_on: str
+    file: str
+
+
+class _LaterDates:
+    """The accepted lines dated after `floor`, the earliest date the copy can end up with (a
+    copy in force from the same file keeps its older date): per date, how many and the
+    first few, so that they are counted against the copy's final date."""
+
+    def __init__(self, floor: date) -> None:
+        self.floor = floor.isoformat()  # ISO dates compare as text
+        self.by_date: dict[str, tuple[int, list[LaterDated]]] = {}
+        self.file_index, self.file = 0, ""
+
+    def see(self, line: int, registered_on: str) -> None:
+        count, first = self.by_date.get(registered_on, (0, []))
+        if len(first) < MAX_REJECTS_SHOWN:
+            first.append(LaterDated(self.file_index, line, registered_on, self.file))
+        self.by_date[registered_on] = (count + 1, first)
+
+    def report(self, report: ImportReport) -> None:
+        """Count those after the report's `as_of`, and keep the first few."""
+        after = [
+            (n, first) for day, (n, first) in self.by_date.items() if day > report.as_of.isoformat()
+        ]
+        report.registered_after_as_of = sum(n for n, _ in after)
+        shown = sorted(d for _, first in after for d in first)
+        report.registered_after_as_of_lines = shown[:MAX_REJECTS_SHOWN]
 
 
 @dataclass(frozen=True)
@@ -208,10 +252,13 @@ def import_register_sync(
         # After the pragmas: setting temp_store drops the connection's TEMP triggers.
         conn.execute(actor_trigger(actor))  # the copy's event names who imported it
         current = conn.execute(
-            "SELECT table_name, count FROM register_copies WHERE register = ?", (register,)
+            "SELECT table_name, count, as_of FROM register_copies WHERE register = ?",
+            (register,),
         ).fetchone()
         old_table = current[0] if current else None
         report.previous_count = current[1] if current else None
+        kept = date.fromisoformat(current[2]) if current and same_file_keeps_date else as_of
+        later = _LaterDates(min(as_of, kept))
         if fmt.changes and old_table is None:
             raise RegisterImportError(
                 f"{register} has no copy yet: a change list needs a full list imported first"
@@ -230,13 +277,14 @@ def import_register_sync(
         for index, one in enumerate(paths):
             lines_before, rejected_before = report.lines, report.rejected
             rejects_before = len(report.rejects)
+            later.file_index, later.file = index, one.name
             with _translated_file_errors(one), open_register_file(one, block_bytes) as source:
                 blocks = line_blocks(source.blocks)
                 read_progress = partial(_read_progress, progress, source, sizes, index)
                 if fmt.changes:
                     stream = (items or partial(fmt.read, country=country))(text_lines(blocks))
                     _load_changes(
-                        conn, new_table, stream, report, chunk_rows, cancel, read_progress
+                        conn, new_table, stream, report, later, chunk_rows, cancel, read_progress
                     )
                 else:
                     pieces = (
@@ -244,7 +292,7 @@ def import_register_sync(
                         if items is not None
                         else scan(blocks, fmt, country)
                     )
-                    _stage(conn, pieces, report, cancel, read_progress)
+                    _stage(conn, pieces, report, later, cancel, read_progress)
                 checksums.append(source.checksum())
             # A full list is checked per file, not for all the files together: an area code's
             # file cut short to nothing, or in the wrong format, would leave its numbers out
@@ -272,7 +320,7 @@ def import_register_sync(
             if len(paths) == 1
             else "; ".join(f"{p.name} {c}" for p, c in zip(paths, checksums, strict=True))
         )
-        _swap(conn, report, old_table, same_file_keeps_date)
+        _swap(conn, report, old_table, same_file_keeps_date, later)
     except BaseException:
         conn.set_progress_handler(None, 0)  # the cleanup must run to its end
         if conn.in_transaction:
@@ -329,6 +377,7 @@ def _stage(
     conn: sqlite3.Connection,
     pieces: Iterator[Piece],
     report: ImportReport,
+    later: _LaterDates,
     cancel: threading.Event | None,
     read_progress: Callable[[], None],
 ) -> None:
@@ -352,6 +401,8 @@ def _stage(
             for line_no, key, info, _delete in piece:
                 if key is not None:
                     rows.append((key, offset + line_no, info))
+                    if info is not None and info > later.floor:
+                        later.see(line_no, info)
                 elif info is None:
                     report.not_listed += 1
                 else:
@@ -452,6 +503,7 @@ def _load_changes(
     table: str,
     stream: Iterator[Item],
     report: ImportReport,
+    later: _LaterDates,
     chunk_rows: int,
     cancel: threading.Event | None,
     read_progress: Callable[[], None],
@@ -484,6 +536,8 @@ def _load_changes(
                     break
             else:
                 adds.append((key, info))
+                if info is not None and info > later.floor:
+                    later.see(line_no, info)
                 if removes or len(adds) >= chunk_rows:
                     break
         report.lines += lines
@@ -536,10 +590,12 @@ def _swap(
     report: ImportReport,
     old_table: str | None,
     same_file_keeps_date: bool,
+    later: _LaterDates,
 ) -> None:
     conn.execute("BEGIN IMMEDIATE")
     if same_file_keeps_date:
         _keep_the_copys_date(conn, report)
+    later.report(report)  # against the copy's date as it now stands
     conn.execute(
         "INSERT OR REPLACE INTO register_copies (register, table_name, as_of, imported_at, count,"
         " checksum, source_file, format) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -556,7 +612,8 @@ def _swap(
     )
     if old_table is not None and old_table != report.table:
         conn.execute(f'DROP TABLE IF EXISTS "{old_table}"')
-    detail = {k: v for k, v in report.as_dict().items() if k not in ("rejects", "seconds")}
+    skipped = ("rejects", "registered_after_as_of_lines", "seconds")
+    detail = {k: v for k, v in report.as_dict().items() if k not in skipped}
     conn.execute(
         "INSERT INTO events (at, kind, detail) VALUES (?, ?, ?)",
         (time.time(), "registry.import", json.dumps(detail, default=str)),

@@ -182,3 +182,62 @@ def test_a_copy_without_a_date_is_dated_by_its_file(run, tmp_path: Path) -> None
     fresh.write_text("0412345670\n", encoding="utf-8")
     run("registry", "import", str(fresh), "--registry", "au-dncr")
     assert copy_date(run, "au-dncr") == datetime.now().date().isoformat()
+
+
+def test_registrations_dated_after_the_copy_are_reported(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # A registration dated after its copy binds at once (it cannot be right): the report
+    # said nothing of them, so a file whose US-style 01/12/2026 was read as 1 December
+    # passed as sound.
+    path = tmp_path / "dncm.txt"
+    path.write_text(
+        "number;registered\n"
+        "021234567;12/01/2026\n"
+        "021234568;01/12/2026\n"  # 12 January, read as 1 December
+        "021234569;2026-02-28\n"
+        "021234570;03/11/2026\n"  # 11 March, read as 3 November
+        "021234571;2026-03-01\n",  # the copy's own day: not after it
+        encoding="utf-8",
+    )
+    args = ("registry", "import", str(path), "--registry", "be-dncm", "--as-of", "2026-03-01")
+    report = json.loads(run(*args, "--json").stdout)  # stderr: stale on arrival
+    assert report["registered_after_as_of"] == 2
+    assert report["registered_after_as_of_lines"] == [
+        {"file": "dncm.txt", "line": 3, "registered_on": "2026-12-01"},
+        {"file": "dncm.txt", "line": 5, "registered_on": "2026-11-03"},
+    ]
+    text = run(*args)
+    assert text.exit_code == 0, text.output
+    assert "2 lines registered after the copy's date 2026-03-01" in text.output
+    assert "line 3 of dncm.txt: registered on 2026-12-01" in text.output
+    assert "line 5 of dncm.txt: registered on 2026-11-03" in text.output
+    # A sound file says nothing of it.
+    sound = tmp_path / "sound.txt"
+    sound.write_text("021234567;2026-01-12\n", encoding="utf-8")
+    quiet = run("registry", "import", str(sound), "--registry", "be-dncm", "--as-of", "2026-03-01")
+    assert quiet.exit_code == 0, quiet.output
+    assert "registered after" not in quiet.output
+
+
+def test_registrations_are_counted_against_the_date_the_copy_keeps(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # The file of the copy in force keeps that copy's date: a registration after it is
+    # after the copy, whatever date the file now has.
+    path = tmp_path / "dncm.txt"
+    lines = [f"02123{n:04};2026-03-{n:02}" for n in range(1, 21)]  # 1 to 20 March
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    first = json.loads(
+        run(
+            "registry", "import", str(path), "--registry", "be-dncm", "--as-of", "2026-03-05",
+            "--json",
+        ).stdout
+    )  # fmt: skip
+    assert first["registered_after_as_of"] == 15
+    shown = first["registered_after_as_of_lines"]
+    assert [d["line"] for d in shown] == list(range(6, 16))  # the first ten, in file order
+    touched = datetime(2026, 3, 25, 12).timestamp()  # a later download of the same file
+    os.utime(path, (touched, touched))
+    again = json.loads(
+        run("registry", "import", str(path), "--registry", "be-dncm", "--json").stdout
+    )
+    assert again["as_of"] == "2026-03-05"
+    assert again["registered_after_as_of"] == 15
+    assert again["registered_after_as_of_lines"] == shown
