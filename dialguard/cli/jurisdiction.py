@@ -7,6 +7,8 @@ could not confirm the figure. CODE is a country (`AU`, `US`, `GB`, ...) or a sta
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import click
 
 from dialguard.cli.app import AppContext, InputError, cli, emit_json, pass_app
@@ -76,6 +78,8 @@ def as_dict(pack: Jurisdiction) -> dict[str, object]:
             "prefixes": {
                 k: {"regions": list(r), "timezones": list(z)} for k, (r, z) in pack.prefixes.items()
             },
+            "same_places": dict(pack.same_places),
+            "parts": _parts(pack),
         },
         "hours": [_hours_dict(r) for r in pack.hours],
         "holidays": [_rule_dict(r) for r in pack.holidays],
@@ -83,6 +87,14 @@ def as_dict(pack: Jurisdiction) -> dict[str, object]:
         "consent": [_rule_dict(r) for r in pack.consent],
         "states": {code: as_dict(table) for code, table in sorted(pack.states.items())},
     }
+
+
+def _parts(pack: Jurisdiction) -> dict[str, list[str]]:
+    """`[location] parts` as the pack writes it: each place, the places it holds."""
+    parts: dict[str, list[str]] = {}
+    for part, place in sorted(pack.part_of.items()):
+        parts.setdefault(place, []).append(part)
+    return dict(sorted(parts.items()))
 
 
 def _rule_dict(rule: HolidayRule | CapRule | ConsentRegime) -> dict[str, object]:
@@ -132,6 +144,12 @@ def describe(pack: Jurisdiction, indent: str = "") -> list[str]:
         lines.append(f"{indent}  time zones: {', '.join(pack.timezones)}")
     if pack.location_citation:
         lines.append(f"{indent}  location: {pack.location_citation}")
+    # What a blackout of a place holds besides it (the whole tables are in --json).
+    if pack.same_places:
+        lines.append(f"{indent}  codes of the same place: {_pairs(pack.same_places)}")
+    if pack.part_of:
+        held = "; ".join(f"{place}: {', '.join(p)}" for place, p in _parts(pack).items())
+        lines.append(f"{indent}  places within places: {held}")
     for rule in pack.hours:
         days = "; ".join(
             f"{day} "
@@ -224,3 +242,11 @@ def _mark(unverified: bool) -> str:
 
 def _clock(seconds: int) -> str:
     return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}"
+
+
+def _pairs(same: Mapping[str, str]) -> str:
+    """`FR-974 = FR-LRE, FR-RE; ...`: each place's main code, then its other codes."""
+    others: dict[str, list[str]] = {}
+    for code, main in sorted(same.items()):
+        others.setdefault(main, []).append(code)
+    return "; ".join(f"{main} = {', '.join(codes)}" for main, codes in sorted(others.items()))

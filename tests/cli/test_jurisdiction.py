@@ -39,6 +39,18 @@ def test_show_json_of_a_state(tmp_path: Path) -> None:
     assert pack["hours"][0]["standard_time"] is None
 
 
+def test_show_names_the_places_a_blackout_of_a_place_also_holds(tmp_path: Path) -> None:
+    # An operator declaring a blackout could not see which codes are one place and which
+    # places hold others (the pack's same_places and parts).
+    cli = _cli(tmp_path)
+    text = cli("jurisdiction", "show", "FR").output
+    assert "codes of the same place: " in text and "FR-974 = FR-LRE, FR-RE" in text
+    assert "places within places: " in text and "FR-6AE: FR-67, FR-68" in text
+    location = json.loads(cli("jurisdiction", "show", "ES", "--json").output)["location"]
+    assert location["parts"]["ES-CT"] == ["ES-B", "ES-GI", "ES-L", "ES-T"]
+    assert location["same_places"] == {}
+
+
 def test_show_says_a_window_is_read_on_the_law_s_standard_time(tmp_path: Path) -> None:
     cli = _cli(tmp_path)
     assert "also read at UTC-06:00" in cli("jurisdiction", "show", "US-MS").output
