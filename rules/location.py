@@ -8,7 +8,9 @@ no location, so every zone of the country is a candidate. Rules must allow the c
 candidate (regulations.md, guard conventions). Zones are IANA names read through zoneinfo.
 An address may give a fixed offset (`EST`): it is read with its summer clock and the clocks
 of the address's region and the number beside it, as a system writes `EST` all year. A
-name for UTC or for no zone at all is refused (`names_no_place`).
+name for UTC or for no zone at all is refused (`names_no_place`). An address that disagrees
+with a US area code keeps the number's clocks beside its own for the state rules the area
+code applies (`_held_clocks`).
 """
 
 from __future__ import annotations
@@ -52,6 +54,11 @@ class CalleeLocation:
     or `unknown`. `regions` are ISO 3166-2 codes (`US-FL`, `AU-NSW`, `FR-67`, `ES-CT`);
     empty means the region is not known (rules then take every region). `basis` says in
     words what the inference rested on; `problems` lists customer data that was ignored.
+
+    `held` are the number's own clocks, the last of `timezones`, read beside those of an
+    address that disagrees with the number (`_held_clocks`), and `held_why` says why; the
+    tables named in `on_address` (`US`, `US-CA`) are read on the address's clocks alone.
+    All three are empty for every other callee.
     """
 
     country: str | None
@@ -60,6 +67,14 @@ class CalleeLocation:
     source: str = "unknown"
     basis: str = ""
     problems: tuple[str, ...] = ()
+    held: tuple[str, ...] = ()
+    on_address: tuple[str, ...] = ()
+    held_why: str = ""
+
+    def address_clocks(self) -> tuple[int, ...]:
+        """The indices of the address's own clocks in `timezones` (all of them when none
+        of the number's are held)."""
+        return tuple(range(len(self.timezones) - len(self.held)))
 
     def local_times(self, at: datetime) -> tuple[datetime, ...]:
         """`at` on the wall clock of each zone."""
@@ -433,7 +448,45 @@ def locate(attempt: CallAttempt, destination: ParsedNumber, policy: Policy) -> C
         # (Not where state tables pick rules: a US zone spans many states, each with its own
         # law; the area code places the callee there.)
         regions = tuple(dict.fromkeys((*inferred.regions, *_regions_on(zone, country, policy))))
-    return CalleeLocation(country, regions, zones, "customer", basis, tuple(problems))
+    held, on_address, why = _held_clocks(zone, region, zones, inferred, policy)
+    if held:
+        zones = (*zones, *held)
+        basis += f"; the number's clocks held too ({', '.join(held)}), {why}"
+    return CalleeLocation(
+        country, regions, zones, "customer", basis, tuple(problems), held, on_address, why
+    )
+
+
+def _held_clocks(
+    zone: str | None,
+    region: str | None,
+    zones: tuple[str, ...],
+    inferred: CalleeLocation,
+    policy: Policy,
+) -> tuple[tuple[str, ...], tuple[str, ...], str]:
+    """The number's clocks to read beside the address's (`zones`), the tables that keep the
+    address's clocks alone, and why; nothing when the address agrees with the number or its
+    clocks already include the number's (a 212 number given US-FL: New York is Florida's).
+
+    The strictest reading, as the callee may be travelling or the address be wrong: where
+    state tables pick rules (the US), a state rule the area code applies is read on the
+    number's clocks too. Florida, Oklahoma and Maryland presume a callee with their area
+    code is in the state (regulations.md 2.5), and a 305 number given US-CA was allowed at
+    20:30 in Miami (17:30 in Los Angeles). The federal rule and the address's own state's
+    keep the address's clock, which tells the callee's zone (`on_address`). Elsewhere the
+    address narrows the number, as it did."""
+    extra = tuple(z for z in inferred.timezones if z not in zones)
+    country = inferred.country
+    if not extra or country is None:
+        return (), (), ""
+    if not inferred.regions or not _has_state_tables(country, policy):
+        return (), (), ""
+    if (region is None or region in inferred.regions) and (
+        zone is None or zone in inferred.timezones
+    ):
+        return (), (), ""  # the address agrees with the number (850 given Chicago's zone)
+    own = (country, region) if region is not None and region not in inferred.regions else (country,)
+    return extra, own, "for the state rules its area code applies"
 
 
 def _regions_on(zone: str, country: str | None, policy: Policy) -> tuple[str, ...]:

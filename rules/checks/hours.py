@@ -51,8 +51,16 @@ def clocks_for(ctx: RuleContext, label: str) -> tuple[int, ...] | None:
     apply: the callee is not there (Rhode Island's window was read on Chicago's clock). A
     zone without summer time (`EST`, `Etc/GMT+4`, as a CRM may write New York all year)
     may stand for either season's clock: it keeps every state that keeps its offset at some
-    time of the year. Otherwise a state none of whose zones are candidates keeps them all."""
-    if ctx.location.regions or label == ctx.location.country:
+    time of the year. Otherwise a state none of whose zones are candidates keeps them all.
+
+    Where the number's clocks are held beside an address that disagrees with its area code
+    (`CalleeLocation.held`), the tables the address alone applies (`on_address`: the
+    federal rule and the address's state) keep the address's clocks, and the area code's
+    states are read on both."""
+    location = ctx.location
+    if location.held and label in location.on_address:
+        return location.address_clocks()
+    if location.regions or label == location.country:
         return None
     own = region_zones(label, ctx.policy)
     picked = ctx.local.clocks_of(own)
@@ -63,6 +71,16 @@ def clocks_for(ctx: RuleContext, label: str) -> tuple[int, ...] | None:
         if not fixed or not frozenset().union(*each) & offsets_of_year(own, at):
             return ()
     return picked if picked and len(picked) < len(ctx.local.zones) else None
+
+
+def _zone_text(ctx: RuleContext, index: int) -> str:
+    """Zone `index`'s name, and why it is read when it is one of the number's clocks held
+    beside the address's (`CalleeLocation.held`): an operator sees why Miami's clock
+    blocks a callee said to live in Los Angeles."""
+    location, zone = ctx.location, ctx.local.zones[index]
+    if location.held and index >= len(location.timezones) - len(location.held):
+        return f"{zone}: the number's clock, held {location.held_why}"
+    return zone
 
 
 def _elsewhere(
@@ -108,7 +126,7 @@ def _window(ctx: RuleContext, label: str, rule: HoursRule) -> Finding:
     weekday = view.clock[first][0]
     window = describe_day(rule.days, weekday)
     reason = (
-        f"it is {view.stamp(first)} for the callee ({view.zones[first]}), outside the "
+        f"it is {view.stamp(first)} for the callee ({_zone_text(ctx, first)}), outside the "
         f"{label} {rule.name} window ({DAY_NAMES[weekday]} {window})"
     )
     return _closed(ctx, rid, rule, reason, details)
@@ -140,7 +158,7 @@ def _window_with_holidays(
             spans = " and ".join(f"{_clock(a)}-{_clock(b)}" for a, b in rule.holiday_hours)
             window = f"{holiday}, a holiday: {spans or 'no calls'}"
         reason = (
-            f"it is {view.stamp(i)} for the callee ({view.zones[i]}), outside the "
+            f"it is {view.stamp(i)} for the callee ({_zone_text(ctx, i)}), outside the "
             f"{label} {rule.name} window ({window})"
         )
         return _closed(ctx, rid, rule, reason, details)
@@ -276,7 +294,7 @@ def _holiday(
     if any(found is not None for found in by_day.values()):
         indices = range(len(view.zones)) if clocks is None else clocks
         index, found = next((i, f) for i in indices if (f := by_day[view.dates[i]]) is not None)
-        hit = (view.moment(index), found)
+        hit = (index, found)
     if hit is None:
         return Finding(
             rid,
@@ -286,13 +304,14 @@ def _holiday(
             rule.unverified,
             details,
         )
-    moment, (name, subdivision) = hit
+    index, (name, subdivision) = hit
     where = f" in {rule.calendar}-{subdivision}" if subdivision else ""
     note = (
         " (conservative: blocked although the law may not require it)" if rule.conservative else ""
     )
     reason = (
-        f"{moment:%a %Y-%m-%d} is {name}{where} for the callee ({moment.tzinfo}), "
+        f"{view.moment(index):%a %Y-%m-%d} is {name}{where} for the callee "
+        f"({_zone_text(ctx, index)}), "
         f"a day without calls ({label} {rule.name}){note}"
     )
     details = {**details, "holiday": name}

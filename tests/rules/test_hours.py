@@ -352,24 +352,31 @@ def test_a_mississippi_winter_morning_and_summer_evening_keep_the_wall_clock_win
     assert rule(summer_late, "hours.us-ms-solicitation").verdict is FindingVerdict.BLOCK
 
 
+ON_CST = "at UTC-06:00, the standard time the law names"
+# A zone off the area code's clock: Mississippi's rule, which the area code applies, is read
+# on the number's Chicago clock too, which in winter is CST itself.
+ON_THE_NUMBER_S = "(America/Chicago: the number's clock, held for the state rules"
+
+
 @pytest.mark.parametrize(
-    ("at", "tz", "region"),
+    ("at", "tz", "region", "reason"),
     [
         # 07:30 CST, summer and winter, for a callee said to be on Eastern time.
-        (datetime(2026, 7, 14, 13, 30, tzinfo=UTC), "EST", None),
-        (datetime(2026, 1, 14, 13, 30, tzinfo=UTC), "America/Detroit", "US-MS"),
-        (datetime(2026, 7, 14, 13, 30, tzinfo=UTC), "America/New_York", "US-MS"),
+        (datetime(2026, 7, 14, 13, 30, tzinfo=UTC), "EST", None, ON_CST),
+        (datetime(2026, 1, 14, 13, 30, tzinfo=UTC), "America/Detroit", "US-MS", ON_THE_NUMBER_S),
+        (datetime(2026, 7, 14, 13, 30, tzinfo=UTC), "America/Detroit", "US-MS", ON_CST),
+        (datetime(2026, 7, 14, 13, 30, tzinfo=UTC), "America/New_York", "US-MS", ON_CST),
         # Tue 20:30 CST, 19:30 on a Mountain clock.
-        (datetime(2026, 1, 14, 2, 30, tzinfo=UTC), "America/Denver", "US-MS"),
+        (datetime(2026, 1, 14, 2, 30, tzinfo=UTC), "America/Denver", "US-MS", ON_THE_NUMBER_S),
     ],
 )
 def test_mississippi_s_window_is_read_on_cst_whatever_zone_the_callee_is_said_to_be_on(
-    at: datetime, tz: str, region: str | None
+    at: datetime, tz: str, region: str | None, reason: str
 ) -> None:
     decision = decide_at(MISSISSIPPI, at, tz=tz, region=region)
     finding = rule(decision, "hours.us-ms-solicitation")
     assert finding.verdict is FindingVerdict.BLOCK
-    assert "at UTC-06:00, the standard time the law names" in finding.reason
+    assert reason in finding.reason
 
 
 def test_a_toll_free_callee_on_eastern_standard_time_is_held_to_cst_in_mississippi() -> None:
@@ -432,6 +439,8 @@ def test_mississippi_allows_exactly_inside_08_to_20_on_both_clocks(
     if tz in ("EST", "Etc/GMT+6"):  # a fixed offset: its summer clock and the number's too
         summer = {"EST": "Etc/GMT+4", "Etc/GMT+6": "Etc/GMT+5"}[tz]
         clocks += [ZoneInfo(summer), ZoneInfo("America/Chicago")]
+    if tz == "America/Denver":  # off the area code's clock: the number's is held too
+        clocks.append(ZoneInfo("America/Chicago"))
     for local in (instant.astimezone(clock) for clock in clocks):
         seconds = local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
         inside &= local.weekday() != 6 and 8 * 3600 <= seconds < 20 * 3600
