@@ -9,8 +9,8 @@ candidate (regulations.md, guard conventions). Zones are IANA names read through
 An address may give a fixed offset (`EST`): it is read with its summer clock and the clocks
 of the address's region and the number beside it, as a system writes `EST` all year. A
 name for UTC or for no zone at all is refused (`names_no_place`). An address that disagrees
-with a US area code keeps the number's clocks beside its own for the state rules the area
-code applies (`_held_clocks`).
+with the number (another country, or another state than a US area code's) keeps the
+number's clocks beside its own for the rules the number applies (`_held_clocks`).
 """
 
 from __future__ import annotations
@@ -468,17 +468,23 @@ def _held_clocks(
     address's clocks alone, and why; nothing when the address agrees with the number or its
     clocks already include the number's (a 212 number given US-FL: New York is Florida's).
 
-    The strictest reading, as the callee may be travelling or the address be wrong: where
-    state tables pick rules (the US), a state rule the area code applies is read on the
-    number's clocks too. Florida, Oklahoma and Maryland presume a callee with their area
-    code is in the state (regulations.md 2.5), and a 305 number given US-CA was allowed at
-    20:30 in Miami (17:30 in Los Angeles). The federal rule and the address's own state's
-    keep the address's clock, which tells the callee's zone (`on_address`). Elsewhere the
-    address narrows the number, as it did."""
+    The strictest reading, as the callee may be travelling or the address be wrong:
+    - an address in another country than the number's (an Australian mobile given US-FL)
+      holds every rule on the number's clocks as well as the address's: read on Florida's
+      alone, a call at 02:00 in Sydney was allowed;
+    - in the number's country, where state tables pick rules (the US), a state rule the
+      area code applies is read on the number's clocks too: Florida, Oklahoma and Maryland
+      presume a callee with their area code is in the state (regulations.md 2.5), and a 305
+      number given US-CA was allowed at 20:30 in Miami (17:30 in Los Angeles). The federal
+      rule and the address's own state's keep the address's clock, which tells the
+      callee's zone (`on_address`).
+    Elsewhere in the number's country the address narrows the number, as it did."""
     extra = tuple(z for z in inferred.timezones if z not in zones)
     country = inferred.country
     if not extra or country is None:
         return (), (), ""
+    if _abroad(zone, region, country, inferred.timezones, policy):
+        return extra, (), f"as the address is outside {country}, the number's country"
     if not inferred.regions or not _has_state_tables(country, policy):
         return (), (), ""
     if (region is None or region in inferred.regions) and (
@@ -487,6 +493,23 @@ def _held_clocks(
         return (), (), ""  # the address agrees with the number (850 given Chicago's zone)
     own = (country, region) if region is not None and region not in inferred.regions else (country,)
     return extra, own, "for the state rules its area code applies"
+
+
+def _abroad(
+    zone: str | None,
+    region: str | None,
+    country: str,
+    number_zones: tuple[str, ...],
+    policy: Policy,
+) -> bool:
+    """Whether an address is in another country than the number's law's (`country`): its
+    region's, or, for a zone alone, one that is none of the country's clocks (those of its
+    pack, the number's own, its territories': a name the pack does not list counts as
+    abroad, the stricter reading)."""
+    if region is not None:
+        other = _under_other_law(region[:2])  # US-PR, or PR-..., is the United States
+        return (other[0] if other is not None else region[:2]) != country
+    return zone is not None and zone not in (*number_zones, *place_zones(country, policy))
 
 
 def _regions_on(zone: str, country: str | None, policy: Policy) -> tuple[str, ...]:

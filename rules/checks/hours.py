@@ -53,14 +53,19 @@ def clocks_for(ctx: RuleContext, label: str) -> tuple[int, ...] | None:
     may stand for either season's clock: it keeps every state that keeps its offset at some
     time of the year. Otherwise a state none of whose zones are candidates keeps them all.
 
-    Where the number's clocks are held beside an address that disagrees with its area code
+    Where the number's clocks are held beside an address that disagrees with it
     (`CalleeLocation.held`), the tables the address alone applies (`on_address`: the
-    federal rule and the address's state) keep the address's clocks, and the area code's
-    states are read on both."""
+    federal rule and the address's state, in the number's country) keep the address's
+    clocks; every other table is read on both (a state by area code, every table for an
+    address abroad), but a state the number places nowhere keeps its own clocks, as
+    above."""
     location = ctx.location
-    if location.held and label in location.on_address:
-        return location.address_clocks()
-    if location.regions or label == location.country:
+    if location.held:
+        if label in location.on_address:
+            return location.address_clocks()
+        if label == location.country or any(r[:3] == label[:3] for r in location.regions):
+            return None
+    elif location.regions or label == location.country:
         return None
     own = region_zones(label, ctx.policy)
     picked = ctx.local.clocks_of(own)
@@ -75,8 +80,8 @@ def clocks_for(ctx: RuleContext, label: str) -> tuple[int, ...] | None:
 
 def _zone_text(ctx: RuleContext, index: int) -> str:
     """Zone `index`'s name, and why it is read when it is one of the number's clocks held
-    beside the address's (`CalleeLocation.held`): an operator sees why Miami's clock
-    blocks a callee said to live in Los Angeles."""
+    beside the address's (`CalleeLocation.held`): an operator sees why a Sydney clock
+    blocks a callee said to live in Florida."""
     location, zone = ctx.location, ctx.local.zones[index]
     if location.held and index >= len(location.timezones) - len(location.held):
         return f"{zone}: the number's clock, held {location.held_why}"

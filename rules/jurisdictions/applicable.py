@@ -26,7 +26,8 @@ def tables(ctx: RuleContext) -> list[tuple[str, Jurisdiction]]:
     """The country's pack and the state tables of every candidate state, labelled.
 
     With no state known (a mobile, a non-geographic number), every state table applies:
-    the most restrictive candidate decides.
+    the most restrictive candidate decides. An address abroad names no state either (a
+    toll-free number given AU-NSW lost every state's table).
     """
     pack = ctx.policy.jurisdictions.for_country(ctx.location.country)
     if pack is None:
@@ -36,7 +37,7 @@ def tables(ctx: RuleContext) -> list[tuple[str, Jurisdiction]]:
         return out
     prefix = f"{pack.code}-"
     states = [r[len(prefix) :] for r in ctx.location.regions if r.startswith(prefix)]
-    if not ctx.location.regions:
+    if not states:
         states = sorted(pack.states)
     for state in states:
         table = pack.states.get(state)

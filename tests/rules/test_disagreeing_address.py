@@ -1,6 +1,7 @@
 """A callee address that disagrees with the number: the number's clocks are held beside the
-address's for the state rules its area code applies. Florida, Oklahoma and Maryland presume
-a callee with their area code is in the state (regulations.md 2.5)."""
+address's for the rules the number applies. Florida, Oklahoma and Maryland presume a callee
+with their area code is in the state (regulations.md 2.5); and a callee may be travelling,
+or the address be wrong, so an address abroad keeps the number's country's clocks too."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rules.engine import decide, prepare
 from rules.facts import Facts
@@ -15,9 +18,12 @@ from rules.models import CallAttempt, Decision, Finding, FindingVerdict, Purpose
 from rules.policy import Policy
 
 NY = ZoneInfo("America/New_York")
+SYDNEY = ZoneInfo("Australia/Sydney")
 MIAMI = "+13055550100"  # 305: Florida, America/New_York
 LOS_ANGELES = "+12135550100"  # 213: California, America/Los_Angeles
 NEW_YORK = "+12125550100"  # 212: New York, America/New_York
+AU_MOBILE = "+61412345678"  # no location: every Australian zone
+TOLL_FREE = "+18005550123"  # no location: every US zone, every state's table
 BY_AREA_CODE = "the number's clock, held for the state rules its area code applies"
 
 
@@ -103,6 +109,68 @@ def test_a_state_rule_the_address_alone_applies_keeps_the_address_s_clock() -> N
         assert "America/Los_Angeles" not in reason and "(America/New_York)" in reason
 
 
+def test_an_australian_mobile_said_to_be_in_florida_keeps_australia_s_clocks() -> None:
+    """Thu 15 Jan 2026, 02:00 in Sydney, Wed 10:00 in Miami: the Australian window was read
+    on Florida's clocks alone, and the call allowed. The number's law is Australia's; the
+    address's country's rules do not apply to it."""
+    decision = decide_at(AU_MOBILE, datetime(2026, 1, 15, 2, 0, tzinfo=SYDNEY), region="US-FL")
+
+    australia = rule(decision, "hours.au-telemarketing")
+    assert australia.verdict is FindingVerdict.BLOCK
+    assert (
+        "Thu 02:00:00 for the callee (Australia/Sydney: the number's clock, held as the "
+        "address is outside AU, the number's country)"
+    ) in australia.reason
+    assert decision.jurisdiction == "AU"
+    assert not [f for f in decision.findings if f.rule.startswith(("hours.us", "holiday.us"))]
+
+
+@pytest.mark.parametrize(
+    ("tz", "region"), [(None, "AU-NSW"), ("Australia/Sydney", None)], ids=["region", "zone"]
+)
+def test_a_new_york_number_said_to_be_in_sydney_keeps_new_york_s_clock(
+    tz: str | None, region: str | None
+) -> None:
+    """Thu 15 Jan 2026, 02:00 in New York, 18:00 in Sydney: the federal window was read on
+    Sydney's clock alone."""
+    decision = decide_at(NEW_YORK, datetime(2026, 1, 15, 2, 0, tzinfo=NY), tz=tz, region=region)
+
+    federal = rule(decision, "hours.us-solicitation")
+    assert federal.verdict is FindingVerdict.BLOCK
+    assert (
+        "Thu 02:00:00 for the callee (America/New_York: the number's clock, held as the "
+        "address is outside US, the number's country)"
+    ) in federal.reason
+
+
+def test_a_call_inside_the_window_on_both_countries_clocks_is_allowed() -> None:
+    """A Sydney number said to be in Florida: Wed 18:00 in Miami (17:00 in the panhandle)
+    is Thu 10:00 in Sydney (09:30 in Broken Hill): the Australian window allows on every
+    clock. (An Australian mobile has Perth's clock too, 07:00: with Florida's, no hour of
+    the Australian window is left.)"""
+    sydney = "+61291234567"
+    decision = decide_at(sydney, datetime(2026, 1, 14, 18, 0, tzinfo=NY), region="US-FL")
+
+    assert blocked(decision) == []
+    assert "Thu 10:00:00 (Australia/Sydney)" in rule(decision, "hours.au-telemarketing").reason
+
+
+def test_a_toll_free_number_said_to_be_abroad_keeps_every_state_s_window_on_its_own_clocks() -> (
+    None
+):
+    """Tue 8 Dec 2026, 18:30 in New York (Wed 10:30 in Sydney): Rhode Island's 09:00-18:00
+    has closed. An address abroad names no state, and every state's table was dropped; but
+    a state's window is not read on Sydney's clock, nor Guam's, as the federal one is: at
+    17:30 in New York every window is open."""
+    late = decide_at(TOLL_FREE, datetime(2026, 12, 8, 23, 30, tzinfo=UTC), region="AU-NSW")
+    open_ = decide_at(TOLL_FREE, datetime(2026, 12, 8, 22, 30, tzinfo=UTC), region="AU-NSW")
+
+    assert rule(late, "hours.us-ri-solicitation").verdict is FindingVerdict.BLOCK
+    assert blocked(open_) == []
+    federal = rule(open_, "hours.us-solicitation").reason
+    assert "(Australia/Sydney)" in federal and "(Pacific/Guam)" in federal
+
+
 @pytest.mark.parametrize(
     ("number", "tz", "region", "zones"),
     [
@@ -111,7 +179,7 @@ def test_a_state_rule_the_address_alone_applies_keeps_the_address_s_clock() -> N
         (MIAMI, None, "US-FL", ["America/New_York", "America/Chicago"]),
         ("+61291234567", None, "AU-WA", ["Australia/Perth"]),  # no state tables in AU
         ("+61291234567", "Australia/Perth", None, ["Australia/Perth"]),
-        ("+61412345678", None, "AU-WA", ["Australia/Perth"]),
+        (AU_MOBILE, None, "AU-WA", ["Australia/Perth"]),
         ("+33123456789", None, "FR-974", ["Indian/Reunion"]),  # France's, overseas
     ],
 )
@@ -122,3 +190,78 @@ def test_an_address_that_agrees_with_the_number_holds_no_more_clocks(
 
     assert decision.context["timezones"] == zones
     assert "held" not in str(decision.findings)
+
+
+NUMBERS = (
+    MIAMI,
+    "+18505550100",  # Florida, on two clocks
+    NEW_YORK,
+    LOS_ANGELES,
+    "+16015550100",  # Mississippi: CST, and no Sunday calls
+    "+14015550100",  # Rhode Island: 09:00-18:00, holidays
+    "+18015550100",  # Utah: holidays
+    "+18085550100",  # Hawaii
+    TOLL_FREE,
+    AU_MOBILE,
+    "+61291234567",  # New South Wales
+    "+61891234567",  # WA, SA or NT
+    "+33123456789",  # France
+    "+34912345678",  # Spain
+)
+# Addresses, each with the country whose law covers its callees.
+ADDRESSES = (
+    ("US", None, "US-FL"),
+    ("US", None, "US-CA"),
+    ("US", None, "US-HI"),
+    ("US", "America/Los_Angeles", None),
+    ("US", "Pacific/Guam", None),
+    ("AU", None, "AU-NSW"),
+    ("AU", None, "AU-WA"),
+    ("AU", "Australia/Perth", None),
+    ("FR", None, "FR-974"),
+    ("FR", "Europe/Paris", None),
+    ("ES", None, "ES-TF"),
+    ("GB", "Europe/London", None),
+    ("JP", "Asia/Tokyo", None),
+    ("NZ", "Pacific/Auckland", None),
+    ("CA", None, "CA-ON"),
+)
+COUNTRY = {
+    MIAMI: "US",
+    "+18505550100": "US",
+    NEW_YORK: "US",
+    LOS_ANGELES: "US",
+    "+16015550100": "US",
+    "+14015550100": "US",
+    "+18015550100": "US",
+    "+18085550100": "US",
+    TOLL_FREE: "US",
+    AU_MOBILE: "AU",
+    "+61291234567": "AU",
+    "+61891234567": "AU",
+    "+33123456789": "FR",
+    "+34912345678": "ES",
+}
+
+
+def _abroad(number: str) -> st.SearchStrategy[tuple[str, str | None, str | None]]:
+    return st.sampled_from([a for a in ADDRESSES if a[0] != COUNTRY[number]])
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    call=st.sampled_from(NUMBERS).flatmap(lambda n: st.tuples(st.just(n), _abroad(n))),
+    instant=st.datetimes(
+        min_value=datetime(2025, 1, 1), max_value=datetime(2028, 12, 31), timezones=st.just(UTC)
+    ),
+    purpose=st.sampled_from([Purpose.TELEMARKETING, Purpose.RESEARCH, Purpose.DEBT_COLLECTION]),
+)
+def test_an_address_abroad_never_lets_through_a_call_the_hours_block(
+    call: tuple[str, tuple[str, str | None, str | None]], instant: datetime, purpose: Purpose
+) -> None:
+    number, (_, tz, region) = call
+    alone = decide_at(number, instant, purpose=purpose)
+    abroad = decide_at(number, instant, tz=tz, region=region, purpose=purpose)
+
+    if blocked(alone):
+        assert blocked(abroad), (alone.findings, abroad.findings)
