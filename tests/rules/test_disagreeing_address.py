@@ -96,6 +96,20 @@ def test_a_florida_number_said_to_be_in_los_angeles_is_callable_inside_both_cloc
     )
 
 
+def test_a_state_holiday_the_area_code_applies_is_read_on_the_number_s_date_too() -> None:
+    """A Salt Lake City number said to be in Los Angeles, Fri 24 Jul 2026 at 06:30 UTC:
+    00:30 on Pioneer Day in Utah, still Thursday in Los Angeles."""
+    at = datetime(2026, 7, 24, 6, 30, tzinfo=UTC)
+    decision = decide_at("+18015550100", at, region="US-CA")
+
+    utah = rule(decision, "holiday.us-ut-state-holidays")
+    assert utah.verdict is FindingVerdict.BLOCK
+    assert (
+        f"Fri 2026-07-24 is Pioneer Day in US-UT for the callee (America/Denver: {BY_AREA_CODE})"
+        in (utah.reason)
+    )
+
+
 def test_a_state_rule_the_address_alone_applies_keeps_the_address_s_clock() -> None:
     """A Los Angeles number said to be in Florida, at 10:30 in Miami (07:30 in Los
     Angeles): Florida's window and the federal one are read on Florida's clocks, where both
