@@ -58,7 +58,9 @@ class CalleeLocation:
     `held` are the number's own clocks, the last of `timezones`, read beside those of an
     address that disagrees with the number (`_held_clocks`), and `held_why` says why; the
     tables named in `on_address` (`US`, `US-CA`) are read on the address's clocks alone.
-    All three are empty for every other callee.
+    `held_regions`, for an address that disagrees with the number, are the regions the
+    number places the callee in (empty: anywhere in `country`), where a blackout holds
+    them too: None when the address agrees, and the others are then empty.
     """
 
     country: str | None
@@ -70,6 +72,7 @@ class CalleeLocation:
     held: tuple[str, ...] = ()
     on_address: tuple[str, ...] = ()
     held_why: str = ""
+    held_regions: tuple[str, ...] | None = None
 
     def address_clocks(self) -> tuple[int, ...]:
         """The indices of the address's own clocks in `timezones` (all of them when none
@@ -452,8 +455,22 @@ def locate(attempt: CallAttempt, destination: ParsedNumber, policy: Policy) -> C
     if held:
         zones = (*zones, *held)
         basis += f"; the number's clocks held too ({', '.join(held)}), {why}"
+    elif country is not None and _abroad(zone, region, country, inferred.timezones, policy):
+        # No clock to add (an address whose region has no zone table, GB-LND, is read on
+        # the number's), but the number's place is still held for blackouts.
+        why = f"as the address is outside {country}, the number's country"
+    held_regions = inferred.regions if held or why else None
     return CalleeLocation(
-        country, regions, zones, "customer", basis, tuple(problems), held, on_address, why
+        country,
+        regions,
+        zones,
+        "customer",
+        basis,
+        tuple(problems),
+        held,
+        on_address,
+        why,
+        held_regions,
     )
 
 

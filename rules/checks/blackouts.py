@@ -71,13 +71,30 @@ def may_be_in(location: CalleeLocation, place: str, ctx: RuleContext | None = No
     gives counts wherever the number is from (a Toronto number living in Louisiana). With
     `ctx`, a region counts under any code its pack names the same place by (`FR-RE`,
     `FR-974`), and a callee is held by a place that holds their region (`FR-PAC` holds
-    `FR-13`) or that their region holds (an address in `FR-PAC` may be in `FR-13`)."""
-    if len(place) == 2:
-        in_country = any(region[:3] == f"{place}-" for region in location.regions)
-        return place == location.country or in_country
-    if any(_within(r, place, ctx) or _within(place, r, ctx) for r in location.regions):
+    `FR-13`) or that their region holds (an address in `FR-PAC` may be in `FR-13`).
+
+    An address that disagrees with the number keeps the number's place too, as it keeps its
+    clocks (`CalleeLocation.held`): an Australian mobile given US-FL may be in Sydney, and
+    escaped a blackout of AU-NSW."""
+    if _may_be_in(location.country, location.regions, place, ctx):
         return True
-    return place[:2] == location.country and not location.regions
+    return by_the_number(location, place, ctx)
+
+
+def by_the_number(location: CalleeLocation, place: str, ctx: RuleContext | None) -> bool:
+    """Whether the number places the callee in `place`, when an address disagrees with it."""
+    number_regions = location.held_regions
+    return number_regions is not None and _may_be_in(location.country, number_regions, place, ctx)
+
+
+def _may_be_in(
+    country: str | None, regions: tuple[str, ...], place: str, ctx: RuleContext | None
+) -> bool:
+    if len(place) == 2:
+        return place == country or any(region[:3] == f"{place}-" for region in regions)
+    if any(_within(r, place, ctx) or _within(place, r, ctx) for r in regions):
+        return True
+    return place[:2] == country and not regions
 
 
 def _within(region: str, place: str, ctx: RuleContext | None) -> bool:
@@ -93,7 +110,12 @@ def _ends_last(blackout: Blackout) -> tuple[bool, datetime]:
 
 def _reason(ctx: RuleContext, blackout: Blackout, purpose: str) -> str:
     location, where = ctx.location, blackout.place
-    if len(where) > 2 and not location.regions:
+    if location.held_regions is not None and not _may_be_in(
+        location.country, location.regions, where, ctx
+    ):
+        # Held by the number alone, the address being elsewhere: say so.
+        where = f"{where} (by the number, {location.held_why})"
+    elif len(where) > 2 and not location.regions:
         where = f"{where} (the callee's region is not known: {location.basis or 'no location'})"
     elif len(where) > 2 and not any(_within(r, where, ctx) for r in location.regions):
         # Held only as a part of a wider region the callee is known by: say which.

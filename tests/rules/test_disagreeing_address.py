@@ -5,15 +5,16 @@ or the address be wrong, so an address abroad keeps the number's country's clock
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rules.checks.blackouts import RULE
 from rules.engine import decide, prepare
-from rules.facts import Facts
+from rules.facts import Blackout, Facts
 from rules.models import CallAttempt, Decision, Finding, FindingVerdict, Purpose
 from rules.policy import Policy
 
@@ -279,3 +280,59 @@ def test_an_address_abroad_never_lets_through_a_call_the_hours_block(
 
     if blocked(alone):
         assert blocked(abroad), (alone.findings, abroad.findings)
+
+
+# -- blackouts: the number's place is held too ---------------------------------------------
+
+AU_BLACKOUT_AT = datetime(2026, 11, 30, 1, tzinfo=UTC)  # Monday noon in Sydney
+
+
+def _blackout_finding(number: str, place: str, *, tz: str | None, region: str | None) -> Finding:
+    attempt = CallAttempt(
+        number, "+61291234567", AU_BLACKOUT_AT, tenant="acme", callee_timezone=tz,
+        callee_region=region,
+    )  # fmt: skip
+    blackout = Blackout(1, place, AU_BLACKOUT_AT - timedelta(hours=1), purposes=frozenset())
+    return rule(decide(prepare(attempt, Policy()), Facts(blackouts=(blackout,))), RULE)
+
+
+@pytest.mark.parametrize(
+    ("number", "place", "tz", "region"),
+    [
+        (AU_MOBILE, "AU-NSW", None, "US-FL"),
+        (AU_MOBILE, "AU-NSW", "America/New_York", None),
+        ("+61291234567", "AU-NSW", None, "GB-LND"),  # a Sydney landline
+        (NEW_YORK, "US-NY", None, "AU-NSW"),
+    ],
+)
+def test_a_blackout_of_the_number_s_place_holds_a_callee_said_to_be_abroad(
+    number: str, place: str, tz: str | None, region: str | None
+) -> None:
+    # An Australian mobile given US-FL escaped a blackout of AU-NSW that held it without the
+    # address, though its Australian clocks are held.
+    finding = _blackout_finding(number, place, tz=tz, region=region)
+    assert finding.verdict is FindingVerdict.BLOCK
+    if number != NEW_YORK and region is not None:  # held by the number alone: said
+        assert "by the number, as the address is outside" in finding.reason
+
+
+def test_an_address_in_the_number_s_country_still_narrows_a_blackout() -> None:
+    # An Australian mobile said to be in Victoria is not held by a blackout of NSW.
+    finding = _blackout_finding(AU_MOBILE, "AU-NSW", tz=None, region="AU-VIC")
+    assert finding.verdict is FindingVerdict.ALLOW
+
+
+@settings(max_examples=200, deadline=None)
+@given(call=st.sampled_from(NUMBERS).flatmap(lambda n: st.tuples(st.just(n), _abroad(n))))
+def test_an_address_abroad_never_lifts_a_blackout_of_the_number_s_place(
+    call: tuple[str, tuple[str, str | None, str | None]],
+) -> None:
+    number, (_, tz, region) = call
+    alone = prepare(CallAttempt(number, "+61291234567", AU_BLACKOUT_AT), Policy()).location
+    places = [*alone.regions, alone.country or ""] if alone.regions else [alone.country or ""]
+    for place in places:
+        assert _blackout_finding(number, place, tz=None, region=None).verdict is (
+            FindingVerdict.BLOCK
+        )
+        abroad = _blackout_finding(number, place, tz=tz, region=region)
+        assert abroad.verdict is FindingVerdict.BLOCK, (place, abroad.reason)
