@@ -630,36 +630,49 @@ class AmiListener:
             log.warning(
                 "ami_optout_two_tenants", number=parsed.e164, decision=tenant, header=request.tenant
             )
-        failed: Exception | None = None
-        for each in tenants:
-            # Each reads the number in its own region (the tenants reached matched theirs).
-            own = parsed.e164 if each == tenant else self.normalize(raw, each).e164
-            entry = SuppressionEntry(
-                number=own or parsed.e164,
+        entries = [
+            SuppressionEntry(
+                # Each reads the number in its own region (the tenants reached matched theirs).
+                number=(parsed.e164 if each == tenant else self.normalize(raw, each).e164)
+                or parsed.e164,
                 tenant=each,
                 campaign=None,
                 reason=reason,
                 source=OPTOUT_SOURCE,
                 requested_at=now,
             )
-            try:
-                await self.sink.add_suppression(entry)
-            except Exception as exc:
-                # Named here, so that an operator can add it by hand: the event is gone.
-                log.error(
-                    "ami_optout_not_recorded",
-                    number=entry.number,
-                    tenant=each,
-                    error=repr(exc)[:300],
-                    **to_add_by_hand(entry),  # `suppress add` would refuse a number unknown yet
-                )
-                failed = failed or exc  # the other tenants' entries are written all the same
-                continue
-            log.info(
-                "optout", number=entry.number, tenant=each, campaign=campaign, source=OPTOUT_SOURCE
+            for each in tenants
+        ]
+        # All at once, as the AGI route writes them: one after another, a failing database
+        # held the event reader `MAX_FAILING_S` (5 minutes) per tenant before each was given
+        # up. Each on its own: one that fails does not keep the others from landing.
+        results = await asyncio.gather(
+            *(self._add_optout(entry, campaign) for entry in entries), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, Exception):
+                raise result  # reported as the event's failure (`ami_callback_failed`)
+
+    async def _add_optout(self, entry: SuppressionEntry, campaign: str | None) -> None:
+        try:
+            await self.sink.add_suppression(entry)
+        except Exception as exc:
+            # Named here, so that an operator can add it by hand: the event is gone.
+            log.error(
+                "ami_optout_not_recorded",
+                number=entry.number,
+                tenant=entry.tenant,
+                error=repr(exc)[:300],
+                **to_add_by_hand(entry),  # `suppress add` would refuse a number unknown yet
             )
-        if failed is not None:
-            raise failed  # reported as the event's failure (`ami_callback_failed`)
+            raise
+        log.info(
+            "optout",
+            number=entry.number,
+            tenant=entry.tenant,
+            campaign=campaign,
+            source=OPTOUT_SOURCE,
+        )
 
     async def _decision_of(self, request: OptOutRequest) -> DecisionSummary | None:
         """The guard's decision for the call that raised the event, by its ids. One that

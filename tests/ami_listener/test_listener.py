@@ -269,6 +269,34 @@ async def test_an_optout_waits_out_a_full_database_and_lands_once_there_is_room(
         await store.close()
 
 
+async def test_an_optout_for_two_tenants_waits_a_failing_database_out_once_for_both(
+    serve: Any, tmp_path: Path, fixtures_dir: Path
+) -> None:
+    # Written one tenant after another, each waited the failing database out for up to
+    # MAX_FAILING_S (5 minutes) before the next began, the event reader stopped all along.
+    store = await open_store(tmp_path / "dialguard.sqlite3")
+    try:
+        await record_decision(store, "1795859911.81", "acme", None)
+        await store.flush()
+        await fill_to_the_brim(store)
+        named = recorded_optout_with(fixtures_dir, b"Number: 61400000006\r\nTenant: other\r\n")
+        with capture_logs() as logs:
+            sink = PatientSink(store, first_delay_s=0.01, max_delay_s=0.02, max_failing_s=0.3)
+            fake, listener = await serve(sink, [named])
+            await settled(listener, fake)
+        said = [
+            e["event"]
+            for e in logs
+            if e.get("write") == "add_suppression" and e["event"].startswith("ami_write")
+        ]
+        # Both waits began before either was given up: one wait for the two.
+        assert said == ["ami_write_waiting_for_database"] * 2 + ["ami_write_given_up"] * 2
+        lost = sorted(e["tenant"] for e in logs if e["event"] == "ami_optout_not_recorded")
+        assert lost == ["acme", "other"]
+    finally:
+        await store.close()
+
+
 @pytest.mark.parametrize("decided", ["1795894678.34", "1795894678.36"])
 async def test_a_call_through_a_local_hop_is_one_outcome_under_the_decided_leg(
     serve: Any, store: Store, decided: str
