@@ -38,6 +38,7 @@ from rules.models import (
 )
 from rules.numbers import ParsedNumber, is_dial_string, shorten
 from rules.policy import Policy
+from rules.ports import OptOutPending
 
 log = structlog.get_logger("agi")
 
@@ -585,10 +586,13 @@ def _optout_number(
 
 async def _until_durable(service: GuardService, entry: SuppressionEntry) -> None:
     """The opt-out's write, which waits out a locked database (Guard.opt_out). When it fails,
-    or dialguard stops first, the number is logged for an operator to add by hand."""
+    or dialguard stops first, the number is logged for an operator to add by hand, unless
+    the guard kept it to write later (`OptOutPending`: it said so itself)."""
     try:
         await service.opt_out(entry)
     except BaseException as exc:
+        if isinstance(exc, OptOutPending) or isinstance(exc.__cause__, OptOutPending):
+            raise  # a cancellation marked so: kept for the next start
         log.error(
             "optout_not_recorded",
             number=entry.number,

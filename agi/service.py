@@ -30,7 +30,8 @@ class GuardService(Protocol):
         ...
 
     async def opt_out(self, entry: SuppressionEntry) -> None:
-        """Add a suppression entry; returns only once it is durable."""
+        """Add a suppression entry; returns only once it is durable. Raises `OptOutPending`
+        when it cannot be written now but is kept to be written later (not in force yet)."""
         ...
 
     async def tenants_reached(self, raw: str, at: datetime) -> list[str]:

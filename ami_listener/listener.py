@@ -43,7 +43,7 @@ from ami_listener.events import AmdMark, OptOutRequest, parse_user_event
 from rules.facts import SuppressionEntry, to_add_by_hand
 from rules.numbers import ParsedNumber, shorten
 from rules.outcomes import CallOutcome
-from rules.ports import DecisionSummary, ListenerSink, OutcomeObserver
+from rules.ports import DecisionSummary, ListenerSink, OptOutPending, OutcomeObserver
 
 log = structlog.get_logger(__name__)
 
@@ -656,6 +656,8 @@ class AmiListener:
     async def _add_optout(self, entry: SuppressionEntry, campaign: str | None) -> None:
         try:
             await self.sink.add_suppression(entry)
+        except OptOutPending:
+            return  # not lost: kept, written once the database takes it, and said so there
         except Exception as exc:
             # Named here, so that an operator can add it by hand: the event is gone.
             log.error(

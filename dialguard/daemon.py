@@ -52,6 +52,7 @@ from dialguard.logs import bind_worker, get_logger
 from dialguard.settings import AmiSettings, Settings
 from dialguard.store import Store, open_store
 from dialguard.store.retention import PrunePostponed, prune_history
+from dialguard.store.spool import PendingOptOuts
 
 # The actor of the daemon's own changes in the events table (IVR opt-outs, suspensions).
 SERVE_ACTOR = "serve"
@@ -91,6 +92,8 @@ class Daemon:
             await self.agi.shutdown()
         if self.ami is not None:
             await self.ami.stop()
+        if self.guard.pending is not None:  # after the writes it may keep at their stop
+            await self.guard.pending.close()
         await self.store.close()
         log.info("stopped")
 
@@ -105,7 +108,8 @@ class AmiRunner:
 
         self.enforcer = Enforcer(guard.store, guard.policy)
         self.listener = AmiListener(
-            PatientSink(guard.store),  # an opt-out or outcome waits out a lock, never lost
+            # An opt-out or outcome waits out a lock; an opt-out given up is kept (spooled).
+            PatientSink(guard.store, pending=guard.pending),
             host=ami.host,
             port=ami.port,
             username=ami.username,
@@ -147,7 +151,10 @@ async def start_daemon(settings: Settings, *, ami: AmiSettings | None) -> Daemon
             f"the database {settings.db_path} cannot be written ({problem}): serve records"
             " every decision, so it must run as a user who can write the file and its folder"
         )
-    guard = Guard(store, settings.policy)
+    # Before the first check: the opt-outs a previous run kept for want of a database.
+    pending = PendingOptOuts(store)
+    await pending.replay()
+    guard = Guard(store, settings.policy, pending)
     workers = max(1, settings.agi_workers)
     if workers > 1:
         # Every line (the decision line too) says which process wrote it: 0 is the primary.
@@ -157,6 +164,7 @@ async def start_daemon(settings: Settings, *, ami: AmiSettings | None) -> Daemon
             settings.agi_host, settings.agi_port, guard, reuse_port=workers > 1
         )
     except OSError as exc:
+        await pending.close()
         await store.close()
         raise DaemonError(
             f"cannot listen for FastAGI on {settings.agi_host}:{settings.agi_port}: {exc.strerror}"
@@ -449,9 +457,11 @@ async def _serve_worker(settings: Settings, port: int, index: int, primary: int)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     store = await open_serving_store(settings)
+    # Its IVR opt-outs given up are kept in the spool too; the first process replays it.
+    pending = PendingOptOuts(store)
     try:
         agi = await start_agi_server(
-            settings.agi_host, port, Guard(store, settings.policy), reuse_port=True
+            settings.agi_host, port, Guard(store, settings.policy, pending), reuse_port=True
         )
     except OSError as exc:
         await store.close()
@@ -474,6 +484,7 @@ async def _serve_worker(settings: Settings, port: int, index: int, primary: int)
         orphan.cancel()
         try:
             await agi.shutdown()
+            await pending.close()
             await store.close()
         finally:
             # Only now: a stop that waits out a locked database (seconds) is not a stall,

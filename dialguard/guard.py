@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from dialguard.logs import get_logger, per_call_logger
 from dialguard.store import Store
 from dialguard.store.patient import PatientSink
+from dialguard.store.spool import PendingOptOuts
 from rules.engine import decide, prepare
 from rules.facts import Facts, SuppressionEntry
 from rules.models import CallAttempt, Decision
@@ -31,6 +32,8 @@ OPTOUT_LOOKBACK = timedelta(days=1)
 class Guard:
     store: Store
     policy: Policy
+    # Keeps the opt-outs whose write is given up (`serve`); None: they are only logged.
+    pending: PendingOptOuts | None = None
 
     async def evaluate(self, attempt: CallAttempt) -> Decision:
         """Decide without recording (the dry run of `dialguard check`)."""
@@ -105,8 +108,10 @@ class Guard:
         (`PatientSink`): the store gives up on a lock after half the AGI deadline, and an
         opt-out that failed on a second's lock (an import) was never retried. The AGI route
         answers FAILED at its deadline, while this write goes on in the background until it
-        lands (or, after minutes of a failing database, is given up and logged)."""
-        await PatientSink(self.store, writer="agi").add_suppression(entry)
+        lands. After minutes of a failing database it is given up: kept by `pending` (spooled
+        and retried, `OptOutPending`), or without it raised and logged."""
+        sink = PatientSink(self.store, writer="agi", pending=self.pending)
+        await sink.add_suppression(entry)
         log.info(
             "optout",
             number=entry.number,

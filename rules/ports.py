@@ -38,9 +38,15 @@ class DecisionLog(Protocol):
     ) -> None: ...
 
 
+class OptOutPending(Exception):
+    """The opt-out could not be written now, and is not lost: it is kept (in a spool file
+    beside the database) and written as soon as the database takes it, by this process or at
+    `serve`'s next start. Not in force until then."""
+
+
 class SuppressionWriter(Protocol):
     async def add_suppression(self, entry: SuppressionEntry) -> None:
-        """Returns only once the entry is durable (committed)."""
+        """Returns only once the entry is durable (committed). May raise `OptOutPending`."""
         ...
 
 

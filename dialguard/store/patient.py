@@ -14,9 +14,12 @@ that never loses one.
 
 A database that fails (full, an I/O error, read-only, cannot be opened) is waited out the same
 way, as the decision writer waits it out (`hotpath.fails_the_records`): one "disk is full"
-lost the opt-out for good. But not for ever: after `MAX_FAILING_S` the write is given up (the
-caller logs an opt-out's details for adding by hand), so that the listener reads on. A write
-that is wrong itself (a constraint) is given up at once.
+lost the opt-out for good. But not for ever: after `MAX_FAILING_S` the write is given up, so
+that the listener reads on. An opt-out given up so, or cut short by `serve` stopping, is not
+lost: given `pending`, it is spooled beside the database and retried until it lands
+(`spool.PendingOptOuts`), and the write raises `OptOutPending`. An outcome or an event given
+up is only logged: it is a record of the past, where an opt-out lost lets calls through.
+A write that is wrong itself (a constraint) is given up at once.
 """
 
 from __future__ import annotations
@@ -31,10 +34,16 @@ from typing import Any, TypeVar
 import structlog
 
 from dialguard.store.core import Store
-from dialguard.store.hotpath import STILL_FAILING_EVERY_S, fails_the_records, is_lock_error
+from dialguard.store.hotpath import (
+    STILL_FAILING_EVERY_S,
+    StoreUnavailable,
+    fails_the_records,
+    is_lock_error,
+)
+from dialguard.store.spool import PendingOptOuts
 from rules.facts import SuppressionEntry
 from rules.outcomes import CallOutcome
-from rules.ports import DecisionSummary
+from rules.ports import DecisionSummary, OptOutPending
 
 log = structlog.get_logger("dialguard.store")
 
@@ -58,15 +67,32 @@ class PatientSink:
         max_delay_s: float = MAX_DELAY_S,
         writer: str = "ami",
         max_failing_s: float = MAX_FAILING_S,
+        pending: PendingOptOuts | None = None,
     ) -> None:
         self.store = store
+        self.pending = pending  # keeps the opt-outs given up; None: they are only logged
         self.writer = writer  # names its log lines: `ami_write_waiting_for_lock`, `agi_...`
         self.first_delay_s = first_delay_s
         self.max_delay_s = max_delay_s
         self.max_failing_s = max_failing_s
 
     async def add_suppression(self, entry: SuppressionEntry) -> None:
-        await self._patiently("add_suppression", lambda: self.store.add_suppression(entry))
+        try:
+            await self._patiently("add_suppression", lambda: self.store.add_suppression(entry))
+        except asyncio.CancelledError as stop:
+            # `serve` stops while the write waits: one more way it is given up. Spooled, it
+            # is written at the next start. Still a cancellation (the task must end), marked
+            # so that the caller says it is kept, not lost.
+            if self.pending is not None and self.pending.keep_at_stop(entry):
+                raise stop from OptOutPending("dialguard stopped first")
+            raise
+        except (sqlite3.Error, MemoryError, StoreUnavailable) as exc:
+            if self.pending is None or (
+                not isinstance(exc, StoreUnavailable) and fails_the_records(exc)
+            ):
+                raise  # a write the database refuses is refused again: the caller logs it
+            await self.pending.keep(entry, exc)
+            raise OptOutPending(repr(exc)[:300]) from exc
 
     async def upsert_outcome(self, outcome: CallOutcome) -> None:
         await self._patiently("upsert_outcome", lambda: self.store.upsert_outcome(outcome))

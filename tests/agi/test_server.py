@@ -24,6 +24,7 @@ from agi.routes import CALL_SETTINGS
 from agi.server import AgiServer, start_agi_server
 from dialguard.guard import Guard
 from dialguard.store import Store, open_store
+from dialguard.store.spool import OptOutSpool, PendingOptOuts, spool_path
 from rules.facts import SuppressionEntry
 from rules.models import CallAttempt, Decision, LineType, Purpose, Verdict
 from rules.numbers import ParsedNumber, parse_number
@@ -1111,15 +1112,17 @@ async def test_real_guard_optout_for_several_tenants_writes_each_on_its_own(stor
 
 @contextlib.asynccontextmanager
 async def optout_under_a_write_lock(
-    tmp_path: Path, policy: Policy
+    tmp_path: Path, policy: Policy, pending: bool = False
 ) -> AsyncIterator[tuple[Store, AgiServer, sqlite3.Connection]]:
     """A real guard's opt-out asked while another connection holds the write lock (an
     import): the store gives up on a lock after 50 ms, as `serve` after half the deadline.
     Yields the store, the server and the lock holder, after the route has answered FAILED
-    (not durable within the deadline: not acknowledged)."""
+    (not durable within the deadline: not acknowledged). `pending`: the guard keeps the
+    opt-outs it gives up, as `serve`'s does."""
     store = await open_store(tmp_path / "locked.sqlite3", busy_timeout_ms=50)
     holder = sqlite3.connect(tmp_path / "locked.sqlite3", isolation_level=None)
-    server = await start_agi_server("127.0.0.1", 0, Guard(store, policy), deadline_ms=250)
+    guard = Guard(store, policy, PendingOptOuts(store) if pending else None)
+    server = await start_agi_server("127.0.0.1", 0, guard, deadline_ms=250)
     try:
         holder.execute("BEGIN IMMEDIATE")
         env = allow_answered_env(agi_network_script="optout?tenant=acme")
@@ -1129,6 +1132,8 @@ async def optout_under_a_write_lock(
     finally:
         holder.close()
         await server.shutdown()
+        if guard.pending is not None:
+            await guard.pending.close()
         await store.close()
 
 
@@ -1160,6 +1165,20 @@ async def test_an_optout_still_locked_out_at_shutdown_is_logged_for_the_operator
         assert lost["number"] == "+61400000001"
         assert lost["import_line"].startswith("+61400000001,acme,agi-optout,20")
         assert asyncio.all_tasks() == {asyncio.current_task()}  # nothing left running
+
+
+async def test_an_optout_still_locked_out_at_shutdown_is_kept_for_the_next_start(
+    tmp_path: Path, policy: Policy
+) -> None:
+    # Logged for adding by hand, it was lost unless an operator did; `serve` now spools it
+    # and writes it at its next start.
+    async with optout_under_a_write_lock(tmp_path, policy, pending=True) as (store, server, _):
+        with structlog.testing.capture_logs() as logs:
+            await server.shutdown(grace_s=0.2)
+        [entry] = OptOutSpool(spool_path(store.path)).read().entries
+        assert (entry.number, entry.tenant, entry.source) == ("+61400000001", "acme", "agi-optout")
+        assert [e["event"] for e in logs if e["log_level"] == "error"] == []
+        assert any(e["event"] == "optout_pending_at_stop" for e in logs)
 
 
 async def test_campaign_name_as_first_argument_warns_once(

@@ -21,6 +21,7 @@ from ami_listener.listener import AmiListener
 from dialguard.guard import Guard
 from dialguard.store import Store, open_store
 from dialguard.store.patient import PatientSink
+from dialguard.store.spool import OptOutSpool, PendingOptOuts, spool_path
 from rules.models import CallAttempt, Decision, Verdict
 from rules.numbers import ParsedNumber, parse_number
 from rules.outcomes import CallOutcome
@@ -294,6 +295,38 @@ async def test_an_optout_for_two_tenants_waits_a_failing_database_out_once_for_b
         lost = sorted(e["tenant"] for e in logs if e["event"] == "ami_optout_not_recorded")
         assert lost == ["acme", "other"]
     finally:
+        await store.close()
+
+
+async def test_an_optout_given_up_for_two_tenants_is_kept_and_lands_once_there_is_room(
+    serve: Any, tmp_path: Path, fixtures_dir: Path
+) -> None:
+    # Given up, it was logged for adding by hand, and lost unless an operator did.
+    store = await open_store(tmp_path / "dialguard.sqlite3")
+    pending = PendingOptOuts(store, first_delay_s=0.01, max_delay_s=0.05)
+    try:
+        await record_decision(store, "1795859911.81", "acme", None)
+        await store.flush()
+        await fill_to_the_brim(store)
+        named = recorded_optout_with(fixtures_dir, b"Number: 61400000006\r\nTenant: other\r\n")
+        with capture_logs() as logs:
+            sink = PatientSink(
+                store, first_delay_s=0.01, max_delay_s=0.02, max_failing_s=0.2, pending=pending
+            )
+            fake, listener = await serve(sink, [named])
+            await settled(listener, fake)
+            kept = OptOutSpool(spool_path(store.path)).read().entries
+            assert sorted(e.tenant or "" for e in kept) == ["acme", "other"]
+            await store.conn.execute("PRAGMA max_page_count = 1073741823")  # room again
+            async with asyncio.timeout(5):
+                await pending.landed()
+        rows = await store.fetchall("SELECT tenant FROM suppressions WHERE number = '+61400000006'")
+        assert sorted(row[0] for row in rows) == ["acme", "other"]
+        assert not spool_path(store.path).exists()
+        assert not [e for e in logs if e["event"] == "ami_optout_not_recorded"]
+        assert listener.handler_errors == 0  # kept is not failed
+    finally:
+        await pending.close()
         await store.close()
 
 

@@ -23,6 +23,8 @@ from dialguard.daemon import Daemon, start_daemon
 from dialguard.eventloop import resolve
 from dialguard.settings import Settings
 from dialguard.store import open_store
+from dialguard.store.spool import OptOutSpool, spool_path
+from rules.facts import SuppressionEntry
 from rules.models import CallAttempt, Decision, Verdict
 from rules.outcomes import CallOutcome
 from rules.policy import Policy, TenantSettings
@@ -206,6 +208,42 @@ async def test_an_emergency_call_is_decided_by_its_rule_even_when_the_guard_cann
     assert verdict(unreadable) == ("BLOCK", "guard.error")  # bad input still blocks
     assert verdict(no_such_zone) == ("ALLOW", "")
     assert verdict(no_such_zone_campaign) == ("BLOCK", "emergency.campaign")
+
+
+async def test_serve_writes_the_optouts_a_previous_run_kept_before_the_first_check(
+    tmp_path: Path, fixtures_dir: Path
+) -> None:
+    # The previous run gave the opt-out up on a full disk and stopped before the database
+    # took it (and was cut short writing a second one): it is in force from the first call.
+    db = tmp_path / "dg.sqlite3"
+    store = await open_store(db)
+    await store.write(
+        "INSERT INTO caller_ids (number, tenant, created_at) VALUES (?, 'acme', 0)", (CALLER_ID,)
+    )
+    await store.close()
+    spool = OptOutSpool(spool_path(db))
+    kept = SuppressionEntry(
+        "+61400000001", "acme", None, "IVR opt-out keypress", "agi-optout", datetime.now(UTC)
+    )
+    spool.append(kept, "database or disk is full")
+    with spool.path.open("ab") as file:
+        file.write(b'{"number": "+614')
+    policy = Policy(
+        tenants={"acme": TenantSettings("acme", "AU")}, block_when_register_missing=False
+    )
+    with structlog.testing.capture_logs() as logs:
+        daemon = await start_daemon(Settings(db_path=db, agi_port=0, policy=policy), ami=None)
+    try:
+        channel = await _call(daemon, _env(fixtures_dir, "allow-answered"))
+    finally:
+        await daemon.stop()
+    verdict = channel.set_variables["DIALGUARD_VERDICT"], channel.set_variables["DIALGUARD_RULE"]
+    assert verdict == ("BLOCK", "suppression.tenant")
+    assert not spool.path.exists()
+    assert [e["event"] for e in logs if e["event"].startswith("optout")] == [
+        "optout_spool_torn_line",
+        "optouts_replayed",
+    ]
 
 
 async def test_with_a_retention_the_daemon_deletes_old_history_at_start(tmp_path: Path) -> None:

@@ -1,0 +1,451 @@
+"""Opt-outs the database would not take, kept until it does.
+
+An opt-out is durable before it is acknowledged, and never lost. `PatientSink` waits a
+failing database out for `MAX_FAILING_S`, then gives the write up so that the AMI listener
+reads on; given up, an opt-out used to be only logged for adding by hand. Now one given up
+(or cut short by `serve` stopping) goes to `PendingOptOuts`, which
+
+- appends it, fsync'd, to a spool file beside the database (`spool_path`: the database's
+  name + `.pending-optouts.jsonl`, one JSON object a line), so that it outlives the process;
+- retries it in the background, with backoff (at most `MAX_DELAY_S` apart), until it lands,
+  then takes it out of the spool;
+- at `serve`'s start (`replay`), before the first call is checked, writes what the spool
+  holds and takes out every entry written.
+
+While it waits the opt-out is not in force. The checks fail closed meanwhile when the
+database is failing (their own records cannot be written, `hotpath.StoreUnavailable` after
+2 s); once it takes writes again, the retry lands the opt-out within `MAX_DELAY_S`.
+Outcomes and events given up are not kept: they stay logged only (`PatientSink`).
+
+`serve`'s processes (the workers' IVR opt-outs too) share the spool: a change holds an
+exclusive `flock` on it, and entries are taken out by writing the rest to a new file renamed
+over it, so that a crash never leaves it half rewritten.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from dialguard.logs import get_logger
+from dialguard.store.core import Store
+from dialguard.store.facts import suppression_as_dict
+from dialguard.store.hotpath import STILL_FAILING_EVERY_S, fails_the_records
+from dialguard.store.timeconv import to_epoch
+from rules.facts import SuppressionEntry, to_add_by_hand
+
+log = get_logger("dialguard.store")
+
+SPOOL_SUFFIX = ".pending-optouts.jsonl"
+FIRST_DELAY_S = 0.5
+# How long an opt-out may wait after the database takes writes again: the checks allow
+# calls again within milliseconds of that.
+MAX_DELAY_S = 2.0
+
+
+def spool_path(db_path: Path) -> Path:
+    """The spool beside the database: `/var/lib/dialguard/dialguard.sqlite3.pending-optouts.jsonl`."""
+    return db_path.with_name(db_path.name + SPOOL_SUFFIX)
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolContents:
+    entries: list[SuppressionEntry]
+    unreadable: list[tuple[int, str]]  # (line number, text): whole lines that do not read
+    torn: str | None  # a last line cut short: dialguard stopped while it was written
+
+
+class OptOutSpool:
+    """The spool file: appended to, read, and rewritten without the entries that landed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def append(self, entry: SuppressionEntry, error: str) -> None:
+        """Add the entry (and why it waits, for a reader); on disk when this returns."""
+        line = json.dumps({**suppression_as_dict(entry), "error": error[:300]}).encode() + b"\n"
+        with self._locked(create=True) as fd:
+            assert fd is not None  # made when missing
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                line = b"\n" + line  # after a torn line: this one must still read whole
+            try:
+                if os.write(fd, line) != len(line):
+                    raise OSError(errno.ENOSPC, "no room for the whole line")
+                os.fsync(fd)
+            except OSError:
+                # Not spooled (the caller says so): no part of it left to be taken for a line.
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, size)
+                raise
+        _sync_folder(self.path.parent)  # the file's name, when it was just made
+
+    def read(self) -> SpoolContents:
+        """What the spool holds (nothing when there is none)."""
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            data = b""
+        return _parse(data)
+
+    def remove(self, landed: Collection[SuppressionEntry]) -> None:
+        """Take out the entries `landed` and a torn last line; every other line stays. The
+        spool goes once it holds nothing."""
+        gone = set(landed)
+        with self._locked(create=False) as fd:
+            if fd is None:
+                return
+            data = self.path.read_bytes()
+            lines = data.split(b"\n")
+            tail = lines.pop()  # b"" when the file ends with a newline
+            if tail and _entry(tail) is not None:
+                lines.append(tail)  # whole, only its newline missing
+            kept = [line for line in lines if line.strip() and _entry(line) not in gone]
+            if not kept:
+                self.path.unlink()
+            else:
+                fresh = self.path.with_name(self.path.name + ".new")
+                fresh.write_bytes(b"".join(line + b"\n" for line in kept))
+                with fresh.open("rb") as written:
+                    os.fsync(written.fileno())
+                fresh.replace(self.path)
+        _sync_folder(self.path.parent)
+
+    @contextlib.contextmanager
+    def _locked(self, *, create: bool) -> Iterator[int | None]:
+        """The spool's file, exclusively locked; None when there is none (and not `create`).
+        A file renamed over while its lock was awaited is opened again: the lock held was
+        the old file's."""
+        flags = os.O_RDWR | os.O_APPEND | (os.O_CREAT if create else 0)
+        while True:
+            try:
+                fd = os.open(self.path, flags, 0o640)
+            except FileNotFoundError:
+                if create:
+                    raise
+                yield None
+                return
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                try:
+                    current = self.path.stat().st_ino
+                except FileNotFoundError:
+                    current = None
+                if current == os.fstat(fd).st_ino:
+                    yield fd
+                    return
+            finally:
+                os.close(fd)  # releases the lock
+
+
+def _sync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _parse(data: bytes) -> SpoolContents:
+    lines = data.split(b"\n")
+    tail = lines.pop()
+    entries: list[SuppressionEntry] = []
+    unreadable: list[tuple[int, str]] = []
+    torn = None
+    if tail:
+        read = _entry(tail)
+        if read is None:
+            torn = tail.decode("utf-8", "replace")
+        else:
+            lines.append(tail)
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        entry = _entry(line)
+        if entry is None:
+            unreadable.append((number, line.decode("utf-8", "replace")))
+        else:
+            entries.append(entry)
+    return SpoolContents(entries, unreadable, torn)
+
+
+def _entry(line: bytes) -> SuppressionEntry | None:
+    """The entry a spool line holds, or None when it does not read as one."""
+    try:
+        item = json.loads(line)
+        number, reason, source = item["number"], item["reason"], item["source"]
+        tenant, campaign = item["tenant"], item["campaign"]
+        requested_at = _instant(item["requested_at"])
+        expires = item.get("expires_at")
+        expires_at = None if expires is None else _instant(expires)
+    except (ValueError, TypeError, KeyError):
+        return None
+    texts = (number, reason, source)
+    if not all(isinstance(t, str) for t in texts) or not number:
+        return None
+    if not all(t is None or isinstance(t, str) for t in (tenant, campaign)):
+        return None
+    return SuppressionEntry(number, tenant, campaign, reason, source, requested_at, expires_at)
+
+
+def _instant(text: object) -> datetime:
+    if not isinstance(text, str):
+        raise TypeError("not a date")
+    at = datetime.fromisoformat(text)
+    if at.tzinfo is None:
+        raise ValueError("no offset")
+    return at
+
+
+@dataclass
+class _Waiting:
+    since: float  # time.monotonic()
+    spooled: bool  # in the spool, so written at the next start if this process stops first
+
+
+class PendingOptOuts:
+    """Opt-outs given up by `PatientSink`: spooled, and retried until they land."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        first_delay_s: float = FIRST_DELAY_S,
+        max_delay_s: float = MAX_DELAY_S,
+    ) -> None:
+        self.store = store
+        self.spool = OptOutSpool(spool_path(store.path))
+        self.first_delay_s = first_delay_s
+        self.max_delay_s = max_delay_s
+        self._waiting: dict[SuppressionEntry, _Waiting] = {}
+        self._retry: asyncio.Task[None] | None = None
+
+    @property
+    def waiting(self) -> list[SuppressionEntry]:
+        return list(self._waiting)
+
+    async def keep(self, entry: SuppressionEntry, error: BaseException) -> None:
+        """An opt-out whose write was given up: spooled (in a thread: a failing disk may take
+        long to sync, and the checks share this event loop), and retried until it lands."""
+        spooled = await asyncio.to_thread(self._spool, entry, repr(error))
+        log.error(
+            "optout_pending",
+            number=entry.number,
+            tenant=entry.tenant,
+            source=entry.source,
+            spool=str(self.spool.path) if spooled else None,
+            error=repr(error)[:300],
+            detail="not in force yet: retried until the database takes it"
+            + (", and written at serve's next start if it stops first" if spooled else ""),
+        )
+        self._wait_for(entry, spooled=spooled)
+
+    def keep_at_stop(self, entry: SuppressionEntry) -> bool:
+        """An opt-out whose write `serve`'s stop cut short: spooled for the next start
+        (here, on the event loop: it is stopping). False when it could not be."""
+        spooled = self._spool(entry, "dialguard stopped first")
+        if spooled:
+            log.warning(
+                "optout_pending_at_stop",
+                number=entry.number,
+                tenant=entry.tenant,
+                spool=str(self.spool.path),
+                detail="written at serve's next start",
+            )
+        return spooled
+
+    async def replay(self) -> None:
+        """At `serve`'s start, before calls are checked: write what the spool holds and take
+        it out. What the database does not take now is retried in the background."""
+        try:
+            contents = await asyncio.to_thread(self.spool.read)
+        except OSError as exc:
+            log.error("optout_spool_unreadable", spool=str(self.spool.path), error=str(exc))
+            return
+        if contents.torn is not None:
+            log.warning(
+                "optout_spool_torn_line",
+                spool=str(self.spool.path),
+                line=contents.torn[:300],
+                detail="its last line was cut short (dialguard stopped while writing it):"
+                " skipped; its opt-out was logged (optout_pending) when it was given up",
+            )
+        for number, text in contents.unreadable:
+            log.error(
+                "optout_spool_line_unreadable",
+                spool=str(self.spool.path),
+                line_number=number,
+                line=text[:300],
+                detail="left in the spool: add its opt-out by hand, then delete the line",
+            )
+        written = held = 0
+        landed: list[SuppressionEntry] = []
+        failed: Exception | None = None
+        for entry in dict.fromkeys(contents.entries):  # the same entry twice: written once
+            if failed is not None:  # the database fails: the rest would wait as long
+                self._wait_for(entry, spooled=True)
+                continue
+            try:
+                wrote = await self._land(entry)
+            except Exception as exc:
+                if not _refused(entry, exc):
+                    failed = exc
+                    self._wait_for(entry, spooled=True)
+                continue
+            landed.append(entry)
+            if wrote:
+                written += 1
+            else:
+                held += 1
+        if landed or contents.torn is not None:
+            await self._unspool(landed)
+        if contents.entries or contents.torn is not None:
+            log.warning(
+                "optouts_replayed",
+                spool=str(self.spool.path),
+                written=written,
+                already_held=held,
+                waiting=len(self._waiting),
+                error=repr(failed)[:300] if failed else None,
+            )
+
+    async def landed(self) -> None:
+        """Wait until every opt-out kept has landed (or been refused)."""
+        while self._retry is not None and not self._retry.done():
+            await asyncio.shield(self._retry)
+
+    async def close(self) -> None:
+        """Stop retrying: what is spooled is written at the next start; what could not be
+        spooled is logged once more for adding by hand."""
+        if self._retry is not None:
+            self._retry.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retry
+        for entry, waiting in self._waiting.items():
+            if not waiting.spooled:
+                log.error(
+                    "optout_not_recorded",
+                    number=entry.number,
+                    tenant=entry.tenant,
+                    error="dialguard stopped before the database took it, and the spool"
+                    f" {self.spool.path} could not be written",
+                    **to_add_by_hand(entry),
+                )
+
+    # -- inside --------------------------------------------------------------------------
+
+    def _spool(self, entry: SuppressionEntry, error: str) -> bool:
+        try:
+            self.spool.append(entry, error)
+        except OSError as exc:
+            log.error(
+                "optout_spool_failed",
+                spool=str(self.spool.path),
+                error=str(exc),
+                number=entry.number,
+                tenant=entry.tenant,
+                **to_add_by_hand(entry),  # if dialguard stops before the database takes it
+            )
+            return False
+        return True
+
+    async def _unspool(self, landed: list[SuppressionEntry]) -> None:
+        try:
+            await asyncio.to_thread(self.spool.remove, landed)
+        except OSError as exc:  # they are written: the next start finds them held
+            log.warning("optout_spool_not_cleared", spool=str(self.spool.path), error=str(exc))
+
+    def _wait_for(self, entry: SuppressionEntry, *, spooled: bool) -> None:
+        self._waiting.setdefault(entry, _Waiting(time.monotonic(), spooled))
+        if self._retry is None or self._retry.done():
+            self._retry = asyncio.create_task(self._retry_until_landed(), name="optout-retry")
+
+    async def _retry_until_landed(self) -> None:
+        delay = self.first_delay_s
+        said_at = time.monotonic()
+        while self._waiting:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.max_delay_s)
+            error = await self._land_waiting()
+            if error is not None and time.monotonic() - said_at >= STILL_FAILING_EVERY_S:
+                said_at = time.monotonic()  # an operator is needed: said every minute
+                log.error(
+                    "optouts_still_pending",
+                    count=len(self._waiting),
+                    spool=str(self.spool.path),
+                    error=repr(error)[:300],
+                )
+
+    async def _land_waiting(self) -> Exception | None:
+        """Write the waiting opt-outs, in the order they came; stop at the first the database
+        does not take (the others would not land either). Its error, or None."""
+        landed: list[SuppressionEntry] = []
+        error: Exception | None = None
+        for entry in list(self._waiting):
+            try:
+                await self._land(entry)
+            except Exception as exc:
+                if _refused(entry, exc):
+                    del self._waiting[entry]
+                    continue
+                error = exc
+                break
+            waited = time.monotonic() - self._waiting.pop(entry).since
+            landed.append(entry)
+            log.warning(
+                "optout_pending_landed",
+                number=entry.number,
+                tenant=entry.tenant,
+                waited_s=round(waited, 1),
+            )
+        if landed:
+            await self._unspool(landed)
+        return error
+
+    async def _land(self, entry: SuppressionEntry) -> bool:
+        """Write the entry; False when the list holds it already as it would leave it (a
+        write that landed after all, a spool replayed twice): no second write, no second
+        event."""
+        async with self.store.conn.execute(
+            "SELECT requested_at, expires_at FROM suppressions"
+            " WHERE number = ? AND tenant = ? AND campaign = ?",
+            (entry.number, entry.tenant or "", entry.campaign or ""),
+        ) as cur:
+            row = await cur.fetchone()
+        if row is not None and _holds(row[0], row[1], entry):
+            return False
+        await self.store.add_suppression(entry)
+        return True
+
+
+def _holds(requested_at: float, expires_at: float | None, entry: SuppressionEntry) -> bool:
+    """The stored entry covers all the request does: asked no later, ending no sooner."""
+    ends = to_epoch(entry.expires_at)
+    return requested_at <= entry.requested_at.timestamp() and (
+        expires_at is None or (ends is not None and expires_at >= ends)
+    )
+
+
+def _refused(entry: SuppressionEntry, exc: Exception) -> bool:
+    """The write itself is wrong (a constraint): no wait helps. Said, and left in the spool."""
+    if not (isinstance(exc, sqlite3.Error) and fails_the_records(exc)):
+        return False
+    log.error(
+        "optout_pending_refused",
+        number=entry.number,
+        tenant=entry.tenant,
+        error=repr(exc)[:300],
+        detail="the database refuses this entry: it stays in the spool; add it by hand",
+        **to_add_by_hand(entry),
+    )
+    return True
