@@ -99,7 +99,25 @@ def _lines(state: dict[str, Any], *, block_when_missing: bool, at: datetime) -> 
         f" blackouts in force: {', '.join(state['blackouts_in_force']) or 'none'};"
         f" open flags: {state['open_flags']:,}",
     ]
+    lines += _pending_lines(state["pending_optouts"], warnings)
     return lines + [f"warning: {w}" for w in warnings]
+
+
+def _pending_lines(pending: dict[str, Any], warnings: list[str]) -> list[str]:
+    """The opt-outs `serve` keeps in its spool for want of a database: not in force yet."""
+    if pending["error"] is not None:
+        warnings.append(
+            f"the opt-outs' spool {pending['spool']} cannot be read: {pending['error']}"
+        )
+        return []
+    entries, unreadable = pending["entries"], pending["unreadable"]
+    if not entries and not unreadable:
+        return []
+    line = f"pending    {entries:,} opt-out{'s' if entries != 1 else ''} kept in {pending['spool']}"
+    if unreadable:
+        line += f" (and {unreadable:,} unreadable line{'s' if unreadable != 1 else ''})"
+    line += ": not in force until serve writes them (it retries them, and at its start)"
+    return [line]
 
 
 def _shown(iso: str | None) -> str | None:

@@ -10,6 +10,7 @@ from typing import Any
 from dialguard.store.blackouts import list_blackouts
 from dialguard.store.core import Store
 from dialguard.store.schema import RANGE_ROW
+from dialguard.store.spool import OptOutSpool, spool_path
 from dialguard.store.timeconv import from_epoch
 
 
@@ -71,6 +72,23 @@ async def state(store: Store, at: datetime, window: timedelta, top: int) -> dict
         "suspensions": [row[0] for row in suspended],
         "open_flags": flags[0] if flags else 0,
         "blackouts_in_force": [f"{b.id} {b.place}" for b in blackouts],
+        "pending_optouts": pending_optouts(store),
+    }
+
+
+def pending_optouts(store: Store) -> dict[str, Any]:
+    """The opt-outs `serve` kept in its spool for want of a database (`spool.py`): not in
+    force until it writes them."""
+    spool = OptOutSpool(spool_path(store.path))
+    try:
+        contents = spool.read()
+    except OSError as exc:
+        return {"spool": str(spool.path), "entries": None, "unreadable": None, "error": str(exc)}
+    return {
+        "spool": str(spool.path),
+        "entries": len(contents.entries),
+        "unreadable": len(contents.unreadable) + (contents.torn is not None),
+        "error": None,
     }
 
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
+from dialguard.store.spool import OptOutSpool, spool_path
+from rules.facts import SuppressionEntry
 from tests.cli.conftest import Cli
 
 AT = "2026-11-30T12:00:00Z"
@@ -109,3 +112,27 @@ def test_only_registers_that_block_calls_are_warned_of(tmp_path: Path) -> None:
     assert decision["rule"] == "registry.stale"
     assert any(line.startswith("warning: au-dncr is stale") for line in warnings), warnings
     assert not any("dno" in line or "fr-bloctel" in line for line in warnings), warnings
+
+
+def test_status_says_how_many_optouts_wait_in_serve_s_spool(run: Cli) -> None:
+    # Opt-outs kept for want of a database are not in force yet: an operator must know.
+    spool = OptOutSpool(spool_path(run.db))
+    for number in ("+61412345670", "+61412345671"):
+        entry = SuppressionEntry(number, "acme", None, "IVR", "agi-optout", datetime.now(UTC))
+        spool.append(entry, "database or disk is full")
+    with spool.path.open("ab") as file:
+        file.write(b"not json\n")
+    text = run("status", "--at", AT).output
+    assert (
+        f"pending    2 opt-outs kept in {spool.path} (and 1 unreadable line): not in force"
+        " until serve writes them" in text
+    )
+    state = json.loads(run("status", "--at", AT, "--json").output)
+    assert state["pending_optouts"] == {
+        "spool": str(spool.path),
+        "entries": 2,
+        "unreadable": 1,
+        "error": None,
+    }
+    spool.path.unlink()
+    assert "pending" not in run("status", "--at", AT).output
