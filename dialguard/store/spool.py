@@ -105,20 +105,21 @@ class OptOutSpool:
         with self._locked(create=False) as fd:
             if fd is None:
                 return
-            data = self.path.read_bytes()
-            lines = data.split(b"\n")
-            tail = lines.pop()  # b"" when the file ends with a newline
-            if tail and _entry(tail) is not None:
-                lines.append(tail)  # whole, only its newline missing
-            kept = [line for line in lines if line.strip() and _entry(line) not in gone]
+            lines, _ = _lines(self.path.read_bytes())
+            kept = [line for _, line in lines if _entry(line) not in gone]
             if not kept:
                 self.path.unlink()
             else:
                 fresh = self.path.with_name(self.path.name + ".new")
-                fresh.write_bytes(b"".join(line + b"\n" for line in kept))
-                with fresh.open("rb") as written:
-                    os.fsync(written.fileno())
-                fresh.replace(self.path)
+                try:
+                    fresh.write_bytes(b"".join(line + b"\n" for line in kept))
+                    with fresh.open("rb") as written:
+                        os.fsync(written.fileno())
+                    fresh.replace(self.path)
+                except OSError:
+                    with contextlib.suppress(OSError):
+                        fresh.unlink(missing_ok=True)  # the spool stands as it was
+                    raise
         _sync_folder(self.path.parent)
 
     @contextlib.contextmanager
@@ -157,26 +158,30 @@ def _sync_folder(folder: Path) -> None:
 
 
 def _parse(data: bytes) -> SpoolContents:
-    lines = data.split(b"\n")
-    tail = lines.pop()
+    lines, torn = _lines(data)
     entries: list[SuppressionEntry] = []
     unreadable: list[tuple[int, str]] = []
-    torn = None
-    if tail:
-        read = _entry(tail)
-        if read is None:
-            torn = tail.decode("utf-8", "replace")
-        else:
-            lines.append(tail)
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
+    for number, line in lines:
         entry = _entry(line)
         if entry is None:
             unreadable.append((number, line.decode("utf-8", "replace")))
         else:
             entries.append(entry)
-    return SpoolContents(entries, unreadable, torn)
+    shown = None if torn is None else torn.decode("utf-8", "replace")
+    return SpoolContents(entries, unreadable, shown)
+
+
+def _lines(data: bytes) -> tuple[list[tuple[int, bytes]], bytes | None]:
+    """The spool's lines with their numbers, blank ones left out, and its last line when a
+    crash cut it short (no newline, and it does not read; one that reads lacks only its
+    newline)."""
+    *lines, tail = data.split(b"\n")
+    torn = None
+    if tail and _entry(tail) is None:
+        torn = tail
+    elif tail:
+        lines.append(tail)
+    return [(n, line) for n, line in enumerate(lines, start=1) if line.strip()], torn
 
 
 def _entry(line: bytes) -> SuppressionEntry | None:

@@ -188,7 +188,7 @@ async def test_a_line_appended_after_a_torn_one_still_reads(tmp_path: Path) -> N
 
 async def test_an_unreadable_line_stays_in_the_spool_for_the_operator(store: Store) -> None:
     spool = OptOutSpool(spool_path(store.path))
-    spool.path.write_bytes(b"not json\n")
+    spool.path.write_bytes(b"\nnot json\n")  # an operator's edit
     spool.append(opt_out(1), "full")
     pending = keeper(store)
     with capture_logs() as logs:
@@ -197,7 +197,7 @@ async def test_an_unreadable_line_stays_in_the_spool_for_the_operator(store: Sto
     assert await listed(store, "+61400000001") == [("+61400000001", "acme")]
     assert spool.path.read_bytes() == b"not json\n"
     [bad] = [e for e in logs if e["event"] == "optout_spool_line_unreadable"]
-    assert (bad["line_number"], bad["line"], bad["log_level"]) == (1, "not json", "error")
+    assert (bad["line_number"], bad["line"], bad["log_level"]) == (2, "not json", "error")
 
 
 async def test_replaying_an_optout_the_list_holds_adds_nothing(store: Store) -> None:
@@ -256,6 +256,21 @@ async def test_replay_on_a_failing_database_leaves_them_to_the_background_retry(
 
 
 # -- the file --------------------------------------------------------------------------------
+
+
+def test_a_spool_that_cannot_be_rewritten_stands_as_it_was(tmp_path: Path) -> None:
+    spool = OptOutSpool(tmp_path / "spool.jsonl")
+    spool.append(opt_out(1), "full")
+    spool.append(opt_out(2), "full")
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (10, limit[1]))  # no file may pass 10 bytes
+    try:
+        with pytest.raises(OSError):
+            spool.remove([opt_out(1)])
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limit)
+    assert spool.read().entries == [opt_out(1), opt_out(2)]
+    assert [path.name for path in tmp_path.iterdir()] == ["spool.jsonl"]
 
 
 def test_a_line_the_disk_has_no_room_for_leaves_no_part_of_it(tmp_path: Path) -> None:
