@@ -17,6 +17,7 @@ from rules.engine import decide, prepare
 from rules.facts import Blackout, Facts
 from rules.models import CallAttempt, Decision, Finding, FindingVerdict, Purpose
 from rules.policy import Policy
+from tests.rules.test_hours import decide_at, rule
 
 NY = ZoneInfo("America/New_York")
 SYDNEY = ZoneInfo("Australia/Sydney")
@@ -26,32 +27,6 @@ NEW_YORK = "+12125550100"  # 212: New York, America/New_York
 AU_MOBILE = "+61412345678"  # no location: every Australian zone
 TOLL_FREE = "+18005550123"  # no location: every US zone, every state's table
 BY_AREA_CODE = "the number's clock, held for the state rules its area code applies"
-
-
-def decide_at(
-    number: str,
-    at: datetime,
-    *,
-    tz: str | None = None,
-    region: str | None = None,
-    purpose: Purpose = Purpose.TELEMARKETING,
-) -> Decision:
-    attempt = CallAttempt(
-        number,
-        "+61291234567",
-        at,
-        tenant="acme",
-        campaign="spring",
-        purpose=purpose,
-        callee_timezone=tz,
-        callee_region=region,
-    )
-    return decide(prepare(attempt, Policy()), Facts())
-
-
-def rule(decision: Decision, rule_id: str) -> Finding:
-    [found] = [f for f in decision.findings if f.rule == rule_id]
-    return found
 
 
 def blocked(decision: Decision) -> list[str]:
