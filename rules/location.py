@@ -429,6 +429,10 @@ def locate(attempt: CallAttempt, destination: ParsedNumber, policy: Policy) -> C
     # The clock is the address's: the federal and the state windows are both "in the time
     # zone of the called party", which a known address tells.
     zones = ((zone,) if zone else region_zones(region or "", policy)) or inferred.timezones
+    if zone and region and (own := region_zones(region, policy)) and zone not in own:
+        # A zone and a region that disagree (Europe/London given with AU-NSW): the callee is
+        # in one or the other, so both are read, the strictest reading.
+        zones = tuple(dict.fromkeys((*zones, *own)))
     if zone and is_fixed_offset(zone):
         # A system writes `EST` for New York all year, so it may stand for either season's
         # clock (read alone, a call at 21:30 EDT was allowed as 20:30 EST): its summer
@@ -520,12 +524,14 @@ def _abroad(
     policy: Policy,
 ) -> bool:
     """Whether an address is in another country than the number's law's (`country`): its
-    region's, or, for a zone alone, one that is none of the country's clocks (those of its
-    pack, the number's own, its territories': a name the pack does not list counts as
-    abroad, the stricter reading)."""
+    region's, or its zone, when that is none of the country's clocks (those of its pack,
+    the number's own, its territories': a name the pack does not list counts as abroad, the
+    stricter reading). Either abroad is enough: a Sydney number given AU-NSW and
+    Europe/London was read on London's clock alone, and allowed at 02:00 in Sydney."""
     if region is not None:
         other = _under_other_law(region[:2])  # US-PR, or PR-..., is the United States
-        return (other[0] if other is not None else region[:2]) != country
+        if (other[0] if other is not None else region[:2]) != country:
+            return True
     return zone is not None and zone not in (*number_zones, *place_zones(country, policy))
 
 

@@ -181,13 +181,17 @@ def suspend(app: AppContext, subject: str, reason: str, tenant: str | None) -> N
     if not reason.strip():
         raise InputError("--reason: give the reason in words")
 
-    async def body(store: Store) -> bool:
-        return await FlagStore(store).suspend(canonical, reason.strip(), datetime.now(UTC))
+    async def body(store: Store) -> tuple[bool, list[str]]:
+        flags = FlagStore(store)
+        added = await flags.suspend(canonical, reason.strip(), datetime.now(UTC))
+        return added, await flags.suspended_like(canonical)
 
-    if app.run(body):
+    added, like = app.run(body)
+    if added:
         click.echo(f"{canonical} suspended: {reason.strip()}")
     else:
         click.echo(f"{canonical} was already suspended")
+    _say_held_by(like, "already holds its calls")
 
 
 @cli.command()
@@ -204,18 +208,25 @@ def unsuspend(app: AppContext, subject: str, reason: str, tenant: str | None) ->
     """Lift the suspension of SUBJECT."""
     canonical = parse_subject(subject, app.settings.policy, tenant)
 
-    async def body(store: Store) -> list[str] | None:
+    async def body(store: Store) -> tuple[bool, list[str]]:
         flags = FlagStore(store)
-        if await flags.unsuspend(canonical, reason.strip(), datetime.now(UTC)):
-            return None
-        return await flags.suspended_like(canonical)
+        lifted = await flags.unsuspend(canonical, reason.strip(), datetime.now(UTC))
+        return lifted, await flags.suspended_like(canonical)
 
-    like = app.run(body)
-    if like is not None:
+    lifted, like = app.run(body)
+    if not lifted:
         # A suspension named in another case holds the same calls: say which to lift.
         held = f"; {', '.join(like)} is, and holds its calls" if like else ""
         raise InputError(f"{canonical} is not suspended{held}")
     click.echo(f"{canonical} unsuspended")
+    _say_held_by(like, "still holds its calls: unsuspend it too")
+
+
+def _say_held_by(like: list[str], what: str) -> None:
+    """Warn of suspensions named in another case, which hold the same calls (the check
+    folds the case of ASCII letters: rules.facts.folded)."""
+    for subject in like:
+        click.echo(f"dialguard: warning: {subject} {what}", err=True)
 
 
 @cli.command()

@@ -232,9 +232,10 @@ PER_NUMBER = (
     " o.disposition, o.billsec, o.abandoned,"
     " EXISTS (SELECT 1 FROM suppressions s WHERE s.number = o.number"
     # The tenant in any case of ASCII letters, as the rules fold it (rules.facts.folded).
-    # COLLATE on the left: on the right, SQLite 3.40 turned this OR into an index lookup
-    # that compares exactly, and missed `ACME` for `acme`.
-    " AND (s.tenant = '' OR s.tenant COLLATE NOCASE = coalesce(o.tenant, ''))"
+    # As an IN with COLLATE on the left: written as an OR (`s.tenant = '' OR s.tenant =
+    # ... COLLATE NOCASE`, or with its sides swapped), SQLite 3.40 turned it into an index
+    # lookup that compares exactly, and missed `ACME` for `acme`.
+    " AND s.tenant COLLATE NOCASE IN ('', coalesce(o.tenant, ''))"
     " AND s.requested_at >= o.started_at"
     " AND s.requested_at <= coalesce(o.ended_at, o.started_at) + 600), o.amd,"
     " max(o.automated, coalesce(d.automated, 0))"

@@ -99,6 +99,8 @@ def _may_be_in(
 
 def _within(region: str, place: str, ctx: RuleContext | None) -> bool:
     """Whether `region` is `place` or lies in it, by the pack of `place`'s country."""
+    if region == place:
+        return True
     pack = ctx.policy.jurisdictions.for_country(place[:2]) if ctx is not None else None
     return pack.within(region, place) if pack is not None else region == place
 

@@ -65,7 +65,11 @@ def clocks_for(ctx: RuleContext, label: str) -> tuple[int, ...] | None:
             return location.address_clocks()
         if label == location.country or any(r[:3] == label[:3] for r in location.regions):
             return None
-    elif location.regions or label == location.country:
+    elif label == location.country or any(
+        r.startswith(f"{location.country}-") for r in location.regions
+    ):
+        # (A region abroad places no one in the country: a toll-free number given GB-LND
+        # keeps each state's table on that state's clocks.)
         return None
     own = region_zones(label, ctx.policy)
     picked = ctx.local.clocks_of(own)

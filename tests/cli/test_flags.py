@@ -163,6 +163,18 @@ def test_a_suspension_named_in_another_case_holds_the_channel_s_name(
     assert blocking_suspensions(check(db, config)) == []
 
 
+def test_suspend_and_unsuspend_warn_of_a_suspension_in_another_case(db: Path, config: Path) -> None:
+    # Lifting campaign:winter said "unsuspended" while campaign:Winter went on blocking.
+    assert run(db, config, "suspend", "campaign:Winter", "--reason", "complaint").exit_code == 0
+    second = run(db, config, "suspend", "campaign:winter", "--reason", "complaint")
+    assert second.exit_code == 0
+    assert "warning: campaign:Winter already holds its calls" in second.stderr
+    lifted = run(db, config, "unsuspend", "campaign:winter")
+    assert lifted.exit_code == 0
+    assert "warning: campaign:Winter still holds its calls: unsuspend it too" in lifted.stderr
+    assert blocking_suspensions(check(db, config)) == ["suspension.campaign"]
+
+
 def test_a_caller_id_subject_is_normalised_with_the_tenant_region(db: Path, config: Path) -> None:
     result = run(
         db, config, "suspend", "callerid:02 9123 4567", "--tenant", "acme", "--reason", "spoofed"

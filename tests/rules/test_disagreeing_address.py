@@ -162,6 +162,40 @@ def test_a_toll_free_number_said_to_be_abroad_keeps_every_state_s_window_on_its_
 
 
 @pytest.mark.parametrize(
+    ("number", "at", "region"),
+    [
+        ("+61291234567", datetime(2026, 1, 14, 2, 0, tzinfo=SYDNEY), "AU-NSW"),
+        (NEW_YORK, datetime(2026, 1, 14, 6, 0, tzinfo=NY), "US-NY"),
+    ],
+)
+def test_a_zone_abroad_given_with_a_home_region_keeps_the_number_s_clock(
+    number: str, at: datetime, region: str
+) -> None:
+    # The region at home and the zone abroad: read on London's clock alone, a call at 02:00
+    # in Sydney (06:00 in New York) was allowed.
+    assert blocked(decide_at(number, at, tz="Europe/London"))
+    assert blocked(decide_at(number, at, tz="Europe/London", region=region))
+
+
+def test_a_zone_and_a_region_that_disagree_are_both_read() -> None:
+    # A Los Angeles number given US-FL and America/Denver: 20:30 in Miami is 18:30 in
+    # Denver; the callee is in one or the other, and Florida's 08:00-20:00 holds both.
+    at = datetime(2026, 1, 14, 20, 30, tzinfo=NY)
+    decision = decide_at(LOS_ANGELES, at, tz="America/Denver", region="US-FL")
+    assert rule(decision, "hours.us-fl-solicitation").verdict is FindingVerdict.BLOCK
+
+
+def test_a_toll_free_number_given_a_region_abroad_without_clocks_keeps_states_on_their_own() -> (
+    None
+):
+    # GB-LND has no clocks in the packs, so the number's are read; but a region abroad
+    # placed the callee, and every state's table was read on every US clock (Kentucky's on
+    # Guam's: 09:00 there at 23:00 UTC).
+    at = datetime(2026, 12, 9, 23, 0, tzinfo=UTC)
+    assert blocked(decide_at(TOLL_FREE, at, region="GB-LND")) == blocked(decide_at(TOLL_FREE, at))
+
+
+@pytest.mark.parametrize(
     ("number", "tz", "region", "zones"),
     [
         ("+18505550100", "America/Chicago", None, ["America/Chicago"]),  # one of 850's

@@ -353,9 +353,9 @@ def test_a_mississippi_winter_morning_and_summer_evening_keep_the_wall_clock_win
 
 
 ON_CST = "at UTC-06:00, the standard time the law names"
-# A zone off the area code's clock: Mississippi's rule, which the area code applies, is read
-# on the number's Chicago clock too, which in winter is CST itself.
-ON_THE_NUMBER_S = "(America/Chicago: the number's clock, held for the state rules"
+# A zone off the region's clock: the region's Chicago clock is read too (the callee is on
+# one or the other), which in winter is CST itself.
+ON_THE_REGION_S = "for the callee (America/Chicago), outside"
 
 
 @pytest.mark.parametrize(
@@ -363,11 +363,11 @@ ON_THE_NUMBER_S = "(America/Chicago: the number's clock, held for the state rule
     [
         # 07:30 CST, summer and winter, for a callee said to be on Eastern time.
         (datetime(2026, 7, 14, 13, 30, tzinfo=UTC), "EST", None, ON_CST),
-        (datetime(2026, 1, 14, 13, 30, tzinfo=UTC), "America/Detroit", "US-MS", ON_THE_NUMBER_S),
+        (datetime(2026, 1, 14, 13, 30, tzinfo=UTC), "America/Detroit", "US-MS", ON_THE_REGION_S),
         (datetime(2026, 7, 14, 13, 30, tzinfo=UTC), "America/Detroit", "US-MS", ON_CST),
         (datetime(2026, 7, 14, 13, 30, tzinfo=UTC), "America/New_York", "US-MS", ON_CST),
         # Tue 20:30 CST, 19:30 on a Mountain clock.
-        (datetime(2026, 1, 14, 2, 30, tzinfo=UTC), "America/Denver", "US-MS", ON_THE_NUMBER_S),
+        (datetime(2026, 1, 14, 2, 30, tzinfo=UTC), "America/Denver", "US-MS", ON_THE_REGION_S),
     ],
 )
 def test_mississippi_s_window_is_read_on_cst_whatever_zone_the_callee_is_said_to_be_on(
