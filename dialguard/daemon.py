@@ -153,7 +153,17 @@ async def start_daemon(settings: Settings, *, ami: AmiSettings | None) -> Daemon
         )
     # Before the first check: the opt-outs a previous run kept for want of a database.
     pending = PendingOptOuts(store)
-    await pending.replay()
+    try:
+        await pending.replay()
+    except BaseException as exc:
+        # Not served (every call blocked, as when serve is down), and said in one line.
+        await pending.close()
+        await store.close()
+        if not isinstance(exc, Exception):
+            raise
+        raise DaemonError(
+            f"the opt-outs kept in {pending.spool.path} cannot be written: {exc!r}"[:500]
+        ) from None
     guard = Guard(store, settings.policy, pending)
     workers = max(1, settings.agi_workers)
     if workers > 1:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from dialguard.logs import get_logger, per_call_logger
 from dialguard.store import Store
@@ -26,6 +26,7 @@ log = get_logger("dialguard.decision")
 # How far back an opt-out from a channel that names no tenant looks for the calls that
 # reached its number: a call the IVR runs in is minutes old; a day covers any call.
 OPTOUT_LOOKBACK = timedelta(days=1)
+_EVER = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -97,6 +98,15 @@ class Guard:
         # A tenant not in the settings reads numbers as "default" does.
         reached = [t for t, n in found if readings.get(t, readings["default"]) == n]
         if not reached:
+            # And every tenant whose call ever reached it: one the channel names but the
+            # settings do not (it reads numbers as "default" does) was left calling.
+            try:
+                ever = await self.store.tenants_that_reached(numbers, _EVER)
+            except Exception as exc:
+                log.warning("optout_lookup_failed", number=shorten(raw), error=repr(exc)[:300])
+                ever = []
+            callers = [t for t, n in ever if readings.get(t, readings["default"]) == n]
+            every_reading = list(dict.fromkeys((*every_reading, *callers)))
             log.info("optout_no_recent_call", number=shorten(raw), tenants=len(every_reading))
             return every_reading
         return list(dict.fromkeys(reached))

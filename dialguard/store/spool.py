@@ -30,11 +30,12 @@ import errno
 import fcntl
 import json
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from dialguard.logs import get_logger
@@ -98,21 +99,23 @@ class OptOutSpool:
             data = b""
         return _parse(data)
 
-    def remove(self, landed: Collection[SuppressionEntry]) -> None:
-        """Take out the entries `landed` and a torn last line; every other line stays. The
-        spool goes once it holds nothing."""
+    def remove(self, landed: Collection[SuppressionEntry], *, torn_too: bool = True) -> None:
+        """Take out the entries `landed` and (`torn_too`) a torn last line; every other line
+        stays. The spool goes once it holds nothing."""
         gone = set(landed)
         with self._locked(create=False) as fd:
             if fd is None:
                 return
-            lines, _ = _lines(self.path.read_bytes())
-            kept = [line for _, line in lines if _entry(line) not in gone]
+            lines, torn = _lines(self.path.read_bytes())
+            kept = [line + b"\n" for _, line in lines if _entry(line) not in gone]
+            if torn is not None and not torn_too:
+                kept.append(torn)  # still the last line, still without its newline
             if not kept:
                 self.path.unlink()
             else:
                 fresh = self.path.with_name(self.path.name + ".new")
                 try:
-                    fresh.write_bytes(b"".join(line + b"\n" for line in kept))
+                    fresh.write_bytes(b"".join(kept))
                     with fresh.open("rb") as written:
                         os.fsync(written.fileno())
                     fresh.replace(self.path)
@@ -193,7 +196,7 @@ def _entry(line: bytes) -> SuppressionEntry | None:
         requested_at = _instant(item["requested_at"])
         expires = item.get("expires_at")
         expires_at = None if expires is None else _instant(expires)
-    except (ValueError, TypeError, KeyError):
+    except Exception:  # anything a damaged line gives (RecursionError: `[[[[...` nested deep)
         return None
     texts = (number, reason, source)
     if not all(isinstance(t, str) for t in texts) or not number:
@@ -201,6 +204,41 @@ def _entry(line: bytes) -> SuppressionEntry | None:
     if not all(t is None or isinstance(t, str) for t in (tenant, campaign)):
         return None
     return SuppressionEntry(number, tenant, campaign, reason, source, requested_at, expires_at)
+
+
+# The fields of a line cut short that can still be read: whole JSON strings (or null) after
+# their key. The number comes first and the tenant second (`suppression_as_dict`).
+_TORN_FIELD = re.compile(
+    r'"(number|tenant|campaign|source|requested_at)": ("(?:[^"\\]|\\.)*"|null)'
+)
+SALVAGED_REASON = "recovered from a spool line cut short"
+
+
+def salvage(torn: str) -> SuppressionEntry | None:
+    """The opt-out a torn spool line still names: its number, for the tenant and campaign it
+    names whole, else for every tenant and campaign (the strictest reading: the line was an
+    opt-out), at the instant it gives whole, else now. None when no number can be read."""
+    fields: dict[str, str | None] = {}
+    for key, value in _TORN_FIELD.findall(torn):
+        try:
+            fields[key] = json.loads(value)
+        except ValueError:
+            continue
+    number = fields.get("number")
+    if not isinstance(number, str) or not number.startswith("+"):
+        return None
+    try:
+        requested_at = _instant(fields.get("requested_at"))
+    except (TypeError, ValueError):
+        requested_at = datetime.now(UTC)
+    return SuppressionEntry(
+        number,
+        fields.get("tenant"),  # read whole, or None: every tenant's
+        fields.get("campaign"),
+        SALVAGED_REASON,
+        fields.get("source") or "spool",
+        requested_at,
+    )
 
 
 def _instant(text: object) -> datetime:
@@ -277,13 +315,19 @@ class PendingOptOuts:
         except OSError as exc:
             log.error("optout_spool_unreadable", spool=str(self.spool.path), error=str(exc))
             return
+        salvaged = None if contents.torn is None else salvage(contents.torn)
         if contents.torn is not None:
             log.warning(
                 "optout_spool_torn_line",
                 spool=str(self.spool.path),
                 line=contents.torn[:300],
-                detail="its last line was cut short (dialguard stopped while writing it):"
-                " skipped; its opt-out was logged (optout_pending) when it was given up",
+                detail="its last line was cut short (dialguard stopped while writing it): "
+                + (
+                    f"its number is written as an opt-out of {salvaged.scope}"
+                    if salvaged is not None
+                    else "no number can be read from it; see the log's optout_pending or"
+                    " *_write_given_up lines of that time, and add the opt-out by hand"
+                ),
             )
         for number, text in contents.unreadable:
             log.error(
@@ -296,7 +340,8 @@ class PendingOptOuts:
         written = held = 0
         landed: list[SuppressionEntry] = []
         failed: Exception | None = None
-        for entry in dict.fromkeys(contents.entries):  # the same entry twice: written once
+        entries = [*contents.entries, *([salvaged] if salvaged is not None else [])]
+        for entry in dict.fromkeys(entries):  # the same entry twice: written once
             if failed is not None:  # the database fails: the rest would wait as long
                 self._wait_for(entry, spooled=True)
                 continue
@@ -313,7 +358,8 @@ class PendingOptOuts:
             else:
                 held += 1
         if landed or contents.torn is not None:
-            await self._unspool(landed)
+            # The torn line goes once what it held is written; until then it is read again.
+            await self._unspool(landed, torn_too=salvaged is None or salvaged in landed)
         if contents.entries or contents.torn is not None:
             log.warning(
                 "optouts_replayed",
@@ -364,9 +410,9 @@ class PendingOptOuts:
             return False
         return True
 
-    async def _unspool(self, landed: list[SuppressionEntry]) -> None:
+    async def _unspool(self, landed: list[SuppressionEntry], *, torn_too: bool = True) -> None:
         try:
-            await asyncio.to_thread(self.spool.remove, landed)
+            await asyncio.to_thread(self.spool.remove, landed, torn_too=torn_too)
         except OSError as exc:  # they are written: the next start finds them held
             log.warning("optout_spool_not_cleared", spool=str(self.spool.path), error=str(exc))
 

@@ -1063,6 +1063,24 @@ async def test_real_guard_optout_naming_no_tenant_that_no_call_reached_is_every_
     assert any(e["event"] == "optout_no_recent_call" for e in logs)
 
 
+async def test_real_guard_optout_naming_no_tenant_reaches_a_tenant_the_settings_do_not_name(
+    store: Store,
+) -> None:
+    # "Every tenant that reads it" was the settings' tenants: one only a channel names (it
+    # reads numbers as "default" does), whose call was two days ago, went on calling.
+    policy = Policy(tenants={"acme": TenantSettings("acme", "AU")}, default_region="AU")
+    guard = Guard(store, policy)
+    at = datetime.now(UTC) - timedelta(days=2)
+    attempt = CallAttempt("0400000001", "+61291234567", at, tenant="zeta", call_id="z")
+    decision = Decision(Verdict.ALLOW, None, "r", "", "+61400000001", None, "AU", None, ())
+    await guard.record(attempt, decision, 1.0)
+    env = allow_answered_env(agi_network_script="optout", agi_arg_1="0400000001")
+    fake = await call_the_real_guard(store, policy, FakeAsterisk(env))
+    assert fake.set_variables["DIALGUARD_OPTOUT"] == "OK"
+    rows = await store.fetchall("SELECT tenant FROM suppressions ORDER BY tenant")
+    assert [row[0] for row in rows] == ["acme", "default", "zeta"]
+
+
 async def test_real_guard_optout_whose_tenant_lookup_fails_is_every_tenant_s(
     store: Store,
 ) -> None:

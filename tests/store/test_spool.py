@@ -177,6 +177,52 @@ async def test_a_torn_last_line_is_skipped_with_a_warning(store: Store) -> None:
     assert not spool.path.exists()
 
 
+@pytest.mark.parametrize(
+    ("fragment", "tenant"),
+    [
+        (b'{"number": "+61400000009", "tenant": "acme", "campaign": null, "reason": "IV', "acme"),
+        (b'{"number": "+61400000009", "tena', None),  # its tenant unread: every tenant's
+    ],
+)
+async def test_a_torn_line_that_names_its_number_is_written_as_an_optout(
+    store: Store, fragment: bytes, tenant: str | None
+) -> None:
+    # The line cut short was the only record of the opt-out (`optout_pending` is logged
+    # after the append), and the replay deleted it.
+    spool = OptOutSpool(spool_path(store.path))
+    spool.path.write_bytes(fragment)
+    pending = keeper(store)
+    with capture_logs() as logs:
+        await pending.replay()
+    await pending.close()
+    assert await listed(store, "+61400000009") == [("+61400000009", tenant or "")]
+    [torn] = [e for e in logs if e["event"] == "optout_spool_torn_line"]
+    assert "its number is written as an opt-out of" in torn["detail"]
+    assert not spool.path.exists()
+
+
+async def test_a_torn_line_whose_optout_cannot_land_stays_for_the_next_start(full: Store) -> None:
+    spool = OptOutSpool(spool_path(full.path))
+    fragment = b'{"number": "+61400000009", "tenant": "acme", "camp'
+    spool.path.write_bytes(fragment)
+    pending = keeper(full)
+    await pending.replay()
+    await pending.close()
+    assert spool.path.read_bytes() == fragment
+
+
+async def test_a_line_nested_too_deep_for_json_is_unreadable_not_a_crash(store: Store) -> None:
+    # json.loads raised RecursionError: `status` printed a traceback and `serve` hung.
+    spool = OptOutSpool(spool_path(store.path))
+    spool.path.write_bytes(b"[" * 5000 + b"\n")
+    spool.append(opt_out(1), "full")
+    assert spool.read().unreadable == [(1, "[" * 5000)]
+    pending = keeper(store)
+    await pending.replay()
+    await pending.close()
+    assert await listed(store, "+61400000001") == [("+61400000001", "acme")]
+
+
 async def test_a_line_appended_after_a_torn_one_still_reads(tmp_path: Path) -> None:
     spool = OptOutSpool(tmp_path / "spool.jsonl")
     spool.path.write_bytes(b'{"number": "+61')  # torn, and never replayed
