@@ -164,6 +164,9 @@ async def start_daemon(settings: Settings, *, ami: AmiSettings | None) -> Daemon
         raise DaemonError(
             f"the opt-outs kept in {pending.spool.path} cannot be written: {exc!r}"[:500]
         ) from None
+    # The spool's entries are held by the checks until written, and this process writes
+    # them, whichever process kept them.
+    pending.watch(land=True)
     guard = Guard(store, settings.policy, pending)
     workers = max(1, settings.agi_workers)
     if workers > 1:
@@ -467,13 +470,16 @@ async def _serve_worker(settings: Settings, port: int, index: int, primary: int)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     store = await open_serving_store(settings)
-    # Its IVR opt-outs given up are kept in the spool too; the first process replays it.
+    # Its IVR opt-outs given up are kept in the spool too, which the first process writes;
+    # every process holds the spool's entries in its checks until then.
     pending = PendingOptOuts(store)
+    pending.watch(land=False)
     try:
         agi = await start_agi_server(
             settings.agi_host, port, Guard(store, settings.policy, pending), reuse_port=True
         )
     except OSError as exc:
+        await pending.close()
         await store.close()
         log.error("worker_cannot_listen", worker=index, port=port, error=exc.strerror)
         raise SystemExit(1) from None

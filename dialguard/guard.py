@@ -8,7 +8,7 @@ are applied by the AGI layer around `check`, which is why failures surface as ex
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from dialguard.logs import get_logger, per_call_logger
@@ -42,6 +42,9 @@ class Guard:
         if prepared.emergency:  # decided on the dial string and the campaign alone
             return decide(prepared, Facts())
         facts = await self.store.facts_for(prepared.query)
+        if self.pending is not None and (kept := self.pending.for_number(prepared.query.number)):
+            # Opt-outs kept for want of a database are held as if written.
+            facts = replace(facts, suppressions=(*facts.suppressions, *kept))
         return decide(prepared, facts)
 
     async def check(self, attempt: CallAttempt, source: str = "agi") -> Decision:

@@ -104,7 +104,8 @@ def _lines(state: dict[str, Any], *, block_when_missing: bool, at: datetime) -> 
 
 
 def _pending_lines(pending: dict[str, Any], warnings: list[str]) -> list[str]:
-    """The opt-outs `serve` keeps in its spool for want of a database: not in force yet."""
+    """The opt-outs `serve` keeps in its spool for want of a database: held by its checks,
+    not yet on the list."""
     if pending["error"] is not None:
         warnings.append(
             f"the opt-outs' spool {pending['spool']} cannot be read: {pending['error']}"
@@ -116,7 +117,7 @@ def _pending_lines(pending: dict[str, Any], warnings: list[str]) -> list[str]:
     line = f"pending    {entries:,} opt-out{'s' if entries != 1 else ''} kept in {pending['spool']}"
     if unreadable:
         line += f" (and {unreadable:,} unreadable line{'s' if unreadable != 1 else ''})"
-    line += ": not in force until serve writes them (it retries them, and at its start)"
+    line += ": serve holds them in its checks until it writes them (it retries them)"
     return [line]
 
 

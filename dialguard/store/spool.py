@@ -12,10 +12,11 @@ reads on; given up, an opt-out used to be only logged for adding by hand. Now on
 - at `serve`'s start (`replay`), before the first call is checked, writes what the spool
   holds and takes out every entry written.
 
-While it waits the opt-out is not in force. The checks fail closed meanwhile when the
-database is failing (their own records cannot be written, `hotpath.StoreUnavailable` after
-2 s); once it takes writes again, the retry lands the opt-out within `MAX_DELAY_S`.
-Outcomes and events given up are not kept: they stay logged only (`PatientSink`).
+While it waits the opt-out is held by the checks all the same (`for_number`: this
+process's own and every entry in the spool, which each process watches every `WATCH_S`),
+and `serve`'s first process lands every entry in the spool, whichever process kept it (a
+worker may have died since). Outcomes and events given up are not kept: they stay logged
+only (`PatientSink`).
 
 `serve`'s processes (the workers' IVR opt-outs too) share the spool: a change holds an
 exclusive `flock` on it, and entries are taken out by writing the rest to a new file renamed
@@ -49,9 +50,10 @@ log = get_logger("dialguard.store")
 
 SPOOL_SUFFIX = ".pending-optouts.jsonl"
 FIRST_DELAY_S = 0.5
-# How long an opt-out may wait after the database takes writes again: the checks allow
-# calls again within milliseconds of that.
+# How long an opt-out may wait after the database takes writes again.
 MAX_DELAY_S = 2.0
+# How often each process looks at the spool for the entries another one kept (a stat).
+WATCH_S = 0.25
 
 
 def spool_path(db_path: Path) -> Path:
@@ -272,10 +274,48 @@ class PendingOptOuts:
         self.max_delay_s = max_delay_s
         self._waiting: dict[SuppressionEntry, _Waiting] = {}
         self._retry: asyncio.Task[None] | None = None
+        # The spool's entries by number, as last read (any process's), and what it was.
+        self._spooled: dict[str, tuple[SuppressionEntry, ...]] = {}
+        self._spool_seen: tuple[int, int, int] | None = None
+        self._refused: set[SuppressionEntry] = set()
+        self._watch: asyncio.Task[None] | None = None
 
     @property
     def waiting(self) -> list[SuppressionEntry]:
         return list(self._waiting)
+
+    def for_number(self, number: str | None) -> tuple[SuppressionEntry, ...]:
+        """The opt-outs of `number` kept and not yet written (this process's, and the
+        spool's), which the checks hold as if they were: a pending opt-out let the number's
+        calls through until it landed, or for ever when the worker that kept it died."""
+        if number is None or not (self._waiting or self._spooled):
+            return ()
+        own = tuple(entry for entry in self._waiting if entry.number == number)
+        return own + self._spooled.get(number, ())
+
+    def refresh(self) -> None:
+        """Read the spool again if it changed since last read (a stat when it did not)."""
+        try:
+            stat = self.spool.path.stat()
+        except FileNotFoundError:
+            self._spooled, self._spool_seen = {}, None
+            return
+        seen = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        if seen == self._spool_seen:
+            return
+        contents = self.spool.read()
+        torn = None if contents.torn is None else salvage(contents.torn)
+        by_number: dict[str, list[SuppressionEntry]] = {}
+        for entry in (*contents.entries, *([torn] if torn is not None else [])):
+            by_number.setdefault(entry.number, []).append(entry)
+        self._spooled = {number: tuple(entries) for number, entries in by_number.items()}
+        self._spool_seen = seen
+
+    def watch(self, *, land: bool) -> None:
+        """Look at the spool every `WATCH_S` from now on, for `for_number`; with `land`
+        (serve's first process), also write what it holds, whichever process kept it."""
+        self.refresh()
+        self._watch = asyncio.create_task(self._watch_forever(land), name="optout-spool-watch")
 
     async def keep(self, entry: SuppressionEntry, error: BaseException) -> None:
         """An opt-out whose write was given up: spooled (in a thread: a failing disk may take
@@ -288,7 +328,7 @@ class PendingOptOuts:
             source=entry.source,
             spool=str(self.spool.path) if spooled else None,
             error=repr(error)[:300],
-            detail="not in force yet: retried until the database takes it"
+            detail="held by the checks, not yet on the list: retried until the database takes it"
             + (", and written at serve's next start if it stops first" if spooled else ""),
         )
         self._wait_for(entry, spooled=spooled)
@@ -378,6 +418,10 @@ class PendingOptOuts:
     async def close(self) -> None:
         """Stop retrying: what is spooled is written at the next start; what could not be
         spooled is logged once more for adding by hand."""
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
         if self._retry is not None:
             self._retry.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -415,6 +459,43 @@ class PendingOptOuts:
             await asyncio.to_thread(self.spool.remove, landed, torn_too=torn_too)
         except OSError as exc:  # they are written: the next start finds them held
             log.warning("optout_spool_not_cleared", spool=str(self.spool.path), error=str(exc))
+
+    async def _watch_forever(self, land: bool) -> None:
+        landed_at = time.monotonic()
+        while True:
+            await asyncio.sleep(WATCH_S)
+            try:
+                await asyncio.to_thread(self.refresh)
+                if land and self._spooled and time.monotonic() - landed_at >= self.max_delay_s:
+                    landed_at = time.monotonic()
+                    await self._land_spooled()
+            except Exception as exc:  # the watch goes on: said, and tried again
+                log.warning("optout_spool_watch_failed", error=repr(exc)[:300])
+
+    async def _land_spooled(self) -> None:
+        """Write the spool's entries this process does not retry itself (another process
+        kept them, and may have died); stop at the first the database does not take."""
+        landed: list[SuppressionEntry] = []
+        for entries in list(self._spooled.values()):
+            for entry in entries:
+                if entry in self._waiting or entry in self._refused:
+                    continue
+                if entry.reason == SALVAGED_REASON:
+                    continue  # a torn line: written by the next start's replay (held till then)
+                try:
+                    await self._land(entry)
+                except Exception as exc:
+                    if not _refused(entry, exc):
+                        break
+                    self._refused.add(entry)  # said once; it stays for the operator
+                    continue
+                landed.append(entry)
+                log.warning("optout_pending_landed", number=entry.number, tenant=entry.tenant)
+            else:
+                continue
+            break
+        if landed:
+            await self._unspool(landed, torn_too=False)
 
     def _wait_for(self, entry: SuppressionEntry, *, spooled: bool) -> None:
         self._waiting.setdefault(entry, _Waiting(time.monotonic(), spooled))

@@ -368,3 +368,62 @@ def test_the_spool_gives_back_what_it_was_given_and_takes_out_only_what_landed(
         spool.remove(landed)
         assert spool.read().entries == [e for e in entries if e not in landed]
         assert spool.path.exists() == any(e not in landed for e in entries)
+
+
+# -- held by the checks until written; written by the first process whoever kept it ---------
+
+
+async def test_serve_s_first_process_writes_what_another_process_spooled(store: Store) -> None:
+    # A worker gave an opt-out up, spooled it and died: only its own memory retried it, and
+    # the number's calls went through until serve restarted.
+    OptOutSpool(spool_path(store.path)).append(opt_out(3), "a worker's full database")
+    pending = keeper(store)
+    pending.watch(land=True)
+    try:
+        for _ in range(100):  # a watch is 0.25 s
+            if await listed(store, "+61400000003"):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await pending.close()
+    assert await listed(store, "+61400000003") == [("+61400000003", "acme")]
+    assert not spool_path(store.path).exists()
+
+
+async def test_an_optout_kept_is_held_by_the_checks_until_it_lands(full: Store) -> None:
+    # serve's start could not write the spool (a lock, a full disk) and checked calls: the
+    # number was allowed until the retry landed it.
+    from dialguard.guard import Guard
+    from rules.models import CallAttempt, Verdict
+    from rules.policy import Policy, TenantSettings
+
+    OptOutSpool(spool_path(full.path)).append(opt_out(4), "full")
+    pending = keeper(full)
+    await pending.replay()  # fails on the full database: left to the retry
+    pending.watch(land=True)
+    guard = Guard(full, Policy(tenants={"acme": TenantSettings("acme", "AU")}), pending)
+    try:
+        attempt = CallAttempt("+61400000004", "+61291234567", AT, tenant="acme")
+        decision = await guard.evaluate(attempt)
+        other = await guard.evaluate(CallAttempt("+61400000005", "+61291234567", AT, "acme"))
+    finally:
+        await pending.close()
+    assert (decision.verdict, decision.rule) == (Verdict.BLOCK, "suppression.tenant")
+    assert other.rule != "suppression.tenant"
+    assert await listed(full, "+61400000004") == []  # still waiting: held all the same
+
+
+async def test_every_process_holds_what_another_spooled_within_a_watch(store: Store) -> None:
+    pending = keeper(store)
+    pending.watch(land=False)  # a worker's: holds, leaves the writing to the first process
+    try:
+        assert pending.for_number("+61400000006") == ()
+        OptOutSpool(spool_path(store.path)).append(opt_out(6), "another process's")
+        for _ in range(100):
+            if pending.for_number("+61400000006"):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await pending.close()
+    assert pending.for_number("+61400000006") == (opt_out(6),)
+    assert await listed(store, "+61400000006") == []  # not a worker's to write
