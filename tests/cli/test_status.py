@@ -115,7 +115,7 @@ def test_only_registers_that_block_calls_are_warned_of(tmp_path: Path) -> None:
 
 
 def test_status_says_how_many_optouts_wait_in_serve_s_spool(run: Cli) -> None:
-    # Opt-outs kept for want of a database are not in force yet: an operator must know.
+    # Opt-outs kept for want of a database are not on the list yet: an operator must know.
     spool = OptOutSpool(spool_path(run.db))
     for number in ("+61412345670", "+61412345671"):
         entry = SuppressionEntry(number, "acme", None, "IVR", "agi-optout", datetime.now(UTC))
@@ -124,8 +124,8 @@ def test_status_says_how_many_optouts_wait_in_serve_s_spool(run: Cli) -> None:
         file.write(b"not json\n")
     text = run("status", "--at", AT).output
     assert (
-        f"pending    2 opt-outs kept in {spool.path} (and 1 unreadable line): not in force"
-        " until serve writes them" in text
+        f"pending    2 opt-outs kept in {spool.path} (and 1 unreadable line): serve holds"
+        " them in its checks until it writes them" in text
     )
     state = json.loads(run("status", "--at", AT, "--json").output)
     assert state["pending_optouts"] == {
