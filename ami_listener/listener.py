@@ -52,6 +52,11 @@ Normalizer = Callable[[str, str], ParsedNumber]
 TenantsReached = Callable[[str, datetime], Awaitable[list[str]]]
 
 OPTOUT_SOURCE = "ami-userevent"
+# How long `close` applies the opt-outs still queued (`STOP_OPTOUTS_S` in all, each at most
+# `STOP_OPTOUT_S`): a write that meets a failing database is then cut short and kept by the
+# sink (spooled), and one not reached is logged for adding by hand.
+STOP_OPTOUTS_S = 3.0
+STOP_OPTOUT_S = 0.5
 # Recorded outcomes waiting for the detectors (the observer): beyond this the oldest are
 # left to the detectors' periodic sweep, which reads them from the store.
 MAX_OBSERVING = 10_000
@@ -202,6 +207,7 @@ class AmiListener:
         )
         self._handlers: list[tuple[str, Handler]] = []
         self._queue: deque[tuple[Any, float]] = deque()
+        self._applying: tuple[Any, float] | None = None  # the event being applied
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -258,7 +264,10 @@ class AmiListener:
         ]
 
     async def close(self) -> None:
-        """Stop everything: no task, timer or connection is left behind."""
+        """Stop everything: no task, timer or connection is left behind. The opt-outs still
+        queued (behind a write that waits out a failing database) are applied first, for at
+        most `STOP_OPTOUTS_S`: a write cut short is kept by the sink (the opt-outs' spool),
+        and one not reached is logged for adding by hand. They were dropped without a word."""
         self._closing = True
         for task in self._tasks:
             task.cancel()
@@ -270,6 +279,7 @@ class AmiListener:
             except Exception as exc:  # it ended before: said, and the rest still closed
                 self._report_failure(task.get_name(), exc)
         self._tasks = []
+        await self._optouts_at_stop()
         if self._manager is not None:
             self._manager.close()
         self.connected.clear()
@@ -409,6 +419,40 @@ class AmiListener:
                 transport.pause_reading()
                 self._paused = transport
 
+    async def _optouts_at_stop(self) -> None:
+        items = [*([self._applying] if self._applying is not None else []), *self._queue]
+        self._applying = None
+        self._queue.clear()
+        requests: list[tuple[OptOutRequest, datetime]] = []
+        for event, received in items:
+            if event is LINK_LOST:
+                continue
+            headers = _headers(event)
+            name = headers.get("event")
+            if isinstance(name, str) and name.lower() == "userevent":
+                request = parse_user_event(headers)
+                if isinstance(request, OptOutRequest):
+                    requests.append((request, datetime.fromtimestamp(received, UTC)))
+        ends = time.monotonic() + STOP_OPTOUTS_S
+        for request, now in requests:
+            left = min(STOP_OPTOUT_S, ends - time.monotonic())
+            try:
+                async with asyncio.timeout(left if left > 0 else 0):
+                    await self._opt_out(request, now)
+                continue
+            except TimeoutError:  # the write cut short is kept by the sink (spooled)
+                pass
+            except Exception as exc:
+                self._report_failure("optout_at_stop", exc)
+            log.warning(
+                "ami_optout_cut_short_at_stop",
+                number=request.number,
+                tenant=request.tenant,
+                uniqueid=request.uniqueid,
+                detail="serve stopped before this opt-out was written: it is kept in the"
+                " opt-outs' spool if optout_pending_at_stop says so; else add it by hand",
+            )
+
     async def _consume(self) -> None:
         queue = self._queue
         while True:
@@ -424,17 +468,15 @@ class AmiListener:
             if event is LINK_LOST:
                 self.tracker.link_lost()
                 continue
+            self._applying = (event, received)  # for `close`, if it stops us half-way
             try:
                 await self._apply(event, datetime.fromtimestamp(received, UTC))
             except Exception as exc:  # one bad event must not stop the listener
                 self._report_failure("event", exc)
+            self._applying = None
 
     async def _apply(self, event: Any, now: datetime) -> None:
-        store = getattr(event, "_store", None)  # panoramisk Message: {lower: (key, value)}
-        if isinstance(store, dict):
-            headers: dict[str, Any] = {key: pair[1] for key, pair in store.items()}
-        else:
-            headers = {str(k).lower(): v for k, v in dict(event).items()}
+        headers = _headers(event)
         self.events_seen += 1
         name = headers.get("event")
         if isinstance(name, str) and name.lower() == "userevent":
@@ -717,3 +759,11 @@ def _describe_loss(reason: object) -> str:
     if isinstance(reason, Mapping) and "event" in reason:
         return f"Asterisk shut down (Shutdown event, Restart: {reason.get('Restart', '?')})"
     return f"connection lost ({reason})"
+
+
+def _headers(event: Any) -> dict[str, Any]:
+    """An event's headers by lower-case name."""
+    store = getattr(event, "_store", None)  # panoramisk Message: {lower: (key, value)}
+    if isinstance(store, dict):
+        return {key: pair[1] for key, pair in store.items()}
+    return {str(k).lower(): v for k, v in dict(event).items()}

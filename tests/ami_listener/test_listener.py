@@ -755,3 +755,31 @@ async def test_a_caller_id_presented_in_national_form_is_stored_in_e164(
     await settled(listener, fake)
     [outcome] = await store.outcomes_between(START, END)
     assert (outcome.tenant, outcome.caller_id) == ("acme", "+61291234567")
+
+
+async def test_optouts_queued_behind_a_failing_write_are_kept_at_stop(
+    serve: Any, tmp_path: Path, fixtures_dir: Path
+) -> None:
+    # Behind an opt-out waiting out a full database the others sit in the queue: serve's stop
+    # dropped them without a word (only the write in progress was kept).
+    store = await open_store(tmp_path / "dialguard.sqlite3")
+    pending = PendingOptOuts(store, first_delay_s=0.01, max_delay_s=0.05)
+    await fill_to_the_brim(store)
+    banner, login, _ = split_recording((fixtures_dir / "optout-userevent" / "ami.txt").read_bytes())
+    events = b"".join(
+        optout_event(f"1.{n}", f"1.{n}", f"040000001{n}", b"Tenant: acme\r\n") for n in range(3)
+    )
+    sink = PatientSink(store, first_delay_s=0.01, max_delay_s=0.05, pending=pending)
+    try:
+        _, listener = await serve(sink, [Session(banner + login + events)])
+        for _ in range(100):  # the first write waits out the full database; two queued
+            if len(listener._queue) == 2:
+                break
+            await asyncio.sleep(0.02)
+        assert len(listener._queue) == 2
+        await listener.close()  # serve's stop
+        await pending.close()
+        spooled = {e.number for e in OptOutSpool(spool_path(store.path)).read().entries}
+    finally:
+        await store.close()
+    assert spooled == {"+61400000010", "+61400000011", "+61400000012"}
