@@ -548,11 +548,16 @@ class PendingOptOuts:
         """Write the entry; False when the list holds it already as it would leave it (a
         write that landed after all, a spool replayed twice): no second write, no second
         event."""
-        async with self.store.conn.execute(
-            "SELECT requested_at, expires_at FROM suppressions"
-            " WHERE number = ? AND tenant = ? AND campaign = ?",
-            (entry.number, entry.tenant or "", entry.campaign or ""),
-        ) as cur:
+        # Between transactions on the shared connection: inside another task's, an entry it
+        # has not committed (and may roll back) would read as held, and leave the spool.
+        async with (
+            self.store.exclusive() as conn,
+            conn.execute(
+                "SELECT requested_at, expires_at FROM suppressions"
+                " WHERE number = ? AND tenant = ? AND campaign = ?",
+                (entry.number, entry.tenant or "", entry.campaign or ""),
+            ) as cur,
+        ):
             row = await cur.fetchone()
         if row is not None and _holds(row[0], row[1], entry):
             return False
