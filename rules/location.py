@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache, lru_cache
+from importlib import resources
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -58,9 +59,11 @@ class CalleeLocation:
     `held` are the number's own clocks, the last of `timezones`, read beside those of an
     address that disagrees with the number (`_held_clocks`), and `held_why` says why; the
     tables named in `on_address` (`US`, `US-CA`) are read on the address's clocks alone.
-    `held_regions`, for an address that disagrees with the number, are the regions the
-    number places the callee in (empty: anywhere in `country`), where a blackout holds
-    them too: None when the address agrees, and the others are then empty.
+    `held_regions`, for an address that disagrees with the number (abroad, or in another
+    state), are the regions the number places the callee in (empty: anywhere in
+    `country`), where a blackout holds them too; None when the address agrees. An address
+    abroad whose clocks are the number's (GB-LND has no clocks of its own) holds no clock
+    but has `held_why` and `held_regions`.
     """
 
     country: str | None
@@ -429,9 +432,12 @@ def locate(attempt: CallAttempt, destination: ParsedNumber, policy: Policy) -> C
     # The clock is the address's: the federal and the state windows are both "in the time
     # zone of the called party", which a known address tells.
     zones = ((zone,) if zone else region_zones(region or "", policy)) or inferred.timezones
-    if zone and region and (own := region_zones(region, policy)) and zone not in own:
+    own = region_zones(region, policy) if zone and region else ()
+    disagree = zone is not None and bool(own) and not _keeps_a_clock_of(zone, own, attempt.at)
+    if disagree:
         # A zone and a region that disagree (Europe/London given with AU-NSW): the callee is
-        # in one or the other, so both are read, the strictest reading.
+        # in one or the other, so both are read, the strictest reading. (A zone that keeps
+        # one of the region's clocks agrees: America/Kentucky/Louisville with US-KY.)
         zones = tuple(dict.fromkeys((*zones, *own)))
     if zone and is_fixed_offset(zone):
         # A system writes `EST` for New York all year, so it may stand for either season's
@@ -448,21 +454,28 @@ def locate(attempt: CallAttempt, destination: ParsedNumber, policy: Policy) -> C
         # known address (regulations.md 2.5). Elsewhere the address narrows the number.
         regions = tuple(dict.fromkeys((region, *inferred.regions)))
         basis += f"; and by the number ({inferred.basis}): " + ", ".join(inferred.regions)
-    elif zone and not region and inferred.regions and not _has_state_tables(country, policy):
+    elif (
+        zone
+        and (disagree or (not region and inferred.regions))
+        and not _has_state_tables(country, policy)
+    ):
         # A zone alone names no state, but the states on that clock are candidates beside
         # the number's: a QLD number given Australia/Perth kept QLD's substitute days only,
-        # and WA's were callable. A number placed nowhere (a mobile) keeps every state.
-        # (Not where state tables pick rules: a US zone spans many states, each with its own
-        # law; the area code places the callee there.)
-        regions = tuple(dict.fromkeys((*inferred.regions, *_regions_on(zone, country, policy))))
-    held, on_address, why = _held_clocks(zone, region, zones, inferred, policy)
+        # and WA's were callable. A number placed nowhere (a mobile) keeps every state. So
+        # beside a region the zone disagrees with (AU-QLD and Australia/Perth). (Not where
+        # state tables pick rules: a US zone spans many states, each with its own law; the
+        # area code places the callee there.)
+        regions = tuple(dict.fromkeys((*regions, *_regions_on(zone, country, policy))))
+    abroad = country is not None and _abroad(zone, region, country, inferred.timezones, policy)
+    held, on_address, why = _held_clocks(zone, region, zones, inferred, policy, abroad, attempt.at)
     if held:
         zones = (*zones, *held)
         basis += f"; the number's clocks held too ({', '.join(held)}), {why}"
-    elif country is not None and _abroad(zone, region, country, inferred.timezones, policy):
+    elif abroad:
         # No clock to add (an address whose region has no zone table, GB-LND, is read on
         # the number's), but the number's place is still held for blackouts.
         why = f"as the address is outside {country}, the number's country"
+        basis += f"; the number's place held too, {why}"
     held_regions = inferred.regions if held or why else None
     return CalleeLocation(
         country,
@@ -484,6 +497,8 @@ def _held_clocks(
     zones: tuple[str, ...],
     inferred: CalleeLocation,
     policy: Policy,
+    abroad: bool,
+    at: datetime,
 ) -> tuple[tuple[str, ...], tuple[str, ...], str]:
     """The number's clocks to read beside the address's (`zones`), the tables that keep the
     address's clocks alone, and why; nothing when the address agrees with the number or its
@@ -500,16 +515,16 @@ def _held_clocks(
       rule and the address's own state's keep the address's clock, which tells the
       callee's zone (`on_address`).
     Elsewhere in the number's country the address narrows the number, as it did."""
-    extra = tuple(z for z in inferred.timezones if z not in zones)
+    extra = tuple(z for z in inferred.timezones if not _keeps_a_clock_of(z, zones, at))
     country = inferred.country
     if not extra or country is None:
         return (), (), ""
-    if _abroad(zone, region, country, inferred.timezones, policy):
+    if abroad:
         return extra, (), f"as the address is outside {country}, the number's country"
     if not inferred.regions or not _has_state_tables(country, policy):
         return (), (), ""
     if (region is None or region in inferred.regions) and (
-        zone is None or zone in inferred.timezones
+        zone is None or _keeps_a_clock_of(zone, inferred.timezones, at)
     ):
         return (), (), ""  # the address agrees with the number (850 given Chicago's zone)
     own = (country, region) if region is not None and region not in inferred.regions else (country,)
@@ -524,15 +539,67 @@ def _abroad(
     policy: Policy,
 ) -> bool:
     """Whether an address is in another country than the number's law's (`country`): its
-    region's, or its zone, when that is none of the country's clocks (those of its pack,
-    the number's own, its territories': a name the pack does not list counts as abroad, the
-    stricter reading). Either abroad is enough: a Sydney number given AU-NSW and
-    Europe/London was read on London's clock alone, and allowed at 02:00 in Sydney."""
-    if region is not None:
-        other = _under_other_law(region[:2])  # US-PR, or PR-..., is the United States
-        if (other[0] if other is not None else region[:2]) != country:
-            return True
-    return zone is not None and zone not in (*number_zones, *place_zones(country, policy))
+    region's, or its zone's. Either abroad is enough: a Sydney number given AU-NSW and
+    Europe/London was read on London's clock alone, and allowed at 02:00 in Sydney.
+
+    A zone's country is the zone database's (`zone.tab`, links followed: `US/Eastern`
+    and `America/Juneau` are the US's, `Africa/Ceuta` Spain's, `Pacific/Guam` the US's by
+    its law); a fixed offset (`EST`) names none. A name the database does not place counts
+    as abroad unless it is one of the country's clocks, the stricter reading."""
+    if region is not None and _law_of(region[:2]) != country:
+        return True
+    if zone is None or is_fixed_offset(zone):
+        return False
+    if laws := _zone_laws(zone):
+        return country not in laws
+    return zone not in (*number_zones, *place_zones(country, policy))
+
+
+def _law_of(country: str) -> str:
+    """Whose law covers a country code's callees: US for PR (and US-PR), FR for RE."""
+    other = _under_other_law(country)
+    return other[0] if other is not None else country
+
+
+def _keeps_a_clock_of(zone: str, zones: tuple[str, ...], at: datetime) -> bool:
+    """Whether `zone` is one of `zones`, or keeps one's offsets through `at`'s year: a link
+    or a zone of the same clock (America/Kentucky/Louisville as America/New_York)."""
+    if zone in zones:
+        return True
+    mine = offsets_of_year((zone,), at)
+    return any(offsets_of_year((other,), at) == mine for other in zones)
+
+
+@cache
+def _zone_laws(zone: str) -> frozenset[str]:
+    """The countries whose law covers a zone's places, by the zone database."""
+    return frozenset(_law_of(country) for country in _zone_countries().get(zone, ()))
+
+
+@cache
+def _zone_countries() -> dict[str, frozenset[str]]:
+    """Each zone name, links included, with the countries `zone.tab` places it in (one
+    line per country and zone; `zone1970.tab` groups countries that share a clock, and
+    would place Réunion's in Oman). Read once from the tzdata package, a dependency;
+    nothing without it."""
+    try:
+        folder = resources.files("tzdata") / "zoneinfo"
+        table = (folder / "zone.tab").read_text()
+        links = (folder / "tzdata.zi").read_text()
+    except (ImportError, OSError):
+        return {}
+    found: dict[str, set[str]] = {}
+    for line in table.splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        code, _, name, *_ = line.split("\t")
+        found.setdefault(name, set()).add(code)
+    for line in links.splitlines():
+        if line.startswith("L "):
+            _, target, link = line.split()
+            if target in found:
+                found.setdefault(link, set()).update(found[target])
+    return {name: frozenset(codes) for name, codes in found.items()}
 
 
 def _regions_on(zone: str, country: str | None, policy: Policy) -> tuple[str, ...]:

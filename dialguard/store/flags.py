@@ -464,12 +464,19 @@ class FlagStore:
         ]
 
     async def suspended_like(self, subject: str) -> list[str]:
-        """The suspended subjects that hold `subject`'s calls under another case of its
-        letters (the check folds them: `rules.facts.folded`)."""
+        """The other suspended subjects that hold `subject`'s calls: it in another case of
+        its letters (the check folds them: `rules.facts.folded`), and for a tenant's
+        campaign (`campaign:T/NAME`) every tenant's `campaign:NAME` and `tenant:T`."""
+        holding = [subject]
+        kind, _, name = subject.partition(":")
+        if kind == "campaign" and "/" in name:
+            tenant, _, campaign = name.partition("/")
+            holding += [f"campaign:{campaign}", f"tenant:{tenant}"]
+        marks = ", ".join("?" * len(holding))
         rows = await self.store.fetchall(
-            "SELECT subject FROM suspensions WHERE subject = ? COLLATE NOCASE AND subject != ?"
-            " ORDER BY subject",
-            (subject, subject),
+            f"SELECT subject FROM suspensions WHERE subject COLLATE NOCASE IN ({marks})"
+            " AND subject != ? ORDER BY subject",
+            (*holding, subject),
         )
         return [row[0] for row in rows]
 

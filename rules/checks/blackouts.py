@@ -65,31 +65,31 @@ def blackouts(ctx: RuleContext) -> Iterable[Finding]:
     )
 
 
-def may_be_in(location: CalleeLocation, place: str, ctx: RuleContext | None = None) -> bool:
+def may_be_in(location: CalleeLocation, place: str, ctx: RuleContext) -> bool:
     """Whether the callee may be in `place`: a country (the law's: France for Réunion), or a
     region of it, which a callee of unknown region may be in. A region the call's address
-    gives counts wherever the number is from (a Toronto number living in Louisiana). With
-    `ctx`, a region counts under any code its pack names the same place by (`FR-RE`,
-    `FR-974`), and a callee is held by a place that holds their region (`FR-PAC` holds
-    `FR-13`) or that their region holds (an address in `FR-PAC` may be in `FR-13`).
+    gives counts wherever the number is from (a Toronto number living in Louisiana). A
+    region counts under any code its pack names the same place by (`FR-RE`, `FR-974`), and
+    a callee is held by a place that holds their region (`FR-PAC` holds `FR-13`) or that
+    their region holds (an address in `FR-PAC` may be in `FR-13`).
 
-    An address that disagrees with the number keeps the number's place too, as it keeps its
-    clocks (`CalleeLocation.held`): an Australian mobile given US-FL may be in Sydney, and
+    An address that disagrees with the number keeps the number's place too
+    (`CalleeLocation.held_regions`): an Australian mobile given US-FL may be in Sydney, and
     escaped a blackout of AU-NSW."""
-    if _may_be_in(location.country, location.regions, place, ctx):
-        return True
-    return by_the_number(location, place, ctx)
+    return _by_the_address(location, place, ctx) or _by_the_number(location, place, ctx)
 
 
-def by_the_number(location: CalleeLocation, place: str, ctx: RuleContext | None) -> bool:
+def _by_the_address(location: CalleeLocation, place: str, ctx: RuleContext) -> bool:
+    return _may_be_in(location.country, location.regions, place, ctx)
+
+
+def _by_the_number(location: CalleeLocation, place: str, ctx: RuleContext) -> bool:
     """Whether the number places the callee in `place`, when an address disagrees with it."""
     number_regions = location.held_regions
     return number_regions is not None and _may_be_in(location.country, number_regions, place, ctx)
 
 
-def _may_be_in(
-    country: str | None, regions: tuple[str, ...], place: str, ctx: RuleContext | None
-) -> bool:
+def _may_be_in(country: str | None, regions: tuple[str, ...], place: str, ctx: RuleContext) -> bool:
     if len(place) == 2:
         return place == country or any(region[:3] == f"{place}-" for region in regions)
     if any(_within(r, place, ctx) or _within(place, r, ctx) for r in regions):
@@ -97,12 +97,12 @@ def _may_be_in(
     return place[:2] == country and not regions
 
 
-def _within(region: str, place: str, ctx: RuleContext | None) -> bool:
+def _within(region: str, place: str, ctx: RuleContext) -> bool:
     """Whether `region` is `place` or lies in it, by the pack of `place`'s country."""
     if region == place:
         return True
-    pack = ctx.policy.jurisdictions.for_country(place[:2]) if ctx is not None else None
-    return pack.within(region, place) if pack is not None else region == place
+    pack = ctx.policy.jurisdictions.for_country(place[:2])
+    return pack is not None and pack.within(region, place)
 
 
 def _ends_last(blackout: Blackout) -> tuple[bool, datetime]:
@@ -112,9 +112,7 @@ def _ends_last(blackout: Blackout) -> tuple[bool, datetime]:
 
 def _reason(ctx: RuleContext, blackout: Blackout, purpose: str) -> str:
     location, where = ctx.location, blackout.place
-    if location.held_regions is not None and not _may_be_in(
-        location.country, location.regions, where, ctx
-    ):
+    if location.held_regions is not None and not _by_the_address(location, where, ctx):
         # Held by the number alone, the address being elsewhere: say so.
         where = f"{where} (by the number, {location.held_why})"
     elif len(where) > 2 and not location.regions:

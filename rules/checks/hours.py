@@ -23,7 +23,7 @@ from rules.jurisdictions.applicable import (
     rule_id,
 )
 from rules.jurisdictions.model import DAYS, HolidayRule, HoursRule, offset_text
-from rules.location import DAY_NAMES, clock_of, offsets_of_year, region_zones
+from rules.location import DAY_NAMES, CalleeLocation, clock_of, offsets_of_year, region_zones
 from rules.models import Finding, FindingVerdict
 
 
@@ -34,6 +34,13 @@ def windows(ctx: RuleContext) -> Iterable[Finding]:
         return
     for label, rule in applicable:
         yield _window(ctx, label, rule)
+
+
+def _placed_in(location: CalleeLocation, country: str | None) -> bool:
+    """Whether the callee is placed in a region of `country` (one abroad places no one)."""
+    if not location.regions or country is None:
+        return False
+    return any(region.startswith(f"{country}-") for region in location.regions)
 
 
 def clocks_for(ctx: RuleContext, label: str) -> tuple[int, ...] | None:
@@ -63,11 +70,9 @@ def clocks_for(ctx: RuleContext, label: str) -> tuple[int, ...] | None:
     if location.held:
         if label in location.on_address:
             return location.address_clocks()
-        if label == location.country or any(r[:3] == label[:3] for r in location.regions):
+        if label == location.country or _placed_in(location, label[:2]):
             return None
-    elif label == location.country or any(
-        r.startswith(f"{location.country}-") for r in location.regions
-    ):
+    elif label == location.country or _placed_in(location, location.country):
         # (A region abroad places no one in the country: a toll-free number given GB-LND
         # keeps each state's table on that state's clocks.)
         return None

@@ -175,6 +175,20 @@ def test_suspend_and_unsuspend_warn_of_a_suspension_in_another_case(db: Path, co
     assert blocking_suspensions(check(db, config)) == ["suspension.campaign"]
 
 
+def test_unsuspend_of_a_tenant_s_campaign_warns_of_a_wider_suspension(
+    db: Path, config: Path
+) -> None:
+    # campaign:WINTER (every tenant's) holds acme's winter: lifting campaign:acme/winter said
+    # "unsuspended" and nothing more.
+    assert run(db, config, "suspend", "campaign:WINTER", "--reason", "complaint").exit_code == 0
+    args = ("campaign:winter", "--tenant", "acme")
+    assert run(db, config, "suspend", *args, "--reason", "acme only").exit_code == 0
+    lifted = run(db, config, "unsuspend", *args)
+    assert lifted.exit_code == 0
+    assert "warning: campaign:WINTER still holds its calls" in lifted.stderr
+    assert blocking_suspensions(check(db, config)) == ["suspension.campaign"]
+
+
 def test_a_caller_id_subject_is_normalised_with_the_tenant_region(db: Path, config: Path) -> None:
     result = run(
         db, config, "suspend", "callerid:02 9123 4567", "--tenant", "acme", "--reason", "spoofed"

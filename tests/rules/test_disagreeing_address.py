@@ -177,6 +177,39 @@ def test_a_zone_abroad_given_with_a_home_region_keeps_the_number_s_clock(
     assert blocked(decide_at(number, at, tz="Europe/London", region=region))
 
 
+@pytest.mark.parametrize(
+    ("number", "region", "zone", "same", "at"),
+    [
+        (TOLL_FREE, "US-NY", "US/Eastern", "America/New_York", datetime(2026, 1, 14, 8, 30, tzinfo=NY)),
+        (NEW_YORK, "US-CA", "US/Pacific", "America/Los_Angeles", datetime(2026, 1, 14, 18, 30, tzinfo=ZoneInfo("America/Los_Angeles"))),
+        (AU_MOBILE, "AU-NSW", "Australia/NSW", "Australia/Sydney", datetime(2026, 1, 14, 10, 0, tzinfo=SYDNEY)),
+        ("+15025550123", "US-KY", "America/Kentucky/Louisville", "America/New_York", datetime(2026, 1, 14, 10, 30, tzinfo=NY)),
+        ("+17015550123", "US-ND", "America/North_Dakota/Center", "America/Chicago", datetime(2026, 1, 14, 8, 30, tzinfo=ZoneInfo("America/Chicago"))),
+        ("+19075550123", "US-AK", "America/Juneau", "America/Anchorage", datetime(2026, 1, 14, 8, 30, tzinfo=ZoneInfo("America/Juneau"))),
+        ("+34612345678", "ES-CE", "Africa/Ceuta", "Europe/Madrid", datetime(2026, 1, 14, 9, 30, tzinfo=ZoneInfo("Europe/Madrid"))),
+    ],
+)  # fmt: skip
+def test_a_zone_of_the_region_s_clock_under_another_name_agrees_with_it(
+    number: str, region: str, zone: str, same: str, at: datetime
+) -> None:
+    # Compared by name, a link (US/Eastern) or a zone the pack does not list (Juneau) was
+    # "abroad", or "not the region's": every clock of the number, or the region's other
+    # clocks, were held, and these calls blocked.
+    named = decide_at(number, at, tz=zone, region=region)
+    assert blocked(named) == blocked(decide_at(number, at, tz=same, region=region)) == []
+    assert "outside" not in str(named.context.get("location"))
+
+
+def test_a_zone_that_disagrees_with_its_region_adds_its_states_where_no_table_picks_them() -> None:
+    # A Brisbane landline said to be in AU-QLD on Perth's clock: Perth's clock was read but
+    # not Western Australia's holidays (ANZAC Day observed there on Monday 27 April 2026).
+    at = datetime(2026, 4, 27, 10, 0, tzinfo=ZoneInfo("Australia/Perth"))
+    alone = decide_at("+61731234567", at, tz="Australia/Perth")
+    both = decide_at("+61731234567", at, tz="Australia/Perth", region="AU-QLD")
+    assert "holiday.au-state-substitute" in blocked(alone)
+    assert "holiday.au-state-substitute" in blocked(both)
+
+
 def test_a_zone_and_a_region_that_disagree_are_both_read() -> None:
     # A Los Angeles number given US-FL and America/Denver: 20:30 in Miami is 18:30 in
     # Denver; the callee is in one or the other, and Florida's 08:00-20:00 holds both.
