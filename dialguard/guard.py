@@ -7,6 +7,7 @@ are applied by the AGI layer around `check`, which is why failures surface as ex
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -27,6 +28,16 @@ log = get_logger("dialguard.decision")
 # reached its number: a call the IVR runs in is minutes old; a day covers any call.
 OPTOUT_LOOKBACK = timedelta(days=1)
 _EVER = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def dry_run_guard(store: Store, policy: Policy) -> Guard:
+    """A guard for the dry runs (`check`, `scrub`) that holds the opt-outs `serve` keeps in
+    its spool, as serve's checks do (read once; an unreadable spool is left out: `status`
+    says so)."""
+    pending = PendingOptOuts(store)
+    with contextlib.suppress(OSError):
+        pending.refresh()
+    return Guard(store, policy, pending)
 
 
 @dataclass

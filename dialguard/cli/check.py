@@ -18,7 +18,7 @@ from dialguard.cli.app import (
     scope_name,
     silence_stdout,
 )
-from dialguard.guard import Guard
+from dialguard.guard import dry_run_guard
 from rules.location import address_problems
 from rules.models import CallAttempt, Decision, LineType, Purpose, line_type_from_text
 from rules.numbers import is_emergency
@@ -149,7 +149,7 @@ def check(
     )
     if problems:  # the AGI route blocks such a call as bad input
         raise InputError("; ".join(problems))
-    decision = app.run(lambda store: Guard(store, policy).evaluate(attempt))
+    decision = app.run(lambda store: dry_run_guard(store, policy).evaluate(attempt))
     try:
         if as_json:
             emit_json(decision.as_dict())

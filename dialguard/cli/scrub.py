@@ -37,7 +37,7 @@ from dialguard.cli.app import (
 )
 from dialguard.cli.check import call_options, callee_address_problems
 from dialguard.cli.listfile import number_records
-from dialguard.guard import Guard
+from dialguard.guard import Guard, dry_run_guard
 from dialguard.store import Store
 from rules.models import (
     CallAttempt,
@@ -111,7 +111,7 @@ def scrub(
     with _csv_out(out, out_path) as rows:
 
         async def body(store: Store) -> None:
-            guard = Guard(store, app.settings.policy)
+            guard = dry_run_guard(store, app.settings.policy)
             records = number_records(path, SCRUB_COLUMNS, ignored=report.ignored_columns)
             with _progress() as advance:
                 for line_no, fields in records:

@@ -136,3 +136,12 @@ def test_status_says_how_many_optouts_wait_in_serve_s_spool(run: Cli) -> None:
     }
     spool.path.unlink()
     assert "pending" not in run("status", "--at", AT).output
+
+
+def test_check_holds_an_optout_kept_in_serve_s_spool(run: Cli) -> None:
+    # serve's checks hold a kept opt-out; the dry run allowed the number all the same.
+    kept = SuppressionEntry("+61412345670", "acme", None, "IVR", "agi-optout", datetime.now(UTC))
+    OptOutSpool(spool_path(run.db)).append(kept, "database or disk is full")
+    decision = run.check("+61412345670", "2026-11-30T01:00:00Z")
+    assert decision["rule"] == "suppression.tenant"
+    assert run.check("+61412345671", "2026-11-30T01:00:00Z")["rule"] != "suppression.tenant"
