@@ -208,6 +208,7 @@ class AmiListener:
         self._handlers: list[tuple[str, Handler]] = []
         self._queue: deque[tuple[Any, float]] = deque()
         self._applying: tuple[Any, float] | None = None  # the event being applied
+        self._at_stop = False  # `close` applies the queued opt-outs: kept, not written
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -433,6 +434,10 @@ class AmiListener:
                 request = parse_user_event(headers)
                 if isinstance(request, OptOutRequest):
                     requests.append((request, datetime.fromtimestamp(received, UTC)))
+        # Kept in the opt-outs' spool at once rather than written (`keep_at_stop`, where the
+        # sink has one): a write would wait out the lock or failure that queued them, and
+        # the next start writes them before its first check. Their tenants are still read.
+        self._at_stop = True
         ends = time.monotonic() + STOP_OPTOUTS_S
         for request, now in requests:
             left = min(STOP_OPTOUT_S, ends - time.monotonic())
@@ -696,6 +701,9 @@ class AmiListener:
                 raise result  # reported as the event's failure (`ami_callback_failed`)
 
     async def _add_optout(self, entry: SuppressionEntry, campaign: str | None) -> None:
+        keep_at_stop = getattr(self.sink, "keep_at_stop", None) if self._at_stop else None
+        if keep_at_stop is not None and keep_at_stop(entry):
+            return  # spooled: written at the next start (`optout_pending_at_stop`)
         try:
             await self.sink.add_suppression(entry)
         except OptOutPending:

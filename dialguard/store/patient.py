@@ -28,6 +28,7 @@ import asyncio
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -77,6 +78,13 @@ class PatientSink:
         self.max_failing_s = max_failing_s
 
     async def add_suppression(self, entry: SuppressionEntry) -> None:
+        # Held by the checks while it waits out a lock (an IVR opt-out let the next calls
+        # through until its write landed), and once kept.
+        held = self.pending.writing(entry) if self.pending is not None else nullcontext()
+        with held:
+            await self._add_suppression(entry)
+
+    async def _add_suppression(self, entry: SuppressionEntry) -> None:
         try:
             await self._patiently("add_suppression", lambda: self.store.add_suppression(entry))
         except asyncio.CancelledError as stop:
@@ -93,6 +101,11 @@ class PatientSink:
                 raise  # a write the database refuses is refused again: the caller logs it
             await self.pending.keep(entry, exc)
             raise OptOutPending(repr(exc)[:300]) from exc
+
+    def keep_at_stop(self, entry: SuppressionEntry) -> bool:
+        """Spool an opt-out for the next start instead of writing it (`serve` is stopping);
+        False when there is no spool or it cannot be written."""
+        return self.pending is not None and self.pending.keep_at_stop(entry)
 
     async def upsert_outcome(self, outcome: CallOutcome) -> None:
         await self._patiently("upsert_outcome", lambda: self.store.upsert_outcome(outcome))

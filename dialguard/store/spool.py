@@ -101,16 +101,21 @@ class OptOutSpool:
             data = b""
         return _parse(data)
 
-    def remove(self, landed: Collection[SuppressionEntry], *, torn_too: bool = True) -> None:
-        """Take out the entries `landed` and (`torn_too`) a torn last line; every other line
-        stays. The spool goes once it holds nothing."""
-        gone = set(landed)
+    def remove(self, landed: Collection[SuppressionEntry], drop: Collection[str] = ()) -> None:
+        """Take out the entries `landed` and the lines whose text is in `drop` (lines that do
+        not read, whose salvaged opt-out landed); every other line stays. The spool goes
+        once it holds nothing."""
+        gone, dropped = set(landed), set(drop)
         with self._locked(create=False) as fd:
             if fd is None:
                 return
             lines, torn = _lines(self.path.read_bytes())
-            kept = [line + b"\n" for _, line in lines if _entry(line) not in gone]
-            if torn is not None and not torn_too:
+            kept = [
+                line + b"\n"
+                for _, line in lines
+                if _entry(line) not in gone and _text(line) not in dropped
+            ]
+            if torn is not None and _text(torn) not in dropped:
                 kept.append(torn)  # still the last line, still without its newline
             if not kept:
                 self.path.unlink()
@@ -154,6 +159,10 @@ class OptOutSpool:
                 os.close(fd)  # releases the lock
 
 
+def _text(line: bytes) -> str:
+    return line.decode("utf-8", "replace")
+
+
 def _sync_folder(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY)
     try:
@@ -169,10 +178,10 @@ def _parse(data: bytes) -> SpoolContents:
     for number, line in lines:
         entry = _entry(line)
         if entry is None:
-            unreadable.append((number, line.decode("utf-8", "replace")))
+            unreadable.append((number, _text(line)))
         else:
             entries.append(entry)
-    shown = None if torn is None else torn.decode("utf-8", "replace")
+    shown = None if torn is None else _text(torn)
     return SpoolContents(entries, unreadable, shown)
 
 
@@ -213,12 +222,13 @@ def _entry(line: bytes) -> SuppressionEntry | None:
 _TORN_FIELD = re.compile(
     r'"(number|tenant|campaign|source|requested_at)": ("(?:[^"\\]|\\.)*"|null)'
 )
-SALVAGED_REASON = "recovered from a spool line cut short"
+SALVAGED_REASON = "recovered from a spool line that does not read"
 
 
 def salvage(torn: str) -> SuppressionEntry | None:
-    """The opt-out a torn spool line still names: its number, for the tenant and campaign it
-    names whole, else for every tenant and campaign (the strictest reading: the line was an
+    """The opt-out a spool line that does not read still names (one cut short by a crash,
+    then perhaps followed by others): its number, for the tenant and campaign it names
+    whole, else for every tenant and campaign (the strictest reading: the line was an
     opt-out), at the instant it gives whole, else now. None when no number can be read."""
     fields: dict[str, str | None] = {}
     for key, value in _TORN_FIELD.findall(torn):
@@ -241,6 +251,13 @@ def salvage(torn: str) -> SuppressionEntry | None:
         fields.get("source") or "spool",
         requested_at,
     )
+
+
+def salvaged(contents: SpoolContents) -> list[tuple[SuppressionEntry, str]]:
+    """The opt-outs the spool's lines that do not read still name, with each line's text."""
+    texts = [text for _, text in contents.unreadable]
+    texts += [contents.torn] if contents.torn is not None else []
+    return [(entry, text) for text in texts if (entry := salvage(text)) is not None]
 
 
 def _instant(text: object) -> datetime:
@@ -278,20 +295,31 @@ class PendingOptOuts:
         self._spooled: dict[str, tuple[SuppressionEntry, ...]] = {}
         self._spool_seen: tuple[int, int, int] | None = None
         self._refused: set[SuppressionEntry] = set()
+        self._uncleared: set[SuppressionEntry] = set()  # written, but still in the spool
         self._watch: asyncio.Task[None] | None = None
+        # Salvaged entries (from lines that do not read) by their line's text, to take the
+        # line out once the entry is written.
+        self._salvaged: dict[SuppressionEntry, str] = {}
+        # Opt-outs being written now (a lock waited out): held by the checks meanwhile.
+        self._writing: dict[SuppressionEntry, int] = {}
+        self._own: dict[str, tuple[SuppressionEntry, ...]] = {}  # the two above, by number
 
     @property
     def waiting(self) -> list[SuppressionEntry]:
         return list(self._waiting)
 
     def for_number(self, number: str | None) -> tuple[SuppressionEntry, ...]:
-        """The opt-outs of `number` kept and not yet written (this process's, and the
-        spool's), which the checks hold as if they were: a pending opt-out let the number's
-        calls through until it landed, or for ever when the worker that kept it died."""
-        if number is None or not (self._waiting or self._spooled):
+        """The opt-outs of `number` kept or being written, not yet on the list (this
+        process's, and the spool's), which the checks hold as if they were: a pending
+        opt-out let the number's calls through until it landed, or for ever when the worker
+        that kept it died."""
+        if number is None or not (self._own or self._spooled):
             return ()
-        own = tuple(entry for entry in self._waiting if entry.number == number)
-        return own + self._spooled.get(number, ())
+        return self._own.get(number, ()) + self._spooled.get(number, ())
+
+    def writing(self, entry: SuppressionEntry) -> contextlib.AbstractContextManager[None]:
+        """Hold `entry` in the checks while its write waits out a lock (`PatientSink`)."""
+        return _Holding(self, entry)
 
     def refresh(self) -> None:
         """Read the spool again if it changed since last read (a stat when it did not)."""
@@ -303,19 +331,28 @@ class PendingOptOuts:
         seen = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
         if seen == self._spool_seen:
             return
+        self._spool_seen = seen  # a read that fails is not tried (and said) again till it changes
         contents = self.spool.read()
-        torn = None if contents.torn is None else salvage(contents.torn)
         by_number: dict[str, list[SuppressionEntry]] = {}
-        for entry in (*contents.entries, *([torn] if torn is not None else [])):
+        for entry in (*contents.entries, *(e for e, _ in salvaged(contents))):
             by_number.setdefault(entry.number, []).append(entry)
         self._spooled = {number: tuple(entries) for number, entries in by_number.items()}
-        self._spool_seen = seen
 
     def watch(self, *, land: bool) -> None:
         """Look at the spool every `WATCH_S` from now on, for `for_number`; with `land`
-        (serve's first process), also write what it holds, whichever process kept it."""
-        self.refresh()
+        (serve's first process), also write what it holds, whichever process kept it. A
+        spool that cannot be read is said, and looked at again."""
+        try:
+            self.refresh()
+        except OSError as exc:
+            log.error("optout_spool_unreadable", spool=str(self.spool.path), error=str(exc))
         self._watch = asyncio.create_task(self._watch_forever(land), name="optout-spool-watch")
+
+    def _reindex(self) -> None:
+        by_number: dict[str, list[SuppressionEntry]] = {}
+        for entry in (*self._waiting, *self._writing):
+            by_number.setdefault(entry.number, []).append(entry)
+        self._own = {number: tuple(entries) for number, entries in by_number.items()}
 
     async def keep(self, entry: SuppressionEntry, error: BaseException) -> None:
         """An opt-out whose write was given up: spooled (in a thread: a failing disk may take
@@ -355,21 +392,34 @@ class PendingOptOuts:
         except OSError as exc:
             log.error("optout_spool_unreadable", spool=str(self.spool.path), error=str(exc))
             return
-        salvaged = None if contents.torn is None else salvage(contents.torn)
+        recovered = salvaged(contents)
+        texts = {text: entry for entry, text in recovered}
+        self._salvaged.update((entry, text) for entry, text in recovered)
         if contents.torn is not None:
+            torn = texts.get(contents.torn)
             log.warning(
                 "optout_spool_torn_line",
                 spool=str(self.spool.path),
                 line=contents.torn[:300],
                 detail="its last line was cut short (dialguard stopped while writing it): "
                 + (
-                    f"its number is written as an opt-out of {salvaged.scope}"
-                    if salvaged is not None
+                    f"its number is written as an opt-out of {torn.scope}"
+                    if torn is not None
                     else "no number can be read from it; see the log's optout_pending or"
                     " *_write_given_up lines of that time, and add the opt-out by hand"
                 ),
             )
         for number, text in contents.unreadable:
+            found = texts.get(text)
+            if found is not None:  # a torn line that more lines followed
+                log.warning(
+                    "optout_spool_line_salvaged",
+                    spool=str(self.spool.path),
+                    line_number=number,
+                    line=text[:300],
+                    detail=f"does not read; its number is written as an opt-out of {found.scope}",
+                )
+                continue
             log.error(
                 "optout_spool_line_unreadable",
                 spool=str(self.spool.path),
@@ -380,7 +430,7 @@ class PendingOptOuts:
         written = held = 0
         landed: list[SuppressionEntry] = []
         failed: Exception | None = None
-        entries = [*contents.entries, *([salvaged] if salvaged is not None else [])]
+        entries = [*contents.entries, *(entry for entry, _ in recovered)]
         for entry in dict.fromkeys(entries):  # the same entry twice: written once
             if failed is not None:  # the database fails: the rest would wait as long
                 self._wait_for(entry, spooled=True)
@@ -397,9 +447,11 @@ class PendingOptOuts:
                 written += 1
             else:
                 held += 1
-        if landed or contents.torn is not None:
-            # The torn line goes once what it held is written; until then it is read again.
-            await self._unspool(landed, torn_too=salvaged is None or salvaged in landed)
+        # A line that does not read goes once what it names is written (until then it is read
+        # again); a torn last line that names nothing is said above, and goes.
+        nothing = [] if contents.torn is None or contents.torn in texts else [contents.torn]
+        if landed or nothing:
+            await self._unspool(landed, extra_drop=nothing)
         if contents.entries or contents.torn is not None:
             log.warning(
                 "optouts_replayed",
@@ -454,10 +506,16 @@ class PendingOptOuts:
             return False
         return True
 
-    async def _unspool(self, landed: list[SuppressionEntry], *, torn_too: bool = True) -> None:
+    async def _unspool(
+        self, landed: list[SuppressionEntry], *, extra_drop: Collection[str] = ()
+    ) -> None:
+        """Take the written entries out of the spool, with the lines salvaged ones came
+        from (and `extra_drop`)."""
+        drop = [*(self._salvaged.pop(e) for e in landed if e in self._salvaged), *extra_drop]
         try:
-            await asyncio.to_thread(self.spool.remove, landed, torn_too=torn_too)
+            await asyncio.to_thread(self.spool.remove, landed, drop)
         except OSError as exc:  # they are written: the next start finds them held
+            self._uncleared.update(landed)  # not written (nor said landed) again meanwhile
             log.warning("optout_spool_not_cleared", spool=str(self.spool.path), error=str(exc))
 
     async def _watch_forever(self, land: bool) -> None:
@@ -469,7 +527,7 @@ class PendingOptOuts:
                 if land and self._spooled and time.monotonic() - landed_at >= self.max_delay_s:
                     landed_at = time.monotonic()
                     await self._land_spooled()
-            except Exception as exc:  # the watch goes on: said, and tried again
+            except Exception as exc:  # the watch goes on: said (once a change), tried again
                 log.warning("optout_spool_watch_failed", error=repr(exc)[:300])
 
     async def _land_spooled(self) -> None:
@@ -478,27 +536,29 @@ class PendingOptOuts:
         landed: list[SuppressionEntry] = []
         for entries in list(self._spooled.values()):
             for entry in entries:
-                if entry in self._waiting or entry in self._refused:
+                if entry in self._waiting or entry in self._refused or entry in self._uncleared:
                     continue
                 if entry.reason == SALVAGED_REASON:
-                    continue  # a torn line: written by the next start's replay (held till then)
+                    continue  # a line that does not read: the next start's replay writes it
                 try:
-                    await self._land(entry)
+                    wrote = await self._land(entry)
                 except Exception as exc:
                     if not _refused(entry, exc):
                         break
                     self._refused.add(entry)  # said once; it stays for the operator
                     continue
                 landed.append(entry)
-                log.warning("optout_pending_landed", number=entry.number, tenant=entry.tenant)
+                if wrote:
+                    log.warning("optout_pending_landed", number=entry.number, tenant=entry.tenant)
             else:
                 continue
             break
         if landed:
-            await self._unspool(landed, torn_too=False)
+            await self._unspool(landed)
 
     def _wait_for(self, entry: SuppressionEntry, *, spooled: bool) -> None:
         self._waiting.setdefault(entry, _Waiting(time.monotonic(), spooled))
+        self._reindex()
         if self._retry is None or self._retry.done():
             self._retry = asyncio.create_task(self._retry_until_landed(), name="optout-retry")
 
@@ -529,10 +589,13 @@ class PendingOptOuts:
             except Exception as exc:
                 if _refused(entry, exc):
                     del self._waiting[entry]
+                    self._refused.add(entry)
+                    self._reindex()
                     continue
                 error = exc
                 break
             waited = time.monotonic() - self._waiting.pop(entry).since
+            self._reindex()
             landed.append(entry)
             log.warning(
                 "optout_pending_landed",
@@ -586,3 +649,23 @@ def _refused(entry: SuppressionEntry, exc: Exception) -> bool:
         **to_add_by_hand(entry),
     )
     return True
+
+
+class _Holding(contextlib.AbstractContextManager[None]):
+    """`PendingOptOuts.writing`: the entry is held by the checks while in this block."""
+
+    def __init__(self, pending: PendingOptOuts, entry: SuppressionEntry) -> None:
+        self.pending, self.entry = pending, entry
+
+    def __enter__(self) -> None:
+        writing = self.pending._writing
+        writing[self.entry] = writing.get(self.entry, 0) + 1
+        self.pending._reindex()
+
+    def __exit__(self, *_: object) -> None:
+        writing = self.pending._writing
+        if writing.get(self.entry, 0) <= 1:
+            writing.pop(self.entry, None)
+        else:
+            writing[self.entry] -= 1
+        self.pending._reindex()

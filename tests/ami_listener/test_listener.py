@@ -783,3 +783,37 @@ async def test_optouts_queued_behind_a_failing_write_are_kept_at_stop(
     finally:
         await store.close()
     assert spooled == {"+61400000010", "+61400000011", "+61400000012"}
+
+
+async def test_optouts_queued_behind_a_lock_are_all_kept_at_stop_at_once(
+    serve: Any, tmp_path: Path, fixtures_dir: Path
+) -> None:
+    # Each queued opt-out was given a write of 0.5 s at the stop, 3 s in all: behind an
+    # import's lock the later ones were neither written nor spooled.
+    store = await open_store(tmp_path / "dialguard.sqlite3", busy_timeout_ms=20)
+    pending = PendingOptOuts(store, first_delay_s=0.01, max_delay_s=0.05)
+    banner, login, _ = split_recording((fixtures_dir / "optout-userevent" / "ami.txt").read_bytes())
+    numbers = [f"04000000{n:02d}" for n in range(10)]
+    events = b"".join(
+        optout_event(f"1.{n}", f"1.{n}", number, b"Tenant: acme\r\n")
+        for n, number in enumerate(numbers)
+    )
+    sink = PatientSink(store, first_delay_s=0.01, max_delay_s=0.05, pending=pending)
+    other = sqlite3.connect(store.path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # an import holds the write lock
+        _, listener = await serve(sink, [Session(banner + login + events)])
+        for _ in range(100):
+            if len(listener._queue) == 9:
+                break
+            await asyncio.sleep(0.02)
+        started = asyncio.get_running_loop().time()
+        await listener.close()
+        took = asyncio.get_running_loop().time() - started
+        await pending.close()
+        spooled = {e.number for e in OptOutSpool(spool_path(store.path)).read().entries}
+    finally:
+        other.close()
+        await store.close()
+    assert spooled == {"+614" + number[2:] for number in numbers}
+    assert took < 2

@@ -427,3 +427,75 @@ async def test_every_process_holds_what_another_spooled_within_a_watch(store: St
         await pending.close()
     assert pending.for_number("+61400000006") == (opt_out(6),)
     assert await listed(store, "+61400000006") == []  # not a worker's to write
+
+
+# -- the second review's ----------------------------------------------------------------
+
+
+def test_taking_out_a_written_entry_leaves_a_line_that_does_not_read(tmp_path: Path) -> None:
+    # A torn line's opt-out still waiting was deleted when another entry landed.
+    spool = OptOutSpool(tmp_path / "spool.jsonl")
+    spool.append(opt_out(7), "full")
+    torn = b'{"number": "+61400000009", "tenant": "acme", "campaign": null, "rea'
+    with spool.path.open("ab") as file:
+        file.write(torn)
+    spool.remove([opt_out(7)])
+    assert spool.path.read_bytes() == torn
+    spool.remove([], [torn.decode()])
+    assert not spool.path.exists()
+
+
+async def test_a_torn_line_that_more_lines_followed_is_held_and_written(store: Store) -> None:
+    # Appended after, the torn line became a line in the middle: no longer held, and left
+    # to the operator at the next start.
+    spool = OptOutSpool(spool_path(store.path))
+    spool.path.write_bytes(b'{"number": "+61400000009", "tenant": "acme", "campaign": nu')
+    spool.append(opt_out(8), "full")
+    pending = keeper(store)
+    pending.refresh()
+    assert [e.number for e in pending.for_number("+61400000009")] == ["+61400000009"]
+    with capture_logs() as logs:
+        await pending.replay()
+    await pending.close()
+    assert await listed(store, "+61400000009") == [("+61400000009", "acme")]
+    assert await listed(store, "+61400000008") == [("+61400000008", "acme")]
+    assert [e["line_number"] for e in logs if e["event"] == "optout_spool_line_salvaged"] == [1]
+    assert not spool.path.exists()
+
+
+async def test_a_spool_that_cannot_be_read_is_said_once_and_serve_goes_on(store: Store) -> None:
+    # watch() raised (a traceback, then a serve that hung), and the watch said it every
+    # 0.25 s in every process.
+    spool_path(store.path).mkdir()  # stat works, reading does not
+    pending = keeper(store)
+    with capture_logs() as logs:
+        pending.watch(land=True)
+        await asyncio.sleep(1.0)  # four watches
+        await pending.close()
+    said = [e["event"] for e in logs if "spool" in e["event"]]
+    assert said == ["optout_spool_unreadable"]
+
+
+async def test_an_optout_waiting_out_a_lock_is_held_by_the_checks(tmp_path: Path) -> None:
+    # The IVR's opt-out waited out an import's lock; the next calls went through until it
+    # landed.
+    import sqlite3
+
+    store = await open_store(tmp_path / "dialguard.sqlite3", busy_timeout_ms=20)
+    pending = keeper(store)
+    sink = PatientSink(store, first_delay_s=0.01, max_delay_s=0.02, pending=pending)
+    other = sqlite3.connect(store.path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # an import holds the write lock
+        write = asyncio.create_task(sink.add_suppression(opt_out(4)))
+        await asyncio.sleep(0.2)
+        assert not write.done()
+        assert pending.for_number("+61400000004") == (opt_out(4),)
+        other.execute("COMMIT")
+        await asyncio.wait_for(write, 5)
+        assert pending.for_number("+61400000004") == ()
+        assert await listed(store, "+61400000004") == [("+61400000004", "acme")]
+    finally:
+        other.close()
+        await pending.close()
+        await store.close()
