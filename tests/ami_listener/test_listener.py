@@ -27,7 +27,7 @@ from rules.numbers import ParsedNumber, parse_number
 from rules.outcomes import CallOutcome
 from rules.policy import Policy, TenantSettings
 from tests.ami_listener.fake_ami import FakeAmi, Session, split_recording
-from tests.store.test_patient import fill_to_the_brim
+from tests.store.conftest import fill_to_the_brim
 
 START = datetime(2026, 11, 27, 22, 0, tzinfo=UTC)
 END = datetime(2026, 11, 29, tzinfo=UTC)

@@ -8,7 +8,6 @@ import asyncio
 import json
 import resource
 import tempfile
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -22,7 +21,6 @@ from dialguard.store.patient import PatientSink
 from dialguard.store.spool import OptOutSpool, PendingOptOuts, SpoolContents, spool_path
 from rules.facts import SuppressionEntry
 from rules.ports import OptOutPending
-from tests.store.test_patient import fill_to_the_brim
 
 AT = datetime(2026, 11, 30, 9, 15, 30, 123456, tzinfo=UTC)
 
@@ -50,14 +48,6 @@ async def listed(store: Store, number: str) -> list[tuple[str, str]]:
         "SELECT number, tenant FROM suppressions WHERE number = ? ORDER BY tenant", (number,)
     )
     return [(row[0], row[1]) for row in rows]
-
-
-@pytest.fixture(name="full")
-async def _full(tmp_path: Path) -> AsyncIterator[Store]:
-    store = await open_store(tmp_path / "dialguard.sqlite3", busy_timeout_ms=20)
-    await fill_to_the_brim(store)
-    yield store
-    await store.close()
 
 
 async def test_an_optout_given_up_is_spooled_beside_the_database(full: Store) -> None:
