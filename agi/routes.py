@@ -544,8 +544,9 @@ async def handle_optout(session: AgiSession, ctx: RouteContext) -> None:
 async def _tenants_reached(ctx: RouteContext, raw: str, request: AgiRequest) -> list[str]:
     """Whose opt-out it is when the channel names no tenant: every tenant whose allowed call
     reached the number in the last day, else every tenant that reads it (the guard's
-    `tenants_reached`). A lookup that fails here (a failing database) gives every tenant in the settings and the
-    default one: the opt-out is written for each, and the writes wait the database out."""
+    `tenants_reached`). A lookup that fails here (a failing database) gives every tenant in
+    the settings and the default one: the opt-out is written for each, and the writes wait
+    the database out."""
     try:
         return await ctx.service.tenants_reached(raw, datetime.now(UTC)) or ["default"]
     except Exception as exc:  # every tenant: one number too many on the lists is the safe side

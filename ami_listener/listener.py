@@ -52,9 +52,9 @@ Normalizer = Callable[[str, str], ParsedNumber]
 TenantsReached = Callable[[str, datetime], Awaitable[list[str]]]
 
 OPTOUT_SOURCE = "ami-userevent"
-# How long `close` applies the opt-outs still queued (`STOP_OPTOUTS_S` in all, each at most
-# `STOP_OPTOUT_S`): a write that meets a failing database is then cut short and kept by the
-# sink (spooled), and one not reached is logged for adding by hand.
+# How long `close` gives the opt-outs still queued (`STOP_OPTOUTS_S` in all, each at most
+# `STOP_OPTOUT_S`) to read their tenants and be spooled; one not done by then is logged for
+# adding by hand.
 STOP_OPTOUTS_S = 3.0
 STOP_OPTOUT_S = 0.5
 # Recorded outcomes waiting for the detectors (the observer): beyond this the oldest are
@@ -266,9 +266,9 @@ class AmiListener:
 
     async def close(self) -> None:
         """Stop everything: no task, timer or connection is left behind. The opt-outs still
-        queued (behind a write that waits out a failing database) are applied first, for at
-        most `STOP_OPTOUTS_S`: a write cut short is kept by the sink (the opt-outs' spool),
-        and one not reached is logged for adding by hand. They were dropped without a word."""
+        queued (behind a write that waits out a lock or a failing database) are kept first,
+        for at most `STOP_OPTOUTS_S`: spooled by the sink for the next start, or logged for
+        adding by hand. They were dropped without a word."""
         self._closing = True
         for task in self._tasks:
             task.cancel()
@@ -426,14 +426,9 @@ class AmiListener:
         self._queue.clear()
         requests: list[tuple[OptOutRequest, datetime]] = []
         for event, received in items:
-            if event is LINK_LOST:
-                continue
-            headers = _headers(event)
-            name = headers.get("event")
-            if isinstance(name, str) and name.lower() == "userevent":
-                request = parse_user_event(headers)
-                if isinstance(request, OptOutRequest):
-                    requests.append((request, datetime.fromtimestamp(received, UTC)))
+            request = None if event is LINK_LOST else parse_user_event(_headers(event))
+            if isinstance(request, OptOutRequest):
+                requests.append((request, datetime.fromtimestamp(received, UTC)))
         # Kept in the opt-outs' spool at once rather than written (`keep_at_stop`, where the
         # sink has one): a write would wait out the lock or failure that queued them, and
         # the next start writes them before its first check. Their tenants are still read.
@@ -445,7 +440,7 @@ class AmiListener:
                 async with asyncio.timeout(left if left > 0 else 0):
                     await self._opt_out(request, now)
                 continue
-            except TimeoutError:  # the write cut short is kept by the sink (spooled)
+            except TimeoutError:  # its tenants' reads (or, with no spool, its write) cut short
                 pass
             except Exception as exc:
                 self._report_failure("optout_at_stop", exc)
@@ -484,17 +479,16 @@ class AmiListener:
         headers = _headers(event)
         self.events_seen += 1
         name = headers.get("event")
-        if isinstance(name, str) and name.lower() == "userevent":
-            request = parse_user_event(headers)
-            if isinstance(request, OptOutRequest):
-                await self._opt_out(request, now)
-            elif isinstance(request, AmdMark):  # stored on the call's outcome by the tracker
-                log.debug(
-                    "ami_amd_verdict",
-                    uniqueid=request.uniqueid,
-                    status=request.status,
-                    cause=(request.cause or "")[:80],
-                )
+        request = parse_user_event(headers)  # None for any other event
+        if isinstance(request, OptOutRequest):
+            await self._opt_out(request, now)
+        elif isinstance(request, AmdMark):  # stored on the call's outcome by the tracker
+            log.debug(
+                "ami_amd_verdict",
+                uniqueid=request.uniqueid,
+                status=request.status,
+                cause=(request.cause or "")[:80],
+            )
         restarts = self.tracker.restarts
         outcomes = self.tracker.feed(headers, now)
         if self.tracker.restarts != restarts:
@@ -625,8 +619,8 @@ class AmiListener:
         """Tenant-wide opt-out. The tenant is, in order: the guard's decision for the call
         that raised the event (its Uniqueid or Linkedid), the event's `Tenant:` header, the
         tenants whose calls reached the number in the last day (`tenants_reached`: every one
-        of them, or every tenant that reads it when none did), then `default_tenant`. A header that names another tenant than the
-        decision's is recorded too: the person asked not to be called, and both the tenant
+        of them, or every tenant that reads it when none did), then `default_tenant`. A
+        header that names another tenant than the decision's is recorded too: the person asked not to be called, and both the tenant
         whose call reached them and the one the dialplan names are told (recording the
         decision's alone dropped the header's without a word). The campaign from the event is
         recorded in the reason only: an opt-out covers all the tenant's campaigns."""

@@ -104,26 +104,28 @@ class Guard:
         readings = {t: self.normalize(raw, t).e164 for t in (*self.policy.tenants, "default")}
         every_reading = [tenant for tenant, number in readings.items() if number] or ["default"]
         numbers = sorted({number for number in readings.values() if number})
-        try:
-            found = await self.store.tenants_that_reached(numbers, at - OPTOUT_LOOKBACK)
-        except Exception as exc:
-            log.warning("optout_lookup_failed", number=shorten(raw), error=repr(exc)[:300])
-            return every_reading
-        # A tenant not in the settings reads numbers as "default" does.
-        reached = [t for t, n in found if readings.get(t, readings["default"]) == n]
-        if not reached:
-            # And every tenant whose call ever reached it: one the channel names but the
-            # settings do not (it reads numbers as "default" does) was left calling.
+
+        async def callers(since: datetime) -> list[str] | None:
+            """The tenants whose allowed calls reached the number since `since`, each as it
+            reads it (one not in the settings reads it as "default" does); None when that
+            cannot be looked up."""
             try:
-                ever = await self.store.tenants_that_reached(numbers, _EVER)
+                found = await self.store.tenants_that_reached(numbers, since)
             except Exception as exc:
                 log.warning("optout_lookup_failed", number=shorten(raw), error=repr(exc)[:300])
-                ever = []
-            callers = [t for t, n in ever if readings.get(t, readings["default"]) == n]
-            every_reading = list(dict.fromkeys((*every_reading, *callers)))
+                return None
+            return [t for t, n in found if readings.get(t, readings["default"]) == n]
+
+        reached = await callers(at - OPTOUT_LOOKBACK)
+        if reached:
+            return list(dict.fromkeys(reached))
+        if reached is not None:
+            # And every tenant whose call ever reached it: one the channel names but the
+            # settings do not was left calling.
+            ever = await callers(_EVER) or []
+            every_reading = list(dict.fromkeys((*every_reading, *ever)))
             log.info("optout_no_recent_call", number=shorten(raw), tenants=len(every_reading))
-            return every_reading
-        return list(dict.fromkeys(reached))
+        return every_reading
 
     async def opt_out(self, entry: SuppressionEntry) -> None:
         """Record an opt-out; returns once it is durable.

@@ -602,6 +602,12 @@ def _zone_countries() -> dict[str, frozenset[str]]:
     return {name: frozenset(codes) for name, codes in found.items()}
 
 
+def names_a_region_of(regions: Iterable[str], country: str) -> bool:
+    """Whether one of `regions` (ISO 3166-2 codes) is in `country` (`US-FL` in `US`)."""
+    prefix = f"{country}-"
+    return any(region.startswith(prefix) for region in regions)
+
+
 def _regions_on(zone: str, country: str | None, policy: Policy) -> tuple[str, ...]:
     """The regions of `country`'s pack whose clocks include `zone`."""
     pack = policy.jurisdictions.for_country(country) if country else None

@@ -91,7 +91,7 @@ class PatientSink:
             # `serve` stops while the write waits: one more way it is given up. Spooled, it
             # is written at the next start. Still a cancellation (the task must end), marked
             # so that the caller says it is kept, not lost.
-            if self.pending is not None and self.pending.keep_at_stop(entry):
+            if self.keep_at_stop(entry):
                 raise stop from OptOutPending("dialguard stopped first")
             raise
         except (sqlite3.Error, MemoryError, StoreUnavailable) as exc:

@@ -317,9 +317,19 @@ class PendingOptOuts:
             return ()
         return self._own.get(number, ()) + self._spooled.get(number, ())
 
-    def writing(self, entry: SuppressionEntry) -> contextlib.AbstractContextManager[None]:
+    @contextlib.contextmanager
+    def writing(self, entry: SuppressionEntry) -> Iterator[None]:
         """Hold `entry` in the checks while its write waits out a lock (`PatientSink`)."""
-        return _Holding(self, entry)
+        self._writing[entry] = self._writing.get(entry, 0) + 1
+        self._reindex()
+        try:
+            yield
+        finally:
+            if self._writing[entry] == 1:
+                del self._writing[entry]
+            else:
+                self._writing[entry] -= 1
+            self._reindex()
 
     def refresh(self) -> None:
         """Read the spool again if it changed since last read (a stat when it did not)."""
@@ -545,25 +555,22 @@ class PendingOptOuts:
         """Write the spool's entries this process does not retry itself (another process
         kept them, and may have died); stop at the first the database does not take."""
         landed: list[SuppressionEntry] = []
-        for entries in list(self._spooled.values()):
-            for entry in entries:
-                if entry in self._waiting or entry in self._refused or entry in self._uncleared:
-                    continue
-                if entry.reason == SALVAGED_REASON:
-                    continue  # a line that does not read: the next start's replay writes it
-                try:
-                    wrote = await self._land(entry)
-                except Exception as exc:
-                    if not _refused(entry, exc):
-                        break
-                    self._refused.add(entry)  # said once; it stays for the operator
-                    continue
-                landed.append(entry)
-                if wrote:
-                    log.warning("optout_pending_landed", number=entry.number, tenant=entry.tenant)
-            else:
+        spooled = [entry for entries in self._spooled.values() for entry in entries]
+        for entry in spooled:
+            if entry in self._waiting or entry in self._refused or entry in self._uncleared:
                 continue
-            break
+            if entry.reason == SALVAGED_REASON:
+                continue  # a line that does not read: the next start's replay writes it
+            try:
+                wrote = await self._land(entry)
+            except Exception as exc:
+                if not _refused(entry, exc):
+                    break
+                self._refused.add(entry)  # said once; it stays for the operator
+                continue
+            landed.append(entry)
+            if wrote:
+                log.warning("optout_pending_landed", number=entry.number, tenant=entry.tenant)
         if landed:
             await self._unspool(landed)
 
@@ -660,23 +667,3 @@ def _refused(entry: SuppressionEntry, exc: Exception) -> bool:
         **to_add_by_hand(entry),
     )
     return True
-
-
-class _Holding(contextlib.AbstractContextManager[None]):
-    """`PendingOptOuts.writing`: the entry is held by the checks while in this block."""
-
-    def __init__(self, pending: PendingOptOuts, entry: SuppressionEntry) -> None:
-        self.pending, self.entry = pending, entry
-
-    def __enter__(self) -> None:
-        writing = self.pending._writing
-        writing[self.entry] = writing.get(self.entry, 0) + 1
-        self.pending._reindex()
-
-    def __exit__(self, *_: object) -> None:
-        writing = self.pending._writing
-        if writing.get(self.entry, 0) <= 1:
-            writing.pop(self.entry, None)
-        else:
-            writing[self.entry] -= 1
-        self.pending._reindex()

@@ -18,7 +18,7 @@ from datetime import datetime
 
 from rules.context import RuleContext
 from rules.facts import Blackout
-from rules.location import CalleeLocation
+from rules.location import CalleeLocation, names_a_region_of
 from rules.models import Finding, FindingVerdict
 
 RULE = "holiday.blackout"
@@ -91,7 +91,7 @@ def _by_the_number(location: CalleeLocation, place: str, ctx: RuleContext) -> bo
 
 def _may_be_in(country: str | None, regions: tuple[str, ...], place: str, ctx: RuleContext) -> bool:
     if len(place) == 2:
-        return place == country or any(region[:3] == f"{place}-" for region in regions)
+        return place == country or names_a_region_of(regions, place)
     if any(_within(r, place, ctx) or _within(place, r, ctx) for r in regions):
         return True
     return place[:2] == country and not regions

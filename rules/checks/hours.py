@@ -23,7 +23,14 @@ from rules.jurisdictions.applicable import (
     rule_id,
 )
 from rules.jurisdictions.model import DAYS, HolidayRule, HoursRule, offset_text
-from rules.location import DAY_NAMES, CalleeLocation, clock_of, offsets_of_year, region_zones
+from rules.location import (
+    DAY_NAMES,
+    CalleeLocation,
+    clock_of,
+    names_a_region_of,
+    offsets_of_year,
+    region_zones,
+)
 from rules.models import Finding, FindingVerdict
 
 
@@ -40,7 +47,7 @@ def _placed_in(location: CalleeLocation, country: str | None) -> bool:
     """Whether the callee is placed in a region of `country` (one abroad places no one)."""
     if not location.regions or country is None:
         return False
-    return any(region.startswith(f"{country}-") for region in location.regions)
+    return names_a_region_of(location.regions, country)
 
 
 def clocks_for(ctx: RuleContext, label: str) -> tuple[int, ...] | None:
