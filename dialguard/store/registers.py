@@ -120,7 +120,10 @@ class _LaterDates:
         self.by_date: dict[str, tuple[int, list[LaterDated]]] = {}
         self.file_index, self.file = 0, ""
 
-    def see(self, line: int, registered_on: str) -> None:
+    def see(self, line: int, registered_on: str | None) -> None:
+        """An accepted line and its registration date (None: the file gives none)."""
+        if registered_on is None or registered_on <= self.floor:
+            return
         count, first = self.by_date.get(registered_on, (0, []))
         if len(first) < MAX_REJECTS_SHOWN:
             first.append(LaterDated(self.file_index, line, registered_on, self.file))
@@ -401,8 +404,7 @@ def _stage(
             for line_no, key, info, _delete in piece:
                 if key is not None:
                     rows.append((key, offset + line_no, info))
-                    if info is not None and info > later.floor:
-                        later.see(line_no, info)
+                    later.see(line_no, info)
                 elif info is None:
                     report.not_listed += 1
                 else:
@@ -536,8 +538,7 @@ def _load_changes(
                     break
             else:
                 adds.append((key, info))
-                if info is not None and info > later.floor:
-                    later.see(line_no, info)
+                later.see(line_no, info)
                 if removes or len(adds) >= chunk_rows:
                     break
         report.lines += lines
